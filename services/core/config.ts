@@ -1,0 +1,164 @@
+// Configuration comes only from environment variables, validated once at start.
+// A bad value stops the start with one line naming the variable and what is expected.
+import path from 'node:path';
+import { z } from 'zod';
+
+export const ROLES = ['api', 'boot', 'worker'] as const;
+export type Role = (typeof ROLES)[number];
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+const optionalString = z
+  .string()
+  .transform((v) => v.trim())
+  .transform((v) => (v === '' ? undefined : v))
+  .optional();
+
+const roles = z
+  .string()
+  .transform((v, ctx) => {
+    const list = v
+      .split(',')
+      .map((r) => r.trim().toLowerCase())
+      .filter(Boolean);
+    const bad = list.filter((r) => !(ROLES as readonly string[]).includes(r));
+    if (list.length === 0 || bad.length > 0) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `a comma-separated list of ${ROLES.join(', ')}${bad.length ? ` (got "${bad.join('", "')}")` : ''}`,
+      });
+      return z.NEVER;
+    }
+    return [...new Set(list)] as Role[];
+  });
+
+const port = z.coerce
+  .number({ error: 'a TCP port number (1-65535)' })
+  .int({ error: 'a TCP port number (1-65535)' })
+  .min(0, { error: 'a TCP port number (1-65535; 0 picks a free port)' })
+  .max(65535, { error: 'a TCP port number (1-65535)' });
+
+const databaseUrl = optionalString.refine(
+  (v) => v === undefined || /^postgres(ql)?:\/\//.test(v) || /^sqlite:/.test(v),
+  { error: 'a postgres://user:password@host:port/db URL, or sqlite:/path/to/file.db, or empty for SQLite in the data directory' },
+);
+
+const redisUrl = optionalString.refine((v) => v === undefined || /^(redis|rediss|unix):\/\//.test(v), {
+  error: 'a redis://host:port URL (or rediss://, unix://), or empty to let roomcast run its own redis-server',
+});
+
+const httpUrl = optionalString.refine((v) => v === undefined || /^https?:\/\/[^\s/]+/.test(v), {
+  error: 'an http:// or https:// URL',
+});
+
+const boolean = z
+  .string()
+  .transform((v) => v.trim().toLowerCase())
+  .refine((v) => ['', 'true', 'false', '1', '0', 'yes', 'no', 'auto'].includes(v), {
+    error: 'true, false or auto',
+  })
+  .transform((v) => (v === '' || v === 'auto' ? undefined : ['true', '1', 'yes'].includes(v)))
+  .optional();
+
+const envSchema = z.object({
+  ROOMCAST_ROLES: roles.default(['api', 'boot', 'worker']),
+  ROOMCAST_DATA_DIR: z.string().min(1, { error: 'a directory path' }).default('./data'),
+  ROOMCAST_IMAGES_DIR: optionalString,
+  ROOMCAST_DATABASE_URL: databaseUrl,
+  ROOMCAST_REDIS_URL: redisUrl,
+  ROOMCAST_REDIS_SERVER: z.string().min(1).default('redis-server'),
+  ROOMCAST_REDIS_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,40}$/, { error: 'letters, digits, "_" or "-" (1-40 characters)' })
+    .default('roomcast'),
+  ROOMCAST_HTTP_HOST: z.string().min(1).default('0.0.0.0'),
+  ROOMCAST_HTTP_PORT: port.default(8080),
+  ROOMCAST_PUBLIC_URL: httpUrl,
+  ROOMCAST_API_URL: httpUrl,
+  ROOMCAST_LOG_LEVEL: z
+    .enum(LOG_LEVELS, { error: `one of ${LOG_LEVELS.join(', ')}` })
+    .default('info'),
+  ROOMCAST_ADMIN_PASSWORD: optionalString.refine((v) => v === undefined || v.length >= 10, {
+    error: 'at least 10 characters (or leave it empty for a random one-time password)',
+  }),
+  ROOMCAST_SECURE_COOKIES: boolean,
+  ROOMCAST_TRUST_PROXY: boolean,
+  ROOMCAST_SESSION_HOURS: z.coerce
+    .number({ error: 'a number of hours between 1 and 720' })
+    .min(1, { error: 'a number of hours between 1 and 720' })
+    .max(720, { error: 'a number of hours between 1 and 720' })
+    .default(12),
+});
+
+export interface Config {
+  roles: Role[];
+  dataDir: string;
+  imagesDir: string;
+  database: { kind: 'sqlite'; file: string } | { kind: 'postgres'; url: string };
+  redis: ({ kind: 'url'; url: string } | { kind: 'embedded'; binary: string }) & { prefix: string };
+  http: { host: string; port: number };
+  publicUrl: string | undefined;
+  apiUrl: string;
+  logLevel: (typeof LOG_LEVELS)[number];
+  adminPassword: string | undefined;
+  secureCookies: boolean;
+  trustProxy: boolean;
+  sessionHours: number;
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** Parses the environment; throws ConfigError whose message is one line per bad variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const picked = Object.fromEntries(
+    Object.keys(envSchema.shape).flatMap((k) => (env[k] === undefined ? [] : [[k, env[k]]])),
+  );
+  const parsed = envSchema.safeParse(picked);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((issue) => {
+      const name = String(issue.path[0] ?? 'environment');
+      const got = env[name];
+      const shown = name.includes('PASSWORD') ? '(hidden)' : JSON.stringify(got);
+      return `invalid ${name}=${shown}: expected ${issue.message}`;
+    });
+    throw new ConfigError(lines.join('\n'));
+  }
+  const e = parsed.data;
+  const dataDir = path.resolve(e.ROOMCAST_DATA_DIR);
+  const url = e.ROOMCAST_DATABASE_URL;
+  const database: Config['database'] =
+    url === undefined
+      ? { kind: 'sqlite', file: path.join(dataDir, 'roomcast.db') }
+      : url.startsWith('sqlite:')
+        ? { kind: 'sqlite', file: path.resolve(dataDir, url.slice('sqlite:'.length).replace(/^\/\/(?=\/)/, '')) }
+        : { kind: 'postgres', url };
+
+  const roleSet = new Set(e.ROOMCAST_ROLES);
+  const allInOne = ROLES.every((r) => roleSet.has(r));
+  if (e.ROOMCAST_REDIS_URL === undefined && !allInOne) {
+    throw new ConfigError(
+      `missing ROOMCAST_REDIS_URL: expected a redis://host:port URL when roles run in separate processes (ROOMCAST_ROLES=${e.ROOMCAST_ROLES.join(',')}); only the all-in-one start runs its own redis-server`,
+    );
+  }
+  const publicUrl = e.ROOMCAST_PUBLIC_URL?.replace(/\/+$/, '');
+  return {
+    roles: e.ROOMCAST_ROLES,
+    dataDir,
+    imagesDir: path.resolve(dataDir, e.ROOMCAST_IMAGES_DIR ?? 'images'),
+    database,
+    redis:
+      e.ROOMCAST_REDIS_URL === undefined
+        ? { kind: 'embedded', binary: e.ROOMCAST_REDIS_SERVER, prefix: e.ROOMCAST_REDIS_PREFIX }
+        : { kind: 'url', url: e.ROOMCAST_REDIS_URL, prefix: e.ROOMCAST_REDIS_PREFIX },
+    http: { host: e.ROOMCAST_HTTP_HOST, port: e.ROOMCAST_HTTP_PORT },
+    publicUrl,
+    apiUrl: (e.ROOMCAST_API_URL ?? `http://127.0.0.1:${e.ROOMCAST_HTTP_PORT}`).replace(/\/+$/, ''),
+    logLevel: e.ROOMCAST_LOG_LEVEL,
+    adminPassword: e.ROOMCAST_ADMIN_PASSWORD,
+    secureCookies: e.ROOMCAST_SECURE_COOKIES ?? publicUrl?.startsWith('https://') ?? false,
+    trustProxy: e.ROOMCAST_TRUST_PROXY ?? false,
+    sessionHours: e.ROOMCAST_SESSION_HOURS,
+  };
+}

@@ -1,0 +1,102 @@
+// Schema migrations, in order. Each one must run on SQLite and PostgreSQL; dialect differences stay here.
+import { sql, type Kysely, type Migration } from 'kysely';
+
+export type Dialect = 'sqlite' | 'postgres';
+
+function builders(dialect: Dialect) {
+  return {
+    /** An auto-incrementing integer primary key in either dialect. */
+    id: (db: Kysely<unknown>, table: string) =>
+      dialect === 'postgres'
+        ? db.schema.createTable(table).addColumn('id', 'serial', (c) => c.primaryKey())
+        : db.schema.createTable(table).addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement()),
+  };
+}
+
+export function migrations(dialect: Dialect): Record<string, Migration> {
+  const { id } = builders(dialect);
+  return {
+    '2026-11-29-0001-foundation': {
+      async up(db: Kysely<unknown>) {
+        await id(db, 'rooms')
+          .addColumn('name', 'text', (c) => c.notNull())
+          .addColumn('description', 'text')
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('updated_at', 'text', (c) => c.notNull())
+          .execute();
+        await sql`create unique index rooms_name_ci on rooms (lower(name))`.execute(db);
+
+        await id(db, 'hosts')
+          .addColumn('mac', 'text', (c) => c.notNull().unique())
+          .addColumn('name', 'text', (c) => c.notNull())
+          .addColumn('room_id', 'integer', (c) => c.references('rooms.id').onDelete('set null'))
+          .addColumn('ip', 'text')
+          .addColumn('serial', 'text')
+          .addColumn('notes', 'text')
+          .addColumn('hardware', 'text')
+          .addColumn('last_seen_at', 'text')
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('updated_at', 'text', (c) => c.notNull())
+          .execute();
+        await sql`create unique index hosts_name_ci on hosts (lower(name))`.execute(db);
+        await db.schema.createIndex('hosts_room').on('hosts').column('room_id').execute();
+
+        await id(db, 'users')
+          .addColumn('username', 'text', (c) => c.notNull())
+          .addColumn('password_hash', 'text', (c) => c.notNull())
+          .addColumn('role', 'text', (c) => c.notNull())
+          .addColumn('disabled', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('must_change_password', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('updated_at', 'text', (c) => c.notNull())
+          .addColumn('last_login_at', 'text')
+          .execute();
+        await sql`create unique index users_username_ci on users (lower(username))`.execute(db);
+
+        await db.schema
+          .createTable('sessions')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('user_id', 'integer', (c) => c.notNull().references('users.id').onDelete('cascade'))
+          .addColumn('csrf_token', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('expires_at', 'text', (c) => c.notNull())
+          .addColumn('last_seen_at', 'text', (c) => c.notNull())
+          .addColumn('ip', 'text')
+          .addColumn('user_agent', 'text')
+          .execute();
+        await db.schema.createIndex('sessions_user').on('sessions').column('user_id').execute();
+        await db.schema.createIndex('sessions_expires').on('sessions').column('expires_at').execute();
+
+        await id(db, 'api_tokens')
+          .addColumn('user_id', 'integer', (c) => c.notNull().references('users.id').onDelete('cascade'))
+          .addColumn('name', 'text', (c) => c.notNull())
+          .addColumn('token_hash', 'text', (c) => c.notNull().unique())
+          .addColumn('prefix', 'text', (c) => c.notNull())
+          .addColumn('role', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('expires_at', 'text')
+          .addColumn('last_used_at', 'text')
+          .execute();
+
+        await id(db, 'audit_log')
+          .addColumn('at', 'text', (c) => c.notNull())
+          .addColumn('user_id', 'integer')
+          .addColumn('actor', 'text', (c) => c.notNull())
+          .addColumn('action', 'text', (c) => c.notNull())
+          .addColumn('target_type', 'text')
+          .addColumn('target_id', 'text')
+          .addColumn('details', 'text')
+          .addColumn('ip', 'text')
+          .execute();
+        await db.schema.createIndex('audit_at').on('audit_log').column('at').execute();
+
+        await db.schema
+          .createTable('settings')
+          .addColumn('key', 'text', (c) => c.primaryKey())
+          .addColumn('value', 'text', (c) => c.notNull())
+          .addColumn('updated_at', 'text', (c) => c.notNull())
+          .execute();
+      },
+    },
+  };
+}

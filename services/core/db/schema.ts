@@ -1,0 +1,107 @@
+// Table types shared by every query. Timestamps are ISO-8601 UTC strings and JSON is text in both
+// dialects, so SQLite and PostgreSQL return the same shapes and the same queries serve both.
+import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely';
+
+export type Timestamp = string;
+
+export interface RoomTable {
+  id: Generated<number>;
+  name: string;
+  description: string | null;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface HostTable {
+  id: Generated<number>;
+  mac: string;
+  name: string;
+  room_id: number | null;
+  ip: string | null;
+  serial: string | null;
+  notes: string | null;
+  /** JSON object with hardware facts reported by the boot client. */
+  hardware: string | null;
+  last_seen_at: Timestamp | null;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export type UserRole = 'admin' | 'technician' | 'viewer';
+
+export interface UserTable {
+  id: Generated<number>;
+  username: string;
+  password_hash: string;
+  role: UserRole;
+  /** 0 or 1 (SQLite has no boolean). */
+  disabled: number;
+  must_change_password: number;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+  last_login_at: Timestamp | null;
+}
+
+export interface SessionTable {
+  /** SHA-256 of the cookie token: a stolen database does not yield live sessions. */
+  id: string;
+  user_id: number;
+  csrf_token: string;
+  created_at: Timestamp;
+  expires_at: Timestamp;
+  last_seen_at: Timestamp;
+  ip: string | null;
+  user_agent: string | null;
+}
+
+export interface ApiTokenTable {
+  id: Generated<number>;
+  user_id: number;
+  name: string;
+  /** SHA-256 of the token; the token itself is shown once at creation. */
+  token_hash: string;
+  /** First characters of the token, to recognise it in a list. */
+  prefix: string;
+  role: UserRole;
+  created_at: Timestamp;
+  expires_at: Timestamp | null;
+  last_used_at: Timestamp | null;
+}
+
+export interface AuditTable {
+  id: Generated<number>;
+  at: Timestamp;
+  user_id: number | null;
+  actor: string;
+  action: string;
+  target_type: string | null;
+  target_id: string | null;
+  details: string | null;
+  ip: string | null;
+}
+
+export interface SettingTable {
+  key: string;
+  value: string;
+  updated_at: Timestamp;
+}
+
+export interface DB {
+  rooms: RoomTable;
+  hosts: HostTable;
+  users: UserTable;
+  sessions: SessionTable;
+  api_tokens: ApiTokenTable;
+  audit_log: AuditTable;
+  settings: SettingTable;
+}
+
+export type Room = Selectable<RoomTable>;
+export type Host = Selectable<HostTable>;
+export type NewHost = Insertable<HostTable>;
+export type HostUpdate = Updateable<HostTable>;
+export type User = Selectable<UserTable>;
+export type Session = Selectable<SessionTable>;
+export type ApiToken = Selectable<ApiTokenTable>;
+export type AuditEntry = Selectable<AuditTable>;
+export type { ColumnType };

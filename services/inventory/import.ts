@@ -1,0 +1,161 @@
+// CSV import against the database: a dry run reports every bad line and writes nothing; a real import is
+// one transaction (all or nothing). A MAC already known updates that PC; a new room name creates the room.
+import type { Kysely } from 'kysely';
+import { writeAudit, type Actor } from '../core/audit.js';
+import { nowIso, type DB } from '../core/db/index.js';
+import { AppError } from '../core/errors.js';
+import { hostsToCsv } from './csv-export.js';
+import { parseHostsCsv, type CsvHostRow, type CsvLineError } from './csv-import.js';
+
+export interface ImportReport {
+  dryRun: boolean;
+  applied: boolean;
+  encoding: string;
+  separator: string;
+  rows: number;
+  errors: CsvLineError[];
+  summary: { roomsCreated: string[]; hostsCreated: number; hostsUpdated: number; hostsUnchanged: number };
+}
+
+interface Existing {
+  id: number;
+  mac: string;
+  name: string;
+  room_id: number | null;
+  ip: string | null;
+  serial: string | null;
+  notes: string | null;
+}
+
+type Plan = { row: CsvHostRow; existing: Existing | undefined; roomKey: string | null };
+
+const key = (s: string) => s.toLowerCase();
+
+export class HostImporter {
+  constructor(private readonly db: Kysely<DB>) {}
+
+  async run(actor: Actor, file: Buffer, opts: { dryRun: boolean; fileName?: string }): Promise<ImportReport> {
+    const parsed = parseHostsCsv(file);
+    const report: ImportReport = {
+      dryRun: opts.dryRun,
+      applied: false,
+      encoding: parsed.encoding,
+      separator: parsed.separator === '\t' ? 'tab' : parsed.separator,
+      rows: parsed.rows.length + new Set(parsed.errors.filter((e) => e.line > 1).map((e) => e.line)).size,
+      errors: [...parsed.errors],
+      summary: { roomsCreated: [], hostsCreated: 0, hostsUpdated: 0, hostsUnchanged: 0 },
+    };
+
+    // Reading and writing share one transaction so the checks hold for what is written.
+    const outcome = await this.db.transaction().execute(async (trx) => {
+      const hosts: Existing[] = await trx.selectFrom('hosts').select(['id', 'mac', 'name', 'room_id', 'ip', 'serial', 'notes']).execute();
+      const rooms = await trx.selectFrom('rooms').select(['id', 'name']).execute();
+      const byMac = new Map(hosts.map((h) => [h.mac, h]));
+      const roomIds = new Map(rooms.map((r) => [key(r.name), r.id]));
+      const fileMacs = new Set(parsed.rows.map((r) => r.mac));
+      // Names held by PCs that this file does not mention stay taken.
+      const takenNames = new Map(hosts.filter((h) => !fileMacs.has(h.mac)).map((h) => [key(h.name), h]));
+
+      const plans: Plan[] = [];
+      for (const row of parsed.rows) {
+        const holder = takenNames.get(key(row.name));
+        if (holder) {
+          report.errors.push({ line: row.line, code: 'duplicate_name', column: 'name', value: row.name, message: `name ${row.name} is already used by the PC with MAC ${holder.mac}, which this file does not list; rename one of them` });
+          continue;
+        }
+        plans.push({ row, existing: byMac.get(row.mac), roomKey: row.room === null ? null : key(row.room) });
+      }
+      report.errors.sort((a, b) => a.line - b.line);
+
+      const newRooms = new Map<string, string>();
+      for (const p of plans) if (p.roomKey !== null && !roomIds.has(p.roomKey) && !newRooms.has(p.roomKey)) newRooms.set(p.roomKey, p.row.room!);
+      report.summary.roomsCreated = [...newRooms.values()];
+      for (const p of plans) {
+        if (!p.existing) report.summary.hostsCreated++;
+        else if (changed(p.existing, p.row, roomIds.get(p.roomKey ?? ''))) report.summary.hostsUpdated++;
+        else report.summary.hostsUnchanged++;
+      }
+      if (opts.dryRun || report.errors.length > 0) return 'not-applied' as const;
+
+      const now = nowIso();
+      for (const [k, name] of newRooms) {
+        const r = await trx.insertInto('rooms').values({ name, description: null, created_at: now, updated_at: now }).returning('id').executeTakeFirstOrThrow();
+        roomIds.set(k, r.id);
+      }
+      const updates = plans.filter((p) => p.existing && changed(p.existing, p.row, roomIds.get(p.roomKey ?? '')));
+      // Renames may swap names between PCs: park them on unique temporary names first.
+      for (const p of updates) {
+        if (p.existing!.name !== p.row.name) await trx.updateTable('hosts').set({ name: `~import~${p.existing!.id}` }).where('id', '=', p.existing!.id).execute();
+      }
+      for (const p of updates) {
+        const roomId = p.roomKey === null ? null : roomIds.get(p.roomKey)!;
+        await trx.updateTable('hosts').set({ name: p.row.name, room_id: roomId, ip: p.row.ip, serial: p.row.serial, notes: p.row.notes, updated_at: now }).where('id', '=', p.existing!.id).execute();
+      }
+      const inserts = plans.filter((p) => !p.existing);
+      for (let i = 0; i < inserts.length; i += 200) {
+        await trx
+          .insertInto('hosts')
+          .values(
+            inserts.slice(i, i + 200).map(({ row, roomKey }) => ({
+              name: row.name,
+              mac: row.mac,
+              room_id: roomKey === null ? null : roomIds.get(roomKey)!,
+              ip: row.ip,
+              serial: row.serial,
+              notes: row.notes,
+              hardware: null,
+              last_seen_at: null,
+              created_at: now,
+              updated_at: now,
+            })),
+          )
+          .execute();
+      }
+      await writeAudit(trx, actor, {
+        action: 'hosts.import',
+        targetType: 'inventory',
+        details: { file: opts.fileName ?? null, encoding: parsed.encoding, rows: parsed.rows.length, ...report.summary },
+      });
+      return 'applied' as const;
+    });
+    report.applied = outcome === 'applied';
+    return report;
+  }
+
+  async exportCsv(): Promise<string> {
+    const rows = await this.db
+      .selectFrom('hosts')
+      .leftJoin('rooms', 'rooms.id', 'hosts.room_id')
+      .select(['hosts.name', 'hosts.mac', 'hosts.ip', 'hosts.serial', 'hosts.notes', 'hosts.hardware', 'hosts.last_seen_at', 'rooms.name as room'])
+      .orderBy('rooms.name')
+      .orderBy('hosts.name')
+      .execute();
+    return hostsToCsv(
+      rows.map((r) => {
+        const hw = parseHardware(r.hardware);
+        return { name: r.name, mac: r.mac, ip: r.ip, serial: r.serial, room: r.room, notes: r.notes, manufacturer: hw.vendor, model: hw.model, lastSeenAt: r.last_seen_at };
+      }),
+    );
+  }
+}
+
+function changed(e: Existing, row: CsvHostRow, roomId: number | undefined): boolean {
+  return e.name !== row.name || e.room_id !== (row.room === null ? null : (roomId ?? -1)) || e.ip !== row.ip || e.serial !== row.serial || e.notes !== row.notes;
+}
+
+function parseHardware(json: string | null): { vendor: string | null; model: string | null } {
+  if (!json) return { vendor: null, model: null };
+  try {
+    const hw = JSON.parse(json) as { system?: { vendor?: unknown; model?: unknown } };
+    const s = (v: unknown) => (typeof v === 'string' ? v : null);
+    return { vendor: s(hw.system?.vendor), model: s(hw.system?.model) };
+  } catch {
+    return { vendor: null, model: null };
+  }
+}
+
+export function assertImportable(report: ImportReport): void {
+  if (!report.dryRun && !report.applied) {
+    throw new AppError(422, 'import_rejected', `${report.errors.length} problem(s) in the file; nothing was imported`, report.errors);
+  }
+}

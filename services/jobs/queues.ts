@@ -1,0 +1,17 @@
+// Queue names and the jobs each carries. Later issues add the room pipeline here.
+import { Queue } from 'bullmq';
+import type { RedisHandle } from '../core/redis.js';
+
+export const QUEUES = {
+  housekeeping: 'housekeeping',
+} as const;
+
+export type QueueName = (typeof QUEUES)[keyof typeof QUEUES];
+
+export const HOUSEKEEPING_JOBS = {
+  purgeSessions: 'purge-expired-sessions',
+} as const;
+
+export function openQueue(redis: RedisHandle, name: QueueName): Queue {
+  return new Queue(name, { connection: redis.createClient(), prefix: redis.prefix });
+}

@@ -1,0 +1,129 @@
+// Starts the roles named in ROOMCAST_ROLES (default api,boot,worker in one process). Wiring only.
+import fs from 'node:fs';
+import type { Server } from 'node:http';
+import { AccountService } from './accounts/service.js';
+import { createApp } from './api/app.js';
+import { startBootRole } from './boot/role.js';
+import { ConfigError, loadConfig, type Config } from './core/config.js';
+import { migrateToLatest, openDatabase, type Database } from './core/db/index.js';
+import { createLogger, type Logger } from './core/logger.js';
+import { RedisUnavailableError, startRedis, type RedisHandle } from './core/redis.js';
+import { readVersion } from './core/version.js';
+import { startWorkerRole } from './jobs/worker.js';
+
+type Stopper = { name: string; stop: () => Promise<void> };
+
+export async function start(config: Config, log: Logger): Promise<{ stop: () => Promise<void>; port?: number }> {
+  const stoppers: Stopper[] = [];
+  const stopAll = async () => {
+    for (const s of stoppers.reverse()) {
+      try {
+        await s.stop();
+      } catch (err) {
+        log.warn({ err: (err as Error).message, part: s.name }, 'error while stopping');
+      }
+    }
+  };
+  try {
+    const version = readVersion();
+    const roles = new Set(config.roles);
+    log.info({ version, roles: config.roles }, 'roomcast starting');
+    let database: Database | undefined;
+    let redis: RedisHandle | undefined;
+    let accounts: AccountService | undefined;
+
+    if (roles.has('api') || roles.has('worker')) {
+      fs.mkdirSync(config.dataDir, { recursive: true });
+      database = openDatabase(config.database);
+      stoppers.push({ name: 'database', stop: () => database!.close() });
+      await migrateToLatest(database, log);
+      log.info({ database: database.describe }, 'database ready');
+      redis = await startRedis(config, log);
+      stoppers.push({ name: 'redis', stop: () => redis!.stop() });
+      log.info({ redis: redis.describe }, 'redis ready');
+      accounts = new AccountService(database.db, { sessionHours: config.sessionHours }, log);
+    }
+
+    let port: number | undefined;
+    if (roles.has('api')) {
+      const first = await accounts!.bootstrapAdmin(config.adminPassword);
+      if (first.generatedPassword) {
+        // Printed once, on purpose: the only way in on a fresh appliance. It must be changed at first login.
+        log.warn(`first start: created user "admin" with the one-time password ${first.generatedPassword} (log in and change it now; it is not shown again)`);
+      } else if (first.created) {
+        log.info('first start: created user "admin" with the password from ROOMCAST_ADMIN_PASSWORD');
+      }
+      const { app } = createApp({ config, database: database!, redis: redis!, accounts: accounts!, log, version });
+      const server: Server = await new Promise((resolve, reject) => {
+        const s = app.listen(config.http.port, config.http.host, () => resolve(s));
+        s.once('error', reject);
+      });
+      server.keepAliveTimeout = 65_000;
+      const address = server.address();
+      port = typeof address === 'object' && address ? address.port : config.http.port;
+      stoppers.push({
+        name: 'http',
+        stop: () =>
+          new Promise<void>((resolve) => {
+            server.close(() => resolve());
+            server.closeIdleConnections();
+          }),
+      });
+      log.info({ host: config.http.host, port }, `api listening on http://${config.http.host}:${port}`);
+    }
+    if (roles.has('worker')) {
+      const worker = await startWorkerRole({ redis: redis!, accounts: accounts!, log });
+      stoppers.push({ name: 'worker', stop: () => worker.stop() });
+    }
+    if (roles.has('boot')) {
+      const boot = await startBootRole({ apiUrl: config.apiUrl, log });
+      stoppers.push({ name: 'boot', stop: () => boot.stop() });
+    }
+    log.info('roomcast started');
+    return { stop: stopAll, port };
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+}
+
+async function main(): Promise<void> {
+  let config: Config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`roomcast: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const log = createLogger(config.logLevel);
+  let running: Awaited<ReturnType<typeof start>>;
+  try {
+    running = await start(config, log);
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    if (err instanceof RedisUnavailableError) log.fatal(`cannot start: ${message}`);
+    else log.fatal({ err }, `cannot start: ${message}`);
+    process.exitCode = 1;
+    return;
+  }
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'roomcast stopping');
+    const force = setTimeout(() => process.exit(1), 20_000);
+    force.unref();
+    void running.stop().then(() => {
+      log.info('roomcast stopped');
+      process.exit(0);
+    });
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+}
+
+const isEntryPoint = process.argv[1] && import.meta.url === new URL(`file://${fs.realpathSync(process.argv[1])}`).href;
+if (isEntryPoint) void main();
