@@ -7,6 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis, type RedisOptions } from 'ioredis';
 import type { Config } from './config.js';
 import type { Logger } from './logger.js';
+import { redactUrl } from './url.js';
 
 export interface RedisHandle {
   /** Where Redis is, without credentials. */
@@ -25,21 +26,11 @@ export class RedisUnavailableError extends Error {
 
 const BASE_OPTIONS: RedisOptions = { maxRetriesPerRequest: null, enableReadyCheck: true };
 
-function describeUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return '(unparsable redis URL)';
-  }
-}
-
 export async function startRedis(cfg: Config, log: Logger): Promise<RedisHandle> {
   if (cfg.redis.kind === 'url') {
     const url = cfg.redis.url;
     return {
-      describe: describeUrl(url),
+      describe: redactUrl(url),
       embedded: false,
       prefix: cfg.redis.prefix,
       createClient: (extra) => new Redis(url, { ...BASE_OPTIONS, ...extra }),

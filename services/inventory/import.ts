@@ -3,6 +3,7 @@
 import type { Kysely } from 'kysely';
 import { writeAudit, type Actor } from '../core/audit.js';
 import { nowIso, type DB } from '../core/db/index.js';
+import type { Host } from '../core/db/schema.js';
 import { AppError } from '../core/errors.js';
 import { hostsToCsv } from './csv-export.js';
 import { parseHostsCsv, type CsvHostRow, type CsvLineError } from './csv-import.js';
@@ -17,15 +18,7 @@ export interface ImportReport {
   summary: { roomsCreated: string[]; hostsCreated: number; hostsUpdated: number; hostsUnchanged: number };
 }
 
-interface Existing {
-  id: number;
-  mac: string;
-  name: string;
-  room_id: number | null;
-  ip: string | null;
-  serial: string | null;
-  notes: string | null;
-}
+type Existing = Pick<Host, 'id' | 'mac' | 'name' | 'room_id' | 'ip' | 'serial' | 'notes'>;
 
 type Plan = { row: CsvHostRow; existing: Existing | undefined; roomKey: string | null };
 

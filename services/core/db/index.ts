@@ -5,6 +5,7 @@ import SQLite from 'better-sqlite3';
 import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type MigrationProvider } from 'kysely';
 import pg from 'pg';
 import type { Config } from '../config.js';
+import { redactUrl } from '../url.js';
 import type { Logger } from '../logger.js';
 import { migrations, type Dialect } from './migrations.js';
 import type { DB } from './schema.js';
@@ -19,16 +20,6 @@ export interface Database {
   describe: string;
   ping(): Promise<void>;
   close(): Promise<void>;
-}
-
-function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return 'postgres://(unparsable URL)';
-  }
 }
 
 export function openDatabase(cfg: Config['database']): Database {
