@@ -53,7 +53,8 @@ export async function start(config: Config, log: Logger): Promise<{ stop: () => 
       } else if (first.created) {
         log.info('first start: created user "admin" with the password from ROOMCAST_ADMIN_PASSWORD');
       }
-      const { app } = createApp({ config, database: database!, redis: redis!, accounts: accounts!, log, version });
+      const { app, close: closeApp } = createApp({ config, database: database!, redis: redis!, accounts: accounts!, log, version });
+      stoppers.push({ name: 'api', stop: closeApp });
       const server: Server = await new Promise((resolve, reject) => {
         const s = app.listen(config.http.port, config.http.host, () => resolve(s));
         s.once('error', reject);

@@ -93,8 +93,7 @@ export function accountRoutes(accounts: AccountService, limiter: LoginLimiter, o
       access: 'viewer',
       response: SessionSchema,
       handler: async ({ auth }) => {
-        const user = (await accounts.listUsers()).find((u) => u.id === auth!.userId);
-        if (!user) throw new AppError(401, 'unauthenticated', 'this account no longer exists');
+        const user = await accounts.getUser(auth!.userId);
         return { user: { ...user, role: auth!.role }, csrfToken: (auth as SessionAuth).csrfToken ?? '', via: auth!.via };
       },
     }),

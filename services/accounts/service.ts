@@ -182,6 +182,12 @@ export class AccountService {
     });
   }
 
+  async getUser(id: number): Promise<PublicUser> {
+    const user = await this.db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
+    if (!user) throw notFound('user', id);
+    return toPublicUser(user);
+  }
+
   listUsers() {
     return this.db.selectFrom('users').selectAll().orderBy('username').execute().then((r) => r.map(toPublicUser));
   }

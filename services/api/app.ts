@@ -13,7 +13,7 @@ import { HostImporter } from '../inventory/import.js';
 import { inventoryRoutes } from '../inventory/routes.js';
 import { InventoryService } from '../inventory/service.js';
 import { auditRoutes } from './audit-routes.js';
-import { healthRoutes } from './health.js';
+import { HealthProbe, healthRoutes } from './health.js';
 import { authenticate, mountRoute, problemHandler, requestLog, securityHeaders } from './http.js';
 import type { AnyRoute } from './route.js';
 
@@ -26,17 +26,17 @@ export interface ApiDeps {
   version: string;
 }
 
-export function allRoutes(deps: ApiDeps): AnyRoute[] {
+export function allRoutes(deps: ApiDeps, health: Pick<HealthProbe, 'check'>): AnyRoute[] {
   const db: Kysely<DB> = deps.database.db;
   return [
-    ...healthRoutes({ database: deps.database, redis: deps.redis, version: deps.version, roles: deps.config.roles }),
+    ...healthRoutes(health),
     ...accountRoutes(deps.accounts, new LoginLimiter(), { secureCookies: deps.config.secureCookies, sessionHours: deps.config.sessionHours }),
     ...inventoryRoutes(new InventoryService(db), new HostImporter(db)),
     ...auditRoutes(deps.database),
   ];
 }
 
-export function createApp(deps: ApiDeps): { app: express.Express; routes: AnyRoute[] } {
+export function createApp(deps: ApiDeps): { app: express.Express; routes: AnyRoute[]; close: () => Promise<void> } {
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', deps.config.trustProxy);
@@ -46,13 +46,14 @@ export function createApp(deps: ApiDeps): { app: express.Express; routes: AnyRou
   app.use('/api', authenticate(deps.accounts));
   app.use('/api', express.json({ limit: '1mb', type: ['application/json', 'application/*+json'] }));
 
-  const routes = allRoutes(deps);
+  const health = new HealthProbe({ database: deps.database, redis: deps.redis, version: deps.version, roles: deps.config.roles });
+  const routes = allRoutes(deps, health);
   const router = express.Router();
   for (const route of routes) mountRoute(router, route);
   app.use(router);
   app.use('/api', (req, _res, next) => next(new AppError(404, 'not_found', `no API route ${req.method} ${req.originalUrl.split('?')[0]}`)));
   app.use(problemHandler(deps.log));
-  return { app, routes };
+  return { app, routes, close: () => health.close() };
 }
 
 /** Routes with inert dependencies: enough to describe them (OpenAPI, the route-security test). */
@@ -65,5 +66,5 @@ export function describeRoutes(): AnyRoute[] {
     accounts: inert as AccountService,
     log: inert as Logger,
     version: '0',
-  });
+  }, inert as HealthProbe);
 }

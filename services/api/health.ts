@@ -30,10 +30,43 @@ async function timed(fn: () => Promise<unknown>, timeoutMs = 2000) {
   }
 }
 
-export function healthRoutes(deps: { database: Database; redis: RedisHandle; version: string; roles: string[] }): AnyRoute[] {
-  // One long-lived client for pings; it reconnects by itself after a Redis restart.
-  let client: ReturnType<RedisHandle['createClient']> | undefined;
-  let queue: ReturnType<typeof openQueue> | undefined;
+export type Health = z.infer<typeof HealthSchema>;
+
+/** Pings the database and Redis; keeps one Redis client that reconnects by itself after a Redis restart. */
+export class HealthProbe {
+  private client: ReturnType<RedisHandle['createClient']> | undefined;
+  private queue: ReturnType<typeof openQueue> | undefined;
+
+  constructor(private readonly deps: { database: Database; redis: RedisHandle; version: string; roles: string[] }) {}
+
+  async check(): Promise<Health> {
+    if (!this.client || !this.queue) {
+      this.client = this.deps.redis.createClient({ maxRetriesPerRequest: 1 });
+      this.client.on('error', () => {});
+      this.queue = openQueue(this.deps.redis, QUEUES.housekeeping);
+      this.queue.on('error', () => {});
+    }
+    const client = this.client;
+    const [database, redis] = await Promise.all([timed(() => this.deps.database.ping()), timed(() => client.ping())]);
+    const workers = redis.status === 'up' ? (await this.queue.getWorkers().catch(() => [])).length : 0;
+    const ok = database.status === 'up' && redis.status === 'up';
+    return {
+      status: ok ? 'ok' : 'degraded',
+      version: this.deps.version,
+      roles: this.deps.roles,
+      database: { ...database, dialect: this.deps.database.dialect },
+      redis: { ...redis, embedded: this.deps.redis.embedded },
+      workers,
+    };
+  }
+
+  async close(): Promise<void> {
+    await this.queue?.close().catch(() => {});
+    this.client?.disconnect();
+  }
+}
+
+export function healthRoutes(probe: Pick<HealthProbe, 'check'>): AnyRoute[] {
   return [
     defineRoute({
       method: 'get',
@@ -43,18 +76,9 @@ export function healthRoutes(deps: { database: Database; redis: RedisHandle; ver
       access: 'public',
       response: HealthSchema,
       handler: async ({ res }) => {
-        if (!client || !queue) {
-          client = deps.redis.createClient({ maxRetriesPerRequest: 1 });
-          client.on('error', () => {});
-          queue = openQueue(deps.redis, QUEUES.housekeeping);
-          queue.on('error', () => {});
-        }
-        const [database, redis] = await Promise.all([timed(() => deps.database.ping()), timed(() => client!.ping())]);
-        let workers = 0;
-        if (redis.status === 'up') workers = (await queue.getWorkers().catch(() => [])).length;
-        const ok = database.status === 'up' && redis.status === 'up';
-        res.status(ok ? 200 : 503);
-        return { status: ok ? 'ok' : 'degraded', version: deps.version, roles: deps.roles, database: { ...database, dialect: deps.database.dialect }, redis: { ...redis, embedded: deps.redis.embedded }, workers };
+        const health = await probe.check();
+        res.status(health.status === 'ok' ? 200 : 503);
+        return health;
       },
     }),
   ];

@@ -111,11 +111,11 @@ async function startEmbeddedRedis(binary: string, dir: string, prefix: string, l
   child.stdout?.on('data', keep);
   child.stderr?.on('data', keep);
   let exited = false;
+  let stopping = false;
   child.on('exit', (code, signal) => {
     exited = true;
     if (!stopping) log.error({ code, signal, output: output.join('').slice(-2000) }, 'embedded redis-server exited');
   });
-  let stopping = false;
 
   const options: RedisOptions = { ...BASE_OPTIONS, path: socket };
   const deadline = Date.now() + 15_000;
