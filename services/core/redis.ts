@@ -15,7 +15,8 @@ export interface RedisHandle {
   embedded: boolean;
   /** Key prefix of every queue (tests use a random one so runs never collide). */
   prefix: string;
-  /** A new client; BullMQ needs `maxRetriesPerRequest: null`, which is the default here. */
+  /** A new client; BullMQ needs `maxRetriesPerRequest: null`, which is the default here.
+   * BullMQ never closes a client it was given, so `stop()` disconnects every client made here. */
   createClient(extra?: RedisOptions): Redis;
   stop(): Promise<void>;
 }
@@ -26,15 +27,33 @@ export class RedisUnavailableError extends Error {
 
 const BASE_OPTIONS: RedisOptions = { maxRetriesPerRequest: null, enableReadyCheck: true };
 
+/** Remembers the clients a handle made, so that stopping the handle disconnects them all. */
+function tracked(make: (extra?: RedisOptions) => Redis) {
+  const clients = new Set<Redis>();
+  return {
+    createClient: (extra?: RedisOptions) => {
+      const c = make(extra);
+      clients.add(c);
+      c.once('end', () => clients.delete(c));
+      return c;
+    },
+    disconnectAll: () => {
+      for (const c of clients) c.disconnect();
+      clients.clear();
+    },
+  };
+}
+
 export async function startRedis(cfg: Config, log: Logger): Promise<RedisHandle> {
   if (cfg.redis.kind === 'url') {
     const url = cfg.redis.url;
+    const clients = tracked((extra) => new Redis(url, { ...BASE_OPTIONS, ...extra }));
     return {
       describe: redactUrl(url),
       embedded: false,
       prefix: cfg.redis.prefix,
-      createClient: (extra) => new Redis(url, { ...BASE_OPTIONS, ...extra }),
-      stop: async () => {},
+      createClient: clients.createClient,
+      stop: async () => clients.disconnectAll(),
     };
   }
   return startEmbeddedRedis(cfg.redis.binary, path.join(cfg.dataDir, 'redis'), cfg.redis.prefix, log);
@@ -145,12 +164,14 @@ async function startEmbeddedRedis(binary: string, dir: string, prefix: string, l
   }
   log.info({ socket, pid: child.pid }, 'embedded redis-server started (AOF on, noeviction)');
 
+  const clients = tracked((extra) => new Redis({ ...options, ...extra }));
   return {
     describe: `unix:${socket}`,
     embedded: true,
     prefix,
-    createClient: (extra) => new Redis({ ...options, ...extra }),
+    createClient: clients.createClient,
     stop: async () => {
+      clients.disconnectAll();
       if (exited) return;
       stopping = true;
       const done = new Promise<void>((resolve) => child.once('exit', () => resolve()));

@@ -73,7 +73,7 @@ export function inventoryRoutes(inventory: InventoryService, importer: HostImpor
       method: 'get', path: '/api/v1/rooms/:id/hosts', summary: 'The PCs of one room', tag: 'inventory', access: 'viewer',
       params: idParam, response: z.array(HostSchema),
       handler: async ({ params }) => {
-        await inventory.getRoom(params.id);
+        await inventory.assertRoomExists(params.id);
         return inventory.listHosts({ roomId: params.id });
       },
     }),

@@ -109,9 +109,19 @@ export class InventoryService {
   }
 
   async getRoom(id: number): Promise<RoomView> {
-    const room = (await this.listRooms()).find((r) => r.id === id);
-    if (!room) throw notFound('room', id);
-    return room;
+    const r = await this.db
+      .selectFrom('rooms')
+      .select((eb) => ['id', 'name', 'description', 'created_at', 'updated_at', eb.selectFrom('hosts').select((h) => h.fn.countAll<number>().as('n')).whereRef('hosts.room_id', '=', 'rooms.id').as('host_count')])
+      .where('id', '=', id)
+      .executeTakeFirst();
+    if (!r) throw notFound('room', id);
+    return { id: r.id, name: r.name, description: r.description, hostCount: Number(r.host_count ?? 0), createdAt: r.created_at, updatedAt: r.updated_at };
+  }
+
+  /** Throws 404 unless the room exists; cheaper than getRoom when only existence matters. */
+  async assertRoomExists(id: number): Promise<void> {
+    const r = await this.db.selectFrom('rooms').select('id').where('id', '=', id).executeTakeFirst();
+    if (!r) throw notFound('room', id);
   }
 
   private async findRoomByName(db: Kysely<DB>, name: string): Promise<Room | undefined> {
@@ -163,7 +173,8 @@ export class InventoryService {
   }
 
   async listHosts(filter: { roomId?: number | 'unassigned'; q?: string } = {}): Promise<HostView[]> {
-    let q = this.hostQuery().orderBy('hosts.name');
+    // Case-insensitive order, which the unique index on lower(name) serves without a sort.
+    let q = this.hostQuery().orderBy((eb) => eb.fn('lower', ['hosts.name']));
     if (filter.roomId === 'unassigned') q = q.where('hosts.room_id', 'is', null);
     else if (filter.roomId !== undefined) q = q.where('hosts.room_id', '=', filter.roomId);
     if (filter.q) {
