@@ -57,34 +57,57 @@ export interface LoadStats {
 
 const WORKER_URL = new URL('./load-worker.mjs', import.meta.url);
 
-/** Drives `target` at a fixed overall rate from a worker thread; the server under test stays on this thread. */
-export async function runLoad(target: LoadTarget): Promise<LoadStats> {
-  const eluBefore = performance.eventLoopUtilization();
-  const worker = new Worker(WORKER_URL, {
-    workerData: { ...target, headers: target.headers ?? {}, timeoutSec: 10 },
-  });
-  const hardLimit = (target.durationSec + 20) * 1000;
-  try {
-    const reply = await new Promise<{ ok: true; stats: Omit<LoadStats, 'serverElu'> } | { ok: false; error: string }>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`load run against ${target.url} did not finish within ${hardLimit / 1000} s`)), hardLimit);
-      worker.once('message', (m) => {
-        clearTimeout(timer);
-        resolve(m);
+type WorkerReply = { id: number; ok: true; stats: Omit<LoadStats, 'serverElu'> } | { id: number; ok: false; error: string };
+
+/**
+ * Drives targets at a fixed overall rate from one worker thread (autocannon), kept for a whole benchmark so
+ * that warm-ups warm the load generator too; the server under test stays on this thread.
+ */
+export class LoadGenerator {
+  private readonly worker = new Worker(WORKER_URL);
+  private nextId = 1;
+  private failure: Error | undefined;
+  private pending = new Map<number, { resolve: (r: WorkerReply) => void; reject: (e: Error) => void }>();
+
+  constructor() {
+    const failAll = (err: Error) => {
+      this.failure ??= err;
+      for (const p of this.pending.values()) p.reject(err);
+      this.pending.clear();
+    };
+    this.worker.on('message', (m: WorkerReply) => {
+      this.pending.get(m.id)?.resolve(m);
+      this.pending.delete(m.id);
+    });
+    this.worker.on('error', failAll);
+    this.worker.on('exit', (code) => failAll(new Error(`load worker exited (code ${code})`)));
+  }
+
+  async run(target: LoadTarget): Promise<LoadStats> {
+    if (this.failure) throw this.failure;
+    const id = this.nextId++;
+    const hardLimitMs = (target.durationSec + 20) * 1000;
+    const eluBefore = performance.eventLoopUtilization();
+    const reply = await new Promise<WorkerReply>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        this.worker.postMessage({ type: 'stop' });
+        reject(new Error(`load run against ${target.url} did not finish within ${hardLimitMs / 1000} s`));
+      }, hardLimitMs);
+      this.pending.set(id, {
+        resolve: (r) => (clearTimeout(timer), resolve(r)),
+        reject: (e) => (clearTimeout(timer), reject(e)),
       });
-      worker.once('error', (err) => {
-        clearTimeout(timer);
-        reject(err);
-      });
-      worker.once('exit', (code) => {
-        clearTimeout(timer);
-        reject(new Error(`load worker exited early (code ${code})`));
-      });
+      this.worker.postMessage({ type: 'run', id, target: { ...target, headers: target.headers ?? {}, timeoutSec: 10 } });
     });
     if (!reply.ok) throw new Error(`autocannon failed: ${reply.error}`);
     const serverElu = Math.round(performance.eventLoopUtilization(eluBefore).utilization * 1000) / 1000;
     return { ...reply.stats, serverElu };
-  } finally {
-    await worker.terminate();
+  }
+
+  async stop(): Promise<void> {
+    this.worker.removeAllListeners('exit');
+    await this.worker.terminate();
   }
 }
 
@@ -114,7 +137,10 @@ export async function startReferenceServer(bodies: Record<string, Buffer>): Prom
   };
 }
 
-/** Runs `fn` under the V8 CPU profiler of this thread when options.profile is set; writes results/<name>.cpuprofile. */
+/** Profiles land in a git-ignored folder (results/*.tmp); open them in Chrome DevTools (Performance) or speedscope. */
+export const PROFILES_DIR = path.join(RESULTS_DIR, 'profiles.tmp');
+
+/** Runs `fn` under the V8 CPU profiler of this (server) thread when options.profile is set; writes PROFILES_DIR/<name>.cpuprofile. */
 export async function maybeProfile<T>(options: BenchOptions, name: string, fn: () => Promise<T>): Promise<T> {
   if (!options.profile) return fn();
   const session = new Session();
@@ -126,8 +152,8 @@ export async function maybeProfile<T>(options: BenchOptions, name: string, fn: (
   } finally {
     const { profile } = await session.post('Profiler.stop');
     session.disconnect();
-    fs.mkdirSync(RESULTS_DIR, { recursive: true });
-    fs.writeFileSync(path.join(RESULTS_DIR, `${name}.cpuprofile`), JSON.stringify(profile));
+    fs.mkdirSync(PROFILES_DIR, { recursive: true });
+    fs.writeFileSync(path.join(PROFILES_DIR, `${name}.cpuprofile`), JSON.stringify(profile));
   }
 }
 
@@ -154,8 +180,8 @@ export function writeResults(name: string, json: unknown, markdown: string): { j
 
 export function markdownTable(header: string[], rows: Array<Array<string | number | null>>): string {
   const cell = (v: string | number | null) => (v === null ? '–' : String(v));
-  // Columns whose first value is a number are right-aligned.
-  const align = header.map((_, i) => (typeof rows[0]?.[i] === 'number' ? '---:' : '---'));
+  // Columns holding numbers are right-aligned.
+  const align = header.map((_, i) => (rows.some((r) => typeof r[i] === 'number') ? '---:' : '---'));
   return [`| ${header.join(' | ')} |`, `| ${align.join(' | ')} |`, ...rows.map((r) => `| ${r.map(cell).join(' | ')} |`)].join('\n');
 }
 

@@ -4,7 +4,7 @@
 //   npm run bench                                   # every benchmark, SQLite and PostgreSQL
 //   npm run bench -- inventory --dialect postgres   # one benchmark, one dialect (or BENCH_DIALECT=postgres)
 //   npm run bench -- --rates 100,300 --duration 5   # other load levels (BENCH_RATES, BENCH_DURATION)
-//   npm run bench -- --profile                      # also write results/<bench>-<dialect>.cpuprofile
+//   npm run bench -- --profile                      # also write results/profiles.tmp/*.cpuprofile (server thread)
 //
 // Results go to test/bench/results/<name>.json and .md. Timings are reported, never asserted.
 import { parseArgs } from 'node:util';
@@ -124,9 +124,9 @@ async function main(): Promise<void> {
     // Stopped servers leave nothing behind; if a stray handle still holds the process, do not hang.
     setTimeout(() => {
       const handles = (process as unknown as { _getActiveHandles?: () => object[] })._getActiveHandles?.() ?? [];
-      log(`a handle is still open 5 s after the end (${handles.map((h) => { const s = h as { constructor: { name: string }; remotePort?: number; fd?: number }; return `${s.constructor.name}${s.remotePort ? ` to :${s.remotePort}` : ''}`; }).join(', ')}); exiting anyway`);
+      log(`a handle is still open 2 s after the end (${handles.map((h) => { const s = h as { constructor: { name: string }; remotePort?: number; fd?: number }; return `${s.constructor.name}${s.remotePort ? ` to :${s.remotePort}` : ''}`; }).join(', ')}); exiting anyway`);
       process.exit(process.exitCode ?? 0);
-    }, 5000).unref();
+    }, 2000).unref();
   }
 }
 
