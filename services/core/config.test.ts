@@ -48,6 +48,8 @@ describe('loadConfig', () => {
 
   it('needs a Redis URL when roles run in separate processes', () => {
     expect(fails({ ROOMCAST_ROLES: 'api' })).toContain('missing ROOMCAST_REDIS_URL');
+    // The boot role alone asks the api, not Redis.
+    expect(loadConfig({ ROOMCAST_ROLES: 'boot' }).roles).toEqual(['boot']);
     expect(loadConfig({ ROOMCAST_ROLES: 'boot, worker', ROOMCAST_REDIS_URL: 'redis://127.0.0.1:6379' }).roles).toEqual(['boot', 'worker']);
     expect(fails({ ROOMCAST_REDIS_URL: 'http://redis' })).toContain('ROOMCAST_REDIS_URL');
   });

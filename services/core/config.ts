@@ -137,7 +137,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 
   const roleSet = new Set(e.ROOMCAST_ROLES);
   const allInOne = ROLES.every((r) => roleSet.has(r));
-  if (e.ROOMCAST_REDIS_URL === undefined && !allInOne) {
+  const needsRedis = roleSet.has('api') || roleSet.has('worker');
+  if (e.ROOMCAST_REDIS_URL === undefined && needsRedis && !allInOne) {
     throw new ConfigError(
       `missing ROOMCAST_REDIS_URL: expected a redis://host:port URL when roles run in separate processes (ROOMCAST_ROLES=${e.ROOMCAST_ROLES.join(',')}); only the all-in-one start runs its own redis-server`,
     );
