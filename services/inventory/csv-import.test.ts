@@ -249,3 +249,18 @@ it('finds exactly the three bad lines of a generated 300-row file', () => {
   expect(result.rows).toHaveLength(297);
   expect(result.rows.at(-1)).toEqual({ line: 301, name: 'B204-PC300', mac: '02:00:00:00:01:2c', room: 'B204', ip: '10.0.1.44', serial: null, notes: null });
 });
+
+describe('files that are not CSV', () => {
+  it.each([
+    ['an .xlsx workbook', Buffer.from('504b030414000600080000002100', 'hex'), /Excel workbook \(\.xlsx\)/],
+    ['an .xls workbook', Buffer.from('d0cf11e0a1b11ae1000000000000', 'hex'), /old Excel workbook/],
+    ['UTF-16 text', Buffer.from('\ufeffnom;mac', 'utf16le'), /UTF-16/],
+    ['a binary file', Buffer.from([0x7f, 0x45, 0x4c, 0x46, 0x02, 0x01, 0x00, 0x00]), /binary file/],
+  ])('refuses %s with one clear error', (_what, buf, message) => {
+    const r = parseHostsCsv(buf);
+    expect(r.rows).toEqual([]);
+    expect(r.errors).toHaveLength(1);
+    expect(r.errors[0]).toMatchObject({ line: 1, code: 'not_csv' });
+    expect(r.errors[0]!.message).toMatch(message);
+  });
+});

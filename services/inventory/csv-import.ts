@@ -29,7 +29,7 @@ export interface CsvHostRow {
 export type CsvErrorCode =
   | 'bad_mac' | 'duplicate_mac' | 'duplicate_name' | 'name_too_long' | 'name_invalid' | 'name_empty'
   | 'unknown_column' | 'missing_column' | 'duplicate_column' | 'missing_value' | 'bad_ip' | 'bad_row'
-  | 'empty_file' | 'too_many_rows';
+  | 'empty_file' | 'too_many_rows' | 'not_csv';
 
 export interface CsvLineError {
   line: number;
@@ -232,8 +232,20 @@ export interface ParseHostsCsvOptions {
   maxRows?: number;
 }
 
+/** Recognises files people upload instead of a CSV: Excel workbooks and UTF-16 text. */
+function notCsv(input: Buffer): string | null {
+  const hex = input.subarray(0, 4).toString('hex');
+  if (hex === '504b0304') return 'this is an Excel workbook (.xlsx) or another ZIP file, not a CSV; in Excel choose "Enregistrer sous" → "CSV (séparateur: point-virgule)"';
+  if (hex === 'd0cf11e0') return 'this is an old Excel workbook (.xls), not a CSV; in Excel choose "Enregistrer sous" → "CSV (séparateur: point-virgule)"';
+  if (hex.startsWith('fffe') || hex.startsWith('feff')) return 'this file is UTF-16 text ("Texte Unicode"); save it as "CSV (séparateur: point-virgule)" or "CSV UTF-8" instead';
+  if (input.subarray(0, 4096).includes(0)) return 'this is a binary file, not a CSV text file';
+  return null;
+}
+
 export function parseHostsCsv(input: Buffer, opts: ParseHostsCsvOptions = {}): CsvParseResult {
   const maxRows = opts.maxRows ?? DEFAULT_MAX_ROWS;
+  const wrongKind = notCsv(input);
+  if (wrongKind) return { encoding: 'utf-8', separator: ';', columns: [], rows: [], errors: [{ line: 1, code: 'not_csv', message: wrongKind }] };
   const decoded = decode(input);
   // csv-parse counts a "\r\n" inside a quoted cell as two lines; normalise first.
   const text = decoded.text.replace(/\r\n?/g, '\n');
