@@ -55,19 +55,18 @@ export function accountRoutes(accounts: AccountService, limiter: LoginLimiter, o
       errors: { 401: 'invalid_credentials', 429: 'too_many_attempts' },
       handler: async ({ body, req, res }) => {
         const ip = clientIp(req) ?? 'unknown';
-        const keys = [`ip:${ip}`, `user:${body.username.toLowerCase()}`];
-        const wait = limiter.retryAfter(keys);
+        const wait = limiter.retryAfter(ip, body.username);
         if (wait > 0) {
           res.set('Retry-After', String(wait));
           throw new AppError(429, 'too_many_attempts', `too many failed logins; try again in ${wait} s`);
         }
         try {
           const s = await accounts.login(body.username, body.password, { ip, userAgent: req.get('user-agent') ?? null });
-          limiter.succeed(keys);
+          limiter.succeed(ip, body.username);
           res.set('Set-Cookie', cookie(s.token, opts.sessionHours * 3600));
           return { user: s.user, csrfToken: s.csrfToken, expiresAt: s.expiresAt, via: 'session' };
         } catch (err) {
-          if (err instanceof AppError && err.status === 401) limiter.fail(keys);
+          if (err instanceof AppError && err.status === 401) limiter.fail(ip, body.username);
           throw err;
         }
       },
