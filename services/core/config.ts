@@ -73,6 +73,9 @@ const envSchema = z.object({
     .default('roomcast'),
   ROOMCAST_HTTP_HOST: z.string().min(1).default('0.0.0.0'),
   ROOMCAST_HTTP_PORT: port.default(8080),
+  ROOMCAST_TFTP_ROOT: optionalString,
+  ROOMCAST_TFTP_HOST: z.string().min(1).default('0.0.0.0'),
+  ROOMCAST_TFTP_PORT: port.default(69),
   ROOMCAST_PUBLIC_URL: httpUrl,
   ROOMCAST_API_URL: httpUrl,
   ROOMCAST_LOG_LEVEL: z
@@ -97,6 +100,8 @@ export interface Config {
   database: { kind: 'sqlite'; file: string } | { kind: 'postgres'; url: string };
   redis: ({ kind: 'url'; url: string } | { kind: 'embedded'; binary: string }) & { prefix: string };
   http: { host: string; port: number };
+  /** The boot role's TFTP server: it serves only the iPXE binaries in `root`. */
+  tftp: { root: string; host: string; port: number };
   publicUrl: string | undefined;
   apiUrl: string;
   logLevel: (typeof LOG_LEVELS)[number];
@@ -154,6 +159,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
         ? { kind: 'embedded', binary: e.ROOMCAST_REDIS_SERVER, prefix: e.ROOMCAST_REDIS_PREFIX }
         : { kind: 'url', url: e.ROOMCAST_REDIS_URL, prefix: e.ROOMCAST_REDIS_PREFIX },
     http: { host: e.ROOMCAST_HTTP_HOST, port: e.ROOMCAST_HTTP_PORT },
+    tftp: { root: path.resolve(dataDir, e.ROOMCAST_TFTP_ROOT ?? 'tftp'), host: e.ROOMCAST_TFTP_HOST, port: e.ROOMCAST_TFTP_PORT },
     publicUrl,
     apiUrl: (e.ROOMCAST_API_URL ?? `http://127.0.0.1:${e.ROOMCAST_HTTP_PORT}`).replace(/\/+$/, ''),
     logLevel: e.ROOMCAST_LOG_LEVEL,
