@@ -12,13 +12,15 @@ import type { RedisHandle } from '../core/redis.js';
 import { HostImporter } from '../inventory/import.js';
 import { inventoryRoutes } from '../inventory/routes.js';
 import { InventoryService } from '../inventory/service.js';
+import { SystemService } from '../system/docker.js';
+import { systemRoutes } from '../system/routes.js';
 import { auditRoutes } from './audit-routes.js';
 import { HealthProbe, healthRoutes } from './health.js';
 import { authenticate, mountRoute, problemHandler, requestLog, securityHeaders } from './http.js';
 import type { AnyRoute } from './route.js';
 
 export interface ApiDeps {
-  config: Pick<Config, 'secureCookies' | 'sessionHours' | 'trustProxy' | 'roles'>;
+  config: Pick<Config, 'secureCookies' | 'sessionHours' | 'trustProxy' | 'roles' | 'dockerUrl'>;
   database: Database;
   redis: RedisHandle;
   accounts: AccountService;
@@ -33,6 +35,7 @@ export function allRoutes(deps: ApiDeps, health: Pick<HealthProbe, 'check'>): An
     ...accountRoutes(deps.accounts, new LoginLimiter(), { secureCookies: deps.config.secureCookies, sessionHours: deps.config.sessionHours }),
     ...inventoryRoutes(new InventoryService(db), new HostImporter(db)),
     ...auditRoutes(deps.database),
+    ...systemRoutes(new SystemService(deps.config.dockerUrl)),
   ];
 }
 
@@ -60,7 +63,7 @@ export function createApp(deps: ApiDeps): { app: express.Express; routes: AnyRou
 export function describeRoutes(): AnyRoute[] {
   const inert = new Proxy({}, { get: () => { throw new Error('describeRoutes() dependencies are not callable'); } });
   return allRoutes({
-    config: { secureCookies: false, sessionHours: 12, trustProxy: false, roles: ['api'] },
+    config: { secureCookies: false, sessionHours: 12, trustProxy: false, roles: ['api'], dockerUrl: undefined },
     database: { db: inert as Kysely<DB>, dialect: 'sqlite', describe: '', ping: async () => {}, close: async () => {} },
     redis: inert as RedisHandle,
     accounts: inert as AccountService,

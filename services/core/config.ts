@@ -76,6 +76,7 @@ const envSchema = z.object({
   ROOMCAST_TFTP_ROOT: optionalString,
   ROOMCAST_TFTP_HOST: z.string().min(1).default('0.0.0.0'),
   ROOMCAST_TFTP_PORT: port.default(69),
+  ROOMCAST_DOCKER_URL: httpUrl,
   ROOMCAST_PUBLIC_URL: httpUrl,
   ROOMCAST_API_URL: httpUrl,
   ROOMCAST_LOG_LEVEL: z
@@ -102,6 +103,8 @@ export interface Config {
   http: { host: string; port: number };
   /** The boot role's TFTP server: it serves only the iPXE binaries in `root`. */
   tftp: { root: string; host: string; port: number };
+  /** The read-only Docker socket proxy of the Compose stack (System view); unset outside Docker. */
+  dockerUrl: string | undefined;
   publicUrl: string | undefined;
   apiUrl: string;
   logLevel: (typeof LOG_LEVELS)[number];
@@ -160,6 +163,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
         : { kind: 'url', url: e.ROOMCAST_REDIS_URL, prefix: e.ROOMCAST_REDIS_PREFIX },
     http: { host: e.ROOMCAST_HTTP_HOST, port: e.ROOMCAST_HTTP_PORT },
     tftp: { root: path.resolve(dataDir, e.ROOMCAST_TFTP_ROOT ?? 'tftp'), host: e.ROOMCAST_TFTP_HOST, port: e.ROOMCAST_TFTP_PORT },
+    dockerUrl: e.ROOMCAST_DOCKER_URL?.replace(/\/+$/, ''),
     publicUrl,
     apiUrl: (e.ROOMCAST_API_URL ?? `http://127.0.0.1:${e.ROOMCAST_HTTP_PORT}`).replace(/\/+$/, ''),
     logLevel: e.ROOMCAST_LOG_LEVEL,

@@ -256,8 +256,24 @@ describe('docker-compose.yml', () => {
     expect(result.status, result.stderr).toBe(0);
   });
 
-  it('defines exactly the services api, boot, worker and redis', () => {
-    expect(Object.keys(loadConfig().services).sort()).toEqual(['api', 'boot', 'redis', 'worker']);
+  it('defines exactly the services api, boot, worker, redis and the read-only docker-proxy', () => {
+    expect(Object.keys(loadConfig().services).sort()).toEqual(['api', 'boot', 'docker-proxy', 'redis', 'worker']);
+  });
+
+  it('gives the Docker socket only to docker-proxy, read-only, with no capabilities, and points the api at it', () => {
+    for (const [name, svc] of Object.entries(loadConfig().services)) {
+      const socket = mounts(svc).filter((m) => m.source.includes('docker.sock'));
+      if (name === 'docker-proxy') {
+        expect(socket).toHaveLength(1);
+        expect(socket[0]!.readOnly).toBe(true);
+      } else expect(socket, name).toEqual([]);
+    }
+    const proxy = service('docker-proxy');
+    expect(proxy['cap_drop']).toEqual(['ALL']);
+    expect(proxy['read_only']).toBe(true);
+    expect(proxy['ports']).toBeUndefined();
+    expect(proxy['image']).toBe(service('api')['image']);
+    expect(environment(service('api'))['ROOMCAST_DOCKER_URL']).toBe('http://docker-proxy:2375');
   });
 
   it('runs api, boot and worker from one appliance image, built from images/appliance/Dockerfile', () => {

@@ -42,7 +42,7 @@ describe('route security (every route)', () => {
   it('mounts exactly the declared routes, and only health and login are public', () => {
     const inert = new Proxy({}, { get: () => () => undefined });
     const { app: express } = createApp({
-      config: { secureCookies: false, sessionHours: 1, trustProxy: false, roles: ['api'] },
+      config: { secureCookies: false, sessionHours: 1, trustProxy: false, roles: ['api'], dockerUrl: undefined },
       database: { db: inert, dialect: 'sqlite', describe: '', ping: async () => {}, close: async () => {} } as never,
       redis: inert as never,
       accounts: inert as never,
@@ -143,6 +143,12 @@ describe('route security (every route)', () => {
     expect((await new ApiClient(app.url).login('admin', TEST_ADMIN_PASSWORD)).status).toBe(200);
     const audit = (await admin.get('/api/v1/audit?action=auth.login_failed')).body as unknown[];
     expect(audit.length).toBeGreaterThanOrEqual(10);
+  });
+
+  it('says plainly through the System API that there is no Docker here (all-in-one start)', async () => {
+    const r = await admin.get('/api/v1/system/containers');
+    expect(r.status).toBe(200);
+    expect(r.body).toEqual({ available: false, reason: expect.stringContaining('not running under Docker Compose') });
   });
 
   it('answers unknown API paths and bad JSON with problem+json', async () => {
