@@ -77,7 +77,7 @@ export async function start(config: Config, log: Logger): Promise<{ stop: () => 
       stoppers.push({ name: 'worker', stop: () => worker.stop() });
     }
     if (roles.has('boot')) {
-      const boot = await startBootRole({ apiUrl: config.apiUrl, log });
+      const boot = await startBootRole({ apiUrl: config.apiUrl, tftp: config.tftp, log });
       stoppers.push({ name: 'boot', stop: () => boot.stop() });
     }
     log.info('roomcast started');

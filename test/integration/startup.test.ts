@@ -24,7 +24,8 @@ interface Proc {
 function launch(env: Record<string, string>): Proc {
   const child = spawn(process.execPath, ['--import', 'tsx', MAIN], {
     cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', ROOMCAST_HTTP_HOST: '127.0.0.1', ROOMCAST_HTTP_PORT: '0', ...env },
+    // TFTP on a free loopback port: the boot role runs too, and port 69 may be taken or need root.
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', ROOMCAST_HTTP_HOST: '127.0.0.1', ROOMCAST_HTTP_PORT: '0', ROOMCAST_TFTP_HOST: '127.0.0.1', ROOMCAST_TFTP_PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const parsed: Array<Record<string, unknown>> = [];

@@ -1,0 +1,347 @@
+// The README's promise, for real: `docker compose up -d` starts roomcast on a fresh machine.
+//
+// On a Docker engine of its own (Debian's dockerd in a network namespace with no route out, see
+// ops/docker/engine.sh), with offline stand-ins for the public base images (ops/docker/standins.sh):
+// build the image with the unchanged Dockerfile (through an egress proxy that allows only the
+// Debian mirror and the npm registry), run exactly `docker compose up -d` in a copy of the
+// repository, then use the stack from outside as a person would: log in with the one-time admin
+// password from the logs, import a CSV, list the rooms, fetch undionly.kpxe over TFTP, check the
+// worker and the System view, restart the stack and find the data still there.
+// Figures go to test/bench/results/docker.{json,md}. Everything is removed afterwards, also on
+// failure, Ctrl-C or SIGTERM (and by a watchdog if this process is killed outright).
+//
+//   npm run test:docker        (root; .ci/run installs docker.io docker-compose debootstrap curl)
+//   ROOMCAST_DOCKER_KEEP=1 npm run test:docker   leaves the stack running and prints how to reach it
+import { createHash } from 'node:crypto';
+import { cpus, totalmem } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ApiClient } from '../support/client.js';
+import { ARTIFACTS, Lab, ROOT, progress, run, seconds } from './lab.js';
+
+const IMAGE = 'roomcast/appliance:latest';
+const ADMIN_PASSWORD = 'docker-test-admin-password';
+const CSV = ['nom;mac;salle', 'B204-PC01;02:00:00:00:00:01;B204', 'B204-PC02;02:00:00:00:00:02;B204', 'B204-PC03;02:00:00:00:00:03;B204', 'C101-PC01;02:00:00:00:01:01;C101'].join('\n') + '\n';
+const SERVICES = ['api', 'boot', 'worker', 'redis'] as const;
+
+const lab = new Lab();
+const done = new Set<string>();
+const started = Date.now();
+let failed = false;
+
+const bench = {
+  bench: 'docker',
+  date: new Date().toISOString(),
+  node: process.version,
+  platform: `${process.platform} ${process.arch}`,
+  cpuCount: cpus().length,
+  cpuModel: cpus()[0]?.model ?? 'unknown',
+  totalMemoryMb: Math.round(totalmem() / 2 ** 20),
+  engine: null as string | null,
+  compose: null as string | null,
+  standins: null as Record<string, unknown> | null,
+  image: { tag: IMAGE, sizeBytes: null as number | null, sizeMB: null as number | null, buildSeconds: null as number | null },
+  egress: null as { allowed: number; denied: number; deniedRequests: string[] } | null,
+  firstStart: { upCommandSeconds: null as number | null, upToHealthySeconds: null as number | null },
+  restart: { downSeconds: null as number | null, upCommandSeconds: null as number | null, upToHealthySeconds: null as number | null },
+  teardownSeconds: null as number | null,
+  totalSeconds: null as number | null,
+  passed: [] as string[],
+};
+
+/** Marks a step done, or skips the test when a step it needs did not pass. */
+function needs(skip: (note?: string) => void, ...steps: string[]) {
+  const missing = steps.filter((s) => !done.has(s));
+  if (missing.length) skip(`needs ${missing.join(', ')}`);
+}
+
+async function step<T>(name: string, fn: () => Promise<T>): Promise<T> {
+  progress(`▶ ${name}`);
+  const start = Date.now();
+  try {
+    const result = await fn();
+    done.add(name);
+    bench.passed.push(name);
+    progress(`✓ ${name} (${seconds(start)}s)`);
+    return result;
+  } catch (err) {
+    failed = true;
+    progress(`✗ ${name} (${seconds(start)}s): ${(err as Error).message.split('\n')[0]}`);
+    throw err;
+  }
+}
+
+async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await probe();
+      if (v !== undefined) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs / 1000}s${last ? ` (last error: ${(last as Error).message})` : ''}`);
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+}
+
+const api = () => new ApiClient(`http://${lab.nsAddr}:8080`);
+
+async function containerId(service: string): Promise<string> {
+  const id = (await lab.compose(['ps', '-q', service], { logFile: undefined })).stdout.trim();
+  if (!id) throw new Error(`no container for service ${service}`);
+  return id;
+}
+
+/** From `docker compose up -d` until the api container is healthy and /api/health answers ok from outside. */
+async function upAndHealthy(): Promise<{ upCommandSeconds: number; upToHealthySeconds: number }> {
+  const start = Date.now();
+  const up = await lab.compose(['up', '-d'], { timeoutMs: 5 * 60_000 });
+  lab.composeStarted = true;
+  const upCommandSeconds = up.seconds;
+  progress(`docker compose up -d returned after ${upCommandSeconds}s`);
+  const id = await containerId('api');
+  await waitFor('api container healthy', 120_000, async () => {
+    const status = (await lab.docker(['inspect', '--format', '{{.State.Health.Status}}', id])).stdout.trim();
+    if (status === 'unhealthy') throw new Error('api container is unhealthy');
+    return status === 'healthy' ? true : undefined;
+  });
+  const health = await waitFor('/api/health ok', 60_000, async () => {
+    const r = await fetch(`http://${lab.nsAddr}:8080/api/health`, { signal: AbortSignal.timeout(5000) });
+    const body = (await r.json()) as { status: string };
+    return r.status === 200 && body.status === 'ok' ? body : undefined;
+  });
+  const upToHealthySeconds = seconds(start);
+  progress(`healthy ${upToHealthySeconds}s after up: ${JSON.stringify(health)}`);
+  return { upCommandSeconds, upToHealthySeconds };
+}
+
+function writeBench(): void {
+  bench.totalSeconds = seconds(started);
+  const dir = join(ROOT, 'test/bench/results');
+  writeFileSync(join(dir, 'docker.json'), JSON.stringify(bench, null, 2) + '\n');
+  const s = bench.standins as { cached?: boolean; buildSeconds?: number; importSeconds?: number; steps?: Record<string, number> } | null;
+  const v = (x: unknown, unit = 's') => (x === null || x === undefined ? '–' : `${x}${unit}`);
+  const steps = s?.steps && Object.keys(s.steps).length ? ` (${Object.entries(s.steps).map(([k, t]) => `${k} ${t}s`).join(', ')})` : '';
+  const md = [
+    '# Docker stack benchmark',
+    '',
+    `${bench.date} · Node ${bench.node} · ${bench.cpuCount} CPU (${bench.cpuModel}) · ${bench.totalMemoryMb} MiB · ${bench.platform}`,
+    `Engine: dockerd ${bench.engine ?? '?'} in a network namespace (overlay2); compose: ${bench.compose ?? '?'}; base images: offline stand-ins (debootstrap bookworm + Node from npm; Debian redis-server).`,
+    '',
+    '| what | value |',
+    '| --- | ---: |',
+    `| image size (${IMAGE}) | ${v(bench.image.sizeMB, ' MB')} |`,
+    `| image build (\`docker build\`, legacy builder, no cache) | ${v(bench.image.buildSeconds)} |`,
+    `| \`docker compose up -d\` → api healthy, first start | ${v(bench.firstStart.upToHealthySeconds)} |`,
+    `| of which \`up -d\` itself | ${v(bench.firstStart.upCommandSeconds)} |`,
+    `| \`docker compose down\` (data kept) | ${v(bench.restart.downSeconds)} |`,
+    `| \`docker compose up -d\` → api healthy, restart | ${v(bench.restart.upToHealthySeconds)} |`,
+    `| stand-ins: build${s?.cached ? ' (cached)' : ''} | ${v(s?.cached ? 0 : s?.buildSeconds)}${steps} |`,
+    `| stand-ins: \`docker import\` | ${v(s?.importSeconds)} |`,
+    `| teardown (down -v, engine, namespace) | ${v(bench.teardownSeconds)} |`,
+    `| whole test | ${v(bench.totalSeconds)} |`,
+    '',
+    `Build egress (through the proxy): ${bench.egress ? `${bench.egress.allowed} requests allowed, ${bench.egress.denied} refused${bench.egress.deniedRequests.length ? ` (${bench.egress.deniedRequests.join('; ')})` : ''}` : '–'}.`,
+    `Steps passed: ${bench.passed.join(', ') || 'none'}.`,
+    '',
+    'The api healthcheck runs every 10 s (compose file), so "→ healthy" has a granularity of about 10 s.',
+    '',
+  ].join('\n');
+  writeFileSync(join(dir, 'docker.md'), md);
+}
+
+describe('docker compose up -d on a fresh machine', () => {
+  beforeAll(async () => {
+    progress(`artifacts (logs) in ${ARTIFACTS}`);
+  });
+
+  afterAll(async () => {
+    if (failed) {
+      progress('a step failed: keeping the engine and stack logs in test-results/docker/');
+      await lab.saveLogs().catch(() => {});
+    }
+    if (process.env.ROOMCAST_DOCKER_KEEP === '1' && !process.env.CI) {
+      lab.keep();
+    } else {
+      progress('teardown: docker compose down -v, dockerd, namespace');
+      bench.teardownSeconds = await lab.teardown();
+      progress(`teardown done in ${bench.teardownSeconds}s`);
+    }
+    writeBench();
+    progress(`figures written to test/bench/results/docker.{json,md}; total ${bench.totalSeconds}s`);
+  }, 5 * 60_000);
+
+  it('starts a Docker engine in a network namespace of its own', async () => {
+    await step('engine', async () => {
+      await lab.start();
+      bench.engine = (await lab.docker(['version', '--format', '{{.Server.Version}}'])).stdout.trim();
+      bench.compose = (await lab.docker(['compose', 'version', '--short'])).stdout.trim();
+      // The namespace reaches nothing but its own /30.
+      const routes = (await run('ip', ['-n', lab.netns, 'route', 'show'])).stdout;
+      expect(routes).not.toMatch(/^default/m);
+    });
+  });
+
+  it('builds and imports the offline base-image stand-ins', async ({ skip }) => {
+    needs(skip, 'engine');
+    await step('stand-ins', async () => {
+      bench.standins = await lab.standins();
+      const images = (await lab.docker(['image', 'ls', '--format', '{{.Repository}}:{{.Tag}}'])).stdout;
+      expect(images).toContain('node:20-bookworm-slim');
+      expect(images).toContain('redis:7-bookworm');
+    });
+  });
+
+  it('builds the image with the unchanged Dockerfile, reaching only the Debian and npm registries', async ({ skip }) => {
+    needs(skip, 'stand-ins');
+    await step('build', async () => {
+      const proxy = await lab.proxyUp();
+      progress(`egress proxy at ${proxy} inside the namespace`);
+      try {
+        const build = await lab.docker(
+          ['build', '--force-rm', '--network', 'host', '--build-arg', `http_proxy=${proxy}`, '--build-arg', `https_proxy=${proxy}`, '-f', 'images/appliance/Dockerfile', '-t', IMAGE, '.'],
+          {
+            env: { DOCKER_BUILDKIT: '0' },
+            timeoutMs: 10 * 60_000,
+            logFile: join(ARTIFACTS, 'build.log'),
+            onLine: (line) => /^Step \d+\/\d+ :/.test(line) && progress(`build: ${line.slice(0, 110)}`),
+          },
+        );
+        bench.image.buildSeconds = build.seconds;
+      } finally {
+        bench.egress = await lab.proxyDown();
+        progress(`egress: ${bench.egress.allowed} allowed, ${bench.egress.denied} refused ${bench.egress.deniedRequests.join('; ')}`);
+      }
+      const size = Number((await lab.docker(['image', 'inspect', '--format', '{{.Size}}', IMAGE])).stdout.trim());
+      bench.image.sizeBytes = size;
+      bench.image.sizeMB = Math.round(size / 1e5) / 10;
+      progress(`image ${IMAGE}: ${bench.image.sizeMB} MB, built in ${bench.image.buildSeconds}s`);
+      // The proxy build args are predefined ARGs: they must not stay in the image.
+      const env = (await lab.docker(['image', 'inspect', '--format', '{{json .Config.Env}}', IMAGE])).stdout;
+      expect(env).not.toMatch(/_proxy/i);
+    });
+  });
+
+  it('runs `docker compose up -d` and becomes healthy', async ({ skip }) => {
+    needs(skip, 'build');
+    await step('up', async () => {
+      const t = await upAndHealthy();
+      bench.firstStart = t;
+    });
+  });
+
+  it('logs in with the one-time admin password from the logs and changes it', async ({ skip }) => {
+    needs(skip, 'up');
+    await step('first login', async () => {
+      const logs = (await lab.compose(['logs', '--no-color', 'api'], { logFile: undefined })).stdout;
+      const m = /one-time password ([^\s"\\]+)/.exec(logs);
+      expect(m, 'the api logs a one-time admin password on its first start').toBeTruthy();
+      const client = api();
+      expect((await client.login('admin', m![1]!)).status).toBe(200);
+      const blocked = await client.get('/api/v1/rooms');
+      expect(blocked.status).toBe(403);
+      expect(blocked.body.code).toBe('password_change_required');
+      const changed = await client.post('/api/v1/auth/password', { currentPassword: m![1], newPassword: ADMIN_PASSWORD });
+      expect(changed.status).toBe(204);
+      const fresh = api();
+      expect((await fresh.login('admin', ADMIN_PASSWORD)).status).toBe(200);
+      expect((await fresh.get('/api/v1/rooms')).status).toBe(200);
+    });
+  });
+
+  it('imports a CSV and lists the rooms', async ({ skip }) => {
+    needs(skip, 'first login');
+    await step('inventory', async () => {
+      const client = api();
+      await client.login('admin', ADMIN_PASSWORD);
+      const r = await client.post('/api/v1/hosts/import?fileName=salles.csv', CSV, { contentType: 'text/csv' });
+      expect(r.status, JSON.stringify(r.body)).toBe(200);
+      expect(r.body).toMatchObject({ applied: true, summary: { hostsCreated: 4 } });
+      const rooms = (await client.get('/api/v1/rooms')).body as Array<{ name: string; hostCount: number }>;
+      expect(rooms.find((x) => x.name === 'B204')?.hostCount).toBe(3);
+      expect(rooms.find((x) => x.name === 'C101')?.hostCount).toBe(1);
+    });
+  });
+
+  it('has the worker role connected to Redis', async ({ skip }) => {
+    needs(skip, 'up');
+    await step('worker', async () => {
+      const health = await waitFor('a BullMQ worker in /api/health', 60_000, async () => {
+        const r = await fetch(`http://${lab.nsAddr}:8080/api/health`, { signal: AbortSignal.timeout(5000) });
+        const body = (await r.json()) as { workers: number; redis: { status: string; embedded: boolean } };
+        return body.workers >= 1 ? body : undefined;
+      });
+      expect(health.redis).toMatchObject({ status: 'up', embedded: false });
+    });
+  });
+
+  it('serves undionly.kpxe over TFTP from the boot role', async ({ skip }) => {
+    needs(skip, 'up');
+    await step('tftp', async () => {
+      const boot = await containerId('boot');
+      // The TFTP root the boot role serves (it logs it), else ROOMCAST_TFTP_ROOT, else the default.
+      const bootLogs = await lab.docker(['logs', boot]);
+      const logs = bootLogs.stdout + bootLogs.stderr;
+      const env = JSON.parse((await lab.docker(['inspect', '--format', '{{json .Config.Env}}', boot])).stdout) as string[];
+      const root =
+        /"module":"tftp"[^\n]*?"root":"([^"]+)"/.exec(logs)?.[1] ??
+        env.find((e) => e.startsWith('ROOMCAST_TFTP_ROOT='))?.slice('ROOMCAST_TFTP_ROOT='.length) ??
+        '/var/lib/roomcast/tftp';
+      const inImage = await lab.docker(['exec', boot, 'cat', `${root}/undionly.kpxe`], { allowFail: true });
+      expect(inImage.code, `undionly.kpxe is not in the boot container's TFTP root ${root}: ${inImage.stderr.trim()}`).toBe(0);
+      expect(inImage.stdoutBuffer.length).toBeGreaterThan(10_000);
+      const out = join(lab.runDir, 'undionly.kpxe');
+      const fetched = await run('curl', ['-sS', '--max-time', '60', '--tftp-blksize', '1468', '-o', out, `tftp://${lab.nsAddr}/undionly.kpxe`]);
+      progress(`TFTP: ${inImage.stdoutBuffer.length} bytes in ${fetched.seconds}s from ${lab.nsAddr}:69 (${root})`);
+      const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+      expect(sha(readFileSync(out))).toBe(sha(inImage.stdoutBuffer));
+    });
+  });
+
+  it('shows the stack in the admin System view (GET /api/v1/system/containers)', async ({ skip }) => {
+    needs(skip, 'first login');
+    await step('system view', async () => {
+      const client = api();
+      await client.login('admin', ADMIN_PASSWORD);
+      let last: unknown;
+      await waitFor('api, boot, worker and redis running and not unhealthy/starting', 90_000, async () => {
+        const r = await client.get('/api/v1/system/containers?logs=0');
+        last = r.body;
+        if (r.status !== 200 || !r.body.available) return undefined;
+        const byService = new Map((r.body.containers as Array<{ service: string | null; state: string; health: string }>).map((c) => [c.service, c]));
+        const ok = SERVICES.every((s) => byService.get(s)?.state === 'running' && ['healthy', 'none'].includes(byService.get(s)!.health));
+        return ok ? true : undefined;
+      }).catch((err: Error) => {
+        throw new Error(`${err.message}; last answer: ${JSON.stringify(last)?.slice(0, 1500)}`);
+      });
+      const r = await client.get('/api/v1/system/containers?logs=0');
+      const byService = new Map((r.body.containers as Array<{ service: string; health: string }>).map((c) => [c.service, c]));
+      expect(byService.get('api')?.health).toBe('healthy');
+      expect(byService.get('redis')?.health).toBe('healthy');
+    });
+  });
+
+  it('keeps the data across `docker compose down` and `up -d`', async ({ skip }) => {
+    needs(skip, 'inventory');
+    await step('restart', async () => {
+      const down = await lab.compose(['down'], { timeoutMs: 120_000 });
+      bench.restart.downSeconds = down.seconds;
+      progress(`docker compose down took ${down.seconds}s`);
+      const t = await upAndHealthy();
+      bench.restart.upCommandSeconds = t.upCommandSeconds;
+      bench.restart.upToHealthySeconds = t.upToHealthySeconds;
+      const client = api();
+      expect((await client.login('admin', ADMIN_PASSWORD)).status).toBe(200);
+      const rooms = (await client.get('/api/v1/rooms')).body as Array<{ name: string; hostCount: number }>;
+      expect(rooms.find((x) => x.name === 'B204')?.hostCount).toBe(3);
+      const hosts = (await client.get('/api/v1/hosts')).body as Array<{ mac: string }>;
+      expect(hosts.map((h) => h.mac.toLowerCase())).toContain('02:00:00:00:01:01');
+      // No second admin, no second one-time password.
+      const logs = (await lab.compose(['logs', '--no-color', 'api'], { logFile: undefined })).stdout;
+      expect(logs).not.toMatch(/one-time password/);
+    });
+  });
+});
