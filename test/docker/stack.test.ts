@@ -321,6 +321,15 @@ describe('docker compose up -d on a fresh machine', () => {
       const byService = new Map((r.body.containers as Array<{ service: string; health: string }>).map((c) => [c.service, c]));
       expect(byService.get('api')?.health).toBe('healthy');
       expect(byService.get('redis')?.health).toBe('healthy');
+      // The proxy is what keeps the api read-only: from inside the api container, a write or an
+      // endpoint outside the list is refused by the real proxy in front of the real engine.
+      const probe = `const u='http://docker-proxy:2375';Promise.all([fetch(u+'/containers/create',{method:'POST',headers:{'content-type':'application/json'},body:'{"Image":"redis:7-bookworm"}'}),fetch(u+'/images/json'),fetch(u+'/containers/json?all=1')]).then(async([a,b,c])=>console.log(JSON.stringify({create:a.status,images:b.status,list:c.status,names:(await c.json()).map(x=>x.Labels['com.docker.compose.project'])})))`;
+      const out = await lab.compose(['exec', '-T', 'api', 'node', '-e', probe], { timeoutMs: 60_000 });
+      const seen = JSON.parse(out.stdout.trim().split('\n').pop()!) as { create: number; images: number; list: number; names: string[] };
+      expect(seen.create).toBe(403);
+      expect(seen.images).toBe(403);
+      expect(seen.list).toBe(200);
+      expect(new Set(seen.names).size).toBe(1);
     });
   });
 
