@@ -77,6 +77,9 @@ const envSchema = z.object({
   ROOMCAST_TFTP_HOST: z.string().min(1).default('0.0.0.0'),
   ROOMCAST_TFTP_PORT: port.default(69),
   ROOMCAST_DOCKER_URL: httpUrl,
+  ROOMCAST_CLIENT_DIR: optionalString,
+  ROOMCAST_BOOT_IP: optionalString.refine((v) => v === undefined || /^(\d{1,3}\.){3}\d{1,3}$/.test(v), { error: 'an IPv4 address of this server on the PCs\' network' }),
+  ROOMCAST_PROXYDHCP: z.enum(['on', 'off'], { error: 'on or off' }).default('off'),
   ROOMCAST_PUBLIC_URL: httpUrl,
   ROOMCAST_API_URL: httpUrl,
   ROOMCAST_LOG_LEVEL: z
@@ -103,6 +106,11 @@ export interface Config {
   http: { host: string; port: number };
   /** The boot role's TFTP server: it serves only the iPXE binaries in `root`. */
   tftp: { root: string; host: string; port: number };
+  /** The boot client (vmlinuz, initrd.img) that iPXE loads over HTTP; built by images/client/build.sh. */
+  clientDir: string;
+  /** This server's address on the PCs' network, for proxyDHCP answers (siaddr, option 54). */
+  bootIp: string | undefined;
+  proxyDhcp: boolean;
   /** The read-only Docker socket proxy of the Compose stack (System view); unset outside Docker. */
   dockerUrl: string | undefined;
   publicUrl: string | undefined;
@@ -151,6 +159,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       `missing ROOMCAST_REDIS_URL: expected a redis://host:port URL when roles run in separate processes (ROOMCAST_ROLES=${e.ROOMCAST_ROLES.join(',')}); only the all-in-one start runs its own redis-server`,
     );
   }
+  if (e.ROOMCAST_PROXYDHCP === 'on' && e.ROOMCAST_BOOT_IP === undefined) {
+    throw new ConfigError('missing ROOMCAST_BOOT_IP: expected this server\'s IPv4 address on the PCs\' network when ROOMCAST_PROXYDHCP=on');
+  }
   const publicUrl = e.ROOMCAST_PUBLIC_URL?.replace(/\/+$/, '');
   return {
     roles: e.ROOMCAST_ROLES,
@@ -163,6 +174,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
         : { kind: 'url', url: e.ROOMCAST_REDIS_URL, prefix: e.ROOMCAST_REDIS_PREFIX },
     http: { host: e.ROOMCAST_HTTP_HOST, port: e.ROOMCAST_HTTP_PORT },
     tftp: { root: path.resolve(dataDir, e.ROOMCAST_TFTP_ROOT ?? 'tftp'), host: e.ROOMCAST_TFTP_HOST, port: e.ROOMCAST_TFTP_PORT },
+    clientDir: path.resolve(dataDir, e.ROOMCAST_CLIENT_DIR ?? 'client'),
+    bootIp: e.ROOMCAST_BOOT_IP,
+    proxyDhcp: e.ROOMCAST_PROXYDHCP === 'on',
     dockerUrl: e.ROOMCAST_DOCKER_URL?.replace(/\/+$/, ''),
     publicUrl,
     apiUrl: (e.ROOMCAST_API_URL ?? `http://127.0.0.1:${e.ROOMCAST_HTTP_PORT}`).replace(/\/+$/, ''),
