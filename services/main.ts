@@ -77,7 +77,8 @@ export async function start(config: Config, log: Logger): Promise<{ stop: () => 
       stoppers.push({ name: 'worker', stop: () => worker.stop() });
     }
     if (roles.has('boot')) {
-      const boot = await startBootRole({ apiUrl: config.apiUrl, tftp: config.tftp, log });
+      const proxyDhcp = config.proxyDhcp && config.bootIp ? { bootIp: config.bootIp, httpPort: config.http.port } : undefined;
+      const boot = await startBootRole({ apiUrl: config.apiUrl, tftp: config.tftp, proxyDhcp, log });
       stoppers.push({ name: 'boot', stop: () => boot.stop() });
     }
     log.info('roomcast started');

@@ -5,6 +5,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Logger } from '../core/logger.js';
+import { cachedPolicy, type BootPolicy } from './proxydhcp/policy.js';
+import { ProxyDhcpServer } from './proxydhcp/server.js';
 import { TftpServer } from './tftp/server.js';
 
 /** The files proxyDHCP hands to PXE firmware; images/ipxe/fetch.sh puts them in the TFTP root. */
@@ -19,7 +21,19 @@ export interface BootRole {
 export interface BootRoleDeps {
   apiUrl: string;
   tftp: { root: string; host: string; port: number };
+  /** proxyDHCP, when enabled: this server's address on the PCs' LAN and the HTTP port iPXE uses. */
+  proxyDhcp?: { bootIp: string; httpPort: number; dhcpPort?: number; pxePort?: number };
   log: Logger;
+}
+
+/** Asks the api what a MAC should boot (GET /boot/policy); any failure means "stay silent". */
+export function apiBootPolicy(apiUrl: string): BootPolicy {
+  return async (mac, arch) => {
+    const res = await fetch(`${apiUrl}/boot/policy?mac=${encodeURIComponent(mac)}&arch=${arch}`, { signal: AbortSignal.timeout(1500) });
+    if (!res.ok) throw new Error(`api answered ${res.status} to the boot policy lookup`);
+    const body = (await res.json()) as { action?: unknown };
+    return body.action === 'boot' ? 'boot' : 'ignore';
+  };
 }
 
 export async function startBootRole(deps: BootRoleDeps): Promise<BootRole> {
@@ -29,6 +43,29 @@ export async function startBootRole(deps: BootRoleDeps): Promise<BootRole> {
   // Throws with a message saying what to do (permission for port 69, port in use, bad address).
   const { port: tftpPort } = await tftp.start();
   warnAboutMissingBinaries(deps.tftp.root, log);
+
+  let proxy: ProxyDhcpServer | undefined;
+  if (deps.proxyDhcp) {
+    const { bootIp, httpPort } = deps.proxyDhcp;
+    proxy = new ProxyDhcpServer({
+      bindAddress: '0.0.0.0',
+      dhcpPort: deps.proxyDhcp.dhcpPort,
+      pxePort: deps.proxyDhcp.pxePort,
+      serverIp: bootIp,
+      httpBase: `http://${bootIp}:${httpPort}`,
+      policy: cachedPolicy(apiBootPolicy(deps.apiUrl)),
+      log,
+    });
+    try {
+      const ports = await proxy.start();
+      log.info({ bootIp, ...ports }, 'proxyDHCP answering PXE clients (never offers addresses)');
+    } catch (err) {
+      await tftp.stop();
+      throw err;
+    }
+  } else {
+    log.info('proxyDHCP is off (ROOMCAST_PROXYDHCP=on and ROOMCAST_BOOT_IP turn it on)');
+  }
 
   const check = async () => {
     try {
@@ -47,12 +84,13 @@ export async function startBootRole(deps: BootRoleDeps): Promise<BootRole> {
   };
   // Started after the api in an all-in-one process; give it a moment in separate containers.
   timer = setTimeout(() => void loop(1), 500);
-  log.info({ tftpPort }, 'boot role started (TFTP; proxyDHCP is delivered by the network-boot issue)');
+  log.info({ tftpPort, proxyDhcp: Boolean(proxy) }, 'boot role started');
   return {
     tftpPort,
     stop: async () => {
       stopped = true;
       clearTimeout(timer);
+      await proxy?.stop();
       await tftp.stop();
     },
   };

@@ -54,6 +54,14 @@ describe('loadConfig', () => {
     expect(fails({ ROOMCAST_REDIS_URL: 'http://redis' })).toContain('ROOMCAST_REDIS_URL');
   });
 
+  it('turns proxyDHCP on when the boot IP is known, and refuses "on" without it', () => {
+    expect(loadConfig({}).proxyDhcp).toBe(false);
+    expect(loadConfig({ ROOMCAST_BOOT_IP: '10.1.2.3' })).toMatchObject({ proxyDhcp: true, bootIp: '10.1.2.3' });
+    expect(loadConfig({ ROOMCAST_BOOT_IP: '10.1.2.3', ROOMCAST_PROXYDHCP: 'off' }).proxyDhcp).toBe(false);
+    expect(fails({ ROOMCAST_PROXYDHCP: 'on' })).toContain('missing ROOMCAST_BOOT_IP');
+    expect(fails({ ROOMCAST_BOOT_IP: 'salle-b204' })).toContain("expected an IPv4 address of this server on the PCs' network");
+  });
+
   it('turns on secure cookies behind an https public URL', () => {
     const c = loadConfig({ ROOMCAST_PUBLIC_URL: 'https://roomcast.lycee.example/' });
     expect(c.publicUrl).toBe('https://roomcast.lycee.example');

@@ -79,7 +79,7 @@ const envSchema = z.object({
   ROOMCAST_DOCKER_URL: httpUrl,
   ROOMCAST_CLIENT_DIR: optionalString,
   ROOMCAST_BOOT_IP: optionalString.refine((v) => v === undefined || /^(\d{1,3}\.){3}\d{1,3}$/.test(v), { error: 'an IPv4 address of this server on the PCs\' network' }),
-  ROOMCAST_PROXYDHCP: z.enum(['on', 'off'], { error: 'on or off' }).default('off'),
+  ROOMCAST_PROXYDHCP: z.enum(['auto', 'on', 'off'], { error: 'auto, on or off' }).default('auto'),
   ROOMCAST_PUBLIC_URL: httpUrl,
   ROOMCAST_API_URL: httpUrl,
   ROOMCAST_LOG_LEVEL: z
@@ -176,7 +176,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     tftp: { root: path.resolve(dataDir, e.ROOMCAST_TFTP_ROOT ?? 'tftp'), host: e.ROOMCAST_TFTP_HOST, port: e.ROOMCAST_TFTP_PORT },
     clientDir: path.resolve(dataDir, e.ROOMCAST_CLIENT_DIR ?? 'client'),
     bootIp: e.ROOMCAST_BOOT_IP,
-    proxyDhcp: e.ROOMCAST_PROXYDHCP === 'on',
+    // auto: on as soon as the boot IP is known (the proxy needs it for every answer).
+    proxyDhcp: e.ROOMCAST_PROXYDHCP === 'on' || (e.ROOMCAST_PROXYDHCP === 'auto' && e.ROOMCAST_BOOT_IP !== undefined),
     dockerUrl: e.ROOMCAST_DOCKER_URL?.replace(/\/+$/, ''),
     publicUrl,
     apiUrl: (e.ROOMCAST_API_URL ?? `http://127.0.0.1:${e.ROOMCAST_HTTP_PORT}`).replace(/\/+$/, ''),
