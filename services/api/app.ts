@@ -9,18 +9,28 @@ import type { Database, DB } from '../core/db/index.js';
 import { AppError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { RedisHandle } from '../core/redis.js';
+import { HelloService } from '../boot/http/hello.js';
+import { RegistrationWindow } from '../boot/http/registration.js';
+import { findTemplateDir, ipxeRenderer } from '../boot/http/render.js';
+import { bootRoutes } from '../boot/http/routes.js';
+import { BootService } from '../boot/http/service.js';
+import { SettingsStore } from '../boot/http/settings.js';
+import { BootTokens } from '../boot/http/tokens.js';
+import { KeyedTokenBucket } from '../boot/proxydhcp/ratelimit.js';
 import { HostImporter } from '../inventory/import.js';
 import { inventoryRoutes } from '../inventory/routes.js';
 import { InventoryService } from '../inventory/service.js';
 import { SystemService } from '../system/docker.js';
 import { systemRoutes } from '../system/routes.js';
+import { taskRoutes } from '../tasks/routes.js';
+import { TaskService } from '../tasks/service.js';
 import { auditRoutes } from './audit-routes.js';
 import { HealthProbe, healthRoutes } from './health.js';
-import { authenticate, mountRoute, problemHandler, requestLog, securityHeaders } from './http.js';
+import { mountRoute, problemHandler, requestLog, securityHeaders } from './http.js';
 import type { AnyRoute } from './route.js';
 
 export interface ApiDeps {
-  config: Pick<Config, 'secureCookies' | 'sessionHours' | 'trustProxy' | 'roles' | 'dockerUrl'>;
+  config: Pick<Config, 'secureCookies' | 'sessionHours' | 'trustProxy' | 'roles' | 'dockerUrl' | 'clientDir' | 'publicUrl'>;
   database: Database;
   redis: RedisHandle;
   accounts: AccountService;
@@ -28,14 +38,24 @@ export interface ApiDeps {
   version: string;
 }
 
-export function allRoutes(deps: ApiDeps, health: Pick<HealthProbe, 'check'>): AnyRoute[] {
+/** Anonymous firmware and booted clients: 20 requests a second per route and address, bursts of 50. */
+export const MACHINE_RATE = { perSecond: 20, burst: 50 };
+
+export function allRoutes(deps: ApiDeps, health: Pick<HealthProbe, 'check'>, tokens = new BootTokens(new SettingsStore(deps.database.db))): AnyRoute[] {
   const db: Kysely<DB> = deps.database.db;
+  const tasks = new TaskService(db);
+  const registration = new RegistrationWindow(db);
   return [
     ...healthRoutes(health),
     ...accountRoutes(deps.accounts, new LoginLimiter(), { secureCookies: deps.config.secureCookies, sessionHours: deps.config.sessionHours }),
     ...inventoryRoutes(new InventoryService(db), new HostImporter(db)),
     ...auditRoutes(deps.database),
     ...systemRoutes(new SystemService(deps.config.dockerUrl)),
+    ...taskRoutes(tasks),
+    ...bootRoutes(new BootService(db, tokens, registration, tasks, ipxeRenderer()), new HelloService(db, tasks, registration), registration, {
+      clientDir: deps.config.clientDir,
+      publicUrl: deps.config.publicUrl,
+    }),
   ];
 }
 
@@ -46,15 +66,28 @@ export function createApp(deps: ApiDeps): { app: express.Express; routes: AnyRou
   app.set('etag', false);
   app.use(securityHeaders());
   app.use(requestLog(deps.log));
-  app.use('/api', authenticate(deps.accounts));
   app.use('/api', express.json({ limit: '1mb', type: ['application/json', 'application/*+json'] }));
 
   const health = new HealthProbe({ database: deps.database, redis: deps.redis, version: deps.version, roles: deps.config.roles });
-  const routes = allRoutes(deps, health);
+  try {
+    findTemplateDir();
+  } catch (err) {
+    deps.log.error({ err: (err as Error).message }, 'iPXE templates missing: GET /boot/ipxe will fail until services/boot/http/templates ships next to the code');
+  }
+  const tokens = new BootTokens(new SettingsStore(deps.database.db));
+  const routes = allRoutes(deps, health, tokens);
+  const bucket = new KeyedTokenBucket(MACHINE_RATE.perSecond, MACHINE_RATE.burst, 10_000);
   const router = express.Router();
-  for (const route of routes) mountRoute(router, route);
+  for (const route of routes) {
+    mountRoute(router, route, {
+      accounts: deps.accounts,
+      verifyMachineToken: (token, ip) => tokens.authenticate(token, ip),
+      takeMachineToken: (key) => bucket.take(key),
+    });
+  }
   app.use(router);
   app.use('/api', (req, _res, next) => next(new AppError(404, 'not_found', `no API route ${req.method} ${req.originalUrl.split('?')[0]}`)));
+  app.use('/boot', (req, _res, next) => next(new AppError(404, 'not_found', `no boot route ${req.method} ${req.originalUrl.split('?')[0]} (firmware routes are GET only)`)));
   app.use(problemHandler(deps.log));
   return { app, routes, close: () => health.close() };
 }
@@ -63,7 +96,7 @@ export function createApp(deps: ApiDeps): { app: express.Express; routes: AnyRou
 export function describeRoutes(): AnyRoute[] {
   const inert = new Proxy({}, { get: () => { throw new Error('describeRoutes() dependencies are not callable'); } });
   return allRoutes({
-    config: { secureCookies: false, sessionHours: 12, trustProxy: false, roles: ['api'], dockerUrl: undefined },
+    config: { secureCookies: false, sessionHours: 12, trustProxy: false, roles: ['api'], dockerUrl: undefined, clientDir: '/nonexistent', publicUrl: undefined },
     database: { db: inert as Kysely<DB>, dialect: 'sqlite', describe: '', ping: async () => {}, close: async () => {} },
     redis: inert as RedisHandle,
     accounts: inert as AccountService,

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { AppError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { AccountService, SessionAuth } from '../accounts/service.js';
-import { allows, type AnyRoute, type AuthContext } from './route.js';
+import { allows, isUserAccess, type AnyRoute, type AuthContext, type MachineAuth } from './route.js';
 
 export const SESSION_COOKIE = 'roomcast_session';
 export const CSRF_HEADER = 'x-csrf-token';
@@ -15,7 +15,17 @@ const ALLOWED_BEFORE_PASSWORD_CHANGE = new Set(['/api/v1/auth/session', '/api/v1
 declare module 'express-serve-static-core' {
   interface Request {
     auth?: AuthContext | SessionAuth;
+    machine?: MachineAuth;
   }
+}
+
+/** What mountRoute needs to check each access class. */
+export interface MountOptions {
+  accounts: Pick<AccountService, 'authenticateSession' | 'authenticateToken'>;
+  /** Verifies a boot token (Authorization: Bearer) for 'machine' routes; null when invalid or expired. */
+  verifyMachineToken: (token: string, ip: string | null) => Promise<MachineAuth | null>;
+  /** One token per request on 'boot' and 'machine' routes, keyed by route and address; false: answer 429. */
+  takeMachineToken: (key: string) => boolean;
 }
 
 export function parseCookies(header: string | undefined): Record<string, string> {
@@ -40,7 +50,7 @@ export function clientIp(req: Request): string | null {
 }
 
 /** Resolves the caller from a bearer token or the session cookie; never rejects by itself. */
-export function authenticate(accounts: AccountService): RequestHandler {
+export function authenticate(accounts: Pick<AccountService, 'authenticateSession' | 'authenticateToken'>): RequestHandler {
   return async (req, _res, next) => {
     try {
       const header = req.headers.authorization;
@@ -90,21 +100,59 @@ function authorize(route: AnyRoute, req: Request): void {
   }
 }
 
-export function mountRoute(router: express.Router, route: AnyRoute): void {
+/** Anonymous firmware and booted clients: a bucket per route and address, then (machine) the boot token. */
+function machineGate(route: AnyRoute, opts: MountOptions): RequestHandler {
+  return async (req, res, next) => {
+    try {
+      const ip = clientIp(req);
+      // One bucket per route and address: the boot role's policy lookups (one address for a whole
+      // site) do not eat the budget of the PCs' own script and kernel downloads, nor the reverse.
+      if (!opts.takeMachineToken(`${route.method} ${route.path}|${ip ?? 'unknown'}`)) {
+        res.set('Retry-After', '1');
+        throw new AppError(429, 'rate_limited', 'too many requests from this address; slow down and retry in a second');
+      }
+      if (route.access === 'machine') {
+        const header = req.headers.authorization;
+        if (!header?.startsWith('Bearer ')) throw new AppError(401, 'unauthenticated', 'send the boot token from the kernel command line (roomcast.token) as Authorization: Bearer …');
+        const machine = await opts.verifyMachineToken(header.slice(7).trim(), ip);
+        if (!machine) throw new AppError(401, 'invalid_token', 'the boot token is malformed, forged or expired; network-boot the PC again to get a fresh one');
+        req.machine = machine;
+      }
+      next();
+    } catch (err) {
+      next(err);
+    }
+  };
+}
+
+export function mountRoute(router: express.Router, route: AnyRoute, opts: MountOptions): void {
   const handlers: RequestHandler[] = [];
+  // Access is checked before any body is read.
+  if (isUserAccess(route.access) || route.access === 'public') {
+    handlers.push(authenticate(opts.accounts));
+    handlers.push((req, _res, next) => {
+      try {
+        authorize(route, req);
+        next();
+      } catch (err) {
+        next(err);
+      }
+    });
+  } else {
+    handlers.push(machineGate(route, opts));
+  }
   if (route.rawBody) {
     handlers.push(express.raw({ type: route.rawBody, limit: '20mb' }));
   }
   handlers.push(async (req: Request, res: Response, next: NextFunction) => {
     try {
-      authorize(route, req);
       if (route.rawBody && !Buffer.isBuffer(req.body)) {
         throw new AppError(415, 'unsupported_media_type', `send the file as the request body with Content-Type ${route.rawBody.join(' or ')}`);
       }
       const params = parseWith(route.params, req.params, 'params');
       const query = parseWith(route.query, req.query, 'query');
       const body = route.rawBody ? req.body : parseWith(route.body, req.body, 'body');
-      const result = await route.handler({ params, query, body, auth: req.auth, req, res });
+      const result = await route.handler({ params, query, body, auth: req.auth, machine: req.machine, req, res });
       if (res.headersSent) return;
       // A handler may set another status itself (health answers 503 when degraded).
       const status = res.statusCode !== 200 ? res.statusCode : (route.status ?? 200);
@@ -158,7 +206,7 @@ export function requestLog(log: Logger): RequestHandler {
     res.on('finish', () => {
       const ms = Number(process.hrtime.bigint() - start) / 1e6;
       const level = res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'debug';
-      log[level]({ method: req.method, url: req.originalUrl.split('?')[0], status: res.statusCode, ms: Math.round(ms * 10) / 10, user: req.auth?.username }, 'http');
+      log[level]({ method: req.method, url: req.originalUrl.split('?')[0], status: res.statusCode, ms: Math.round(ms * 10) / 10, user: req.auth?.username ?? req.machine?.actor.name }, 'http');
     });
     next();
   };

@@ -1,7 +1,7 @@
 // The OpenAPI document, generated from the same route declarations and zod schemas that validate requests.
 import { OpenAPIRegistry, OpenApiGeneratorV31 } from '@asteasolutions/zod-to-openapi';
 import { z } from 'zod';
-import type { AnyRoute } from './route.js';
+import type { Access, AnyRoute } from './route.js';
 
 export const ProblemSchema = z
   .object({
@@ -16,10 +16,30 @@ export const ProblemSchema = z
 
 const toOpenApiPath = (p: string) => p.replace(/:([A-Za-z0-9_]+)/g, '{$1}');
 
+function accessText(access: Access): string {
+  switch (access) {
+    case 'public':
+      return 'Open to anyone.';
+    case 'boot':
+      return 'For PXE firmware and iPXE, which cannot log in: anonymous, GET only, rate-limited per address (429), and nothing secret in the answer.';
+    case 'machine':
+      return 'For a booted roomcast client: its boot token (roomcast.token on the kernel command line) as Authorization: Bearer. User sessions and API tokens are not accepted. Rate-limited per address (429).';
+    default:
+      return `Needs the **${access}** role or higher.`;
+  }
+}
+
+function security(access: Access): Array<Record<string, string[]>> {
+  if (access === 'public' || access === 'boot') return [];
+  if (access === 'machine') return [{ bootToken: [] }];
+  return [{ session: [] }, { token: [] }];
+}
+
 export function buildOpenApiDocument(routes: AnyRoute[], version: string) {
   const registry = new OpenAPIRegistry();
   registry.registerComponent('securitySchemes', 'session', { type: 'apiKey', in: 'cookie', name: 'roomcast_session', description: 'Session cookie from POST /api/v1/auth/login; unsafe methods also need the X-CSRF-Token header' });
   registry.registerComponent('securitySchemes', 'token', { type: 'http', scheme: 'bearer', description: 'API token from POST /api/v1/tokens' });
+  registry.registerComponent('securitySchemes', 'bootToken', { type: 'http', scheme: 'bearer', description: 'Boot token from the iPXE script (roomcast.token on the kernel command line): signed, expiring, for one MAC' });
   const problem = (description: string) => ({ description, content: { 'application/problem+json': { schema: ProblemSchema } } });
 
   for (const r of routes) {
@@ -29,10 +49,13 @@ export function buildOpenApiDocument(routes: AnyRoute[], version: string) {
     else if ('mediaType' in r.response) responses[status] = { description: 'OK', content: { [r.response.mediaType]: { schema: { type: 'string' } } } };
     else responses[status] = { description: 'OK', content: { 'application/json': { schema: r.response } } };
     responses[400] = problem('validation_failed: the input does not match the schema');
-    if (r.access !== 'public') {
+    if (r.access === 'machine') {
+      responses[401] = problem('unauthenticated | invalid_token: no boot token, or a malformed, forged or expired one');
+    } else if (r.access !== 'public' && r.access !== 'boot') {
       responses[401] = problem('unauthenticated: no valid session or token');
       responses[403] = problem(`forbidden: needs the ${r.access} role (or csrf_failed, password_change_required)`);
     }
+    if (r.access === 'boot' || r.access === 'machine') responses[429] = problem('rate_limited: too many requests from this address (Retry-After)');
     for (const [code, what] of Object.entries(r.errors ?? {})) responses[Number(code)] = problem(what);
 
     registry.registerPath({
@@ -40,8 +63,8 @@ export function buildOpenApiDocument(routes: AnyRoute[], version: string) {
       path: toOpenApiPath(r.path),
       summary: r.summary,
       tags: [r.tag],
-      description: r.access === 'public' ? 'Open to anyone.' : `Needs the **${r.access}** role or higher.`,
-      security: r.access === 'public' ? [] : [{ session: [] }, { token: [] }],
+      description: accessText(r.access),
+      security: security(r.access),
       request: {
         ...(r.params ? { params: r.params as z.ZodObject } : {}),
         ...(r.query ? { query: r.query as z.ZodObject } : {}),

@@ -5,7 +5,17 @@ import { z } from 'zod';
 import type { Actor } from '../core/audit.js';
 import type { UserRole } from '../core/db/schema.js';
 
-export type Access = 'public' | UserRole;
+/**
+ * Who may call a route:
+ * - 'public': anyone (health, login);
+ * - 'boot': anyone, for PXE firmware and iPXE, which cannot log in: GET only, only under /boot/,
+ *   rate-limited per address, and nothing secret in the answer;
+ * - 'machine': a booted roomcast client with a valid signed boot token (Authorization: Bearer),
+ *   never a user session or API token; rate-limited per address;
+ * - a user role: a session or API token of that role or higher.
+ */
+export type Access = 'public' | 'boot' | 'machine' | UserRole;
+export type MachineAccess = Extract<Access, 'boot' | 'machine'>;
 export type Method = 'get' | 'post' | 'put' | 'patch' | 'delete';
 
 export interface AuthContext {
@@ -18,12 +28,26 @@ export interface AuthContext {
   actor: Actor;
 }
 
+/** The verified claims of a boot token (services/boot/http/tokens.ts). */
+export interface MachineAuth {
+  purpose: 'task' | 'register';
+  /** aa:bb:cc:dd:ee:ff */
+  mac: string;
+  taskId?: number;
+  hostId?: number;
+  /** Expiry, unix seconds. */
+  exp: number;
+  actor: Actor;
+}
+
 export interface HandlerContext<P, Q, B> {
   params: P;
   query: Q;
   body: B;
-  /** Present on every route whose access is not 'public'. */
+  /** Present on every route whose access is a user role. */
   auth: AuthContext | undefined;
+  /** Present on every 'machine' route. */
+  machine: MachineAuth | undefined;
   req: Request;
   res: Response;
 }
@@ -58,13 +82,31 @@ export type AnyRoute = RouteSpec<AnyObject, AnyObject, z.ZodType>;
 export function defineRoute<P extends AnyObject = AnyObject, Q extends AnyObject = AnyObject, B extends z.ZodType = z.ZodUnknown>(
   spec: RouteSpec<P, Q, B>,
 ): AnyRoute {
+  const problem = accessProblem(spec.access, spec.method, spec.path);
+  if (problem) throw new Error(`route ${spec.method.toUpperCase()} ${spec.path}: ${problem}`);
   return spec as unknown as AnyRoute;
 }
 
+/** The placement rules of the anonymous and machine classes, checked when a route is declared. */
+export function accessProblem(access: Access, method: Method, path: string): string | null {
+  const underBoot = path.startsWith('/boot/');
+  if (access === 'boot') {
+    if (method !== 'get' || !underBoot) return "access 'boot' (anonymous firmware) is only for GET routes under /boot/";
+  } else if (underBoot) {
+    return "routes under /boot/ are for firmware: their access must be 'boot'";
+  }
+  if (access === 'machine' && !path.startsWith('/api/v1/')) return "access 'machine' is only for routes under /api/v1/";
+  return null;
+}
+
+export const isUserAccess = (access: Access): access is UserRole => Object.hasOwn(ROLE_RANK, access);
+
 export const ROLE_RANK: Record<UserRole, number> = { viewer: 1, technician: 2, admin: 3 };
 
+/** Whether a user of `role` may call a route of `access` (boot and machine routes take no users). */
 export function allows(access: Access, role: UserRole | undefined): boolean {
   if (access === 'public') return true;
+  if (!isUserAccess(access)) return false;
   return role !== undefined && ROLE_RANK[role] >= ROLE_RANK[access];
 }
 

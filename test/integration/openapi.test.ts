@@ -16,8 +16,10 @@ describe('OpenAPI document', () => {
     for (const r of describeRoutes()) {
       const op = doc.paths[r.path.replace(/:(\w+)/g, '{$1}')]?.[r.method];
       expect(op, `${r.method} ${r.path} missing from the document`).toBeDefined();
-      expect(op!.security.length > 0).toBe(r.access !== 'public');
-      if (r.access !== 'public') expect(Object.keys(op!.responses['401']!.content!)).toEqual(['application/problem+json']);
+      const anonymous = r.access === 'public' || r.access === 'boot';
+      expect(op!.security.length > 0).toBe(!anonymous);
+      if (!anonymous) expect(Object.keys(op!.responses['401']!.content!)).toEqual(['application/problem+json']);
+      if (r.access === 'boot' || r.access === 'machine') expect(op!.responses['429']).toBeDefined();
     }
   });
 });

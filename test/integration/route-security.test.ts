@@ -1,9 +1,11 @@
-// Every registered route, called anonymously and as a viewer: only health and login are open,
-// and a viewer cannot change anything. Also CSRF, API tokens and the login rate limit.
+// Every registered route, called anonymously and as a viewer: only health and login are open to
+// anyone, the firmware routes ('boot') are anonymous but GET-only under /boot/, the booted client's
+// routes ('machine') take only a boot token, and a viewer cannot change anything. Also CSRF, API
+// tokens and the login rate limit.
 import type { Express } from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp, describeRoutes } from '../../services/api/app.js';
-import { ROLE_RANK, type AnyRoute } from '../../services/api/route.js';
+import { isUserAccess, ROLE_RANK, type AnyRoute } from '../../services/api/route.js';
 import { ApiClient } from '../support/client.js';
 import { startTestApp, TEST_ADMIN_PASSWORD, type TestApp } from '../support/app.js';
 
@@ -42,7 +44,7 @@ describe('route security (every route)', () => {
   it('mounts exactly the declared routes, and only health and login are public', () => {
     const inert = new Proxy({}, { get: () => () => undefined });
     const { app: express } = createApp({
-      config: { secureCookies: false, sessionHours: 1, trustProxy: false, roles: ['api'], dockerUrl: undefined },
+      config: { secureCookies: false, sessionHours: 1, trustProxy: false, roles: ['api'], dockerUrl: undefined, clientDir: '/nonexistent', publicUrl: undefined },
       database: { db: inert, dialect: 'sqlite', describe: '', ping: async () => {}, close: async () => {} } as never,
       redis: inert as never,
       accounts: inert as never,
@@ -54,13 +56,45 @@ describe('route security (every route)', () => {
     expect(new Set(routes.map(label)).size).toBe(routes.length);
   });
 
-  it.each(routes.filter((r) => r.access !== 'public').map((r) => [label(r), r] as const))('refuses an anonymous %s', async (_name, route) => {
+  it('keeps the anonymous firmware routes to exactly these GETs under /boot/, and one machine route', () => {
+    expect(routes.filter((r) => r.access === 'boot').map(label).sort()).toEqual(['GET /boot/client/initrd.img', 'GET /boot/client/vmlinuz', 'GET /boot/ipxe', 'GET /boot/policy']);
+    expect(routes.filter((r) => r.access === 'machine').map(label).sort()).toEqual(['POST /api/v1/boot/hello']);
+    expect(routes.filter((r) => r.path.startsWith('/boot/')).every((r) => r.access === 'boot' && r.method === 'get')).toBe(true);
+    expect(routes.every((r) => ['public', 'boot', 'machine'].includes(r.access) || isUserAccess(r.access))).toBe(true);
+  });
+
+  it.each(routes.filter((r) => r.access === 'boot').map((r) => [label(r), r] as const))('answers only GET on %s', async (_name, route) => {
+    for (const method of ['POST', 'PUT', 'PATCH', 'DELETE']) {
+      const r = await admin.request(method, route.path, {});
+      expect(r.status, `${method} ${route.path}`).toBe(404);
+      expect(r.headers.get('content-type')).toContain('application/problem+json');
+    }
+  });
+
+  it('takes neither a session nor an API token on machine routes, only a boot token', async () => {
+    for (const route of routes.filter((r) => r.access === 'machine')) {
+      const method = route.method.toUpperCase();
+      const anonymous = await new ApiClient(app.url).request(method, concrete(route.path), {});
+      expect(anonymous.status).toBe(401);
+      expect(anonymous.body.code).toBe('unauthenticated');
+      const session = await admin.request(method, concrete(route.path), {});
+      expect(session.status).toBe(401);
+      expect(session.body.code).toBe('unauthenticated');
+      const apiToken = new ApiClient(app.url);
+      apiToken.token = (await admin.post('/api/v1/tokens', { name: `machine-${route.path}`, role: 'admin' })).body.token;
+      const byToken = await apiToken.request(method, concrete(route.path), {});
+      expect(byToken.status).toBe(401);
+      expect(byToken.body.code).toBe('invalid_token');
+    }
+  });
+
+  it.each(routes.filter((r) => isUserAccess(r.access)).map((r) => [label(r), r] as const))('refuses an anonymous %s', async (_name, route) => {
     const r = await new ApiClient(app.url).request(route.method.toUpperCase(), concrete(route.path), route.method === 'get' ? undefined : {});
     expect(r.status).toBe(401);
     expect(r.body.code).toBe('unauthenticated');
   });
 
-  it.each(routes.filter((r) => r.access !== 'public' && ROLE_RANK[r.access as 'viewer'] > ROLE_RANK.viewer).map((r) => [label(r), r] as const))(
+  it.each(routes.filter((r) => isUserAccess(r.access) && ROLE_RANK[r.access] > ROLE_RANK.viewer).map((r) => [label(r), r] as const))(
     'refuses a viewer %s',
     async (_name, route) => {
       const r = await viewer.request(route.method.toUpperCase(), concrete(route.path), route.method === 'get' ? undefined : {});

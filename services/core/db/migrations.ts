@@ -98,5 +98,24 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
           .execute();
       },
     },
+    '2026-11-29-0002-boot': {
+      async up(db: Kysely<unknown>) {
+        await id(db, 'tasks')
+          .addColumn('host_id', 'integer', (c) => c.notNull().references('hosts.id').onDelete('cascade'))
+          .addColumn('kind', 'text', (c) => c.notNull())
+          .addColumn('state', 'text', (c) => c.notNull())
+          .addColumn('created_by', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('started_at', 'text')
+          .addColumn('finished_at', 'text')
+          .addColumn('error', 'text')
+          .addColumn('result', 'text')
+          .execute();
+        await db.schema.createIndex('tasks_host_state').on('tasks').columns(['host_id', 'state']).execute();
+        // At most one open task per PC, even when two requests race: a PC does one thing at a time.
+        // Partial indexes have the same syntax in SQLite and PostgreSQL.
+        await sql`create unique index tasks_one_open on tasks (host_id) where state in ('pending', 'running')`.execute(db);
+      },
+    },
   };
 }

@@ -86,6 +86,25 @@ export interface SettingTable {
   updated_at: Timestamp;
 }
 
+export type TaskKind = 'inventory';
+export type TaskState = 'pending' | 'running' | 'done' | 'failed' | 'cancelled';
+
+/** Something a PC does the next time it network-boots (today: report its hardware facts). */
+export interface TaskTable {
+  id: Generated<number>;
+  host_id: number;
+  kind: TaskKind;
+  state: TaskState;
+  /** The actor's name (username, token, "system"). */
+  created_by: string;
+  created_at: Timestamp;
+  started_at: Timestamp | null;
+  finished_at: Timestamp | null;
+  error: string | null;
+  /** JSON object with the task's outcome. */
+  result: string | null;
+}
+
 export interface DB {
   rooms: RoomTable;
   hosts: HostTable;
@@ -94,6 +113,7 @@ export interface DB {
   api_tokens: ApiTokenTable;
   audit_log: AuditTable;
   settings: SettingTable;
+  tasks: TaskTable;
 }
 
 export type Room = Selectable<RoomTable>;
@@ -104,4 +124,5 @@ export type User = Selectable<UserTable>;
 export type Session = Selectable<SessionTable>;
 export type ApiToken = Selectable<ApiTokenTable>;
 export type AuditEntry = Selectable<AuditTable>;
+export type Task = Selectable<TaskTable>;
 export type { ColumnType };

@@ -1,0 +1,67 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { checkIpxeValues, ipxeRenderer, IpxeValueError } from './render.js';
+
+const TOKEN = `${'a'.repeat(40)}.${'b'.repeat(43)}`;
+const clientVars = { base: 'http://10.0.0.5:8080', mac: 'aa:bb:cc:dd:ee:ff', token: TOKEN, mode: 'task', tries: 10, delay: 3 };
+
+describe('iPXE renderer', () => {
+  const render = ipxeRenderer();
+
+  it('renders the client script with retry loops and the kernel command line', () => {
+    const script = render('client', clientVars);
+    expect(script.startsWith('#!ipxe\n')).toBe(true);
+    expect(script).toContain(
+      `kernel http://10.0.0.5:8080/boot/client/vmlinuz initrd=initrd.img roomcast.api=http://10.0.0.5:8080 roomcast.token=${TOKEN} roomcast.mode=task console=tty0 console=ttyS0,115200n8 quiet || goto kernel_failed`,
+    );
+    expect(script).toContain('initrd http://10.0.0.5:8080/boot/client/initrd.img || goto initrd_failed');
+    expect(script).toMatch(/:kernel_failed\ninc roomcast_try\niseq \$\{roomcast_try\} 10 && goto give_up \|\|\n.*\nsleep 3\ngoto kernel\n/);
+    expect(script).toContain('boot || goto boot_failed');
+    expect(script.trimEnd().endsWith('exit')).toBe(true);
+  });
+
+  it('renders the exit script', () => {
+    const script = render('exit', { reason: 'no task for this PC' });
+    expect(script).toMatch(/^#!ipxe\n/);
+    expect(script).toContain('echo roomcast: nothing to do for this PC, booting from disk\n');
+    expect(script).toContain('iseq ${platform} pcbios && sanboot --no-describe --drive 0x80 ||\nexit\n');
+  });
+
+  it('throws on a missing variable (strict mode)', () => {
+    const { token: _token, ...withoutToken } = clientVars;
+    expect(() => render('client', withoutToken)).toThrow(/"token" not defined/);
+    expect(() => render('exit', {})).toThrow(/"reason" not defined/);
+  });
+
+  it('never lets an iPXE metacharacter into a script', () => {
+    for (const [name, value] of [
+      ['mac', 'aa:bb:cc:dd:ee:ff;shell'],
+      ['mac', 'AA:BB:CC:DD:EE:FF'],
+      ['base', 'http://evil ||shell'],
+      ['base', 'http://host/${x}'],
+      ['base', 'https://host'],
+      ['base', 'http://host/'],
+      ['token', `${TOKEN} shell`],
+      ['mode', 'task\nshell'],
+      ['tries', '10 && shell'],
+      ['reason', 'done # shell'],
+      ['reason', 'x\nshell'],
+    ] as const) {
+      expect(() => render('client', { ...clientVars, [name]: value }), `${name}=${value}`).toThrow(IpxeValueError);
+    }
+    expect(() => checkIpxeValues({ unknown: 'x' })).toThrow(/no pattern/);
+  });
+
+  it('compiles with escaping off: quotes and ampersands are not HTML-escaped', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rc-tpl-'));
+    try {
+      fs.writeFileSync(path.join(dir, 'client.ipxe.hbs'), '{{base}}');
+      fs.writeFileSync(path.join(dir, 'exit.ipxe.hbs'), "echo {{reason}}");
+      expect(ipxeRenderer(dir)('exit', { reason: "the PC's (x/y)" })).toBe("echo the PC's (x/y)");
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

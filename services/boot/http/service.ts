@@ -1,0 +1,87 @@
+// What a network-booting PC should do, decided per MAC from the database, and the iPXE script for it:
+// - a PC with an open task: the roomcast client, with a task token;
+// - an unknown PC while registration is open: the client in registration mode, with a register token;
+// - anything else: exit to the local disk.
+// The proxyDHCP asks the same question in short (policy): answer a PC or stay silent.
+import type { Kysely } from 'kysely';
+import type { DB } from '../../core/db/index.js';
+import { normalizeMac } from '../../inventory/mac.js';
+import type { TaskService } from '../../tasks/service.js';
+import type { RegistrationWindow } from './registration.js';
+import { IPXE_VALUE_PATTERNS, type Renderer } from './render.js';
+import { DEFAULT_TOKEN_SECONDS, type BootTokens } from './tokens.js';
+
+/** PXE client architectures (DHCP option 93) the roomcast client (x86-64 Linux) runs on; absent means x86. */
+export const SUPPORTED_ARCHES = new Set([0, 7, 9]);
+/** Download attempts in a script before the PC gives up and boots from its disk, and the pause between. */
+export const SCRIPT_TRIES = 10;
+export const SCRIPT_RETRY_DELAY_S = 3;
+
+export type BootDecision =
+  | { script: 'client'; mode: 'task'; mac: string; token: string; hostId: number; taskId: number }
+  | { script: 'client'; mode: 'register'; mac: string; token: string }
+  | { script: 'exit'; reason: string };
+
+const exit = (reason: string): BootDecision => ({ script: 'exit', reason });
+
+export class BootService {
+  constructor(
+    private readonly db: Kysely<DB>,
+    private readonly tokens: BootTokens,
+    private readonly registration: RegistrationWindow,
+    private readonly tasks: TaskService,
+    private readonly render: Renderer,
+  ) {}
+
+  private findHost(mac: string) {
+    return this.db.selectFrom('hosts').select(['id', 'name']).where('mac', '=', mac).executeTakeFirst();
+  }
+
+  /**
+   * 'boot' for every known PC (its script may just exit to the disk: that is how a known PC without a
+   * task boots normally) and for unknown ones while registration is open; 'ignore' otherwise.
+   */
+  async policy(mac: string, arch: number | undefined): Promise<'boot' | 'ignore'> {
+    if (arch !== undefined && !SUPPORTED_ARCHES.has(arch)) return 'ignore';
+    if (await this.findHost(mac)) return 'boot';
+    return (await this.registration.state()).open ? 'boot' : 'ignore';
+  }
+
+  /** rawMac as the PC sent it; anything that is not a unicast MAC exits to the disk. */
+  async decide(rawMac: string | undefined, arch: number | undefined): Promise<BootDecision> {
+    const mac = rawMac === undefined ? null : normalizeMac(rawMac);
+    if (!mac) return exit('no valid MAC address in the request');
+    if (arch !== undefined && !SUPPORTED_ARCHES.has(arch)) return exit(`no roomcast client for PXE architecture ${arch}`);
+    const host = await this.findHost(mac);
+    if (host) {
+      const task = await this.tasks.openTaskOf(host.id);
+      if (!task) return exit('no task for this PC');
+      const token = await this.tokens.issue({ purpose: 'task', mac, taskId: task.id, hostId: host.id });
+      return { script: 'client', mode: 'task', mac, token, hostId: host.id, taskId: task.id };
+    }
+    const lifetimeMs = await this.registration.tokenLifetimeMs();
+    if (lifetimeMs <= 0) return exit('unknown PC and registration is closed');
+    const token = await this.tokens.issue({ purpose: 'register', mac }, Math.min(DEFAULT_TOKEN_SECONDS, lifetimeMs / 1000));
+    return { script: 'client', mode: 'register', mac, token };
+  }
+
+  /** The iPXE script for a decision; `base` is the http:// origin the PC reached us at (null: unusable). */
+  script(decision: BootDecision, base: string | null): string {
+    if (decision.script === 'exit') return this.render('exit', { reason: decision.reason });
+    if (base === null) return this.render('exit', { reason: 'the server address in the request is not usable' });
+    return this.render('client', { base, mac: decision.mac, token: decision.token, mode: decision.mode, tries: SCRIPT_TRIES, delay: SCRIPT_RETRY_DELAY_S });
+  }
+}
+
+const HOST_HEADER = /^([A-Za-z0-9-]{1,63}(\.[A-Za-z0-9-]{1,63})*|\[[0-9A-Fa-f:.]{2,45}\])(:\d{1,5})?$/;
+
+/**
+ * The origin iPXE should fetch the client from: ROOMCAST_PUBLIC_URL when it is http:// (iPXE builds
+ * may lack TLS), else the Host the PC used for this request, always as http://. Null when unusable.
+ */
+export function scriptBase(hostHeader: string | undefined, publicUrl: string | undefined): string | null {
+  const configured = publicUrl?.replace(/\/+$/, '');
+  if (configured?.startsWith('http://') && IPXE_VALUE_PATTERNS.base!.test(configured)) return configured;
+  if (!hostHeader || !HOST_HEADER.test(hostHeader)) return null;
+  return `http://${hostHeader}`;
+}
