@@ -1,0 +1,207 @@
+// Helpers for tests that boot the roomcast boot client (images/client) in QEMU under TCG:
+//   clientPrereqs()   what is missing to build and boot it (empty: all there)
+//   buildClient()     images/client/build.sh into a cache directory keyed by the inputs' hash
+//   bootClient()      one QEMU run with -kernel/-initrd, until the guest powers off or a time limit
+// /dev/kvm does not run guests on the dev and CI machines (shared/notes/lab-recipe.md): TCG only.
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+export const ROOT_DIR = path.resolve(import.meta.dirname, '../..');
+export const CLIENT_DIR = path.join(ROOT_DIR, 'images/client');
+export const QEMU = 'qemu-system-x86_64';
+export const OVMF_CODE = '/usr/share/OVMF/OVMF_CODE_4M.fd';
+export const OVMF_VARS = '/usr/share/OVMF/OVMF_VARS_4M.fd';
+
+function onPath(cmd: string): boolean {
+  try {
+    execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The newest /boot/vmlinuz-* (what build.sh takes), or null. */
+export function newestKernel(): string | null {
+  let names: string[];
+  try {
+    names = fs.readdirSync('/boot').filter((n) => n.startsWith('vmlinuz-'));
+  } catch {
+    return null;
+  }
+  const byVersion = (a: string, b: string) => a.localeCompare(b, 'en', { numeric: true });
+  const last = names.sort(byVersion).at(-1);
+  return last ? path.join('/boot', last) : null;
+}
+
+/** Reasons the client cannot be booted here (QEMU or a kernel missing); empty when it can. */
+export function clientPrereqs(): string[] {
+  const missing: string[] = [];
+  if (!onPath(QEMU)) missing.push(`${QEMU} (apt-get install qemu-system-x86)`);
+  if (!newestKernel()) missing.push('a kernel in /boot (apt-get install linux-image-amd64)');
+  return missing;
+}
+
+export interface ClientBuild {
+  dir: string;
+  vmlinuz: string;
+  initrd: string;
+  info: Record<string, unknown>;
+  /** true when this call ran build.sh, false when the cache had it. */
+  built: boolean;
+  buildMs: number;
+}
+
+function listFiles(dir: string): string[] {
+  const out: string[] = [];
+  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) out.push(...listFiles(p));
+    else if (e.isFile()) out.push(p);
+  }
+  return out.sort();
+}
+
+/** Hash of everything the build reads: images/client/**, and the kernel, busybox and dmidecode it copies. */
+function inputsHash(): string {
+  const h = createHash('sha256');
+  for (const f of listFiles(CLIENT_DIR)) {
+    h.update(path.relative(CLIENT_DIR, f)).update('\0');
+    h.update(String(fs.statSync(f).mode & 0o111)).update('\0');
+    h.update(fs.readFileSync(f)).update('\0');
+  }
+  for (const f of [newestKernel() ?? '', '/bin/busybox', '/usr/sbin/dmidecode']) {
+    try {
+      const s = fs.statSync(f);
+      h.update(`${f} ${s.size} ${s.mtimeMs}\0`);
+    } catch {
+      h.update(`${f} missing\0`);
+    }
+  }
+  return h.digest('hex').slice(0, 16);
+}
+
+function cacheRoot(): string {
+  for (const dir of ['/var/cache/roomcast-ci', path.join(os.tmpdir(), 'roomcast-ci')]) {
+    try {
+      fs.mkdirSync(dir, { recursive: true });
+      fs.accessSync(dir, fs.constants.W_OK);
+      return dir;
+    } catch {
+      // next candidate
+    }
+  }
+  throw new Error('no writable cache directory for the boot client');
+}
+
+/**
+ * Builds the boot client once per set of inputs: OUT = <cache>/client-<hash>, reused while
+ * images/client and the Debian files it copies are unchanged. Older client-* builds (over a day
+ * old) are removed.
+ */
+export async function buildClient(): Promise<ClientBuild> {
+  const root = cacheRoot();
+  const dir = path.join(root, `client-${inputsHash()}`);
+  const files = { vmlinuz: path.join(dir, 'vmlinuz'), initrd: path.join(dir, 'initrd.img'), json: path.join(dir, 'client.json') };
+  const started = Date.now();
+  let built = false;
+  if (![files.vmlinuz, files.initrd, files.json].every((f) => fs.existsSync(f))) {
+    try {
+      await run('bash', [path.join(CLIENT_DIR, 'build.sh'), dir], { timeout: 300_000, maxBuffer: 16 << 20 });
+    } catch (e) {
+      const err = e as { stdout?: string; stderr?: string; message: string };
+      throw new Error(`images/client/build.sh failed: ${err.message}\n${err.stdout ?? ''}${err.stderr ?? ''}`);
+    }
+    built = true;
+  }
+  for (const name of fs.readdirSync(root)) {
+    const p = path.join(root, name);
+    if (!name.startsWith('client-') || p === dir) continue;
+    try {
+      if (Date.now() - fs.statSync(p).mtimeMs > 86_400_000) fs.rmSync(p, { recursive: true, force: true });
+    } catch {
+      // another run may be removing it
+    }
+  }
+  const info = JSON.parse(fs.readFileSync(files.json, 'utf8')) as Record<string, unknown>;
+  return { dir, vmlinuz: files.vmlinuz, initrd: files.initrd, info, built, buildMs: Date.now() - started };
+}
+
+export interface BootOptions {
+  build: ClientBuild;
+  /**
+   * Direct kernel boot (-kernel/-initrd) with this command line (roomcast.* and console=...;
+   * initrd=initrd.img is added when missing). Without it the PC network-boots (-boot n) through
+   * its NIC's iPXE option ROM, as a real one does.
+   */
+  append?: string;
+  /** Extra QEMU arguments: NIC, disks, -smbios, firmware. */
+  args: string[];
+  /** Serial console log file. */
+  serialLog: string;
+  memoryMiB?: number;
+  /** The guest must power off (QEMU exits) within this time; it is killed after. */
+  limitMs: number;
+  /** Every QEMU started is added here, so afterAll can kill leftovers. */
+  children: ChildProcess[];
+}
+
+export interface BootResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  /** Date.now() when QEMU was started, and how long it ran. */
+  startedAt: number;
+  ms: number;
+  serial: string;
+  timedOut: boolean;
+  stderr: string;
+}
+
+/** Boots the client under TCG (q35 machine: AHCI on board, bus ide.0 ... ide.5) and waits for QEMU to exit. */
+export function bootClient(o: BootOptions): Promise<BootResult> {
+  const args = [
+    '-accel', 'tcg', '-machine', 'q35', '-m', String(o.memoryMiB ?? 512), '-smp', '2,sockets=1,cores=2,threads=1',
+    '-nodefaults', '-no-user-config', '-display', 'none', '-monitor', 'none', '-no-reboot',
+    ...(o.append === undefined
+      ? ['-boot', 'n']
+      : ['-kernel', o.build.vmlinuz, '-initrd', o.build.initrd, '-append', /(^| )initrd=/.test(o.append) ? o.append : `initrd=initrd.img ${o.append}`]),
+    '-serial', `file:${o.serialLog}`,
+    ...o.args,
+  ];
+  const started = Date.now();
+  const child = spawn(QEMU, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  o.children.push(child);
+  let stderr = '';
+  child.stderr!.on('data', (b: Buffer) => (stderr += b.toString()));
+  return new Promise((resolve, reject) => {
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, o.limitMs);
+    child.once('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      let serial = '';
+      try {
+        serial = fs.readFileSync(o.serialLog, 'utf8');
+      } catch {
+        // QEMU failed before creating it
+      }
+      resolve({ code, signal, startedAt: started, ms: Date.now() - started, serial, timedOut, stderr });
+    });
+  });
+}
+
+/** The client's own console lines ("roomcast: ..."), for assertion messages. */
+export function clientLines(serial: string): string[] {
+  return serial.split(/\r?\n/).filter((l) => l.includes('roomcast:'));
+}
