@@ -13,6 +13,8 @@ import type { BenchContext, BenchOptions } from './harness.js';
 
 const BENCHES: Record<string, () => Promise<{ run: (ctx: BenchContext) => Promise<void> }>> = {
   inventory: () => import('./inventory.js'),
+  tftp: () => import('./tftp.js'),
+  boot: () => import('./boot.js'),
 };
 
 function usage(message?: string): never {
