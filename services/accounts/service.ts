@@ -1,6 +1,6 @@
 // Users, sessions and API tokens. Tokens and session ids are stored only as SHA-256 hashes.
 import type { Kysely } from 'kysely';
-import { writeAudit, type Actor } from '../core/audit.js';
+import { SYSTEM_ACTOR, writeAudit, type Actor } from '../core/audit.js';
 import { randomToken, readablePassword, sha256Hex } from '../core/crypto.js';
 import { nowIso, type DB } from '../core/db/index.js';
 import type { User, UserRole } from '../core/db/schema.js';
@@ -67,7 +67,7 @@ export class AccountService {
           })
           .returning('id')
           .executeTakeFirstOrThrow();
-        await writeAudit(trx, { userId: null, name: 'system', ip: null }, { action: 'user.create', targetType: 'user', targetId: row.id, details: { username: 'admin', role: 'admin', firstStart: true } });
+        await writeAudit(trx, SYSTEM_ACTOR, { action: 'user.create', targetType: 'user', targetId: row.id, details: { username: 'admin', role: 'admin', firstStart: true } });
       });
     } catch (err) {
       // Another process created it at the same moment (unique index): nothing to do.

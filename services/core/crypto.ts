@@ -10,9 +10,10 @@ export function sha256Hex(value: string | Buffer): string {
   return createHash('sha256').update(value).digest('hex');
 }
 
-export function safeEqual(a: string, b: string): boolean {
-  const ab = Buffer.from(a);
-  const bb = Buffer.from(b);
+/** Constant-time comparison of two secrets (different lengths compare unequal). */
+export function safeEqual(a: string | Buffer, b: string | Buffer): boolean {
+  const ab = Buffer.isBuffer(a) ? a : Buffer.from(a);
+  const bb = Buffer.isBuffer(b) ? b : Buffer.from(b);
   return ab.length === bb.length && timingSafeEqual(ab, bb);
 }
 

@@ -3,7 +3,8 @@
 // bytes made on first use and kept in `settings` (boot.signing_key), so every api process of a site
 // signs and verifies alike. A token says which MAC it was issued for, why (a task or a registration)
 // and until when; it carries no secret and grants nothing beyond that PC's own report.
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
+import { safeEqual } from '../../core/crypto.js';
 import { z } from 'zod';
 import type { MachineAuth } from '../../api/route.js';
 import { normalizeMac } from '../../inventory/mac.js';
@@ -49,7 +50,7 @@ export function verifyToken(key: Buffer, token: string, opts: VerifyOptions = {}
   const [body = '', sig = ''] = token.split('.');
   const given = Buffer.from(sig, 'base64url');
   const expected = hmac(key, body);
-  if (given.length !== expected.length || !timingSafeEqual(given, expected)) return null;
+  if (!safeEqual(given, expected)) return null;
   let json: unknown;
   try {
     json = JSON.parse(Buffer.from(body, 'base64url').toString('utf8'));

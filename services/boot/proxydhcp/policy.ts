@@ -8,7 +8,7 @@ export type BootDecision = 'boot' | 'ignore';
 /** mac is lower-case aa:bb:cc:dd:ee:ff; arch is the client's option 93 value. May reject: the proxy then stays silent. */
 export type BootPolicy = (mac: string, arch: number) => Promise<BootDecision>;
 
-/** Answers every PXE client (until the api lookup exists). */
+/** Answers every PXE client: for protocol tests and the lab; the boot role uses the api's /boot/policy. */
 export const bootEveryPxeClient: BootPolicy = () => Promise.resolve('boot');
 
 export interface CachedPolicyOptions {
