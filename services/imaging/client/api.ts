@@ -1,0 +1,174 @@
+// The boot client's side of the imaging API (services/imaging/routes.ts): its task, the capture
+// upload, the restore download, progress and the final result. Every call carries the task token;
+// network errors, 5xx, 408 and 429 are retried with backoff, a chunk download resumes with Range.
+import { ManifestSchema, type Manifest } from '../format.js';
+import { ClientError } from './sys.js';
+
+export interface ClientTask {
+  taskId: number;
+  kind: 'capture' | 'restore';
+  image: { id: number; name: string };
+  version: { id: number; number: number } | null;
+  chunkSize: number;
+  diskSerial: string | null;
+  notes?: string | null;
+}
+
+export interface Progress {
+  phase: string;
+  bytesDone: number;
+  bytesTotal: number;
+  chunksDone: number;
+  chunksTotal: number;
+  rateBytesPerSecond: number;
+  etaSeconds: number | null;
+  message?: string;
+}
+
+export interface TaskResult {
+  ok: boolean;
+  reason?: string;
+  details?: Record<string, unknown>;
+}
+
+export interface ImagingApi {
+  task(): Promise<ClientTask>;
+  registerCapture(manifest: Manifest): Promise<{ versionId: number; number: number; missing: string[] }>;
+  putChunk(hash: string, data: Buffer): Promise<void>;
+  commit(): Promise<{ versionId: number; number: number }>;
+  manifest(): Promise<Manifest>;
+  getChunk(hash: string): Promise<Buffer>;
+  progress(p: Progress): Promise<void>;
+  result(r: TaskResult): Promise<void>;
+}
+
+export interface HttpApiOptions {
+  /** http://host:port of the api (roomcast.api on the kernel command line). */
+  base: string;
+  token: string;
+  /** Attempts per call before giving up (default 8: about a minute of backoff). */
+  attempts?: number;
+  /** Per-request time limit in ms (default 60 s). */
+  timeoutMs?: number;
+  log?: (line: string) => void;
+}
+
+const RETRY_STATUS = new Set([408, 429, 500, 502, 503, 504]);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+class HttpStatusError extends ClientError {
+  constructor(
+    readonly status: number,
+    message: string,
+    code: string,
+  ) {
+    super(message, code);
+  }
+}
+
+export class HttpImagingApi implements ImagingApi {
+  private readonly attempts: number;
+  private readonly timeoutMs: number;
+
+  constructor(private readonly o: HttpApiOptions) {
+    this.attempts = o.attempts ?? 8;
+    this.timeoutMs = o.timeoutMs ?? 60_000;
+  }
+
+  private async call(method: string, path: string, init: { json?: unknown; body?: Buffer; headers?: Record<string, string> } = {}): Promise<Response> {
+    const headers: Record<string, string> = { authorization: `Bearer ${this.o.token}`, ...init.headers };
+    let body: string | Buffer | undefined;
+    if (init.json !== undefined) {
+      headers['content-type'] = 'application/json';
+      body = JSON.stringify(init.json);
+    } else if (init.body) {
+      headers['content-type'] = 'application/octet-stream';
+      body = init.body;
+    }
+    let lastError = '';
+    for (let attempt = 1; attempt <= this.attempts; attempt++) {
+      try {
+        const res = await fetch(this.o.base + path, { method, headers, body, signal: AbortSignal.timeout(this.timeoutMs) });
+        if (res.ok) return res;
+        const text = await res.text();
+        let detail = text.slice(0, 500);
+        let code = `http_${res.status}`;
+        try {
+          const p = JSON.parse(text) as { detail?: string; code?: string };
+          detail = p.detail ?? detail;
+          code = p.code ?? code;
+        } catch {
+          // not a problem document
+        }
+        if (!RETRY_STATUS.has(res.status)) throw new HttpStatusError(res.status, `the api refused ${method} ${path} (${res.status}): ${detail}`, code);
+        lastError = `${res.status} ${detail}`;
+      } catch (err) {
+        if (err instanceof HttpStatusError) throw err;
+        lastError = (err as Error).message;
+      }
+      if (attempt < this.attempts) {
+        const wait = Math.min(15_000, 250 * 2 ** (attempt - 1));
+        this.o.log?.(`roomcast: ${method} ${path} failed (${lastError}), retrying in ${(wait / 1000).toFixed(1)} s`);
+        await sleep(wait);
+      }
+    }
+    throw new ClientError(`the api at ${this.o.base} did not answer ${method} ${path} after ${this.attempts} attempts (${lastError}); check the network and the roomcast server`, 'api_unreachable');
+  }
+
+  async task(): Promise<ClientTask> {
+    return (await (await this.call('GET', '/api/v1/client/task')).json()) as ClientTask;
+  }
+
+  async registerCapture(manifest: Manifest) {
+    const res = await this.call('POST', '/api/v1/client/capture', { json: manifest });
+    return (await res.json()) as { versionId: number; number: number; missing: string[] };
+  }
+
+  async putChunk(hash: string, data: Buffer): Promise<void> {
+    await this.call('PUT', `/api/v1/client/chunks/${hash}`, { body: data });
+  }
+
+  async commit() {
+    return (await (await this.call('POST', '/api/v1/client/capture/commit', { json: {} })).json()) as { versionId: number; number: number };
+  }
+
+  async manifest(): Promise<Manifest> {
+    return ManifestSchema.parse(await (await this.call('GET', '/api/v1/client/manifest')).json());
+  }
+
+  /** Downloads a chunk; a transfer cut short continues where it stopped (Range). */
+  async getChunk(hash: string): Promise<Buffer> {
+    const parts: Buffer[] = [];
+    let have = 0;
+    let total: number | null = null;
+    for (let attempt = 1; ; attempt++) {
+      const res = await this.call('GET', `/api/v1/client/chunks/${hash}`, have ? { headers: { range: `bytes=${have}-` } } : {});
+      if (have && res.status !== 206) {
+        parts.length = 0; // the server ignored the range: start over
+        have = 0;
+      }
+      const range = /\/(\d+)$/.exec(res.headers.get('content-range') ?? '');
+      total = range ? Number(range[1]) : Number(res.headers.get('content-length') ?? NaN);
+      try {
+        for await (const piece of res.body as unknown as AsyncIterable<Uint8Array>) {
+          parts.push(Buffer.from(piece));
+          have += piece.length;
+        }
+        if (Number.isFinite(total) && have !== total) throw new Error(`got ${have} of ${total} bytes`);
+        return Buffer.concat(parts, have);
+      } catch (err) {
+        if (attempt >= this.attempts) throw new ClientError(`downloading chunk ${hash.slice(0, 12)} kept failing (${(err as Error).message})`, 'download_failed');
+        this.o.log?.(`roomcast: chunk ${hash.slice(0, 12)} cut at ${have} bytes (${(err as Error).message}), resuming`);
+        await sleep(Math.min(15_000, 250 * 2 ** (attempt - 1)));
+      }
+    }
+  }
+
+  async progress(p: Progress): Promise<void> {
+    await this.call('POST', '/api/v1/client/progress', { json: p });
+  }
+
+  async result(r: TaskResult): Promise<void> {
+    await this.call('POST', '/api/v1/client/result', { json: r });
+  }
+}

@@ -1,0 +1,230 @@
+// Image format v1 (docs/image-format.md): a manifest plus content-addressed chunks.
+// Shared by the server (image store) and the boot client (capture, restore), so it imports nothing
+// from the server side.
+//
+// A chunk is one aligned window of a partition (default 4 MiB; the last one may be shorter) whose
+// bytes outside the partition's used extents are set to zero, compressed with zstd and stored under
+// the SHA-256 of its uncompressed (masked) bytes. Windows without any used byte are not stored.
+// Masking makes the hash depend only on data the filesystem uses, so an unchanged window has the
+// same hash on every capture (deduplication) and on a PC that already holds it (differential
+// restore), whatever garbage its free blocks contain.
+import { z } from 'zod';
+
+export const FORMAT_NAME = 'roomcast-image';
+export const FORMAT_VERSION = 1;
+export const DEFAULT_CHUNK_SIZE = 4 * 1024 * 1024;
+/** Used extents are kept at this granularity (bytes); partclone ranges are widened to it. */
+export const EXTENT_ALIGN = 4096;
+
+export const HASH_PATTERN = /^[0-9a-f]{64}$/;
+const Hash = z.string().regex(HASH_PATTERN).describe('SHA-256 of the uncompressed chunk, lowercase hex');
+const Bytes = z.number().int().nonnegative();
+
+export const ChunkSchema = z
+  .object({
+    offset: Bytes.describe('offset of the window in its partition (or on the disk, for the boot area), a multiple of chunkSize'),
+    length: z.number().int().positive().describe('bytes in the window (chunkSize, less at the end)'),
+    hash: Hash,
+    storedSize: z.number().int().positive().optional().describe('bytes of the zstd frame in the store; the client leaves it out, the store fills it in when the version is published'),
+  })
+  .strict();
+export type Chunk = z.infer<typeof ChunkSchema>;
+
+/** [offset, length] pairs, sorted, not overlapping, not touching. */
+export const ExtentsSchema = z.array(z.tuple([Bytes, z.number().int().positive()]));
+export type Extent = [offset: number, length: number];
+
+export const FILESYSTEMS = ['ntfs', 'ext2', 'ext3', 'ext4', 'vfat', 'raw'] as const;
+export type Filesystem = (typeof FILESYSTEMS)[number];
+
+export const PartitionSchema = z
+  .object({
+    number: z.number().int().positive().describe('partition number (1 = /dev/sda1)'),
+    startBytes: Bytes,
+    sizeBytes: z.number().int().positive(),
+    type: z.string().describe('GPT type GUID, or MBR type as hex (07, 83, ...)'),
+    uuid: z.string().nullable().describe('GPT partition GUID (PARTUUID); null on MBR'),
+    name: z.string().nullable().describe('GPT partition name'),
+    bootable: z.boolean().describe('MBR active flag'),
+    filesystem: z.enum(FILESYSTEMS).describe('raw: every byte is stored (an unknown or absent filesystem)'),
+    fsLabel: z.string().nullable(),
+    fsUuid: z.string().nullable(),
+    usedBytes: Bytes.describe('sum of the used extents'),
+    used: ExtentsSchema.describe('byte ranges of the partition the filesystem uses, relative to its start'),
+    chunks: z.array(ChunkSchema),
+  })
+  .strict();
+export type Partition = z.infer<typeof PartitionSchema>;
+
+export const BootAreaSchema = z
+  .object({
+    length: z.number().int().positive().describe('bytes from the start of the disk to the first partition'),
+    write: ExtentsSchema.describe('the parts of it a restore writes back: MBR boot code, and the gap after the partition table (GRUB core.img, vendor data); the table itself comes from the sfdisk dump'),
+    chunks: z.array(ChunkSchema).describe('the whole area, masked to `write`'),
+  })
+  .strict();
+export type BootArea = z.infer<typeof BootAreaSchema>;
+
+export const ManifestSchema = z
+  .object({
+    format: z.literal(FORMAT_NAME),
+    version: z.literal(FORMAT_VERSION),
+    createdAt: z.string().describe('ISO time of the capture'),
+    client: z.string().describe('the capturing client and its version'),
+    hash: z.literal('sha256'),
+    compression: z.literal('zstd'),
+    chunkSize: z.number().int().min(65536).max(64 * 1024 * 1024).refine((n) => n % EXTENT_ALIGN === 0, 'a multiple of 4096'),
+    disk: z
+      .object({
+        sizeBytes: z.number().int().positive().describe('size of the captured disk'),
+        logicalSectorSize: z.union([z.literal(512), z.literal(4096)]),
+        minSizeBytes: z.number().int().positive().describe('the smallest disk this image fits: end of the last partition, plus the backup GPT'),
+        model: z.string().nullable(),
+        serial: z.string().nullable(),
+      })
+      .strict(),
+    table: z
+      .object({
+        type: z.enum(['gpt', 'dos']),
+        id: z.string().describe('disk GUID (GPT) or disk identifier (MBR)'),
+        sfdisk: z.string().describe('`sfdisk --dump` of the captured disk, replayed on restore (last-lba dropped so a larger disk keeps its size)'),
+      })
+      .strict(),
+    bootArea: BootAreaSchema,
+    partitions: z.array(PartitionSchema),
+  })
+  .strict();
+export type Manifest = z.infer<typeof ManifestSchema>;
+
+/** Every chunk of a manifest (boot area first, then partitions in order). */
+export function allChunks(m: Manifest): Chunk[] {
+  return [...m.bootArea.chunks, ...m.partitions.flatMap((p) => p.chunks)];
+}
+
+/** Distinct chunk hashes with their sizes (a hash may appear many times: zero windows, copies). */
+export function distinctChunks(m: Manifest): Map<string, { length: number; storedSize: number | undefined }> {
+  const out = new Map<string, { length: number; storedSize: number | undefined }>();
+  for (const c of allChunks(m)) if (!out.has(c.hash)) out.set(c.hash, { length: c.length, storedSize: c.storedSize });
+  return out;
+}
+
+/** Problems a schema cannot express: overlaps, order, chunks that do not tile the used extents. Empty when sound. */
+export function manifestProblems(m: Manifest): string[] {
+  const problems: string[] = [];
+  const cs = m.chunkSize;
+  const extentsOk = (ext: Extent[], limit: number, what: string) => {
+    let end = -1;
+    for (const [o, l] of ext) {
+      if (o <= end) problems.push(`${what}: extent at ${o} overlaps or touches the previous one`);
+      if (o + l > limit) problems.push(`${what}: extent at ${o} (+${l}) ends past ${limit}`);
+      end = o + l;
+    }
+  };
+  const chunksOk = (chunks: Chunk[], ext: Extent[], limit: number, what: string) => {
+    const expected = windowsOf(ext, cs, limit, chunks.length);
+    if (expected.length !== chunks.length || expected.some((w, i) => w.offset !== chunks[i]!.offset || w.length !== chunks[i]!.length)) {
+      const want = expected.length > chunks.length ? `more than ${chunks.length}` : String(expected.length);
+      problems.push(`${what}: chunks do not match the used extents (${chunks.length} chunks, ${want} expected)`);
+    }
+  };
+  extentsOk(m.bootArea.write, m.bootArea.length, 'boot area');
+  chunksOk(m.bootArea.chunks, m.bootArea.write, m.bootArea.length, 'boot area');
+  let prevEnd = m.bootArea.length;
+  const numbers = new Set<number>();
+  for (const p of [...m.partitions].sort((a, b) => a.startBytes - b.startBytes)) {
+    const what = `partition ${p.number}`;
+    if (numbers.has(p.number)) problems.push(`${what}: number used twice`);
+    numbers.add(p.number);
+    if (p.startBytes < prevEnd) problems.push(`${what}: starts at ${p.startBytes}, before the end of what precedes it (${prevEnd})`);
+    prevEnd = p.startBytes + p.sizeBytes;
+    if (prevEnd > m.disk.minSizeBytes) problems.push(`${what}: ends past disk.minSizeBytes`);
+    extentsOk(p.used, p.sizeBytes, what);
+    const sum = p.used.reduce((s, [, l]) => s + l, 0);
+    if (sum !== p.usedBytes) problems.push(`${what}: usedBytes ${p.usedBytes} is not the sum of its extents (${sum})`);
+    chunksOk(p.chunks, p.used, p.sizeBytes, what);
+  }
+  if (m.disk.minSizeBytes > m.disk.sizeBytes) problems.push('disk.minSizeBytes is larger than the captured disk');
+  return problems;
+}
+
+export function parseManifest(json: unknown): Manifest {
+  const m = ManifestSchema.parse(json);
+  const problems = manifestProblems(m);
+  if (problems.length) throw new Error(`invalid image manifest: ${problems.slice(0, 5).join('; ')}`);
+  return m;
+}
+
+// ---- extents and windows -------------------------------------------------------------------
+
+/** Sorts and merges extents (overlapping or touching), clipping them to [0, limit). */
+export function normalizeExtents(ext: Extent[], limit: number): Extent[] {
+  const sorted = ext
+    .map(([o, l]): Extent => [Math.max(0, o), Math.min(limit, o + l) - Math.max(0, o)])
+    .filter(([, l]) => l > 0)
+    .sort((a, b) => a[0] - b[0]);
+  const out: Extent[] = [];
+  for (const [o, l] of sorted) {
+    const last = out.at(-1);
+    if (last && o <= last[0] + last[1]) last[1] = Math.max(last[1], o + l - last[0]);
+    else out.push([o, l]);
+  }
+  return out;
+}
+
+/** Widens every extent to `align` boundaries (never past limit) and merges. */
+export function alignExtents(ext: Extent[], align: number, limit: number): Extent[] {
+  return normalizeExtents(
+    ext.map(([o, l]): Extent => {
+      const start = Math.floor(o / align) * align;
+      const end = Math.min(limit, Math.ceil((o + l) / align) * align);
+      return [start, end - start];
+    }),
+    limit,
+  );
+}
+
+export interface Window {
+  offset: number;
+  length: number;
+  /** The used extents inside this window, relative to the window. */
+  used: Extent[];
+}
+
+/**
+ * The chunk windows that hold at least one used byte, in order. Extents are clipped to [0, limit)
+ * (an extent past the end must not loop forever on an untrusted manifest). With `max`, stops once
+ * more than `max` windows are found (a manifest check need not build millions of windows to see
+ * that they are too many).
+ */
+export function windowsOf(ext: Extent[], chunkSize: number, limit: number, max = Infinity): Window[] {
+  const out: Window[] = [];
+  for (const [o, l] of ext) {
+    let pos = Math.max(0, o);
+    const end = Math.min(o + l, limit);
+    while (pos < end) {
+      if (out.length > max) return out;
+      const wStart = Math.floor(pos / chunkSize) * chunkSize;
+      const wEnd = Math.min(wStart + chunkSize, limit);
+      const segEnd = Math.min(end, wEnd);
+      let w = out.at(-1);
+      if (!w || w.offset !== wStart) {
+        w = { offset: wStart, length: wEnd - wStart, used: [] };
+        out.push(w);
+      }
+      w.used.push([pos - wStart, segEnd - pos]);
+      pos = segEnd;
+    }
+  }
+  return out;
+}
+
+/** Zeroes the bytes of `buf` (one window) outside `used`, in place. */
+export function maskWindow(buf: Buffer, used: Extent[]): Buffer {
+  let pos = 0;
+  for (const [o, l] of used) {
+    if (o > pos) buf.fill(0, pos, o);
+    pos = o + l;
+  }
+  if (pos < buf.length) buf.fill(0, pos);
+  return buf;
+}
