@@ -123,20 +123,9 @@ depmod -b "$root" "$kver" 2>"$tmp/depmod.log" || {
 printf '%s\n' "${load[@]}" >"$root/roomcast/modules.load"
 
 # --- dynamically linked programs, with their libraries -----------------------------------------------
-copy_elf() { # copy_elf PATH: PATH and the shared libraries ldd finds for it, at the same paths
-	install -D -m 0755 "$1" "$root$1"
-	local lib
-	while read -r lib; do
-		[[ -e "$root$lib" ]] || install -D -m 0755 "$(readlink -f "$lib")" "$root$lib"
-	done < <(ldd "$1" | sed -n -e 's/^.* => \(\/[^ ]*\) (0x.*$/\1/p' -e 's/^[[:space:]]*\(\/[^ ]*\) (0x.*$/\1/p')
-}
+. "$here/lib.sh"
 programs=()
-while read -r path pkg _; do
-	[[ -n "$path" ]] || continue
-	[[ -x "$path" ]] || die "$path is missing: apt-get install ${pkg:-the package that has it}"
-	copy_elf "$path"
-	programs+=("$path")
-done < <(sed -e 's/#.*//' "$here/binaries.list")
+copy_listed "$here/binaries.list"
 
 # --- the archive ---------------------------------------------------------------------------------------
 epoch=${SOURCE_DATE_EPOCH:-0}

@@ -1,0 +1,29 @@
+#!/bin/sh
+# Shared by the capture and restore actions (sourced with RC_ACTION set): runs the imaging client
+# (Node.js and /roomcast/client.mjs, which come from imaging.img, the second initramfs iPXE loads
+# for these tasks), then powers off. The client reports progress and the final result to the api
+# itself; this script only shows the outcome and keeps a failure on screen for RC_FAILDELAY s.
+. /roomcast/lib/common.sh
+. /roomcast/lib/json.sh
+
+if [ ! -x /usr/local/bin/node ] || [ ! -r /roomcast/client.mjs ]; then
+	log "error: the imaging part of the boot client (imaging.img) is missing: the api's iPXE script must load it for $RC_ACTION tasks"
+	sleep "${RC_FAILDELAY:-15}"
+	exec sh /roomcast/actions/poweroff.sh
+fi
+# hello answers a fresh task token for the whole job (a capture can outlast the boot token).
+token=$(json_get "$RC_RUN/hello.response.json" token)
+[ -n "$token" ] || token=$RC_TOKEN
+printf '%s' "$token" >"$RC_RUN/task.token"
+chmod 600 "$RC_RUN/task.token"
+
+modprobe -q loop 2>/dev/null
+modprobe -q fuse 2>/dev/null
+log "$RC_ACTION: starting the imaging client"
+if ROOMCAST_BOOT_CLIENT=1 /usr/local/bin/node /roomcast/client.mjs run --api "$RC_API" --token-file "$RC_RUN/task.token" --disk "${RC_DISK:-auto}"; then
+	log "$RC_ACTION: done"
+else
+	log "$RC_ACTION: failed (the reason is above and in the web interface); powering off in ${RC_FAILDELAY:-15}s"
+	sleep "${RC_FAILDELAY:-15}"
+fi
+exec sh /roomcast/actions/poweroff.sh

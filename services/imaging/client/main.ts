@@ -1,0 +1,94 @@
+// The imaging client's entry point, run by the boot client after hello when the api's action is
+// capture or restore:  node /roomcast/client.mjs run --api URL --token-file FILE [--disk auto|PATH]
+// It asks the api for its task, picks the disk, runs the capture or restore, and reports the
+// result (a reason a person can act on when it fails). Exit status: 0 done, 1 failed, 2 bad usage.
+//
+// "--disk auto" (the default) chooses among the PC's disks by the rules of disk.ts and is refused
+// outside the boot client (ROOMCAST_BOOT_CLIENT=1, set by /init), so nobody images the disk of the
+// machine they run a test on by mistake.
+import fs from 'node:fs';
+import { HttpImagingApi, type ImagingApi } from './api.js';
+import { chooseDisk, listDisks } from './disk.js';
+import { capture, restore } from './engine.js';
+import { ClientError } from './sys.js';
+
+interface Args {
+  command: string;
+  api: string;
+  token: string;
+  disk: string;
+  concurrency: number;
+}
+
+function parseArgs(argv: string[]): Args {
+  const [command = '', ...rest] = argv;
+  const opts = new Map<string, string>();
+  for (let i = 0; i < rest.length; i++) {
+    const k = rest[i]!;
+    if (!k.startsWith('--') || i + 1 >= rest.length) throw new ClientError(`unexpected argument ${k}`, 'usage');
+    opts.set(k.slice(2), rest[++i]!);
+  }
+  const api = opts.get('api') ?? '';
+  const token = opts.get('token') ?? (opts.has('token-file') ? fs.readFileSync(opts.get('token-file')!, 'utf8').trim() : '');
+  if (!['run'].includes(command) || !api || !token) {
+    throw new ClientError('usage: client.mjs run --api http://HOST:PORT (--token TOKEN | --token-file FILE) [--disk auto|/dev/sdX] [--concurrency N]', 'usage');
+  }
+  return { command, api, token, disk: opts.get('disk') ?? 'auto', concurrency: Number(opts.get('concurrency') ?? 4) };
+}
+
+export async function runTask(api: ImagingApi, diskArg: string, log: (line: string) => void, concurrency = 4): Promise<boolean> {
+  try {
+    const task = await api.task();
+    log(`roomcast: task ${task.taskId}: ${task.kind} of image "${task.image.name}"${task.version ? ` version ${task.version.number}` : ''}`);
+    const manifest = task.kind === 'restore' ? await api.manifest() : null;
+    let disk = diskArg;
+    if (diskArg === 'auto') {
+      if (process.env.ROOMCAST_BOOT_CLIENT !== '1') throw new ClientError('--disk auto is only allowed inside the roomcast boot client; name the disk', 'usage');
+      const chosen = chooseDisk(await listDisks(), { pinnedSerial: task.diskSerial, minBytes: manifest?.disk.minSizeBytes });
+      disk = chosen.path;
+      log(`roomcast: target disk ${chosen.path}: ${chosen.model ?? '?'} serial ${chosen.serial ?? '?'}, ${(chosen.sizeBytes / 2 ** 30).toFixed(1)} GiB`);
+    }
+    if (task.kind === 'capture') {
+      const r = await capture({ disk, api, log, concurrency, chunkSize: task.chunkSize });
+      await api.result({ ok: true, details: { ...r } });
+    } else {
+      const r = await restore({ disk, api, log, concurrency, manifest: manifest! });
+      await api.result({ ok: true, details: { ...r } });
+    }
+    log('roomcast: task done');
+    return true;
+  } catch (err) {
+    const reason = err instanceof ClientError ? err.message : `unexpected error in the imaging client: ${(err as Error).stack ?? String(err)}`;
+    log(`roomcast: task failed: ${reason}`);
+    try {
+      await api.result({ ok: false, reason: reason.slice(0, 2000), details: { code: err instanceof ClientError ? err.code : 'internal' } });
+    } catch (e) {
+      log(`roomcast: could not report the failure to the api: ${(e as Error).message}`);
+    }
+    return false;
+  }
+}
+
+async function main(): Promise<number> {
+  let args: Args;
+  try {
+    args = parseArgs(process.argv.slice(2));
+  } catch (err) {
+    console.error((err as Error).message);
+    return 2;
+  }
+  const log = (line: string) => console.log(line);
+  const api = new HttpImagingApi({ base: args.api.replace(/\/$/, ''), token: args.token, log });
+  return (await runTask(api, args.disk, log, args.concurrency)) ? 0 : 1;
+}
+
+const entry = process.argv[1] ?? '';
+if (/client\.mjs$|client[/\\]main\.(ts|js)$/.test(entry)) {
+  main().then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      console.error(err);
+      process.exit(1);
+    },
+  );
+}
