@@ -1,0 +1,108 @@
+// Unit tests of the imaging client's pure parts: disk choice, partclone domain files, table dumps,
+// progress. The engine itself runs against real loop devices in test/integration/imaging-client.test.ts.
+import { describe, expect, it } from 'vitest';
+import { chooseDisk, unsuitable, type DiskInfo } from './disk.js';
+import { portableDump, sameTable } from './layout.js';
+import { parseDomain } from './partition.js';
+import { ProgressMeter } from './progress.js';
+import { ClientError } from './sys.js';
+
+const GIB = 2 ** 30;
+const disk = (over: Partial<DiskInfo>): DiskInfo => ({
+  path: '/dev/sda', name: 'sda', sizeBytes: 256 * GIB, logicalSectorSize: 512, model: 'SAMSUNG SSD', serial: 'S1',
+  removable: false, hotplug: false, readOnly: false, transport: 'sata', type: 'disk', ...over,
+});
+
+describe('chooseDisk', () => {
+  const ssd = disk({});
+  const hdd = disk({ path: '/dev/sdb', name: 'sdb', sizeBytes: 1000 * GIB, serial: 'WD-1', model: 'WDC' });
+  const usb = disk({ path: '/dev/sdc', name: 'sdc', sizeBytes: 2000 * GIB, serial: 'USB-1', transport: 'usb', hotplug: true });
+  const nvme = disk({ path: '/dev/nvme0n1', name: 'nvme0n1', sizeBytes: 512 * GIB, serial: 'N1', transport: 'nvme' });
+
+  it('takes the largest internal disk, never a USB one even when larger', () => {
+    expect(chooseDisk([ssd, usb, hdd]).path).toBe('/dev/sdb');
+    expect(chooseDisk([usb, nvme, ssd]).path).toBe('/dev/nvme0n1');
+  });
+
+  it('takes the pinned disk by serial (case-insensitive), even when it is not the largest', () => {
+    expect(chooseDisk([ssd, hdd], { pinnedSerial: 's1' }).path).toBe('/dev/sda');
+  });
+
+  it('refuses when the pinned disk is missing, naming what it found', () => {
+    const err = (() => {
+      try {
+        chooseDisk([hdd, usb], { pinnedSerial: 'S1' });
+      } catch (e) {
+        return e as ClientError;
+      }
+    })();
+    expect(err).toBeInstanceOf(ClientError);
+    expect(err!.code).toBe('pinned_disk_missing');
+    expect(err!.message).toContain('S1');
+    expect(err!.message).toContain('/dev/sdb');
+    expect(err!.message).not.toContain('/dev/sdc');
+  });
+
+  it('refuses a pinned disk that is on USB', () => {
+    expect(() => chooseDisk([usb], { pinnedSerial: 'USB-1' })).toThrow(/USB/);
+  });
+
+  it('refuses a disk smaller than the image needs, and says when no disk fits', () => {
+    expect(() => chooseDisk([ssd], { minBytes: 300 * GIB })).toThrow(/smaller than this image needs/);
+    expect(() => chooseDisk([usb, disk({ name: 'zram0', path: '/dev/zram0' })])).toThrow(/no internal disk/);
+  });
+
+  it('explains why a device is unsuitable', () => {
+    expect(unsuitable(disk({ type: 'loop' }))).toMatch(/loop/);
+    expect(unsuitable(disk({ removable: true }))).toMatch(/removable/);
+    expect(unsuitable(disk({ readOnly: true }))).toMatch(/read-only/);
+    expect(unsuitable(disk({ name: 'mmcblk0boot0' }))).toMatch(/not a physical/);
+    expect(unsuitable(ssd)).toBeNull();
+  });
+});
+
+describe('parseDomain', () => {
+  it('keeps the used (+) ranges of a partclone domain file', () => {
+    const text = [
+      '# Domain logfile created by unset_name v0.3.23',
+      '# Source: /dev/loop1',
+      '# Offset: 0x00000000',
+      '# current_pos  current_status',
+      '0x04000000     ?',
+      '#      pos        size  status',
+      '0x00000000  0x00003000  +',
+      '0x00003000  0x00001000  ?',
+      '0x00004000  0x00007000  +',
+      '0x0000B000  0x007F8000  ?',
+    ].join('\n');
+    expect(parseDomain(text)).toEqual([
+      [0, 0x3000],
+      [0x4000, 0x7000],
+    ]);
+  });
+});
+
+describe('partition table dumps', () => {
+  const a = 'label: gpt\nlabel-id: 1B57\ndevice: /dev/sda\nunit: sectors\nfirst-lba: 34\nlast-lba: 614366\nsector-size: 512\n\n/dev/sda1 : start=        2048, size=      131072, type=C12A, uuid=4822\n';
+  it('drops the device and last-lba lines', () => {
+    expect(portableDump(a)).not.toMatch(/device:|last-lba/);
+    expect(portableDump(a)).toContain('first-lba: 34');
+  });
+  it('compares tables, not device names or disk ends', () => {
+    const b = a.replace(/\/dev\/sda/g, '/dev/loop3').replace('614366', '819166');
+    expect(sameTable(a, b)).toBe(true);
+    expect(sameTable(a, a.replace('size=      131072', 'size=      131073'))).toBe(false);
+    expect(sameTable(a, a.replace('label-id: 1B57', 'label-id: 1B58'))).toBe(false);
+  });
+});
+
+describe('ProgressMeter', () => {
+  it('reports rate and ETA from recent samples', () => {
+    const m = new ProgressMeter(async () => {});
+    m.setPhase('restore', 1000, 10);
+    m.snapshot(0);
+    m.add(100, 1);
+    const p = m.snapshot(1000);
+    expect(p).toMatchObject({ phase: 'restore', bytesDone: 100, bytesTotal: 1000, chunksDone: 1, chunksTotal: 10, rateBytesPerSecond: 100, etaSeconds: 9 });
+  });
+});
