@@ -17,6 +17,7 @@ const HostSchema = z
     room: z.string().nullable(),
     ip: z.string().nullable(),
     serial: z.string().nullable(),
+    diskSerial: z.string().nullable().describe('serial of the disk restores must target on this PC; null: the client picks the largest internal disk'),
     notes: z.string().nullable(),
     hardware: z.record(z.string(), z.unknown()).nullable(),
     lastSeenAt: z.string().nullable(),
@@ -47,6 +48,7 @@ const HostFields = {
   roomId: z.number().int().positive().nullable().optional(),
   ip: Text(64),
   serial: Text(64),
+  diskSerial: Text(128),
   notes: Text(2000),
 };
 
@@ -117,7 +119,7 @@ export function inventoryRoutes(inventory: InventoryService, importer: HostImpor
     }),
     defineRoute({ method: 'get', path: '/api/v1/hosts/:id', summary: 'One PC', tag: 'inventory', access: 'viewer', params: idParam, response: HostSchema, handler: ({ params }) => inventory.getHost(params.id) }),
     defineRoute({
-      method: 'patch', path: '/api/v1/hosts/:id', summary: 'Change a PC (name, MAC, room, IP, serial, notes)', tag: 'inventory', access: 'technician',
+      method: 'patch', path: '/api/v1/hosts/:id', summary: 'Change a PC (name, MAC, room, IP, serial, pinned disk serial, notes)', tag: 'inventory', access: 'technician',
       params: idParam, body: z.object(HostFields).partial().strict(), response: HostSchema,
       handler: ({ auth, params, body }) => inventory.updateHost(auth!.actor, params.id, body),
     }),

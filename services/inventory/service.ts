@@ -25,6 +25,8 @@ export interface HostView {
   room: string | null;
   ip: string | null;
   serial: string | null;
+  /** Serial of the disk restores must target (pinned by a technician); null: the client picks. */
+  diskSerial: string | null;
   notes: string | null;
   hardware: Record<string, unknown> | null;
   lastSeenAt: string | null;
@@ -38,6 +40,7 @@ export interface HostInput {
   roomId?: number | null;
   ip?: string | null;
   serial?: string | null;
+  diskSerial?: string | null;
   notes?: string | null;
 }
 
@@ -51,6 +54,7 @@ export const toHostView = (h: HostRow): HostView => ({
   room: h.room_name,
   ip: h.ip,
   serial: h.serial,
+  diskSerial: h.disk_serial,
   notes: h.notes,
   hardware: h.hardware === null ? null : (JSON.parse(h.hardware) as Record<string, unknown>),
   lastSeenAt: h.last_seen_at,
@@ -81,6 +85,7 @@ export function validateHostFields<T extends Partial<HostInput>>(input: T): T {
     if (out.ip !== null && !isIPv4(out.ip)) throw new AppError(400, 'bad_ip', `"${input.ip}" is not an IPv4 address`);
   }
   if (input.serial !== undefined) out.serial = blankToNull(input.serial);
+  if (input.diskSerial !== undefined) out.diskSerial = blankToNull(input.diskSerial);
   if (input.notes !== undefined) out.notes = blankToNull(input.notes);
   return out;
 }
@@ -216,7 +221,7 @@ export class InventoryService {
       const now = nowIso();
       const row = await trx
         .insertInto('hosts')
-        .values({ name: input.name, mac: input.mac, room_id: input.roomId ?? null, ip: input.ip ?? null, serial: input.serial ?? null, notes: input.notes ?? null, hardware: null, last_seen_at: null, created_at: now, updated_at: now })
+        .values({ name: input.name, mac: input.mac, room_id: input.roomId ?? null, ip: input.ip ?? null, serial: input.serial ?? null, disk_serial: input.diskSerial ?? null, notes: input.notes ?? null, hardware: null, last_seen_at: null, created_at: now, updated_at: now })
         .returning('id')
         .executeTakeFirstOrThrow();
       await writeAudit(trx, actor, { action: 'host.create', targetType: 'host', targetId: row.id, details: { name: input.name, mac: input.mac, roomId: input.roomId ?? null } });
@@ -238,6 +243,7 @@ export class InventoryService {
           ...(patch.roomId !== undefined ? { room_id: patch.roomId } : {}),
           ...(patch.ip !== undefined ? { ip: patch.ip } : {}),
           ...(patch.serial !== undefined ? { serial: patch.serial } : {}),
+          ...(patch.diskSerial !== undefined ? { disk_serial: patch.diskSerial } : {}),
           ...(patch.notes !== undefined ? { notes: patch.notes } : {}),
           updated_at: nowIso(),
         })

@@ -117,5 +117,64 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
         await sql`create unique index tasks_one_open on tasks (host_id) where state in ('pending', 'running')`.execute(db);
       },
     },
+    '2026-11-29-0003-imaging': {
+      async up(db: Kysely<unknown>) {
+        // What a capture or restore task works on ({imageId, ...}, JSON); null for inventory.
+        await db.schema.alterTable('tasks').addColumn('params', 'text').execute();
+        // The disk a restore must target on this PC (its serial), when a technician pinned one.
+        await db.schema.alterTable('hosts').addColumn('disk_serial', 'text').execute();
+
+        await id(db, 'images')
+          .addColumn('name', 'text', (c) => c.notNull())
+          .addColumn('description', 'text')
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('updated_at', 'text', (c) => c.notNull())
+          .execute();
+        await sql`create unique index images_name_ci on images (lower(name))`.execute(db);
+
+        // Byte counts are bigint: a disk is larger than 2^31 bytes (PostgreSQL's integer).
+        await id(db, 'image_versions')
+          .addColumn('image_id', 'integer', (c) => c.notNull().references('images.id'))
+          .addColumn('number', 'integer', (c) => c.notNull())
+          .addColumn('state', 'text', (c) => c.notNull())
+          .addColumn('notes', 'text')
+          .addColumn('created_by', 'text', (c) => c.notNull())
+          .addColumn('source_host_id', 'integer', (c) => c.references('hosts.id').onDelete('set null'))
+          .addColumn('task_id', 'integer', (c) => c.references('tasks.id').onDelete('set null'))
+          .addColumn('chunk_size', 'integer', (c) => c.notNull())
+          .addColumn('disk_bytes', 'bigint', (c) => c.notNull().defaultTo(0))
+          .addColumn('used_bytes', 'bigint', (c) => c.notNull().defaultTo(0))
+          .addColumn('stored_bytes', 'bigint', (c) => c.notNull().defaultTo(0))
+          .addColumn('chunk_count', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('manifest_sha256', 'text')
+          .addColumn('error', 'text')
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('published_at', 'text')
+          .execute();
+        await db.schema.createIndex('image_versions_number').on('image_versions').columns(['image_id', 'number']).unique().execute();
+        await db.schema.createIndex('image_versions_task').on('image_versions').column('task_id').execute();
+        await db.schema.createIndex('image_versions_state').on('image_versions').column('state').execute();
+
+        await db.schema
+          .createTable('image_version_chunks')
+          .addColumn('version_id', 'integer', (c) => c.notNull().references('image_versions.id').onDelete('cascade'))
+          .addColumn('hash', 'text', (c) => c.notNull())
+          .addPrimaryKeyConstraint('image_version_chunks_pk', ['version_id', 'hash'])
+          .execute();
+        await db.schema.createIndex('image_version_chunks_hash').on('image_version_chunks').column('hash').execute();
+
+        await db.schema
+          .createTable('chunks')
+          .addColumn('hash', 'text', (c) => c.primaryKey())
+          .addColumn('size', 'integer', (c) => c.notNull())
+          .addColumn('stored_size', 'integer', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('verified_at', 'text')
+          .execute();
+
+        // The row garbage collection and capture registration both update first, so they never overlap.
+        await sql`insert into settings (key, value, updated_at) values ('imaging.store_lock', '-', ${new Date().toISOString()})`.execute(db);
+      },
+    },
   };
 }

@@ -23,6 +23,8 @@ export interface HostTable {
   /** JSON object with hardware facts reported by the boot client. */
   hardware: string | null;
   last_seen_at: Timestamp | null;
+  /** Serial of the disk restores must target on this PC (pinned by a technician); null: the client picks. */
+  disk_serial: string | null;
   created_at: Timestamp;
   updated_at: Timestamp;
 }
@@ -86,7 +88,7 @@ export interface SettingTable {
   updated_at: Timestamp;
 }
 
-export type TaskKind = 'inventory';
+export type TaskKind = 'inventory' | 'capture' | 'restore';
 export type TaskState = 'pending' | 'running' | 'done' | 'failed' | 'cancelled';
 
 /** Something a PC does the next time it network-boots (today: report its hardware facts). */
@@ -101,8 +103,68 @@ export interface TaskTable {
   started_at: Timestamp | null;
   finished_at: Timestamp | null;
   error: string | null;
-  /** JSON object with the task's outcome. */
+  /** JSON object with the task's outcome (while running: the client's last progress report). */
   result: string | null;
+  /** JSON object with what the task works on (capture, restore: the image and version); null for inventory. */
+  params: string | null;
+}
+
+export interface ImageTable {
+  id: Generated<number>;
+  name: string;
+  description: string | null;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+/**
+ * capturing: chunks are being uploaded, never offered for restore; ready: complete and published;
+ * failed: the capture failed or was cancelled; deleted: removed by a person. Only capturing and ready
+ * versions keep their chunks from garbage collection.
+ */
+export type ImageVersionState = 'capturing' | 'ready' | 'failed' | 'deleted';
+
+export interface ImageVersionTable {
+  id: Generated<number>;
+  image_id: number;
+  /** 1, 2, 3… per image. */
+  number: number;
+  state: ImageVersionState;
+  notes: string | null;
+  created_by: string;
+  source_host_id: number | null;
+  task_id: number | null;
+  /** The manifest's chunkSize. */
+  chunk_size: number;
+  disk_bytes: number;
+  used_bytes: number;
+  /** Sum of the stored (compressed) size of its distinct chunks. */
+  stored_bytes: number;
+  /** Distinct chunks. */
+  chunk_count: number;
+  /** SHA-256 of the published manifest file. */
+  manifest_sha256: string | null;
+  error: string | null;
+  created_at: Timestamp;
+  published_at: Timestamp | null;
+}
+
+/** The distinct chunks a version references (what garbage collection must keep). */
+export interface ImageVersionChunkTable {
+  version_id: number;
+  hash: string;
+}
+
+/** A chunk present in the store: a row exists only once its file is in place and its hash checked. */
+export interface ChunkTable {
+  /** SHA-256 of the uncompressed bytes, lowercase hex. */
+  hash: string;
+  /** Uncompressed bytes. */
+  size: number;
+  /** Bytes of the zstd file. */
+  stored_size: number;
+  created_at: Timestamp;
+  verified_at: Timestamp | null;
 }
 
 export interface DB {
@@ -114,6 +176,10 @@ export interface DB {
   audit_log: AuditTable;
   settings: SettingTable;
   tasks: TaskTable;
+  images: ImageTable;
+  image_versions: ImageVersionTable;
+  image_version_chunks: ImageVersionChunkTable;
+  chunks: ChunkTable;
 }
 
 export type Room = Selectable<RoomTable>;
@@ -125,4 +191,7 @@ export type Session = Selectable<SessionTable>;
 export type ApiToken = Selectable<ApiTokenTable>;
 export type AuditEntry = Selectable<AuditTable>;
 export type Task = Selectable<TaskTable>;
+export type Image = Selectable<ImageTable>;
+export type ImageVersion = Selectable<ImageVersionTable>;
+export type ChunkRow = Selectable<ChunkTable>;
 export type { ColumnType };
