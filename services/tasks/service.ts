@@ -1,5 +1,6 @@
-// Tasks: what a PC does at its next network boot. Today one kind, 'inventory' (boot the roomcast
-// client, report the hardware facts, power off); capture and restore come with imaging.
+// Tasks: what a PC does at its next network boot: 'inventory' (boot the roomcast client, report the
+// hardware facts, power off), 'capture' (its disk into a new version of an image) and 'restore' (a
+// ready image version onto its disk). Capture and restore keep what they work on in `params`.
 // A PC has at most one open (pending or running) task: a unique partial index enforces it. Every
 // state change is one transaction with its audit entry.
 import type { Kysely } from 'kysely';
@@ -9,7 +10,7 @@ import type { Task, TaskKind, TaskState } from '../core/db/schema.js';
 import { AppError, conflict, notFound } from '../core/errors.js';
 import { isUniqueViolation } from '../inventory/service.js';
 
-export const TASK_KINDS = ['inventory'] as const satisfies readonly TaskKind[];
+export const TASK_KINDS = ['inventory', 'capture', 'restore'] as const satisfies readonly TaskKind[];
 export const TASK_STATES = ['pending', 'running', 'done', 'failed', 'cancelled'] as const satisfies readonly TaskState[];
 export const OPEN_STATES: TaskState[] = ['pending', 'running'];
 
@@ -28,7 +29,33 @@ export interface TaskView {
   finishedAt: string | null;
   error: string | null;
   result: Record<string, unknown> | null;
+  /** Capture: {imageId, image, notes}; restore: {imageId, image, versionId, version}; inventory: null. */
+  params: Record<string, unknown> | null;
 }
+
+/** What a capture or restore task works on (POST /api/v1/tasks). */
+export interface TaskOptions {
+  imageId?: number;
+  /** Restore: the version number; default the newest ready one. */
+  version?: number;
+  /** Capture: notes of the version it makes. */
+  notes?: string | null;
+}
+
+export interface CaptureParams {
+  imageId: number;
+  image: string;
+  notes: string | null;
+}
+
+export interface RestoreParams {
+  imageId: number;
+  image: string;
+  versionId: number;
+  version: number;
+}
+
+export const parseParams = <T>(t: Pick<Task, 'params'>): T | null => (t.params === null ? null : (JSON.parse(t.params) as T));
 
 export interface TaskFilter {
   state?: TaskState;
@@ -54,6 +81,7 @@ const toView = (t: TaskRow): TaskView => ({
   finishedAt: t.finished_at,
   error: t.error,
   result: t.result === null ? null : (JSON.parse(t.result) as Record<string, unknown>),
+  params: parseParams<Record<string, unknown>>(t),
 });
 
 export class TaskService {
@@ -90,15 +118,20 @@ export class TaskService {
 
   /**
    * Gives each host a task of `kind`; a host that already has an open task keeps it (returned as is).
-   * All or nothing: an unknown host id fails the whole request.
+   * All or nothing: an unknown host id fails the whole request. A capture takes exactly one PC and an
+   * image; a restore takes an image and a version number (default: the newest ready version).
    */
-  async create(actor: Actor, hostIds: number[], kind: TaskKind): Promise<{ created: number[]; tasks: TaskView[] }> {
+  async create(actor: Actor, hostIds: number[], kind: TaskKind, opts: TaskOptions = {}): Promise<{ created: number[]; tasks: TaskView[] }> {
     const ids = [...new Set(hostIds)];
+    if (kind === 'capture' && ids.length !== 1) {
+      throw new AppError(400, 'one_host_per_capture', `a capture reads the disk of one PC; give exactly one host id (got ${ids.length})`);
+    }
     const attempt = () =>
       this.db.transaction().execute(async (trx) => {
         const hosts = await trx.selectFrom('hosts').select(['id', 'name']).where('id', 'in', ids).execute();
         const missing = ids.filter((id) => !hosts.some((h) => h.id === id));
         if (missing.length) throw new AppError(400, 'unknown_host', `host(s) ${missing.join(', ')} do not exist; no task was created`);
+        const params = await this.resolveParams(trx, kind, opts);
         const open = await trx.selectFrom('tasks').select(['id', 'host_id']).where('host_id', 'in', ids).where('state', 'in', OPEN_STATES).execute();
         const created: number[] = [];
         const now = nowIso();
@@ -106,11 +139,11 @@ export class TaskService {
           if (open.some((t) => t.host_id === host.id)) continue;
           const row = await trx
             .insertInto('tasks')
-            .values({ host_id: host.id, kind, state: 'pending', created_by: actor.name, created_at: now, started_at: null, finished_at: null, error: null, result: null })
+            .values({ host_id: host.id, kind, state: 'pending', created_by: actor.name, created_at: now, started_at: null, finished_at: null, error: null, result: null, params: params === null ? null : JSON.stringify(params) })
             .returning('id')
             .executeTakeFirstOrThrow();
           created.push(row.id);
-          await writeAudit(trx, actor, { action: 'task.create', targetType: 'task', targetId: row.id, details: { kind, hostId: host.id, host: host.name } });
+          await writeAudit(trx, actor, { action: 'task.create', targetType: 'task', targetId: row.id, details: { kind, hostId: host.id, host: host.name, ...(params ? { params } : {}) } });
         }
         const taskIds = [...created, ...open.map((t) => t.id)];
         const rows = await this.query(trx).where('tasks.id', 'in', taskIds).execute();
@@ -126,6 +159,29 @@ export class TaskService {
     }
   }
 
+  /** Capture and restore parameters, checked against the images; null for inventory. */
+  private async resolveParams(trx: Kysely<DB>, kind: TaskKind, opts: TaskOptions): Promise<CaptureParams | RestoreParams | null> {
+    if (kind === 'inventory') return null;
+    if (opts.imageId === undefined) throw new AppError(400, 'image_required', `a ${kind} task needs imageId: the image to ${kind === 'capture' ? 'capture into' : 'restore'}`);
+    const image = await trx.selectFrom('images').select(['id', 'name']).where('id', '=', opts.imageId).executeTakeFirst();
+    if (!image) throw new AppError(400, 'unknown_image', `image ${opts.imageId} does not exist; create it first (POST /api/v1/images)`);
+    if (kind === 'capture') {
+      const notes = opts.notes?.trim() || null;
+      return { imageId: image.id, image: image.name, notes };
+    }
+    let q = trx.selectFrom('image_versions').select(['id', 'number', 'state']).where('image_id', '=', image.id);
+    q = opts.version === undefined ? q.where('state', '=', 'ready').orderBy('number', 'desc').limit(1) : q.where('number', '=', opts.version);
+    const version = await q.executeTakeFirst();
+    if (!version) {
+      if (opts.version !== undefined) throw new AppError(400, 'unknown_version', `image "${image.name}" has no version ${opts.version}`);
+      throw conflict('no_ready_version', `image "${image.name}" has no ready version to restore yet; capture one first`);
+    }
+    if (version.state !== 'ready') {
+      throw conflict('version_not_ready', `version ${version.number} of image "${image.name}" is ${version.state}; only a ready version can be restored`);
+    }
+    return { imageId: image.id, image: image.name, versionId: version.id, version: version.number };
+  }
+
   async cancel(actor: Actor, id: number): Promise<TaskView> {
     return this.db.transaction().execute(async (trx) => {
       const task = await this.get(id, trx);
@@ -133,8 +189,42 @@ export class TaskService {
       const now = nowIso();
       await trx.updateTable('tasks').set({ state: 'cancelled', finished_at: now }).where('id', '=', id).execute();
       await writeAudit(trx, actor, { action: 'task.cancel', targetType: 'task', targetId: id, details: { kind: task.kind, hostId: task.hostId, host: task.hostName, from: task.state } });
+      if (task.kind === 'capture') await this.failCapture(trx, actor, id, `the capture was cancelled by ${actor.name}`);
       return this.get(id, trx);
     });
+  }
+
+  /**
+   * Ends a running task as done or failed (the client's final report), with its audit entry; a failed
+   * capture takes its unpublished version down with it. Returns false when the task was no longer
+   * running (nothing changed).
+   */
+  async finish(trx: Kysely<DB>, actor: Actor, task: Task, outcome: { state: 'done' | 'failed'; error: string | null; result: Record<string, unknown> }): Promise<boolean> {
+    const now = nowIso();
+    const r = await trx
+      .updateTable('tasks')
+      .set({ state: outcome.state, finished_at: now, error: outcome.error, result: JSON.stringify(outcome.result) })
+      .where('id', '=', task.id)
+      .where('state', '=', 'running')
+      .executeTakeFirst();
+    if (Number(r.numUpdatedRows) === 0) return false;
+    await writeAudit(trx, actor, {
+      action: outcome.state === 'done' ? 'task.done' : 'task.failed',
+      targetType: 'task',
+      targetId: task.id,
+      details: { kind: task.kind, hostId: task.host_id, from: task.state, ...(outcome.error ? { error: outcome.error } : {}) },
+    });
+    if (task.kind === 'capture' && outcome.state === 'failed') await this.failCapture(trx, actor, task.id, outcome.error ?? 'the capture failed');
+    return true;
+  }
+
+  /** Marks the unpublished version of a capture task failed: never offered, its chunks collectable unless shared. */
+  private async failCapture(trx: Kysely<DB>, actor: Actor, taskId: number, why: string): Promise<void> {
+    const versions = await trx.selectFrom('image_versions').select(['id', 'image_id', 'number']).where('task_id', '=', taskId).where('state', '=', 'capturing').execute();
+    for (const v of versions) {
+      await trx.updateTable('image_versions').set({ state: 'failed', error: why }).where('id', '=', v.id).where('state', '=', 'capturing').execute();
+      await writeAudit(trx, actor, { action: 'image.version.fail', targetType: 'image', targetId: v.image_id, details: { version: v.number, versionId: v.id, taskId, error: why } });
+    }
   }
 
   /**
