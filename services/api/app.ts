@@ -17,6 +17,9 @@ import { BootService } from '../boot/http/service.js';
 import { SettingsStore } from '../boot/http/settings.js';
 import { BootTokens } from '../boot/http/tokens.js';
 import { KeyedTokenBucket } from '../boot/proxydhcp/ratelimit.js';
+import { clientRoutes, imageRoutes } from '../imaging/routes.js';
+import { ImagingService } from '../imaging/service.js';
+import { ImageStore } from '../imaging/store.js';
 import { HostImporter } from '../inventory/import.js';
 import { inventoryRoutes } from '../inventory/routes.js';
 import { InventoryService } from '../inventory/service.js';
@@ -30,7 +33,7 @@ import { mountRoute, problemHandler, requestLog, securityHeaders } from './http.
 import type { AnyRoute } from './route.js';
 
 export interface ApiDeps {
-  config: Pick<Config, 'secureCookies' | 'sessionHours' | 'trustProxy' | 'roles' | 'dockerUrl' | 'clientDir' | 'publicUrl'>;
+  config: Pick<Config, 'secureCookies' | 'sessionHours' | 'trustProxy' | 'roles' | 'dockerUrl' | 'clientDir' | 'publicUrl' | 'imagesDir'>;
   database: Database;
   redis: RedisHandle;
   accounts: AccountService;
@@ -40,11 +43,18 @@ export interface ApiDeps {
 
 /** Anonymous firmware and booted clients: 20 requests a second per route and address, bursts of 50. */
 export const MACHINE_RATE = { perSecond: 20, burst: 50 };
+/** Chunk uploads and downloads of a booted client (4 MiB each): enough for 10 Gbit/s. */
+export const CHUNK_RATE = { perSecond: 400, burst: 800 };
+const CHUNK_ROUTE_KEY = / \/api\/v1\/client\/chunks\/:hash\|/;
+
+/** A matcher for the request paths of an Express route path (parameters match one segment). */
+const pathMatcher = (p: string) => new RegExp(`^${p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/:[A-Za-z0-9_]+/g, '[^/]+')}/?$`, 'i');
 
 export function allRoutes(deps: ApiDeps, health: Pick<HealthProbe, 'check'>, tokens = new BootTokens(new SettingsStore(deps.database.db))): AnyRoute[] {
   const db: Kysely<DB> = deps.database.db;
   const tasks = new TaskService(db);
   const registration = new RegistrationWindow(db);
+  const imaging = new ImagingService(db, new ImageStore(db, deps.config.imagesDir), tasks);
   return [
     ...healthRoutes(health),
     ...accountRoutes(deps.accounts, new LoginLimiter(), { secureCookies: deps.config.secureCookies, sessionHours: deps.config.sessionHours }),
@@ -52,7 +62,9 @@ export function allRoutes(deps: ApiDeps, health: Pick<HealthProbe, 'check'>, tok
     ...auditRoutes(deps.database),
     ...systemRoutes(new SystemService(deps.config.dockerUrl)),
     ...taskRoutes(tasks),
-    ...bootRoutes(new BootService(db, tokens, registration, tasks, ipxeRenderer()), new HelloService(db, tasks, registration), registration, {
+    ...imageRoutes(imaging),
+    ...clientRoutes(imaging),
+    ...bootRoutes(new BootService(db, tokens, registration, tasks, ipxeRenderer()), new HelloService(db, tasks, registration, tokens), registration, {
       clientDir: deps.config.clientDir,
       publicUrl: deps.config.publicUrl,
     }),
@@ -66,7 +78,6 @@ export function createApp(deps: ApiDeps): { app: express.Express; routes: AnyRou
   app.set('etag', false);
   app.use(securityHeaders());
   app.use(requestLog(deps.log));
-  app.use('/api', express.json({ limit: '1mb', type: ['application/json', 'application/*+json'] }));
 
   const health = new HealthProbe({ database: deps.database, redis: deps.redis, version: deps.version, roles: deps.config.roles });
   try {
@@ -76,13 +87,25 @@ export function createApp(deps: ApiDeps): { app: express.Express; routes: AnyRou
   }
   const tokens = new BootTokens(new SettingsStore(deps.database.db));
   const routes = allRoutes(deps, health, tokens);
+
+  // JSON bodies up to 1 MB for every API route, except raw-upload routes: they read their own body
+  // (with their own limit: a capture manifest may be tens of MB) after their access check.
+  const json = express.json({ limit: '1mb', type: ['application/json', 'application/*+json'] });
+  const ownBody = routes.filter((r) => r.rawBody).map((r) => ({ method: r.method.toUpperCase(), path: pathMatcher(r.path) }));
+  app.use('/api', (req, res, next) => {
+    const p = req.originalUrl.split('?')[0]!;
+    if (ownBody.some((o) => o.method === req.method && o.path.test(p))) next();
+    else json(req, res, next);
+  });
+
   const bucket = new KeyedTokenBucket(MACHINE_RATE.perSecond, MACHINE_RATE.burst, 10_000);
+  const chunkBucket = new KeyedTokenBucket(CHUNK_RATE.perSecond, CHUNK_RATE.burst, 10_000);
   const router = express.Router();
   for (const route of routes) {
     mountRoute(router, route, {
       accounts: deps.accounts,
       verifyMachineToken: (token, ip) => tokens.authenticate(token, ip),
-      takeMachineToken: (key) => bucket.take(key),
+      takeMachineToken: (key) => (CHUNK_ROUTE_KEY.test(key) ? chunkBucket : bucket).take(key),
     });
   }
   app.use(router);
@@ -96,7 +119,7 @@ export function createApp(deps: ApiDeps): { app: express.Express; routes: AnyRou
 export function describeRoutes(): AnyRoute[] {
   const inert = new Proxy({}, { get: () => { throw new Error('describeRoutes() dependencies are not callable'); } });
   return allRoutes({
-    config: { secureCookies: false, sessionHours: 12, trustProxy: false, roles: ['api'], dockerUrl: undefined, clientDir: '/nonexistent', publicUrl: undefined },
+    config: { secureCookies: false, sessionHours: 12, trustProxy: false, roles: ['api'], dockerUrl: undefined, clientDir: '/nonexistent', publicUrl: undefined, imagesDir: '/nonexistent' },
     database: { db: inert as Kysely<DB>, dialect: 'sqlite', describe: '', ping: async () => {}, close: async () => {} },
     redis: inert as RedisHandle,
     accounts: inert as AccountService,

@@ -142,7 +142,7 @@ export function mountRoute(router: express.Router, route: AnyRoute, opts: MountO
     handlers.push(machineGate(route, opts));
   }
   if (route.rawBody) {
-    handlers.push(express.raw({ type: route.rawBody, limit: '20mb' }));
+    handlers.push(express.raw({ type: route.rawBody, limit: route.bodyLimit ?? '20mb' }));
   }
   handlers.push(async (req: Request, res: Response, next: NextFunction) => {
     try {

@@ -67,6 +67,8 @@ export interface RouteSpec<P extends AnyObject, Q extends AnyObject, B extends z
   body?: B;
   /** Accept a raw upload of these media types (the handler receives a Buffer). */
   rawBody?: string[];
+  /** Largest raw upload in bytes (default 20 MB). The app-wide JSON parser (1 MB) skips rawBody routes. */
+  bodyLimit?: number;
   /** Success status code (default 200). */
   status?: number;
   /** JSON response schema, or a media type for a non-JSON response, or null for 204. */

@@ -44,7 +44,7 @@ describe('route security (every route)', () => {
   it('mounts exactly the declared routes, and only health and login are public', () => {
     const inert = new Proxy({}, { get: () => () => undefined });
     const { app: express } = createApp({
-      config: { secureCookies: false, sessionHours: 1, trustProxy: false, roles: ['api'], dockerUrl: undefined, clientDir: '/nonexistent', publicUrl: undefined },
+      config: { secureCookies: false, sessionHours: 1, trustProxy: false, roles: ['api'], dockerUrl: undefined, clientDir: '/nonexistent', publicUrl: undefined, imagesDir: '/nonexistent' },
       database: { db: inert, dialect: 'sqlite', describe: '', ping: async () => {}, close: async () => {} } as never,
       redis: inert as never,
       accounts: inert as never,
@@ -56,9 +56,19 @@ describe('route security (every route)', () => {
     expect(new Set(routes.map(label)).size).toBe(routes.length);
   });
 
-  it('keeps the anonymous firmware routes to exactly these GETs under /boot/, and one machine route', () => {
+  it('keeps the anonymous firmware routes to exactly these GETs under /boot/, and the machine routes to hello and the imaging client', () => {
     expect(routes.filter((r) => r.access === 'boot').map(label).sort()).toEqual(['GET /boot/client/initrd.img', 'GET /boot/client/vmlinuz', 'GET /boot/ipxe', 'GET /boot/policy']);
-    expect(routes.filter((r) => r.access === 'machine').map(label).sort()).toEqual(['POST /api/v1/boot/hello']);
+    expect(routes.filter((r) => r.access === 'machine').map(label).sort()).toEqual([
+      'GET /api/v1/client/chunks/:hash',
+      'GET /api/v1/client/manifest',
+      'GET /api/v1/client/task',
+      'POST /api/v1/boot/hello',
+      'POST /api/v1/client/capture',
+      'POST /api/v1/client/capture/commit',
+      'POST /api/v1/client/progress',
+      'POST /api/v1/client/result',
+      'PUT /api/v1/client/chunks/:hash',
+    ]);
     expect(routes.filter((r) => r.path.startsWith('/boot/')).every((r) => r.access === 'boot' && r.method === 'get')).toBe(true);
     expect(routes.every((r) => ['public', 'boot', 'machine'].includes(r.access) || isUserAccess(r.access))).toBe(true);
   });
@@ -74,15 +84,16 @@ describe('route security (every route)', () => {
   it('takes neither a session nor an API token on machine routes, only a boot token', async () => {
     for (const route of routes.filter((r) => r.access === 'machine')) {
       const method = route.method.toUpperCase();
-      const anonymous = await new ApiClient(app.url).request(method, concrete(route.path), {});
+      const body = route.method === 'get' ? undefined : {};
+      const anonymous = await new ApiClient(app.url).request(method, concrete(route.path), body);
       expect(anonymous.status).toBe(401);
       expect(anonymous.body.code).toBe('unauthenticated');
-      const session = await admin.request(method, concrete(route.path), {});
+      const session = await admin.request(method, concrete(route.path), body);
       expect(session.status).toBe(401);
       expect(session.body.code).toBe('unauthenticated');
       const apiToken = new ApiClient(app.url);
       apiToken.token = (await admin.post('/api/v1/tokens', { name: `machine-${route.path}`, role: 'admin' })).body.token;
-      const byToken = await apiToken.request(method, concrete(route.path), {});
+      const byToken = await apiToken.request(method, concrete(route.path), body);
       expect(byToken.status).toBe(401);
       expect(byToken.body.code).toBe('invalid_token');
     }

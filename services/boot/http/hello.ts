@@ -2,11 +2,12 @@
 // - task token: the facts go to that PC; its open task starts (an inventory task is done at once);
 // - register token: a PC that became known meanwhile is updated, else it is added "à classer"
 //   (no room) as PC-XXXXXX, while the registration window accepts it.
-// For now the answer is always to power off.
+// The answer: 'capture' or 'restore' for a running task of that kind, with a fresh task token valid
+// 24 hours (a large disk takes longer than the boot token's 2 hours); 'poweroff' otherwise.
 import type { Kysely } from 'kysely';
 import { writeAudit } from '../../core/audit.js';
 import { nowIso, type DB } from '../../core/db/index.js';
-import type { Host, TaskState } from '../../core/db/schema.js';
+import type { Host, TaskKind, TaskState } from '../../core/db/schema.js';
 import { AppError } from '../../core/errors.js';
 import type { MachineAuth } from '../../api/route.js';
 import { normalizeMac } from '../../inventory/mac.js';
@@ -14,16 +15,26 @@ import { isUniqueViolation } from '../../inventory/service.js';
 import type { TaskService } from '../../tasks/service.js';
 import { hardwareJson, realSerial, type HardwareFacts } from './facts.js';
 import type { RegistrationWindow } from './registration.js';
+import type { BootTokens } from './tokens.js';
+
+export const HELLO_ACTIONS = ['poweroff', 'capture', 'restore'] as const;
+export type HelloAction = (typeof HELLO_ACTIONS)[number];
+/** Lifetime of the task token a capture or restore works with. */
+export const IMAGING_TOKEN_SECONDS = 24 * 3600;
 
 export interface HelloAnswer {
-  action: 'poweroff';
+  action: HelloAction;
   hostId: number;
   hostName: string;
   /** True when this hello added the PC to the inventory. */
   registered: boolean;
   taskId: number | null;
   taskState: TaskState | null;
+  /** Capture and restore: the task token for the /api/v1/client/* calls (Authorization: Bearer), valid 24 h. */
+  token?: string;
 }
+
+const IMAGING_KINDS: TaskKind[] = ['capture', 'restore'];
 
 /** PC- and the last six hex digits of the MAC: aa:bb:cc:dd:ee:ff → PC-DDEEFF. */
 export const registeredName = (mac: string) => `PC-${mac.replace(/:/g, '').slice(-6).toUpperCase()}`;
@@ -33,6 +44,7 @@ export class HelloService {
     private readonly db: Kysely<DB>,
     private readonly tasks: TaskService,
     private readonly registration: RegistrationWindow,
+    private readonly tokens: Pick<BootTokens, 'issue'>,
   ) {}
 
   async hello(machine: MachineAuth, facts: HardwareFacts): Promise<HelloAnswer> {
@@ -43,15 +55,22 @@ export class HelloService {
   }
 
   private async taskHello(machine: MachineAuth, facts: HardwareFacts): Promise<HelloAnswer> {
-    return this.db.transaction().execute(async (trx) => {
+    const { answer, kind } = await this.db.transaction().execute(async (trx) => {
       const host = await trx.selectFrom('hosts').selectAll().where('id', '=', machine.hostId!).executeTakeFirst();
       if (!host || host.mac !== machine.mac) {
         throw new AppError(404, 'host_gone', `the PC this boot token was issued for (${machine.mac}) is no longer in the inventory with this MAC`);
       }
       await this.storeFacts(trx, host, facts);
       const task = await this.tasks.startFromHello(trx, machine.actor, machine.taskId!, host.id);
-      return { action: 'poweroff', hostId: host.id, hostName: host.name, registered: false, taskId: task?.id ?? null, taskState: task?.state ?? null };
+      const answer: HelloAnswer = { action: 'poweroff', hostId: host.id, hostName: host.name, registered: false, taskId: task?.id ?? null, taskState: task?.state ?? null };
+      return { answer, kind: task?.state === 'running' ? task.kind : null };
     });
+    // After the commit: the token is signed with the settings' key, read outside this transaction.
+    if (kind && IMAGING_KINDS.includes(kind)) {
+      answer.action = kind as HelloAction;
+      answer.token = await this.tokens.issue({ purpose: 'task', mac: machine.mac, taskId: answer.taskId!, hostId: answer.hostId }, IMAGING_TOKEN_SECONDS);
+    }
+    return answer;
   }
 
   private async registerHello(machine: MachineAuth, facts: HardwareFacts): Promise<HelloAnswer> {

@@ -7,7 +7,7 @@ import { normalizeMac } from '../../inventory/mac.js';
 import { TASK_STATES } from '../../tasks/service.js';
 import { CLIENT_FILES, sendClientFile } from './client-files.js';
 import { HardwareFactsSchema } from './facts.js';
-import type { HelloService } from './hello.js';
+import { HELLO_ACTIONS, type HelloService } from './hello.js';
 import type { RegistrationWindow } from './registration.js';
 import { scriptBase, type BootService } from './service.js';
 
@@ -22,12 +22,13 @@ const RegistrationSchema = z
 
 const HelloAnswerSchema = z
   .object({
-    action: z.enum(['poweroff']).describe('what the client does next'),
+    action: z.enum(HELLO_ACTIONS).describe('what the client does next: capture or restore for a running task of that kind, else poweroff'),
     hostId: z.number().int(),
     hostName: z.string(),
     registered: z.boolean().describe('this hello added the PC to the inventory (unassigned)'),
     taskId: z.number().int().nullable(),
     taskState: z.enum(TASK_STATES).nullable(),
+    token: z.string().optional().describe('capture and restore: the task token for /api/v1/client/* (Authorization: Bearer), valid 24 hours'),
   })
   .meta({ id: 'HelloAnswer' });
 
@@ -95,7 +96,7 @@ export function bootRoutes(boot: BootService, hellos: HelloService, registration
     }),
     defineRoute({
       method: 'post', path: '/api/v1/boot/hello', tag: 'boot', access: 'machine',
-      summary: 'A booted roomcast client reports its hardware facts and asks what to do (today: power off)',
+      summary: 'A booted roomcast client reports its hardware facts and asks what to do (capture, restore, or power off)',
       body: HardwareFactsSchema, response: HelloAnswerSchema,
       errors: { 403: 'mac_mismatch | registration_closed', 404: 'host_gone', 429: 'rate_limited' },
       handler: ({ machine, body }) => hellos.hello(machine!, body),
