@@ -1,0 +1,184 @@
+// Image format v1 helpers: extents, chunk windows, masking, and the manifest checks a schema cannot express.
+import { describe, expect, it } from 'vitest';
+import { alignExtents, manifestProblems, maskWindow, normalizeExtents, parseManifest, windowsOf, type Extent, type Manifest } from './format.js';
+
+const K = 1024;
+const CS = 64 * K;
+const H = (c: string) => c.repeat(64);
+
+/** A sound manifest: a 1 MiB boot area writing the MBR boot code, one 256 KiB partition with two used ranges. */
+function manifest(): Manifest {
+  const used: Extent[] = [[0, 8 * K], [100 * K, 60 * K]];
+  return {
+    format: 'roomcast-image',
+    version: 1,
+    createdAt: '2026-11-29T08:00:00.000Z',
+    client: 'test',
+    hash: 'sha256',
+    compression: 'zstd',
+    chunkSize: CS,
+    disk: { sizeBytes: 4 * 1024 * K, logicalSectorSize: 512, minSizeBytes: 2 * 1024 * K, model: null, serial: null },
+    table: { type: 'dos', id: '0x1234abcd', sfdisk: 'label: dos\n' },
+    bootArea: { length: 1024 * K, write: [[0, 446]], chunks: [{ offset: 0, length: CS, hash: H('a') }] },
+    partitions: [
+      {
+        number: 1,
+        startBytes: 1024 * K,
+        sizeBytes: 256 * K,
+        type: '83',
+        uuid: null,
+        name: null,
+        bootable: true,
+        filesystem: 'ext4',
+        fsLabel: null,
+        fsUuid: null,
+        usedBytes: 68 * K,
+        used,
+        // [0, 8K) → window 0; [100K, 160K) → windows 1 (64K-128K) and 2 (128K-192K).
+        chunks: [
+          { offset: 0, length: CS, hash: H('b') },
+          { offset: CS, length: CS, hash: H('c') },
+          { offset: 2 * CS, length: CS, hash: H('d') },
+        ],
+      },
+    ],
+  };
+}
+
+describe('extents', () => {
+  it('normalizes: sorts, merges overlapping and touching ranges, clips to the limit', () => {
+    expect(normalizeExtents([[50, 10], [0, 10], [10, 5], [55, 20], [200, 10], [-5, 7]], 205)).toEqual([[0, 15], [50, 25], [200, 5]]);
+    expect(normalizeExtents([[300, 10]], 100)).toEqual([]);
+  });
+
+  it('widens to the alignment without passing the limit, then merges', () => {
+    expect(alignExtents([[1, 1]], 4096, 1 << 20)).toEqual([[0, 4096]]);
+    expect(alignExtents([[4095, 2]], 4096, 1 << 20)).toEqual([[0, 8192]]);
+    expect(alignExtents([[0, 10], [5000, 10]], 4096, 1 << 20)).toEqual([[0, 8192]]);
+    expect(alignExtents([[10_000, 100]], 4096, 10_050)).toEqual([[8192, 10_050 - 8192]]);
+    expect(alignExtents([[0, 4096], [16384, 4096]], 4096, 1 << 20)).toEqual([[0, 4096], [16384, 4096]]);
+  });
+});
+
+describe('windowsOf', () => {
+  it('lists the windows holding used bytes, with the used ranges inside each', () => {
+    expect(windowsOf([[0, 8 * K], [100 * K, 60 * K]], CS, 256 * K)).toEqual([
+      { offset: 0, length: CS, used: [[0, 8 * K]] },
+      { offset: CS, length: CS, used: [[36 * K, 28 * K]] },
+      { offset: 2 * CS, length: CS, used: [[0, 32 * K]] },
+    ]);
+  });
+
+  it('gathers several extents of one window, and skips windows without used bytes', () => {
+    const w = windowsOf([[K, K], [10 * K, K], [5 * CS, 10]], CS, 10 * CS);
+    expect(w.map((x) => x.offset)).toEqual([0, 5 * CS]);
+    expect(w[0]!.used).toEqual([[K, K], [10 * K, K]]);
+  });
+
+  it('makes the last window shorter at the end of the area', () => {
+    expect(windowsOf([[CS - 10, 100]], CS, CS + 50)).toEqual([
+      { offset: 0, length: CS, used: [[CS - 10, 10]] },
+      { offset: CS, length: 50, used: [[0, 50]] },
+    ]);
+  });
+
+  it('clips extents past the end instead of looping (an untrusted manifest)', () => {
+    expect(windowsOf([[0, 10 * CS]], CS, CS)).toEqual([{ offset: 0, length: CS, used: [[0, CS]] }]);
+    expect(windowsOf([[2 * CS, CS]], CS, CS)).toEqual([]);
+  });
+
+  it('stops soon after max windows, whatever the size of the extents', () => {
+    const t = Date.now();
+    expect(windowsOf([[0, 2 ** 50]], CS, 2 ** 50, 3)).toHaveLength(4);
+    expect(Date.now() - t).toBeLessThan(100);
+  });
+});
+
+describe('maskWindow', () => {
+  it('zeroes every byte outside the used ranges, in place', () => {
+    const buf = Buffer.alloc(16, 0xff);
+    const out = maskWindow(buf, [[2, 3], [8, 2]]);
+    expect(out).toBe(buf);
+    expect([...buf]).toEqual([0, 0, 0xff, 0xff, 0xff, 0, 0, 0, 0xff, 0xff, 0, 0, 0, 0, 0, 0]);
+  });
+
+  it('keeps a fully used window and clears an unused one', () => {
+    expect([...maskWindow(Buffer.alloc(4, 7), [[0, 4]])]).toEqual([7, 7, 7, 7]);
+    expect([...maskWindow(Buffer.alloc(4, 7), [])]).toEqual([0, 0, 0, 0]);
+  });
+});
+
+describe('manifestProblems', () => {
+  it('finds nothing wrong in a sound manifest, and parseManifest accepts it', () => {
+    expect(manifestProblems(manifest())).toEqual([]);
+    expect(parseManifest(JSON.parse(JSON.stringify(manifest())))).toEqual(manifest());
+  });
+
+  it('reports extents that overlap, touch, or end past their area', () => {
+    const m = manifest();
+    m.partitions[0]!.used = [[0, 8 * K], [8 * K, K], [4 * K, K], [250 * K, 10 * K]];
+    const p = manifestProblems(m);
+    expect(p).toContain('partition 1: extent at 8192 overlaps or touches the previous one');
+    expect(p).toContain('partition 1: extent at 4096 overlaps or touches the previous one');
+    expect(p).toContain(`partition 1: extent at ${250 * K} (+${10 * K}) ends past ${256 * K}`);
+  });
+
+  it('reports usedBytes that is not the sum of the extents', () => {
+    const m = manifest();
+    m.partitions[0]!.usedBytes = 1;
+    expect(manifestProblems(m)).toEqual([`partition 1: usedBytes 1 is not the sum of its extents (${68 * K})`]);
+  });
+
+  it('reports chunks that do not tile the used extents', () => {
+    const missing = manifest();
+    missing.partitions[0]!.chunks.pop();
+    expect(manifestProblems(missing)).toEqual(['partition 1: chunks do not match the used extents (2 chunks, more than 2 expected)']);
+    const shifted = manifest();
+    shifted.partitions[0]!.chunks[1]!.offset = 3 * CS;
+    expect(manifestProblems(shifted)).toEqual(['partition 1: chunks do not match the used extents (3 chunks, 3 expected)']);
+    const extra = manifest();
+    extra.bootArea.chunks.push({ offset: CS, length: CS, hash: H('e') });
+    expect(manifestProblems(extra)).toEqual(['boot area: chunks do not match the used extents (2 chunks, 1 expected)']);
+  });
+
+  it('reports partitions that overlap each other or the boot area, reuse a number, or pass the disk', () => {
+    const m = manifest();
+    const second = structuredClone(m.partitions[0]!);
+    second.startBytes = 1024 * K + 128 * K;
+    m.partitions.push(second);
+    const p = manifestProblems(m);
+    expect(p).toContain('partition 1: number used twice');
+    expect(p).toContain(`partition 1: starts at ${1152 * K}, before the end of what precedes it (${1280 * K})`);
+
+    const early = manifest();
+    early.partitions[0]!.startBytes = 512 * K;
+    expect(manifestProblems(early)).toEqual([`partition 1: starts at ${512 * K}, before the end of what precedes it (${1024 * K})`]);
+
+    const small = manifest();
+    small.disk.minSizeBytes = 1024 * K;
+    expect(manifestProblems(small)).toEqual(['partition 1: ends past disk.minSizeBytes']);
+    const big = manifest();
+    big.disk.minSizeBytes = 8 * 1024 * K;
+    expect(manifestProblems(big)).toEqual(['disk.minSizeBytes is larger than the captured disk']);
+  });
+
+  it('answers quickly for a huge partition claiming few chunks', () => {
+    const m = manifest();
+    const p = m.partitions[0]!;
+    p.sizeBytes = 2 ** 50;
+    p.used = [[0, 2 ** 50]];
+    p.usedBytes = 2 ** 50;
+    m.disk.sizeBytes = m.disk.minSizeBytes = 2 ** 51;
+    const t = Date.now();
+    expect(manifestProblems(m)).toEqual(['partition 1: chunks do not match the used extents (3 chunks, more than 3 expected)']);
+    expect(Date.now() - t).toBeLessThan(100);
+  });
+
+  it('parseManifest throws with the problems, and on schema errors', () => {
+    const m = manifest();
+    m.partitions[0]!.usedBytes = 1;
+    expect(() => parseManifest(m)).toThrow(/invalid image manifest: partition 1: usedBytes 1/);
+    expect(() => parseManifest({ ...manifest(), chunkSize: 1000 })).toThrow();
+    expect(() => parseManifest({ ...manifest(), extra: true })).toThrow();
+  });
+});
