@@ -5,8 +5,9 @@
 // build the image with the unchanged Dockerfile (through an egress proxy that allows only the
 // Debian mirror and the npm registry), run exactly `docker compose up -d` in a copy of the
 // repository, then use the stack from outside as a person would: log in with the one-time admin
-// password from the logs, import a CSV, list the rooms, fetch undionly.kpxe over TFTP, check the
-// worker and the System view, restart the stack and find the data still there.
+// password from the logs, import a CSV, list the rooms, fetch undionly.kpxe over TFTP and the boot
+// client (kernel, initrd) over HTTP at the URLs of an iPXE script, check the worker and the System
+// view, restart the stack and find the data still there.
 // Figures go to test/bench/results/docker.{json,md}. Everything is removed afterwards, also on
 // failure, Ctrl-C or SIGTERM (and by a watchdog if this process is killed outright).
 //
@@ -41,7 +42,15 @@ const bench = {
   engine: null as string | null,
   compose: null as string | null,
   standins: null as Record<string, unknown> | null,
-  image: { tag: IMAGE, sizeBytes: null as number | null, sizeMB: null as number | null, buildSeconds: null as number | null },
+  image: {
+    tag: IMAGE,
+    sizeBytes: null as number | null,
+    sizeMB: null as number | null,
+    buildSeconds: null as number | null,
+    /** Seconds per Dockerfile stage (client, build, runtime), from the builder's "Step N/M" lines. */
+    stageSeconds: {} as Record<string, number>,
+  },
+  bootClient: null as { vmlinuzBytes: number; initrdBytes: number; kernel: string; client: string; fetchSeconds: number } | null,
   egress: null as { allowed: number; denied: number; deniedRequests: string[] } | null,
   firstStart: { upCommandSeconds: null as number | null, upToHealthySeconds: null as number | null },
   restart: { downSeconds: null as number | null, upCommandSeconds: null as number | null, upToHealthySeconds: null as number | null },
@@ -135,6 +144,9 @@ function writeBench(): void {
     '| --- | ---: |',
     `| image size (${IMAGE}) | ${v(bench.image.sizeMB, ' MB')} |`,
     `| image build (\`docker build\`, legacy builder, no cache) | ${v(bench.image.buildSeconds)} |`,
+    ...Object.entries(bench.image.stageSeconds).map(([name, t]) => `| of which stage \`${name}\` | ${v(t)} |`),
+    `| boot client in the image: vmlinuz + initrd.img | ${bench.bootClient ? `${(bench.bootClient.vmlinuzBytes / 1e6).toFixed(1)} + ${(bench.bootClient.initrdBytes / 1e6).toFixed(1)} MB (kernel ${bench.bootClient.kernel})` : '–'} |`,
+    `| both fetched over HTTP from the api | ${v(bench.bootClient?.fetchSeconds)} |`,
     `| \`docker compose up -d\` → api healthy, first start | ${v(bench.firstStart.upToHealthySeconds)} |`,
     `| of which \`up -d\` itself | ${v(bench.firstStart.upCommandSeconds)} |`,
     `| \`docker compose down\` (data kept) | ${v(bench.restart.downSeconds)} |`,
@@ -200,6 +212,14 @@ describe('docker compose up -d on a fresh machine', () => {
     await step('build', async () => {
       const proxy = await lab.proxyUp();
       progress(`egress proxy at ${proxy} inside the namespace`);
+      // Each "Step N/M : FROM … AS name" starts a stage; a stage lasts until the next one starts.
+      const stageStarts: Array<[string, number]> = [];
+      const onStep = (line: string) => {
+        if (!/^Step \d+\/\d+ :/.test(line)) return;
+        progress(`build: ${line.slice(0, 110)}`);
+        const from = /^Step \d+\/\d+ : FROM \S+(?: AS (\S+))?/i.exec(line);
+        if (from) stageStarts.push([from[1] ?? `stage${stageStarts.length}`, Date.now()]);
+      };
       try {
         const build = await lab.docker(
           ['build', '--force-rm', '--network', 'host', '--build-arg', `http_proxy=${proxy}`, '--build-arg', `https_proxy=${proxy}`, '-f', 'images/appliance/Dockerfile', '-t', IMAGE, '.'],
@@ -207,10 +227,13 @@ describe('docker compose up -d on a fresh machine', () => {
             env: { DOCKER_BUILDKIT: '0' },
             timeoutMs: 10 * 60_000,
             logFile: join(ARTIFACTS, 'build.log'),
-            onLine: (line) => /^Step \d+\/\d+ :/.test(line) && progress(`build: ${line.slice(0, 110)}`),
+            onLine: onStep,
           },
         );
         bench.image.buildSeconds = build.seconds;
+        const end = Date.now();
+        stageStarts.forEach(([name, t], i) => (bench.image.stageSeconds[name] = Math.round(((stageStarts[i + 1]?.[1] ?? end) - t) / 100) / 10));
+        progress(`build stages: ${Object.entries(bench.image.stageSeconds).map(([k, v]) => `${k} ${v}s`).join(', ')}`);
       } finally {
         bench.egress = await lab.proxyDown();
         progress(`egress: ${bench.egress.allowed} allowed, ${bench.egress.denied} refused ${bench.egress.deniedRequests.join('; ')}`);
@@ -298,6 +321,67 @@ describe('docker compose up -d on a fresh machine', () => {
       progress(`TFTP: ${inImage.stdoutBuffer.length} bytes in ${fetched.seconds}s from ${lab.nsAddr}:69 (${root})`);
       const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
       expect(sha(readFileSync(out))).toBe(sha(inImage.stdoutBuffer));
+    });
+  });
+
+  it('serves the boot client (kernel, initrd) over HTTP from the api, at the URLs of the iPXE script', async ({ skip }) => {
+    needs(skip, 'first login');
+    await step('boot client', async () => {
+      const apiId = await containerId('api');
+      // What the image holds, read inside the running api container: the directory the api serves
+      // (the image's ROOMCAST_CLIENT_DIR), client.json (build.sh records sizes and sha256) and the
+      // files' own sums. The kernel package itself must not be in the image, only its vmlinuz.
+      const env = JSON.parse((await lab.docker(['inspect', '--format', '{{json .Config.Env}}', apiId])).stdout) as string[];
+      const dir = env.find((e) => e.startsWith('ROOMCAST_CLIENT_DIR='))?.slice('ROOMCAST_CLIENT_DIR='.length);
+      expect(dir, 'the image sets ROOMCAST_CLIENT_DIR').toBe('/app/boot/client');
+      const json = await lab.docker(['exec', apiId, 'cat', `${dir}/client.json`], { allowFail: true });
+      expect(json.code, `no client.json in the api container's ${dir}: ${json.stderr.trim()}`).toBe(0);
+      const manifest = JSON.parse(json.stdout) as { client: string; kernel: { version: string }; files: Record<'vmlinuz' | 'initrd.img', { size: number; sha256: string }> };
+      const sums = (await lab.docker(['exec', apiId, 'sha256sum', `${dir}/vmlinuz`, `${dir}/initrd.img`])).stdout;
+      const inImage = new Map(sums.trim().split('\n').map((l) => [l.split(/\s+/)[1]!.split('/').pop()!, l.split(/\s+/)[0]!]));
+      const kernelPkg = await lab.docker(['exec', apiId, 'sh', '-c', 'test ! -e /lib/modules && ! dpkg-query -W "linux-image*" 2>/dev/null'], { allowFail: true });
+      expect(kernelPkg.code, 'the runtime image has kernel modules or a linux-image package').toBe(0);
+
+      // The URLs a PC is sent to: the iPXE script of an unknown PC while registration is open.
+      const client = api();
+      await client.login('admin', ADMIN_PASSWORD);
+      const opened = await client.post('/api/v1/boot/registration', { minutes: 5 });
+      expect(opened.status, JSON.stringify(opened.body)).toBe(200);
+      let script: string;
+      try {
+        const r = await fetch(`http://${lab.nsAddr}:8080/boot/ipxe?mac=02:00:00:00:99:01&arch=0`, { signal: AbortSignal.timeout(10_000) });
+        script = await r.text();
+        expect(r.status, script).toBe(200);
+      } finally {
+        await client.delete('/api/v1/boot/registration');
+      }
+      const base = `http://${lab.nsAddr}:8080`;
+      const urls = { vmlinuz: /^kernel (\S+)/m.exec(script)?.[1], 'initrd.img': /^initrd (\S+)/m.exec(script)?.[1] };
+      expect(urls, script).toEqual({ vmlinuz: `${base}/boot/client/vmlinuz`, 'initrd.img': `${base}/boot/client/initrd.img` });
+
+      const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+      const start = Date.now();
+      const bodies = {} as Record<'vmlinuz' | 'initrd.img', Buffer>;
+      for (const name of ['vmlinuz', 'initrd.img'] as const) {
+        const r = await fetch(urls[name]!, { signal: AbortSignal.timeout(60_000) });
+        const body = Buffer.from(await r.arrayBuffer());
+        expect(r.status, `${urls[name]}: ${body.subarray(0, 300).toString()}`).toBe(200);
+        expect(r.headers.get('accept-ranges')).toBe('bytes');
+        expect(body.length).toBeGreaterThan(2 ** 20);
+        expect(body.length).toBe(manifest.files[name].size);
+        expect(sha(body)).toBe(manifest.files[name].sha256);
+        expect(sha(body)).toBe(inImage.get(name));
+        bodies[name] = body;
+      }
+      const fetchSeconds = seconds(start);
+      // A retried or resumed download asks for the rest: 206 with exactly those bytes.
+      const size = bodies.vmlinuz.length;
+      const part = await fetch(urls.vmlinuz!, { headers: { Range: `bytes=${size - 4096}-` }, signal: AbortSignal.timeout(30_000) });
+      expect(part.status).toBe(206);
+      expect(part.headers.get('content-range')).toBe(`bytes ${size - 4096}-${size - 1}/${size}`);
+      expect(Buffer.from(await part.arrayBuffer()).equals(bodies.vmlinuz.subarray(size - 4096))).toBe(true);
+      bench.bootClient = { vmlinuzBytes: size, initrdBytes: bodies['initrd.img'].length, kernel: manifest.kernel.version, client: manifest.client, fetchSeconds };
+      progress(`boot client ${manifest.client} (kernel ${manifest.kernel.version}): vmlinuz ${size} + initrd.img ${bodies['initrd.img'].length} bytes over HTTP in ${fetchSeconds}s, sha256 = client.json = image; Range → 206`);
     });
   });
 
