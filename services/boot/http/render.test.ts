@@ -14,7 +14,7 @@ describe('iPXE renderer', () => {
     const script = render('client', clientVars);
     expect(script.startsWith('#!ipxe\n')).toBe(true);
     expect(script).toContain(
-      `kernel http://10.0.0.5:8080/boot/client/vmlinuz initrd=initrd.img roomcast.api=http://10.0.0.5:8080 roomcast.token=${TOKEN} roomcast.mode=task console=tty0 console=ttyS0,115200n8 quiet || goto kernel_failed`,
+      `kernel http://10.0.0.5:8080/boot/client/vmlinuz initrd=initrd.img roomcast.api=http://10.0.0.5:8080 roomcast.token=${TOKEN} BOOTIF=01-\${netX/mac:hexhyp} roomcast.mode=task console=tty0 console=ttyS0,115200n8 quiet || goto kernel_failed`,
     );
     expect(script).toContain('initrd http://10.0.0.5:8080/boot/client/initrd.img || goto initrd_failed');
     expect(script).toMatch(/:kernel_failed\ninc roomcast_try\niseq \$\{roomcast_try\} 10 && goto give_up \|\|\n.*\nsleep 3\ngoto kernel\n/);
