@@ -149,6 +149,8 @@ export interface BootOptions {
   limitMs: number;
   /** Every QEMU started is added here, so afterAll can kill leftovers. */
   children: ChildProcess[];
+  /** Run QEMU in this network namespace (`ip netns exec`, which execs: the child is QEMU itself), e.g. where its tap is. */
+  netns?: string;
 }
 
 export interface BootResult {
@@ -174,7 +176,7 @@ export function bootClient(o: BootOptions): Promise<BootResult> {
     ...o.args,
   ];
   const started = Date.now();
-  const child = spawn(QEMU, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = o.netns ? spawn('ip', ['netns', 'exec', o.netns, QEMU, ...args], { stdio: ['ignore', 'ignore', 'pipe'] }) : spawn(QEMU, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   o.children.push(child);
   let stderr = '';
   child.stderr!.on('data', (b: Buffer) => (stderr += b.toString()));

@@ -1,0 +1,20 @@
+// `npm run test:lab`: the network-boot lab (test/lab, ops/lab/lab.sh): real PXE firmware under QEMU
+// (TCG) booting through roomcast's own proxyDHCP, TFTP and api in network namespaces. Needs root and
+// Debian's qemu-system-x86 ipxe-qemu ovmf dnsmasq tcpdump busybox-static linux-image-amd64
+// dmidecode cpio kmod redis-server curl ipxe. Kept out of `npm test`: a few minutes of QEMU.
+// One file, one fork, one PC at a time.
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/lab/**/*.test.ts'],
+    exclude: ['**/node_modules/**', 'dist/**'],
+    pool: 'forks',
+    fileParallelism: false,
+    maxWorkers: 1,
+    testTimeout: 5 * 60_000,
+    hookTimeout: 7 * 60_000,
+    teardownTimeout: 3 * 60_000,
+    reporters: process.env.CI ? ['default', ['json', { outputFile: 'test-results/vitest-lab.json' }]] : ['default'],
+  },
+});
