@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { checkIpxeValues, ipxeRenderer, IpxeValueError } from './render.js';
 
 const TOKEN = `${'a'.repeat(40)}.${'b'.repeat(43)}`;
-const clientVars = { base: 'http://10.0.0.5:8080', mac: 'aa:bb:cc:dd:ee:ff', token: TOKEN, mode: 'task', tries: 10, delay: 3 };
+const clientVars = { base: 'http://10.0.0.5:8080', mac: 'aa:bb:cc:dd:ee:ff', token: TOKEN, mode: 'task', imaging: '', tries: 10, delay: 3 };
 
 describe('iPXE renderer', () => {
   const render = ipxeRenderer();
@@ -20,6 +20,14 @@ describe('iPXE renderer', () => {
     expect(script).toMatch(/:kernel_failed\ninc roomcast_try\niseq \$\{roomcast_try\} 10 && goto give_up \|\|\n.*\nsleep 3\ngoto kernel\n/);
     expect(script).toContain('boot || goto boot_failed');
     expect(script.trimEnd().endsWith('exit')).toBe(true);
+    expect(script).not.toContain('imaging');
+  });
+
+  it('adds the imaging part (second initrd, named on the command line for EFI) for captures and restores', () => {
+    const script = render('client', { ...clientVars, imaging: '1' });
+    expect(script).toContain('/boot/client/vmlinuz initrd=initrd.img initrd=imaging.img roomcast.api=');
+    expect(script).toMatch(/initrd http:\/\/10\.0\.0\.5:8080\/boot\/client\/initrd\.img \|\| goto initrd_failed\n(#.*\n)?:imaging\ninitrd http:\/\/10\.0\.0\.5:8080\/boot\/client\/imaging\.img \|\| goto imaging_failed\nboot/);
+    expect(script).toMatch(/:imaging_failed\ninc roomcast_try\n[^]*goto imaging\n/);
   });
 
   it('renders the exit script', () => {
@@ -45,6 +53,7 @@ describe('iPXE renderer', () => {
       ['base', 'http://host/'],
       ['token', `${TOKEN} shell`],
       ['mode', 'task\nshell'],
+      ['imaging', 'yes'],
       ['tries', '10 && shell'],
       ['reason', 'done # shell'],
       ['reason', 'x\nshell'],

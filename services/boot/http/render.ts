@@ -16,6 +16,8 @@ export const IPXE_VALUE_PATTERNS: Record<string, RegExp> = {
   mac: /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/,
   token: /^[A-Za-z0-9_-]{1,1024}\.[A-Za-z0-9_-]{43}$/,
   mode: /^(task|register)$/,
+  /** "1": also load imaging.img (capture, restore); "": not. */
+  imaging: /^1?$/,
   tries: /^[1-9]\d{0,2}$/,
   delay: /^[1-9]\d{0,2}$/,
   /** A fixed sentence chosen by the api. */

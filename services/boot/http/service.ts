@@ -18,7 +18,7 @@ export const SCRIPT_TRIES = 10;
 export const SCRIPT_RETRY_DELAY_S = 3;
 
 export type BootDecision =
-  | { script: 'client'; mode: 'task'; mac: string; token: string; hostId: number; taskId: number }
+  | { script: 'client'; mode: 'task'; mac: string; token: string; hostId: number; taskId: number; imaging: boolean }
   | { script: 'client'; mode: 'register'; mac: string; token: string }
   | { script: 'exit'; reason: string };
 
@@ -57,7 +57,8 @@ export class BootService {
       const task = await this.tasks.openTaskOf(host.id);
       if (!task) return exit('no task for this PC');
       const token = await this.tokens.issue({ purpose: 'task', mac, taskId: task.id, hostId: host.id });
-      return { script: 'client', mode: 'task', mac, token, hostId: host.id, taskId: task.id };
+      const imaging = task.kind === 'capture' || task.kind === 'restore';
+      return { script: 'client', mode: 'task', mac, token, hostId: host.id, taskId: task.id, imaging };
     }
     const lifetimeMs = await this.registration.tokenLifetimeMs();
     if (lifetimeMs <= 0) return exit('unknown PC and registration is closed');
@@ -69,7 +70,8 @@ export class BootService {
   script(decision: BootDecision, base: string | null): string {
     if (decision.script === 'exit') return this.render('exit', { reason: decision.reason });
     if (base === null) return this.render('exit', { reason: 'the server address in the request is not usable' });
-    return this.render('client', { base, mac: decision.mac, token: decision.token, mode: decision.mode, tries: SCRIPT_TRIES, delay: SCRIPT_RETRY_DELAY_S });
+    const imaging = decision.mode === 'task' && decision.imaging ? '1' : '';
+    return this.render('client', { base, mac: decision.mac, token: decision.token, mode: decision.mode, imaging, tries: SCRIPT_TRIES, delay: SCRIPT_RETRY_DELAY_S });
   }
 }
 
