@@ -291,4 +291,37 @@ describe.skipIf(!isRoot || missing.length > 0)('imaging client on loop devices a
     }
     expect(await readDiskFiles(target)).toEqual(expectedHashes(files3));
   }, 240_000);
+  it('removes hiberfil.sys before capturing: no PC gets a hibernated session back', async () => {
+    await run('cp', ['--sparse=always', file('master.img'), file('hib.img')]);
+    const ntfs = SCHOOL_LAYOUT.find((p) => p.fs === 'ntfs')!;
+    const { writeFiles, pseudoRandom } = await import('../support/disks.js');
+    await writeFiles(file('hib.img'), ntfs, { 'hiberfil.sys': Buffer.concat([Buffer.from('HIBR'), pseudoRandom('hiberfil', 3_000_000)]) });
+    const { ok } = await captureDisk(file('hib.img'));
+    expect(ok, log.slice(-10).join('\n')).toBe(true);
+    expect(log.some((l) => /partition 3: removed hiberfil\.sys/.test(l))).toBe(true);
+    const newest = Math.max(...(await image()).versions.filter((v) => v.state === 'ready').map((v) => v.number as number));
+    const target = blankDisk('pc4.img');
+    const { ok: restored } = await restoreDisk(target, newest);
+    expect(restored, log.slice(-10).join('\n')).toBe(true);
+    const got = await readDiskFiles(target);
+    expect(Object.keys(got[3]!)).not.toContain('hiberfil.sys');
+    expect(got).toEqual(expectedHashes(files3));
+    fs.rmSync(file('hib.img'), { force: true });
+  }, 240_000);
+
+  it('refuses to capture a BitLocker volume, says what to do, and publishes nothing', async () => {
+    await run('cp', ['--sparse=always', file('master.img'), file('bitlocker.img')]);
+    const ntfs = SCHOOL_LAYOUT.find((p) => p.fs === 'ntfs')!;
+    const fd = fs.openSync(file('bitlocker.img'), 'r+');
+    fs.writeSync(fd, Buffer.from('-FVE-FS-'), 0, 8, ntfs.startMiB * MIB + 3); // BitLocker's boot sector OEM id
+    fs.closeSync(fd);
+    const before = (await image()).versions.length;
+    const { taskId, ok } = await captureDisk(file('bitlocker.img'));
+    expect(ok).toBe(false);
+    const t = await task(taskId);
+    expect(t.state).toBe('failed');
+    expect(t.error).toMatch(/partition 3 is encrypted with BitLocker.*manage-bde -off/);
+    expect((await image()).versions.length).toBe(before);
+    fs.rmSync(file('bitlocker.img'), { force: true });
+  }, 120_000);
 });

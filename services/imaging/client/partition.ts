@@ -128,8 +128,14 @@ export async function removeHiberfile(dev: string): Promise<boolean> {
   if (!ls || !/^hiberfil\.sys$/im.test(ls.stdout)) return false;
   const mnt = await fs.mkdtemp(path.join(os.tmpdir(), 'rc-ntfs-'));
   try {
+    // remove_hiberfile lets ntfs-3g mount a hibernated volume (deleting the hibernated session);
+    // a hiberfil.sys that holds no session is deleted by hand.
     await run('ntfs-3g', ['-o', 'remove_hiberfile', dev, mnt]);
-    await run('umount', [mnt]);
+    try {
+      await fs.rm(path.join(mnt, 'hiberfil.sys'), { force: true });
+    } finally {
+      await run('umount', [mnt]);
+    }
   } catch (err) {
     throw new ClientError(`Windows on this PC is hibernated and its hibernation file could not be removed (${(err as Error).message}); start Windows, shut it down with Shift+Shut down, and capture again`, 'hibernated');
   } finally {
