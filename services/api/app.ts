@@ -28,6 +28,7 @@ import { systemRoutes } from '../system/routes.js';
 import { taskRoutes } from '../tasks/routes.js';
 import { TaskService } from '../tasks/service.js';
 import { auditRoutes } from './audit-routes.js';
+import { missingClientAdvice, missingClientFiles } from '../boot/http/client-files.js';
 import { HealthProbe, healthRoutes } from './health.js';
 import { mountRoute, problemHandler, requestLog, securityHeaders } from './http.js';
 import type { AnyRoute } from './route.js';
@@ -79,7 +80,10 @@ export function createApp(deps: ApiDeps): { app: express.Express; routes: AnyRou
   app.use(securityHeaders());
   app.use(requestLog(deps.log));
 
-  const health = new HealthProbe({ database: deps.database, redis: deps.redis, version: deps.version, roles: deps.config.roles });
+  const health = new HealthProbe({ database: deps.database, redis: deps.redis, version: deps.version, roles: deps.config.roles, clientDir: deps.config.clientDir });
+  void missingClientFiles(deps.config.clientDir).then((missing) => {
+    if (missing.length) deps.log.warn({ clientDir: deps.config.clientDir, missing }, missingClientAdvice(deps.config.clientDir, missing));
+  });
   try {
     findTemplateDir();
   } catch (err) {

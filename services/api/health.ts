@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import type { Database } from '../core/db/index.js';
 import type { RedisHandle } from '../core/redis.js';
+import { CLIENT_FILES, missingClientAdvice, missingClientFiles } from '../boot/http/client-files.js';
 import { openQueue, QUEUES } from '../jobs/queues.js';
 import { defineRoute, type AnyRoute } from './route.js';
 
@@ -14,6 +15,9 @@ export const HealthSchema = z
     database: Check.extend({ dialect: z.string() }),
     redis: Check.extend({ embedded: z.boolean() }),
     workers: z.number().int().describe('BullMQ workers connected to Redis'),
+    bootClient: z
+      .object({ status: z.enum(['complete', 'incomplete']), missing: z.array(z.enum(CLIENT_FILES)), detail: z.string().optional() })
+      .describe('the files PCs load over HTTP (vmlinuz, initrd.img, imaging.img); does not change status'),
   })
   .meta({ id: 'Health' });
 
@@ -37,7 +41,7 @@ export class HealthProbe {
   private client: ReturnType<RedisHandle['createClient']> | undefined;
   private queue: ReturnType<typeof openQueue> | undefined;
 
-  constructor(private readonly deps: { database: Database; redis: RedisHandle; version: string; roles: string[] }) {}
+  constructor(private readonly deps: { database: Database; redis: RedisHandle; version: string; roles: string[]; clientDir: string }) {}
 
   async check(): Promise<Health> {
     if (!this.client || !this.queue) {
@@ -47,7 +51,7 @@ export class HealthProbe {
       this.queue.on('error', () => {});
     }
     const client = this.client;
-    const [database, redis] = await Promise.all([timed(() => this.deps.database.ping()), timed(() => client.ping())]);
+    const [database, redis, missing] = await Promise.all([timed(() => this.deps.database.ping()), timed(() => client.ping()), missingClientFiles(this.deps.clientDir)]);
     const workers = redis.status === 'up' ? (await this.queue.getWorkers().catch(() => [])).length : 0;
     const ok = database.status === 'up' && redis.status === 'up';
     return {
@@ -57,6 +61,7 @@ export class HealthProbe {
       database: { ...database, dialect: this.deps.database.dialect },
       redis: { ...redis, embedded: this.deps.redis.embedded },
       workers,
+      bootClient: missing.length ? { status: 'incomplete', missing, detail: missingClientAdvice(this.deps.clientDir, missing) } : { status: 'complete', missing },
     };
   }
 

@@ -242,7 +242,7 @@ describe.each(DIALECTS)('network boot over HTTP on %s', (dialect) => {
     expect((await admin.get('/api/v1/audit?action=task.cancel')).body[0]).toMatchObject({ actor: 'tech', targetId: String(first.id) });
   });
 
-  it('serves the client kernel with Range, and names the build script when a file is missing', async () => {
+  it('serves the client kernel with Range, and says how to get a missing file (answer and /api/health)', async () => {
     const full = await fetch(`${app.url}/boot/client/vmlinuz`);
     expect(full.status).toBe(200);
     expect(full.headers.get('accept-ranges')).toBe('bytes');
@@ -258,8 +258,15 @@ describe.each(DIALECTS)('network boot over HTTP on %s', (dialect) => {
     expect(missing.status).toBe(404);
     expect(missing.headers.get('content-type')).toContain('application/problem+json');
     expect(missing.body.code).toBe('client_missing');
-    expect(missing.body.detail).toContain(`bash images/client/build.sh ${clientDir}`);
+    expect(missing.body.detail).toContain(`boot client incomplete in ${clientDir}: initrd.img missing`);
+    expect(missing.body.detail).toContain('docker compose build');
     expect((await anon.get('/boot/client/..%2fvmlinuz')).status).toBe(404);
+
+    // The RN sees it without a PC: /api/health names the missing files (and stays ok: the api works).
+    const health = await anon.get('/api/health');
+    expect(health.status).toBe(200);
+    expect(health.body).toMatchObject({ status: 'ok', bootClient: { status: 'incomplete', missing: ['initrd.img', 'imaging.img'] } });
+    expect(health.body.bootClient.detail).toMatch(/PCs cannot start the roomcast client/);
   });
 
   it('answers 429 to an address that floods the firmware routes', async () => {

@@ -7,11 +7,22 @@ import { AppError } from '../../core/errors.js';
 export const CLIENT_FILES = ['vmlinuz', 'initrd.img', 'imaging.img'] as const;
 export type ClientFile = (typeof CLIENT_FILES)[number];
 
+/** Which boot client files `clientDir` lacks (empty: a PC can run every task). */
+export async function missingClientFiles(clientDir: string): Promise<ClientFile[]> {
+  const present = await Promise.all(CLIENT_FILES.map((name) => fs.promises.stat(`${clientDir}/${name}`).then((s) => s.isFile(), () => false)));
+  return CLIENT_FILES.filter((_, i) => !present[i]);
+}
+
+/** One sentence for the log and /api/health: what fails without the missing files, and how to get them. */
+export function missingClientAdvice(clientDir: string, missing: ClientFile[]): string {
+  const what = missing.includes('vmlinuz') || missing.includes('initrd.img') ? 'PCs cannot start the roomcast client (inventory, registration, capture, restore)' : 'PCs cannot capture or restore (imaging.img is the imaging part)';
+  return `boot client incomplete in ${clientDir}: ${missing.join(', ')} missing, so ${what}; the appliance image carries them (rebuild it: docker compose build), or from a checkout: npm run client`;
+}
+
 export async function sendClientFile(res: Response, clientDir: string, name: ClientFile): Promise<void> {
   const stat = await fs.promises.stat(`${clientDir}/${name}`).catch(() => null);
   if (!stat?.isFile()) {
-    const script = name === 'imaging.img' ? 'build-imaging.sh' : 'build.sh';
-    throw new AppError(404, 'client_missing', `the boot client's ${name} is not in ${clientDir}; build it with \`bash images/client/${script} ${clientDir}\``);
+    throw new AppError(404, 'client_missing', missingClientAdvice(clientDir, [name]));
   }
   await new Promise<void>((resolve, reject) => {
     res.sendFile(
