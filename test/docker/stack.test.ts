@@ -328,7 +328,7 @@ describe('docker compose up -d on a fresh machine', () => {
     });
   });
 
-  it('serves the boot client (kernel, initrd) over HTTP from the api, at the URLs of the iPXE script', async ({ skip }) => {
+  it('serves the boot client (kernel, initrd, imaging part) over HTTP from the api, at the URLs of the iPXE script', async ({ skip }) => {
     needs(skip, 'first login');
     await step('boot client', async () => {
       const apiId = await containerId('api');
@@ -384,6 +384,19 @@ describe('docker compose up -d on a fresh machine', () => {
       expect(part.status).toBe(206);
       expect(part.headers.get('content-range')).toBe(`bytes ${size - 4096}-${size - 1}/${size}`);
       expect(Buffer.from(await part.arrayBuffer()).equals(bodies.vmlinuz.subarray(size - 4096))).toBe(true);
+      // The imaging part (captures and restores): served too, equal to what imaging.json records,
+      // and /api/health calls the boot client complete.
+      const imgJson = JSON.parse((await lab.docker(['exec', apiId, 'cat', `${dir}/imaging.json`])).stdout) as { node: string; files: { 'imaging.img': { size: number; sha256: string } } };
+      const img = await fetch(`${base}/boot/client/imaging.img`, { signal: AbortSignal.timeout(120_000) });
+      const imgBody = Buffer.from(await img.arrayBuffer());
+      expect(img.status).toBe(200);
+      expect(imgBody.length).toBe(imgJson.files['imaging.img'].size);
+      expect(sha(imgBody)).toBe(imgJson.files['imaging.img'].sha256);
+      expect(imgJson.node).toMatch(/^v22\./);
+      const health = (await (await fetch(`${base}/api/health`, { signal: AbortSignal.timeout(10_000) })).json()) as { bootClient?: { status: string; missing: string[] } };
+      expect(health.bootClient).toEqual({ status: 'complete', missing: [] });
+      const zstd = await lab.docker(['exec', apiId, 'zstd', '--version'], { allowFail: true });
+      expect(zstd.code, 'the api checks uploaded chunks with the zstd program').toBe(0);
       bench.bootClient = { vmlinuzBytes: size, initrdBytes: bodies['initrd.img'].length, kernel: manifest.kernel.version, client: manifest.client, fetchSeconds };
       progress(`boot client ${manifest.client} (kernel ${manifest.kernel.version}): vmlinuz ${size} + initrd.img ${bodies['initrd.img'].length} bytes over HTTP in ${fetchSeconds}s, sha256 = client.json = image; Range → 206`);
     });

@@ -446,7 +446,9 @@ describe('images/appliance/Dockerfile', () => {
   it('is multi-stage and builds native addons with its own toolchain', () => {
     const all = stages();
     expect(all.length).toBeGreaterThanOrEqual(2);
-    const build = all[0] ?? [];
+    // The stage that installs the npm dependencies (not necessarily the first: the boot client's
+    // stages come first or beside it).
+    const build = all.find((st) => st.some((i) => i.op === 'RUN' && /\bnpm ci\b/.test(i.args))) ?? [];
     const runs = build.filter((i) => i.op === 'RUN').map((i) => i.args);
     const toolchain = runs.findIndex((r) => /apt-get install/.test(r) && /\bpython3\b/.test(r) && /\bmake\b/.test(r) && /\bg\+\+/.test(r));
     const npmCi = runs.findIndex((r) => /\bnpm ci\b/.test(r));
