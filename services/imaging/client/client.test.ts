@@ -1,7 +1,10 @@
 // Unit tests of the imaging client's pure parts: disk choice, partclone domain files, table dumps,
 // progress. The engine itself runs against real loop devices in test/integration/imaging-client.test.ts.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { chooseDisk, unsuitable, type DiskInfo } from './disk.js';
+import { chooseDisk, sysfsSerial, unsuitable, type DiskInfo } from './disk.js';
 import { portableDump, sameTable } from './layout.js';
 import { parseDomain } from './partition.js';
 import { ProgressMeter } from './progress.js';
@@ -58,6 +61,39 @@ describe('chooseDisk', () => {
     expect(unsuitable(disk({ readOnly: true }))).toMatch(/read-only/);
     expect(unsuitable(disk({ name: 'mmcblk0boot0' }))).toMatch(/not a physical/);
     expect(unsuitable(ssd)).toBeNull();
+  });
+});
+
+describe('sysfsSerial (the boot client has no udev, so lsblk shows no serial)', () => {
+  it('reads SATA/SCSI (VPD page 0x80), virtio, NVMe and USB serials as the hardware facts do', () => {
+    const sys = fs.mkdtempSync(path.join(os.tmpdir(), 'rc-sysfs-'));
+    try {
+      const put = (rel: string, data: string | Buffer) => {
+        fs.mkdirSync(path.dirname(path.join(sys, rel)), { recursive: true });
+        fs.writeFileSync(path.join(sys, rel), data);
+      };
+      const link = (rel: string, target: string) => {
+        fs.mkdirSync(path.dirname(path.join(sys, rel)), { recursive: true });
+        fs.mkdirSync(path.join(sys, target), { recursive: true });
+        fs.symlinkSync(path.join(sys, target), path.join(sys, rel));
+      };
+      link('block/sda/device', 'devices/pci0000:00/0000:00:1f.2/ata1/host0/target0:0:0/0:0:0:0');
+      put('devices/pci0000:00/0000:00:1f.2/ata1/host0/target0:0:0/0:0:0:0/vpd_pg80', Buffer.concat([Buffer.from([0, 0x80, 0, 20]), Buffer.from('   RCLAB-BIOS-0001 \0')]));
+      put('block/vda/serial', 'RCLAB-UEFI-0002\n');
+      put('class/nvme/nvme0/serial', 'S4EWNX0R123456      \n');
+      link('block/sdb/device', 'devices/pci0000:00/0000:00:14.0/usb1/1-2/1-2:1.0/host2/target2:0:0/2:0:0:0');
+      put('devices/pci0000:00/0000:00:14.0/usb1/1-2/idVendor', '0781\n');
+      put('devices/pci0000:00/0000:00:14.0/usb1/1-2/serial', '4C530001\n');
+      link('block/loop3/device', 'devices/virtual/block/loop3/none');
+      expect(sysfsSerial('sda', sys)).toBe('RCLAB-BIOS-0001');
+      expect(sysfsSerial('vda', sys)).toBe('RCLAB-UEFI-0002');
+      expect(sysfsSerial('nvme0n1', sys)).toBe('S4EWNX0R123456');
+      expect(sysfsSerial('sdb', sys)).toBe('4C530001');
+      expect(sysfsSerial('loop3', sys)).toBeNull();
+      expect(sysfsSerial('sdz', sys)).toBeNull();
+    } finally {
+      fs.rmSync(sys, { recursive: true, force: true });
+    }
   });
 });
 

@@ -5,6 +5,7 @@
 // - otherwise the largest internal disk;
 // - a restore refuses a disk smaller than the image needs.
 import fs from 'node:fs';
+import path from 'node:path';
 import { ClientError, run } from './sys.js';
 
 export interface DiskInfo {
@@ -42,6 +43,53 @@ const COLUMNS = 'NAME,PATH,SIZE,LOG-SEC,MODEL,SERIAL,RM,RO,HOTPLUG,TRAN,TYPE';
 const bool = (v: boolean | string) => v === true || v === '1' || v === 'true';
 const text = (v: string | null) => (v && v.trim() ? v.trim() : null);
 
+function readText(file: string): string | null {
+  try {
+    return fs.readFileSync(file, 'latin1');
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * A disk's serial number as the kernel shows it in sysfs, by the rules the boot client's hardware
+ * facts follow (images/client/rootfs/roomcast/lib/facts.sh, disk_serial), so the serial a person
+ * pins on a host is the one found here. lsblk reads serials from udev's database, and the boot
+ * client runs no udev: without this, SATA and virtio disks have no serial there, and a pinned
+ * serial never matches.
+ */
+export function sysfsSerial(name: string, sys = '/sys'): string | null {
+  const dev = path.join(sys, 'block', name);
+  let s: string | null = null;
+  if (/^nvme\d+/.test(name)) {
+    s = text(readText(path.join(sys, 'class', 'nvme', name.replace(/n\d+$/, ''), 'serial'))) ?? text(readText(path.join(dev, 'device', 'serial')));
+  } else if (/^vd/.test(name)) {
+    s = text(readText(path.join(dev, 'serial')));
+  } else {
+    // SCSI and libata (SATA) disks: VPD page 0x80, a 4-byte header then the serial.
+    const vpd = readText(path.join(dev, 'device', 'vpd_pg80'));
+    if (vpd && vpd.length > 4) s = text(vpd.slice(4).replace(/\0/g, ''));
+    // USB disks: the serial of the USB device, further up the path.
+    if (!s) {
+      let p: string;
+      try {
+        p = fs.realpathSync(path.join(dev, 'device'));
+      } catch {
+        return null;
+      }
+      const top = path.join(sys, 'devices');
+      while (p.startsWith(top + path.sep)) {
+        if (fs.existsSync(path.join(p, 'idVendor')) && fs.existsSync(path.join(p, 'serial'))) {
+          s = text(readText(path.join(p, 'serial')));
+          break;
+        }
+        p = path.dirname(p);
+      }
+    }
+  }
+  return s;
+}
+
 function toDisk(d: LsblkDevice): DiskInfo {
   return {
     path: d.path,
@@ -49,7 +97,7 @@ function toDisk(d: LsblkDevice): DiskInfo {
     sizeBytes: Number(d.size),
     logicalSectorSize: Number(d['log-sec']),
     model: text(d.model),
-    serial: text(d.serial),
+    serial: text(d.serial) ?? sysfsSerial(d.name),
     removable: bool(d.rm),
     hotplug: bool(d.hotplug),
     readOnly: bool(d.ro),
