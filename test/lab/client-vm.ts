@@ -1,6 +1,8 @@
 // Helpers for tests that boot the roomcast boot client (images/client) in QEMU under TCG:
 //   clientPrereqs()   what is missing to build and boot it (empty: all there)
-//   buildClient()     images/client/build.sh into a cache directory keyed by the inputs' hash
+//   buildClient()     images/client/build.sh into a cache directory keyed by the inputs' hash;
+//                     with { imaging: true } also build-imaging.sh (imaging.img, the part captures
+//                     and restores load), into a directory whose key covers services/imaging too
 //   bootClient()      one QEMU run with -kernel/-initrd, until the guest powers off or a time limit
 // /dev/kvm does not run guests on the dev and CI machines (shared/notes/lab-recipe.md): TCG only.
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
@@ -13,6 +15,8 @@ import { promisify } from 'node:util';
 const run = promisify(execFile);
 export const ROOT_DIR = path.resolve(import.meta.dirname, '../..');
 export const CLIENT_DIR = path.join(ROOT_DIR, 'images/client');
+/** The imaging client build-imaging.sh bundles (services/imaging/client/main.ts and what it imports). */
+export const IMAGING_DIR = path.join(ROOT_DIR, 'services/imaging');
 export const QEMU = 'qemu-system-x86_64';
 export const OVMF_CODE = '/usr/share/OVMF/OVMF_CODE_4M.fd';
 export const OVMF_VARS = '/usr/share/OVMF/OVMF_VARS_4M.fd';
@@ -51,7 +55,11 @@ export interface ClientBuild {
   dir: string;
   vmlinuz: string;
   initrd: string;
+  /** imaging.img (Node.js, the bundled imaging client, partclone, ntfs-3g ...): with { imaging: true } only. */
+  imaging: string | null;
   info: Record<string, unknown>;
+  /** imaging.json of build-imaging.sh, with { imaging: true }. */
+  imagingInfo: Record<string, unknown> | null;
   /** true when this call ran build.sh, false when the cache had it. */
   built: boolean;
   buildMs: number;
@@ -67,15 +75,46 @@ function listFiles(dir: string): string[] {
   return out.sort();
 }
 
-/** Hash of everything the build reads: images/client/**, and the kernel, busybox and dmidecode it copies. */
-function inputsHash(): string {
+/** The programs imaging.list names (build-imaging.sh copies them with their libraries). */
+function imagingPrograms(): string[] {
+  const list = fs.readFileSync(path.join(CLIENT_DIR, 'imaging.list'), 'utf8');
+  return list
+    .split('\n')
+    .map((l) => l.replace(/#.*/, '').trim().split(/\s+/)[0] ?? '')
+    .filter(Boolean);
+}
+
+/** The version of an npm package in node_modules (esbuild and zod shape the bundle), or 'missing'. */
+function moduleVersion(name: string): string {
+  try {
+    return (JSON.parse(fs.readFileSync(path.join(ROOT_DIR, 'node_modules', name, 'package.json'), 'utf8')) as { version: string }).version;
+  } catch {
+    return 'missing';
+  }
+}
+
+/**
+ * Hash of everything the build reads: images/client/**, and the kernel, busybox and dmidecode it
+ * copies; with imaging, also services/imaging/** (bundled into imaging.img; its tests excepted), the
+ * versions of esbuild and zod, the Node binary's origin and the programs of imaging.list.
+ */
+function inputsHash(imaging: boolean): string {
   const h = createHash('sha256');
-  for (const f of listFiles(CLIENT_DIR)) {
-    h.update(path.relative(CLIENT_DIR, f)).update('\0');
+  const sources = listFiles(CLIENT_DIR).map((f) => ({ f, rel: path.relative(CLIENT_DIR, f) }));
+  if (imaging) {
+    for (const f of listFiles(IMAGING_DIR)) if (!f.endsWith('.test.ts')) sources.push({ f, rel: path.relative(ROOT_DIR, f) });
+  }
+  for (const { f, rel } of sources) {
+    h.update(rel).update('\0');
     h.update(String(fs.statSync(f).mode & 0o111)).update('\0');
     h.update(fs.readFileSync(f)).update('\0');
   }
-  for (const f of [newestKernel() ?? '', '/bin/busybox', '/usr/sbin/dmidecode']) {
+  const copied = [newestKernel() ?? '', '/bin/busybox', '/usr/sbin/dmidecode'];
+  if (imaging) {
+    h.update(`imaging esbuild ${moduleVersion('esbuild')} zod ${moduleVersion('zod')} node ${process.env.ROOMCAST_CLIENT_NODE ?? 'npm'}\0`);
+    copied.push(...imagingPrograms());
+  }
+  for (const f of copied) {
     try {
       const s = fs.statSync(f);
       h.update(`${f} ${s.size} ${s.mtimeMs}\0`);
@@ -99,24 +138,43 @@ function cacheRoot(): string {
   throw new Error('no writable cache directory for the boot client');
 }
 
+async function runBuild(script: string, dir: string, env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  try {
+    await run('bash', [path.join(CLIENT_DIR, script), dir], { timeout: 300_000, maxBuffer: 16 << 20, env });
+  } catch (e) {
+    const err = e as { stdout?: string; stderr?: string; message: string };
+    throw new Error(`images/client/${script} failed: ${err.message}\n${err.stdout ?? ''}${err.stderr ?? ''}`);
+  }
+}
+
 /**
- * Builds the boot client once per set of inputs: OUT = <cache>/client-<hash>, reused while
- * images/client and the Debian files it copies are unchanged. Older client-* builds (over a day
- * old) are removed.
+ * Builds the boot client once per set of inputs: OUT = <cache>/client-<hash> with vmlinuz and
+ * initrd.img (build.sh), reused while images/client and the Debian files it copies are unchanged.
+ * With { imaging: true }, OUT = <cache>/client-img-<hash> also has imaging.img (build-imaging.sh),
+ * and the hash also covers services/imaging; build-imaging.sh keeps the Node binary it fetches from
+ * the npm registry under the same cache root (ROOMCAST_CACHE_DIR). Older client-* builds (over a
+ * day old) are removed.
  */
-export async function buildClient(): Promise<ClientBuild> {
+export async function buildClient(opts: { imaging?: boolean } = {}): Promise<ClientBuild> {
+  const imaging = opts.imaging === true;
   const root = cacheRoot();
-  const dir = path.join(root, `client-${inputsHash()}`);
-  const files = { vmlinuz: path.join(dir, 'vmlinuz'), initrd: path.join(dir, 'initrd.img'), json: path.join(dir, 'client.json') };
+  const dir = path.join(root, `client-${imaging ? 'img-' : ''}${inputsHash(imaging)}`);
+  const files = {
+    vmlinuz: path.join(dir, 'vmlinuz'),
+    initrd: path.join(dir, 'initrd.img'),
+    json: path.join(dir, 'client.json'),
+    imaging: path.join(dir, 'imaging.img'),
+    imagingJson: path.join(dir, 'imaging.json'),
+  };
   const started = Date.now();
   let built = false;
+  // Each script writes its files under temporary names and its .json last: present means complete.
   if (![files.vmlinuz, files.initrd, files.json].every((f) => fs.existsSync(f))) {
-    try {
-      await run('bash', [path.join(CLIENT_DIR, 'build.sh'), dir], { timeout: 300_000, maxBuffer: 16 << 20 });
-    } catch (e) {
-      const err = e as { stdout?: string; stderr?: string; message: string };
-      throw new Error(`images/client/build.sh failed: ${err.message}\n${err.stdout ?? ''}${err.stderr ?? ''}`);
-    }
+    await runBuild('build.sh', dir);
+    built = true;
+  }
+  if (imaging && ![files.imaging, files.imagingJson].every((f) => fs.existsSync(f))) {
+    await runBuild('build-imaging.sh', dir, { ...process.env, ROOMCAST_CACHE_DIR: process.env.ROOMCAST_CACHE_DIR ?? root });
     built = true;
   }
   for (const name of fs.readdirSync(root)) {
@@ -129,7 +187,8 @@ export async function buildClient(): Promise<ClientBuild> {
     }
   }
   const info = JSON.parse(fs.readFileSync(files.json, 'utf8')) as Record<string, unknown>;
-  return { dir, vmlinuz: files.vmlinuz, initrd: files.initrd, info, built, buildMs: Date.now() - started };
+  const imagingInfo = imaging ? (JSON.parse(fs.readFileSync(files.imagingJson, 'utf8')) as Record<string, unknown>) : null;
+  return { dir, vmlinuz: files.vmlinuz, initrd: files.initrd, imaging: imaging ? files.imaging : null, info, imagingInfo, built, buildMs: Date.now() - started };
 }
 
 export interface BootOptions {
