@@ -157,8 +157,9 @@ describe.skipIf(missing.length > 0)('network boot through roomcast\'s proxyDHCP,
 
   beforeAll(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rc-lab-'));
-    fs.rmSync(ARTIFACTS, { recursive: true, force: true });
+    // This file's artifacts of the last run go; the folders of the other lab files (imaging/) stay.
     fs.mkdirSync(ARTIFACTS, { recursive: true });
+    for (const e of fs.readdirSync(ARTIFACTS, { withFileTypes: true })) if (!e.isDirectory()) fs.rmSync(path.join(ARTIFACTS, e.name), { force: true });
     build = await buildClient();
     lab = await Lab.up({ clientDir: build.dir });
     console.log(`lab: ${lab.id} up (${lab.runDir}), api ${lab.apiUrl}; boot client ${build.built ? 'built' : 'cached'} in ${build.dir}`);

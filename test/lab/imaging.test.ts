@@ -43,7 +43,8 @@ const MEMORY_MIB = 1536;
 const IMAGING_LIMIT_MS = 6 * 60_000;
 /** The boot, plus building the school disk and reading it back (~15 s). */
 const TEST_MS = IMAGING_LIMIT_MS + 2 * 60_000;
-const ARTIFACTS = path.join(ROOT_DIR, 'test-results/lab');
+/** Serial consoles and roomcast's log of the last run (boot.test.ts keeps its own in test-results/lab/). */
+const ARTIFACTS = path.join(ROOT_DIR, 'test-results/lab/imaging');
 
 interface Pc {
   firmware: 'bios' | 'uefi';
@@ -186,6 +187,7 @@ describe.skipIf(missing.length > 0)('capture and restore through a real PXE boot
   };
 
   beforeAll(async () => {
+    fs.rmSync(ARTIFACTS, { recursive: true, force: true });
     fs.mkdirSync(ARTIFACTS, { recursive: true });
     build = await buildClient({ imaging: true });
     lab = await Lab.up({ clientDir: build.dir });
@@ -204,7 +206,7 @@ describe.skipIf(missing.length > 0)('capture and restore through a real PXE boot
   afterAll(async () => {
     for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
     try {
-      if (lab) fs.copyFileSync(path.join(lab.runDir, 'roomcast.log'), path.join(ARTIFACTS, 'imaging.roomcast.log'));
+      if (lab) fs.copyFileSync(path.join(lab.runDir, 'roomcast.log'), path.join(ARTIFACTS, 'roomcast.log'));
     } catch {
       // the lab did not get that far
     }
