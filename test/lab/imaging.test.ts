@@ -142,8 +142,22 @@ describe.skipIf(missing.length > 0)('capture and restore through a real PXE boot
     return { ...r, label, helloSec: hello ? (logTime(hello) - r.startedAt) / 1000 : null, lines: clientLines(r.serial).join('\n') };
   }
 
-  const tasksOf = async (hostId: number) => (await tech.get(`/api/v1/tasks?hostId=${hostId}`)).body as Array<Record<string, any>>;
-  const imageOf = async (imageId: number) => (await tech.get(`/api/v1/images/${imageId}`)).body as { versions: Array<Record<string, any>> };
+  /**
+   * A GET, tried again on a network error. After a boot this process's keep-alive connection has
+   * been idle for a minute or more, about the api's keepAliveTimeout (65 s): fetch may reuse it just
+   * as the api closes it ("other side closed", seen once). A GET is safe to repeat.
+   */
+  async function get(url: string): Promise<any> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return (await tech.get(url)).body;
+      } catch (err) {
+        if (attempt >= 3 || !(err instanceof TypeError)) throw err;
+      }
+    }
+  }
+  const tasksOf = async (hostId: number) => (await get(`/api/v1/tasks?hostId=${hostId}`)) as Array<Record<string, any>>;
+  const imageOf = async (imageId: number) => (await get(`/api/v1/images/${imageId}`)) as { versions: Array<Record<string, any>> };
   const sec = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
   const mb = (n: number) => `${(n / 1e6).toFixed(1)} MB`;
   /** QEMU start → the task's finishedAt. */
