@@ -4,7 +4,7 @@
 // tables (shared/notes/lab-recipe.md), so every partition is reached through a loop device at its
 // offset; FAT is read and written with mtools, NTFS with ntfs-3g (FUSE), ext4 by mounting.
 import { execFile, execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createCipheriv, createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -197,17 +197,26 @@ export async function writeFiles(disk: string, p: PartSpec, files: Record<string
 
 /** Builds the school disk on `file` (created or overwritten), with `files` on it. */
 export async function buildSchoolDisk(file: string, files: DiskFiles = schoolFiles()): Promise<void> {
+  await buildDisk(file, SCHOOL_DISK_MIB, SCHOOL_LAYOUT, files);
+}
+
+/**
+ * Builds a GPT disk of `sizeMiB` on `file` (created or overwritten, sparse) with the partitions of
+ * `layout` (same rules as SCHOOL_LAYOUT: vfat, none, ntfs, ext4), boot code in the protective MBR,
+ * and `files` on them.
+ */
+export async function buildDisk(file: string, sizeMiB: number, layout: PartSpec[], files: DiskFiles = {}): Promise<void> {
   fs.rmSync(file, { force: true });
   fs.writeFileSync(file, '');
-  fs.truncateSync(file, SCHOOL_DISK_MIB * MIB);
+  fs.truncateSync(file, sizeMiB * MIB);
   const args = ['--clear'];
-  for (const p of SCHOOL_LAYOUT) args.push(`-n${p.number}:${p.startMiB * 2048}:${(p.startMiB + p.sizeMiB) * 2048 - 1}`, `-t${p.number}:${TYPE[p.fs]}`, `-c${p.number}:${p.name}`);
+  for (const p of layout) args.push(`-n${p.number}:${p.startMiB * 2048}:${(p.startMiB + p.sizeMiB) * 2048 - 1}`, `-t${p.number}:${TYPE[p.fs]}`, `-c${p.number}:${p.name}`);
   await run('sgdisk', [...args, file]);
   // Boot code in the protective MBR, as GRUB or a Windows MBR would leave it.
   const fd = fs.openSync(file, 'r+');
   fs.writeSync(fd, pseudoRandom('mbr-boot-code', 440), 0, 440, 0);
   fs.closeSync(fd);
-  for (const p of SCHOOL_LAYOUT) {
+  for (const p of layout) {
     await withPart(file, p, async (loop) => {
       if (p.fs === 'vfat') await run('mkfs.vfat', ['-F', '32', '-n', 'ESP', loop]);
       if (p.fs === 'ntfs') await run('mkfs.ntfs', ['-Q', '-F', '-L', 'Windows', loop]);
@@ -229,9 +238,9 @@ function hashTree(dir: string, base = dir, out: Record<string, string> = {}): Re
 }
 
 /** Every file of every partition with a filesystem: partition number → relative path → sha256. */
-export async function readDiskFiles(disk: string): Promise<Record<number, Record<string, string>>> {
+export async function readDiskFiles(disk: string, layout: PartSpec[] = SCHOOL_LAYOUT): Promise<Record<number, Record<string, string>>> {
   const out: Record<number, Record<string, string>> = {};
-  for (const p of SCHOOL_LAYOUT) {
+  for (const p of layout) {
     if (p.fs === 'none') continue;
     out[p.number] = await withPart(disk, p, async (loop) => {
       if (p.fs === 'vfat') {
@@ -255,9 +264,9 @@ export function expectedHashes(files: DiskFiles): Record<number, Record<string, 
 }
 
 /** Filesystem checks in read-only mode; each entry is the tool's verdict (exit 0 = clean). */
-export async function fsckDisk(disk: string): Promise<Record<number, { ok: boolean; output: string }>> {
+export async function fsckDisk(disk: string, layout: PartSpec[] = SCHOOL_LAYOUT): Promise<Record<number, { ok: boolean; output: string }>> {
   const out: Record<number, { ok: boolean; output: string }> = {};
-  for (const p of SCHOOL_LAYOUT) {
+  for (const p of layout) {
     if (p.fs === 'none') continue;
     const cmd = p.fs === 'vfat' ? ['fsck.vfat', '-n'] : p.fs === 'ntfs' ? ['ntfsfix', '--no-action'] : ['e2fsck', '-fn'];
     out[p.number] = await withPart(disk, p, async (loop) => {
@@ -271,4 +280,60 @@ export async function fsckDisk(disk: string): Promise<Record<number, { ok: boole
     });
   }
   return out;
+}
+
+// ---- larger disks (benchmarks) ---------------------------------------------------------------
+
+/**
+ * Mounts an NTFS (ntfs-3g) or ext4 partition of `disk` and runs `fn` on its directory; unmounted and
+ * detached afterwards, also on failure. For writing or reading many large files without holding
+ * them all in memory (writeFiles takes them as buffers).
+ */
+export async function withPartitionDir<T>(disk: string, p: PartSpec, fn: (dir: string) => Promise<T>, readOnly = false): Promise<T> {
+  if (p.fs !== 'ntfs' && p.fs !== 'ext4') throw new Error(`withPartitionDir: partition ${p.number} is ${p.fs}; only ntfs and ext4 are mounted`);
+  return withPart(disk, p, (loop) => withMount(mountCmd(p, readOnly), loop, fn));
+}
+
+/**
+ * Deterministic pseudo-random bytes at the speed of AES (GB/s): the AES-256-CTR keystream keyed by
+ * SHA-256(seed). Same seed, same bytes; different seeds never share content (so nothing dedups by
+ * accident). pseudoRandom is the slow reference for small files.
+ */
+export function fastRandom(seed: string, size: number): Buffer {
+  const key = createHash('sha256').update(`fastRandom:${seed}`).digest();
+  return createCipheriv('aes-256-ctr', key, Buffer.alloc(16)).update(Buffer.alloc(size));
+}
+
+/**
+ * What a file holds, for realistic compression:
+ * - random: media, archives, installers, Office documents (zip): incompressible;
+ * - binary: programs and libraries: 16 KiB blocks of random bytes (25 %), of 4-bit symbols (30 %,
+ *   like code and tables), of text-like 3-bit symbols (25 %) and of zeros (20 %); zstd -3 leaves
+ *   about 60 % of it;
+ * - text: logs, manifests, documents in plain text: 3-bit symbols, about 45 % after zstd -3.
+ */
+export type ContentKind = 'random' | 'binary' | 'text';
+
+const BLOCK = 16 * 1024;
+
+/** Deterministic content of a kind (see ContentKind), generated at hundreds of MB/s. */
+export function realisticContent(seed: string, size: number, kind: ContentKind): Buffer {
+  let buf = fastRandom(`${kind}:${seed}`, size);
+  if (kind === 'random') return buf;
+  if (buf.byteOffset % 4) buf = Buffer.from(buf); // word access needs an aligned view
+  const whole = Math.floor(size / 4) * 4;
+  const words = new Uint32Array(buf.buffer, buf.byteOffset, whole / 4);
+  // Block kinds come from a separate stream, so they do not correlate with the block's bytes.
+  const choice = fastRandom(`${kind}:${seed}:blocks`, Math.ceil(size / BLOCK));
+  for (let b = 0; b * BLOCK < size; b++) {
+    const r = kind === 'text' ? 200 : choice[b]!;
+    const from = (b * BLOCK) / 4;
+    const to = Math.min(((b + 1) * BLOCK) / 4, words.length);
+    if (r < 64) continue; // random
+    if (r < 141) for (let i = from; i < to; i++) words[i] = (words[i]! & 0x0f0f0f0f) | 0x40404040; // 4-bit symbols
+    else if (r < 205) for (let i = from; i < to; i++) words[i] = (words[i]! & 0x07070707) + 0x61616161; // 'a'..'h'
+    else words.fill(0, from, to);
+  }
+  // The tail bytes past the last whole word stay random.
+  return buf;
 }
