@@ -324,4 +324,40 @@ describe.skipIf(!isRoot || missing.length > 0)('imaging client on loop devices a
     expect((await image()).versions.length).toBe(before);
     fs.rmSync(file('bitlocker.img'), { force: true });
   }, 120_000);
+  it('writes every window of a repeated content over a non-blank disk', async () => {
+    // A raw partition (no filesystem: every byte is used) whose first and last windows are equal,
+    // restored over random bytes: the two windows share one chunk; both must be written (a window
+    // whose content was already fetched and written elsewhere used to be left out).
+    const img = await tech.post('/api/v1/images', { name: 'Repeated windows' });
+    expect(img.status, JSON.stringify(img.body)).toBe(201);
+    const saved = imageId;
+    imageId = img.body.id;
+    try {
+      const { pseudoRandom } = await import('../support/disks.js');
+      const src = blankDisk('repeat.img', 64);
+      await run('sgdisk', ['-n1:2048:0', '-t1:8300', src]);
+      const start = 1 * MIB;
+      const windows = 15; // 60 MiB of the partition, 4 MiB each
+      const a = pseudoRandom('window-A', 4 * MIB);
+      const fd = fs.openSync(src, 'r+');
+      for (let i = 0; i < windows; i++) fs.writeSync(fd, i === 0 || i === windows - 1 ? a : pseudoRandom(`window-${i}`, 4 * MIB), 0, 4 * MIB, start + i * 4 * MIB);
+      fs.closeSync(fd);
+      const { ok } = await captureDisk(src);
+      expect(ok, log.slice(-10).join('\n')).toBe(true);
+
+      const target = blankDisk('repeat-target.img', 64);
+      fs.writeFileSync(target, pseudoRandom('garbage', 64 * MIB));
+      const { ok: restored, result } = await restoreDisk(target);
+      expect(restored, log.slice(-10).join('\n')).toBe(true);
+      expect(result.details.skippedChunks).toBe(0);
+      // One download for both windows: the second one reuses the content fetched for the first.
+      expect(result.details.fetchedChunks).toBe(result.details.chunks - 1);
+      const back = fs.readFileSync(target);
+      const orig = fs.readFileSync(src);
+      const partEnd = start + (64 * MIB - start - 33 * 512) - ((64 * MIB - start - 33 * 512) % 512);
+      expect(back.subarray(start, partEnd).equals(orig.subarray(start, partEnd))).toBe(true);
+    } finally {
+      imageId = saved;
+    }
+  }, 120_000);
 });

@@ -29,6 +29,8 @@ import { ProgressMeter, mib } from './progress.js';
 import { ClientError, run, tryRun } from './sys.js';
 
 export const CLIENT_NAME = 'roomcast-client 1';
+/** Fetched chunks kept in memory for windows still to come with the same content (4 MiB each). */
+const MAX_KEPT_CHUNKS = 32;
 
 export interface EngineOptions {
   /** The whole disk: /dev/sda on a PC, a loop device in tests. */
@@ -281,27 +283,49 @@ export async function restore(o: RestoreOptions): Promise<RestoreReport> {
       const pool = new Pool(o.concurrency ?? 4);
       const buf = Buffer.alloc(m.chunkSize);
       // Chunks the disk lacks, grouped by hash: one download serves every window with that content.
+      // A window scanned after its content's download was written gets that content from `kept`,
+      // which holds a fetched chunk while windows with the same hash are still to come (rare outside
+      // zero windows; bounded, beyond which a repeat is simply fetched again).
       const pending = new Map<string, Slot[]>();
+      const kept = new Map<string, Buffer>();
+      const ahead = new Map<string, number>();
+      for (const s of slots) ahead.set(s.chunk!.hash, (ahead.get(s.chunk!.hash) ?? 0) + 1);
+      const writeGroup = async (hash: string, group: Slot[], data: Buffer, downloaded: boolean) => {
+        // The group may grow while it is written (for...of sees windows pushed meanwhile); once the
+        // loop ends, the hash leaves `pending` in the same tick, so a later window never joins a
+        // group that is already done.
+        for (const t of group) {
+          report.writtenBytes += await writeUsed(fh, t, data);
+          meter.add(usedIn(t.window));
+        }
+        if (!downloaded) return;
+        pending.delete(hash);
+        if ((ahead.get(hash) ?? 0) > 0 && kept.size < MAX_KEPT_CHUNKS) kept.set(hash, data);
+      };
       for (const s of slots) {
-        if (sha256(await readWindow(fh, s, buf)) === s.chunk!.hash) {
+        const hash = s.chunk!.hash;
+        const left = ahead.get(hash)! - 1;
+        ahead.set(hash, left);
+        if (sha256(await readWindow(fh, s, buf)) === hash) {
           report.skippedChunks++;
           meter.add(usedIn(s.window));
+          if (left === 0) kept.delete(hash);
           continue;
         }
-        const same = pending.get(s.chunk!.hash);
+        const same = pending.get(hash);
         if (same) {
           same.push(s);
           continue;
         }
+        const known = kept.get(hash);
+        if (known) {
+          if (left === 0) kept.delete(hash);
+          await pool.add(() => writeGroup(hash, [s], known, false));
+          continue;
+        }
         const group = [s];
-        pending.set(s.chunk!.hash, group);
-        await pool.add(async () => {
-          const data = await fetchChunk(o.api, s.chunk!, report);
-          for (const t of group) {
-            report.writtenBytes += await writeUsed(fh, t, data);
-            meter.add(usedIn(t.window));
-          }
-        });
+        pending.set(hash, group);
+        await pool.add(async () => writeGroup(hash, group, await fetchChunk(o.api, s.chunk!, report), true));
       }
       await pool.drain();
       await fh.sync();
