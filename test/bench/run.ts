@@ -16,6 +16,7 @@ const BENCHES: Record<string, () => Promise<{ run: (ctx: BenchContext) => Promis
   tftp: () => import('./tftp.js'),
   boot: () => import('./boot.js'),
   imaging: () => import('./imaging.js'),
+  labboot: () => import('./labboot.js'),
 };
 
 function usage(message?: string): never {
