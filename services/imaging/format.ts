@@ -96,6 +96,18 @@ export const ManifestSchema = z
   .strict();
 export type Manifest = z.infer<typeof ManifestSchema>;
 
+/** What a client reports every second while it captures or restores (POST /api/v1/client/progress). */
+export interface Progress {
+  phase: string;
+  bytesDone: number;
+  bytesTotal: number;
+  chunksDone: number;
+  chunksTotal: number;
+  rateBytesPerSecond: number;
+  etaSeconds: number | null;
+  message?: string | undefined;
+}
+
 /** Every chunk of a manifest (boot area first, then partitions in order). */
 export function allChunks(m: Manifest): Chunk[] {
   return [...m.bootArea.chunks, ...m.partitions.flatMap((p) => p.chunks)];

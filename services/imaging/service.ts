@@ -14,7 +14,7 @@ import type { ImageVersion, ImageVersionState, Task, TaskKind } from '../core/db
 import { AppError, conflict, notFound } from '../core/errors.js';
 import { isUniqueViolation } from '../inventory/service.js';
 import { OPEN_STATES, parseParams, type CaptureParams, type RestoreParams, type TaskService } from '../tasks/service.js';
-import { allChunks, DEFAULT_CHUNK_SIZE, distinctChunks, parseManifest, type Manifest } from './format.js';
+import { allChunks, DEFAULT_CHUNK_SIZE, distinctChunks, parseManifest, type Manifest, type Progress } from './format.js';
 import { ImageStore, sha256Hex, type GcResult, type VerifyResult } from './store.js';
 
 /** Letters (any language), digits, space, "-", "_" and "."; not only digits (the command line takes a name or an id). */
@@ -82,17 +82,6 @@ export interface CommitAnswer {
   chunkCount: number;
   storedBytes: number;
   manifestSha256: string;
-}
-
-export interface Progress {
-  phase: string;
-  bytesDone: number;
-  bytesTotal: number;
-  chunksDone: number;
-  chunksTotal: number;
-  rateBytesPerSecond: number;
-  etaSeconds: number | null;
-  message?: string | undefined;
 }
 
 export interface ClientResult {

@@ -1,7 +1,7 @@
 // The boot client's side of the imaging API (services/imaging/routes.ts): its task, the capture
 // upload, the restore download, progress and the final result. Every call carries the task token;
 // network errors, 5xx, 408 and 429 are retried with backoff, a chunk download resumes with Range.
-import { ManifestSchema, type Manifest } from '../format.js';
+import { ManifestSchema, type Manifest, type Progress } from '../format.js';
 import { ClientError } from './sys.js';
 
 export interface ClientTask {
@@ -14,16 +14,7 @@ export interface ClientTask {
   notes?: string | null;
 }
 
-export interface Progress {
-  phase: string;
-  bytesDone: number;
-  bytesTotal: number;
-  chunksDone: number;
-  chunksTotal: number;
-  rateBytesPerSecond: number;
-  etaSeconds: number | null;
-  message?: string;
-}
+export type { Progress } from '../format.js';
 
 export interface TaskResult {
   ok: boolean;
