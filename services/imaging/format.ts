@@ -96,6 +96,19 @@ export const ManifestSchema = z
   .strict();
 export type Manifest = z.infer<typeof ManifestSchema>;
 
+/** What a booted client is asked to do (GET /api/v1/client/task). */
+export interface ClientTask {
+  taskId: number;
+  kind: 'capture' | 'restore';
+  image: { id: number; name: string };
+  /** Restore: the version to write. Capture: the version being captured, once the manifest was posted. */
+  version: { id: number; number: number } | null;
+  chunkSize: number;
+  /** The disk serial a technician pinned for this PC; the client must use that disk. */
+  diskSerial: string | null;
+  notes: string | null;
+}
+
 /** What a client reports every second while it captures or restores (POST /api/v1/client/progress). */
 export interface Progress {
   phase: string;

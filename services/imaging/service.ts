@@ -14,7 +14,7 @@ import type { ImageVersion, ImageVersionState, Task, TaskKind } from '../core/db
 import { AppError, conflict, notFound } from '../core/errors.js';
 import { isUniqueViolation } from '../inventory/service.js';
 import { OPEN_STATES, parseParams, type CaptureParams, type RestoreParams, type TaskService } from '../tasks/service.js';
-import { allChunks, DEFAULT_CHUNK_SIZE, distinctChunks, parseManifest, type Manifest, type Progress } from './format.js';
+import { allChunks, DEFAULT_CHUNK_SIZE, distinctChunks, parseManifest, type ClientTask, type Manifest, type Progress } from './format.js';
 import { ImageStore, sha256Hex, type GcResult, type VerifyResult } from './store.js';
 
 /** Letters (any language), digits, space, "-", "_" and "."; not only digits (the command line takes a name or an id). */
@@ -52,18 +52,6 @@ export interface ImageView {
   /** Number of the newest ready version (what a restore takes by default). */
   latestReady: number | null;
   versions: VersionView[];
-}
-
-export interface ClientTask {
-  taskId: number;
-  kind: 'capture' | 'restore';
-  image: { id: number; name: string };
-  /** Restore: the version to write. Capture: the version being captured, once the manifest was posted. */
-  version: { id: number; number: number } | null;
-  chunkSize: number;
-  /** The disk serial a technician pinned for this PC; the client must use that disk. */
-  diskSerial: string | null;
-  notes: string | null;
 }
 
 export interface CaptureAnswer {

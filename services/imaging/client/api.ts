@@ -1,18 +1,10 @@
 // The boot client's side of the imaging API (services/imaging/routes.ts): its task, the capture
 // upload, the restore download, progress and the final result. Every call carries the task token;
 // network errors, 5xx, 408 and 429 are retried with backoff, a chunk download resumes with Range.
-import { ManifestSchema, type Manifest, type Progress } from '../format.js';
+import { ManifestSchema, type ClientTask, type Manifest, type Progress } from '../format.js';
 import { ClientError } from './sys.js';
 
-export interface ClientTask {
-  taskId: number;
-  kind: 'capture' | 'restore';
-  image: { id: number; name: string };
-  version: { id: number; number: number } | null;
-  chunkSize: number;
-  diskSerial: string | null;
-  notes?: string | null;
-}
+export type { ClientTask } from '../format.js';
 
 export type { Progress } from '../format.js';
 
