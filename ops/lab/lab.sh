@@ -251,10 +251,13 @@ cmd_up() {
       ROOMCAST_LOG_LEVEL="${LAB_LOG_LEVEL:-debug}" \
       node --import tsx "$ROOT/services/main.ts" >"$dir/roomcast.log" 2>&1 </dev/null) &
     echo $! >"$dir/roomcast.pid"
-    local i
+    local i rc_pid
+    rc_pid=$(cat "$dir/roomcast.pid")
     for ((i = 0; i < 600; i++)); do
       grep -q '"msg":"roomcast started"' "$dir/roomcast.log" 2>/dev/null && break
-      ours "$(cat "$dir/roomcast.pid")" services/main.ts || { tail -20 "$dir/roomcast.log" >&2; die "roomcast exited"; }
+      # Liveness of our own child by its pid: its command line is not "services/main.ts" yet while
+      # the subshell is still exec'ing it (that race once failed `up` in CI).
+      kill -0 "$rc_pid" 2>/dev/null || { tail -20 "$dir/roomcast.log" >&2; die "roomcast exited"; }
       sleep 0.1
     done
     grep -q '"msg":"roomcast started"' "$dir/roomcast.log" || { tail -20 "$dir/roomcast.log" >&2; die "roomcast did not start within 60s"; }
