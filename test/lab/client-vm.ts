@@ -21,7 +21,8 @@ export const QEMU = 'qemu-system-x86_64';
 export const OVMF_CODE = '/usr/share/OVMF/OVMF_CODE_4M.fd';
 export const OVMF_VARS = '/usr/share/OVMF/OVMF_VARS_4M.fd';
 
-function onPath(cmd: string): boolean {
+/** Whether `cmd` is on PATH. */
+export function onPath(cmd: string): boolean {
   try {
     execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
     return true;

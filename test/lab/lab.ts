@@ -7,24 +7,15 @@
 //   lab.capture()   tcpdump in a lab namespace, lines as they come
 //   lab.exec()      a command in a lab namespace
 // QEMU PCs go through bootClient() of client-vm.ts with netns: lab.ns.lan (where the taps are).
-import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
-import { ROOT_DIR } from './client-vm.js';
+import { ROOT_DIR, onPath } from './client-vm.js';
 
 const run = promisify(execFile);
 export const LAB_SH = path.join(ROOT_DIR, 'ops/lab/lab.sh');
-
-function onPath(cmd: string): boolean {
-  try {
-    execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** What the lab needs on this machine beyond clientPrereqs(); empty when it can run. */
 export function labPrereqs(): string[] {
