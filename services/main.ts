@@ -1,19 +1,27 @@
-// Starts the roles named in ROOMCAST_ROLES (default api,boot,worker in one process). Wiring only.
+// Starts the roles named in ROOMCAST_ROLES (default api,boot,worker in one process). Wiring only: the
+// services come from the composition root (container.ts).
 import fs from 'node:fs';
 import type { Server } from 'node:http';
-import { AccountService } from './accounts/service.js';
 import { createApp } from './api/app.js';
 import { startBootRole } from './boot/role.js';
+import { openContainer, type BuildOptions, type Container } from './container.js';
 import { ConfigError, loadConfig, type Config } from './core/config.js';
-import { migrateToLatest, openDatabase, type Database } from './core/db/index.js';
 import { createLogger, type Logger } from './core/logger.js';
-import { RedisUnavailableError, startRedis, type RedisHandle } from './core/redis.js';
+import { RedisUnavailableError } from './core/redis.js';
 import { readVersion } from './core/version.js';
 import { startWorkerRole } from './jobs/worker.js';
 
 type Stopper = { name: string; stop: () => Promise<void> };
 
-export async function start(config: Config, log: Logger): Promise<{ stop: () => Promise<void>; port?: number }> {
+export interface Running {
+  stop: () => Promise<void>;
+  port?: number;
+  /** The services of the api and worker roles (absent in a boot-only process). */
+  container?: Container;
+}
+
+/** `opts.kinds`: task kinds beyond the built-in ones (a test's). */
+export async function start(config: Config, log: Logger, opts: BuildOptions = {}): Promise<Running> {
   const stoppers: Stopper[] = [];
   const stopAll = async () => {
     for (const s of stoppers.reverse()) {
@@ -28,32 +36,22 @@ export async function start(config: Config, log: Logger): Promise<{ stop: () => 
     const version = readVersion();
     const roles = new Set(config.roles);
     log.info({ version, roles: config.roles }, 'roomcast starting');
-    let database: Database | undefined;
-    let redis: RedisHandle | undefined;
-    let accounts: AccountService | undefined;
-
+    let container: Container | undefined;
     if (roles.has('api') || roles.has('worker')) {
-      fs.mkdirSync(config.dataDir, { recursive: true });
-      database = openDatabase(config.database);
-      stoppers.push({ name: 'database', stop: () => database!.close() });
-      await migrateToLatest(database, log);
-      log.info({ database: database.describe }, 'database ready');
-      redis = await startRedis(config, log);
-      stoppers.push({ name: 'redis', stop: () => redis!.stop() });
-      log.info({ redis: redis.describe }, 'redis ready');
-      accounts = new AccountService(database.db, { sessionHours: config.sessionHours }, log);
+      const c = (container = await openContainer(config, log, opts));
+      stoppers.push({ name: 'services', stop: () => c.close() });
     }
 
     let port: number | undefined;
     if (roles.has('api')) {
-      const first = await accounts!.bootstrapAdmin(config.adminPassword);
+      const first = await container!.accounts.bootstrapAdmin(config.adminPassword);
       if (first.generatedPassword) {
         // Printed once, on purpose: the only way in on a fresh appliance. It must be changed at first login.
         log.warn(`first start: created user "admin" with the one-time password ${first.generatedPassword} (log in and change it now; it is not shown again)`);
       } else if (first.created) {
         log.info('first start: created user "admin" with the password from ROOMCAST_ADMIN_PASSWORD');
       }
-      const { app, close: closeApp } = createApp({ config, database: database!, redis: redis!, accounts: accounts!, log, version });
+      const { app, close: closeApp } = createApp(container!, version);
       stoppers.push({ name: 'api', stop: closeApp });
       const server: Server = await new Promise((resolve, reject) => {
         const s = app.listen(config.http.port, config.http.host, () => resolve(s));
@@ -73,7 +71,7 @@ export async function start(config: Config, log: Logger): Promise<{ stop: () => 
       log.info({ host: config.http.host, port }, `api listening on http://${config.http.host}:${port}`);
     }
     if (roles.has('worker')) {
-      const worker = await startWorkerRole({ redis: redis!, accounts: accounts!, log });
+      const worker = await startWorkerRole(container!);
       stoppers.push({ name: 'worker', stop: () => worker.stop() });
     }
     if (roles.has('boot')) {
@@ -82,7 +80,7 @@ export async function start(config: Config, log: Logger): Promise<{ stop: () => 
       stoppers.push({ name: 'boot', stop: () => boot.stop() });
     }
     log.info('roomcast started');
-    return { stop: stopAll, port };
+    return { stop: stopAll, port, container };
   } catch (err) {
     await stopAll();
     throw err;

@@ -1,8 +1,8 @@
 // Login, session, password, users and API tokens.
 import { z } from 'zod';
 import { AppError } from '../core/errors.js';
-import { clientIp, SESSION_COOKIE } from '../api/http.js';
-import { defineRoute, idParam, type AnyRoute } from '../api/route.js';
+import { SESSION_COOKIE } from '../core/auth.js';
+import { clientIp, defineRoute, idParam, type AnyRoute } from '../core/route.js';
 import type { AccountService, SessionAuth } from './service.js';
 import type { LoginLimiter } from './rate-limit.js';
 

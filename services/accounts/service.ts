@@ -6,7 +6,7 @@ import { nowIso, type DB } from '../core/db/index.js';
 import type { User, UserRole } from '../core/db/schema.js';
 import { AppError, conflict, notFound } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
-import type { AuthContext } from '../api/route.js';
+import type { AuthContext } from '../core/auth.js';
 import { dummyVerify, hashPassword, passwordProblem, verifyPassword } from './passwords.js';
 
 export interface PublicUser {

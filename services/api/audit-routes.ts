@@ -2,7 +2,7 @@
 import { z } from 'zod';
 import { listAudit } from '../core/audit.js';
 import type { Database } from '../core/db/index.js';
-import { defineRoute, type AnyRoute } from './route.js';
+import { defineRoute, type AnyRoute } from '../core/route.js';
 
 const AuditSchema = z
   .object({

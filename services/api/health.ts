@@ -4,7 +4,7 @@ import type { Database } from '../core/db/index.js';
 import type { RedisHandle } from '../core/redis.js';
 import { CLIENT_FILES, missingClientAdvice, missingClientFiles } from '../boot/http/client-files.js';
 import { openQueue, QUEUES } from '../jobs/queues.js';
-import { defineRoute, type AnyRoute } from './route.js';
+import { defineRoute, type AnyRoute } from '../core/route.js';
 
 const Check = z.object({ status: z.enum(['up', 'down']), detail: z.string().optional(), ms: z.number() });
 export const HealthSchema = z

@@ -4,10 +4,8 @@ import { z } from 'zod';
 import { AppError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { AccountService, SessionAuth } from '../accounts/service.js';
-import { allows, isUserAccess, type AnyRoute, type AuthContext, type MachineAuth } from './route.js';
-
-export const SESSION_COOKIE = 'roomcast_session';
-export const CSRF_HEADER = 'x-csrf-token';
+import { CSRF_HEADER, SESSION_COOKIE, type AuthContext, type MachineAuth } from '../core/auth.js';
+import { allows, clientIp, isUserAccess, type AnyRoute } from '../core/route.js';
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 /** Routes a user whose password must change can still call. */
 const ALLOWED_BEFORE_PASSWORD_CHANGE = new Set(['/api/v1/auth/session', '/api/v1/auth/password', '/api/v1/auth/logout']);
@@ -43,10 +41,6 @@ export function parseCookies(header: string | undefined): Record<string, string>
     }
   }
   return out;
-}
-
-export function clientIp(req: Request): string | null {
-  return req.ip ?? req.socket.remoteAddress ?? null;
 }
 
 /** Resolves the caller from a bearer token or the session cookie; never rejects by itself. */

@@ -1,7 +1,7 @@
 // The OpenAPI document, generated from the same route declarations and zod schemas that validate requests.
 import { OpenAPIRegistry, OpenApiGeneratorV31 } from '@asteasolutions/zod-to-openapi';
 import { z } from 'zod';
-import type { Access, AnyRoute } from './route.js';
+import type { Access, AnyRoute } from '../core/route.js';
 
 export const ProblemSchema = z
   .object({

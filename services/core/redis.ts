@@ -45,18 +45,20 @@ function tracked(make: (extra?: RedisOptions) => Redis) {
 }
 
 export async function startRedis(cfg: Config, log: Logger): Promise<RedisHandle> {
-  if (cfg.redis.kind === 'url') {
-    const url = cfg.redis.url;
-    const clients = tracked((extra) => new Redis(url, { ...BASE_OPTIONS, ...extra }));
-    return {
-      describe: redactUrl(url),
-      embedded: false,
-      prefix: cfg.redis.prefix,
-      createClient: clients.createClient,
-      stop: async () => clients.disconnectAll(),
-    };
-  }
+  if (cfg.redis.kind === 'url') return urlRedis(cfg.redis.url, cfg.redis.prefix);
   return startEmbeddedRedis(cfg.redis.binary, path.join(cfg.dataDir, 'redis'), cfg.redis.prefix, log);
+}
+
+/** A handle on a Redis server at `url`; it connects only when a client is made. */
+export function urlRedis(url: string, prefix: string): RedisHandle {
+  const clients = tracked((extra) => new Redis(url, { ...BASE_OPTIONS, ...extra }));
+  return {
+    describe: redactUrl(url),
+    embedded: false,
+    prefix,
+    createClient: clients.createClient,
+    stop: async () => clients.disconnectAll(),
+  };
 }
 
 function isAlive(pid: number): boolean {

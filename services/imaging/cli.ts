@@ -7,11 +7,11 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Actor } from '../core/audit.js';
 import { ConfigError, loadConfig } from '../core/config.js';
+import { pino } from 'pino';
+import { buildServices } from '../container.js';
 import { openDatabase } from '../core/db/index.js';
 import { AppError } from '../core/errors.js';
-import { TaskService } from '../tasks/service.js';
-import { ImagingService } from './service.js';
-import { gib, ImageStore } from './store.js';
+import { gib } from './store.js';
 
 const USAGE = 'usage: npm run images -- verify <image name or id> [version]\n       npm run images -- gc';
 const CLI_ACTOR: Actor = { userId: null, name: 'cli', ip: null };
@@ -40,8 +40,9 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv = process.en
   }
   const database = openDatabase(config.database);
   try {
-    const store = new ImageStore(database.db, config.imagesDir);
-    const imaging = new ImagingService(database.db, store, new TaskService(database.db));
+    // The services of the composition root, without Redis: what the command changes is told in this
+    // process only (events are notices; the api reads the database).
+    const imaging = buildServices(config, pino({ level: 'silent' }), database).catalogue;
     if (command === 'gc') {
       const r = await imaging.gc(CLI_ACTOR);
       io.out(

@@ -1,6 +1,7 @@
 // Image format v1 (docs/image-format.md): a manifest plus content-addressed chunks; and the few
 // types of the client API both sides use (ClientTask, Progress). Shared by the server (image store)
-// and the boot client (capture, restore), so it imports nothing from the server side.
+// and the boot client (capture, restore), so it imports nothing from the server side but the
+// equally shared progress report (core/progress.ts, zod only).
 //
 // A chunk is one aligned window of a partition (default 4 MiB; the last one may be shorter) whose
 // bytes outside the partition's used extents are set to zero, compressed with zstd and stored under
@@ -96,30 +97,22 @@ export const ManifestSchema = z
   .strict();
 export type Manifest = z.infer<typeof ManifestSchema>;
 
-/** What a booted client is asked to do (GET /api/v1/client/task). */
-export interface ClientTask {
-  taskId: number;
-  kind: 'capture' | 'restore';
-  image: { id: number; name: string };
-  /** Restore: the version to write. Capture: the version being captured, once the manifest was posted. */
-  version: { id: number; number: number } | null;
-  chunkSize: number;
-  /** The disk serial a technician pinned for this PC; the client must use that disk. */
-  diskSerial: string | null;
-  notes: string | null;
-}
+/** What a booted client is asked to do for a capture or restore task (GET /api/v1/client/task). */
+export const ClientTaskSchema = z
+  .object({
+    taskId: z.number().int(),
+    kind: z.enum(['capture', 'restore']),
+    image: z.object({ id: z.number().int(), name: z.string() }),
+    version: z.object({ id: z.number().int(), number: z.number().int() }).nullable().describe('restore: the version to write; capture: the version being made, once the manifest was posted'),
+    chunkSize: z.number().int().describe('bytes per chunk (capture: use this one)'),
+    diskSerial: z.string().nullable().describe('the disk serial pinned for this PC: use that disk, and refuse when it is missing'),
+    notes: z.string().nullable(),
+  })
+  .meta({ id: 'ClientTask' });
+export type ClientTask = z.infer<typeof ClientTaskSchema>;
 
 /** What a client reports every second while it captures or restores (POST /api/v1/client/progress). */
-export interface Progress {
-  phase: string;
-  bytesDone: number;
-  bytesTotal: number;
-  chunksDone: number;
-  chunksTotal: number;
-  rateBytesPerSecond: number;
-  etaSeconds: number | null;
-  message?: string | undefined;
-}
+export { ProgressSchema, type Progress } from '../core/progress.js';
 
 /** Every chunk of a manifest (boot area first, then partitions in order). */
 export function allChunks(m: Manifest): Chunk[] {

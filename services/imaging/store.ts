@@ -1,5 +1,6 @@
 // The image store: content-addressed chunks and manifests under config.imagesDir, and the `chunks`
-// table that says which chunks are present.
+// table that says which chunks are present (this module is its only writer). Garbage collection and
+// verification live in maintenance.ts; durable writes in core/durable.ts.
 //
 //   chunks/<first 2 hex>/<hash>.zst      one zstd frame per chunk, named by the SHA-256 of its uncompressed bytes
 //   manifests/<versionId>.json           the published manifest of a ready version
@@ -21,12 +22,14 @@
 //   than (uncompressed size of the chunks it lacks) x 0.6 + 1 GiB. 0.6 is what zstd -3 typically
 //   leaves of a Windows or Linux system partition (the rest is margin for less compressible data);
 //   the 1 GiB keeps the store (and the database next to it) from filling its disk. Both are options.
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { sql, type Kysely } from 'kysely';
 import { nowIso, type DB } from '../core/db/index.js';
+import { isErrno, unlinkSize, writeDurable } from '../core/durable.js';
 import { AppError } from '../core/errors.js';
+import type { SettingsStore } from '../core/settings.js';
 import { HASH_PATTERN } from './format.js';
 import { ZstdError, zstdDecompress } from './zstd.js';
 
@@ -36,7 +39,6 @@ export const GIB = 1024 ** 3;
 export const CHUNK_UPLOAD_MARGIN = 64 * 1024;
 /** Files in tmp/, and chunk files without a row, younger than this are left alone by GC (an upload may own them). */
 export const STALE_FILE_MS = 3600_000;
-const GC_BATCH = 500;
 const IN_BATCH = 500;
 
 export interface StoreOptions {
@@ -48,34 +50,6 @@ export interface StoreOptions {
   verifyConcurrency?: number;
 }
 
-export type BadChunkReason = 'missing' | 'corrupt' | 'unreadable';
-export interface BadChunk {
-  hash: string;
-  reason: BadChunkReason;
-  detail: string;
-}
-export interface VerifyResult {
-  ok: boolean;
-  /** Distinct chunks checked. */
-  checked: number;
-  bad: BadChunk[];
-}
-
-export interface GcResult {
-  /** Chunk rows and files removed because no capturing or ready version references them. */
-  removedChunks: number;
-  /** Bytes freed on disk (chunk files, orphan files, stale temporary files, dead manifests). */
-  freedBytes: number;
-  /** Files in chunks/ that had no row (an interrupted upload, a restored backup). */
-  orphanFiles: number;
-  /** Files left in tmp/ for more than an hour. */
-  tmpFiles: number;
-  /** Manifests of failed or deleted versions. */
-  manifests: number;
-  /** Capturing versions whose task had ended or vanished, marked failed. */
-  abandonedCaptures: number;
-}
-
 export const sha256Hex = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
 
 /** 1.23 GiB, for messages people read. */
@@ -84,7 +58,7 @@ export function gib(bytes: number): string {
   return `${v < 10 ? v.toFixed(2) : v.toFixed(1)} GiB`;
 }
 
-function* batches<T>(list: T[], size: number): Generator<T[]> {
+export function* batches<T>(list: T[], size: number): Generator<T[]> {
   for (let i = 0; i < list.length; i += size) yield list.slice(i, i + size);
 }
 
@@ -97,28 +71,18 @@ export async function eachLimit<T>(items: T[], limit: number, fn: (item: T) => P
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
-async function fsyncDir(dir: string): Promise<void> {
-  const fh = await fs.promises.open(dir, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
-
-const isErrno = (err: unknown, code: string) => (err as NodeJS.ErrnoException | null)?.code === code;
-
 export class ImageStore {
   readonly chunksDir: string;
   readonly tmpDir: string;
   readonly manifestsDir: string;
   private readonly reserveBytes: number;
   private readonly allowance: number;
-  private readonly verifyConcurrency: number;
+  readonly verifyConcurrency: number;
   private dirs: Promise<void> | undefined;
 
   constructor(
     private readonly db: Kysely<DB>,
+    private readonly settings: Pick<SettingsStore, 'lock'>,
     readonly dir: string,
     opts: StoreOptions = {},
   ) {
@@ -161,22 +125,7 @@ export class ImageStore {
   /** Writes `data` to `final` through tmp/: write, fsync, rename, fsync the directory. */
   async writeDurable(final: string, data: Buffer | string): Promise<void> {
     await this.ready();
-    await fs.promises.mkdir(path.dirname(final), { recursive: true });
-    const tmp = path.join(this.tmpDir, `${path.basename(final)}.${process.pid}.${randomBytes(6).toString('hex')}`);
-    try {
-      const fh = await fs.promises.open(tmp, 'wx', 0o640);
-      try {
-        await fh.writeFile(data);
-        await fh.sync();
-      } finally {
-        await fh.close();
-      }
-      await fs.promises.rename(tmp, final);
-    } catch (err) {
-      await fs.promises.rm(tmp, { force: true });
-      throw err;
-    }
-    await fsyncDir(path.dirname(final));
+    await writeDurable(this.tmpDir, final, data);
   }
 
   /** The manifest a capture posted, kept until its commit. */
@@ -203,12 +152,7 @@ export class ImageStore {
    * holds the row lock until the transaction ends; SQLite holds its single write lock.
    */
   async lock(trx: Kysely<DB>): Promise<void> {
-    const now = nowIso();
-    const r = await trx.updateTable('settings').set({ updated_at: now }).where('key', '=', STORE_LOCK_KEY).executeTakeFirst();
-    if (Number(r.numUpdatedRows) > 0) return;
-    // The migration creates the row; recreate it if someone removed it, then take the lock.
-    await trx.insertInto('settings').values({ key: STORE_LOCK_KEY, value: '-', updated_at: now }).onConflict((oc) => oc.column('key').doNothing()).execute();
-    await trx.updateTable('settings').set({ updated_at: now }).where('key', '=', STORE_LOCK_KEY).execute();
+    await this.settings.lock(trx, STORE_LOCK_KEY);
   }
 
   // ---- free space ------------------------------------------------------------------------
@@ -253,10 +197,7 @@ export class ImageStore {
    * next capture uploads it again.
    */
   async present(hashes: string[], db: Kysely<DB> = this.db): Promise<Map<string, { size: number; storedSize: number }>> {
-    const rows = new Map<string, number>();
-    for (const batch of batches(hashes, IN_BATCH)) {
-      for (const r of await db.selectFrom('chunks').select(['hash', 'size']).where('hash', 'in', batch).execute()) rows.set(r.hash, r.size);
-    }
+    const rows = await this.rows(hashes, db);
     const out = new Map<string, { size: number; storedSize: number }>();
     await eachLimit([...rows.keys()], 32, async (hash) => {
       const stored = await this.fileSize(hash);
@@ -301,218 +242,50 @@ export class ImageStore {
     return 'stored';
   }
 
-  /** Re-reads, decompresses and hashes each chunk; sets verified_at on the good ones. */
-  async verifyHashes(hashes: string[], maxSize: number): Promise<VerifyResult> {
-    await this.ready();
+  /** Size and hash of each of `hashes` that has a row (present or not on disk). */
+  async rows(hashes: string[], db: Kysely<DB> = this.db): Promise<Map<string, number>> {
     const rows = new Map<string, number>();
     for (const batch of batches(hashes, IN_BATCH)) {
-      for (const r of await this.db.selectFrom('chunks').select(['hash', 'size']).where('hash', 'in', batch).execute()) rows.set(r.hash, r.size);
+      for (const r of await db.selectFrom('chunks').select(['hash', 'size']).where('hash', 'in', batch).execute()) rows.set(r.hash, r.size);
     }
-    const bad: BadChunk[] = [];
-    const good: string[] = [];
-    await eachLimit(hashes, this.verifyConcurrency, async (hash) => {
-      const size = rows.get(hash);
-      if (size === undefined) {
-        bad.push({ hash, reason: 'missing', detail: 'not in the store (no record of it)' });
-        return;
-      }
-      let frame: Buffer;
-      try {
-        frame = await fs.promises.readFile(this.chunkPath(hash));
-      } catch (err) {
-        if (isErrno(err, 'ENOENT')) bad.push({ hash, reason: 'missing', detail: `its file ${ImageStore.chunkName(hash)} is gone` });
-        else bad.push({ hash, reason: 'unreadable', detail: `cannot read ${ImageStore.chunkName(hash)}: ${(err as Error).message}` });
-        return;
-      }
-      let raw: Buffer;
-      try {
-        raw = await zstdDecompress(frame, Math.max(maxSize, size));
-      } catch (err) {
-        if (!(err instanceof ZstdError)) throw err;
-        bad.push({ hash, reason: 'corrupt', detail: err.message });
-        return;
-      }
-      const actual = sha256Hex(raw);
-      if (actual !== hash) bad.push({ hash, reason: 'corrupt', detail: `its content hashes to ${actual}` });
-      else if (raw.length !== size) bad.push({ hash, reason: 'corrupt', detail: `${raw.length} bytes instead of ${size}` });
-      else good.push(hash);
-    });
+    return rows;
+  }
+
+  /** Records that these chunks were re-read and found good. */
+  async markVerified(hashes: string[]): Promise<void> {
     const now = nowIso();
-    for (const batch of batches(good, IN_BATCH)) await this.db.updateTable('chunks').set({ verified_at: now }).where('hash', 'in', batch).execute();
-    bad.sort((a, b) => a.hash.localeCompare(b.hash));
-    return { ok: bad.length === 0, checked: hashes.length, bad };
+    for (const batch of batches(hashes, IN_BATCH)) await this.db.updateTable('chunks').set({ verified_at: now }).where('hash', 'in', batch).execute();
   }
-
-  /** Every distinct chunk of a version, re-read and checked. */
-  async verifyVersion(versionId: number): Promise<VerifyResult> {
-    const version = await this.db.selectFrom('image_versions').select(['id', 'chunk_size']).where('id', '=', versionId).executeTakeFirst();
-    if (!version) throw new AppError(404, 'not_found', `image version ${versionId} does not exist`);
-    const hashes = (await this.db.selectFrom('image_version_chunks').select('hash').where('version_id', '=', versionId).orderBy('hash').execute()).map((r) => r.hash);
-    return this.verifyHashes(hashes, version.chunk_size);
-  }
-
-  // ---- garbage collection ----------------------------------------------------------------
 
   /**
-   * Removes what no capturing or ready version needs: chunk rows and their files (in batches, each
-   * holding the store lock and re-selecting its candidates, so it is safe while captures run), chunk
-   * files without a row, stale temporary files, and manifests of failed or deleted versions.
+   * Up to `limit` chunk rows no capturing or ready version references (call under the store lock);
+   * their rows are deleted and their files removed while the lock is held, so no capture registration
+   * can meanwhile be told they exist. Should the commit fail after this, the rows stay without files,
+   * which `present` reports as missing. Returns how many rows went and the bytes freed.
    */
-  async gc(): Promise<GcResult> {
-    await this.ready();
-    const out: GcResult = { removedChunks: 0, freedBytes: 0, orphanFiles: 0, tmpFiles: 0, manifests: 0, abandonedCaptures: 0 };
-
-    // A capturing version whose task is over or gone (its PC was deleted) will never be committed.
-    out.abandonedCaptures = await this.db.transaction().execute(async (trx) => {
-      await this.lock(trx);
-      const r = await trx
-        .updateTable('image_versions')
-        .set({ state: 'failed', error: 'its capture task ended or was removed before the capture was committed' })
-        .where('state', '=', 'capturing')
-        .where((eb) =>
-          eb.or([
-            eb('task_id', 'is', null),
-            eb.not(eb.exists(eb.selectFrom('tasks').select(sql<number>`1`.as('one')).whereRef('tasks.id', '=', 'image_versions.task_id').where('tasks.state', 'in', ['pending', 'running']))),
-          ]),
-        )
-        .executeTakeFirst();
-      return Number(r.numUpdatedRows);
-    });
-
-    for (;;) {
-      const batch = await this.db.transaction().execute(async (trx) => {
-        await this.lock(trx);
-        const rows = await trx
-          .selectFrom('chunks as c')
-          .select(['c.hash', 'c.stored_size'])
-          .where((eb) =>
-            eb.not(
-              eb.exists(
-                eb
-                  .selectFrom('image_version_chunks as ivc')
-                  .innerJoin('image_versions as v', 'v.id', 'ivc.version_id')
-                  .select(sql<number>`1`.as('one'))
-                  .whereRef('ivc.hash', '=', 'c.hash')
-                  .where('v.state', 'in', ['capturing', 'ready']),
-              ),
-            ),
-          )
-          .orderBy('c.hash')
-          .limit(GC_BATCH)
-          .execute();
-        if (rows.length === 0) return 0;
-        await trx.deleteFrom('chunks').where('hash', 'in', rows.map((r) => r.hash)).execute();
-        // Files go while the lock is held: no registration can meanwhile be told they exist. Should
-        // the commit fail after this, the rows stay without files, which `present` reports as missing.
-        for (const r of rows) out.freedBytes += await this.unlinkSize(this.chunkPath(r.hash));
-        return rows.length;
-      });
-      out.removedChunks += batch;
-      if (batch < GC_BATCH) break;
-    }
-
-    // Failed and deleted versions protect nothing: their chunk lists can go.
-    await this.db
-      .deleteFrom('image_version_chunks')
-      .where('version_id', 'in', this.db.selectFrom('image_versions').select('id').where('state', 'in', ['failed', 'deleted']))
+  async removeUnreferenced(trx: Kysely<DB>, limit: number): Promise<{ removed: number; freedBytes: number }> {
+    const rows = await trx
+      .selectFrom('chunks as c')
+      .select(['c.hash'])
+      .where((eb) =>
+        eb.not(
+          eb.exists(
+            eb
+              .selectFrom('image_version_chunks as ivc')
+              .innerJoin('image_versions as v', 'v.id', 'ivc.version_id')
+              .select(sql<number>`1`.as('one'))
+              .whereRef('ivc.hash', '=', 'c.hash')
+              .where('v.state', 'in', ['capturing', 'ready']),
+          ),
+        ),
+      )
+      .orderBy('c.hash')
+      .limit(limit)
       .execute();
-
-    await this.sweepOrphanChunks(out);
-    await this.sweepTmp(out);
-    await this.sweepManifests(out);
-    return out;
-  }
-
-  private async unlinkSize(file: string): Promise<number> {
-    try {
-      const { size } = await fs.promises.lstat(file);
-      await fs.promises.unlink(file);
-      return size;
-    } catch (err) {
-      if (isErrno(err, 'ENOENT')) return 0;
-      throw err;
-    }
-  }
-
-  private async listDir(dir: string): Promise<string[]> {
-    try {
-      return await fs.promises.readdir(dir);
-    } catch (err) {
-      if (isErrno(err, 'ENOENT')) return [];
-      throw err;
-    }
-  }
-
-  /**
-   * Chunk files without a row, older than an hour. Moved to tmp/ first, then removed only if what was
-   * moved is still the old file: an upload of the same chunk that landed meanwhile is put back.
-   */
-  private async sweepOrphanChunks(out: GcResult): Promise<void> {
-    const cutoff = Date.now() - STALE_FILE_MS;
-    for (const sub of (await this.listDir(this.chunksDir)).filter((d) => /^[0-9a-f]{2}$/.test(d))) {
-      const names = (await this.listDir(path.join(this.chunksDir, sub))).filter((n) => /^[0-9a-f]{64}\.zst$/.test(n) && n.startsWith(sub));
-      for (const batch of batches(names, IN_BATCH)) {
-        const hashes = batch.map((n) => n.slice(0, 64));
-        const known = new Set((await this.db.selectFrom('chunks').select('hash').where('hash', 'in', hashes).execute()).map((r) => r.hash));
-        for (const hash of hashes.filter((h) => !known.has(h))) {
-          const file = this.chunkPath(hash);
-          const before = await fs.promises.lstat(file).catch(() => null);
-          if (!before || before.mtimeMs > cutoff) continue;
-          const trash = path.join(this.tmpDir, `gc-${hash}-${randomBytes(4).toString('hex')}`);
-          try {
-            await fs.promises.rename(file, trash);
-          } catch (err) {
-            if (isErrno(err, 'ENOENT')) continue;
-            throw err;
-          }
-          const moved = await fs.promises.lstat(trash);
-          if (moved.ino !== before.ino) {
-            await fs.promises.rename(trash, file);
-            continue;
-          }
-          await fs.promises.unlink(trash);
-          out.orphanFiles++;
-          out.freedBytes += moved.size;
-        }
-      }
-    }
-  }
-
-  private async sweepTmp(out: GcResult): Promise<void> {
-    const cutoff = Date.now() - STALE_FILE_MS;
-    for (const name of await this.listDir(this.tmpDir)) {
-      const file = path.join(this.tmpDir, name);
-      const st = await fs.promises.lstat(file).catch(() => null);
-      if (!st?.isFile() || st.mtimeMs > cutoff) continue;
-      out.freedBytes += await this.unlinkSize(file);
-      out.tmpFiles++;
-    }
-  }
-
-  /** Published manifests of failed or deleted versions, pending ones of versions no longer capturing. */
-  private async sweepManifests(out: GcResult): Promise<void> {
-    await this.db.transaction().execute(async (trx) => {
-      // Under the lock: a registration writes its pending manifest inside its own locked transaction.
-      await this.lock(trx);
-      const files = (await this.listDir(this.manifestsDir))
-        .map((name) => ({ name, m: /^(\d{1,15})(\.pending)?\.json$/.exec(name) }))
-        .filter((f) => f.m !== null)
-        .map((f) => ({ name: f.name, id: Number(f.m![1]), pending: f.m![2] !== undefined }));
-      const states = new Map<number, string>();
-      for (const batch of batches([...new Set(files.map((f) => f.id))], IN_BATCH)) {
-        for (const r of await trx.selectFrom('image_versions').select(['id', 'state']).where('id', 'in', batch).execute()) states.set(r.id, r.state);
-      }
-      const cutoff = Date.now() - STALE_FILE_MS;
-      for (const f of files) {
-        const state = states.get(f.id);
-        const file = path.join(this.manifestsDir, f.name);
-        let dead: boolean;
-        if (state === undefined) dead = ((await fs.promises.lstat(file).catch(() => null))?.mtimeMs ?? Infinity) < cutoff;
-        else dead = f.pending ? state !== 'capturing' : state === 'failed' || state === 'deleted';
-        if (!dead) continue;
-        out.freedBytes += await this.unlinkSize(file);
-        out.manifests++;
-      }
-    });
+    if (rows.length === 0) return { removed: 0, freedBytes: 0 };
+    await trx.deleteFrom('chunks').where('hash', 'in', rows.map((r) => r.hash)).execute();
+    let freedBytes = 0;
+    for (const r of rows) freedBytes += await unlinkSize(this.chunkPath(r.hash));
+    return { removed: rows.length, freedBytes };
   }
 }

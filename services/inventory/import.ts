@@ -1,10 +1,13 @@
 // CSV import against the database: a dry run reports every bad line and writes nothing; a real import is
 // one transaction (all or nothing). A MAC already known updates that PC; a new room name creates the room.
+// PCs are written through the hosts repository (hosts.ts).
 import type { Kysely } from 'kysely';
 import { writeAudit, type Actor } from '../core/audit.js';
 import { nowIso, type DB } from '../core/db/index.js';
 import type { Host } from '../core/db/schema.js';
 import { AppError } from '../core/errors.js';
+import type { EventBus } from '../core/events.js';
+import type { HostRepository } from './hosts.js';
 import { hostsToCsv } from './csv-export.js';
 import { parseHostsCsv, type CsvHostRow, type CsvLineError } from './csv-import.js';
 
@@ -25,7 +28,11 @@ type Plan = { row: CsvHostRow; existing: Existing | undefined; roomKey: string |
 const key = (s: string) => s.toLowerCase();
 
 export class HostImporter {
-  constructor(private readonly db: Kysely<DB>) {}
+  constructor(
+    private readonly db: Kysely<DB>,
+    private readonly hosts: HostRepository,
+    private readonly events: EventBus,
+  ) {}
 
   async run(actor: Actor, file: Buffer, opts: { dryRun: boolean; fileName?: string }): Promise<ImportReport> {
     const parsed = parseHostsCsv(file);
@@ -40,8 +47,9 @@ export class HostImporter {
     };
 
     // Reading and writing share one transaction so the checks hold for what is written.
-    const outcome = await this.db.transaction().execute(async (trx) => {
-      const hosts: Existing[] = await trx.selectFrom('hosts').select(['id', 'mac', 'name', 'room_id', 'ip', 'serial', 'notes']).execute();
+    const outcome = await this.events.transaction(this.db, async (tx) => {
+      const trx = tx.trx;
+      const hosts: Existing[] = await this.hosts.all(trx);
       const rooms = await trx.selectFrom('rooms').select(['id', 'name']).execute();
       const byMac = new Map(hosts.map((h) => [h.mac, h]));
       const roomIds = new Map(rooms.map((r) => [key(r.name), r.id]));
@@ -78,31 +86,19 @@ export class HostImporter {
       const updates = plans.filter((p) => p.existing && changed(p.existing, p.row, roomIds.get(p.roomKey ?? '')));
       // Renames may swap names between PCs: park them on unique temporary names first.
       for (const p of updates) {
-        if (p.existing!.name !== p.row.name) await trx.updateTable('hosts').set({ name: `~import~${p.existing!.id}` }).where('id', '=', p.existing!.id).execute();
+        if (p.existing!.name !== p.row.name) await this.hosts.update(tx, p.existing!.id, { name: `~import~${p.existing!.id}` }, 'imported');
       }
       for (const p of updates) {
         const roomId = p.roomKey === null ? null : roomIds.get(p.roomKey)!;
-        await trx.updateTable('hosts').set({ name: p.row.name, room_id: roomId, ip: p.row.ip, serial: p.row.serial, notes: p.row.notes, updated_at: now }).where('id', '=', p.existing!.id).execute();
+        await this.hosts.update(tx, p.existing!.id, { name: p.row.name, room_id: roomId, ip: p.row.ip, serial: p.row.serial, notes: p.row.notes }, 'imported');
       }
       const inserts = plans.filter((p) => !p.existing);
       for (let i = 0; i < inserts.length; i += 200) {
-        await trx
-          .insertInto('hosts')
-          .values(
-            inserts.slice(i, i + 200).map(({ row, roomKey }) => ({
-              name: row.name,
-              mac: row.mac,
-              room_id: roomKey === null ? null : roomIds.get(roomKey)!,
-              ip: row.ip,
-              serial: row.serial,
-              notes: row.notes,
-              hardware: null,
-              last_seen_at: null,
-              created_at: now,
-              updated_at: now,
-            })),
-          )
-          .execute();
+        await this.hosts.insertMany(
+          tx,
+          inserts.slice(i, i + 200).map(({ row, roomKey }) => ({ name: row.name, mac: row.mac, room_id: roomKey === null ? null : roomIds.get(roomKey)!, ip: row.ip, serial: row.serial, notes: row.notes })),
+          'imported',
+        );
       }
       await writeAudit(trx, actor, {
         action: 'hosts.import',
@@ -116,13 +112,7 @@ export class HostImporter {
   }
 
   async exportCsv(): Promise<string> {
-    const rows = await this.db
-      .selectFrom('hosts')
-      .leftJoin('rooms', 'rooms.id', 'hosts.room_id')
-      .select(['hosts.name', 'hosts.mac', 'hosts.ip', 'hosts.serial', 'hosts.notes', 'hosts.hardware', 'hosts.last_seen_at', 'rooms.name as room'])
-      .orderBy('rooms.name')
-      .orderBy('hosts.name')
-      .execute();
+    const rows = await this.hosts.exportRows();
     return hostsToCsv(
       rows.map((r) => {
         const hw = parseHardware(r.hardware);

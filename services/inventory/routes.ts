@@ -1,6 +1,6 @@
 // REST routes for rooms, hosts, CSV import and export.
 import { z } from 'zod';
-import { defineRoute, idParam, type AnyRoute } from '../api/route.js';
+import { defineRoute, idParam, type AnyRoute } from '../core/route.js';
 import { assertImportable, type HostImporter } from './import.js';
 import type { InventoryService } from './service.js';
 

@@ -1,4 +1,5 @@
 // The worker role: BullMQ workers. For now, housekeeping on a schedule; later the room pipelines.
+// Its services come from the composition root (services/container.ts), the same the api uses.
 import { Worker, type Job } from 'bullmq';
 import type { AccountService } from '../accounts/service.js';
 import type { Logger } from '../core/logger.js';

@@ -1,6 +1,6 @@
 // GET /api/v1/system/containers: the stack's containers, for admins.
 import { z } from 'zod';
-import { defineRoute, type AnyRoute } from '../api/route.js';
+import { defineRoute, type AnyRoute } from '../core/route.js';
 import type { SystemService } from './docker.js';
 
 const ContainerSchema = z.object({

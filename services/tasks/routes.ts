@@ -1,63 +1,59 @@
-// REST routes for tasks: give PCs something to do at their next network boot (inventory, capture,
-// restore), list, cancel.
+// REST routes for tasks: give PCs something to do at their next network boot (one body per kind of the
+// registry: inventory, capture, restore…), list, cancel; and the client API every kind shares
+// (/api/v1/client/task, progress, result: access 'machine', the task token from the hello answer).
 import { z } from 'zod';
-import { defineRoute, idParam, type AnyRoute } from '../api/route.js';
-import { TASK_KINDS, TASK_STATES, type TaskService } from './service.js';
+import { ProgressSchema } from '../core/progress.js';
+import { defineRoute, idParam, type AnyRoute } from '../core/route.js';
+import type { TaskKindRegistry } from './kinds.js';
+import { TASK_STATES } from './lifecycle.js';
+import { ClientReportSchema, type TaskService } from './service.js';
 
-export const TaskSchema = z
-  .object({
-    id: z.number().int(),
-    hostId: z.number().int(),
-    hostName: z.string(),
-    mac: z.string(),
-    roomId: z.number().int().nullable(),
-    room: z.string().nullable(),
-    kind: z.enum(TASK_KINDS),
-    state: z.enum(TASK_STATES),
-    createdBy: z.string(),
-    createdAt: z.string(),
-    startedAt: z.string().nullable(),
-    finishedAt: z.string().nullable(),
-    error: z.string().nullable(),
-    result: z.record(z.string(), z.unknown()).nullable().describe('the outcome; while a capture or restore runs, {progress} from the client'),
-    params: z.record(z.string(), z.unknown()).nullable().describe('capture: {imageId, image, notes}; restore: {imageId, image, versionId, version}'),
-  })
-  .meta({ id: 'Task' });
+export const taskSchema = (kinds: TaskKindRegistry) =>
+  z
+    .object({
+      id: z.number().int(),
+      hostId: z.number().int(),
+      hostName: z.string(),
+      mac: z.string(),
+      roomId: z.number().int().nullable(),
+      room: z.string().nullable(),
+      kind: z.enum(kinds.names() as [string, ...string[]]),
+      state: z.enum(TASK_STATES),
+      createdBy: z.string(),
+      createdAt: z.string(),
+      startedAt: z.string().nullable(),
+      finishedAt: z.string().nullable(),
+      error: z.string().nullable(),
+      result: z.record(z.string(), z.unknown()).nullable().describe('the outcome; while a capture or restore runs, {progress} from the client'),
+      params: z.record(z.string(), z.unknown()).nullable().describe('what the task works on, by kind; capture: {imageId, image, notes}; restore: {imageId, image, versionId, version}'),
+    })
+    .meta({ id: 'Task' });
 
 const HostIds = z.array(z.number().int().positive()).min(1).max(5000);
-const NewTaskSchema = z
-  .discriminatedUnion('kind', [
-    z.object({ kind: z.literal('inventory'), hostIds: HostIds }),
-    z.object({
-      kind: z.literal('capture'),
-      hostIds: HostIds.describe('exactly one PC: the reference PC whose disk is captured'),
-      imageId: z.number().int().positive().describe('the image that gets a new version'),
-      notes: z.string().max(2000).nullable().optional().describe('notes of the new version (what changed)'),
-    }),
-    z.object({
-      kind: z.literal('restore'),
-      hostIds: HostIds,
-      imageId: z.number().int().positive(),
-      version: z.number().int().positive().optional().describe('version number; default the newest ready version'),
-    }),
-  ])
-  .meta({ id: 'NewTask' });
+
+/** One body per registered kind: {kind, hostIds, ...the kind's own fields}. */
+function newTaskSchema(kinds: TaskKindRegistry) {
+  const bodies = kinds.list().map((k) => z.object({ kind: z.literal(k.name).describe(k.summary), hostIds: HostIds }).extend(k.input.shape));
+  return z.discriminatedUnion('kind', bodies as [(typeof bodies)[number], ...typeof bodies]).meta({ id: 'NewTask' });
+}
 
 export function taskRoutes(tasks: TaskService): AnyRoute[] {
+  const TaskSchema = taskSchema(tasks.kinds);
+  const summary = tasks.kinds
+    .list()
+    .map((k) => `${k.name}: ${k.summary}`)
+    .join('; ');
   return [
     defineRoute({
       method: 'post', path: '/api/v1/tasks', tag: 'tasks', access: 'technician', status: 201,
-      summary:
-        'Give PCs a task for their next network boot (inventory: report hardware facts, then power off; capture: one PC\'s disk into a new version of an image; restore: a ready version onto the PCs); a PC that already has an open task keeps it',
-      body: NewTaskSchema,
+      summary: `Give PCs a task for their next network boot (${summary}); a PC that already has an open task keeps it`,
+      body: newTaskSchema(tasks.kinds),
       response: z.object({ created: z.array(z.number().int()).describe('ids of the tasks created by this call'), tasks: z.array(TaskSchema).describe('the open task of each PC, in the order of hostIds') }),
       errors: { 400: 'unknown_host | one_host_per_capture | image_required | unknown_image | unknown_version', 409: 'no_ready_version | version_not_ready' },
-      handler: ({ auth, body }) =>
-        tasks.create(auth!.actor, body.hostIds, body.kind, {
-          imageId: 'imageId' in body ? body.imageId : undefined,
-          version: 'version' in body ? body.version : undefined,
-          notes: 'notes' in body ? body.notes : undefined,
-        }),
+      handler: ({ auth, body }) => {
+        const { kind, hostIds, ...input } = body as { kind: string; hostIds: number[] } & Record<string, unknown>;
+        return tasks.create(auth!.actor, hostIds, kind, input);
+      },
     }),
     defineRoute({
       method: 'get', path: '/api/v1/tasks', tag: 'tasks', access: 'viewer',
@@ -76,6 +72,33 @@ export function taskRoutes(tasks: TaskService): AnyRoute[] {
       summary: 'Cancel a pending or running task (a capture\'s unpublished version becomes failed; earlier versions stay as they are)',
       params: idParam, response: TaskSchema, errors: { 404: 'not_found', 409: 'task_finished' },
       handler: ({ auth, params }) => tasks.cancel(auth!.actor, params.id),
+    }),
+  ];
+}
+
+export function clientTaskRoutes(tasks: TaskService): AnyRoute[] {
+  const errors = { 403: 'not_a_task_token | task_mismatch', 404: 'task_gone', 409: 'task_not_running | wrong_task_kind' };
+  const views = [...new Set(tasks.kinds.list().flatMap((k) => (k.client ? [k.client.schema] : [])))];
+  return [
+    defineRoute({
+      method: 'get', path: '/api/v1/client/task', tag: 'client', access: 'machine',
+      summary: 'The booted client asks what its running task is (what it needs depends on the kind: capture, restore…)',
+      response: views.length === 1 ? views[0]! : z.union(views), errors,
+      handler: ({ machine }) => tasks.clientView(machine!),
+    }),
+    defineRoute({
+      method: 'post', path: '/api/v1/client/progress', tag: 'client', access: 'machine',
+      summary: 'Report progress (about once a second); the last report shows on the task (result.progress)',
+      body: ProgressSchema, response: null, errors,
+      handler: async ({ machine, body }) => tasks.recordProgress(machine!, body),
+    }),
+    defineRoute({
+      method: 'post', path: '/api/v1/client/result', tag: 'client', access: 'machine',
+      summary: 'The final result: the task becomes done, or failed with the reason (a sentence a person can act on). A capture reported ok without a commit fails.',
+      body: ClientReportSchema,
+      response: z.object({ taskId: z.number().int(), state: z.enum(['done', 'failed']), error: z.string().nullable() }),
+      errors,
+      handler: ({ machine, body }) => tasks.finish(machine!, body),
     }),
   ];
 }

@@ -1,153 +1,117 @@
-// Tasks: what a PC does at its next network boot: 'inventory' (boot the roomcast client, report the
-// hardware facts, power off), 'capture' (its disk into a new version of an image) and 'restore' (a
-// ready image version onto its disk). Capture and restore keep what they work on in `params`.
-// A PC has at most one open (pending or running) task: a unique partial index enforces it. Every
-// state change is one transaction with its audit entry.
+// Tasks: what a PC does at its next network boot, and the one owner of the task lifecycle. Every
+// change of a task goes through here: created (a person, a room run), started or done at the client's
+// hello, progress, the client's final result, cancelled. Each change is one transaction with its audit
+// entry, checked against the lifecycle (lifecycle.ts), and told as a `task.changed` event after the
+// commit. What a task of each kind needs (params, boot, hello action, client view, end) comes from its
+// kind in the registry (kinds.ts); the domains that own a kind hook in there, never into the table.
 import type { Kysely } from 'kysely';
+import { z } from 'zod';
 import { writeAudit, type Actor } from '../core/audit.js';
+import type { MachineAuth } from '../core/auth.js';
 import { nowIso, type DB } from '../core/db/index.js';
-import type { Task, TaskKind, TaskState } from '../core/db/schema.js';
+import { isUniqueViolation } from '../core/db/errors.js';
+import type { Task, TaskState } from '../core/db/schema.js';
 import { AppError, conflict, notFound } from '../core/errors.js';
-import { isUniqueViolation } from '../inventory/service.js';
+import type { EventBus, Tx } from '../core/events.js';
+import type { Progress } from '../core/progress.js';
+import type { HostRepository } from '../inventory/hosts.js';
+import type { MachineTask, Outcome, TaskKindRegistry } from './kinds.js';
+import { move, movableFrom, OPEN_STATES, type TaskEvent } from './lifecycle.js';
+import type { TaskFilter, TaskRepository, TaskView } from './repository.js';
 
-export const TASK_KINDS = ['inventory', 'capture', 'restore'] as const satisfies readonly TaskKind[];
-export const TASK_STATES = ['pending', 'running', 'done', 'failed', 'cancelled'] as const satisfies readonly TaskState[];
-export const OPEN_STATES: TaskState[] = ['pending', 'running'];
+export type { TaskFilter, TaskView } from './repository.js';
 
-export interface TaskView {
-  id: number;
-  hostId: number;
-  hostName: string;
-  mac: string;
-  roomId: number | null;
-  room: string | null;
-  kind: TaskKind;
-  state: TaskState;
-  createdBy: string;
-  createdAt: string;
-  startedAt: string | null;
-  finishedAt: string | null;
-  error: string | null;
-  result: Record<string, unknown> | null;
-  /** Capture: {imageId, image, notes}; restore: {imageId, image, versionId, version}; inventory: null. */
-  params: Record<string, unknown> | null;
+/** The client's final word (POST /api/v1/client/result). */
+export interface ClientReport {
+  ok: boolean;
+  reason?: string | undefined;
+  details?: Record<string, unknown> | undefined;
 }
 
-/** What a capture or restore task works on (POST /api/v1/tasks). */
-export interface TaskOptions {
-  imageId?: number;
-  /** Restore: the version number; default the newest ready one. */
-  version?: number;
-  /** Capture: notes of the version it makes. */
-  notes?: string | null;
+/** What the client's hello did to its task, and what the client does next. */
+export interface CheckIn {
+  task: Task | undefined;
+  /** Set when the task runs: the client's action and the lifetime of its task token. */
+  run?: { action: string; tokenSeconds: number };
 }
 
-export interface CaptureParams {
-  imageId: number;
-  image: string;
-  notes: string | null;
-}
-
-export interface RestoreParams {
-  imageId: number;
-  image: string;
-  versionId: number;
-  version: number;
-}
-
-export const parseParams = <T>(t: Pick<Task, 'params'>): T | null => (t.params === null ? null : (JSON.parse(t.params) as T));
-
-export interface TaskFilter {
-  state?: TaskState;
-  hostId?: number;
-  roomId?: number | 'unassigned';
-  limit?: number;
-}
-
-type TaskRow = Task & { host_name: string; mac: string; room_id: number | null; room_name: string | null };
-
-const toView = (t: TaskRow): TaskView => ({
-  id: t.id,
-  hostId: t.host_id,
-  hostName: t.host_name,
-  mac: t.mac,
-  roomId: t.room_id,
-  room: t.room_name,
-  kind: t.kind,
-  state: t.state,
-  createdBy: t.created_by,
-  createdAt: t.created_at,
-  startedAt: t.started_at,
-  finishedAt: t.finished_at,
-  error: t.error,
-  result: t.result === null ? null : (JSON.parse(t.result) as Record<string, unknown>),
-  params: parseParams<Record<string, unknown>>(t),
-});
+const an = (kind: string) => (/^[aeiou]/.test(kind) ? `an ${kind}` : `a ${kind}`);
 
 export class TaskService {
-  constructor(private readonly db: Kysely<DB>) {}
-
-  private query(db: Kysely<DB> = this.db) {
-    return db
-      .selectFrom('tasks')
-      .innerJoin('hosts', 'hosts.id', 'tasks.host_id')
-      .leftJoin('rooms', 'rooms.id', 'hosts.room_id')
-      .selectAll('tasks')
-      .select(['hosts.name as host_name', 'hosts.mac', 'hosts.room_id', 'rooms.name as room_name']);
-  }
+  constructor(
+    private readonly db: Kysely<DB>,
+    private readonly repo: TaskRepository,
+    readonly kinds: TaskKindRegistry,
+    private readonly hosts: Pick<HostRepository, 'existing'>,
+    private readonly events: EventBus,
+  ) {}
 
   async get(id: number, db: Kysely<DB> = this.db): Promise<TaskView> {
-    const row = await this.query(db).where('tasks.id', '=', id).executeTakeFirst();
-    if (!row) throw notFound('task', id);
-    return toView(row);
+    const view = await this.repo.view(id, db);
+    if (!view) throw notFound('task', id);
+    return view;
   }
 
-  async list(filter: TaskFilter = {}): Promise<TaskView[]> {
-    let q = this.query().orderBy('tasks.id', 'desc').limit(filter.limit ?? 200);
-    if (filter.state) q = q.where('tasks.state', '=', filter.state);
-    if (filter.hostId !== undefined) q = q.where('tasks.host_id', '=', filter.hostId);
-    if (filter.roomId === 'unassigned') q = q.where('hosts.room_id', 'is', null);
-    else if (filter.roomId !== undefined) q = q.where('hosts.room_id', '=', filter.roomId);
-    return (await q.execute()).map(toView);
+  list(filter: TaskFilter = {}): Promise<TaskView[]> {
+    return this.repo.list(filter);
+  }
+
+  /** A task's state now (undefined: it no longer exists). */
+  async stateOf(id: number, db: Kysely<DB> = this.db): Promise<TaskState | undefined> {
+    return (await this.repo.row(id, db))?.state;
   }
 
   /** The open task of a host, if any (what its next network boot does). */
-  async openTaskOf(hostId: number, db: Kysely<DB> = this.db): Promise<Task | undefined> {
-    return db.selectFrom('tasks').selectAll().where('host_id', '=', hostId).where('state', 'in', OPEN_STATES).executeTakeFirst();
+  openTaskOf(hostId: number, db: Kysely<DB> = this.db): Promise<Task | undefined> {
+    return this.repo.openOf(hostId, db);
+  }
+
+  /** Tells the change of a task after the commit (one read of the row as people see it). */
+  private async told(tx: Tx, id: number, previous: TaskState | null): Promise<void> {
+    const v = await this.get(id, tx.trx);
+    tx.out.add('task.changed', { taskId: v.id, hostId: v.hostId, roomId: v.roomId, kind: v.kind, state: v.state, previous, error: v.error, at: nowIso() });
+  }
+
+  /** Moves a task, refusing what the lifecycle forbids; false when a racing writer moved it first. */
+  private async moveTask(tx: Tx, task: Task, event: TaskEvent, to: TaskState, set: Parameters<TaskRepository['move']>[4]): Promise<boolean> {
+    const m = move(event, task.state, to);
+    if (!m.ok) throw conflict('task_finished', `task ${task.id}: ${m.reason}`);
+    const moved = await this.repo.move(tx.trx, task.id, movableFrom(event).filter((s) => move(event, s, to).ok), to, set);
+    if (moved) await this.told(tx, task.id, task.state);
+    return moved;
   }
 
   /**
    * Gives each host a task of `kind`; a host that already has an open task keeps it (returned as is).
-   * All or nothing: an unknown host id fails the whole request. A capture takes exactly one PC and an
-   * image; a restore takes an image and a version number (default: the newest ready version).
+   * All or nothing: an unknown host id fails the whole request. `input` is checked by the kind.
    */
-  async create(actor: Actor, hostIds: number[], kind: TaskKind, opts: TaskOptions = {}): Promise<{ created: number[]; tasks: TaskView[] }> {
-    const ids = [...new Set(hostIds)];
-    if (kind === 'capture' && ids.length !== 1) {
-      throw new AppError(400, 'one_host_per_capture', `a capture reads the disk of one PC; give exactly one host id (got ${ids.length})`);
+  async create(actor: Actor, hostIds: number[], kindName: string, rawInput: Record<string, unknown> = {}): Promise<{ created: number[]; tasks: TaskView[] }> {
+    const kind = this.kinds.get(kindName);
+    const parsed = kind.input.safeParse(rawInput);
+    if (!parsed.success) {
+      const first = parsed.error.issues[0];
+      throw new AppError(400, 'validation_failed', `invalid ${kindName} task: ${first ? `${first.path.join('.') || 'input'}: ${first.message}` : 'bad input'}`);
     }
+    const ids = [...new Set(hostIds)];
+    kind.checkHosts?.(ids);
     const attempt = () =>
-      this.db.transaction().execute(async (trx) => {
-        const hosts = await trx.selectFrom('hosts').select(['id', 'name']).where('id', 'in', ids).execute();
+      this.events.transaction(this.db, async (tx) => {
+        const hosts = await this.hosts.existing(tx.trx, ids);
         const missing = ids.filter((id) => !hosts.some((h) => h.id === id));
         if (missing.length) throw new AppError(400, 'unknown_host', `host(s) ${missing.join(', ')} do not exist; no task was created`);
-        const params = await this.resolveParams(trx, kind, opts);
-        const open = await trx.selectFrom('tasks').select(['id', 'host_id']).where('host_id', 'in', ids).where('state', 'in', OPEN_STATES).execute();
+        const params = await kind.resolve(tx.trx, parsed.data as Record<string, unknown>);
+        const open = await this.repo.openOfHosts(ids, tx.trx);
         const created: number[] = [];
-        const now = nowIso();
+        const at = nowIso();
         for (const host of hosts) {
           if (open.some((t) => t.host_id === host.id)) continue;
-          const row = await trx
-            .insertInto('tasks')
-            .values({ host_id: host.id, kind, state: 'pending', created_by: actor.name, created_at: now, started_at: null, finished_at: null, error: null, result: null, params: params === null ? null : JSON.stringify(params) })
-            .returning('id')
-            .executeTakeFirstOrThrow();
-          created.push(row.id);
-          await writeAudit(trx, actor, { action: 'task.create', targetType: 'task', targetId: row.id, details: { kind, hostId: host.id, host: host.name, ...(params ? { params } : {}) } });
+          const id = await this.repo.insert(tx.trx, { hostId: host.id, kind: kind.name, createdBy: actor.name, params, at });
+          created.push(id);
+          await writeAudit(tx.trx, actor, { action: 'task.create', targetType: 'task', targetId: id, details: { kind: kind.name, hostId: host.id, host: host.name, ...(params ? { params } : {}) } });
+          await this.told(tx, id, null);
         }
-        const taskIds = [...created, ...open.map((t) => t.id)];
-        const rows = await this.query(trx).where('tasks.id', 'in', taskIds).execute();
-        const byHost = new Map(rows.map((r) => [r.host_id, toView(r)]));
+        const views = await this.repo.viewsOf([...created, ...open.map((t) => t.id)], tx.trx);
+        const byHost = new Map(views.map((v) => [v.hostId, v]));
         return { created, tasks: ids.map((id) => byHost.get(id)!) };
       });
     try {
@@ -159,93 +123,127 @@ export class TaskService {
     }
   }
 
-  /** Capture and restore parameters, checked against the images; null for inventory. */
-  private async resolveParams(trx: Kysely<DB>, kind: TaskKind, opts: TaskOptions): Promise<CaptureParams | RestoreParams | null> {
-    if (kind === 'inventory') return null;
-    if (opts.imageId === undefined) throw new AppError(400, 'image_required', `a ${kind} task needs imageId: the image to ${kind === 'capture' ? 'capture into' : 'restore'}`);
-    const image = await trx.selectFrom('images').select(['id', 'name']).where('id', '=', opts.imageId).executeTakeFirst();
-    if (!image) throw new AppError(400, 'unknown_image', `image ${opts.imageId} does not exist; create it first (POST /api/v1/images)`);
-    if (kind === 'capture') {
-      const notes = opts.notes?.trim() || null;
-      return { imageId: image.id, image: image.name, notes };
-    }
-    let q = trx.selectFrom('image_versions').select(['id', 'number', 'state']).where('image_id', '=', image.id);
-    q = opts.version === undefined ? q.where('state', '=', 'ready').orderBy('number', 'desc').limit(1) : q.where('number', '=', opts.version);
-    const version = await q.executeTakeFirst();
-    if (!version) {
-      if (opts.version !== undefined) throw new AppError(400, 'unknown_version', `image "${image.name}" has no version ${opts.version}`);
-      throw conflict('no_ready_version', `image "${image.name}" has no ready version to restore yet; capture one first`);
-    }
-    if (version.state !== 'ready') {
-      throw conflict('version_not_ready', `version ${version.number} of image "${image.name}" is ${version.state}; only a ready version can be restored`);
-    }
-    return { imageId: image.id, image: image.name, versionId: version.id, version: version.number };
-  }
-
+  /** Cancels a pending or running task; its kind releases what it held (a capture's unpublished version). */
   async cancel(actor: Actor, id: number): Promise<TaskView> {
-    return this.db.transaction().execute(async (trx) => {
-      const task = await this.get(id, trx);
+    return this.events.transaction(this.db, async (tx) => {
+      const task = await this.repo.row(id, tx.trx);
+      if (!task) throw notFound('task', id);
       if (!OPEN_STATES.includes(task.state)) throw conflict('task_finished', `task ${id} is already ${task.state}; only pending or running tasks can be cancelled`);
-      const now = nowIso();
-      await trx.updateTable('tasks').set({ state: 'cancelled', finished_at: now }).where('id', '=', id).execute();
-      await writeAudit(trx, actor, { action: 'task.cancel', targetType: 'task', targetId: id, details: { kind: task.kind, hostId: task.hostId, host: task.hostName, from: task.state } });
-      if (task.kind === 'capture') await this.failCapture(trx, actor, id, `the capture was cancelled by ${actor.name}`);
-      return this.get(id, trx);
+      if (!(await this.moveTask(tx, task, 'cancel', 'cancelled', { finished_at: nowIso() }))) throw conflict('task_finished', `task ${id} ended meanwhile`);
+      const view = await this.get(id, tx.trx);
+      await writeAudit(tx.trx, actor, { action: 'task.cancel', targetType: 'task', targetId: id, details: { kind: task.kind, hostId: task.host_id, host: view.hostName, from: task.state } });
+      await this.ended(tx, task, 'cancelled', `the ${task.kind} was cancelled by ${actor.name}`, actor);
+      return view;
     });
   }
 
-  /**
-   * Ends a running task as done or failed (the client's final report), with its audit entry; a failed
-   * capture takes its unpublished version down with it. Returns false when the task was no longer
-   * running (nothing changed).
-   */
-  async finish(trx: Kysely<DB>, actor: Actor, task: Task, outcome: { state: 'done' | 'failed'; error: string | null; result: Record<string, unknown> }): Promise<boolean> {
-    const now = nowIso();
-    const r = await trx
-      .updateTable('tasks')
-      .set({ state: outcome.state, finished_at: now, error: outcome.error, result: JSON.stringify(outcome.result) })
-      .where('id', '=', task.id)
-      .where('state', '=', 'running')
-      .executeTakeFirst();
-    if (Number(r.numUpdatedRows) === 0) return false;
-    await writeAudit(trx, actor, {
-      action: outcome.state === 'done' ? 'task.done' : 'task.failed',
-      targetType: 'task',
-      targetId: task.id,
-      details: { kind: task.kind, hostId: task.host_id, from: task.state, ...(outcome.error ? { error: outcome.error } : {}) },
-    });
-    if (task.kind === 'capture' && outcome.state === 'failed') await this.failCapture(trx, actor, task.id, outcome.error ?? 'the capture failed');
-    return true;
-  }
-
-  /** Marks the unpublished version of a capture task failed: never offered, its chunks collectable unless shared. */
-  private async failCapture(trx: Kysely<DB>, actor: Actor, taskId: number, why: string): Promise<void> {
-    const versions = await trx.selectFrom('image_versions').select(['id', 'image_id', 'number']).where('task_id', '=', taskId).where('state', '=', 'capturing').execute();
-    for (const v of versions) {
-      await trx.updateTable('image_versions').set({ state: 'failed', error: why }).where('id', '=', v.id).where('state', '=', 'capturing').execute();
-      await writeAudit(trx, actor, { action: 'image.version.fail', targetType: 'image', targetId: v.image_id, details: { version: v.number, versionId: v.id, taskId, error: why } });
-    }
+  private async ended(tx: Tx, task: Task, state: TaskState, why: string, actor: Actor): Promise<void> {
+    const kind = this.kinds.find(task.kind);
+    if (kind?.onEnd) await kind.onEnd(tx, task, this.kinds.paramsOf(task), { state, why, actor });
   }
 
   /**
-   * The booted client said hello for `taskId`: an inventory task is done at once (the facts are its
-   * result); other kinds become running. Nothing changes when the task is no longer open.
+   * The booted client said hello for `taskId` (inside the hello's transaction): a kind done at the
+   * hello (inventory) is done at once; others become running and tell the client their action.
+   * Nothing changes when the task is no longer open.
    */
-  async startFromHello(trx: Kysely<DB>, actor: Actor, taskId: number, hostId: number): Promise<Task | undefined> {
-    const task = await trx.selectFrom('tasks').selectAll().where('id', '=', taskId).where('host_id', '=', hostId).executeTakeFirst();
-    if (!task || !OPEN_STATES.includes(task.state)) return task;
+  async checkIn(tx: Tx, actor: Actor, taskId: number, hostId: number): Promise<CheckIn> {
+    const task = await this.repo.row(taskId, tx.trx);
+    if (!task || task.host_id !== hostId || !OPEN_STATES.includes(task.state)) return { task: task?.host_id === hostId ? task : undefined };
+    const kind = this.kinds.find(task.kind);
+    if (!kind) return { task };
     const now = nowIso();
-    if (task.kind === 'inventory') {
-      const result = JSON.stringify({ facts: true });
-      await trx.updateTable('tasks').set({ state: 'done', started_at: task.started_at ?? now, finished_at: now, result }).where('id', '=', taskId).execute();
-      await writeAudit(trx, actor, { action: 'task.done', targetType: 'task', targetId: taskId, details: { kind: task.kind, hostId, from: task.state } });
-      return { ...task, state: 'done', started_at: task.started_at ?? now, finished_at: now, result };
+    if ('doneAtHello' in kind.hello) {
+      const result = JSON.stringify(kind.hello.result);
+      const started = task.started_at ?? now;
+      if (!(await this.moveTask(tx, task, 'hello', 'done', { started_at: started, finished_at: now, result }))) return { task: await this.repo.row(taskId, tx.trx) };
+      await writeAudit(tx.trx, actor, { action: 'task.done', targetType: 'task', targetId: taskId, details: { kind: task.kind, hostId, from: task.state } });
+      return { task: { ...task, state: 'done', started_at: started, finished_at: now, result } };
     }
+    let current: Task = task;
     if (task.state === 'pending') {
-      await trx.updateTable('tasks').set({ state: 'running', started_at: now }).where('id', '=', taskId).execute();
-      await writeAudit(trx, actor, { action: 'task.start', targetType: 'task', targetId: taskId, details: { kind: task.kind, hostId } });
-      return { ...task, state: 'running', started_at: now };
+      if (!(await this.moveTask(tx, task, 'hello', 'running', { started_at: now }))) return { task: await this.repo.row(taskId, tx.trx) };
+      await writeAudit(tx.trx, actor, { action: 'task.start', targetType: 'task', targetId: taskId, details: { kind: task.kind, hostId } });
+      current = { ...task, state: 'running', started_at: now };
+    }
+    return { task: current, run: { action: kind.hello.action, tokenSeconds: kind.hello.tokenSeconds } };
+  }
+
+  /** The running task this boot token was issued for, of one of `kinds` (default: kinds with a client API); 403/404/409 otherwise. */
+  async machineTask(machine: MachineAuth, kinds?: string[], db: Kysely<DB> = this.db): Promise<MachineTask> {
+    if (machine.purpose !== 'task' || machine.taskId === undefined || machine.hostId === undefined) {
+      throw new AppError(403, 'not_a_task_token', 'this boot token was issued to register a PC, not for a task; give the PC a task and network-boot it again');
+    }
+    const task = await this.repo.machineRow(machine.taskId, db);
+    if (!task) throw new AppError(404, 'task_gone', `task ${machine.taskId} no longer exists (its PC may have been removed from the inventory)`);
+    if (task.host_id !== machine.hostId || task.mac !== machine.mac) {
+      throw new AppError(403, 'task_mismatch', `task ${task.id} is not a task of the PC with MAC ${machine.mac}`);
+    }
+    if (task.state !== 'running') {
+      const hint = task.state === 'pending' ? 'say hello first (POST /api/v1/boot/hello)' : 'there is nothing left to do; power off';
+      throw conflict('task_not_running', `task ${task.id} is ${task.state}, not running; ${hint}`);
+    }
+    const accepted = kinds ?? this.kinds.list().filter((k) => k.client).map((k) => k.name);
+    if (!accepted.includes(task.kind)) {
+      throw conflict('wrong_task_kind', `task ${task.id} is ${an(task.kind)} task; this call is for ${accepted.join(' or ')} tasks`);
     }
     return task;
   }
+
+  /** GET /api/v1/client/task: what the client of a running task needs, from its kind. */
+  async clientView(machine: MachineAuth): Promise<unknown> {
+    const task = await this.machineTask(machine);
+    const kind = this.kinds.get(task.kind);
+    return kind.client!.view(this.db, task, this.kinds.paramsOf(task));
+  }
+
+  /** Keeps the client's last progress report on its running task: one UPDATE when all is well. */
+  async recordProgress(machine: MachineAuth, p: Progress): Promise<void> {
+    if (machine.purpose === 'task' && machine.taskId !== undefined && machine.hostId !== undefined) {
+      const task = await this.repo.view(machine.taskId);
+      if (task && task.mac === machine.mac && this.kinds.find(task.kind)?.progress) {
+        const progress = { ...p, at: nowIso() };
+        if (await this.repo.setRunningResult(task.id, machine.hostId, JSON.stringify({ progress }))) {
+          this.events.emit('task.progress', { taskId: task.id, hostId: task.hostId, roomId: task.roomId, kind: task.kind, progress });
+          return;
+        }
+      }
+    }
+    await this.machineTask(machine, this.kinds.list().filter((k) => k.progress).map((k) => k.name)); // says why
+    throw conflict('task_not_running', `task ${machine.taskId} changed state meanwhile; power off`);
+  }
+
+  /** The client's final word: the task is done or failed (with a reason a person can act on). */
+  async finish(machine: MachineAuth, report: ClientReport): Promise<{ taskId: number; state: 'done' | 'failed'; error: string | null }> {
+    const task = await this.machineTask(machine);
+    const kind = this.kinds.get(task.kind);
+    const params = this.kinds.paramsOf(task);
+    return this.events.transaction(this.db, async (tx) => {
+      const previous = task.result === null ? {} : (JSON.parse(task.result) as { progress?: unknown });
+      let outcome: Outcome = {
+        state: report.ok ? 'done' : 'failed',
+        error: report.ok ? null : report.reason?.trim() || "the roomcast client reported a failure without a reason; look at the PC's screen",
+        result: { ok: report.ok, ...(previous.progress ? { progress: previous.progress } : {}), ...(report.reason ? { reason: report.reason } : {}), ...(report.details ? { details: report.details } : {}) },
+      };
+      if (kind.onResult) outcome = await kind.onResult(tx, task, params, outcome);
+      const moved = await this.moveTask(tx, task, 'result', outcome.state, { finished_at: nowIso(), error: outcome.error, result: JSON.stringify(outcome.result) });
+      if (!moved) throw conflict('task_not_running', `task ${task.id} ended meanwhile; power off`);
+      await writeAudit(tx.trx, machine.actor, {
+        action: outcome.state === 'done' ? 'task.done' : 'task.failed',
+        targetType: 'task',
+        targetId: task.id,
+        details: { kind: task.kind, hostId: task.host_id, from: task.state, ...(outcome.error ? { error: outcome.error } : {}) },
+      });
+      if (outcome.state === 'failed') await this.ended(tx, task, 'failed', outcome.error ?? `the ${task.kind} failed`, machine.actor);
+      return { taskId: task.id, state: outcome.state, error: outcome.error };
+    });
+  }
+
+  /** Open tasks of one kind with their params (what an image version is still needed by). */
+  async openOfKind(kind: string, db: Kysely<DB> = this.db): Promise<TaskView[]> {
+    return this.repo.list({ kind, open: true, limit: 100_000 }, db);
+  }
 }
+
+/** The body of POST /api/v1/client/result. */
+export const ClientReportSchema = z.object({ ok: z.boolean(), reason: z.string().max(2000).optional(), details: z.record(z.string(), z.unknown()).optional() });

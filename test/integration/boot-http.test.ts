@@ -7,7 +7,7 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SettingsStore } from '../../services/boot/http/settings.js';
+import { SettingsStore } from '../../services/core/settings.js';
 import { signToken, verifyToken, type TokenPayload } from '../../services/boot/http/tokens.js';
 import { openDatabase } from '../../services/core/db/index.js';
 import { ApiClient } from '../support/client.js';

@@ -646,7 +646,7 @@ describe.skipIf(!mountable).each(DIALECTS)('free space on a small filesystem (%s
     expect((await tech.get(`/api/v1/images/${image.id}`)).body.versions).toEqual([]);
 
     // The rule with the margin as an option: 60 % of the new data must fit.
-    const store = new ImageStore(null as never, path.join(mount, 'images'), { reserveBytes: 0 });
+    const store = new ImageStore(null as never, null as never, path.join(mount, 'images'), { reserveBytes: 0 });
     await expect(store.checkSpace(4 * MIB)).resolves.toMatchObject({ needBytes: Math.ceil(4 * MIB * 0.6) });
     await expect(store.checkSpace(64 * MIB)).rejects.toMatchObject({ status: 507, code: 'insufficient_storage' });
   });

@@ -8,7 +8,7 @@ import { DEFAULT_BOOT_FILES, decide, decideReply, ipxeScriptUrl, replyDestinatio
 import { FIXTURE_GUID, biosIpxeRequest, biosPxeRequest, dhclientRequest, ovmfRequest } from '../../services/boot/proxydhcp/fixtures.js';
 import { MSG, OP, OPT, buildPacket, encode, parsePacket, type DhcpPacket } from '../../services/boot/proxydhcp/packet.js';
 import { bootEveryPxeClient, cachedPolicy, type BootPolicy } from '../../services/boot/proxydhcp/policy.js';
-import { KeyedTokenBucket, LogThrottle } from '../../services/boot/proxydhcp/ratelimit.js';
+import { KeyedTokenBucket, LogThrottle } from '../../services/core/ratelimit.js';
 
 const SERVER = '10.99.0.1';
 const REGION = '10.99.0.2';

@@ -5,7 +5,9 @@
 import type { Express } from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp, describeRoutes } from '../../services/api/app.js';
-import { isUserAccess, ROLE_RANK, type AnyRoute } from '../../services/api/route.js';
+import { inertContainer } from '../../services/container.js';
+import { ROLE_RANK } from '../../services/core/auth.js';
+import { isUserAccess, type AnyRoute } from '../../services/core/route.js';
 import { ApiClient } from '../support/client.js';
 import { startTestApp, TEST_ADMIN_PASSWORD, type TestApp } from '../support/app.js';
 
@@ -42,15 +44,7 @@ describe('route security (every route)', () => {
   });
 
   it('mounts exactly the declared routes, and only health and login are public', () => {
-    const inert = new Proxy({}, { get: () => () => undefined });
-    const { app: express } = createApp({
-      config: { secureCookies: false, sessionHours: 1, trustProxy: false, roles: ['api'], dockerUrl: undefined, clientDir: '/nonexistent', publicUrl: undefined, imagesDir: '/nonexistent' },
-      database: { db: inert, dialect: 'sqlite', describe: '', ping: async () => {}, close: async () => {} } as never,
-      redis: inert as never,
-      accounts: inert as never,
-      log: inert as never,
-      version: '0',
-    });
+    const { app: express } = createApp(inertContainer(), '0');
     expect(mountedRoutes(express)).toEqual(routes.map(label).sort());
     expect(routes.filter((r) => r.access === 'public').map(label).sort()).toEqual(['GET /api/health', 'POST /api/v1/auth/login']);
     expect(new Set(routes.map(label)).size).toBe(routes.length);

@@ -2,39 +2,35 @@
 // - task token: the facts go to that PC; its open task starts (an inventory task is done at once);
 // - register token: a PC that became known meanwhile is updated, else it is added "à classer"
 //   (no room) as PC-XXXXXX, while the registration window accepts it.
-// The answer: 'capture' or 'restore' for a running task of that kind, with a fresh task token valid
-// 24 hours (a large disk takes longer than the boot token's 2 hours); 'poweroff' otherwise.
+// The answer: the action of a running task's kind (capture, restore…), with a fresh task token whose
+// lifetime the kind sets (a large disk takes longer than the boot token's 2 hours); 'poweroff' otherwise.
 import type { Kysely } from 'kysely';
 import { writeAudit } from '../../core/audit.js';
+import type { MachineAuth } from '../../core/auth.js';
 import { nowIso, type DB } from '../../core/db/index.js';
-import type { Host, TaskKind, TaskState } from '../../core/db/schema.js';
+import { isUniqueViolation } from '../../core/db/errors.js';
+import type { Host, TaskState } from '../../core/db/schema.js';
 import { AppError } from '../../core/errors.js';
-import type { MachineAuth } from '../../api/route.js';
+import type { EventBus, Tx } from '../../core/events.js';
+import type { HostRepository } from '../../inventory/hosts.js';
 import { normalizeMac } from '../../inventory/mac.js';
-import { isUniqueViolation } from '../../inventory/service.js';
 import type { TaskService } from '../../tasks/service.js';
 import { hardwareJson, realSerial, type HardwareFacts } from './facts.js';
 import type { RegistrationWindow } from './registration.js';
 import type { BootTokens } from './tokens.js';
 
-export const HELLO_ACTIONS = ['poweroff', 'capture', 'restore'] as const;
-export type HelloAction = (typeof HELLO_ACTIONS)[number];
-/** Lifetime of the task token a capture or restore works with. */
-export const IMAGING_TOKEN_SECONDS = 24 * 3600;
-
 export interface HelloAnswer {
-  action: HelloAction;
+  /** 'poweroff', or the action of the running task's kind. */
+  action: string;
   hostId: number;
   hostName: string;
   /** True when this hello added the PC to the inventory. */
   registered: boolean;
   taskId: number | null;
   taskState: TaskState | null;
-  /** Capture and restore: the task token for the /api/v1/client/* calls (Authorization: Bearer), valid 24 h. */
+  /** A running task: the task token for the /api/v1/client/* calls (Authorization: Bearer). */
   token?: string;
 }
-
-const IMAGING_KINDS: TaskKind[] = ['capture', 'restore'];
 
 /** PC- and the last six hex digits of the MAC: aa:bb:cc:dd:ee:ff → PC-DDEEFF. */
 export const registeredName = (mac: string) => `PC-${mac.replace(/:/g, '').slice(-6).toUpperCase()}`;
@@ -43,8 +39,10 @@ export class HelloService {
   constructor(
     private readonly db: Kysely<DB>,
     private readonly tasks: TaskService,
+    private readonly hosts: HostRepository,
     private readonly registration: RegistrationWindow,
     private readonly tokens: Pick<BootTokens, 'issue'>,
+    private readonly events: EventBus,
   ) {}
 
   async hello(machine: MachineAuth, facts: HardwareFacts): Promise<HelloAnswer> {
@@ -55,20 +53,20 @@ export class HelloService {
   }
 
   private async taskHello(machine: MachineAuth, facts: HardwareFacts): Promise<HelloAnswer> {
-    const { answer, kind } = await this.db.transaction().execute(async (trx) => {
-      const host = await trx.selectFrom('hosts').selectAll().where('id', '=', machine.hostId!).executeTakeFirst();
+    const { answer, run } = await this.events.transaction(this.db, async (tx) => {
+      const host = await this.hosts.byId(machine.hostId!, tx.trx);
       if (!host || host.mac !== machine.mac) {
         throw new AppError(404, 'host_gone', `the PC this boot token was issued for (${machine.mac}) is no longer in the inventory with this MAC`);
       }
-      await this.storeFacts(trx, host, facts);
-      const task = await this.tasks.startFromHello(trx, machine.actor, machine.taskId!, host.id);
+      await this.storeFacts(tx, host, facts);
+      const { task, run } = await this.tasks.checkIn(tx, machine.actor, machine.taskId!, host.id);
       const answer: HelloAnswer = { action: 'poweroff', hostId: host.id, hostName: host.name, registered: false, taskId: task?.id ?? null, taskState: task?.state ?? null };
-      return { answer, kind: task?.state === 'running' ? task.kind : null };
+      return { answer, run };
     });
     // After the commit: the token is signed with the settings' key, read outside this transaction.
-    if (kind && IMAGING_KINDS.includes(kind)) {
-      answer.action = kind as HelloAction;
-      answer.token = await this.tokens.issue({ purpose: 'task', mac: machine.mac, taskId: answer.taskId!, hostId: answer.hostId }, IMAGING_TOKEN_SECONDS);
+    if (run) {
+      answer.action = run.action;
+      answer.token = await this.tokens.issue({ purpose: 'task', mac: machine.mac, taskId: answer.taskId!, hostId: answer.hostId }, run.tokenSeconds);
     }
     return answer;
   }
@@ -76,10 +74,11 @@ export class HelloService {
   private async registerHello(machine: MachineAuth, facts: HardwareFacts): Promise<HelloAnswer> {
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.db.transaction().execute(async (trx) => {
-          const known = await trx.selectFrom('hosts').selectAll().where('mac', '=', machine.mac).executeTakeFirst();
+        return await this.events.transaction(this.db, async (tx) => {
+          const trx = tx.trx;
+          const known = await this.hosts.byMac(machine.mac, trx);
           if (known) {
-            await this.storeFacts(trx, known, facts);
+            await this.storeFacts(tx, known, facts);
             return { action: 'poweroff', hostId: known.id, hostName: known.name, registered: false, taskId: null, taskState: null };
           }
           if (!(await this.registration.acceptsHello(trx))) {
@@ -87,18 +86,14 @@ export class HelloService {
           }
           const name = await this.freeName(trx, registeredName(machine.mac));
           const now = nowIso();
-          const row = await trx
-            .insertInto('hosts')
-            .values({ name, mac: machine.mac, room_id: null, ip: null, serial: realSerial(facts), notes: null, hardware: hardwareJson(facts, now), last_seen_at: now, created_at: now, updated_at: now })
-            .returning('id')
-            .executeTakeFirstOrThrow();
+          const id = await this.hosts.insert(tx, { name, mac: machine.mac, room_id: null, ip: null, serial: realSerial(facts), notes: null, hardware: hardwareJson(facts, now), last_seen_at: now }, 'registered');
           await writeAudit(trx, machine.actor, {
             action: 'host.register',
             targetType: 'host',
-            targetId: row.id,
+            targetId: id,
             details: { name, mac: machine.mac, vendor: facts.system.vendor, model: facts.system.model, serial: facts.system.serial, firmware: facts.firmware },
           });
-          return { action: 'poweroff', hostId: row.id, hostName: name, registered: true, taskId: null, taskState: null };
+          return { action: 'poweroff', hostId: id, hostName: name, registered: true, taskId: null, taskState: null };
         });
       } catch (err) {
         // The same PC (a retried request) or a PC with a clashing name was added at the same moment.
@@ -108,21 +103,15 @@ export class HelloService {
     }
   }
 
-  private async storeFacts(trx: Kysely<DB>, host: Host, facts: HardwareFacts): Promise<void> {
+  private async storeFacts(tx: Tx, host: Host, facts: HardwareFacts): Promise<void> {
     const now = nowIso();
-    const serial = host.serial ?? realSerial(facts);
-    await trx.updateTable('hosts').set({ hardware: hardwareJson(facts, now), last_seen_at: now, serial, updated_at: now }).where('id', '=', host.id).execute();
+    await this.hosts.recordFacts(tx, host, hardwareJson(facts, now), realSerial(facts), now);
   }
 
   /** `base`, or base-2, base-3… : the first name no PC has (names are unique without case). */
   private async freeName(trx: Kysely<DB>, base: string): Promise<string> {
     const lower = base.toLowerCase();
-    const rows = await trx
-      .selectFrom('hosts')
-      .select('name')
-      .where((eb) => eb.or([eb(eb.fn('lower', ['name']), '=', lower), eb(eb.fn('lower', ['name']), 'like', `${lower}-%`)]))
-      .execute();
-    const taken = new Set(rows.map((r) => r.name.toLowerCase()));
+    const taken = await this.hosts.namesLike(trx, base);
     if (!taken.has(lower)) return base;
     for (let n = 2; ; n++) if (!taken.has(`${lower}-${n}`)) return `${base}-${n}`;
   }

@@ -4,7 +4,10 @@
 import type { Kysely } from 'kysely';
 import { writeAudit, type Actor } from '../../core/audit.js';
 import type { DB } from '../../core/db/index.js';
-import { SETTING_REGISTRATION_UNTIL, SettingsStore } from './settings.js';
+import type { SettingsStore } from '../../core/settings.js';
+
+/** The setting holding when the window closes (ISO time); absent: closed. */
+export const SETTING_REGISTRATION_UNTIL = 'boot.registration_until';
 
 /** A PC that got its registration script just before the window closed by itself may still report. */
 export const REGISTRATION_GRACE_MS = 15 * 60_000;
@@ -15,11 +18,10 @@ export interface RegistrationState {
 }
 
 export class RegistrationWindow {
-  private readonly settings: SettingsStore;
-
-  constructor(private readonly db: Kysely<DB>) {
-    this.settings = new SettingsStore(db);
-  }
+  constructor(
+    private readonly db: Kysely<DB>,
+    private readonly settings: SettingsStore,
+  ) {}
 
   private async until(db: Kysely<DB> = this.db): Promise<number | null> {
     const v = await this.settings.get(SETTING_REGISTRATION_UNTIL, db);

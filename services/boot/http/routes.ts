@@ -2,33 +2,35 @@
 // GET only, rate-limited); the booted client reports under /api/v1/boot/hello with its boot token
 // (access 'machine'); people open and close the registration window under /api/v1/boot/registration.
 import { z } from 'zod';
-import { defineRoute, type AnyRoute } from '../../api/route.js';
+import { defineRoute, type AnyRoute } from '../../core/route.js';
 import { normalizeMac } from '../../inventory/mac.js';
-import { TASK_STATES } from '../../tasks/service.js';
+import { TASK_STATES } from '../../tasks/lifecycle.js';
 import { CLIENT_FILES, sendClientFile } from './client-files.js';
 import { HardwareFactsSchema } from './facts.js';
-import { HELLO_ACTIONS, type HelloService } from './hello.js';
+import type { HelloService } from './hello.js';
 import type { RegistrationWindow } from './registration.js';
 import { scriptBase, type BootService } from './service.js';
 
 export interface BootRouteOptions {
   clientDir: string;
   publicUrl: string | undefined;
+  /** What a client may be told at its hello: poweroff and the running kinds' actions (the task kind registry). */
+  helloActions: [string, ...string[]];
 }
 
 const RegistrationSchema = z
   .object({ open: z.boolean(), until: z.string().nullable().describe('ISO time the window closes (or closed)') })
   .meta({ id: 'Registration' });
 
-const HelloAnswerSchema = z
+const helloAnswerSchema = (actions: [string, ...string[]]) => z
   .object({
-    action: z.enum(HELLO_ACTIONS).describe('what the client does next: capture or restore for a running task of that kind, else poweroff'),
+    action: z.enum(actions).describe('what the client does next: the action of its running task\'s kind (capture, restore…), else poweroff'),
     hostId: z.number().int(),
     hostName: z.string(),
     registered: z.boolean().describe('this hello added the PC to the inventory (unassigned)'),
     taskId: z.number().int().nullable(),
     taskState: z.enum(TASK_STATES).nullable(),
-    token: z.string().optional().describe('capture and restore: the task token for /api/v1/client/* (Authorization: Bearer), valid 24 hours'),
+    token: z.string().optional().describe('a running task: the task token for /api/v1/client/* (Authorization: Bearer); captures and restores: valid 24 hours'),
   })
   .meta({ id: 'HelloAnswer' });
 
@@ -97,7 +99,7 @@ export function bootRoutes(boot: BootService, hellos: HelloService, registration
     defineRoute({
       method: 'post', path: '/api/v1/boot/hello', tag: 'boot', access: 'machine',
       summary: 'A booted roomcast client reports its hardware facts and asks what to do (capture, restore, or power off)',
-      body: HardwareFactsSchema, response: HelloAnswerSchema,
+      body: HardwareFactsSchema, response: helloAnswerSchema(opts.helloActions),
       errors: { 403: 'mac_mismatch | registration_closed', 404: 'host_gone', 429: 'rate_limited' },
       handler: ({ machine, body }) => hellos.hello(machine!, body),
     }),

@@ -3,8 +3,7 @@
 // - an unknown PC while registration is open: the client in registration mode, with a register token;
 // - anything else: exit to the local disk.
 // The proxyDHCP asks the same question in short (policy): answer a PC or stay silent.
-import type { Kysely } from 'kysely';
-import type { DB } from '../../core/db/index.js';
+import type { HostRepository } from '../../inventory/hosts.js';
 import { normalizeMac } from '../../inventory/mac.js';
 import type { TaskService } from '../../tasks/service.js';
 import type { RegistrationWindow } from './registration.js';
@@ -26,7 +25,7 @@ const exit = (reason: string): BootDecision => ({ script: 'exit', reason });
 
 export class BootService {
   constructor(
-    private readonly db: Kysely<DB>,
+    private readonly hosts: Pick<HostRepository, 'byMac'>,
     private readonly tokens: BootTokens,
     private readonly registration: RegistrationWindow,
     private readonly tasks: TaskService,
@@ -34,7 +33,7 @@ export class BootService {
   ) {}
 
   private findHost(mac: string) {
-    return this.db.selectFrom('hosts').select(['id', 'name']).where('mac', '=', mac).executeTakeFirst();
+    return this.hosts.byMac(mac);
   }
 
   /**
@@ -56,8 +55,11 @@ export class BootService {
     if (host) {
       const task = await this.tasks.openTaskOf(host.id);
       if (!task) return exit('no task for this PC');
+      // The task's kind says what the client needs: imaging.img too for captures and restores.
+      const kind = this.tasks.kinds.find(task.kind);
+      if (!kind) return exit(`task ${task.id} is of kind "${task.kind}", which this server does not know`);
       const token = await this.tokens.issue({ purpose: 'task', mac, taskId: task.id, hostId: host.id });
-      const imaging = task.kind === 'capture' || task.kind === 'restore';
+      const imaging = kind.boot.imaging;
       return { script: 'client', mode: 'task', mac, token, hostId: host.id, taskId: task.id, imaging };
     }
     const lifetimeMs = await this.registration.tokenLifetimeMs();

@@ -6,10 +6,12 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import { safeEqual } from '../../core/crypto.js';
 import { z } from 'zod';
-import type { MachineAuth } from '../../api/route.js';
+import type { MachineAuth } from '../../core/auth.js';
 import { normalizeMac } from '../../inventory/mac.js';
-import { SETTING_SIGNING_KEY, type SettingsStore } from './settings.js';
+import type { SettingsStore } from '../../core/settings.js';
 
+/** The setting holding the site's signing key (base64 of 32 bytes). */
+export const SETTING_SIGNING_KEY = 'boot.signing_key';
 export const TOKEN_PATTERN = /^[A-Za-z0-9_-]{1,1024}\.[A-Za-z0-9_-]{43}$/;
 export const DEFAULT_TOKEN_SECONDS = 2 * 3600;
 const KEY_BYTES = 32;

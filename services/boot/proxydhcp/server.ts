@@ -16,7 +16,7 @@ import type { Logger } from '../../core/logger.js';
 import { DEFAULT_BOOT_FILES, decide, isPxeClient, replyDestination, type BootFiles, type DecideContext, type Reply, type Via } from './decide.js';
 import { OP, parseIp, parsePacket, type DhcpPacket } from './packet.js';
 import type { BootPolicy } from './policy.js';
-import { KeyedTokenBucket, LogThrottle } from './ratelimit.js';
+import { KeyedTokenBucket, LogThrottle } from '../../core/ratelimit.js';
 
 export interface ProxyDhcpServerOptions {
   /** Where to listen; 0.0.0.0 (the default in the role) is needed to hear broadcasts. */

@@ -88,14 +88,14 @@ export interface SettingTable {
   updated_at: Timestamp;
 }
 
-export type TaskKind = 'inventory' | 'capture' | 'restore';
 export type TaskState = 'pending' | 'running' | 'done' | 'failed' | 'cancelled';
 
-/** Something a PC does the next time it network-boots (today: report its hardware facts). */
+/** Something a PC does the next time it network-boots. */
 export interface TaskTable {
   id: Generated<number>;
   host_id: number;
-  kind: TaskKind;
+  /** A kind of the task kind registry (services/tasks/kinds.ts): inventory, capture, restore… */
+  kind: string;
   state: TaskState;
   /** The actor's name (username, token, "system"). */
   created_by: string;
@@ -105,7 +105,7 @@ export interface TaskTable {
   error: string | null;
   /** JSON object with the task's outcome (while running: the client's last progress report). */
   result: string | null;
-  /** JSON object with what the task works on (capture, restore: the image and version); null for inventory. */
+  /** JSON: what the task works on, in its kind's params schema (capture, restore: the image and version); null for inventory. */
   params: string | null;
 }
 

@@ -1,5 +1,5 @@
-// Small limiters for the proxyDHCP: a token bucket per key (a looping PC cannot flood the proxy or
-// the api behind the policy) and a log throttle (garbage on port 67 cannot flood the log).
+// Small limiters: a token bucket per key (a looping PC cannot flood the proxyDHCP or the api behind
+// it; the api's anonymous and machine routes) and a log throttle (garbage cannot flood the log).
 
 export class KeyedTokenBucket {
   private readonly buckets = new Map<string, { tokens: number; at: number }>();

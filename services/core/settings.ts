@@ -1,9 +1,7 @@
-// The `settings` table as a small key/value store (boot signing key, registration window).
+// The `settings` table as a small key/value store, and its only writer. Each domain names its own
+// keys next to its code (boot.signing_key, boot.registration_until, imaging.store_lock).
 import type { Kysely } from 'kysely';
-import { nowIso, type DB } from '../../core/db/index.js';
-
-export const SETTING_SIGNING_KEY = 'boot.signing_key';
-export const SETTING_REGISTRATION_UNTIL = 'boot.registration_until';
+import { nowIso, type DB } from './db/index.js';
 
 export class SettingsStore {
   constructor(private readonly db: Kysely<DB>) {}
@@ -32,5 +30,17 @@ export class SettingsStore {
 
   async delete(key: string, db: Kysely<DB> = this.db): Promise<void> {
     await db.deleteFrom('settings').where('key', '=', key).execute();
+  }
+
+  /**
+   * A row lock held until `trx` ends: an UPDATE of the key's row (PostgreSQL keeps the row lock to the
+   * end of the transaction; SQLite holds its single write lock). The row is made when missing.
+   */
+  async lock(trx: Kysely<DB>, key: string): Promise<void> {
+    const now = nowIso();
+    const r = await trx.updateTable('settings').set({ updated_at: now }).where('key', '=', key).executeTakeFirst();
+    if (Number(r.numUpdatedRows) > 0) return;
+    await trx.insertInto('settings').values({ key, value: '-', updated_at: now }).onConflict((oc) => oc.column('key').doNothing()).execute();
+    await trx.updateTable('settings').set({ updated_at: now }).where('key', '=', key).execute();
   }
 }

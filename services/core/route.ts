@@ -1,9 +1,11 @@
-// One declaration per API route gives the Express handler, its input validation, its access rule and its
-// OpenAPI entry. Nothing is mounted any other way, so a test can enumerate every route and its rule.
+// The route kit: one declaration per API route gives the Express handler, its input validation, its
+// access rule and its OpenAPI entry. Nothing is mounted any other way, so a test can enumerate every
+// route and its rule. Domains declare their routes with it; services/api mounts them (api/http.ts).
+// Only Express's types are used here: importing this file starts nothing.
 import type { Request, Response } from 'express';
 import { z } from 'zod';
-import type { Actor } from '../core/audit.js';
-import type { UserRole } from '../core/db/schema.js';
+import { ROLE_RANK, type AuthContext, type MachineAuth } from './auth.js';
+import type { UserRole } from './db/schema.js';
 
 /**
  * Who may call a route:
@@ -17,28 +19,6 @@ import type { UserRole } from '../core/db/schema.js';
 export type Access = 'public' | 'boot' | 'machine' | UserRole;
 export type MachineAccess = Extract<Access, 'boot' | 'machine'>;
 export type Method = 'get' | 'post' | 'put' | 'patch' | 'delete';
-
-export interface AuthContext {
-  userId: number;
-  username: string;
-  role: UserRole;
-  via: 'session' | 'token';
-  sessionId?: string;
-  tokenId?: number;
-  actor: Actor;
-}
-
-/** The verified claims of a boot token (services/boot/http/tokens.ts). */
-export interface MachineAuth {
-  purpose: 'task' | 'register';
-  /** aa:bb:cc:dd:ee:ff */
-  mac: string;
-  taskId?: number;
-  hostId?: number;
-  /** Expiry, unix seconds. */
-  exp: number;
-  actor: Actor;
-}
 
 export interface HandlerContext<P, Q, B> {
   params: P;
@@ -103,8 +83,6 @@ export function accessProblem(access: Access, method: Method, path: string): str
 
 export const isUserAccess = (access: Access): access is UserRole => Object.hasOwn(ROLE_RANK, access);
 
-export const ROLE_RANK: Record<UserRole, number> = { viewer: 1, technician: 2, admin: 3 };
-
 /** Whether a user of `role` may call a route of `access` (boot and machine routes take no users). */
 export function allows(access: Access, role: UserRole | undefined): boolean {
   if (access === 'public') return true;
@@ -116,3 +94,8 @@ export function allows(access: Access, role: UserRole | undefined): boolean {
 export const idParam = z.object({
   id: z.coerce.number({ error: 'an integer id' }).int().positive({ error: 'a positive integer id' }),
 });
+
+/** The caller's address as Express sees it (behind a trusted proxy: X-Forwarded-For). */
+export function clientIp(req: Request): string | null {
+  return req.ip ?? req.socket.remoteAddress ?? null;
+}

@@ -1,0 +1,160 @@
+// The composition root: the one place where roomcast's services are built and wired, from the config.
+// The api (services/api/app.ts), the worker (services/jobs/worker.ts), the command line
+// (services/imaging/cli.ts) and the OpenAPI generator all get their services here; nothing else
+// constructs a service. The boot role needs none: it asks the api (services/boot/role.ts).
+//
+//   buildServices()   pure wiring: no I/O until a service is used
+//   openContainer()   opens the database (migrated), Redis and the event relay, then builds the services
+//   inertContainer()  an in-memory database and a Redis handle that never connects: enough to declare
+//                     the routes (OpenAPI, route tests) with the real services and nothing faked
+import fs from 'node:fs';
+import { pino } from 'pino';
+import { AccountService } from './accounts/service.js';
+import { BootService } from './boot/http/service.js';
+import { HelloService } from './boot/http/hello.js';
+import { RegistrationWindow } from './boot/http/registration.js';
+import { ipxeRenderer } from './boot/http/render.js';
+import { BootTokens } from './boot/http/tokens.js';
+import { loadConfig, type Config } from './core/config.js';
+import { migrateToLatest, openDatabase, type Database } from './core/db/index.js';
+import { EventBus, RedisEventRelay } from './core/events.js';
+import type { Logger } from './core/logger.js';
+import { startRedis, urlRedis, type RedisHandle } from './core/redis.js';
+import { SettingsStore } from './core/settings.js';
+import { ImageCatalogue } from './imaging/catalogue.js';
+import { captureKind, restoreKind } from './imaging/kinds.js';
+import { StoreMaintenance } from './imaging/maintenance.js';
+import { MachineProtocol } from './imaging/protocol.js';
+import { ImageRepository } from './imaging/repository.js';
+import { ImageStore } from './imaging/store.js';
+import { HostRepository } from './inventory/hosts.js';
+import { HostImporter } from './inventory/import.js';
+import { InventoryService } from './inventory/service.js';
+import { SystemService } from './system/docker.js';
+import { inventoryKind, TaskKindRegistry, type TaskKindDef } from './tasks/kinds.js';
+import { TaskRepository } from './tasks/repository.js';
+import { TaskService } from './tasks/service.js';
+
+export interface Services {
+  events: EventBus;
+  settings: SettingsStore;
+  accounts: AccountService;
+  hosts: HostRepository;
+  inventory: InventoryService;
+  importer: HostImporter;
+  tasks: TaskService;
+  registration: RegistrationWindow;
+  tokens: BootTokens;
+  boot: BootService;
+  hello: HelloService;
+  images: ImageRepository;
+  store: ImageStore;
+  maintenance: StoreMaintenance;
+  catalogue: ImageCatalogue;
+  protocol: MachineProtocol;
+  system: SystemService;
+}
+
+export interface Container extends Services {
+  config: Config;
+  log: Logger;
+  database: Database;
+  redis: RedisHandle;
+  /** Stops the relay, Redis clients and the database, in that order. */
+  close(): Promise<void>;
+}
+
+export interface BuildOptions {
+  /** Task kinds beyond the built-in ones (a later domain's, or a test's). */
+  kinds?: Array<TaskKindDef<never>>;
+}
+
+/** Wires every service; touches nothing (database, disk, network) until a service is used. */
+export function buildServices(config: Config, log: Logger, database: Database, opts: BuildOptions = {}): Services {
+  const db = database.db;
+  const events = new EventBus(log.child({ part: 'events' }));
+  const settings = new SettingsStore(db);
+  const hosts = new HostRepository(db);
+  const images = new ImageRepository(db);
+  const kinds = new TaskKindRegistry([inventoryKind, captureKind(images), restoreKind(images), ...(opts.kinds ?? [])] as Array<TaskKindDef<never>>);
+  const tasks = new TaskService(db, new TaskRepository(db), kinds, hosts, events);
+  const registration = new RegistrationWindow(db, settings);
+  const tokens = new BootTokens(settings);
+  const store = new ImageStore(db, settings, config.imagesDir);
+  const maintenance = new StoreMaintenance(db, store, images, events);
+  return {
+    events,
+    settings,
+    accounts: new AccountService(db, { sessionHours: config.sessionHours }, log),
+    hosts,
+    inventory: new InventoryService(db, hosts, events),
+    importer: new HostImporter(db, hosts, events),
+    tasks,
+    registration,
+    tokens,
+    boot: new BootService(hosts, tokens, registration, tasks, ipxeRenderer()),
+    hello: new HelloService(db, tasks, hosts, registration, tokens, events),
+    images,
+    store,
+    maintenance,
+    catalogue: new ImageCatalogue(db, images, maintenance, tasks, events),
+    protocol: new MachineProtocol(db, store, images, tasks, events),
+    system: new SystemService(config.dockerUrl),
+  };
+}
+
+export interface OpenOptions extends BuildOptions {
+  /** Relay events to and from the other roomcast processes through Redis (default true). */
+  relay?: boolean;
+  /** Migrate the database to the latest schema first (default true). */
+  migrate?: boolean;
+}
+
+/** Opens what the services need (database, Redis, event relay) and builds them. */
+export async function openContainer(config: Config, log: Logger, opts: OpenOptions = {}): Promise<Container> {
+  fs.mkdirSync(config.dataDir, { recursive: true });
+  const database = openDatabase(config.database);
+  let redis: RedisHandle | undefined;
+  let relay: RedisEventRelay | undefined;
+  try {
+    if (opts.migrate !== false) await migrateToLatest(database, log);
+    log.info({ database: database.describe }, 'database ready');
+    redis = await startRedis(config, log);
+    log.info({ redis: redis.describe }, 'redis ready');
+    const services = buildServices(config, log, database, opts);
+    if (opts.relay !== false) {
+      relay = new RedisEventRelay(services.events, redis, log.child({ part: 'events' }));
+      await relay.start();
+    }
+    const r = redis;
+    return {
+      ...services,
+      config,
+      log,
+      database,
+      redis: r,
+      close: async () => {
+        await relay?.stop();
+        await r.stop();
+        await database.close();
+      },
+    };
+  } catch (err) {
+    await relay?.stop().catch(() => {});
+    await redis?.stop().catch(() => {});
+    await database.close().catch(() => {});
+    throw err;
+  }
+}
+
+/**
+ * The real services over an in-memory database and a Redis handle that never connects: enough to
+ * declare every route (the OpenAPI document, the route tests). Nothing in it is called.
+ */
+export function inertContainer(opts: BuildOptions = {}): Container {
+  const config = loadConfig({ ROOMCAST_DATA_DIR: '/nonexistent/roomcast', ROOMCAST_CLIENT_DIR: '/nonexistent/client', ROOMCAST_REDIS_URL: 'redis://127.0.0.1:1', ROOMCAST_ROLES: 'api' });
+  const log = pino({ level: 'silent' });
+  const database = openDatabase({ kind: 'sqlite', file: ':memory:' });
+  const redis = urlRedis('redis://127.0.0.1:1', config.redis.prefix);
+  return { ...buildServices(config, log, database, opts), config, log, database, redis, close: () => database.close() };
+}

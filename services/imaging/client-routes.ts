@@ -1,0 +1,85 @@
+// The boot client's capture and restore calls to the image store (/api/v1/client/*, access 'machine':
+// the task token from the hello answer). The calls every task kind shares (task, progress, result) are
+// the tasks domain's (tasks/routes.ts).
+import type { Response } from 'express';
+import { z } from 'zod';
+import { defineRoute, type AnyRoute } from '../core/route.js';
+import { HASH_PATTERN } from './format.js';
+import type { MachineProtocol } from './protocol.js';
+import { CHUNK_UPLOAD_MARGIN } from './store.js';
+
+/** The largest manifest a capture may post (a fully used multi-terabyte disk with a fragmented NTFS). */
+export const MANIFEST_LIMIT = 64 * 1024 * 1024;
+/** The largest chunk frame: format v1 allows chunks of up to 64 MiB. */
+export const CHUNK_LIMIT = 64 * 1024 * 1024 + CHUNK_UPLOAD_MARGIN;
+
+const Bytes = z.number().int().nonnegative();
+const hashParams = z.object({ hash: z.string().regex(HASH_PATTERN, { error: 'a SHA-256 in lowercase hexadecimal (64 digits)' }) });
+
+function sendChunk(res: Response, root: string, name: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    res.sendFile(name, { root, acceptRanges: true, lastModified: false, cacheControl: false, dotfiles: 'deny', headers: { 'Content-Type': 'application/zstd' } }, (err) => {
+      // A client that hangs up mid-transfer resumes with Range; before any byte went out, it is reported.
+      if (err && !res.headersSent) reject(err);
+      else resolve();
+    });
+  });
+}
+
+export function clientRoutes(imaging: MachineProtocol): AnyRoute[] {
+  const errors = { 403: 'not_a_task_token | task_mismatch', 404: 'task_gone', 409: 'task_not_running | wrong_task_kind' };
+  return [
+    defineRoute({
+      method: 'post', path: '/api/v1/client/capture', tag: 'client', access: 'machine',
+      summary: 'Capture: post the manifest (image format v1, JSON, up to 64 MiB); records the capturing version and answers which chunks the store lacks. Posting again replaces the manifest (client restarted).',
+      rawBody: ['application/json'], bodyLimit: MANIFEST_LIMIT,
+      response: z
+        .object({ versionId: z.number().int(), number: z.number().int(), missing: z.array(z.string()).describe('distinct hashes to upload'), missingBytes: Bytes.describe('their uncompressed size') })
+        .meta({ id: 'CaptureAnswer' }),
+      errors: { ...errors, 400: 'bad_json | bad_manifest', 409: 'task_not_running | wrong_task_kind | capture_committed', 507: 'insufficient_storage' },
+      handler: ({ machine, body }) => imaging.registerCapture(machine!, body as Buffer),
+    }),
+    defineRoute({
+      method: 'put', path: '/api/v1/client/chunks/:hash', tag: 'client', access: 'machine',
+      summary: 'Capture: upload one chunk (its zstd frame); the store keeps it only if its decompressed bytes hash to :hash. 201 stored, 200 already there.',
+      params: hashParams, rawBody: ['application/octet-stream', 'application/zstd'], bodyLimit: CHUNK_LIMIT,
+      response: z.object({ hash: z.string(), stored: z.boolean().describe('false: the store already had it') }),
+      errors: { ...errors, 409: 'task_not_running | wrong_task_kind | no_capture | chunk_not_expected', 413: 'chunk_too_large', 422: 'hash_mismatch | bad_chunk' },
+      handler: async ({ machine, params, body, res }) => {
+        const outcome = await imaging.putChunk(machine!, params.hash, body as Buffer);
+        res.status(outcome === 'stored' ? 201 : 200);
+        return { hash: params.hash, stored: outcome === 'stored' };
+      },
+    }),
+    defineRoute({
+      method: 'post', path: '/api/v1/client/capture/commit', tag: 'client', access: 'machine',
+      summary: 'Capture: publish the version once every chunk is in the store (manifest written durably, then the version is ready); the task runs on until the result',
+      response: z
+        .object({ versionId: z.number().int(), number: z.number().int(), state: z.literal('ready'), chunkCount: z.number().int(), storedBytes: Bytes, manifestSha256: z.string() })
+        .meta({ id: 'CommitAnswer' }),
+      errors: { ...errors, 409: 'task_not_running | wrong_task_kind | no_capture | chunks_missing (errors: the hashes) | capture_cancelled | manifest_missing', 422: 'manifest_mismatch' },
+      handler: ({ machine }) => imaging.commitCapture(machine!),
+    }),
+    defineRoute({
+      method: 'get', path: '/api/v1/client/manifest', tag: 'client', access: 'machine',
+      summary: 'Restore: the manifest of the task\'s version, byte for byte (its SHA-256 in X-Manifest-Sha256)',
+      response: { mediaType: 'application/json' },
+      errors: { ...errors, 404: 'task_gone | manifest_missing', 409: 'task_not_running | wrong_task_kind | version_not_ready' },
+      handler: async ({ machine, res }) => {
+        const m = await imaging.restoreManifest(machine!);
+        res.set('X-Manifest-Sha256', m.sha256);
+        return m.bytes;
+      },
+    }),
+    defineRoute({
+      method: 'get', path: '/api/v1/client/chunks/:hash', tag: 'client', access: 'machine',
+      summary: 'Download one chunk (zstd frame) of the task\'s version; Range requests supported (206) to resume',
+      params: hashParams, response: { mediaType: 'application/zstd' },
+      errors: { ...errors, 404: 'task_gone | chunk_not_found | chunk_missing', 409: 'task_not_running | wrong_task_kind | version_not_ready | no_capture' },
+      handler: async ({ machine, params, res }) => {
+        const name = await imaging.chunkForDownload(machine!, params.hash);
+        await sendChunk(res, imaging.store.chunksDir, name);
+      },
+    }),
+  ];
+}

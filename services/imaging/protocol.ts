@@ -1,0 +1,216 @@
+// The machine protocol: what a booted client says to the image store while its capture or restore task
+// runs (with the task token from the hello answer). The task's progress and final result go through
+// the tasks domain (tasks/routes.ts: /api/v1/client/progress and /result), like every kind's.
+//
+// Capture: POST the manifest (a 'capturing' version and its chunk list are recorded, the answer lists
+// the chunks the store lacks), PUT each missing chunk, commit (every chunk present → the manifest is
+// published, the version becomes 'ready'), then the final result ends the task.
+// Restore: GET the manifest of the task's version, GET the chunks it needs (Range for resume), result.
+// Multicast joins here: a session streams the chunks of the same version, checked the same way.
+import type { Kysely } from 'kysely';
+import { z } from 'zod';
+import { writeAudit } from '../core/audit.js';
+import type { MachineAuth } from '../core/auth.js';
+import type { DB } from '../core/db/index.js';
+import type { ImageVersion } from '../core/db/schema.js';
+import { AppError, conflict } from '../core/errors.js';
+import type { EventBus } from '../core/events.js';
+import type { MachineTask } from '../tasks/kinds.js';
+import type { TaskService } from '../tasks/service.js';
+import { allChunks, distinctChunks, parseManifest, type Manifest } from './format.js';
+import { CaptureParamsSchema, readyVersion, RestoreParamsSchema } from './kinds.js';
+import type { ImageRepository } from './repository.js';
+import { ImageStore, sha256Hex } from './store.js';
+
+export interface CaptureAnswer {
+  versionId: number;
+  number: number;
+  /** Distinct hashes the store lacks: upload these (PUT /api/v1/client/chunks/:hash). */
+  missing: string[];
+  /** Uncompressed bytes of the missing chunks. */
+  missingBytes: number;
+}
+
+export interface CommitAnswer {
+  versionId: number;
+  number: number;
+  state: 'ready';
+  chunkCount: number;
+  storedBytes: number;
+  manifestSha256: string;
+}
+
+/** Used bytes of a manifest: the used extents of every partition and the boot area written back. */
+const usedBytesOf = (m: Manifest) => m.partitions.reduce((s, p) => s + p.usedBytes, 0) + m.bootArea.write.reduce((s, [, l]) => s + l, 0);
+
+export class MachineProtocol {
+  constructor(
+    private readonly db: Kysely<DB>,
+    readonly store: ImageStore,
+    private readonly images: ImageRepository,
+    private readonly tasks: TaskService,
+    private readonly events: EventBus,
+  ) {}
+
+  /** The version a task reads chunks of: the restore's version (ready), or the capture's own. */
+  private async taskVersion(task: MachineTask): Promise<ImageVersion> {
+    if (task.kind === 'restore') return readyVersion(this.images, task, RestoreParamsSchema.parse(this.tasks.kinds.paramsOf(task)));
+    const v = await this.images.captureOf(task.id);
+    if (!v) throw conflict('no_capture', `task ${task.id} has no capture yet: post the manifest first (POST /api/v1/client/capture)`);
+    return v;
+  }
+
+  /**
+   * Records a capture: the 'capturing' version (next number; the same version again when the client
+   * restarted and posts its manifest anew) and its distinct chunks, under the store lock, in one
+   * transaction that also answers which chunks the store lacks and checks the free space.
+   */
+  async registerCapture(machine: MachineAuth, body: Buffer): Promise<CaptureAnswer> {
+    const task = await this.tasks.machineTask(machine, ['capture']);
+    const manifest = parseManifestBody(body);
+    const distinct = distinctChunks(manifest);
+    const hashes = [...distinct.keys()];
+    const params = CaptureParamsSchema.parse(this.tasks.kinds.paramsOf(task));
+    const stats = {
+      chunk_size: manifest.chunkSize,
+      disk_bytes: manifest.disk.sizeBytes,
+      used_bytes: usedBytesOf(manifest),
+      stored_bytes: [...distinct.values()].reduce((s, c) => s + (c.storedSize ?? 0), 0),
+      chunk_count: distinct.size,
+    };
+    const normalized = JSON.stringify(manifest);
+
+    return this.events.transaction(this.db, async (tx) => {
+      const trx = tx.trx;
+      await this.store.lock(trx);
+      const state = await this.tasks.stateOf(task.id, trx);
+      if (state !== 'running') throw conflict('task_not_running', `task ${task.id} is ${state ?? 'gone'}, not running; power off`);
+      const image = await this.images.image(params.imageId, trx);
+      if (!image) throw new AppError(404, 'image_gone', `image ${params.imageId} ("${params.image}") no longer exists; cancel this task`);
+
+      const existing = await this.images.captureOf(task.id, trx);
+      if (existing?.state === 'ready') {
+        throw conflict('capture_committed', `version ${existing.number} of this task is already committed; post the result (POST /api/v1/client/result)`);
+      }
+      let version: { id: number; number: number };
+      if (existing) {
+        version = { id: existing.id, number: existing.number };
+        await this.images.recapture(tx, existing.id, stats, hashes);
+      } else {
+        version = await this.images.insertCapturing(tx, { imageId: image.id, notes: params.notes, createdBy: task.created_by, sourceHostId: task.host_id, taskId: task.id, stats, hashes });
+      }
+      const present = await this.store.present(hashes, trx);
+      const missing = hashes.filter((h) => !present.has(h));
+      const missingBytes = missing.reduce((s, h) => s + distinct.get(h)!.length, 0);
+      await this.store.checkSpace(missingBytes);
+      await this.store.writeDurable(this.store.pendingManifestPath(version.id), normalized);
+      await writeAudit(trx, machine.actor, {
+        action: existing ? 'image.version.recapture' : 'image.version.capture',
+        targetType: 'image',
+        targetId: image.id,
+        details: { version: version.number, versionId: version.id, taskId: task.id, chunks: hashes.length, missing: missing.length, missingBytes },
+      });
+      return { versionId: version.id, number: version.number, missing, missingBytes };
+    });
+  }
+
+  /** One uploaded chunk of the task's capturing version. */
+  async putChunk(machine: MachineAuth, hash: string, frame: Buffer): Promise<'stored' | 'present'> {
+    const task = await this.tasks.machineTask(machine, ['capture']);
+    const v = await this.images.capturingWithChunk(task.id, hash);
+    if (!v) {
+      const capturing = await this.images.captureOf(task.id);
+      if (capturing?.state !== 'capturing') throw conflict('no_capture', `task ${task.id} has no capture in progress: post the manifest first (POST /api/v1/client/capture)`);
+      throw conflict('chunk_not_expected', `chunk ${hash} is not in the manifest of this capture; upload only the chunks the manifest lists`);
+    }
+    return this.store.putChunk(hash, frame, v.chunk_size);
+  }
+
+  /** Publishes the capture once every chunk is present: manifest written durably, then the version is ready. */
+  async commitCapture(machine: MachineAuth): Promise<CommitAnswer> {
+    const task = await this.tasks.machineTask(machine, ['capture']);
+    const v = await this.images.captureOf(task.id);
+    if (!v) throw conflict('no_capture', `task ${task.id} has no capture in progress: post the manifest first (POST /api/v1/client/capture)`);
+    if (v.state === 'ready') {
+      return { versionId: v.id, number: v.number, state: 'ready', chunkCount: v.chunk_count, storedBytes: Number(v.stored_bytes), manifestSha256: v.manifest_sha256! };
+    }
+    let manifest: Manifest;
+    try {
+      manifest = parseManifest(JSON.parse(await this.store.readPending(v.id)));
+    } catch (err) {
+      if (err instanceof AppError) throw err;
+      throw conflict('manifest_missing', `the manifest of this capture cannot be read back (${(err as Error).message}); post it again (POST /api/v1/client/capture)`);
+    }
+    const distinct = distinctChunks(manifest);
+    const hashes = [...distinct.keys()];
+    const present = await this.store.present(hashes);
+    const missing = hashes.filter((h) => !present.has(h));
+    if (missing.length) {
+      throw new AppError(409, 'chunks_missing', `${missing.length} chunk(s) of this capture are not in the store yet; upload them (PUT /api/v1/client/chunks/:hash), then commit again`, missing);
+    }
+    const wrong = hashes.filter((h) => present.get(h)!.size !== distinct.get(h)!.length);
+    if (wrong.length) {
+      throw new AppError(422, 'manifest_mismatch', `${wrong.length} chunk(s) have another length in the store than in the manifest (first: ${wrong[0]}); the client built a wrong manifest: capture again`, wrong);
+    }
+    // The manifest gives the size of the frames the store holds (a chunk uploaded by an earlier capture may be another frame of the same bytes).
+    for (const c of allChunks(manifest)) c.storedSize = present.get(c.hash)!.storedSize;
+    const bytes = JSON.stringify(manifest);
+    const digest = sha256Hex(bytes);
+    const storedBytes = hashes.reduce((s, h) => s + present.get(h)!.storedSize, 0);
+    await this.store.writeDurable(this.store.manifestPath(v.id), bytes);
+    await this.events.transaction(this.db, async (tx) => {
+      if (!(await this.images.publish(tx, v, { storedBytes, chunkCount: hashes.length, manifestSha256: digest }))) {
+        throw conflict('capture_cancelled', `the capture of version ${v.number} was cancelled meanwhile; nothing was published`);
+      }
+      await writeAudit(tx.trx, machine.actor, { action: 'image.version.publish', targetType: 'image', targetId: v.image_id, details: { version: v.number, versionId: v.id, taskId: task.id, chunks: hashes.length, storedBytes } });
+    });
+    await this.store.removePending(v.id);
+    return { versionId: v.id, number: v.number, state: 'ready', chunkCount: hashes.length, storedBytes, manifestSha256: digest };
+  }
+
+  /** The published manifest of the restore task's version, as stored, and its SHA-256. */
+  async restoreManifest(machine: MachineAuth): Promise<{ bytes: Buffer; sha256: string }> {
+    const task = await this.tasks.machineTask(machine, ['restore']);
+    const v = await this.taskVersion(task);
+    const bytes = await this.store.readManifest(v.id);
+    return { bytes, sha256: v.manifest_sha256 ?? sha256Hex(bytes) };
+  }
+
+  /** The file of one chunk of the task's version (capture or restore), relative to the store's chunks/. */
+  async chunkForDownload(machine: MachineAuth, hash: string): Promise<string> {
+    const task = await this.tasks.machineTask(machine, ['capture', 'restore']);
+    const v = await this.taskVersion(task);
+    if (!(await this.images.hasChunk(v.id, hash))) throw new AppError(404, 'chunk_not_found', `chunk ${hash} is not part of version ${v.number} of this task's image`);
+    if ((await this.store.fileSize(hash)) === null) {
+      throw new AppError(404, 'chunk_missing', `chunk ${hash} of version ${v.number} is missing from the image store; verify the version (POST /api/v1/images/${v.image_id}/versions/${v.number}/verify)`);
+    }
+    return ImageStore.chunkName(hash);
+  }
+}
+
+/** The manifest in a capture request: JSON, schema and soundness checked; 400 bad_manifest otherwise. */
+export function parseManifestBody(body: Buffer): Manifest {
+  let json: unknown;
+  try {
+    json = JSON.parse(body.toString('utf8'));
+  } catch {
+    throw new AppError(400, 'bad_json', 'the manifest is not valid JSON');
+  }
+  let m: Manifest;
+  try {
+    m = parseManifest(json);
+  } catch (err) {
+    if (err instanceof z.ZodError) {
+      const errors = err.issues.slice(0, 20).map((i) => ({ path: ['manifest', ...i.path.map(String)].join('.'), message: i.message }));
+      throw new AppError(400, 'bad_manifest', `the manifest does not follow image format v1: ${errors[0]?.path}: ${errors[0]?.message}`, errors);
+    }
+    throw new AppError(400, 'bad_manifest', (err as Error).message);
+  }
+  const lengths = new Map<string, number>();
+  for (const c of allChunks(m)) {
+    const seen = lengths.get(c.hash);
+    if (seen !== undefined && seen !== c.length) throw new AppError(400, 'bad_manifest', `invalid image manifest: chunk ${c.hash} appears with lengths ${seen} and ${c.length}`);
+    lengths.set(c.hash, c.length);
+  }
+  return m;
+}

@@ -1,0 +1,157 @@
+// The `tasks` table: every query on it, and its only writer. TaskService decides; this module reads
+// and writes rows. Each write that changes a state is guarded by the state it expects, so two racing
+// writers cannot both move one task.
+import type { Kysely } from 'kysely';
+import { nowIso, type DB } from '../core/db/index.js';
+import type { Task, TaskState } from '../core/db/schema.js';
+import type { MachineTask } from './kinds.js';
+import { OPEN_STATES } from './lifecycle.js';
+
+export interface TaskView {
+  id: number;
+  hostId: number;
+  hostName: string;
+  mac: string;
+  roomId: number | null;
+  room: string | null;
+  kind: string;
+  state: TaskState;
+  createdBy: string;
+  createdAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+  error: string | null;
+  result: Record<string, unknown> | null;
+  /** What the task works on (its kind's params); null for kinds without any. */
+  params: Record<string, unknown> | null;
+}
+
+export interface TaskFilter {
+  state?: TaskState;
+  hostId?: number;
+  roomId?: number | 'unassigned';
+  kind?: string;
+  /** Only pending and running tasks. */
+  open?: boolean;
+  limit?: number;
+}
+
+type ViewRow = Task & { host_name: string; mac: string; room_id: number | null; room_name: string | null };
+
+const json = (v: string | null) => (v === null ? null : (JSON.parse(v) as Record<string, unknown>));
+
+const toView = (t: ViewRow): TaskView => ({
+  id: t.id,
+  hostId: t.host_id,
+  hostName: t.host_name,
+  mac: t.mac,
+  roomId: t.room_id,
+  room: t.room_name,
+  kind: t.kind,
+  state: t.state,
+  createdBy: t.created_by,
+  createdAt: t.created_at,
+  startedAt: t.started_at,
+  finishedAt: t.finished_at,
+  error: t.error,
+  result: json(t.result),
+  params: json(t.params),
+});
+
+/** Columns a state change sets besides the state. */
+export interface StateColumns {
+  started_at?: string | null;
+  finished_at?: string | null;
+  error?: string | null;
+  result?: string | null;
+}
+
+export class TaskRepository {
+  constructor(private readonly db: Kysely<DB>) {}
+
+  private views(db: Kysely<DB>) {
+    return db
+      .selectFrom('tasks')
+      .innerJoin('hosts', 'hosts.id', 'tasks.host_id')
+      .leftJoin('rooms', 'rooms.id', 'hosts.room_id')
+      .selectAll('tasks')
+      .select(['hosts.name as host_name', 'hosts.mac', 'hosts.room_id', 'rooms.name as room_name']);
+  }
+
+  async view(id: number, db: Kysely<DB> = this.db): Promise<TaskView | undefined> {
+    const row = await this.views(db).where('tasks.id', '=', id).executeTakeFirst();
+    return row && toView(row);
+  }
+
+  async viewsOf(ids: number[], db: Kysely<DB> = this.db): Promise<TaskView[]> {
+    if (ids.length === 0) return [];
+    return (await this.views(db).where('tasks.id', 'in', ids).execute()).map(toView);
+  }
+
+  async list(filter: TaskFilter = {}, db: Kysely<DB> = this.db): Promise<TaskView[]> {
+    let q = this.views(db).orderBy('tasks.id', 'desc').limit(filter.limit ?? 200);
+    if (filter.state) q = q.where('tasks.state', '=', filter.state);
+    if (filter.open) q = q.where('tasks.state', 'in', OPEN_STATES);
+    if (filter.kind) q = q.where('tasks.kind', '=', filter.kind);
+    if (filter.hostId !== undefined) q = q.where('tasks.host_id', '=', filter.hostId);
+    if (filter.roomId === 'unassigned') q = q.where('hosts.room_id', 'is', null);
+    else if (filter.roomId !== undefined) q = q.where('hosts.room_id', '=', filter.roomId);
+    return (await q.execute()).map(toView);
+  }
+
+  row(id: number, db: Kysely<DB> = this.db): Promise<Task | undefined> {
+    return db.selectFrom('tasks').selectAll().where('id', '=', id).executeTakeFirst();
+  }
+
+  /** The task with its host's MAC and pinned disk (what a client's token is checked against). */
+  machineRow(id: number, db: Kysely<DB> = this.db): Promise<MachineTask | undefined> {
+    return db.selectFrom('tasks').innerJoin('hosts', 'hosts.id', 'tasks.host_id').selectAll('tasks').select(['hosts.mac', 'hosts.disk_serial']).where('tasks.id', '=', id).executeTakeFirst();
+  }
+
+  /** The open task of a host, if any. */
+  openOf(hostId: number, db: Kysely<DB> = this.db): Promise<Task | undefined> {
+    return db.selectFrom('tasks').selectAll().where('host_id', '=', hostId).where('state', 'in', OPEN_STATES).executeTakeFirst();
+  }
+
+  async openOfHosts(hostIds: number[], db: Kysely<DB>): Promise<Array<{ id: number; host_id: number }>> {
+    if (hostIds.length === 0) return [];
+    return db.selectFrom('tasks').select(['id', 'host_id']).where('host_id', 'in', hostIds).where('state', 'in', OPEN_STATES).execute();
+  }
+
+  async insert(trx: Kysely<DB>, row: { hostId: number; kind: string; createdBy: string; params: unknown; at?: string }): Promise<number> {
+    const r = await trx
+      .insertInto('tasks')
+      .values({
+        host_id: row.hostId,
+        kind: row.kind,
+        state: 'pending',
+        created_by: row.createdBy,
+        created_at: row.at ?? nowIso(),
+        started_at: null,
+        finished_at: null,
+        error: null,
+        result: null,
+        params: row.params === null || row.params === undefined ? null : JSON.stringify(row.params),
+      })
+      .returning('id')
+      .executeTakeFirstOrThrow();
+    return r.id;
+  }
+
+  /** Moves a task to `to` if it is in one of `from`; false when it was not (nothing changed). */
+  async move(trx: Kysely<DB>, id: number, from: readonly TaskState[], to: TaskState, set: StateColumns = {}): Promise<boolean> {
+    const r = await trx
+      .updateTable('tasks')
+      .set({ state: to, ...set })
+      .where('id', '=', id)
+      .where('state', 'in', [...from])
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) === 1;
+  }
+
+  /** Keeps a running task's latest result (its progress report); false when it is not running. */
+  async setRunningResult(id: number, hostId: number, result: string): Promise<boolean> {
+    const r = await this.db.updateTable('tasks').set({ result }).where('id', '=', id).where('host_id', '=', hostId).where('state', '=', 'running').executeTakeFirst();
+    return Number(r.numUpdatedRows) === 1;
+  }
+}
