@@ -29,6 +29,7 @@ import { ImageRepository } from './imaging/repository.js';
 import { ImageStore } from './imaging/store.js';
 import { HostRepository } from './inventory/hosts.js';
 import { HostImporter } from './inventory/import.js';
+import { RoomRepository } from './inventory/rooms.js';
 import { InventoryService } from './inventory/service.js';
 import { SystemService } from './system/docker.js';
 import { inventoryKind, TaskKindRegistry, type TaskKindDef } from './tasks/kinds.js';
@@ -75,6 +76,7 @@ export function buildServices(config: Config, log: Logger, database: Database, o
   const events = new EventBus(log.child({ part: 'events' }));
   const settings = new SettingsStore(db);
   const hosts = new HostRepository(db);
+  const rooms = new RoomRepository(db);
   const images = new ImageRepository(db);
   const kinds = new TaskKindRegistry([inventoryKind, captureKind(images), restoreKind(images), ...(opts.kinds ?? [])] as Array<TaskKindDef<never>>);
   const tasks = new TaskService(db, new TaskRepository(db), kinds, hosts, events);
@@ -87,8 +89,8 @@ export function buildServices(config: Config, log: Logger, database: Database, o
     settings,
     accounts: new AccountService(db, { sessionHours: config.sessionHours }, log),
     hosts,
-    inventory: new InventoryService(db, hosts, events),
-    importer: new HostImporter(db, hosts, events),
+    inventory: new InventoryService(db, rooms, hosts, events),
+    importer: new HostImporter(db, rooms, hosts, events),
     tasks,
     registration,
     tokens,

@@ -3,11 +3,12 @@
 // PCs are written through the hosts repository (hosts.ts).
 import type { Kysely } from 'kysely';
 import { writeAudit, type Actor } from '../core/audit.js';
-import { nowIso, type DB } from '../core/db/index.js';
+import type { DB } from '../core/db/index.js';
 import type { Host } from '../core/db/schema.js';
 import { AppError } from '../core/errors.js';
 import type { EventBus } from '../core/events.js';
 import type { HostRepository } from './hosts.js';
+import type { RoomRepository } from './rooms.js';
 import { hostsToCsv } from './csv-export.js';
 import { parseHostsCsv, type CsvHostRow, type CsvLineError } from './csv-import.js';
 
@@ -30,6 +31,7 @@ const key = (s: string) => s.toLowerCase();
 export class HostImporter {
   constructor(
     private readonly db: Kysely<DB>,
+    private readonly rooms: RoomRepository,
     private readonly hosts: HostRepository,
     private readonly events: EventBus,
   ) {}
@@ -50,7 +52,7 @@ export class HostImporter {
     const outcome = await this.events.transaction(this.db, async (tx) => {
       const trx = tx.trx;
       const hosts: Existing[] = await this.hosts.all(trx);
-      const rooms = await trx.selectFrom('rooms').select(['id', 'name']).execute();
+      const rooms = await this.rooms.all(trx);
       const byMac = new Map(hosts.map((h) => [h.mac, h]));
       const roomIds = new Map(rooms.map((r) => [key(r.name), r.id]));
       const fileMacs = new Set(parsed.rows.map((r) => r.mac));
@@ -78,11 +80,7 @@ export class HostImporter {
       }
       if (opts.dryRun || report.errors.length > 0) return 'not-applied' as const;
 
-      const now = nowIso();
-      for (const [k, name] of newRooms) {
-        const r = await trx.insertInto('rooms').values({ name, description: null, created_at: now, updated_at: now }).returning('id').executeTakeFirstOrThrow();
-        roomIds.set(k, r.id);
-      }
+      for (const [k, name] of newRooms) roomIds.set(k, await this.rooms.insert(trx, name, null));
       const updates = plans.filter((p) => p.existing && changed(p.existing, p.row, roomIds.get(p.roomKey ?? '')));
       // Renames may swap names between PCs: park them on unique temporary names first.
       for (const p of updates) {

@@ -3,25 +3,18 @@
 import { isIPv4 } from 'node:net';
 import type { Kysely } from 'kysely';
 import { writeAudit, type Actor } from '../core/audit.js';
-import { nowIso, type DB } from '../core/db/index.js';
+import type { DB } from '../core/db/index.js';
 import { isUniqueViolation } from '../core/db/errors.js';
-import type { Room } from '../core/db/schema.js';
 import { AppError, conflict, notFound } from '../core/errors.js';
 import type { EventBus, Tx } from '../core/events.js';
 import { checkComputerName } from './computer-name.js';
 import type { HostRepository, HostView } from './hosts.js';
+import type { RoomRepository, RoomView } from './rooms.js';
 import { MAC_PATTERN_HELP, normalizeMac } from './mac.js';
 
 export type { HostView } from './hosts.js';
+export type { RoomView } from './rooms.js';
 
-export interface RoomView {
-  id: number;
-  name: string;
-  description: string | null;
-  hostCount: number;
-  createdAt: string;
-  updatedAt: string;
-}
 
 export interface HostInput {
   name: string;
@@ -64,65 +57,45 @@ export function validateHostFields<T extends Partial<HostInput>>(input: T): T {
 export class InventoryService {
   constructor(
     private readonly db: Kysely<DB>,
+    private readonly rooms: RoomRepository,
     private readonly hosts: HostRepository,
     private readonly events: EventBus,
   ) {}
 
-  async listRooms(): Promise<RoomView[]> {
-    const rows = await this.db
-      .selectFrom('rooms')
-      .leftJoin('hosts', 'hosts.room_id', 'rooms.id')
-      .select((eb) => ['rooms.id', 'rooms.name', 'rooms.description', 'rooms.created_at', 'rooms.updated_at', eb.fn.count<number>('hosts.id').as('host_count')])
-      .groupBy(['rooms.id', 'rooms.name', 'rooms.description', 'rooms.created_at', 'rooms.updated_at'])
-      .orderBy('rooms.name')
-      .execute();
-    return rows.map((r) => ({ id: r.id, name: r.name, description: r.description, hostCount: Number(r.host_count), createdAt: r.created_at, updatedAt: r.updated_at }));
+  listRooms(): Promise<RoomView[]> {
+    return this.rooms.list();
   }
 
   async getRoom(id: number): Promise<RoomView> {
-    const r = await this.db
-      .selectFrom('rooms')
-      .select((eb) => ['id', 'name', 'description', 'created_at', 'updated_at', eb.selectFrom('hosts').select((h) => h.fn.countAll<number>().as('n')).whereRef('hosts.room_id', '=', 'rooms.id').as('host_count')])
-      .where('id', '=', id)
-      .executeTakeFirst();
-    if (!r) throw notFound('room', id);
-    return { id: r.id, name: r.name, description: r.description, hostCount: Number(r.host_count ?? 0), createdAt: r.created_at, updatedAt: r.updated_at };
+    const room = await this.rooms.view(id);
+    if (!room) throw notFound('room', id);
+    return room;
   }
 
   /** Throws 404 unless the room exists; cheaper than getRoom when only existence matters. */
   async assertRoomExists(id: number): Promise<void> {
-    const r = await this.db.selectFrom('rooms').select('id').where('id', '=', id).executeTakeFirst();
-    if (!r) throw notFound('room', id);
-  }
-
-  private async findRoomByName(db: Kysely<DB>, name: string): Promise<Room | undefined> {
-    return db.selectFrom('rooms').selectAll().where((eb) => eb(eb.fn('lower', ['name']), '=', name.toLowerCase())).executeTakeFirst();
+    if (!(await this.rooms.byId(id))) throw notFound('room', id);
   }
 
   async createRoom(actor: Actor, input: { name: string; description?: string | null }): Promise<RoomView> {
     const id = await this.db.transaction().execute(async (trx) => {
-      if (await this.findRoomByName(trx, input.name)) throw conflict('duplicate_room', `a room named "${input.name}" already exists`);
-      const now = nowIso();
-      const row = await trx.insertInto('rooms').values({ name: input.name, description: blankToNull(input.description), created_at: now, updated_at: now }).returning('id').executeTakeFirstOrThrow();
-      await writeAudit(trx, actor, { action: 'room.create', targetType: 'room', targetId: row.id, details: { name: input.name } });
-      return row.id;
+      if (await this.rooms.byName(input.name, trx)) throw conflict('duplicate_room', `a room named "${input.name}" already exists`);
+      const id = await this.rooms.insert(trx, input.name, blankToNull(input.description));
+      await writeAudit(trx, actor, { action: 'room.create', targetType: 'room', targetId: id, details: { name: input.name } });
+      return id;
     });
     return this.getRoom(id);
   }
 
   async updateRoom(actor: Actor, id: number, patch: { name?: string; description?: string | null }): Promise<RoomView> {
     await this.db.transaction().execute(async (trx) => {
-      const room = await trx.selectFrom('rooms').selectAll().where('id', '=', id).executeTakeFirst();
+      const room = await this.rooms.byId(id, trx);
       if (!room) throw notFound('room', id);
       if (patch.name !== undefined) {
-        const clash = await this.findRoomByName(trx, patch.name);
+        const clash = await this.rooms.byName(patch.name, trx);
         if (clash && clash.id !== id) throw conflict('duplicate_room', `a room named "${patch.name}" already exists`);
       }
-      await trx
-        .updateTable('rooms')
-        .set({ ...(patch.name !== undefined ? { name: patch.name } : {}), ...(patch.description !== undefined ? { description: blankToNull(patch.description) } : {}), updated_at: nowIso() })
-        .where('id', '=', id)
-        .execute();
+      await this.rooms.update(trx, id, { ...(patch.name !== undefined ? { name: patch.name } : {}), ...(patch.description !== undefined ? { description: blankToNull(patch.description) } : {}) });
       await writeAudit(trx, actor, { action: 'room.update', targetType: 'room', targetId: id, details: { from: { name: room.name }, to: patch } });
     });
     return this.getRoom(id);
@@ -132,14 +105,14 @@ export class InventoryService {
   async deleteRoom(actor: Actor, id: number, opts: { unassignHosts: boolean }): Promise<void> {
     await this.events.transaction(this.db, async (tx) => {
       const trx = tx.trx;
-      const room = await trx.selectFrom('rooms').selectAll().where('id', '=', id).executeTakeFirst();
+      const room = await this.rooms.byId(id, trx);
       if (!room) throw notFound('room', id);
       const n = await this.hosts.count(trx, id);
       if (n > 0 && !opts.unassignHosts) {
         throw conflict('room_not_empty', `room "${room.name}" still has ${n} PC(s); move them first or delete with ?hosts=unassign`);
       }
       await this.hosts.unassignRoom(tx, id);
-      await trx.deleteFrom('rooms').where('id', '=', id).execute();
+      await this.rooms.delete(trx, id);
       await writeAudit(trx, actor, { action: 'room.delete', targetType: 'room', targetId: id, details: { name: room.name, hostsUnassigned: n } });
     });
   }
@@ -156,8 +129,7 @@ export class InventoryService {
 
   private async assertRoom(db: Kysely<DB>, roomId: number | null | undefined): Promise<void> {
     if (roomId === null || roomId === undefined) return;
-    const room = await db.selectFrom('rooms').select('id').where('id', '=', roomId).executeTakeFirst();
-    if (!room) throw new AppError(400, 'unknown_room', `room ${roomId} does not exist`);
+    if (!(await this.rooms.byId(roomId, db))) throw new AppError(400, 'unknown_room', `room ${roomId} does not exist`);
   }
 
   private async assertUnique(db: Kysely<DB>, fields: { mac?: string; name?: string }, selfId?: number): Promise<void> {
