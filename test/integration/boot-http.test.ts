@@ -13,24 +13,13 @@ import { openDatabase } from '../../services/core/db/index.js';
 import { ApiClient } from '../support/client.js';
 import { startTestApp, TEST_ADMIN_PASSWORD, type TestApp } from '../support/app.js';
 import { DIALECTS } from '../support/env.js';
+import { hardwareFacts } from '../support/hardware.js';
 
 const KNOWN = '02:00:00:00:00:10';
 const UNKNOWN = '02:00:00:ab:cd:ef';
 const UNKNOWN_SAME_SUFFIX = '02:00:01:ab:cd:ef';
 
-function facts(mac: string, extra: Record<string, unknown> = {}) {
-  return {
-    mac,
-    firmware: 'uefi',
-    system: { vendor: 'Dell Inc.', model: 'OptiPlex 7010', serial: '5XYZ123', uuid: '4c4c4544-0035-5810-8059-b5c04f5a3132' },
-    bios: { vendor: 'Dell Inc.', version: 'A29', date: '06/28/2018' },
-    cpu: { model: 'Intel(R) Core(TM) i5-3470 CPU @ 3.20GHz', cores: 4, threads: 4 },
-    memoryBytes: 8 * 2 ** 30,
-    disks: [{ name: 'sda', model: 'ST500DM002-1BD142', serial: 'Z3TABCDE', sizeBytes: 500107862016, rotational: true, transport: 'sata' }],
-    nics: [{ name: 'eno1', mac: mac.toUpperCase(), speedMbps: 1000, driver: 'e1000e' }],
-    ...extra,
-  };
-}
+const facts = hardwareFacts;
 
 /** A GET with a Host header of our choosing (fetch does not let a caller set it). */
 function getWithHost(url: string, host: string): Promise<{ status: number; text: string }> {

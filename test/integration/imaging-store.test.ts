@@ -15,6 +15,7 @@ import { zstdCompress } from '../../services/imaging/zstd.js';
 import { ApiClient } from '../support/client.js';
 import { startTestApp, TEST_ADMIN_PASSWORD, type TestApp } from '../support/app.js';
 import { DIALECTS } from '../support/env.js';
+import { hardwareFacts } from '../support/hardware.js';
 
 const CS = 65536;
 const MIB = 1024 * 1024;
@@ -87,17 +88,7 @@ async function buildImage(keys: string[], bootKey = 'boot'): Promise<Built> {
 
 const distinct = (m: Manifest) => [...new Set([...m.bootArea.chunks, ...m.partitions.flatMap((p) => p.chunks)].map((c) => c.hash))].sort();
 
-function facts(mac: string) {
-  return {
-    mac,
-    firmware: 'uefi',
-    system: { vendor: 'Dell Inc.', model: 'OptiPlex 7010', serial: '5XYZ123', uuid: '4c4c4544-0035-5810-8059-b5c04f5a3132' },
-    cpu: { model: 'Intel(R) Core(TM) i5-3470 CPU @ 3.20GHz', cores: 4, threads: 4 },
-    memoryBytes: 8 * 2 ** 30,
-    disks: [{ name: 'sda', model: 'ST500DM002-1BD142', serial: 'Z3TABCDE', sizeBytes: 500107862016, rotational: true, transport: 'sata' }],
-    nics: [{ name: 'eno1', mac, speedMbps: 1000, driver: 'e1000e' }],
-  };
-}
+const facts = (mac: string) => hardwareFacts(mac);
 
 const TSX = path.resolve('node_modules/.bin/tsx');
 const CLI = path.resolve('services/imaging/cli.ts');

@@ -6,6 +6,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { pino } from 'pino';
 import { loadConfig } from '../../services/core/config.js';
+import type { BuildOptions } from '../../services/container.js';
 import { start } from '../../services/main.js';
 import { PG_ADMIN_URL, REDIS_URL, type TestDialect } from './env.js';
 
@@ -42,7 +43,8 @@ export interface TestApp {
 
 export const TEST_ADMIN_PASSWORD = 'admin-test-password-1';
 
-export async function startTestApp(dialect: TestDialect, env: Record<string, string> = {}): Promise<TestApp> {
+/** `opts.kinds`: task kinds beyond the built-in ones, registered in this app only. */
+export async function startTestApp(dialect: TestDialect, env: Record<string, string> = {}, opts: BuildOptions = {}): Promise<TestApp> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'rc-test-'));
   const database = await createTestDatabase(dialect, dataDir);
   const config = loadConfig({
@@ -57,7 +59,7 @@ export async function startTestApp(dialect: TestDialect, env: Record<string, str
     ...env,
   });
   const log = pino({ level: process.env.ROOMCAST_TEST_LOG ?? 'silent' });
-  const running = await start(config, log);
+  const running = await start(config, log, opts);
   return {
     url: `http://127.0.0.1:${running.port}`,
     dataDir,
