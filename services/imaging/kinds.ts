@@ -6,7 +6,7 @@
 import { z } from 'zod';
 import { writeAudit } from '../core/audit.js';
 import { AppError, conflict } from '../core/errors.js';
-import type { MachineTask, Outcome, TaskKindDef } from '../tasks/kinds.js';
+import { ClientResultSchema, type MachineTask, type Outcome, type TaskKindDef } from '../tasks/kinds.js';
 import { ClientTaskSchema, DEFAULT_CHUNK_SIZE, type ClientTask } from './format.js';
 import type { ImageRepository } from './repository.js';
 
@@ -17,6 +17,10 @@ export const CaptureParamsSchema = z.object({ imageId: z.number().int(), image: 
 export type CaptureParams = z.infer<typeof CaptureParamsSchema>;
 export const RestoreParamsSchema = z.object({ imageId: z.number().int(), image: z.string(), versionId: z.number().int(), version: z.number().int() });
 export type RestoreParams = z.infer<typeof RestoreParamsSchema>;
+/** The end of a capture or restore: the client's report and the version it made or wrote. */
+const ImagingResultSchema = ClientResultSchema.extend({
+  version: z.object({ id: z.number().int(), number: z.number().int(), state: z.enum(['capturing', 'ready', 'failed', 'deleted']).optional() }).optional(),
+});
 
 async function imageFor(images: ImageRepository, trx: Parameters<ImageRepository['image']>[1], imageId: unknown, kind: string) {
   if (typeof imageId !== 'number') throw new AppError(400, 'image_required', `a ${kind} task needs imageId: the image to ${kind === 'capture' ? 'capture into' : 'restore'}`);
@@ -34,6 +38,7 @@ export function captureKind(images: ImageRepository): TaskKindDef<CaptureParams>
       notes: z.string().max(2000).nullable().optional().describe('notes of the new version (what changed)'),
     }),
     params: CaptureParamsSchema,
+    result: ImagingResultSchema,
     checkHosts(ids) {
       if (ids.length !== 1) throw new AppError(400, 'one_host_per_capture', `a capture reads the disk of one PC; give exactly one host id (got ${ids.length})`);
     },
@@ -90,6 +95,7 @@ export function restoreKind(images: ImageRepository): TaskKindDef<RestoreParams>
       version: z.number().int().positive().optional().describe('version number; default the newest ready version'),
     }),
     params: RestoreParamsSchema,
+    result: ImagingResultSchema,
     async resolve(trx, input) {
       const image = await imageFor(images, trx, input.imageId, 'restore');
       const number = typeof input.version === 'number' ? input.version : undefined;

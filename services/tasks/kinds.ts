@@ -24,6 +24,15 @@ export interface Outcome {
   result: Record<string, unknown>;
 }
 
+/** What a client's final report becomes on the task (tasks.result); kinds extend it. */
+export const ClientResultSchema = z.object({
+  ok: z.boolean(),
+  /** The last progress report, kept. */
+  progress: z.record(z.string(), z.unknown()).optional(),
+  reason: z.string().optional(),
+  details: z.record(z.string(), z.unknown()).optional(),
+});
+
 /** What happens at the client's hello for a task of this kind. */
 export type HelloRule =
   /** The hello is the whole task (its facts are the result): the task is done at once, the PC powers off. */
@@ -38,8 +47,10 @@ export interface TaskKindDef<P = unknown> {
   summary: string;
   /** The fields POST /api/v1/tasks takes for this kind, besides kind and hostIds. */
   input: z.ZodObject;
-  /** What is stored in tasks.params for this kind (null for kinds without parameters). */
+  /** What is stored in tasks.params for this kind (null for kinds without parameters); checked when written and read. */
   params: z.ZodType<P>;
+  /** What is stored in tasks.result when the task ends; checked before it is written (a client's report that does not fit is refused). */
+  result: z.ZodType;
   /** Refuses a host list this kind cannot take (a capture reads one PC); throws an AppError. */
   checkHosts?(hostIds: number[]): void;
   /** Turns the validated input into params, checked against the database (inside the create transaction). */
@@ -73,6 +84,7 @@ export class TaskKindRegistry {
   register<P>(def: TaskKindDef<P>): this {
     if (!KIND_NAME.test(def.name)) throw new Error(`task kind "${def.name}": a name of lowercase letters, digits and "-"`);
     if (this.kinds.has(def.name)) throw new Error(`task kind "${def.name}" is registered twice`);
+    for (const field of ['kind', 'hostIds']) if (field in def.input.shape) throw new Error(`task kind "${def.name}": its input cannot have a field "${field}" (POST /api/v1/tasks sets it)`);
     if ('action' in def.hello && (def.hello.action === 'poweroff' || !KIND_NAME.test(def.hello.action))) {
       throw new Error(`task kind "${def.name}": hello action "${def.hello.action}" is not a usable action name`);
     }
@@ -121,6 +133,7 @@ export const inventoryKind: TaskKindDef<null> = {
   summary: 'report hardware facts, then power off',
   input: z.object({}),
   params: z.null(),
+  result: z.object({ facts: z.literal(true) }),
   resolve: async () => null,
   boot: { imaging: false },
   hello: { doneAtHello: true, result: { facts: true } },

@@ -97,7 +97,7 @@ export function clientTaskRoutes(tasks: TaskService): AnyRoute[] {
       summary: 'The final result: the task becomes done, or failed with the reason (a sentence a person can act on). A capture reported ok without a commit fails.',
       body: ClientReportSchema,
       response: z.object({ taskId: z.number().int(), state: z.enum(['done', 'failed']), error: z.string().nullable() }),
-      errors,
+      errors: { ...errors, 400: "bad_result: the report does not fit the task kind's result" },
       handler: ({ machine, body }) => tasks.finish(machine!, body),
     }),
   ];

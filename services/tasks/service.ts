@@ -99,7 +99,7 @@ export class TaskService {
         const hosts = await this.hosts.existing(tx.trx, ids);
         const missing = ids.filter((id) => !hosts.some((h) => h.id === id));
         if (missing.length) throw new AppError(400, 'unknown_host', `host(s) ${missing.join(', ')} do not exist; no task was created`);
-        const params = await kind.resolve(tx.trx, parsed.data as Record<string, unknown>);
+        const params = kind.params.parse(await kind.resolve(tx.trx, parsed.data as Record<string, unknown>));
         const open = await this.repo.openOfHosts(ids, tx.trx);
         const created: number[] = [];
         const at = nowIso();
@@ -154,7 +154,7 @@ export class TaskService {
     if (!kind) return { task };
     const now = nowIso();
     if ('doneAtHello' in kind.hello) {
-      const result = JSON.stringify(kind.hello.result);
+      const result = JSON.stringify(kind.result.parse(kind.hello.result));
       const started = task.started_at ?? now;
       if (!(await this.moveTask(tx, task, 'hello', 'done', { started_at: started, finished_at: now, result }))) return { task: await this.repo.row(taskId, tx.trx) };
       await writeAudit(tx.trx, actor, { action: 'task.done', targetType: 'task', targetId: taskId, details: { kind: task.kind, hostId, from: task.state } });
@@ -197,7 +197,7 @@ export class TaskService {
     return kind.client!.view(this.db, task, this.kinds.paramsOf(task));
   }
 
-  /** Keeps the client's last progress report on its running task: one UPDATE when all is well. */
+  /** Keeps the client's last progress report on its running task and tells it (task.progress): a read and an UPDATE when all is well. */
   async recordProgress(machine: MachineAuth, p: Progress): Promise<void> {
     if (machine.purpose === 'task' && machine.taskId !== undefined && machine.hostId !== undefined) {
       const task = await this.repo.view(machine.taskId);
@@ -226,6 +226,11 @@ export class TaskService {
         result: { ok: report.ok, ...(previous.progress ? { progress: previous.progress } : {}), ...(report.reason ? { reason: report.reason } : {}), ...(report.details ? { details: report.details } : {}) },
       };
       if (kind.onResult) outcome = await kind.onResult(tx, task, params, outcome);
+      const fits = kind.result.safeParse(outcome.result);
+      if (!fits.success) {
+        const i = fits.error.issues[0];
+        throw new AppError(400, 'bad_result', `this result does not fit ${an(task.kind)} task: ${i ? `${['result', ...i.path.map(String)].join('.')}: ${i.message}` : 'invalid'}; nothing was recorded`);
+      }
       const moved = await this.moveTask(tx, task, 'result', outcome.state, { finished_at: nowIso(), error: outcome.error, result: JSON.stringify(outcome.result) });
       if (!moved) throw conflict('task_not_running', `task ${task.id} ended meanwhile; power off`);
       await writeAudit(tx.trx, machine.actor, {

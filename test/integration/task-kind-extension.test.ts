@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { describeRoutes } from '../../services/api/app.js';
-import type { TaskKindDef } from '../../services/tasks/kinds.js';
+import { ClientResultSchema, type TaskKindDef } from '../../services/tasks/kinds.js';
 import { ApiClient } from '../support/client.js';
 import { startTestApp, TEST_ADMIN_PASSWORD, type TestApp } from '../support/app.js';
 import { hardwareFacts } from '../support/hardware.js';
@@ -15,6 +15,7 @@ const echoKind: TaskKindDef<{ text: string }> = {
   summary: 'a test-only kind: the client reads a text and posts it back',
   input: z.object({ text: z.string().min(1).max(100) }),
   params: z.object({ text: z.string() }),
+  result: ClientResultSchema.extend({ details: z.object({ echo: z.string() }) }),
   resolve: async (_trx, input) => ({ text: String(input.text).trim() }),
   boot: { imaging: false },
   hello: { action: 'echo', tokenSeconds: 600 },
@@ -77,6 +78,11 @@ describe('a task kind registered by a test only', () => {
     const running = (await admin.get(`/api/v1/tasks?hostId=${hostId}`)).body[0];
     expect(running).toMatchObject({ id: task.id, state: 'running', result: { progress: { ...progress, at: expect.any(String) } } });
 
+    // The kind's result schema: a report without the echo is refused, and nothing is recorded.
+    const unfit = await client.post('/api/v1/client/result', { ok: true, details: { said: 'bonjour B204' } });
+    expect(unfit.status).toBe(400);
+    expect(unfit.body).toMatchObject({ code: 'bad_result', detail: expect.stringContaining('result.details.echo') });
+    expect((await admin.get(`/api/v1/tasks?hostId=${hostId}`)).body[0].state).toBe('running');
     const result = await client.post('/api/v1/client/result', { ok: true, details: { echo: 'bonjour B204' } });
     expect(result.body).toEqual({ taskId: task.id, state: 'done', error: null });
     const done = (await admin.get(`/api/v1/tasks?hostId=${hostId}`)).body[0];
