@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ApiClient } from '../support/client.js';
-import { OVMF_CODE, OVMF_VARS, bootClient, buildClient, clientPrereqs } from '../lab/client-vm.js';
+import { bootClient, buildClient, clientPrereqs, pxeArgs } from '../lab/client-vm.js';
 import { Lab, labPrereqs, logTime } from '../lab/lab.js';
 import { RESULTS_DIR, environment, markdownTable, writeResults, type BenchContext } from './harness.js';
 
@@ -66,9 +66,6 @@ export async function run(ctx: BenchContext): Promise<void> {
     if (h.status !== 201) throw new Error(`labboot: cannot add the ${f} PC: ${JSON.stringify(h.body)}`);
     hosts[f] = h.body.id as number;
   }
-  const sercon = path.join(dir, 'sercon');
-  fs.writeFileSync(sercon, Buffer.from([0xf8, 0x03, 0, 0, 0, 0, 0, 0]));
-
   const results: Record<Firmware, Array<{ helloSec: number | null; scriptSec: number | null; qemuSec: number }>> = { bios: [], uefi: [] };
   for (let i = 0; i < RUNS; i++) {
     for (const f of ['bios', 'uefi'] as const) {
@@ -76,17 +73,7 @@ export async function run(ctx: BenchContext): Promise<void> {
       const task = await admin.post('/api/v1/tasks', { hostIds: [hosts[f]], kind: 'inventory' });
       if (task.status !== 201) throw new Error(`labboot: no task: ${JSON.stringify(task.body)}`);
       const tap = lab.taps[0]!;
-      const firmwareArgs =
-        f === 'bios'
-          ? ['-fw_cfg', `name=etc/sercon-port,file=${sercon}`, '-netdev', `tap,id=n0,ifname=${tap},script=no,downscript=no`, '-device', `e1000,netdev=n0,mac=${mac},bootindex=1`]
-          : (() => {
-              const vars = path.join(dir, `vars-${i}.fd`);
-              fs.copyFileSync(OVMF_VARS, vars);
-              return [
-                '-drive', `if=pflash,format=raw,unit=0,readonly=on,file=${OVMF_CODE}`, '-drive', `if=pflash,format=raw,unit=1,file=${vars}`,
-                '-netdev', `tap,id=n0,ifname=${tap},script=no,downscript=no`, '-device', `virtio-net-pci,netdev=n0,mac=${mac},romfile=,bootindex=1`,
-              ];
-            })();
+      const firmwareArgs = pxeArgs(f, { dir, tap, mac, vars: path.join(dir, `vars-${i}.fd`) });
       const r = await bootClient({ build, children, netns: lab.ns.lan, serialLog: path.join(dir, `${f}-${i}.serial.log`), limitMs: BOOT_LIMIT_MS, args: firmwareArgs });
       const after = (l: Parameters<typeof logTime>[0]) => logTime(l) >= r.startedAt;
       const hello = lab.roomcast().find((l) => l.url === '/api/v1/boot/hello' && l.user === `machine:${mac}` && after(l));
