@@ -51,6 +51,7 @@ import {
   type PartSpec,
 } from '../support/disks.js';
 import { REDIS_URL } from '../support/env.js';
+import { helloFacts } from '../support/facts.js';
 import { PROFILES_DIR, environment, markdownTable, writeResults, type BenchContext } from './harness.js';
 
 export const name = 'imaging';
@@ -882,15 +883,13 @@ export async function run(ctx: BenchContext): Promise<void> {
     const rt = await prepareClient(tmp, log);
     log(`imaging: client: ${rt.kind} (Node ${rt.nodeVersion}, zstd ${rt.zstdEngine}); ${rt.note}; api: pid ${app.pid}, Node ${process.version}, zstd ${zstdEngine}`);
     const apiUrl = app.url;
-    const facts = {
+    const facts = helloFacts({
       mac: MAC,
-      firmware: 'uefi',
-      system: { vendor: 'Dell Inc.', model: 'OptiPlex 7090', serial: 'BENCH0001', uuid: '4c4c4544-0000-1010-8000-0000000000be' },
+      serial: 'BENCH0001',
+      uuid: '4c4c4544-0000-1010-8000-0000000000be',
       cpu: { model: 'bench', cores: 2, threads: 2 },
-      memoryBytes: 8 * 1024 * MIB,
-      disks: [{ name: 'sda', model: 'BENCH DISK', serial: 'BD-1', sizeBytes: DISK_MIB * MIB }],
-      nics: [{ name: 'eth0', mac: MAC, speedMbps: 1000 }],
-    };
+      disk: { model: 'BENCH DISK', serial: 'BD-1', sizeBytes: DISK_MIB * MIB },
+    });
 
     /** A task for the PC, then what the PC does: iPXE script (boot token), hello (task token). */
     const bootForTask = async (body: Record<string, unknown>) => {
