@@ -4,14 +4,13 @@
 // and UEFI (OVMF's own PXE). A known PC with an inventory task each time; 3 runs each, median, min,
 // max, next to the direct kernel boot of the `boot` benchmark (same client, no firmware, no network
 // boot) as the reference. QEMU under TCG. Reports only; needs root and the lab's packages.
-import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ApiClient } from '../support/client.js';
 import { bootClient, buildClient, clientPrereqs, pxeArgs } from '../lab/client-vm.js';
 import { Lab, labPrereqs, logTime } from '../lab/lab.js';
-import { RESULTS_DIR, environment, markdownTable, writeResults, type BenchContext } from './harness.js';
+import { RESULTS_DIR, environment, killedAtEnd, markdownTable, median, tempDir, writeResults, type BenchContext } from './harness.js';
 
 export const name = 'labboot';
 
@@ -20,11 +19,6 @@ const BOOT_LIMIT_MS = 240_000;
 const MACS = { bios: '52:54:00:7b:00:01', uefi: '52:54:00:7b:00:02' } as const;
 type Firmware = keyof typeof MACS;
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length === 0 ? null : s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
 const r2 = (n: number | null) => (n === null ? null : Math.round(n * 100) / 100);
 
 /** The direct kernel boot figures of the `boot` benchmark, when it ran: the reference. */
@@ -46,12 +40,8 @@ export async function run(ctx: BenchContext): Promise<void> {
     writeResults(name, { name, environment: env, skipped: missing }, `# Lab boot benchmark\n\nSkipped: missing ${missing.join(', ')}.`);
     return;
   }
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rc-bench-lab-'));
-  ctx.onCleanup(async () => fs.rmSync(dir, { recursive: true, force: true }));
-  const children: ChildProcess[] = [];
-  ctx.onCleanup(async () => {
-    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-  });
+  const dir = tempDir(ctx, 'rc-bench-lab-');
+  const children = killedAtEnd(ctx);
 
   const build = await buildClient();
   const lab = await Lab.up({ clientDir: build.dir });
