@@ -19,21 +19,12 @@ set -euo pipefail
 
 NODE_VERSION=22.23.5
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-repo=$(cd "$here/../.." && pwd)
 me="images/client/build-imaging.sh"
-die() {
-	printf '%s: %s\n' "$me" "$*" >&2
-	exit 1
-}
-note() { printf '%s: %s\n' "$me" "$*"; }
-
-[[ $# -eq 1 && -n "$1" ]] || die "usage: bash $me OUT_DIR"
-out=$1
-started=$SECONDS
-export LC_ALL=C
-for tool in cpio zstd ldd sha256sum find sort; do
-	command -v "$tool" >/dev/null || die "$tool is required (apt-get install cpio zstd libc-bin findutils coreutils)"
-done
+# die, note, $repo, start_build, need_tools, make_tmp, copy_libs, copy_listed
+# shellcheck source=images/client/lib.sh
+. "$here/lib.sh"
+start_build "$@"
+need_tools "cpio zstd libc-bin findutils coreutils" cpio zstd ldd sha256sum find sort
 esbuild=$repo/node_modules/.bin/esbuild
 [[ -x "$esbuild" ]] || die "$esbuild is missing: run npm ci in $repo first"
 
@@ -54,14 +45,7 @@ node_version=$("$node" -p 'process.version') || die "$node does not run here"
 "$node" -e 'process.exit(typeof require("zlib").zstdDecompress === "function" ? 0 : 1)' ||
 	die "$node ($node_version) has no zstd in node:zlib: Node >= 22.15 is needed"
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/roomcast-imaging.XXXXXX")
-parts=()
-cleanup() {
-	rm -rf "$tmp"
-	((${#parts[@]} == 0)) || rm -f "${parts[@]}"
-}
-trap cleanup EXIT
-root=$tmp/root
+make_tmp roomcast-imaging
 mkdir -p "$root/roomcast" "$root/usr/local/bin"
 
 # --- the client, bundled -----------------------------------------------------------------------------
@@ -70,10 +54,7 @@ mkdir -p "$root/roomcast" "$root/usr/local/bin"
 	die "esbuild could not bundle services/imaging/client/main.ts"
 install -m 0755 "$node" "$root/usr/local/bin/node"
 # Node's own libraries (libstdc++, libgcc_s) and the imaging programs with theirs.
-. "$here/lib.sh"
-while read -r lib; do
-	[[ -e "$root$lib" ]] || install -D -m 0755 "$(readlink -f "$lib")" "$root$lib"
-done < <(ldd "$node" | sed -n -e 's/^.* => \(\/[^ ]*\) (0x.*$/\1/p' -e 's/^[[:space:]]*\(\/[^ ]*\) (0x.*$/\1/p')
+copy_libs "$node"
 programs=()
 copy_listed "$here/imaging.list"
 

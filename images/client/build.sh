@@ -18,20 +18,11 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 me="images/client/build.sh"
-die() {
-	printf '%s: %s\n' "$me" "$*" >&2
-	exit 1
-}
-note() { printf '%s: %s\n' "$me" "$*"; }
-
-[[ $# -eq 1 && -n "$1" ]] || die "usage: bash $me OUT_DIR"
-out=$1
-started=$SECONDS
-export LC_ALL=C
-
-for tool in cpio gzip depmod modprobe ldd sha256sum find sort; do
-	command -v "$tool" >/dev/null || die "$tool is required (apt-get install cpio kmod gzip libc-bin findutils coreutils)"
-done
+# die, note, start_build, need_tools, make_tmp, copy_listed
+# shellcheck source=images/client/lib.sh
+. "$here/lib.sh"
+start_build "$@"
+need_tools "cpio kmod gzip libc-bin findutils coreutils" cpio gzip depmod modprobe ldd sha256sum find sort
 
 # --- kernel ------------------------------------------------------------------------------------------
 if [[ -n "${ROOMCAST_CLIENT_KERNEL:-}" ]]; then
@@ -58,14 +49,7 @@ if ldd "$busybox" >/dev/null 2>&1; then
 fi
 bb_version=$(dpkg-query -W -f='${Version}' busybox-static 2>/dev/null || "$busybox" | sed -n '1s/^BusyBox v\([^ ]*\).*/\1/p')
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/roomcast-client.XXXXXX")
-parts=()
-cleanup() {
-	rm -rf "$tmp"
-	((${#parts[@]} == 0)) || rm -f "${parts[@]}"
-}
-trap cleanup EXIT
-root=$tmp/root
+make_tmp roomcast-client
 
 # --- the client's own files --------------------------------------------------------------------------
 mkdir -p "$root"
@@ -123,7 +107,6 @@ depmod -b "$root" "$kver" 2>"$tmp/depmod.log" || {
 printf '%s\n' "${load[@]}" >"$root/roomcast/modules.load"
 
 # --- dynamically linked programs, with their libraries -----------------------------------------------
-. "$here/lib.sh"
 programs=()
 copy_listed "$here/binaries.list"
 

@@ -22,7 +22,8 @@
 # Every process is started in a session of its own (setsid), recorded in a pid file, and killed
 # only after checking that its command line names this run's directory. The owner (the test
 # process, ROOMCAST_CI_OWNER_PID, default: the caller) is recorded with its start time, so that
-# `clean` only removes runs whose owner is gone.
+# `clean` only removes runs whose owner is gone. Those pid-file and namespace helpers are
+# ops/lib/pidfile.sh and ops/lib/netns.sh, which ops/lab/lab.sh shares.
 set -euo pipefail
 
 PREFIX=rcci
@@ -34,46 +35,10 @@ NODE=$(command -v node)
 log() { printf 'engine: %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
 
-proc_start() { awk '{print $22}' "/proc/$1/stat" 2>/dev/null || true; }
-
-alive_owner() { # alive_owner RUN_DIR: the owner recorded there still runs
-  local pid start
-  read -r pid start <"$1/owner" 2>/dev/null || return 1
-  [[ -n $pid && -d /proc/$pid && "$(proc_start "$pid")" == "$start" ]]
-}
-
-# ours PID RUN_DIR: PID runs and its command line names RUN_DIR (guards against reused PIDs).
-ours() {
-  [[ -n $1 && -r /proc/$1/cmdline ]] && tr '\0' ' ' <"/proc/$1/cmdline" | grep -qF -- "$2"
-}
-
-stop_pidfile() { # stop_pidfile FILE RUN_DIR WAIT_SECONDS
-  local file=$1 dir=$2 wait=$3 pid i
-  [[ -r $file ]] || return 0
-  pid=$(tr -dc 0-9 <"$file")
-  if ours "$pid" "$dir"; then
-    kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < wait * 10; i++)); do
-      ours "$pid" "$dir" || break
-      sleep 0.1
-    done
-    if ours "$pid" "$dir"; then
-      log "pid $pid did not stop within ${wait}s; killing it"
-      kill -KILL "$pid" 2>/dev/null || true
-    fi
-  fi
-  rm -f "$file"
-}
-
-wait_for() { # wait_for SECONDS COMMAND...
-  local limit=$1 i
-  shift
-  for ((i = 0; i < limit * 10; i++)); do
-    "$@" >/dev/null 2>&1 && return 0
-    sleep 0.1
-  done
-  return 1
-}
+# shellcheck source=ops/lib/pidfile.sh
+. "$HERE/../lib/pidfile.sh"
+# shellcheck source=ops/lib/netns.sh
+. "$HERE/../lib/netns.sh"
 
 state() { # loads RUN_DIR/state (NAME, NETNS, VETH_H, VETH_N, HOST_ADDR, NS_ADDR)
   local dir=$1
@@ -89,19 +54,6 @@ state() { # loads RUN_DIR/state (NAME, NETNS, VETH_H, VETH_N, HOST_ADDR, NS_ADDR
   return 0
 }
 
-pick_subnet() { # prints n such that 10.213.n.0/30 is free on the host
-  local n i
-  for ((i = 0; i < 100; i++)); do
-    n=$((RANDOM % 254 + 1))
-    ip -4 -o addr show | grep -qE " 10\.213\.$n\." && continue
-    [[ -n $(ip -4 route show match "10.213.$n.0/30" | grep -v '^default') ]] && continue
-    [[ -n $(ip -4 route show root "10.213.$n.0/24") ]] && continue
-    echo "$n"
-    return 0
-  done
-  return 1
-}
-
 cmd_up() {
   local id=${1:-$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n')}
   [[ $id =~ ^[a-z0-9]{1,8}$ ]] || die "bad id: $id"
@@ -110,7 +62,7 @@ cmd_up() {
   for c in dockerd ip nsenter; do command -v "$c" >/dev/null || die "$c is missing (apt-get install docker.io iproute2)"; done
   mkdir -p "$BASE"
   mkdir -m 0700 "$dir" || die "$dir exists"
-  echo "$owner $(proc_start "$owner")" >"$dir/owner"
+  record_owner "$dir" "$owner"
   UP_DIR=$dir
   trap '[[ -z ${UP_DIR:-} ]] || { log "up failed; tearing down"; cmd_down "$UP_DIR" || true; }' EXIT
   state "$dir"
@@ -119,19 +71,13 @@ cmd_up() {
   local n
   exec 8>"$BASE/.$PREFIX.lock"
   flock 8
-  n=$(pick_subnet) || die "no free 10.213.n.0/30"
+  n=$(pick_subnet 10.213 100) || die "no free 10.213.n.0/30"
   HOST_ADDR=10.213.$n.1
   NS_ADDR=10.213.$n.2
   printf 'HOST_ADDR=%s\nNS_ADDR=%s\n' "$HOST_ADDR" "$NS_ADDR" >>"$dir/state"
   ip netns add "$NETNS"
   ip -n "$NETNS" link set lo up
-  ip link add "$VETH_H" type veth peer name "$VETH_N" netns "$NETNS"
-  sysctl -qw "net.ipv6.conf.$VETH_H.disable_ipv6=1" || true
-  nsenter --net="/run/netns/$NETNS" sysctl -qw "net.ipv6.conf.$VETH_N.disable_ipv6=1" || true
-  ip addr add "$HOST_ADDR/30" dev "$VETH_H"
-  ip -n "$NETNS" addr add "$NS_ADDR/30" dev "$VETH_N"
-  ip link set "$VETH_H" up
-  ip -n "$NETNS" link set "$VETH_N" up
+  host_link "$NETNS" "$VETH_H" "$VETH_N" "$HOST_ADDR" "$NS_ADDR"
   flock -u 8
 
   echo '{}' >"$dir/daemon.json"
@@ -208,9 +154,7 @@ cmd_down() {
       done
     done
   fi
-  if [[ -e /run/netns/$NETNS ]]; then
-    for pid in $(ip netns pids "$NETNS" 2>/dev/null || true); do kill -KILL "$pid" 2>/dev/null || true; done
-  fi
+  if [[ -e /run/netns/$NETNS ]]; then signal_netns "$NETNS" KILL; fi
   if [[ -d $dir/data/containers ]]; then
     sleep 0.2
     for cid in $(ls "$dir/data/containers"); do
@@ -224,7 +168,7 @@ cmd_down() {
     umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || log "cannot unmount $m"
   done
   ip link del "$VETH_H" 2>/dev/null || true
-  if [[ -e /run/netns/$NETNS ]]; then ip netns del "$NETNS" || log "cannot delete namespace $NETNS"; fi
+  remove_netns "$NETNS"
   if [[ -d $dir ]]; then
     rm -rf "$dir" || log "cannot remove $dir"
     log "removed $NAME"
@@ -248,7 +192,7 @@ cmd_clean() {
   for n in $(ip netns list 2>/dev/null | awk '{print $1}' | grep "^$PREFIX-" || true); do
     [[ -d $BASE/$n ]] && continue
     log "leftover namespace $n: removing it"
-    for pid in $(ip netns pids "$n" 2>/dev/null || true); do kill -KILL "$pid" 2>/dev/null || true; done
+    signal_netns "$n" KILL
     ip netns del "$n" || true
   done
   for n in $(ip -o link show 2>/dev/null | awk -F': ' '{print $2}' | cut -d@ -f1 | grep -E "^$PREFIX[a-z0-9]+h$" || true); do
@@ -258,15 +202,7 @@ cmd_clean() {
   done
 }
 
-cmd_watch() {
-  local dir=${1:?RUN_DIR} pid=${2:?PID} start
-  start=$(proc_start "$pid")
-  while [[ -d $dir && -d /proc/$pid && "$(proc_start "$pid")" == "$start" ]]; do sleep 1; done
-  if [[ -d $dir ]]; then
-    log "owner $pid is gone: tearing down $(basename "$dir")"
-    cmd_down "$dir"
-  fi
-}
+cmd_watch() { watch_owner "${1:?RUN_DIR}" "${2:?PID}" cmd_down; }
 
 case ${1:-} in
   up) shift; cmd_up "$@" ;;

@@ -35,7 +35,8 @@
 # ROOMCAST_LAB_OWNER_PID (tests: the test process) is recorded with its start time: `clean` removes
 # a lab whose owner is gone at once, and a lab without an owner (made by hand) once it is older
 # than MINUTES. Processes are killed by their pid files (checked against their command line) and
-# then by namespace (`ip netns pids`), never by name.
+# then by namespace (`ip netns pids`), never by name: ops/lib/pidfile.sh and ops/lib/netns.sh, which
+# ops/docker/engine.sh shares.
 set -euo pipefail
 
 PREFIX=rclab
@@ -51,46 +52,10 @@ HTTP_PORT=8080
 log() { printf 'lab: %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
 
-proc_start() { awk '{print $22}' "/proc/$1/stat" 2>/dev/null || true; }
-
-alive_owner() { # alive_owner RUN_DIR: the owner recorded there still runs
-  local pid start
-  read -r pid start <"$1/owner" 2>/dev/null || return 1
-  [[ -n $pid && -d /proc/$pid && "$(proc_start "$pid")" == "$start" ]]
-}
-
-# ours PID TEXT: PID runs and its command line contains TEXT (guards against reused PIDs).
-ours() {
-  [[ -n $1 && -r /proc/$1/cmdline ]] && tr '\0' ' ' <"/proc/$1/cmdline" | grep -qF -- "$2"
-}
-
-stop_pidfile() { # stop_pidfile FILE TEXT WAIT_SECONDS: TERM, then KILL after WAIT_SECONDS
-  local file=$1 text=$2 wait=$3 pid i
-  [[ -r $file ]] || return 0
-  pid=$(tr -dc 0-9 <"$file")
-  if ours "$pid" "$text"; then
-    kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < wait * 10; i++)); do
-      ours "$pid" "$text" || break
-      sleep 0.1
-    done
-    if ours "$pid" "$text"; then
-      log "pid $pid did not stop within ${wait}s; killing it"
-      kill -KILL "$pid" 2>/dev/null || true
-    fi
-  fi
-  rm -f "$file"
-}
-
-wait_for() { # wait_for SECONDS COMMAND...
-  local limit=$1 i
-  shift
-  for ((i = 0; i < limit * 10; i++)); do
-    "$@" >/dev/null 2>&1 && return 0
-    sleep 0.1
-  done
-  return 1
-}
+# shellcheck source=ops/lib/pidfile.sh
+. "$HERE/../lib/pidfile.sh"
+# shellcheck source=ops/lib/netns.sh
+. "$HERE/../lib/netns.sh"
 
 run_dir() { # run_dir ID|RUN_DIR: prints the run directory
   local a=${1:?ID or RUN_DIR}
@@ -117,19 +82,6 @@ load() { # load RUN_DIR: names and the recorded state (addresses)
   # shellcheck disable=SC1091
   [[ -r $dir/state ]] && . "$dir/state"
   return 0
-}
-
-pick_subnet() { # prints n such that 10.214.n.0/30 is free on the host
-  local n i
-  for ((i = 0; i < 200; i++)); do
-    n=$((RANDOM % 254 + 1))
-    ip -4 -o addr show | grep -qE " 10\.214\.$n\." && continue
-    [[ -n $(ip -4 route show match "10.214.$n.0/30" | grep -v '^default') ]] && continue
-    [[ -n $(ip -4 route show root "10.214.$n.0/24") ]] && continue
-    echo "$n"
-    return 0
-  done
-  return 1
 }
 
 # The iPXE binaries into DEST: Debian's installed ipxe package when it is the version
@@ -163,7 +115,7 @@ cmd_up() {
   [[ $id =~ ^[a-z0-9]{1,8}$ ]] || die "bad id: $id (1-8 lower-case letters or digits)"
   [[ $(id -u) -eq 0 ]] || die "must run as root (network namespaces, ports 67/69/4011)"
   local c
-  for c in ip dnsmasq curl flock; do command -v "$c" >/dev/null || die "$c is missing (apt-get install iproute2 dnsmasq curl util-linux)"; done
+  for c in ip dnsmasq curl flock nsenter; do command -v "$c" >/dev/null || die "$c is missing (apt-get install iproute2 dnsmasq curl util-linux)"; done
   if $with_roomcast; then
     command -v node >/dev/null || die "node is missing"
     command -v redis-server >/dev/null || die "redis-server is missing (apt-get install redis-server): roomcast runs its own"
@@ -174,7 +126,7 @@ cmd_up() {
   mkdir -m 0700 "$dir" || die "$dir exists"
   date +%s >"$dir/created"
   if [[ -n ${ROOMCAST_LAB_OWNER_PID:-} ]]; then
-    echo "$ROOMCAST_LAB_OWNER_PID $(proc_start "$ROOMCAST_LAB_OWNER_PID")" >"$dir/owner"
+    record_owner "$dir" "$ROOMCAST_LAB_OWNER_PID"
   fi
   UP_DIR=$dir
   trap '[[ -z ${UP_DIR:-} ]] || { log "up failed; tearing down"; cmd_down "$UP_DIR" || true; }' EXIT
@@ -210,17 +162,11 @@ cmd_up() {
   local n
   exec 8>"$BASE/.$PREFIX.lock"
   flock 8
-  n=$(pick_subnet) || die "no free 10.214.n.0/30"
+  n=$(pick_subnet 10.214 200) || die "no free 10.214.n.0/30"
   HOST_ADDR=10.214.$n.1
   API_ADDR=10.214.$n.2
   printf 'HOST_ADDR=%s\nAPI_ADDR=%s\n' "$HOST_ADDR" "$API_ADDR" >"$dir/state"
-  ip link add "$VETH_H" type veth peer name host0 netns "$NS_RC"
-  sysctl -qw "net.ipv6.conf.$VETH_H.disable_ipv6=1" || true
-  ip netns exec "$NS_RC" sysctl -qw net.ipv6.conf.host0.disable_ipv6=1 || true
-  ip addr add "$HOST_ADDR/30" dev "$VETH_H"
-  ip -n "$NS_RC" addr add "$API_ADDR/30" dev host0
-  ip link set "$VETH_H" up
-  ip -n "$NS_RC" link set host0 up
+  host_link "$NS_RC" "$VETH_H" host0 "$HOST_ADDR" "$API_ADDR"
   flock -u 8
 
   # The Region's DHCP: addresses, a router, nothing about PXE. Router advertisements on.
@@ -314,24 +260,6 @@ cmd_pc() {
   esac
 }
 
-kill_namespace() { # kill_namespace NS: TERM, then KILL, everything running in it
-  local ns=$1 pid pids i
-  [[ -e /run/netns/$ns ]] || return 0
-  pids=$(ip netns pids "$ns" 2>/dev/null || true)
-  [[ -n $pids ]] || return 0
-  for pid in $pids; do kill -TERM "$pid" 2>/dev/null || true; done
-  for ((i = 0; i < 30; i++)); do
-    [[ -z $(ip netns pids "$ns" 2>/dev/null) ]] && return 0
-    sleep 0.1
-  done
-  for pid in $(ip netns pids "$ns" 2>/dev/null || true); do kill -KILL "$pid" 2>/dev/null || true; done
-  for ((i = 0; i < 30; i++)); do
-    [[ -z $(ip netns pids "$ns" 2>/dev/null) ]] && return 0
-    sleep 0.1
-  done
-  log "processes left in $ns: $(ip netns pids "$ns" 2>/dev/null | tr '\n' ' ')"
-}
-
 cmd_down() {
   local dir ns
   dir=$(run_dir "${1:-}")
@@ -346,9 +274,7 @@ cmd_down() {
   # Whatever else runs in the lab (QEMU, tcpdump, udhcpc, a killed roomcast's redis-server).
   for ns in "$NS_LAN" "$NS_DHCP" "$NS_RC" "$NS_CLI"; do kill_namespace "$ns"; done
   ip link del "$VETH_H" 2>/dev/null || true
-  for ns in "$NS_LAN" "$NS_DHCP" "$NS_RC" "$NS_CLI"; do
-    if [[ -e /run/netns/$ns ]]; then ip netns del "$ns" || log "cannot delete namespace $ns"; fi
-  done
+  for ns in "$NS_LAN" "$NS_DHCP" "$NS_RC" "$NS_CLI"; do remove_netns "$ns"; done
   if [[ -d $dir ]]; then
     rm -rf "$dir" || log "cannot remove $dir"
     log "removed $PREFIX-$LAB_ID"
@@ -412,15 +338,7 @@ cmd_list() {
   done
 }
 
-cmd_watch() {
-  local dir=${1:?RUN_DIR} pid=${2:?PID} start
-  start=$(proc_start "$pid")
-  while [[ -d $dir && -d /proc/$pid && "$(proc_start "$pid")" == "$start" ]]; do sleep 1; done
-  if [[ -d $dir ]]; then
-    log "owner $pid is gone: tearing down $(basename "$dir")"
-    cmd_down "$dir"
-  fi
-}
+cmd_watch() { watch_owner "${1:?RUN_DIR}" "${2:?PID}" cmd_down; }
 
 case ${1:-} in
   up) shift; cmd_up "$@" ;;

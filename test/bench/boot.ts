@@ -2,14 +2,12 @@
 // (OVMF), with the helpers of test/lab/client-vm.ts (direct kernel boot, TCG, slirp networking; a tiny
 // HTTP server here stands for the api and answers "poweroff"). 3 runs each: median, min and max.
 // Reports only; leaves the bench out (with a note in the results) when QEMU, a kernel or OVMF is missing.
-import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { OVMF_CODE, OVMF_VARS, bootClient, buildClient, clientLines, clientPrereqs } from '../lab/client-vm.js';
-import { environment, markdownTable, writeResults, type BenchContext } from './harness.js';
+import { environment, killedAtEnd, markdownTable, median, tempDir, writeResults, type BenchContext } from './harness.js';
 
 export const name = 'boot';
 
@@ -27,11 +25,6 @@ interface BootRun {
 }
 
 const round = (n: number) => Math.round(n * 100) / 100;
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length === 0 ? null : s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
 
 export async function run(ctx: BenchContext): Promise<void> {
   const env = environment();
@@ -43,12 +36,8 @@ export async function run(ctx: BenchContext): Promise<void> {
     return;
   }
 
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rc-bench-boot-'));
-  ctx.onCleanup(async () => fs.rmSync(dir, { recursive: true, force: true }));
-  const children: ChildProcess[] = [];
-  ctx.onCleanup(async () => {
-    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-  });
+  const dir = tempDir(ctx, 'rc-bench-boot-');
+  const children = killedAtEnd(ctx);
 
   const build = await buildClient();
   ctx.log(`boot: client ${build.built ? `built in ${(build.buildMs / 1000).toFixed(1)} s` : 'cached'} (${build.dir})`);

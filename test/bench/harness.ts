@@ -1,5 +1,6 @@
 // Shared pieces for the benchmarks: options, the fixed-rate load runner (autocannon in a worker thread),
 // a plain node:http reference server, cleanup on failure, result files. No assertions on timings anywhere.
+import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -189,3 +190,26 @@ export const ratio = (value: number | null, reference: number | null): number | 
   value === null || reference === null || reference <= 0 ? null : Math.round((value / reference) * 10) / 10;
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** The median of some numbers; null for none. */
+export const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length === 0 ? null : s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+
+/** A new directory os.tmpdir()/PREFIX…, removed at the end of the run (also on failure or the time limit). */
+export function tempDir(ctx: BenchContext, prefix: string): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  ctx.onCleanup(async () => fs.rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** A list for the child processes a benchmark starts (QEMU): those still running at the end are killed. */
+export function killedAtEnd(ctx: BenchContext): ChildProcess[] {
+  const children: ChildProcess[] = [];
+  ctx.onCleanup(async () => {
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  });
+  return children;
+}

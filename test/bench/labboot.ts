@@ -4,14 +4,13 @@
 // and UEFI (OVMF's own PXE). A known PC with an inventory task each time; 3 runs each, median, min,
 // max, next to the direct kernel boot of the `boot` benchmark (same client, no firmware, no network
 // boot) as the reference. QEMU under TCG. Reports only; needs root and the lab's packages.
-import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ApiClient } from '../support/client.js';
-import { OVMF_CODE, OVMF_VARS, bootClient, buildClient, clientPrereqs } from '../lab/client-vm.js';
+import { bootClient, buildClient, clientPrereqs, pxeArgs } from '../lab/client-vm.js';
 import { Lab, labPrereqs, logTime } from '../lab/lab.js';
-import { RESULTS_DIR, environment, markdownTable, writeResults, type BenchContext } from './harness.js';
+import { RESULTS_DIR, environment, killedAtEnd, markdownTable, median, tempDir, writeResults, type BenchContext } from './harness.js';
 
 export const name = 'labboot';
 
@@ -20,11 +19,6 @@ const BOOT_LIMIT_MS = 240_000;
 const MACS = { bios: '52:54:00:7b:00:01', uefi: '52:54:00:7b:00:02' } as const;
 type Firmware = keyof typeof MACS;
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length === 0 ? null : s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
 const r2 = (n: number | null) => (n === null ? null : Math.round(n * 100) / 100);
 
 /** The direct kernel boot figures of the `boot` benchmark, when it ran: the reference. */
@@ -46,12 +40,8 @@ export async function run(ctx: BenchContext): Promise<void> {
     writeResults(name, { name, environment: env, skipped: missing }, `# Lab boot benchmark\n\nSkipped: missing ${missing.join(', ')}.`);
     return;
   }
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rc-bench-lab-'));
-  ctx.onCleanup(async () => fs.rmSync(dir, { recursive: true, force: true }));
-  const children: ChildProcess[] = [];
-  ctx.onCleanup(async () => {
-    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-  });
+  const dir = tempDir(ctx, 'rc-bench-lab-');
+  const children = killedAtEnd(ctx);
 
   const build = await buildClient();
   const lab = await Lab.up({ clientDir: build.dir });
@@ -66,9 +56,6 @@ export async function run(ctx: BenchContext): Promise<void> {
     if (h.status !== 201) throw new Error(`labboot: cannot add the ${f} PC: ${JSON.stringify(h.body)}`);
     hosts[f] = h.body.id as number;
   }
-  const sercon = path.join(dir, 'sercon');
-  fs.writeFileSync(sercon, Buffer.from([0xf8, 0x03, 0, 0, 0, 0, 0, 0]));
-
   const results: Record<Firmware, Array<{ helloSec: number | null; scriptSec: number | null; qemuSec: number }>> = { bios: [], uefi: [] };
   for (let i = 0; i < RUNS; i++) {
     for (const f of ['bios', 'uefi'] as const) {
@@ -76,17 +63,7 @@ export async function run(ctx: BenchContext): Promise<void> {
       const task = await admin.post('/api/v1/tasks', { hostIds: [hosts[f]], kind: 'inventory' });
       if (task.status !== 201) throw new Error(`labboot: no task: ${JSON.stringify(task.body)}`);
       const tap = lab.taps[0]!;
-      const firmwareArgs =
-        f === 'bios'
-          ? ['-fw_cfg', `name=etc/sercon-port,file=${sercon}`, '-netdev', `tap,id=n0,ifname=${tap},script=no,downscript=no`, '-device', `e1000,netdev=n0,mac=${mac},bootindex=1`]
-          : (() => {
-              const vars = path.join(dir, `vars-${i}.fd`);
-              fs.copyFileSync(OVMF_VARS, vars);
-              return [
-                '-drive', `if=pflash,format=raw,unit=0,readonly=on,file=${OVMF_CODE}`, '-drive', `if=pflash,format=raw,unit=1,file=${vars}`,
-                '-netdev', `tap,id=n0,ifname=${tap},script=no,downscript=no`, '-device', `virtio-net-pci,netdev=n0,mac=${mac},romfile=,bootindex=1`,
-              ];
-            })();
+      const firmwareArgs = pxeArgs(f, { dir, tap, mac, vars: path.join(dir, `vars-${i}.fd`) });
       const r = await bootClient({ build, children, netns: lab.ns.lan, serialLog: path.join(dir, `${f}-${i}.serial.log`), limitMs: BOOT_LIMIT_MS, args: firmwareArgs });
       const after = (l: Parameters<typeof logTime>[0]) => logTime(l) >= r.startedAt;
       const hello = lab.roomcast().find((l) => l.url === '/api/v1/boot/hello' && l.user === `machine:${mac}` && after(l));

@@ -1,5 +1,6 @@
 // Entry point of `npm run bench`: runs the named benchmarks (all by default) one after the other.
-// Add a benchmark by writing test/bench/<name>.ts exporting `run(ctx: BenchContext)` and listing it below.
+// Add a benchmark by writing test/bench/<name>.ts (or a folder, test/bench/<name>/index.ts) exporting
+// `run(ctx: BenchContext)` and listing it below.
 //
 //   npm run bench                                   # every benchmark, SQLite and PostgreSQL
 //   npm run bench -- inventory --dialect postgres   # one benchmark, one dialect (or BENCH_DIALECT=postgres)
@@ -15,7 +16,7 @@ const BENCHES: Record<string, () => Promise<{ run: (ctx: BenchContext) => Promis
   inventory: () => import('./inventory.js'),
   tftp: () => import('./tftp.js'),
   boot: () => import('./boot.js'),
-  imaging: () => import('./imaging.js'),
+  imaging: () => import('./imaging/index.js'),
   labboot: () => import('./labboot.js'),
 };
 

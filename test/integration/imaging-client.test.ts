@@ -14,6 +14,7 @@ import { runTask } from '../../services/imaging/client/main.js';
 import { allChunks, maskWindow, windowsOf, type Extent, type Manifest } from '../../services/imaging/format.js';
 import { ApiClient } from '../support/client.js';
 import { startTestApp, TEST_ADMIN_PASSWORD, type TestApp } from '../support/app.js';
+import { helloFacts } from '../support/facts.js';
 import {
   SCHOOL_DISK_MIB,
   SCHOOL_LAYOUT,
@@ -39,15 +40,13 @@ else if (missing.length) console.warn(`imaging-client: skipped, missing ${missin
 
 const MIB = 1024 * 1024;
 const MAC = '52:54:00:5c:00:01';
-const FACTS = {
+const FACTS = helloFacts({
   mac: MAC,
-  firmware: 'uefi',
-  system: { vendor: 'Dell Inc.', model: 'OptiPlex 7090', serial: 'IMG0001', uuid: '4c4c4544-0000-1010-8000-000000000001' },
+  serial: 'IMG0001',
+  uuid: '4c4c4544-0000-1010-8000-000000000001',
   cpu: { model: 'Intel(R) Core(TM) i5-10500', cores: 6, threads: 12 },
-  memoryBytes: 8 * 1024 * MIB,
-  disks: [{ name: 'sda', model: 'TEST DISK', serial: 'TD-1', sizeBytes: SCHOOL_DISK_MIB * MIB }],
-  nics: [{ name: 'eth0', mac: MAC, speedMbps: 1000 }],
-};
+  disk: { model: 'TEST DISK', serial: 'TD-1', sizeBytes: SCHOOL_DISK_MIB * MIB },
+});
 
 describe.skipIf(!isRoot || missing.length > 0)('imaging client on loop devices against the real api', () => {
   let dir: string;

@@ -20,7 +20,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiClient } from '../support/client.js';
-import { OVMF_CODE, OVMF_VARS, QEMU, ROOT_DIR, bootClient, buildClient, clientLines, clientPrereqs, type BootResult, type ClientBuild } from './client-vm.js';
+import { QEMU, ROOT_DIR, bootClient, buildClient, clientLines, clientPrereqs, pxeArgs, type BootResult, type ClientBuild } from './client-vm.js';
 import { Lab, labPrereqs, logTime, type LogLine } from './lab.js';
 
 const run = promisify(execFile);
@@ -95,25 +95,6 @@ describe.skipIf(missing.length > 0)('network boot through roomcast\'s proxyDHCP,
       .join('\n')
       .slice(-6000)}\ndnsmasq (${mac}): ${regionAcks(mac).join(', ')}`;
 
-  function biosArgs(tap: string, mac: string): string[] {
-    const sercon = path.join(dir, 'sercon');
-    if (!fs.existsSync(sercon)) fs.writeFileSync(sercon, Buffer.from([0xf8, 0x03, 0, 0, 0, 0, 0, 0])); // SeaBIOS: copy the screen (iPXE) to ttyS0
-    return [
-      '-fw_cfg', `name=etc/sercon-port,file=${sercon}`,
-      '-netdev', `tap,id=n0,ifname=${tap},script=no,downscript=no`, '-device', `e1000,netdev=n0,mac=${mac},bootindex=1`,
-    ];
-  }
-
-  function uefiArgs(tap: string, mac: string): string[] {
-    const vars = path.join(dir, `OVMF_VARS-${mac.replace(/:/g, '')}.fd`);
-    fs.copyFileSync(OVMF_VARS, vars);
-    return [
-      '-drive', `if=pflash,format=raw,unit=0,readonly=on,file=${OVMF_CODE}`, '-drive', `if=pflash,format=raw,unit=1,file=${vars}`,
-      // romfile= : no iPXE option ROM; OVMF's own PXE stack (VirtioNetDxe + PxeBcDxe) boots the NIC.
-      '-netdev', `tap,id=n0,ifname=${tap},script=no,downscript=no`, '-device', `virtio-net-pci,netdev=n0,mac=${mac},romfile=,bootindex=1`,
-    ];
-  }
-
   /** One PC in the lab until QEMU exits, the time limit, or stopWhen(serial) holds (then it is killed). */
   async function boot(label: string, firmware: 'bios' | 'uefi', mac: string, extra: string[] = [], opts: { limitMs?: number; stopWhen?: RegExp; before?: string[] } = {}): Promise<Boot> {
     const tap = lab.taps[tapIndex++ % lab.taps.length]!;
@@ -121,7 +102,7 @@ describe.skipIf(missing.length > 0)('network boot through roomcast\'s proxyDHCP,
     const pending = bootClient({
       build, children, netns: lab.ns.lan, serialLog, limitMs: opts.limitMs ?? BOOT_LIMIT_MS,
       // opts.before: devices that come first on the PCI bus (and so in the kernel's order).
-      args: [...(opts.before ?? []), ...(firmware === 'bios' ? biosArgs(tap, mac) : uefiArgs(tap, mac)), ...extra],
+      args: [...(opts.before ?? []), ...pxeArgs(firmware, { dir, tap, mac }), ...extra],
     });
     const child = children.at(-1)!;
     let stopped = false;

@@ -4,6 +4,8 @@
 //                     with { imaging: true } also build-imaging.sh (imaging.img, the part captures
 //                     and restores load), into a directory whose key covers services/imaging too
 //   bootClient()      one QEMU run with -kernel/-initrd, until the guest powers off or a time limit
+//   pxeArgs()         the firmware and NIC of a PC that network-boots from a lab tap: BIOS (SeaBIOS,
+//                     e1000 with its iPXE ROM) or UEFI (OVMF, its own PXE on virtio-net)
 // /dev/kvm does not run guests on the dev and CI machines (shared/notes/lab-recipe.md): TCG only.
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -261,6 +263,45 @@ export function bootClient(o: BootOptions): Promise<BootResult> {
       resolve({ code, signal, startedAt: started, ms: Date.now() - started, serial, timedOut, stderr });
     });
   });
+}
+
+export type Firmware = 'bios' | 'uefi';
+
+export interface PxePc {
+  /** Where the SeaBIOS sercon file and the PC's copy of the OVMF variables go. */
+  dir: string;
+  /** The tap (in the lab's LAN namespace) the NIC is on. */
+  tap: string;
+  mac: string;
+  /** UEFI: the PC's copy of the OVMF variables; default DIR/OVMF_VARS-<mac without colons>.fd. */
+  vars?: string;
+  /** UEFI: keep the vars file when it is there (the PC keeps its EFI variables from one boot to the next, as a real one does); default: a fresh copy each boot. */
+  keepVars?: boolean;
+}
+
+const tapNetdev = (tap: string) => ['-netdev', `tap,id=n0,ifname=${tap},script=no,downscript=no`];
+
+/** A BIOS PC: SeaBIOS, the NIC an e1000 with its iPXE option ROM, iPXE's screen copied to the serial console. */
+export function biosArgs(pc: PxePc): string[] {
+  const sercon = path.join(pc.dir, 'sercon');
+  if (!fs.existsSync(sercon)) fs.writeFileSync(sercon, Buffer.from([0xf8, 0x03, 0, 0, 0, 0, 0, 0])); // SeaBIOS: copy the screen (iPXE) to ttyS0
+  return ['-fw_cfg', `name=etc/sercon-port,file=${sercon}`, ...tapNetdev(pc.tap), '-device', `e1000,netdev=n0,mac=${pc.mac},bootindex=1`];
+}
+
+/** A UEFI PC: OVMF with its own variables file, the NIC a virtio-net without option ROM. */
+export function uefiArgs(pc: PxePc): string[] {
+  const vars = pc.vars ?? path.join(pc.dir, `OVMF_VARS-${pc.mac.replace(/:/g, '')}.fd`);
+  if (!pc.keepVars || !fs.existsSync(vars)) fs.copyFileSync(OVMF_VARS, vars);
+  return [
+    '-drive', `if=pflash,format=raw,unit=0,readonly=on,file=${OVMF_CODE}`, '-drive', `if=pflash,format=raw,unit=1,file=${vars}`,
+    // romfile= : no iPXE option ROM; OVMF's own PXE stack (VirtioNetDxe + PxeBcDxe) boots the NIC (snponly.efi from roomcast's TFTP).
+    ...tapNetdev(pc.tap), '-device', `virtio-net-pci,netdev=n0,mac=${pc.mac},romfile=,bootindex=1`,
+  ];
+}
+
+/** The QEMU arguments of a PC that network-boots with this firmware (biosArgs or uefiArgs). */
+export function pxeArgs(firmware: Firmware, pc: PxePc): string[] {
+  return firmware === 'bios' ? biosArgs(pc) : uefiArgs(pc);
 }
 
 /** The client's own console lines ("roomcast: ..."), for assertion messages. */

