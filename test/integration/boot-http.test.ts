@@ -13,7 +13,7 @@ import { openDatabase } from '../../services/core/db/index.js';
 import { ApiClient } from '../support/client.js';
 import { startTestApp, TEST_ADMIN_PASSWORD, type TestApp } from '../support/app.js';
 import { DIALECTS } from '../support/env.js';
-import { hardwareFacts } from '../support/hardware.js';
+import { hardwareFacts } from '../support/facts.js';
 
 const KNOWN = '02:00:00:00:00:10';
 const UNKNOWN = '02:00:00:ab:cd:ef';

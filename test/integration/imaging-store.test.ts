@@ -15,7 +15,7 @@ import { zstdCompress } from '../../services/imaging/zstd.js';
 import { ApiClient } from '../support/client.js';
 import { startTestApp, TEST_ADMIN_PASSWORD, type TestApp } from '../support/app.js';
 import { DIALECTS } from '../support/env.js';
-import { hardwareFacts } from '../support/hardware.js';
+import { hardwareFacts } from '../support/facts.js';
 
 const CS = 65536;
 const MIB = 1024 * 1024;

@@ -8,7 +8,7 @@ import { describeRoutes } from '../../services/api/app.js';
 import { ClientResultSchema, type TaskKindDef } from '../../services/tasks/kinds.js';
 import { ApiClient } from '../support/client.js';
 import { startTestApp, TEST_ADMIN_PASSWORD, type TestApp } from '../support/app.js';
-import { hardwareFacts } from '../support/hardware.js';
+import { hardwareFacts } from '../support/facts.js';
 
 const echoKind: TaskKindDef<{ text: string }> = {
   name: 'echo',

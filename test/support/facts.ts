@@ -1,8 +1,21 @@
 // The hardware facts a PC's boot client sends with POST /api/v1/boot/hello (what
 // images/client/rootfs/roomcast/lib/facts.sh gathers), for tests and benchmarks that play the PC
-// without booting one: a UEFI Dell OptiPlex 7090 with 8 GiB of RAM, one disk (sda) and one NIC (eth0).
+// without booting one: a UEFI Dell OptiPlex with 8 GiB of RAM, one disk (sda) and one NIC.
 
-const MIB = 1024 * 1024;
+/** A plausible school PC with this MAC; `extra` replaces whole top-level fields. */
+export function hardwareFacts(mac: string, extra: Record<string, unknown> = {}) {
+  return {
+    mac,
+    firmware: 'uefi',
+    system: { vendor: 'Dell Inc.', model: 'OptiPlex 7010', serial: '5XYZ123', uuid: '4c4c4544-0035-5810-8059-b5c04f5a3132' },
+    bios: { vendor: 'Dell Inc.', version: 'A29', date: '06/28/2018' },
+    cpu: { model: 'Intel(R) Core(TM) i5-3470 CPU @ 3.20GHz', cores: 4, threads: 4 },
+    memoryBytes: 8 * 2 ** 30,
+    disks: [{ name: 'sda', model: 'ST500DM002-1BD142', serial: 'Z3TABCDE', sizeBytes: 500107862016, rotational: true, transport: 'sata' }],
+    nics: [{ name: 'eno1', mac: mac.toUpperCase(), speedMbps: 1000, driver: 'e1000e' }],
+    ...extra,
+  };
+}
 
 export interface PcFacts {
   mac: string;
@@ -14,15 +27,11 @@ export interface PcFacts {
   disk: { model: string; serial: string; sizeBytes: number };
 }
 
-/** The hello request body of a PC with these facts. */
+/** The hello request body of a PC whose serials, CPU and disk a test chooses (the imaging tests pin disks by serial). */
 export function helloFacts(pc: PcFacts) {
-  return {
-    mac: pc.mac,
-    firmware: 'uefi',
+  return hardwareFacts(pc.mac, {
     system: { vendor: 'Dell Inc.', model: 'OptiPlex 7090', serial: pc.serial, uuid: pc.uuid },
     cpu: pc.cpu,
-    memoryBytes: 8 * 1024 * MIB,
     disks: [{ name: 'sda', model: pc.disk.model, serial: pc.disk.serial, sizeBytes: pc.disk.sizeBytes }],
-    nics: [{ name: 'eth0', mac: pc.mac, speedMbps: 1000 }],
-  };
+  });
 }
