@@ -2,7 +2,7 @@
 // Two gates: the name is normalised without touching the disk (backslashes, leading slashes, "."),
 // and refused outright when it holds "..", NUL or control characters; then the resolved real path
 // (symlinks followed) must still be inside the real root, and must be a regular file.
-import { constants } from 'node:fs';
+import { constants, type Stats } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 
@@ -28,17 +28,16 @@ export function normaliseName(name: string): Normalised {
 }
 
 export type Opened =
-  | { ok: true; data: Buffer; realPath: string }
+  | { ok: true; handle: fs.FileHandle; stat: Stats; realPath: string }
   | { ok: false; code: 'not_found' | 'access'; reason: string };
 
 /**
- * Reads the file `relative` (already normalised) from inside `root`. The real path of the file must
+ * Opens the file `relative` (already normalised) from inside `root`. The real path of the file must
  * lie inside the real path of the root: a symlink that leaves the boot directory is refused. The
- * file is opened once, without following a last-moment symlink and without blocking on a FIFO,
- * checked to be a regular file no larger than `maxBytes`, read whole and closed: every transfer
- * sees the file as it is now, and nothing is cached.
+ * file is opened once, without following a last-moment symlink and without blocking on a FIFO, and
+ * checked to be a regular file no larger than `maxBytes`. The caller owns the returned handle.
  */
-export async function readInsideRoot(root: string, relative: string, maxBytes: number): Promise<Opened> {
+export async function openInsideRoot(root: string, relative: string, maxBytes: number): Promise<Opened> {
   let realRoot: string;
   try {
     realRoot = await fs.realpath(root);
@@ -63,25 +62,18 @@ export async function readInsideRoot(root: string, relative: string, maxBytes: n
     if (code === 'EISDIR') return { ok: false, code: 'not_found', reason: 'is a directory' };
     return { ok: false, code: 'access', reason: `cannot open (${code ?? 'error'})` };
   }
+  let problem: Opened | undefined;
   try {
     const st = await handle.stat();
-    if (st.isDirectory()) return { ok: false, code: 'not_found', reason: 'is a directory' };
-    if (!st.isFile()) return { ok: false, code: 'access', reason: 'not a regular file' };
-    if (st.size > maxBytes) return { ok: false, code: 'access', reason: `file too large (${st.size} bytes, limit ${maxBytes})` };
-    const data = Buffer.allocUnsafe(st.size);
-    let filled = 0;
-    while (filled < st.size) {
-      const { bytesRead } = await handle.read(data, filled, st.size - filled, filled);
-      if (bytesRead === 0) break;
-      filled += bytesRead;
-    }
-    // A file that shrank while being read is served as it was read (never uninitialised memory).
-    return { ok: true, data: filled === st.size ? data : data.subarray(0, filled), realPath: real };
+    if (st.isDirectory()) problem = { ok: false, code: 'not_found', reason: 'is a directory' };
+    else if (!st.isFile()) problem = { ok: false, code: 'access', reason: 'not a regular file' };
+    else if (st.size > maxBytes) problem = { ok: false, code: 'access', reason: `file too large (${st.size} bytes, limit ${maxBytes})` };
+    else return { ok: true, handle, stat: st, realPath: real };
   } catch (err) {
-    return { ok: false, code: 'access', reason: `cannot read (${(err as NodeJS.ErrnoException).code ?? 'error'})` };
-  } finally {
-    await handle.close().catch(() => undefined);
+    problem = { ok: false, code: 'access', reason: `cannot read (${(err as NodeJS.ErrnoException).code ?? 'error'})` };
   }
+  await handle.close().catch(() => undefined);
+  return problem;
 }
 
 export function isInside(root: string, candidate: string): boolean {

@@ -1,15 +1,23 @@
 // Read-only TFTP server for the iPXE binaries (RFC 1350, 2347, 2348, 2349, 7440), on node:dgram.
 //
 // The listener only takes requests. Each accepted read gets its own socket on an ephemeral port
-// (the server's TID, RFC 1350 §4), bound to the listener's address, and a Transfer that runs it.
-// Malformed packets are dropped without an answer; a well-formed request that cannot be served
-// gets one ERROR packet from the listener. One log line per request served or refused.
+// (the server's TID, RFC 1350 §4), bound to the listener's address and connected to the client, and
+// a Transfer that runs it. Malformed packets are dropped without an answer; a well-formed request
+// that cannot be served gets one ERROR packet from the listener. One log line per request served or
+// refused (refusals for being busy are throttled: a flood cannot flood the log).
+//
+// Capacity: no small global cap turns PCs away. One address may hold `maxPerClient` transfers at a
+// time (a PC needs one or two; a stranger's flood of requests that never ACK only blocks itself), and
+// `maxTransfers` is a safety net sized for a whole school. Files come from a shared cache of the few
+// boot files, or are streamed from disk (files.ts): memory does not grow with the number of clients.
 import dgram from 'node:dgram';
 import net from 'node:net';
 import type { Logger } from '../../core/logger.js';
+import { LogThrottle } from '../../core/ratelimit.js';
+import { BootFileCache, type FileCacheOptions } from './files.js';
 import { negotiate, MAX_BLKSIZE } from './options.js';
-import { ERR, OP, buildError, buildOack, parseRequest, toNetascii, type Request } from './packets.js';
-import { normaliseName, readInsideRoot } from './paths.js';
+import { ERR, OP, buildError, buildOack, parseRequest, type Request } from './packets.js';
+import { normaliseName, openInsideRoot } from './paths.js';
 import { Transfer, type Outcome } from './transfer.js';
 
 export interface TftpServerOptions {
@@ -19,8 +27,10 @@ export interface TftpServerOptions {
   /** 0 picks a free port (returned by start()). */
   port: number;
   log: Logger;
-  /** Transfers at once (requests beyond it get ERROR "server busy"). Default 64. */
+  /** Transfers at once, all clients together (beyond it: ERROR "server busy"). Default 2000. */
   maxTransfers?: number;
+  /** Transfers at once from one IP address (beyond it: ERROR "server busy" to that address). Default 8. */
+  maxPerClient?: number;
   /** Retransmissions of one packet or window before a transfer is abandoned. Default 5. */
   retries?: number;
   /** First retransmission timeout when the client negotiates none; doubles on each retry. Default 1000. */
@@ -29,12 +39,15 @@ export interface TftpServerOptions {
   maxBlksize?: number;
   /** Largest window granted (RFC 7440). Default 64. */
   maxWindowsize?: number;
-  /** Largest file served (it is read into memory for the transfer). Default 64 MiB. */
+  /** Largest file served. Default 64 MiB: TFTP is for the iPXE binaries; the rest goes over HTTP. */
   maxFileBytes?: number;
+  /** The shared cache of small boot files (files.ts). */
+  cache?: FileCacheOptions;
 }
 
 interface Slot {
   key: string;
+  address: string;
   request: Buffer;
   cancelled: boolean;
   transfer?: Transfer;
@@ -45,6 +58,10 @@ const ERROR_CODES = { not_found: ERR.FILE_NOT_FOUND, access: ERR.ACCESS_VIOLATIO
 export class TftpServer {
   private readonly log: Logger;
   private readonly maxTransfers: number;
+  private readonly maxPerClient: number;
+  private readonly perAddress = new Map<string, number>();
+  private readonly busyLog = new LogThrottle(10_000);
+  readonly files: BootFileCache;
   private readonly retries: number;
   private readonly timeoutMs: number;
   private readonly maxBlksize: number;
@@ -57,7 +74,9 @@ export class TftpServer {
 
   constructor(private readonly opts: TftpServerOptions) {
     this.log = opts.log.child({ module: 'tftp' });
-    this.maxTransfers = opts.maxTransfers ?? 64;
+    this.maxTransfers = opts.maxTransfers ?? 2000;
+    this.maxPerClient = Math.max(1, opts.maxPerClient ?? 8);
+    this.files = new BootFileCache(opts.cache);
     this.retries = opts.retries ?? 5;
     this.timeoutMs = opts.timeoutMs ?? 1000;
     this.maxBlksize = Math.max(8, Math.min(opts.maxBlksize ?? MAX_BLKSIZE, MAX_BLKSIZE));
@@ -133,50 +152,85 @@ export class TftpServer {
     // A different request from the same port: the client gave up on the previous one (the PXE
     // "tsize query, abort, ask again" pattern when its ERROR went missing).
     if (existing) this.cancel(existing, 'client sent a new request');
-    if (this.slots.size >= this.maxTransfers) {
-      return this.refuse(rinfo, file, ERR.NOT_DEFINED, 'server busy, try again later', 'warn');
+    const mine = this.perAddress.get(rinfo.address) ?? 0;
+    if (mine >= this.maxPerClient || this.slots.size >= this.maxTransfers) {
+      const why = mine >= this.maxPerClient ? `${mine} transfers already running for ${rinfo.address}` : `${this.slots.size} transfers running (the limit)`;
+      return this.busy(rinfo, file, why);
     }
-    const slot: Slot = { key: client, request: Buffer.from(msg), cancelled: false };
+    const slot: Slot = { key: client, address: rinfo.address, request: Buffer.from(msg), cancelled: false };
     this.slots.set(client, slot);
+    this.perAddress.set(rinfo.address, mine + 1);
     const run = this.serve(slot, req, name.relative, rinfo)
       .catch((err: unknown) => this.log.error({ err: (err as Error).message, client, file }, 'tftp: transfer failed'))
       .finally(() => {
-        if (this.slots.get(client) === slot) this.slots.delete(client);
+        this.release(slot);
         this.running.delete(run);
       });
     this.running.add(run);
   }
 
+  /** Frees a slot once (its transfer ended, or it was cancelled). */
+  private release(slot: Slot): void {
+    if (this.slots.get(slot.key) !== slot) return;
+    this.slots.delete(slot.key);
+    const n = (this.perAddress.get(slot.address) ?? 1) - 1;
+    if (n > 0) this.perAddress.set(slot.address, n);
+    else this.perAddress.delete(slot.address);
+  }
+
+  /** ERROR "server busy"; logged once per address and once overall every 10 s, with what was held back. */
+  private busy(rinfo: dgram.RemoteInfo, file: string | undefined, why: string): void {
+    this.listener?.send(buildError(ERR.NOT_DEFINED, 'server busy, try again later'), rinfo.port, rinfo.address, () => undefined);
+    const perAddress = this.busyLog.allow(rinfo.address);
+    const overall = perAddress && this.busyLog.allow('*');
+    if (!overall) return;
+    const shown = file === undefined ? undefined : JSON.stringify(file).slice(1, -1).slice(0, 200);
+    this.log.warn({ client: `${rinfo.address}:${rinfo.port}`, file: shown, outcome: 'refused', reason: why, suppressed: perAddress.suppressed + overall.suppressed }, `tftp: busy, refused ${shown ?? '(unreadable name)'} to ${rinfo.address}: ${why}`);
+  }
+
   private async serve(slot: Slot, req: Request, relative: string, rinfo: dgram.RemoteInfo): Promise<void> {
     const client = slot.key;
-    const opened = await readInsideRoot(this.opts.root, relative, this.maxFileBytes);
-    if (slot.cancelled) return;
+    const opened = await openInsideRoot(this.opts.root, relative, this.maxFileBytes);
+    if (slot.cancelled) {
+      if (opened.ok) await opened.handle.close().catch(() => undefined);
+      return;
+    }
     if (!opened.ok) {
       const message = opened.code === 'not_found' ? 'file not found' : 'access violation';
       this.refuse(rinfo, relative, ERROR_CODES[opened.code], message, opened.code === 'access' ? 'warn' : 'info', opened.reason);
       return;
     }
-    const data = req.mode === 'netascii' ? toNetascii(opened.data) : opened.data;
-    const neg = negotiate(req.options, data.length, {
+    const data = await this.files.open(opened.realPath, opened.handle, opened.stat, req.mode === 'netascii' ? 'netascii' : 'octet');
+    if ('tooLarge' in data) {
+      this.refuse(rinfo, relative, ERR.ACCESS_VIOLATION, 'access violation', 'warn', `netascii is served for files up to ${this.files.maxFileBytes} bytes only`);
+      return;
+    }
+    if (slot.cancelled) {
+      await data.close();
+      return;
+    }
+    const neg = negotiate(req.options, data.size, {
       maxBlksize: this.maxBlksize,
       maxWindowsize: this.maxWindowsize,
       timeoutMs: this.timeoutMs,
     });
     let socket: dgram.Socket;
     try {
-      socket = await this.transferSocket();
+      socket = await this.transferSocket(rinfo);
     } catch (err) {
+      await data.close();
       this.refuse(rinfo, relative, ERR.NOT_DEFINED, 'server error', 'error', `no transfer socket: ${(err as Error).message}`);
       return;
     }
     if (slot.cancelled) {
       socket.close();
+      await data.close();
       return;
     }
     const transfer = new Transfer({
       socket,
       peer: { address: rinfo.address, port: rinfo.port },
-      data,
+      file: data,
       blksize: neg.blksize,
       windowsize: neg.windowsize,
       timeoutMs: neg.timeoutMs,
@@ -191,7 +245,7 @@ export class TftpServer {
       client,
       file: relative,
       mode: req.mode,
-      bytes: data.length,
+      bytes: data.size,
       blksize: neg.blksize,
       windowsize: neg.windowsize,
       tsize: neg.tsizeAsked,
@@ -237,7 +291,7 @@ export class TftpServer {
   private cancel(slot: Slot, reason: string): void {
     slot.cancelled = true;
     slot.transfer?.cancel(reason);
-    if (this.slots.get(slot.key) === slot) this.slots.delete(slot.key);
+    this.release(slot);
   }
 
   private refuse(
@@ -254,18 +308,26 @@ export class TftpServer {
     this.listener?.send(buildError(code, message), rinfo.port, rinfo.address, () => undefined);
   }
 
-  private async transferSocket(): Promise<dgram.Socket> {
+  /** A socket on a new port (the transfer's TID), connected to the client: sends need no address lookup. */
+  private async transferSocket(peer: dgram.RemoteInfo): Promise<dgram.Socket> {
     const listener = this.listener;
     if (!listener) throw new Error('server stopped');
     const { address, family } = listener.address();
     const socket = dgram.createSocket({ type: family === 'IPv6' ? 'udp6' : 'udp4' });
-    await new Promise<void>((resolve, reject) => {
-      socket.once('error', reject);
-      socket.bind({ port: 0, address }, () => {
-        socket.off('error', reject);
-        resolve();
+    try {
+      await new Promise<void>((resolve, reject) => {
+        socket.once('error', reject);
+        socket.bind({ port: 0, address }, () => {
+          socket.connect(peer.port, peer.address, () => {
+            socket.off('error', reject);
+            resolve();
+          });
+        });
       });
-    });
+    } catch (err) {
+      socket.close();
+      throw err;
+    }
     return socket;
   }
 }

@@ -8,17 +8,23 @@
 //     would double the traffic for the rest of the transfer (Sorcerer's Apprentice) or stall;
 //   - on timeout the window (or the OACK) is sent again, with exponential backoff, up to `retries`
 //     times; then the transfer ends.
-// Packets from any other address or port are ignored and never disturb the transfer.
+// Packets from any other address or port are ignored and never disturb the transfer (the socket is
+// connected to the client: the kernel drops them, and a client that is gone — ICMP port unreachable —
+// ends the transfer at once instead of after its retries).
+// The file is read through FileData (files.ts): a block not yet in memory pauses the window until
+// its segment is loaded.
 import type dgram from 'node:dgram';
+import type { FileData } from './files.js';
 import { OP, dataHeader, parseAck, parseError } from './packets.js';
 
 /** Longest wait between two retransmissions, unless the negotiated timeout is longer. */
 export const MAX_BACKOFF_MS = 10_000;
 
 export interface TransferParams {
+  /** Bound, and connected to the peer (socket.connect) before start(). */
   socket: dgram.Socket;
   peer: { address: string; port: number };
-  data: Buffer;
+  file: FileData;
   blksize: number;
   windowsize: number;
   timeoutMs: number;
@@ -51,13 +57,20 @@ export class Transfer {
   private sentUpTo = 0;
   private attempts = 0;
   private timer: NodeJS.Timeout | undefined;
+  private waiting = false;
+  private timerMs = 0;
+  private readonly onTimeoutBound = () => this.onTimeout();
+  private readonly afterSend = (err: Error | null) => {
+    // A failed send is a lost packet: the retransmission timer covers it.
+    if (err) this.lastSendError = err.message;
+  };
   private lastSendError: string | undefined;
   private resolveDone!: (o: Outcome) => void;
   private readonly started = performance.now();
   private readonly counters = { blocksSent: 0, retransmits: 0, ignoredAcks: 0, foreignPackets: 0 };
 
   constructor(private readonly p: TransferParams) {
-    this.totalBlocks = Math.floor(p.data.length / p.blksize) + 1;
+    this.totalBlocks = Math.floor(p.file.size / p.blksize) + 1;
     this.phase = p.oack ? 'oack' : 'data';
     this.done = new Promise((resolve) => (this.resolveDone = resolve));
     p.socket.on('message', (msg, rinfo) => this.onMessage(msg, rinfo));
@@ -124,21 +137,44 @@ export class Transfer {
   }
 
   private sendWindow(): void {
+    const { blksize, file } = this.p;
     const last = Math.min(this.acked + this.p.windowsize, this.totalBlocks);
+    const from = this.acked * blksize;
+    // The whole window must be readable now; otherwise load it, then send (the timer keeps running:
+    // a disk that does not answer ends the transfer like a silent client).
+    if (!file.has(from, (last - this.acked) * blksize)) {
+      if (!this.waiting) {
+        this.waiting = true;
+        file.load(from, (last - this.acked) * blksize).then(
+          () => {
+            this.waiting = false;
+            if (this.phase === 'data') this.sendWindow();
+          },
+          (err: unknown) => this.finish({ kind: 'socket-error', message: `cannot read the file: ${(err as Error).message}` }),
+        );
+      }
+      this.arm();
+      return;
+    }
     for (let n = this.acked + 1; n <= last; n++) {
-      const from = (n - 1) * this.p.blksize;
-      this.send([dataHeader(n), this.p.data.subarray(from, Math.min(from + this.p.blksize, this.p.data.length))]);
+      this.send([dataHeader(n), file.slice((n - 1) * blksize, blksize)!]);
       this.counters.blocksSent++;
     }
     this.sentUpTo = last;
     this.arm();
   }
 
+  /** (Re)starts the retransmission timer: refreshed in place on the hot path, recreated when its duration changes. */
   private arm(): void {
-    clearTimeout(this.timer);
     const cap = Math.max(this.p.timeoutMs, MAX_BACKOFF_MS);
     const wait = Math.min(this.p.timeoutMs * 2 ** this.attempts, cap);
-    this.timer = setTimeout(() => this.onTimeout(), wait);
+    if (this.timer && this.timerMs === wait) {
+      this.timer.refresh();
+      return;
+    }
+    clearTimeout(this.timer);
+    this.timerMs = wait;
+    this.timer = setTimeout(this.onTimeoutBound, wait);
   }
 
   private onTimeout(): void {
@@ -155,10 +191,7 @@ export class Transfer {
 
   private send(parts: Buffer[]): void {
     try {
-      this.p.socket.send(parts, this.p.peer.port, this.p.peer.address, (err) => {
-        // A failed send is a lost packet: the retransmission timer covers it.
-        if (err) this.lastSendError = err.message;
-      });
+      this.p.socket.send(parts, this.afterSend);
     } catch (err) {
       // Only when the socket is already closed.
       this.lastSendError = (err as Error).message;
@@ -170,10 +203,11 @@ export class Transfer {
     this.phase = 'done';
     clearTimeout(this.timer);
     this.timer = undefined;
+    const closed = () => void this.p.file.close().finally(() => this.resolveDone(outcome));
     try {
-      this.p.socket.close(() => this.resolveDone(outcome));
+      this.p.socket.close(closed);
     } catch {
-      this.resolveDone(outcome);
+      closed();
     }
   }
 }
