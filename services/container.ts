@@ -80,7 +80,7 @@ export function buildServices(config: Config, log: Logger, database: Database, o
   const images = new ImageRepository(db);
   const kinds = new TaskKindRegistry([inventoryKind, captureKind(images), restoreKind(images), ...(opts.kinds ?? [])] as Array<TaskKindDef<never>>);
   const tasks = new TaskService(db, new TaskRepository(db), kinds, hosts, events);
-  const registration = new RegistrationWindow(db, settings);
+  const registration = new RegistrationWindow(db, settings, events);
   const tokens = new BootTokens(settings);
   const store = new ImageStore(db, settings, config.imagesDir);
   const maintenance = new StoreMaintenance(db, store, images, events);

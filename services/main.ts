@@ -7,7 +7,8 @@ import { startBootRole } from './boot/role.js';
 import { openContainer, type BuildOptions, type Container } from './container.js';
 import { ConfigError, loadConfig, type Config } from './core/config.js';
 import { createLogger, type Logger } from './core/logger.js';
-import { RedisUnavailableError } from './core/redis.js';
+import { RedisUnavailableError, urlRedis } from './core/redis.js';
+import { BootPolicyPublisher } from './boot/http/policy-publisher.js';
 import { readVersion } from './core/version.js';
 import { startWorkerRole } from './jobs/worker.js';
 
@@ -51,8 +52,13 @@ export async function start(config: Config, log: Logger, opts: BuildOptions = {}
       } else if (first.created) {
         log.info('first start: created user "admin" with the password from ROOMCAST_ADMIN_PASSWORD');
       }
-      const { app, close: closeApp } = createApp(container!, version);
+      const c = container!;
+      const { app, close: closeApp } = createApp(c, version);
       stoppers.push({ name: 'api', stop: closeApp });
+      // The proxyDHCP's view of which PCs to answer, kept fresh in Redis (boot/policy/snapshot.ts).
+      const publisher = new BootPolicyPublisher(c.redis, c.hosts, c.registration, c.events, log.child({ role: 'api' }));
+      await publisher.start();
+      stoppers.push({ name: 'boot policy', stop: () => publisher.stop() });
       const server: Server = await new Promise((resolve, reject) => {
         const s = app.listen(config.http.port, config.http.host, () => resolve(s));
         s.once('error', reject);
@@ -76,7 +82,10 @@ export async function start(config: Config, log: Logger, opts: BuildOptions = {}
     }
     if (roles.has('boot')) {
       const proxyDhcp = config.proxyDhcp && config.bootIp ? { bootIp: config.bootIp, httpPort: config.http.port } : undefined;
-      const boot = await startBootRole({ apiUrl: config.apiUrl, tftp: config.tftp, proxyDhcp, log });
+      // The boot policy snapshot: through this process's Redis, or the configured one in a boot-only process.
+      const redis = container?.redis ?? (config.redis.kind === 'url' ? urlRedis(config.redis.url, config.redis.prefix) : undefined);
+      if (redis && !container) stoppers.push({ name: 'boot redis', stop: () => redis.stop() });
+      const boot = await startBootRole({ apiUrl: config.apiUrl, tftp: config.tftp, proxyDhcp, redis, log });
       stoppers.push({ name: 'boot', stop: () => boot.stop() });
     }
     log.info('roomcast started');

@@ -5,6 +5,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Logger } from '../core/logger.js';
+import type { RedisHandle } from '../core/redis.js';
+import { SnapshotPolicy } from './policy/snapshot.js';
 import { cachedPolicy, type BootPolicy } from './proxydhcp/policy.js';
 import { ProxyDhcpServer } from './proxydhcp/server.js';
 import { TftpServer } from './tftp/server.js';
@@ -23,6 +25,8 @@ export interface BootRoleDeps {
   tftp: { root: string; host: string; port: number };
   /** proxyDHCP, when enabled: this server's address on the PCs' LAN and the HTTP port iPXE uses. */
   proxyDhcp?: { bootIp: string; httpPort: number; dhcpPort?: number; pxePort?: number };
+  /** Where the api keeps the boot policy snapshot; without it, the proxyDHCP asks the api for each PC. */
+  redis?: Pick<RedisHandle, 'createClient' | 'prefix'>;
   log: Logger;
 }
 
@@ -45,21 +49,32 @@ export async function startBootRole(deps: BootRoleDeps): Promise<BootRole> {
   warnAboutMissingBinaries(deps.tftp.root, log);
 
   let proxy: ProxyDhcpServer | undefined;
+  let snapshot: SnapshotPolicy | undefined;
   if (deps.proxyDhcp) {
     const { bootIp, httpPort } = deps.proxyDhcp;
+    const asking = cachedPolicy(apiBootPolicy(deps.apiUrl));
+    let policy = asking;
+    if (deps.redis) {
+      snapshot = new SnapshotPolicy(deps.redis, asking, log);
+      await snapshot.start();
+      policy = snapshot.policy;
+    } else {
+      log.warn('boot role without Redis (ROOMCAST_REDIS_URL): the proxyDHCP asks the api for each PC, which a room booting at once may saturate');
+    }
     proxy = new ProxyDhcpServer({
       bindAddress: '0.0.0.0',
       dhcpPort: deps.proxyDhcp.dhcpPort,
       pxePort: deps.proxyDhcp.pxePort,
       serverIp: bootIp,
       httpBase: `http://${bootIp}:${httpPort}`,
-      policy: cachedPolicy(apiBootPolicy(deps.apiUrl)),
+      policy,
       log,
     });
     try {
       const ports = await proxy.start();
       log.info({ bootIp, ...ports }, 'proxyDHCP answering PXE clients (never offers addresses)');
     } catch (err) {
+      await snapshot?.stop();
       await tftp.stop();
       throw err;
     }
@@ -91,6 +106,7 @@ export async function startBootRole(deps: BootRoleDeps): Promise<BootRole> {
       stopped = true;
       clearTimeout(timer);
       await proxy?.stop();
+      await snapshot?.stop();
       await tftp.stop();
     },
   };

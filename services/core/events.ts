@@ -56,6 +56,12 @@ export interface VersionChanged {
   state: 'capturing' | 'ready' | 'failed' | 'deleted';
 }
 
+export interface RegistrationChanged {
+  open: boolean;
+  /** When the window closes (or closed); null: no window. */
+  until: string | null;
+}
+
 /** Every server event and its payload. */
 export interface ServerEvents {
   'task.changed': TaskChanged;
@@ -65,10 +71,12 @@ export interface ServerEvents {
   'image.version.published': VersionChanged;
   /** A version started capturing, failed or was deleted. */
   'image.version.changed': VersionChanged;
+  /** The registration window of unknown PCs was opened or closed. */
+  'boot.registration': RegistrationChanged;
 }
 
 export type EventName = keyof ServerEvents;
-export const EVENT_NAMES = ['task.changed', 'task.progress', 'host.changed', 'image.version.published', 'image.version.changed'] as const satisfies readonly EventName[];
+export const EVENT_NAMES = ['task.changed', 'task.progress', 'host.changed', 'image.version.published', 'image.version.changed', 'boot.registration'] as const satisfies readonly EventName[];
 type Missing = Exclude<EventName, (typeof EVENT_NAMES)[number]>;
 const _everyEventListed: Missing extends never ? true : Missing = true;
 
@@ -245,13 +253,14 @@ export class RedisEventRelay {
 /**
  * The events a browser may receive over socket.io (the web UI's gateway relays them), each with the
  * socket.io rooms it goes to: `room:<id>` (a school room's grid), `host:<id>` (a PC's page),
- * `task:<id>`, `images` (the image list).
+ * `task:<id>`, `images` (the image list), `boot` (the registration window).
  */
 export interface ClientEvents {
   'task:update': TaskChanged;
   'task:progress': TaskProgressed;
   'host:update': HostChanged;
   'image:update': VersionChanged;
+  'registration:update': RegistrationChanged;
 }
 
 export type ClientEventName = keyof ClientEvents;
@@ -269,5 +278,7 @@ export function toClientEvent(name: EventName, payload: ServerEvents[EventName])
     case 'image.version.published':
     case 'image.version.changed':
       return { event: 'image:update', payload: payload as VersionChanged, rooms: ['images'] };
+    case 'boot.registration':
+      return { event: 'registration:update', payload: payload as RegistrationChanged, rooms: ['boot'] };
   }
 }

@@ -94,6 +94,11 @@ export class HostRepository {
     return db.selectFrom('hosts').selectAll().where((eb) => eb(eb.fn('lower', ['name']), '=', name.toLowerCase())).executeTakeFirst();
   }
 
+  /** The MAC of every PC (what the proxyDHCP answers). */
+  async macs(db: Kysely<DB> = this.db): Promise<string[]> {
+    return (await db.selectFrom('hosts').select('mac').execute()).map((r) => r.mac);
+  }
+
   /** Which of `ids` exist. */
   async existing(db: Kysely<DB>, ids: number[]): Promise<Array<Pick<Host, 'id' | 'name' | 'room_id'>>> {
     if (ids.length === 0) return [];

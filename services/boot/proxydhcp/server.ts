@@ -46,6 +46,7 @@ interface Bound {
 }
 
 const GLOBAL_PER_SECOND = 200;
+const RECV_BUFFER_BYTES = 4 * 1024 * 1024;
 
 export class ProxyDhcpServer {
   private readonly log: Logger;
@@ -55,6 +56,8 @@ export class ProxyDhcpServer {
   private readonly global = new KeyedTokenBucket(GLOBAL_PER_SECOND, GLOBAL_PER_SECOND * 2, 1);
   private readonly warnings = new LogThrottle(60_000);
   private readonly infos = new LogThrottle(60_000, 4096);
+  /** Per kind of line, all clients together: random MACs cannot flood the log either. */
+  private readonly overall = new LogThrottle(5_000);
   private readonly wildcard = new Map<Via, dgram.Socket>();
   private readonly local = new Map<Via, dgram.Socket>();
   private readonly running = new Set<Promise<void>>();
@@ -121,7 +124,9 @@ export class ProxyDhcpServer {
   }
 
   private async bind(via: Via, into: Map<Via, dgram.Socket>, address: string, port: number): Promise<number> {
-    const socket = dgram.createSocket({ type: 'udp4', reuseAddr: true });
+    // A room booting at once sends its DISCOVERs within milliseconds: a receive buffer of 4 MiB (the
+    // kernel caps it at net.core.rmem_max) keeps them while the handlers run.
+    const socket = dgram.createSocket({ type: 'udp4', reuseAddr: true, recvBufferSize: RECV_BUFFER_BYTES });
     try {
       await new Promise<void>((resolve, reject) => {
         socket.once('error', reject);
@@ -197,7 +202,8 @@ export class ProxyDhcpServer {
       const fields = { mac, arch, via, type: packet.messageType, reason: d.ignore };
       if (d.ignore.startsWith('policy')) {
         const level = d.ignore.startsWith('policy lookup failed') ? 'warn' : 'info';
-        if (this.infos.allow(`${mac}:${d.ignore}`)) this.log[level](fields, `proxyDHCP: not answering ${mac}: ${d.ignore}`);
+        const ok = this.infos.allow(`${mac}:${d.ignore}`) && this.overall.allow(`ignore:${d.ignore.slice(0, 40)}`);
+        if (ok) this.log[level]({ ...fields, suppressedSinceLast: ok.suppressed }, `proxyDHCP: not answering ${mac}: ${d.ignore}`);
       } else this.log.debug(fields, `proxyDHCP: not answering ${mac}: ${d.ignore}`);
       return;
     }
@@ -215,9 +221,11 @@ export class ProxyDhcpServer {
     });
   }
 
+  /** A warning, at most once a minute per key (a MAC, an address) and once every 5 s per message overall. */
   private warn(key: string, fields: Record<string, unknown>, msg: string): void {
-    const ok = this.warnings.allow(key);
-    if (ok) this.log.warn({ ...fields, suppressedSinceLast: ok.suppressed }, msg);
+    const mine = this.warnings.allow(key);
+    const all = mine && this.overall.allow(msg);
+    if (all) this.log.warn({ ...fields, suppressedSinceLast: mine.suppressed + all.suppressed }, msg);
   }
 }
 

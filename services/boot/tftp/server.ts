@@ -87,7 +87,8 @@ export class TftpServer {
   async start(): Promise<{ port: number }> {
     if (this.listener) throw new Error('TFTP server already started');
     const { host, port } = this.opts;
-    const socket = dgram.createSocket({ type: net.isIPv6(host) ? 'udp6' : 'udp4' });
+    // Requests of a whole room arrive together: a 4 MiB receive buffer (capped by net.core.rmem_max) holds them.
+    const socket = dgram.createSocket({ type: net.isIPv6(host) ? 'udp6' : 'udp4', recvBufferSize: 4 * 1024 * 1024 });
     try {
       await new Promise<void>((resolve, reject) => {
         socket.once('error', reject);
