@@ -10,6 +10,8 @@
 import fs from 'node:fs';
 import { pino } from 'pino';
 import { AccountService } from './accounts/service.js';
+import { AlertRepository } from './alerts/repository.js';
+import { AlertService } from './alerts/service.js';
 import { BootService } from './boot/http/service.js';
 import { HelloService } from './boot/http/hello.js';
 import { RegistrationWindow } from './boot/http/registration.js';
@@ -46,6 +48,7 @@ export interface Services {
   tasks: TaskService;
   registration: RegistrationWindow;
   tokens: BootTokens;
+  alerts: AlertService;
   boot: BootService;
   hello: HelloService;
   images: ImageRepository;
@@ -81,7 +84,13 @@ export function buildServices(config: Config, log: Logger, database: Database, o
   const kinds = new TaskKindRegistry([inventoryKind, captureKind(images), restoreKind(images), ...(opts.kinds ?? [])] as Array<TaskKindDef<never>>);
   const tasks = new TaskService(db, new TaskRepository(db), kinds, hosts, events);
   const registration = new RegistrationWindow(db, settings, events);
-  const tokens = new BootTokens(settings);
+  const alerts = new AlertService(db, new AlertRepository(db), events);
+  // A genuine boot token used from another address than its own: refused, and shown to a person.
+  const tokens = new BootTokens(settings, async (claims, usedFrom) => {
+    const actor = { userId: null, name: `machine:${claims.mac}`, ip: usedFrom };
+    const message = `the boot token of ${claims.mac}${claims.taskId ? ` (task ${claims.taskId})` : ''}, issued to ${claims.ip}, was used from ${usedFrom ?? 'an unknown address'}: refused. Someone on the network may have copied it.`;
+    await alerts.raise(actor, { kind: 'boot.token_elsewhere', severity: 'critical', hostId: claims.hostId ?? null, taskId: claims.taskId ?? null, message, details: { issuedTo: claims.ip, usedFrom, purpose: claims.purpose } });
+  });
   const store = new ImageStore(db, settings, config.imagesDir);
   const maintenance = new StoreMaintenance(db, store, images, events);
   return {
@@ -94,8 +103,9 @@ export function buildServices(config: Config, log: Logger, database: Database, o
     tasks,
     registration,
     tokens,
+    alerts,
     boot: new BootService(hosts, tokens, registration, tasks, ipxeRenderer()),
-    hello: new HelloService(db, tasks, hosts, registration, tokens, events),
+    hello: new HelloService(db, tasks, hosts, registration, tokens, events, alerts),
     images,
     store,
     maintenance,

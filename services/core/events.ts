@@ -62,6 +62,16 @@ export interface RegistrationChanged {
   until: string | null;
 }
 
+export interface AlertRaised {
+  alertId: number;
+  kind: string;
+  severity: 'warning' | 'critical';
+  hostId: number | null;
+  message: string;
+  /** An open alert happened again (its count went up). */
+  repeated: boolean;
+}
+
 /** Every server event and its payload. */
 export interface ServerEvents {
   'task.changed': TaskChanged;
@@ -73,10 +83,12 @@ export interface ServerEvents {
   'image.version.changed': VersionChanged;
   /** The registration window of unknown PCs was opened or closed. */
   'boot.registration': RegistrationChanged;
+  /** Something a person should look at (services/alerts). */
+  'alert.raised': AlertRaised;
 }
 
 export type EventName = keyof ServerEvents;
-export const EVENT_NAMES = ['task.changed', 'task.progress', 'host.changed', 'image.version.published', 'image.version.changed', 'boot.registration'] as const satisfies readonly EventName[];
+export const EVENT_NAMES = ['task.changed', 'task.progress', 'host.changed', 'image.version.published', 'image.version.changed', 'boot.registration', 'alert.raised'] as const satisfies readonly EventName[];
 type Missing = Exclude<EventName, (typeof EVENT_NAMES)[number]>;
 const _everyEventListed: Missing extends never ? true : Missing = true;
 
@@ -253,7 +265,7 @@ export class RedisEventRelay {
 /**
  * The events a browser may receive over socket.io (the web UI's gateway relays them), each with the
  * socket.io rooms it goes to: `room:<id>` (a school room's grid), `host:<id>` (a PC's page),
- * `task:<id>`, `images` (the image list), `boot` (the registration window).
+ * `task:<id>`, `images` (the image list), `boot` (the registration window), `alerts`.
  */
 export interface ClientEvents {
   'task:update': TaskChanged;
@@ -261,6 +273,7 @@ export interface ClientEvents {
   'host:update': HostChanged;
   'image:update': VersionChanged;
   'registration:update': RegistrationChanged;
+  'alert:new': AlertRaised;
 }
 
 export type ClientEventName = keyof ClientEvents;
@@ -280,5 +293,9 @@ export function toClientEvent(name: EventName, payload: ServerEvents[EventName])
       return { event: 'image:update', payload: payload as VersionChanged, rooms: ['images'] };
     case 'boot.registration':
       return { event: 'registration:update', payload: payload as RegistrationChanged, rooms: ['boot'] };
+    case 'alert.raised': {
+      const p = payload as AlertRaised;
+      return { event: 'alert:new', payload: p, rooms: ['alerts', ...(p.hostId === null ? [] : [`host:${p.hostId}`])] };
+    }
   }
 }

@@ -28,6 +28,8 @@ export interface VersionView {
   publishedAt: string | null;
   sourceHostId: number | null;
   sourceHost: string | null;
+  /** The PC a captured version came from, as the store saw it (kept when the PC leaves the inventory). */
+  source: { mac: string | null; serial: string | null; ip: string | null };
   taskId: number | null;
   chunkSize: number;
   diskBytes: number;
@@ -60,6 +62,7 @@ const toVersionView = (v: VersionRow): VersionView => ({
   publishedAt: v.published_at,
   sourceHostId: v.source_host_id,
   sourceHost: v.source_host_name,
+  source: { mac: v.source_mac, serial: v.source_serial, ip: v.source_ip },
   taskId: v.task_id,
   chunkSize: v.chunk_size,
   diskBytes: Number(v.disk_bytes),

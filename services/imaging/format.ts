@@ -1,7 +1,8 @@
 // Image format v1 (docs/image-format.md): a manifest plus content-addressed chunks; and the few
 // types of the client API both sides use (ClientTask, Progress). Shared by the server (image store)
 // and the boot client (capture, restore), so it imports nothing from the server side but the
-// equally shared progress report (core/progress.ts, zod only).
+// equally shared progress report (core/progress.ts, zod only; the Dockerfile's imaging stage and the
+// lab's client cache key list it with services/imaging/).
 //
 // A chunk is one aligned window of a partition (default 4 MiB; the last one may be shorter) whose
 // bytes outside the partition's used extents are set to zero, compressed with zstd and stored under

@@ -97,7 +97,9 @@ export class MachineProtocol {
         version = { id: existing.id, number: existing.number };
         await this.images.recapture(tx, existing.id, stats, hashes);
       } else {
-        version = await this.images.insertCapturing(tx, { imageId: image.id, notes: params.notes, createdBy: task.created_by, sourceHostId: task.host_id, taskId: task.id, stats, hashes });
+        // Which PC produced it, as the store saw it: its MAC, serial and the address its client called from.
+        const source = { mac: task.mac, serial: task.serial, ip: machine.actor.ip };
+        version = await this.images.insertCapturing(tx, { imageId: image.id, notes: params.notes, createdBy: task.created_by, sourceHostId: task.host_id, source, taskId: task.id, stats, hashes });
       }
       const present = await this.store.present(hashes, trx);
       const missing = hashes.filter((h) => !present.has(h));

@@ -116,7 +116,10 @@ export class ImageRepository {
   // ---- versions: writes -----------------------------------------------------------------------
 
   /** A new capturing version (next number of its image) with its chunk list. */
-  async insertCapturing(tx: Tx, v: { imageId: number; notes: string | null; createdBy: string; sourceHostId: number; taskId: number; stats: CaptureStats; hashes: string[] }): Promise<{ id: number; number: number }> {
+  async insertCapturing(
+    tx: Tx,
+    v: { imageId: number; notes: string | null; createdBy: string; sourceHostId: number; source: { mac: string; serial: string | null; ip: string | null }; taskId: number; stats: CaptureStats; hashes: string[] },
+  ): Promise<{ id: number; number: number }> {
     const max = await tx.trx.selectFrom('image_versions').select((eb) => eb.fn.max('number').as('n')).where('image_id', '=', v.imageId).executeTakeFirst();
     const number = Number(max?.n ?? 0) + 1;
     const row = await tx.trx
@@ -128,6 +131,9 @@ export class ImageRepository {
         notes: v.notes,
         created_by: v.createdBy,
         source_host_id: v.sourceHostId,
+        source_mac: v.source.mac,
+        source_serial: v.source.serial,
+        source_ip: v.source.ip,
         task_id: v.taskId,
         ...v.stats,
         manifest_sha256: null,

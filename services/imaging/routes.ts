@@ -1,7 +1,7 @@
 // REST routes of the image catalogue, for people (/api/v1/images). The boot client's calls are in
 // client-routes.ts.
 import { z } from 'zod';
-import { defineRoute, idParam, type AnyRoute } from '../core/route.js';
+import { decimal, defineRoute, idParam, type AnyRoute } from '../core/route.js';
 import type { ImageCatalogue } from './catalogue.js';
 
 const Bytes = z.number().int().nonnegative();
@@ -18,6 +18,7 @@ const VersionSchema = z
     publishedAt: z.string().nullable().describe('when the capture was committed'),
     sourceHostId: z.number().int().nullable(),
     sourceHost: z.string().nullable().describe('the PC it was captured from'),
+    source: z.object({ mac: z.string().nullable(), serial: z.string().nullable(), ip: z.string().nullable() }).describe('the PC that produced it, as the store saw it: MAC, system serial, address'),
     taskId: z.number().int().nullable(),
     chunkSize: Bytes,
     diskBytes: Bytes.describe('size of the captured disk'),
@@ -60,7 +61,7 @@ const GcResultSchema = z
   })
   .meta({ id: 'GcResult' });
 
-const versionParams = idParam.extend({ number: z.coerce.number({ error: 'a version number' }).int().positive({ error: 'a positive version number' }) });
+const versionParams = idParam.extend({ number: decimal('a version number', 1) });
 
 export function imageRoutes(imaging: ImageCatalogue): AnyRoute[] {
   return [

@@ -14,8 +14,8 @@ import type { Task, TaskState } from '../core/db/schema.js';
 import { AppError } from '../core/errors.js';
 import type { Tx } from '../core/events.js';
 
-/** A task row with its host's MAC and pinned disk, as the client API sees it. */
-export type MachineTask = Task & { mac: string; disk_serial: string | null };
+/** A task row with its host's MAC, system serial and pinned disk, as the client API sees it. */
+export type MachineTask = Task & { mac: string; disk_serial: string | null; serial: string | null };
 
 /** What the client reported at the end (POST /api/v1/client/result), after its kind had its say. */
 export interface Outcome {

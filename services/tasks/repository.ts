@@ -105,7 +105,7 @@ export class TaskRepository {
 
   /** The task with its host's MAC and pinned disk (what a client's token is checked against). */
   machineRow(id: number, db: Kysely<DB> = this.db): Promise<MachineTask | undefined> {
-    return db.selectFrom('tasks').innerJoin('hosts', 'hosts.id', 'tasks.host_id').selectAll('tasks').select(['hosts.mac', 'hosts.disk_serial']).where('tasks.id', '=', id).executeTakeFirst();
+    return db.selectFrom('tasks').innerJoin('hosts', 'hosts.id', 'tasks.host_id').selectAll('tasks').select(['hosts.mac', 'hosts.disk_serial', 'hosts.serial']).where('tasks.id', '=', id).executeTakeFirst();
   }
 
   /** The open task of a host, if any. */
@@ -146,6 +146,12 @@ export class TaskRepository {
       .where('id', '=', id)
       .where('state', 'in', [...from])
       .executeTakeFirst();
+    return Number(r.numUpdatedRows) === 1;
+  }
+
+  /** Records the address whose hello claimed the task, unless one did already; false when another did. */
+  async claim(trx: Kysely<DB>, id: number, ip: string): Promise<boolean> {
+    const r = await trx.updateTable('tasks').set({ claimed_ip: ip, claimed_at: nowIso() }).where('id', '=', id).where('claimed_ip', 'is', null).executeTakeFirst();
     return Number(r.numUpdatedRows) === 1;
   }
 

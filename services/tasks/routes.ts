@@ -3,7 +3,7 @@
 // (/api/v1/client/task, progress, result: access 'machine', the task token from the hello answer).
 import { z } from 'zod';
 import { ProgressSchema } from '../core/progress.js';
-import { defineRoute, idParam, type AnyRoute } from '../core/route.js';
+import { decimal, defineRoute, idParam, type AnyRoute } from '../core/route.js';
 import type { TaskKindRegistry } from './kinds.js';
 import { TASK_STATES } from './lifecycle.js';
 import { ClientReportSchema, type TaskService } from './service.js';
@@ -60,9 +60,9 @@ export function taskRoutes(tasks: TaskService): AnyRoute[] {
       summary: 'List tasks, newest first; filter by state, PC or room (an id, or "unassigned")',
       query: z.object({
         state: z.enum(TASK_STATES).optional(),
-        hostId: z.coerce.number().int().positive().optional(),
-        room: z.union([z.literal('unassigned'), z.coerce.number().int().positive()]).optional(),
-        limit: z.coerce.number().int().min(1).max(1000).optional(),
+        hostId: decimal('hostId', 1).optional(),
+        room: z.union([z.literal('unassigned'), decimal('room', 1)]).optional(),
+        limit: decimal('limit', 1, 1000).optional(),
       }),
       response: z.array(TaskSchema),
       handler: ({ query }) => tasks.list({ state: query.state, hostId: query.hostId, roomId: query.room, limit: query.limit }),

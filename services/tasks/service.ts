@@ -33,6 +33,8 @@ export interface CheckIn {
   task: Task | undefined;
   /** Set when the task runs: the client's action and the lifetime of its task token. */
   run?: { action: string; tokenSeconds: number };
+  /** Set when another address's hello claimed this task first: nothing changed. */
+  claimedBy?: string;
 }
 
 const an = (kind: string) => (/^[aeiou]/.test(kind) ? `an ${kind}` : `a ${kind}`);
@@ -144,10 +146,11 @@ export class TaskService {
 
   /**
    * The booted client said hello for `taskId` (inside the hello's transaction): a kind done at the
-   * hello (inventory) is done at once; others become running and tell the client their action.
-   * Nothing changes when the task is no longer open.
+   * hello (inventory) is done at once; others become running and tell the client their action. The
+   * first hello of a running kind claims the task for its address (`ip`): a hello from another
+   * address later gets `claimedBy` and changes nothing. Nothing changes when the task is no longer open.
    */
-  async checkIn(tx: Tx, actor: Actor, taskId: number, hostId: number): Promise<CheckIn> {
+  async checkIn(tx: Tx, actor: Actor, taskId: number, hostId: number, ip: string | null = null): Promise<CheckIn> {
     const task = await this.repo.row(taskId, tx.trx);
     if (!task || task.host_id !== hostId || !OPEN_STATES.includes(task.state)) return { task: task?.host_id === hostId ? task : undefined };
     const kind = this.kinds.find(task.kind);
@@ -159,6 +162,10 @@ export class TaskService {
       if (!(await this.moveTask(tx, task, 'hello', 'done', { started_at: started, finished_at: now, result }))) return { task: await this.repo.row(taskId, tx.trx) };
       await writeAudit(tx.trx, actor, { action: 'task.done', targetType: 'task', targetId: taskId, details: { kind: task.kind, hostId, from: task.state } });
       return { task: { ...task, state: 'done', started_at: started, finished_at: now, result } };
+    }
+    if (ip !== null && !(await this.repo.claim(tx.trx, task.id, ip))) {
+      const claimed = (await this.repo.row(task.id, tx.trx))?.claimed_ip ?? null;
+      if (claimed !== null && claimed.replace(/^::ffff:/i, '') !== ip.replace(/^::ffff:/i, '')) return { task, claimedBy: claimed };
     }
     let current: Task = task;
     if (task.state === 'pending') {

@@ -3,6 +3,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
 import { ESLint } from 'eslint';
 import { afterAll, describe, expect, it } from 'vitest';
 
@@ -75,6 +76,7 @@ describe('one writer per table', () => {
     image_versions: 'services/imaging/repository.ts',
     image_version_chunks: 'services/imaging/repository.ts',
     chunks: 'services/imaging/store.ts',
+    alerts: 'services/alerts/repository.ts',
   };
 
   it('names an owner for every table of the schema', () => {
@@ -95,6 +97,19 @@ describe('one writer per table', () => {
     expect(writes).toEqual([]);
     // The check sees the writes it is about (it would pass on a tree it cannot read otherwise).
     expect(fs.readFileSync(path.join(repo, OWNERS.tasks!), 'utf8')).toMatch(/updateTable\('tasks'\)/);
+  });
+});
+
+describe('the imaging client bundle', () => {
+  it('reads nothing outside services/imaging but the shared files the Dockerfile and the lab cache copy', async () => {
+    const { IMAGING_SHARED } = await import('../lab/client-vm.js');
+    const out = await build({ entryPoints: [path.join(repo, 'services/imaging/client/main.ts')], bundle: true, platform: 'node', format: 'esm', write: false, metafile: true, logLevel: 'silent' });
+    const inputs = Object.keys(out.metafile.inputs).filter((f) => !f.startsWith('node_modules/'));
+    const shared = IMAGING_SHARED.map((f) => path.relative(repo, f));
+    expect(inputs.filter((f) => !f.startsWith('services/imaging/') && !shared.includes(f))).toEqual([]);
+    expect(inputs.some((f) => f.startsWith('services/imaging/client/'))).toBe(true);
+    const dockerfile = fs.readFileSync(path.join(repo, 'images/appliance/Dockerfile'), 'utf8');
+    for (const f of shared) expect(dockerfile, `the Dockerfile's imaging stage copies ${f}`).toContain(`COPY ${f} ${f}`);
   });
 });
 

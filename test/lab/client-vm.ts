@@ -19,6 +19,8 @@ export const ROOT_DIR = path.resolve(import.meta.dirname, '../..');
 export const CLIENT_DIR = path.join(ROOT_DIR, 'images/client');
 /** The imaging client build-imaging.sh bundles (services/imaging/client/main.ts and what it imports). */
 export const IMAGING_DIR = path.join(ROOT_DIR, 'services/imaging');
+/** Files outside services/imaging the client bundle imports (the images/appliance/Dockerfile imaging stage copies them too). */
+export const IMAGING_SHARED = [path.join(ROOT_DIR, 'services/core/progress.ts')];
 export const QEMU = 'qemu-system-x86_64';
 export const OVMF_CODE = '/usr/share/OVMF/OVMF_CODE_4M.fd';
 export const OVMF_VARS = '/usr/share/OVMF/OVMF_VARS_4M.fd';
@@ -105,7 +107,7 @@ function inputsHash(imaging: boolean): string {
   const h = createHash('sha256');
   const sources = listFiles(CLIENT_DIR).map((f) => ({ f, rel: path.relative(CLIENT_DIR, f) }));
   if (imaging) {
-    for (const f of listFiles(IMAGING_DIR)) if (!f.endsWith('.test.ts')) sources.push({ f, rel: path.relative(ROOT_DIR, f) });
+    for (const f of [...listFiles(IMAGING_DIR), ...IMAGING_SHARED]) if (!f.endsWith('.test.ts')) sources.push({ f, rel: path.relative(ROOT_DIR, f) });
   }
   for (const { f, rel } of sources) {
     h.update(rel).update('\0');

@@ -42,6 +42,30 @@ export function hardwareJson(facts: HardwareFacts, reportedAt: string): string {
 // Values firmware vendors leave in the serial field when nobody filled it in.
 const PLACEHOLDER_SERIALS = /^(|0+|1234567890|0123456789|none|n\/a|na|default string|to be filled by o\.e\.m\.|system serial number|not specified|not applicable|chassis serial number|serial number|empty|invalid|unknown|x+)$/i;
 
+const realDiskSerial = (s: string | undefined) => (s && !PLACEHOLDER_SERIALS.test(s.trim()) ? s.trim() : null);
+
+/**
+ * Why a hello's disks are not this PC's (null when they are, or when it cannot be told): the pinned
+ * disk must be present; otherwise at least one disk it reported before must be. A PC whose disks
+ * report no serial is not judged.
+ */
+export function diskIdentityProblem(host: { disk_serial: string | null; hardware: string | null }, facts: HardwareFacts): string | null {
+  const reported = facts.disks.map((d) => realDiskSerial(d.serial)).filter((s): s is string => s !== null);
+  if (host.disk_serial) {
+    if (reported.includes(host.disk_serial)) return null;
+    return `its pinned disk ${host.disk_serial} is not in it (it reports ${reported.join(', ') || 'no disk serial'})`;
+  }
+  let known: string[] = [];
+  try {
+    const hw = host.hardware === null ? null : (JSON.parse(host.hardware) as { disks?: Array<{ serial?: string }> });
+    known = (hw?.disks ?? []).map((d) => realDiskSerial(d.serial)).filter((s): s is string => s !== null);
+  } catch {
+    return null;
+  }
+  if (known.length === 0 || reported.length === 0 || reported.some((s) => known.includes(s))) return null;
+  return `none of its disks is one it had before (had ${known.join(', ')}; reports ${reported.join(', ')})`;
+}
+
 /** The system serial when it looks like a real one, for the inventory's serial column. */
 export function realSerial(facts: HardwareFacts): string | null {
   const s = facts.system.serial.trim();

@@ -14,8 +14,9 @@ import { AppError } from '../../core/errors.js';
 import type { EventBus, Tx } from '../../core/events.js';
 import type { HostRepository } from '../../inventory/hosts.js';
 import { normalizeMac } from '../../inventory/mac.js';
+import type { AlertService } from '../../alerts/service.js';
 import type { TaskService } from '../../tasks/service.js';
-import { hardwareJson, realSerial, type HardwareFacts } from './facts.js';
+import { diskIdentityProblem, hardwareJson, realSerial, type HardwareFacts } from './facts.js';
 import type { RegistrationWindow } from './registration.js';
 import type { BootTokens } from './tokens.js';
 
@@ -43,6 +44,7 @@ export class HelloService {
     private readonly registration: RegistrationWindow,
     private readonly tokens: Pick<BootTokens, 'issue'>,
     private readonly events: EventBus,
+    private readonly alerts: Pick<AlertService, 'raiseIn'>,
   ) {}
 
   async hello(machine: MachineAuth, facts: HardwareFacts): Promise<HelloAnswer> {
@@ -53,20 +55,41 @@ export class HelloService {
   }
 
   private async taskHello(machine: MachineAuth, facts: HardwareFacts): Promise<HelloAnswer> {
-    const { answer, run } = await this.events.transaction(this.db, async (tx) => {
+    const ip = machine.actor.ip;
+    const outcome = await this.events.transaction(this.db, async (tx) => {
       const host = await this.hosts.byId(machine.hostId!, tx.trx);
       if (!host || host.mac !== machine.mac) {
         throw new AppError(404, 'host_gone', `the PC this boot token was issued for (${machine.mac}) is no longer in the inventory with this MAC`);
       }
+      // A task that runs (capture, restore…) is only for this PC: its disks must be the ones it had.
+      const open = await this.tasks.openTaskOf(host.id, tx.trx);
+      const kind = open && open.id === machine.taskId ? this.tasks.kinds.find(open.kind) : undefined;
+      const runs = kind !== undefined && !('doneAtHello' in kind.hello);
+      const notThisPc = runs ? diskIdentityProblem(host, facts) : null;
+      if (notThisPc) {
+        const message = `${host.name} (${host.mac}) said hello for task ${machine.taskId} from ${ip ?? 'an unknown address'}, but ${notThisPc}: the task was not started. If the disk was replaced, pin the new disk's serial on the PC (diskSerial) and network-boot it again.`;
+        await this.alerts.raiseIn(tx, machine.actor, { kind: 'boot.identity_mismatch', severity: 'warning', hostId: host.id, taskId: machine.taskId!, message, details: { ip, disks: facts.disks.map((d) => d.serial), pinned: host.disk_serial } });
+        return { refused: new AppError(409, 'not_this_pc', message) };
+      }
+      const checkIn = await this.tasks.checkIn(tx, machine.actor, machine.taskId!, host.id, ip);
+      if (checkIn.claimedBy) {
+        const message = `a second boot client said hello for task ${machine.taskId} of ${host.name} (${host.mac}) from ${ip ?? 'an unknown address'}, after the one at ${checkIn.claimedBy} claimed it: refused. Someone on the network may be posing as this PC; check it, then cancel the task if in doubt.`;
+        await this.alerts.raiseIn(tx, machine.actor, { kind: 'boot.claim_refused', severity: 'critical', hostId: host.id, taskId: machine.taskId!, message, details: { ip, claimedBy: checkIn.claimedBy } });
+        return { refused: new AppError(409, 'task_claimed', `task ${machine.taskId} was claimed by the boot client at ${checkIn.claimedBy}; this one (${ip ?? 'unknown address'}) is refused and reported`) };
+      }
       await this.storeFacts(tx, host, facts);
-      const { task, run } = await this.tasks.checkIn(tx, machine.actor, machine.taskId!, host.id);
+      const { task, run } = checkIn;
       const answer: HelloAnswer = { action: 'poweroff', hostId: host.id, hostName: host.name, registered: false, taskId: task?.id ?? null, taskState: task?.state ?? null };
       return { answer, run };
     });
+    // The alert is committed; the hello is refused.
+    if ('refused' in outcome) throw outcome.refused;
+    const { answer, run } = outcome;
     // After the commit: the token is signed with the settings' key, read outside this transaction.
+    // It works from the address that claimed the task only.
     if (run) {
       answer.action = run.action;
-      answer.token = await this.tokens.issue({ purpose: 'task', mac: machine.mac, taskId: answer.taskId!, hostId: answer.hostId }, run.tokenSeconds);
+      answer.token = await this.tokens.issue({ purpose: 'task', mac: machine.mac, taskId: answer.taskId!, hostId: answer.hostId, ip }, run.tokenSeconds);
     }
     return answer;
   }

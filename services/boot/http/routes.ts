@@ -2,7 +2,7 @@
 // GET only, rate-limited); the booted client reports under /api/v1/boot/hello with its boot token
 // (access 'machine'); people open and close the registration window under /api/v1/boot/registration.
 import { z } from 'zod';
-import { defineRoute, type AnyRoute } from '../../core/route.js';
+import { clientIp, decimal, defineRoute, type AnyRoute } from '../../core/route.js';
 import { normalizeMac } from '../../inventory/mac.js';
 import { TASK_STATES } from '../../tasks/lifecycle.js';
 import { CLIENT_FILES, sendClientFile } from './client-files.js';
@@ -46,7 +46,7 @@ const PolicyQuery = z.object({
     .string()
     .max(64)
     .transform((v, ctx) => normalizeMac(v) ?? (ctx.addIssue({ code: 'custom', message: 'a unicast MAC address (aa:bb:cc:dd:ee:ff)' }), z.NEVER)),
-  arch: z.coerce.number().int().min(0).max(65535).optional(),
+  arch: decimal('arch', 0, 65535).optional(),
 });
 
 export function bootRoutes(boot: BootService, hellos: HelloService, registration: RegistrationWindow, opts: BootRouteOptions): AnyRoute[] {
@@ -57,7 +57,7 @@ export function bootRoutes(boot: BootService, hellos: HelloService, registration
       query: IpxeQuery, response: { mediaType: 'text/plain; charset=utf-8' },
       handler: async ({ query, req, res }) => {
         const arch = query.arch !== undefined && /^\d{1,5}$/.test(query.arch) ? Number(query.arch) : undefined;
-        const decision = await boot.decide(query.mac, arch);
+        const decision = await boot.decide(query.mac, arch, clientIp(req));
         res.set('Cache-Control', 'no-store');
         return boot.script(decision, scriptBase(req.get('host'), opts.publicUrl));
       },
@@ -76,7 +76,7 @@ export function bootRoutes(boot: BootService, hellos: HelloService, registration
         method: 'get', path: `/boot/client/${name}`, tag: 'boot', access: 'boot',
         summary: `The boot client's ${name === 'vmlinuz' ? 'kernel' : 'initrd'} (Range requests supported)`,
         response: { mediaType: 'application/octet-stream' }, errors: { 404: 'client_missing: build it with bash images/client/build.sh <dir>' },
-        handler: ({ res }) => sendClientFile(res, opts.clientDir, name),
+        handler: ({ req, res }) => sendClientFile(req, res, opts.clientDir, name),
       }),
     ),
     defineRoute({
@@ -100,7 +100,7 @@ export function bootRoutes(boot: BootService, hellos: HelloService, registration
       method: 'post', path: '/api/v1/boot/hello', tag: 'boot', access: 'machine',
       summary: 'A booted roomcast client reports its hardware facts and asks what to do (capture, restore, or power off)',
       body: HardwareFactsSchema, response: helloAnswerSchema(opts.helloActions),
-      errors: { 403: 'mac_mismatch | registration_closed', 404: 'host_gone', 429: 'rate_limited' },
+      errors: { 403: 'mac_mismatch | registration_closed | token_elsewhere', 404: 'host_gone', 409: 'task_claimed | not_this_pc', 429: 'rate_limited' },
       handler: ({ machine, body }) => hellos.hello(machine!, body),
     }),
   ];

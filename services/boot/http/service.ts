@@ -47,7 +47,8 @@ export class BootService {
   }
 
   /** rawMac as the PC sent it; anything that is not a unicast MAC exits to the disk. */
-  async decide(rawMac: string | undefined, arch: number | undefined): Promise<BootDecision> {
+  /** `ip`: the address asking (the firmware); the token works from there only. */
+  async decide(rawMac: string | undefined, arch: number | undefined, ip: string | null = null): Promise<BootDecision> {
     const mac = rawMac === undefined ? null : normalizeMac(rawMac);
     if (!mac) return exit('no valid MAC address in the request');
     if (arch !== undefined && !SUPPORTED_ARCHES.has(arch)) return exit(`no roomcast client for PXE architecture ${arch}`);
@@ -58,13 +59,13 @@ export class BootService {
       // The task's kind says what the client needs: imaging.img too for captures and restores.
       const kind = this.tasks.kinds.find(task.kind);
       if (!kind) return exit(`task ${task.id} is of kind "${task.kind}", which this server does not know`);
-      const token = await this.tokens.issue({ purpose: 'task', mac, taskId: task.id, hostId: host.id });
+      const token = await this.tokens.issue({ purpose: 'task', mac, taskId: task.id, hostId: host.id, ip });
       const imaging = kind.boot.imaging;
       return { script: 'client', mode: 'task', mac, token, hostId: host.id, taskId: task.id, imaging };
     }
     const lifetimeMs = await this.registration.tokenLifetimeMs();
     if (lifetimeMs <= 0) return exit('unknown PC and registration is closed');
-    const token = await this.tokens.issue({ purpose: 'register', mac }, Math.min(DEFAULT_TOKEN_SECONDS, lifetimeMs / 1000));
+    const token = await this.tokens.issue({ purpose: 'register', mac, ip }, Math.min(DEFAULT_TOKEN_SECONDS, lifetimeMs / 1000));
     return { script: 'client', mode: 'register', mac, token };
   }
 

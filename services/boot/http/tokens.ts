@@ -2,7 +2,10 @@
 // Format: base64url(JSON payload) "." base64url(HMAC-SHA256(key, first part)). The key is 32 random
 // bytes made on first use and kept in `settings` (boot.signing_key), so every api process of a site
 // signs and verifies alike. A token says which MAC it was issued for, why (a task or a registration)
-// and until when; it carries no secret and grants nothing beyond that PC's own report.
+// and until when; it carries no secret and grants nothing beyond that PC's own report. It is also
+// bound to the address that fetched the iPXE script (`ip`): used from any other address it is refused
+// and reported (an alert), since anyone on the LAN can ask for a MAC's script (README, "Security").
+import { AppError } from '../../core/errors.js';
 import { createHmac, randomBytes } from 'node:crypto';
 import { safeEqual } from '../../core/crypto.js';
 import { z } from 'zod';
@@ -18,6 +21,12 @@ const KEY_BYTES = 32;
 
 export type TokenPurpose = 'task' | 'register';
 
+/** The same address whichever way the socket reports it (IPv4-mapped IPv6 included). */
+export const sameAddress = (a: string | null | undefined, b: string | null | undefined) => a != null && b != null && a.replace(/^::ffff:/i, '') === b.replace(/^::ffff:/i, '');
+
+/** Told when a genuine token is used from another address than its own (wired to an alert). */
+export type ElsewhereHook = (claims: TokenPayload, usedFrom: string | null) => Promise<void>;
+
 const PayloadSchema = z
   .object({
     v: z.literal(1),
@@ -26,6 +35,8 @@ const PayloadSchema = z
     taskId: z.number().int().positive().optional(),
     hostId: z.number().int().positive().optional(),
     exp: z.number().int().positive(),
+    /** The address the token works from (the one that fetched the script, or that claimed the task). */
+    ip: z.string().max(64).optional(),
   })
   .strict()
   .refine((p) => p.purpose !== 'task' || (p.taskId !== undefined && p.hostId !== undefined));
@@ -71,7 +82,10 @@ export function verifyToken(key: Buffer, token: string, opts: VerifyOptions = {}
 export class BootTokens {
   private key: Promise<Buffer> | undefined;
 
-  constructor(private readonly settings: Pick<SettingsStore, 'get' | 'setIfAbsent'>) {}
+  constructor(
+    private readonly settings: Pick<SettingsStore, 'get' | 'setIfAbsent'>,
+    private readonly onElsewhere?: ElsewhereHook,
+  ) {}
 
   private signingKey(): Promise<Buffer> {
     this.key ??= (async () => {
@@ -87,7 +101,13 @@ export class BootTokens {
   }
 
   /** A token for `mac`, valid `seconds` (default 2 h). */
-  async issue(claims: { purpose: TokenPurpose; mac: string; taskId?: number; hostId?: number }, seconds = DEFAULT_TOKEN_SECONDS): Promise<string> {
+  async issue(claims: { purpose: TokenPurpose; mac: string; taskId?: number; hostId?: number; ip?: string | null }, seconds = DEFAULT_TOKEN_SECONDS): Promise<string> {
+    const { ip, ...rest } = claims;
+    if (ip) return this.sign({ ...rest, ip: ip.replace(/^::ffff:/i, '') }, seconds);
+    return this.sign(rest, seconds);
+  }
+
+  private async sign(claims: Omit<TokenPayload, 'v' | 'exp'>, seconds: number): Promise<string> {
     const exp = Math.floor(Date.now() / 1000) + Math.max(1, Math.floor(seconds));
     return signToken(await this.signingKey(), { v: 1, ...claims, exp });
   }
@@ -100,6 +120,10 @@ export class BootTokens {
   async authenticate(token: string, ip: string | null): Promise<MachineAuth | null> {
     const p = await this.verify(token);
     if (!p) return null;
+    if (p.ip !== undefined && !sameAddress(p.ip, ip)) {
+      await this.onElsewhere?.(p, ip);
+      throw new AppError(403, 'token_elsewhere', `this boot token belongs to the PC at ${p.ip}, not to ${ip ?? 'an unknown address'}; network-boot the PC again (a token copied to another machine is refused and reported)`);
+    }
     return { purpose: p.purpose, mac: p.mac, taskId: p.taskId, hostId: p.hostId, exp: p.exp, actor: { userId: null, name: `machine:${p.mac}`, ip } };
   }
 }

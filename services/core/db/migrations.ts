@@ -176,5 +176,32 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
         await sql`insert into settings (key, value, updated_at) values ('imaging.store_lock', '-', ${new Date().toISOString()})`.execute(db);
       },
     },
+    '2026-12-04-0004-boot-claims-alerts': {
+      async up(db: Kysely<unknown>) {
+        // The address whose hello claimed a task: its token works from there only.
+        await db.schema.alterTable('tasks').addColumn('claimed_ip', 'text').execute();
+        await db.schema.alterTable('tasks').addColumn('claimed_at', 'text').execute();
+        // Which PC produced a captured version, as the store saw it.
+        await db.schema.alterTable('image_versions').addColumn('source_mac', 'text').execute();
+        await db.schema.alterTable('image_versions').addColumn('source_serial', 'text').execute();
+        await db.schema.alterTable('image_versions').addColumn('source_ip', 'text').execute();
+
+        // Things a person should look at (a boot token used from elsewhere, a PC whose disk changed…).
+        await id(db, 'alerts')
+          .addColumn('kind', 'text', (c) => c.notNull())
+          .addColumn('severity', 'text', (c) => c.notNull())
+          .addColumn('host_id', 'integer', (c) => c.references('hosts.id').onDelete('set null'))
+          .addColumn('task_id', 'integer', (c) => c.references('tasks.id').onDelete('set null'))
+          .addColumn('message', 'text', (c) => c.notNull())
+          .addColumn('details', 'text')
+          .addColumn('count', 'integer', (c) => c.notNull().defaultTo(1))
+          .addColumn('first_at', 'text', (c) => c.notNull())
+          .addColumn('last_at', 'text', (c) => c.notNull())
+          .addColumn('acknowledged_at', 'text')
+          .addColumn('acknowledged_by', 'text')
+          .execute();
+        await db.schema.createIndex('alerts_open').on('alerts').columns(['acknowledged_at', 'kind']).execute();
+      },
+    },
   };
 }

@@ -107,6 +107,9 @@ export interface TaskTable {
   result: string | null;
   /** JSON: what the task works on, in its kind's params schema (capture, restore: the image and version); null for inventory. */
   params: string | null;
+  /** The address whose hello claimed the task (its boot client); its tokens work from there only. */
+  claimed_ip: string | null;
+  claimed_at: Timestamp | null;
 }
 
 export interface ImageTable {
@@ -144,6 +147,10 @@ export interface ImageVersionTable {
   chunk_count: number;
   /** SHA-256 of the published manifest file. */
   manifest_sha256: string | null;
+  /** The PC that produced a captured version: its MAC, system serial and address at the time. */
+  source_mac: string | null;
+  source_serial: string | null;
+  source_ip: string | null;
   error: string | null;
   created_at: Timestamp;
   published_at: Timestamp | null;
@@ -167,6 +174,27 @@ export interface ChunkTable {
   verified_at: Timestamp | null;
 }
 
+export type AlertSeverity = 'warning' | 'critical';
+
+/** Something a person should look at; repeats of an open alert count up instead of adding rows. */
+export interface AlertTable {
+  id: Generated<number>;
+  /** e.g. boot.token_elsewhere, boot.claim_refused, boot.identity_mismatch */
+  kind: string;
+  severity: AlertSeverity;
+  host_id: number | null;
+  task_id: number | null;
+  /** A sentence a person can act on. */
+  message: string;
+  /** JSON object. */
+  details: string | null;
+  count: number;
+  first_at: Timestamp;
+  last_at: Timestamp;
+  acknowledged_at: Timestamp | null;
+  acknowledged_by: string | null;
+}
+
 export interface DB {
   rooms: RoomTable;
   hosts: HostTable;
@@ -180,6 +208,7 @@ export interface DB {
   image_versions: ImageVersionTable;
   image_version_chunks: ImageVersionChunkTable;
   chunks: ChunkTable;
+  alerts: AlertTable;
 }
 
 export type Room = Selectable<RoomTable>;
@@ -194,4 +223,5 @@ export type Task = Selectable<TaskTable>;
 export type Image = Selectable<ImageTable>;
 export type ImageVersion = Selectable<ImageVersionTable>;
 export type ChunkRow = Selectable<ChunkTable>;
+export type Alert = Selectable<AlertTable>;
 export type { ColumnType };
