@@ -35,6 +35,8 @@ export interface SessionAuth extends AuthContext {
 }
 
 const TOKEN_PREFIX = 'rc_';
+/** Lifetime of an API token when its creator names none. */
+export const DEFAULT_TOKEN_DAYS = 365;
 const ROLE_ORDER: UserRole[] = ['viewer', 'technician', 'admin'];
 const minRole = (a: UserRole, b: UserRole): UserRole => (ROLE_ORDER.indexOf(a) < ROLE_ORDER.indexOf(b) ? a : b);
 
@@ -263,11 +265,19 @@ export class AccountService {
     return rows.map((r) => ({ id: r.id, name: r.name, prefix: r.prefix, role: r.role, owner: r.username, createdAt: r.created_at, expiresAt: r.expires_at, lastUsedAt: r.last_used_at }));
   }
 
-  async createToken(auth: AuthContext, input: { name: string; role?: UserRole; expiresInDays?: number }) {
+  /**
+   * A token of at most the caller's role (asking for more is refused, not quietly lowered), valid
+   * `expiresInDays` (default 365; `null`: never expires, which has to be asked for).
+   */
+  async createToken(auth: AuthContext, input: { name: string; role?: UserRole; expiresInDays?: number | null }) {
+    if (input.role && ROLE_ORDER.indexOf(input.role) > ROLE_ORDER.indexOf(auth.role)) {
+      throw new AppError(403, 'role_too_high', `a token cannot have more rights than its owner: you are ${auth.role} and asked for ${input.role}`);
+    }
     const role = minRole(input.role ?? auth.role, auth.role);
     const token = TOKEN_PREFIX + randomToken(32);
     const now = new Date();
-    const expiresAt = input.expiresInDays ? new Date(now.getTime() + input.expiresInDays * 86_400_000).toISOString() : null;
+    const days = input.expiresInDays === undefined ? DEFAULT_TOKEN_DAYS : input.expiresInDays;
+    const expiresAt = days === null ? null : new Date(now.getTime() + days * 86_400_000).toISOString();
     return this.db.transaction().execute(async (trx) => {
       const row = await trx
         .insertInto('api_tokens')

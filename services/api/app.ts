@@ -2,6 +2,7 @@
 // services come from the composition root (services/container.ts); this file only mounts them.
 import express from 'express';
 import { accountRoutes } from '../accounts/routes.js';
+import { alertRoutes } from '../alerts/routes.js';
 import { LoginLimiter } from '../accounts/rate-limit.js';
 import { missingClientAdvice, missingClientFiles } from '../boot/http/client-files.js';
 import { findTemplateDir } from '../boot/http/render.js';
@@ -17,6 +18,7 @@ import { systemRoutes } from '../system/routes.js';
 import { clientTaskRoutes, taskRoutes } from '../tasks/routes.js';
 import { auditRoutes } from './audit-routes.js';
 import { HealthProbe, healthRoutes } from './health.js';
+import { homeRoutes } from './home.js';
 import { mountRoute, problemHandler, requestLog, securityHeaders } from './http.js';
 
 /** Anonymous firmware and booted clients: 20 requests a second per route and address, bursts of 50. */
@@ -28,12 +30,14 @@ const CHUNK_ROUTE_KEY = / \/api\/v1\/client\/chunks\/:hash\|/;
 /** A matcher for the request paths of an Express route path (parameters match one segment). */
 const pathMatcher = (p: string) => new RegExp(`^${p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/:[A-Za-z0-9_]+/g, '[^/]+')}/?$`, 'i');
 
-export function allRoutes(c: Container, health: Pick<HealthProbe, 'check'>): AnyRoute[] {
+export function allRoutes(c: Container, health: Pick<HealthProbe, 'check'>, version = '0'): AnyRoute[] {
   return [
+    ...homeRoutes(version),
     ...healthRoutes(health),
     ...accountRoutes(c.accounts, new LoginLimiter(), { secureCookies: c.config.secureCookies, sessionHours: c.config.sessionHours }),
     ...inventoryRoutes(c.inventory, c.importer),
     ...auditRoutes(c.database),
+    ...alertRoutes(c.alerts),
     ...systemRoutes(c.system),
     ...taskRoutes(c.tasks),
     ...imageRoutes(c.catalogue),
@@ -62,7 +66,7 @@ export function createApp(c: Container, version: string): { app: express.Express
   } catch (err) {
     c.log.error({ err: (err as Error).message }, 'iPXE templates missing: GET /boot/ipxe will fail until services/boot/http/templates ships next to the code');
   }
-  const routes = allRoutes(c, health);
+  const routes = allRoutes(c, health, version);
 
   // JSON bodies up to 1 MB for every API route, except raw-upload routes: they read their own body
   // (with their own limit: a capture manifest may be tens of MB) after their access check.

@@ -2,7 +2,7 @@
 import { z } from 'zod';
 import { listAudit } from '../core/audit.js';
 import type { Database } from '../core/db/index.js';
-import { defineRoute, type AnyRoute } from '../core/route.js';
+import { decimal, defineRoute, type AnyRoute } from '../core/route.js';
 
 const AuditSchema = z
   .object({
@@ -27,8 +27,8 @@ export function auditRoutes(database: Database): AnyRoute[] {
       tag: 'system',
       access: 'admin',
       query: z.object({
-        limit: z.coerce.number().int().min(1).max(1000).default(100),
-        before: z.coerce.number().int().positive().optional(),
+        limit: decimal('limit', 1, 1000).default(100),
+        before: decimal('before', 1).optional(),
         action: z.string().max(64).optional(),
         targetType: z.string().max(64).optional(),
       }),

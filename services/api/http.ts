@@ -119,6 +119,10 @@ function machineGate(route: AnyRoute, opts: MountOptions): RequestHandler {
   };
 }
 
+const JSON_TYPES = ['application/json', 'application/*+json'];
+/** Whether the request carries a body (RFC 9112: a length above 0, or chunked). */
+const hasBody = (req: Request) => req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
+
 export function mountRoute(router: express.Router, route: AnyRoute, opts: MountOptions): void {
   const handlers: RequestHandler[] = [];
   // Access is checked before any body is read.
@@ -142,6 +146,10 @@ export function mountRoute(router: express.Router, route: AnyRoute, opts: MountO
     try {
       if (route.rawBody && !Buffer.isBuffer(req.body)) {
         throw new AppError(415, 'unsupported_media_type', `send the file as the request body with Content-Type ${route.rawBody.join(' or ')}`);
+      }
+      // A JSON route called with another body type: say so (415), rather than "expected object".
+      if (route.body && !route.rawBody && hasBody(req) && !req.is(JSON_TYPES)) {
+        throw new AppError(415, 'unsupported_media_type', `send the body as JSON with Content-Type: application/json (got ${req.get('content-type') ?? 'no Content-Type'})`);
       }
       const params = parseWith(route.params, req.params, 'params');
       const query = parseWith(route.query, req.query, 'query');

@@ -90,10 +90,28 @@ export function allows(access: Access, role: UserRole | undefined): boolean {
   return role !== undefined && ROLE_RANK[role] >= ROLE_RANK[access];
 }
 
+/**
+ * An integer from a path or query string, in plain decimal only: "16", not "0x10", " 16", "1e1" or
+ * "16.0" (z.coerce.number would take them all). `min` and `max` bound it.
+ */
+export const decimal = (what: string, min = 0, max = Number.MAX_SAFE_INTEGER) =>
+  z
+    .string()
+    .regex(/^(0|[1-9]\d{0,15})$/, { error: `${what}: a whole number in plain decimal digits` })
+    .transform(Number)
+    .refine((n) => n >= min && n <= max, { error: `${what}: from ${min} to ${max}` });
+
 /** Parses a positive integer id from a path parameter. */
-export const idParam = z.object({
-  id: z.coerce.number({ error: 'an integer id' }).int().positive({ error: 'a positive integer id' }),
-});
+export const idParam = z.object({ id: decimal('an id', 1) });
+
+/**
+ * RFC 9110 §14.1.2: a suffix range longer than the representation ("bytes=-5000" of 1,000 bytes)
+ * means the whole of it (206), where Express's send answers 416. Rewrites such a header before sendFile.
+ */
+export function wholeForLongSuffix(req: Request, size: number): void {
+  const m = /^bytes=-(\d{1,16})$/.exec(req.headers.range ?? '');
+  if (m && size > 0 && Number(m[1]) >= size) req.headers.range = 'bytes=0-';
+}
 
 /** The caller's address as Express sees it (behind a trusted proxy: X-Forwarded-For). */
 export function clientIp(req: Request): string | null {

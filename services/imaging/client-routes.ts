@@ -1,9 +1,11 @@
 // The boot client's capture and restore calls to the image store (/api/v1/client/*, access 'machine':
 // the task token from the hello answer). The calls every task kind shares (task, progress, result) are
 // the tasks domain's (tasks/routes.ts).
-import type { Response } from 'express';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Request, Response } from 'express';
 import { z } from 'zod';
-import { defineRoute, type AnyRoute } from '../core/route.js';
+import { defineRoute, wholeForLongSuffix, type AnyRoute } from '../core/route.js';
 import { HASH_PATTERN } from './format.js';
 import type { MachineProtocol } from './protocol.js';
 import { CHUNK_UPLOAD_MARGIN } from './store.js';
@@ -16,7 +18,8 @@ export const CHUNK_LIMIT = 64 * 1024 * 1024 + CHUNK_UPLOAD_MARGIN;
 const Bytes = z.number().int().nonnegative();
 const hashParams = z.object({ hash: z.string().regex(HASH_PATTERN, { error: 'a SHA-256 in lowercase hexadecimal (64 digits)' }) });
 
-function sendChunk(res: Response, root: string, name: string): Promise<void> {
+async function sendChunk(req: Request, res: Response, root: string, name: string): Promise<void> {
+  if (req.headers.range) wholeForLongSuffix(req, (await fs.promises.stat(path.join(root, name))).size);
   return new Promise<void>((resolve, reject) => {
     res.sendFile(name, { root, acceptRanges: true, lastModified: false, cacheControl: false, dotfiles: 'deny', headers: { 'Content-Type': 'application/zstd' } }, (err) => {
       // A client that hangs up mid-transfer resumes with Range; before any byte went out, it is reported.
@@ -76,9 +79,9 @@ export function clientRoutes(imaging: MachineProtocol): AnyRoute[] {
       summary: 'Download one chunk (zstd frame) of the task\'s version; Range requests supported (206) to resume',
       params: hashParams, response: { mediaType: 'application/zstd' },
       errors: { ...errors, 404: 'task_gone | chunk_not_found | chunk_missing', 409: 'task_not_running | wrong_task_kind | version_not_ready | no_capture' },
-      handler: async ({ machine, params, res }) => {
+      handler: async ({ machine, params, req, res }) => {
         const name = await imaging.chunkForDownload(machine!, params.hash);
-        await sendChunk(res, imaging.store.chunksDir, name);
+        await sendChunk(req, res, imaging.store.chunksDir, name);
       },
     }),
   ];

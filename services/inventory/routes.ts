@@ -1,6 +1,6 @@
 // REST routes for rooms, hosts, CSV import and export.
 import { z } from 'zod';
-import { defineRoute, idParam, type AnyRoute } from '../core/route.js';
+import { decimal, defineRoute, idParam, type AnyRoute } from '../core/route.js';
 import { assertImportable, type HostImporter } from './import.js';
 import type { InventoryService } from './service.js';
 
@@ -81,7 +81,7 @@ export function inventoryRoutes(inventory: InventoryService, importer: HostImpor
     }),
     defineRoute({
       method: 'get', path: '/api/v1/hosts', summary: 'List PCs; filter by room (an id, or "unassigned") or search text', tag: 'inventory', access: 'viewer',
-      query: z.object({ room: z.union([z.literal('unassigned'), z.coerce.number().int().positive()]).optional(), q: z.string().max(100).optional() }),
+      query: z.object({ room: z.union([z.literal('unassigned'), decimal('room', 1)]).optional(), q: z.string().max(100).optional() }),
       response: z.array(HostSchema),
       handler: ({ query }) => inventory.listHosts({ roomId: query.room, q: query.q }),
     }),

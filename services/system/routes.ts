@@ -1,6 +1,6 @@
 // GET /api/v1/system/containers: the stack's containers, for admins.
 import { z } from 'zod';
-import { defineRoute, type AnyRoute } from '../core/route.js';
+import { decimal, defineRoute, type AnyRoute } from '../core/route.js';
 import type { SystemService } from './docker.js';
 
 const ContainerSchema = z.object({
@@ -31,7 +31,7 @@ export function systemRoutes(system: SystemService): AnyRoute[] {
       summary: 'The appliance’s containers: state, health, restarts and recent log lines (read-only, through the Docker socket proxy)',
       tag: 'system',
       access: 'admin',
-      query: z.object({ logs: z.coerce.number().int().min(0).max(200).default(20) }),
+      query: z.object({ logs: decimal('logs', 0, 200).default(20) }),
       response: ContainersReportSchema,
       handler: ({ query }) => system.containers({ logLines: query.logs }),
     }),

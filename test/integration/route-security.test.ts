@@ -1,4 +1,4 @@
-// Every registered route, called anonymously and as a viewer: only health and login are open to
+// Every registered route, called anonymously and as a viewer: only the home page, health and login are open to
 // anyone, the firmware routes ('boot') are anonymous but GET-only under /boot/, the booted client's
 // routes ('machine') take only a boot token, and a viewer cannot change anything. Also CSRF, API
 // tokens and the login rate limit.
@@ -43,10 +43,10 @@ describe('route security (every route)', () => {
     await app?.stop();
   });
 
-  it('mounts exactly the declared routes, and only health and login are public', () => {
+  it('mounts exactly the declared routes, and only the home page, health and login are public', () => {
     const { app: express } = createApp(inertContainer(), '0');
     expect(mountedRoutes(express)).toEqual(routes.map(label).sort());
-    expect(routes.filter((r) => r.access === 'public').map(label).sort()).toEqual(['GET /api/health', 'POST /api/v1/auth/login']);
+    expect(routes.filter((r) => r.access === 'public').map(label).sort()).toEqual(['GET /', 'GET /api/health', 'POST /api/v1/auth/login']);
     expect(new Set(routes.map(label)).size).toBe(routes.length);
   });
 

@@ -1,8 +1,9 @@
 // The boot client's kernel, initrd and imaging part (imaging.img, loaded for captures and restores), from config.clientDir, with Range support (a retried or
 // resumed download asks for the rest). Fixed names only: no path from the request reaches the disk.
 import fs from 'node:fs';
-import type { Response } from 'express';
+import type { Request, Response } from 'express';
 import { AppError } from '../../core/errors.js';
+import { wholeForLongSuffix } from '../../core/route.js';
 
 export const CLIENT_FILES = ['vmlinuz', 'initrd.img', 'imaging.img'] as const;
 export type ClientFile = (typeof CLIENT_FILES)[number];
@@ -19,11 +20,12 @@ export function missingClientAdvice(clientDir: string, missing: ClientFile[]): s
   return `boot client incomplete in ${clientDir}: ${missing.join(', ')} missing, so ${what}; the appliance image carries them (rebuild it: docker compose build), or from a checkout: npm run client`;
 }
 
-export async function sendClientFile(res: Response, clientDir: string, name: ClientFile): Promise<void> {
+export async function sendClientFile(req: Request, res: Response, clientDir: string, name: ClientFile): Promise<void> {
   const stat = await fs.promises.stat(`${clientDir}/${name}`).catch(() => null);
   if (!stat?.isFile()) {
     throw new AppError(404, 'client_missing', missingClientAdvice(clientDir, [name]));
   }
+  wholeForLongSuffix(req, stat.size);
   await new Promise<void>((resolve, reject) => {
     res.sendFile(
       name,
