@@ -127,7 +127,9 @@ describe('route security (every route)', () => {
   });
 
   it('accepts API tokens without CSRF, never above the owner’s role, and revokes them', async () => {
-    const created = await viewer.post('/api/v1/tokens', { name: 'script', role: 'admin' });
+    // Asking for more than one's own role is refused (it used to be lowered silently).
+    expect((await viewer.post('/api/v1/tokens', { name: 'script', role: 'admin' })).status).toBe(403);
+    const created = await viewer.post('/api/v1/tokens', { name: 'script' });
     expect(created.status).toBe(201);
     expect(created.body.role).toBe('viewer');
     const script = new ApiClient(app.url);
