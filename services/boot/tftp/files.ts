@@ -41,6 +41,7 @@ class MemoryFile implements FileData {
 class StreamedFile implements FileData {
   private readonly segments = new Map<number, Buffer>();
   private readonly loading = new Map<number, Promise<void>>();
+  private current = -1;
   private closed = false;
 
   constructor(
@@ -51,8 +52,17 @@ class StreamedFile implements FileData {
 
   has(offset: number, length: number): boolean {
     const end = Math.min(offset + length, this.size);
-    for (let i = Math.floor(offset / this.segmentBytes); i * this.segmentBytes < end; i++) if (!this.segments.has(i)) return false;
+    const first = Math.floor(offset / this.segmentBytes);
+    if (first !== this.current) this.enter(first);
+    for (let i = first; i * this.segmentBytes < end; i++) if (!this.segments.has(i)) return false;
     return true;
+  }
+
+  /** The window moved into segment `i`: the ones before it are done with, the next one is read ahead. */
+  private enter(i: number): void {
+    this.current = i;
+    for (const k of this.segments.keys()) if (k < i) this.segments.delete(k);
+    if ((i + 1) * this.segmentBytes < this.size) void this.segment(i + 1).catch(() => undefined);
   }
 
   slice(offset: number, length: number): Buffer | undefined {
@@ -72,11 +82,10 @@ class StreamedFile implements FileData {
   async load(offset: number, length: number): Promise<void> {
     const first = Math.floor(offset / this.segmentBytes);
     const last = Math.floor(Math.max(Math.min(offset + length, this.size) - 1, offset) / this.segmentBytes);
-    // Segments before the one asked for are done with: the window only moves forward.
-    for (const k of this.segments.keys()) if (k < first) this.segments.delete(k);
+    if (first !== this.current) this.enter(first);
     const wanted: Array<Promise<void>> = [];
-    for (let i = first; i <= last + 1 && i * this.segmentBytes < this.size; i++) wanted.push(this.segment(i)); // one ahead
-    await Promise.all(wanted.slice(0, last - first + 1));
+    for (let i = first; i <= last; i++) wanted.push(this.segment(i));
+    await Promise.all(wanted);
   }
 
   private segment(i: number): Promise<void> {
