@@ -230,6 +230,13 @@ describe('file-level errors', () => {
     expect(result.errors[0]!.message).toContain('7 computers; at most 6');
   });
 
+  it('refuses a file of far too many lines before decoding or parsing it', () => {
+    const huge = Buffer.from(`nom;mac\n${'PC;aa:bb:cc:dd:ee:01\n'.repeat(400_000)}`);
+    const result = parseHostsCsv(huge);
+    expect(result.errors).toEqual([expect.objectContaining({ code: 'too_many_rows', message: expect.stringContaining('400002 lines; at most 10000 computers') })]);
+    expect(result.rows).toEqual([]);
+  });
+
   it('defaults maxRows to 10 000', () => {
     const lines = ['nom;mac', ...Array.from({ length: 10_001 }, (_, i) => `PC${i};${mac(i + 1)}`)];
     expect(codes(utf8(...lines))).toEqual([[10_002, 'too_many_rows']]);

@@ -242,10 +242,24 @@ function notCsv(input: Buffer): string | null {
   return null;
 }
 
+/** Line breaks in a buffer, counted on the bytes (no decoding). */
+function countLines(input: Buffer): number {
+  let n = 1;
+  for (let i = input.indexOf(0x0a); i !== -1; i = input.indexOf(0x0a, i + 1)) n++;
+  return n;
+}
+
 export function parseHostsCsv(input: Buffer, opts: ParseHostsCsvOptions = {}): CsvParseResult {
   const maxRows = opts.maxRows ?? DEFAULT_MAX_ROWS;
   const wrongKind = notCsv(input);
   if (wrongKind) return { encoding: 'utf-8', separator: ';', columns: [], rows: [], errors: [{ line: 1, code: 'not_csv', message: wrongKind }] };
+  // Far too many lines is refused before any decoding or parsing (a few ms for a huge file, where
+  // parsing it would block the server for seconds). The bound is generous: quoted cells may hold
+  // line breaks, and blank lines do not count; the exact count is checked after parsing.
+  const lines = countLines(input);
+  if (lines > 2 * maxRows + 10) {
+    return { encoding: 'utf-8', separator: ';', columns: [], rows: [], errors: [{ line: 2 * maxRows + 11, code: 'too_many_rows', message: `the file has ${lines} lines; at most ${maxRows} computers can be imported at once, split it into several files` }] };
+  }
   const decoded = decode(input);
   // csv-parse counts a "\r\n" inside a quoted cell as two lines; normalise first.
   const text = decoded.text.replace(/\r\n?/g, '\n');

@@ -10,7 +10,8 @@ import type { EventBus } from '../core/events.js';
 import type { HostRepository } from './hosts.js';
 import type { RoomRepository } from './rooms.js';
 import { hostsToCsv } from './csv-export.js';
-import { parseHostsCsv, type CsvHostRow, type CsvLineError } from './csv-import.js';
+import type { CsvHostRow, CsvLineError } from './csv-import.js';
+import { parseHostsCsvOffLoop } from './csv-off-loop.js';
 
 export interface ImportReport {
   dryRun: boolean;
@@ -37,7 +38,7 @@ export class HostImporter {
   ) {}
 
   async run(actor: Actor, file: Buffer, opts: { dryRun: boolean; fileName?: string }): Promise<ImportReport> {
-    const parsed = parseHostsCsv(file);
+    const parsed = await parseHostsCsvOffLoop(file);
     const report: ImportReport = {
       dryRun: opts.dryRun,
       applied: false,

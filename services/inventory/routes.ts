@@ -52,6 +52,9 @@ const HostFields = {
   notes: Text(2000),
 };
 
+/** The largest CSV file an import reads. */
+export const IMPORT_BODY_LIMIT = 4 * 1024 * 1024;
+
 export function inventoryRoutes(inventory: InventoryService, importer: HostImporter): AnyRoute[] {
   return [
     defineRoute({ method: 'get', path: '/api/v1/rooms', summary: 'List rooms with their PC counts', tag: 'inventory', access: 'viewer', response: z.array(RoomSchema), handler: () => inventory.listRooms() }),
@@ -102,8 +105,11 @@ export function inventoryRoutes(inventory: InventoryService, importer: HostImpor
     defineRoute({
       method: 'post', path: '/api/v1/hosts/import', summary: 'Import PCs from a CSV file sent as the body; ?dryRun=true reports and writes nothing', tag: 'inventory', access: 'technician',
       rawBody: ['text/csv', 'text/plain', 'application/octet-stream', 'application/vnd.ms-excel'],
+      // 10,000 PCs take about 1 MB; a larger body is refused while it is read (413), before parsing.
+      bodyLimit: IMPORT_BODY_LIMIT,
+      errors: { 413: 'payload_too_large', 422: 'import_rejected' },
       query: z.object({ dryRun: z.enum(['true', 'false', '1', '0']).optional(), fileName: z.string().max(200).optional() }),
-      response: ImportReportSchema, errors: { 422: 'import_rejected' },
+      response: ImportReportSchema,
       handler: async ({ auth, body, query }) => {
         const dryRun = query.dryRun === 'true' || query.dryRun === '1';
         const report = await importer.run(auth!.actor, body as Buffer, { dryRun, fileName: query.fileName });
