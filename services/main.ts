@@ -53,7 +53,8 @@ export async function start(config: Config, log: Logger, opts: BuildOptions = {}
         log.info('first start: created user "admin" with the password from ROOMCAST_ADMIN_PASSWORD');
       }
       const c = container!;
-      const { app, close: closeApp } = createApp(c, version);
+      let listening = config.http.port;
+      const { app, close: closeApp } = createApp(c, version, () => listening);
       stoppers.push({ name: 'api', stop: closeApp });
       // The proxyDHCP's view of which PCs to answer, kept fresh in Redis (boot/policy/snapshot.ts).
       const publisher = new BootPolicyPublisher(c.redis, c.hosts, c.registration, c.events, log.child({ role: 'api' }));
@@ -66,6 +67,7 @@ export async function start(config: Config, log: Logger, opts: BuildOptions = {}
       server.keepAliveTimeout = 65_000;
       const address = server.address();
       port = typeof address === 'object' && address ? address.port : config.http.port;
+      listening = port;
       stoppers.push({
         name: 'http',
         stop: () =>
@@ -81,7 +83,7 @@ export async function start(config: Config, log: Logger, opts: BuildOptions = {}
       stoppers.push({ name: 'worker', stop: () => worker.stop() });
     }
     if (roles.has('boot')) {
-      const proxyDhcp = config.proxyDhcp && config.bootIp ? { bootIp: config.bootIp, httpPort: config.http.port } : undefined;
+      const proxyDhcp = config.proxyDhcp && config.bootIp ? { bootIp: config.bootIp, httpPort: config.bootHttpPort ?? config.http.port } : undefined;
       // The boot policy snapshot: through this process's Redis, or the configured one in a boot-only process.
       const redis = container?.redis ?? (config.redis.kind === 'url' ? urlRedis(config.redis.url, config.redis.prefix) : undefined);
       if (redis && !container) stoppers.push({ name: 'boot redis', stop: () => redis.stop() });

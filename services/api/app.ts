@@ -7,6 +7,7 @@ import { LoginLimiter } from '../accounts/rate-limit.js';
 import { missingClientAdvice, missingClientFiles } from '../boot/http/client-files.js';
 import { findTemplateDir } from '../boot/http/render.js';
 import { bootRoutes } from '../boot/http/routes.js';
+import { scriptBase } from '../boot/http/service.js';
 import { inertContainer, type BuildOptions, type Container } from '../container.js';
 import { AppError } from '../core/errors.js';
 import { KeyedTokenBucket } from '../core/ratelimit.js';
@@ -30,7 +31,9 @@ const CHUNK_ROUTE_KEY = / \/api\/v1\/client\/chunks\/:hash\|/;
 /** A matcher for the request paths of an Express route path (parameters match one segment). */
 const pathMatcher = (p: string) => new RegExp(`^${p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/:[A-Za-z0-9_]+/g, '[^/]+')}/?$`, 'i');
 
-export function allRoutes(c: Container, health: Pick<HealthProbe, 'check'>, version = '0'): AnyRoute[] {
+/** `listeningPort`: the port the api listens on (known once listening; the config may say 0). */
+export function allRoutes(c: Container, health: Pick<HealthProbe, 'check'>, version = '0', listeningPort: () => number = () => c.config.http.port): AnyRoute[] {
+  const base = () => scriptBase(c.config.publicUrl, c.config.bootIp, c.config.bootHttpPort ?? listeningPort());
   return [
     ...homeRoutes(version),
     ...healthRoutes(health),
@@ -43,13 +46,13 @@ export function allRoutes(c: Container, health: Pick<HealthProbe, 'check'>, vers
     ...imageRoutes(c.catalogue),
     ...clientTaskRoutes(c.tasks),
     ...clientRoutes(c.protocol),
-    ...bootRoutes(c.boot, c.hello, c.registration, { clientDir: c.config.clientDir, publicUrl: c.config.publicUrl, helloActions: c.tasks.kinds.helloActions() }),
+    ...bootRoutes(c.boot, c.hello, c.registration, { clientDir: c.config.clientDir, base, helloActions: c.tasks.kinds.helloActions() }),
   ];
 }
 
 const probe = (c: Container, version: string) => new HealthProbe({ database: c.database, redis: c.redis, version, roles: c.config.roles, clientDir: c.config.clientDir });
 
-export function createApp(c: Container, version: string): { app: express.Express; routes: AnyRoute[]; close: () => Promise<void> } {
+export function createApp(c: Container, version: string, listeningPort?: () => number): { app: express.Express; routes: AnyRoute[]; close: () => Promise<void> } {
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', c.config.trustProxy);
@@ -66,7 +69,10 @@ export function createApp(c: Container, version: string): { app: express.Express
   } catch (err) {
     c.log.error({ err: (err as Error).message }, 'iPXE templates missing: GET /boot/ipxe will fail until services/boot/http/templates ships next to the code');
   }
-  const routes = allRoutes(c, health, version);
+  const routes = allRoutes(c, health, version, listeningPort);
+  if (scriptBase(c.config.publicUrl, c.config.bootIp, 1) === null) {
+    c.log.warn('neither ROOMCAST_BOOT_IP nor an http:// ROOMCAST_PUBLIC_URL is set: iPXE scripts cannot tell PCs where to load the roomcast client, so every PC boots its local disk');
+  }
 
   // JSON bodies up to 1 MB for every API route, except raw-upload routes: they read their own body
   // (with their own limit: a capture manifest may be tens of MB) after their access check.

@@ -73,6 +73,7 @@ const envSchema = z.object({
     .default('roomcast'),
   ROOMCAST_HTTP_HOST: z.string().min(1).default('0.0.0.0'),
   ROOMCAST_HTTP_PORT: port.default(8080),
+  ROOMCAST_BOOT_HTTP_PORT: port.optional(),
   ROOMCAST_TFTP_ROOT: optionalString,
   ROOMCAST_TFTP_HOST: z.string().min(1).default('0.0.0.0'),
   ROOMCAST_TFTP_PORT: port.default(69),
@@ -108,8 +109,10 @@ export interface Config {
   tftp: { root: string; host: string; port: number };
   /** The boot client (vmlinuz, initrd.img) that iPXE loads over HTTP; built by images/client/build.sh. */
   clientDir: string;
-  /** This server's address on the PCs' network, for proxyDHCP answers (siaddr, option 54). */
+  /** This server's address on the PCs' network, for proxyDHCP answers (siaddr, option 54) and the URLs in iPXE scripts. */
   bootIp: string | undefined;
+  /** The HTTP port PCs reach the api on (Compose: the published port); default the api's own port. */
+  bootHttpPort: number | undefined;
   proxyDhcp: boolean;
   /** The read-only Docker socket proxy of the Compose stack (System view); unset outside Docker. */
   dockerUrl: string | undefined;
@@ -176,6 +179,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     tftp: { root: path.resolve(dataDir, e.ROOMCAST_TFTP_ROOT ?? 'tftp'), host: e.ROOMCAST_TFTP_HOST, port: e.ROOMCAST_TFTP_PORT },
     clientDir: path.resolve(dataDir, e.ROOMCAST_CLIENT_DIR ?? 'client'),
     bootIp: e.ROOMCAST_BOOT_IP,
+    bootHttpPort: e.ROOMCAST_BOOT_HTTP_PORT,
     // auto: on as soon as the boot IP is known (the proxy needs it for every answer).
     proxyDhcp: e.ROOMCAST_PROXYDHCP === 'on' || (e.ROOMCAST_PROXYDHCP === 'auto' && e.ROOMCAST_BOOT_IP !== undefined),
     dockerUrl: e.ROOMCAST_DOCKER_URL?.replace(/\/+$/, ''),

@@ -255,6 +255,8 @@ describe('docker compose up -d on a fresh machine', () => {
   it('runs `docker compose up -d` and becomes healthy', async ({ skip }) => {
     needs(skip, 'build');
     await step('up', async () => {
+      // As the README asks of an RN: the server's address on the PCs' network, in .env.
+      writeFileSync(join(lab.checkout, '.env'), `ROOMCAST_BOOT_IP=${lab.nsAddr}\n`);
       const t = await upAndHealthy();
       bench.firstStart = t;
     });

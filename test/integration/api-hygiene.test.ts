@@ -104,4 +104,24 @@ describe('API hygiene', () => {
     expect(tail.status).toBe(206);
     expect(tail.headers.get('content-range')).toBe('bytes 990-999/1000');
   });
+
+  it('builds the URLs of iPXE scripts from the configuration only: the public URL, else the boot IP, else none', async () => {
+    const mac = '02:00:00:00:5c:01';
+    const scriptFor = async (env: Record<string, string>) => {
+      const other = await startTestApp('sqlite', env);
+      try {
+        const a = new ApiClient(other.url);
+        await a.login('admin', TEST_ADMIN_PASSWORD);
+        const host = (await a.post('/api/v1/hosts', { name: 'B204-URL', mac })).body.id;
+        await a.post('/api/v1/tasks', { kind: 'inventory', hostIds: [host] });
+        return { text: await (await fetch(`${other.url}/boot/ipxe?mac=${mac}`)).text(), url: other.url };
+      } finally {
+        await other.stop();
+      }
+    };
+    expect((await scriptFor({ ROOMCAST_PUBLIC_URL: 'http://roomcast.ecole.lan:8080' })).text).toContain('kernel http://roomcast.ecole.lan:8080/boot/client/vmlinuz');
+    const none = await scriptFor({ ROOMCAST_BOOT_IP: '' });
+    expect(none.text).not.toContain('kernel');
+    expect(none.text).toContain('ROOMCAST_BOOT_IP');
+  });
 });

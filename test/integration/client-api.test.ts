@@ -34,7 +34,7 @@ describe.skipIf(missing.length > 0)('boot client against the real api (iPXE ROM,
   beforeAll(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rc-client-api-'));
     build = await buildClient();
-    app = await startTestApp('sqlite', { ROOMCAST_CLIENT_DIR: build.dir });
+    app = await startTestApp('sqlite', { ROOMCAST_CLIENT_DIR: build.dir, ROOMCAST_BOOT_IP: '10.0.2.2' });
     const admin = new ApiClient(app.url);
     await admin.login('admin', TEST_ADMIN_PASSWORD);
     tech = await admin.userClient('tech', 'technician');

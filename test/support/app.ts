@@ -56,6 +56,8 @@ export async function startTestApp(dialect: TestDialect, env: Record<string, str
     ROOMCAST_HTTP_HOST: '127.0.0.1',
     ROOMCAST_HTTP_PORT: '0',
     ROOMCAST_ADMIN_PASSWORD: TEST_ADMIN_PASSWORD,
+    // Where PCs reach this api: the iPXE scripts' URLs come from it (http://127.0.0.1:<port>).
+    ROOMCAST_BOOT_IP: '127.0.0.1',
     ...env,
   });
   const log = pino({ level: process.env.ROOMCAST_TEST_LOG ?? 'silent' });

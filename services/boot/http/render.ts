@@ -21,7 +21,7 @@ export const IPXE_VALUE_PATTERNS: Record<string, RegExp> = {
   tries: /^[1-9]\d{0,2}$/,
   delay: /^[1-9]\d{0,2}$/,
   /** A fixed sentence chosen by the api. */
-  reason: /^[A-Za-z0-9 ,.()'/-]{1,160}$/,
+  reason: /^[A-Za-z0-9 ,.()'/_-]{1,160}$/,
 };
 
 export class IpxeValueError extends Error {

@@ -9,11 +9,12 @@ import { CLIENT_FILES, sendClientFile } from './client-files.js';
 import { HardwareFactsSchema } from './facts.js';
 import type { HelloService } from './hello.js';
 import type { RegistrationWindow } from './registration.js';
-import { scriptBase, type BootService } from './service.js';
+import type { BootService } from './service.js';
 
 export interface BootRouteOptions {
   clientDir: string;
-  publicUrl: string | undefined;
+  /** Where PCs fetch the client from (scriptBase), or null when not configured. */
+  base: () => string | null;
   /** What a client may be told at its hello: poweroff and the running kinds' actions (the task kind registry). */
   helloActions: [string, ...string[]];
 }
@@ -59,7 +60,7 @@ export function bootRoutes(boot: BootService, hellos: HelloService, registration
         const arch = query.arch !== undefined && /^\d{1,5}$/.test(query.arch) ? Number(query.arch) : undefined;
         const decision = await boot.decide(query.mac, arch, clientIp(req));
         res.set('Cache-Control', 'no-store');
-        return boot.script(decision, scriptBase(req.get('host'), opts.publicUrl));
+        return boot.script(decision, opts.base());
       },
     }),
     defineRoute({

@@ -72,21 +72,22 @@ export class BootService {
   /** The iPXE script for a decision; `base` is the http:// origin the PC reached us at (null: unusable). */
   script(decision: BootDecision, base: string | null): string {
     if (decision.script === 'exit') return this.render('exit', { reason: decision.reason });
-    if (base === null) return this.render('exit', { reason: 'the server address in the request is not usable' });
+    if (base === null) return this.render('exit', { reason: 'the address PCs reach roomcast at is not configured (set ROOMCAST_BOOT_IP)' });
     const imaging = decision.mode === 'task' && decision.imaging ? '1' : '';
     return this.render('client', { base, mac: decision.mac, token: decision.token, mode: decision.mode, imaging, tries: SCRIPT_TRIES, delay: SCRIPT_RETRY_DELAY_S });
   }
 }
 
-const HOST_HEADER = /^([A-Za-z0-9-]{1,63}(\.[A-Za-z0-9-]{1,63})*|\[[0-9A-Fa-f:.]{2,45}\])(:\d{1,5})?$/;
-
 /**
- * The origin iPXE should fetch the client from: ROOMCAST_PUBLIC_URL when it is http:// (iPXE builds
- * may lack TLS), else the Host the PC used for this request, always as http://. Null when unusable.
+ * The origin iPXE should fetch the client from, from the configuration only (never from the
+ * request's Host header, which any client chooses): ROOMCAST_PUBLIC_URL when it is http:// (iPXE
+ * builds may lack TLS), else http://<ROOMCAST_BOOT_IP>:<port PCs reach the api on>. Null when
+ * neither is set (the script then boots the local disk and says why).
  */
-export function scriptBase(hostHeader: string | undefined, publicUrl: string | undefined): string | null {
+export function scriptBase(publicUrl: string | undefined, bootIp: string | undefined, port: number): string | null {
   const configured = publicUrl?.replace(/\/+$/, '');
   if (configured?.startsWith('http://') && IPXE_VALUE_PATTERNS.base!.test(configured)) return configured;
-  if (!hostHeader || !HOST_HEADER.test(hostHeader)) return null;
-  return `http://${hostHeader}`;
+  if (!bootIp) return null;
+  const base = `http://${bootIp}:${port}`;
+  return IPXE_VALUE_PATTERNS.base!.test(base) ? base : null;
 }
