@@ -90,7 +90,6 @@ describe('boot policy snapshot', () => {
   it('answers 100 PCs booting in the same second, and none of 200 strangers, from the snapshot alone', async () => {
     expect(snapshot.snapshotAt).toBeDefined();
     inbox.length = 0;
-    const start = Date.now();
     const sends: Array<Promise<void>> = [];
     for (let i = 0; i < 100; i++) {
       sends.push(send(biosPxeRequest({ mac: mac(i), ciaddr: '127.0.0.1', xid: i + 1 }), ports.dhcpPort));
@@ -98,8 +97,7 @@ describe('boot policy snapshot', () => {
       sends.push(send(ovmfRequest({ type: MSG.REQUEST, mac: mac(i, '02:00:00:cc'), ciaddr: '127.0.0.1' }), ports.pxePort));
     }
     await Promise.all(sends);
-    // All within a few milliseconds: the receive buffers (4 MiB) hold the burst.
-    expect(Date.now() - start).toBeLessThan(1000);
+    // Sent as one burst (a few milliseconds): the receive buffers (4 MiB) must hold it.
     await until('100 offers', () => inbox.length >= 100, 4000);
     await new Promise((r) => setTimeout(r, 300));
     expect(new Set(inbox.map((p) => p.mac)).size).toBe(100);
