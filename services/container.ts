@@ -24,6 +24,7 @@ import type { Logger } from './core/logger.js';
 import { startRedis, urlRedis, type RedisHandle } from './core/redis.js';
 import { SettingsStore } from './core/settings.js';
 import { ImageCatalogue } from './imaging/catalogue.js';
+import { ImageDamage } from './imaging/damage.js';
 import { captureKind, restoreKind } from './imaging/kinds.js';
 import { StoreMaintenance } from './imaging/maintenance.js';
 import { MachineProtocol } from './imaging/protocol.js';
@@ -93,6 +94,7 @@ export function buildServices(config: Config, log: Logger, database: Database, o
   });
   const store = new ImageStore(db, settings, config.imagesDir);
   const maintenance = new StoreMaintenance(db, store, images, events);
+  const damage = new ImageDamage(db, images, store, alerts, events);
   return {
     events,
     settings,
@@ -109,8 +111,8 @@ export function buildServices(config: Config, log: Logger, database: Database, o
     images,
     store,
     maintenance,
-    catalogue: new ImageCatalogue(db, images, maintenance, tasks, events),
-    protocol: new MachineProtocol(db, store, images, tasks, events),
+    catalogue: new ImageCatalogue(db, images, maintenance, tasks, events, damage),
+    protocol: new MachineProtocol(db, store, images, tasks, events, maintenance, damage),
     system: new SystemService(config.dockerUrl),
   };
 }

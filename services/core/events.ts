@@ -53,7 +53,7 @@ export interface VersionChanged {
   imageId: number;
   versionId: number;
   number: number;
-  state: 'capturing' | 'ready' | 'failed' | 'deleted';
+  state: 'capturing' | 'ready' | 'damaged' | 'failed' | 'deleted';
 }
 
 export interface RegistrationChanged {
@@ -79,7 +79,7 @@ export interface ServerEvents {
   'host.changed': HostChanged;
   /** A capture was committed: a new ready version can be restored. */
   'image.version.published': VersionChanged;
-  /** A version started capturing, failed or was deleted. */
+  /** A version started capturing, failed, was found damaged (or whole again) or was deleted. */
   'image.version.changed': VersionChanged;
   /** The registration window of unknown PCs was opened or closed. */
   'boot.registration': RegistrationChanged;

@@ -9,6 +9,7 @@ import type { ImageVersionState } from '../core/db/schema.js';
 import { AppError, conflict, notFound } from '../core/errors.js';
 import type { EventBus } from '../core/events.js';
 import type { TaskService } from '../tasks/service.js';
+import type { ImageDamage } from './damage.js';
 import { RestoreParamsSchema } from './kinds.js';
 import type { GcResult, StoreMaintenance, VerifyResult } from './maintenance.js';
 import type { ImageRepository, VersionRow } from './repository.js';
@@ -90,6 +91,7 @@ export class ImageCatalogue {
     private readonly maintenance: StoreMaintenance,
     private readonly tasks: TaskService,
     private readonly events: EventBus,
+    private readonly damage: ImageDamage,
   ) {}
 
   async listImages(db: Kysely<DB> = this.db, onlyId?: number): Promise<ImageView[]> {
@@ -172,10 +174,16 @@ export class ImageCatalogue {
     });
   }
 
+  /**
+   * Re-reads every chunk of a ready or damaged version. Bad chunks mark it (and every other ready
+   * version holding them) damaged at once, with an alert; a damaged version found whole is ready again.
+   */
   async verifyVersion(actor: Actor, imageId: number, number: number): Promise<VerifyResult> {
     const v = await this.versionByNumber(this.db, imageId, number);
-    if (v.state !== 'ready') throw conflict('version_not_ready', `version ${number} is ${v.state}; only a ready version can be verified`);
+    if (v.state !== 'ready' && v.state !== 'damaged') throw conflict('version_not_ready', `version ${number} is ${v.state}; only a ready or damaged version can be verified`);
     const result = await this.maintenance.verifyVersion(v.id);
+    if (!result.ok) await this.damage.record(actor, result.bad, `a verification by ${actor.name}`);
+    else if (v.state === 'damaged') await this.damage.repaired(actor, v);
     await writeAudit(this.db, actor, {
       action: 'image.version.verify',
       targetType: 'image',

@@ -71,7 +71,7 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv = process.en
       io.out(`image "${image.name}" version ${number}: all ${r.checked} chunks present and intact`);
       return 0;
     }
-    io.out(`image "${image.name}" version ${number}: ${r.bad.length} of ${r.checked} chunks missing or corrupt; this version must not be restored (capture it again)`);
+    io.out(`image "${image.name}" version ${number}: ${r.bad.length} of ${r.checked} chunks missing or corrupt; it is now marked damaged and will not be restored: restore another version or capture the reference PC again`);
     return 1;
   } catch (err) {
     if (err instanceof AppError) {

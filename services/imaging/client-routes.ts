@@ -67,7 +67,7 @@ export function clientRoutes(imaging: MachineProtocol): AnyRoute[] {
       method: 'get', path: '/api/v1/client/manifest', tag: 'client', access: 'machine',
       summary: 'Restore: the manifest of the task\'s version, byte for byte (its SHA-256 in X-Manifest-Sha256)',
       response: { mediaType: 'application/json' },
-      errors: { ...errors, 404: 'task_gone | manifest_missing', 409: 'task_not_running | wrong_task_kind | version_not_ready' },
+      errors: { ...errors, 404: 'task_gone | manifest_missing', 409: 'task_not_running | wrong_task_kind | version_not_ready | version_damaged' },
       handler: async ({ machine, res }) => {
         const m = await imaging.restoreManifest(machine!);
         res.set('X-Manifest-Sha256', m.sha256);
@@ -75,10 +75,25 @@ export function clientRoutes(imaging: MachineProtocol): AnyRoute[] {
       },
     }),
     defineRoute({
+      method: 'get', path: '/api/v1/client/restore/check', tag: 'client', access: 'machine',
+      summary: 'Restore pre-flight, before the PC writes anything: which chunks of the task\'s version the store lacks (an existence check, no chunk is read). Missing chunks mark the version damaged',
+      response: z.object({ chunks: z.number().int().describe('distinct chunks of the version'), missing: z.array(z.string()).describe('hashes the store lacks') }).meta({ id: 'RestoreCheck' }),
+      errors: { ...errors, 409: 'task_not_running | wrong_task_kind | version_not_ready | version_damaged' },
+      handler: ({ machine }) => imaging.restoreCheck(machine!),
+    }),
+    defineRoute({
+      method: 'post', path: '/api/v1/client/chunks/:hash/damaged', tag: 'client', access: 'machine',
+      summary: 'Restore: a chunk downloaded twice did not match its hash. The store re-reads its copy; a bad one marks every version holding it damaged (with an alert)',
+      params: hashParams, body: z.object({ detail: z.string().max(500).optional() }),
+      response: z.object({ damaged: z.boolean().describe('the store\'s copy is bad: the version is now damaged') }),
+      errors: { ...errors, 404: 'task_gone | chunk_not_found' },
+      handler: ({ machine, params }) => imaging.chunkDamaged(machine!, params.hash),
+    }),
+    defineRoute({
       method: 'get', path: '/api/v1/client/chunks/:hash', tag: 'client', access: 'machine',
       summary: 'Download one chunk (zstd frame) of the task\'s version; Range requests supported (206) to resume',
       params: hashParams, response: { mediaType: 'application/zstd' },
-      errors: { ...errors, 404: 'task_gone | chunk_not_found | chunk_missing', 409: 'task_not_running | wrong_task_kind | version_not_ready | no_capture' },
+      errors: { ...errors, 404: 'task_gone | chunk_not_found | chunk_missing', 409: 'task_not_running | wrong_task_kind | version_not_ready | version_damaged | no_capture' },
       handler: async ({ machine, params, req, res }) => {
         const name = await imaging.chunkForDownload(machine!, params.hash);
         await sendChunk(req, res, imaging.store.chunksDir, name);

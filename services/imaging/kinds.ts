@@ -19,7 +19,7 @@ export const RestoreParamsSchema = z.object({ imageId: z.number().int(), image: 
 export type RestoreParams = z.infer<typeof RestoreParamsSchema>;
 /** The end of a capture or restore: the client's report and the version it made or wrote. */
 const ImagingResultSchema = ClientResultSchema.extend({
-  version: z.object({ id: z.number().int(), number: z.number().int(), state: z.enum(['capturing', 'ready', 'failed', 'deleted']).optional() }).optional(),
+  version: z.object({ id: z.number().int(), number: z.number().int(), state: z.enum(['capturing', 'ready', 'damaged', 'failed', 'deleted']).optional() }).optional(),
 });
 
 async function imageFor(images: ImageRepository, trx: Parameters<ImageRepository['image']>[1], imageId: unknown, kind: string) {
@@ -104,6 +104,7 @@ export function restoreKind(images: ImageRepository): TaskKindDef<RestoreParams>
         if (number !== undefined) throw new AppError(400, 'unknown_version', `image "${image.name}" has no version ${number}`);
         throw conflict('no_ready_version', `image "${image.name}" has no ready version to restore yet; capture one first`);
       }
+      if (version.state === 'damaged') throw damagedConflict(image.name, version.number);
       if (version.state !== 'ready') {
         throw conflict('version_not_ready', `version ${version.number} of image "${image.name}" is ${version.state}; only a ready version can be restored`);
       }
@@ -125,9 +126,18 @@ export function restoreKind(images: ImageRepository): TaskKindDef<RestoreParams>
   };
 }
 
+/** 409 version_damaged: what a person reads when a damaged version is asked for. */
+export function damagedConflict(image: string, number: number): AppError {
+  return conflict(
+    'version_damaged',
+    `version ${number} of image "${image}" is damaged (chunks of it are missing or corrupt in the image store) and cannot be restored; restore another version, or capture the reference PC again (the version's error and the alerts say more)`,
+  );
+}
+
 /** The ready version a restore task writes; 409 when it can no longer be restored. */
 export async function readyVersion(images: ImageRepository, _task: MachineTask, p: RestoreParams, db?: Parameters<ImageRepository['version']>[1]) {
   const v = await images.version(p.versionId, db);
+  if (v?.state === 'damaged') throw damagedConflict(p.image, p.version);
   if (!v || v.state !== 'ready') {
     throw conflict('version_not_ready', `version ${p.version} of image "${p.image}" is ${v?.state ?? 'gone'}; it can no longer be restored: cancel this task and pick another version`);
   }

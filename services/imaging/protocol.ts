@@ -19,6 +19,8 @@ import type { MachineTask } from '../tasks/kinds.js';
 import type { TaskService } from '../tasks/service.js';
 import { allChunks, distinctChunks, parseManifest, type Manifest } from './format.js';
 import { CaptureParamsSchema, readyVersion, RestoreParamsSchema } from './kinds.js';
+import type { ImageDamage } from './damage.js';
+import type { StoreMaintenance } from './maintenance.js';
 import type { ImageRepository } from './repository.js';
 import { ImageStore, sha256Hex } from './store.js';
 
@@ -50,6 +52,8 @@ export class MachineProtocol {
     private readonly images: ImageRepository,
     private readonly tasks: TaskService,
     private readonly events: EventBus,
+    private readonly maintenance: StoreMaintenance,
+    private readonly damage: ImageDamage,
   ) {}
 
   /** The version a task reads chunks of: the restore's version (ready), or the capture's own. */
@@ -176,6 +180,37 @@ export class MachineProtocol {
     const v = await this.taskVersion(task);
     const bytes = await this.store.readManifest(v.id);
     return { bytes, sha256: v.manifest_sha256 ?? sha256Hex(bytes) };
+  }
+
+  /**
+   * Restore pre-flight: which chunks of the task's version the store lacks (a row and a file each; no
+   * chunk is read). Missing ones mark the version damaged before the PC writes anything.
+   */
+  async restoreCheck(machine: MachineAuth): Promise<{ chunks: number; missing: string[] }> {
+    const task = await this.tasks.machineTask(machine, ['restore']);
+    const v = await this.taskVersion(task);
+    const hashes = await this.images.chunkHashes(v.id);
+    const present = await this.store.present(hashes);
+    const missing = hashes.filter((h) => !present.has(h));
+    if (missing.length) {
+      const bad = missing.map((hash) => ({ hash, reason: 'missing' as const, detail: 'not in the store (found by a restore\'s pre-flight)' }));
+      await this.damage.record(machine.actor, bad, `the pre-flight of restore task ${task.id}`, task.id);
+    }
+    return { chunks: hashes.length, missing };
+  }
+
+  /**
+   * A restoring PC got a chunk whose content does not match its hash. The store re-reads its copy
+   * (the PC is not taken at its word): a bad copy marks the versions holding it damaged.
+   */
+  async chunkDamaged(machine: MachineAuth, hash: string): Promise<{ damaged: boolean }> {
+    const task = await this.tasks.machineTask(machine, ['restore']);
+    const v = await this.images.version(RestoreParamsSchema.parse(this.tasks.kinds.paramsOf(task)).versionId);
+    if (!v || !(await this.images.hasChunk(v.id, hash))) throw new AppError(404, 'chunk_not_found', `chunk ${hash} is not part of the version this task restores`);
+    const r = await this.maintenance.verifyHashes([hash], v.chunk_size);
+    if (r.ok) return { damaged: false };
+    await this.damage.record(machine.actor, r.bad, `restore task ${task.id}`, task.id);
+    return { damaged: true };
   }
 
   /** The file of one chunk of the task's version (capture or restore), relative to the store's chunks/. */

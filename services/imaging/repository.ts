@@ -189,6 +189,52 @@ export class ImageRepository {
     return versions;
   }
 
+  /**
+   * Marks damaged every ready version that references one of `hashes` (a chunk found missing or
+   * corrupt is missing from all of them). Returns the versions it changed.
+   */
+  async markDamaged(tx: Tx, hashes: string[], why: (v: { image: string; number: number; bad: number }) => string): Promise<Array<Pick<ImageVersion, 'id' | 'image_id' | 'number'> & { image: string; bad: number; error: string }>> {
+    const hit = new Map<number, number>();
+    for (let i = 0; i < hashes.length; i += INSERT_BATCH) {
+      const rows = await tx.trx
+        .selectFrom('image_version_chunks as ivc')
+        .innerJoin('image_versions as v', 'v.id', 'ivc.version_id')
+        .select(['v.id'])
+        .where('v.state', '=', 'ready')
+        .where('ivc.hash', 'in', hashes.slice(i, i + INSERT_BATCH))
+        .execute();
+      for (const r of rows) hit.set(r.id, (hit.get(r.id) ?? 0) + 1);
+    }
+    if (hit.size === 0) return [];
+    const versions = await tx.trx
+      .selectFrom('image_versions as v')
+      .innerJoin('images as i', 'i.id', 'v.image_id')
+      .select(['v.id', 'v.image_id', 'v.number', 'i.name as image'])
+      .where('v.id', 'in', [...hit.keys()])
+      .orderBy('v.id')
+      .execute();
+    const out = [];
+    for (const v of versions) {
+      const bad = hit.get(v.id)!;
+      const error = why({ image: v.image, number: v.number, bad });
+      const r = await tx.trx.updateTable('image_versions').set({ state: 'damaged', error }).where('id', '=', v.id).where('state', '=', 'ready').executeTakeFirst();
+      if (Number(r.numUpdatedRows) === 0) continue;
+      await this.touchImage(tx.trx, v.image_id);
+      tx.out.add('image.version.changed', { imageId: v.image_id, versionId: v.id, number: v.number, state: 'damaged' });
+      out.push({ ...v, bad, error });
+    }
+    return out;
+  }
+
+  /** damaged → ready, when a verify found every chunk of it present and intact again. */
+  async markWhole(tx: Tx, v: Pick<ImageVersion, 'id' | 'image_id' | 'number'>): Promise<boolean> {
+    const r = await tx.trx.updateTable('image_versions').set({ state: 'ready', error: null }).where('id', '=', v.id).where('state', '=', 'damaged').executeTakeFirst();
+    if (Number(r.numUpdatedRows) === 0) return false;
+    await this.touchImage(tx.trx, v.image_id);
+    tx.out.add('image.version.changed', { imageId: v.image_id, versionId: v.id, number: v.number, state: 'ready' });
+    return true;
+  }
+
   async setNotes(trx: Kysely<DB>, versionId: number, notes: string | null): Promise<void> {
     await trx.updateTable('image_versions').set({ notes }).where('id', '=', versionId).execute();
   }

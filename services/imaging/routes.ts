@@ -10,7 +10,7 @@ const VersionSchema = z
   .object({
     id: z.number().int(),
     number: z.number().int(),
-    state: z.enum(['capturing', 'ready', 'failed', 'deleted']),
+    state: z.enum(['capturing', 'ready', 'damaged', 'failed', 'deleted']).describe('damaged: chunks of it were found missing or corrupt (by verify or a restore); never restored until a verify finds it whole again'),
     restorable: z.boolean().describe('only ready versions are offered for restore'),
     notes: z.string().nullable(),
     createdBy: z.string().describe('who started the capture'),
@@ -26,7 +26,7 @@ const VersionSchema = z
     storedBytes: Bytes.describe('compressed size of its distinct chunks (shared chunks count in every version)'),
     chunkCount: z.number().int().describe('distinct chunks'),
     manifestSha256: z.string().nullable(),
-    error: z.string().nullable().describe('why a failed capture failed'),
+    error: z.string().nullable().describe('why a failed capture failed, or what is damaged in a damaged version and what to do'),
   })
   .meta({ id: 'ImageVersion' });
 
@@ -96,7 +96,7 @@ export function imageRoutes(imaging: ImageCatalogue): AnyRoute[] {
     }),
     defineRoute({
       method: 'post', path: '/api/v1/images/:id/versions/:number/verify', tag: 'images', access: 'technician',
-      summary: 'Re-read every chunk of a ready version, decompress and hash it; lists missing or corrupt chunks (takes a while on a large image)',
+      summary: 'Re-read every chunk of a ready or damaged version, decompress and hash it; lists missing or corrupt chunks (takes a while on a large image). Bad chunks mark the version (and every ready version holding them) damaged at once, with an alert; a damaged version found whole is ready again',
       params: versionParams, response: VerifyResultSchema, errors: { 404: 'not_found', 409: 'version_not_ready' },
       handler: ({ auth, params }) => imaging.verifyVersion(auth!.actor, params.id, params.number),
     }),

@@ -251,6 +251,23 @@ export class ImageStore {
     return rows;
   }
 
+  /**
+   * Forgets chunks found corrupt or unreadable: their rows go and their files are moved to tmp/
+   * (removed by the next garbage collection after an hour), so the next capture that holds the same
+   * data uploads it again instead of being told it is present.
+   */
+  async forget(hashes: string[]): Promise<void> {
+    await this.ready();
+    for (const batch of batches(hashes, IN_BATCH)) await this.db.deleteFrom('chunks').where('hash', 'in', batch).execute();
+    for (const hash of hashes) {
+      try {
+        await fs.promises.rename(this.chunkPath(hash), path.join(this.tmpDir, `damaged-${hash}`));
+      } catch (err) {
+        if (!isErrno(err, 'ENOENT')) throw err;
+      }
+    }
+  }
+
   /** Records that these chunks were re-read and found good. */
   async markVerified(hashes: string[]): Promise<void> {
     const now = nowIso();
@@ -275,7 +292,7 @@ export class ImageStore {
               .innerJoin('image_versions as v', 'v.id', 'ivc.version_id')
               .select(sql<number>`1`.as('one'))
               .whereRef('ivc.hash', '=', 'c.hash')
-              .where('v.state', 'in', ['capturing', 'ready']),
+              .where('v.state', 'in', ['capturing', 'ready', 'damaged']),
           ),
         ),
       )

@@ -49,7 +49,7 @@ export function taskRoutes(tasks: TaskService): AnyRoute[] {
       summary: `Give PCs a task for their next network boot (${summary}); a PC that already has an open task keeps it`,
       body: newTaskSchema(tasks.kinds),
       response: z.object({ created: z.array(z.number().int()).describe('ids of the tasks created by this call'), tasks: z.array(TaskSchema).describe('the open task of each PC, in the order of hostIds') }),
-      errors: { 400: 'unknown_host | one_host_per_capture | image_required | unknown_image | unknown_version', 409: 'no_ready_version | version_not_ready' },
+      errors: { 400: 'unknown_host | one_host_per_capture | image_required | unknown_image | unknown_version', 409: 'no_ready_version | version_not_ready | version_damaged' },
       handler: ({ auth, body }) => {
         const { kind, hostIds, ...input } = body as { kind: string; hostIds: number[] } & Record<string, unknown>;
         return tasks.create(auth!.actor, hostIds, kind, input);

@@ -400,7 +400,7 @@ describe.each(DIALECTS)('image store and imaging API on %s', (dialect) => {
     await tech.post(`/api/v1/tasks/${task.id}/cancel`);
   });
 
-  it('verify reports a corrupted or missing chunk file (API and command, exit 1), and passes once repaired', async () => {
+  it('verify reports a corrupted or missing chunk file (API and command, exit 1), marks the versions damaged, and passes once the chunk is captured again', async () => {
     const hash = distinct(built1.manifest)[2]!;
     const file = chunkFile(hash);
     const original = fs.readFileSync(file);
@@ -410,21 +410,31 @@ describe.each(DIALECTS)('image store and imaging API on %s', (dialect) => {
     const corrupt = Buffer.from(original);
     corrupt[corrupt.length >> 1] = corrupt[corrupt.length >> 1]! ^ 0xff;
     fs.writeFileSync(file, corrupt);
-    const r = await tech.post(`/api/v1/images/${image.id}/versions/2/verify`);
-    expect(r.status).toBe(200);
-    expect(r.body).toMatchObject({ ok: false, checked: 7, bad: [{ hash, reason: 'corrupt' }] });
     const cli = await runCli(app, ['verify', image.name, '2']);
     expect(cli.code, cli.stderr).toBe(1);
     expect(cli.stdout).toContain(`bad chunk ${hash}: corrupt`);
+    expect(cli.stdout).toContain('it is now marked damaged and will not be restored');
     expect(cli.stdout.split('\n').filter((l) => l.startsWith('bad chunk'))).toHaveLength(1);
+    // Both versions hold the chunk: both are damaged; the store forgot the corrupt copy.
+    const states = async () => Object.fromEntries((await getImage(image.id)).versions.map((v: { number: number; state: string }) => [v.number, v.state]));
+    expect(await states()).toMatchObject({ 1: 'damaged', 2: 'damaged' });
+    expect(fs.existsSync(file)).toBe(false);
+    const r = await tech.post(`/api/v1/images/${image.id}/versions/2/verify`);
+    expect(r.status).toBe(200);
+    expect(r.body).toMatchObject({ ok: false, checked: 7, bad: [{ hash, reason: 'missing' }] });
 
-    fs.rmSync(file);
-    expect((await tech.post(`/api/v1/images/${image.id}/versions/1/verify`)).body.bad).toEqual([{ hash, reason: 'missing', detail: expect.any(String) }]);
-
-    fs.writeFileSync(file, original);
+    // A capture of the same data uploads it again; a verify then makes each version ready.
+    const again = await captureAll(MAC_A, hostA, image.id, built1);
+    expect(again.missing).toEqual([hash]);
+    expect(fs.readFileSync(file).equals(original)).toBe(true);
+    const byName = await runCli(app, ['verify', image.name, '2']);
+    expect(byName.code, byName.stderr).toBe(0);
+    expect(byName.stdout).toContain('version 2: all 7 chunks present and intact');
+    expect((await tech.post(`/api/v1/images/${image.id}/versions/1/verify`)).body.ok).toBe(true);
+    expect((await tech.delete(`/api/v1/images/${image.id}/versions/${again.number}`)).status).toBe(204);
+    expect(await states()).toMatchObject({ 1: 'ready', 2: 'ready' });
     const byId = await runCli(app, ['verify', String(image.id)]);
     expect(byId.code, byId.stderr).toBe(0);
-    expect(byId.stdout).toContain('version 2: all 7 chunks present and intact');
     expect((await runCli(app, ['verify', 'no such image'])).code).toBe(2);
     expect((await tech.post(`/api/v1/images/${image.id}/versions/3/verify`)).body.code).toBe('version_not_ready');
   });

@@ -55,10 +55,12 @@ describe('route security (every route)', () => {
     expect(routes.filter((r) => r.access === 'machine').map(label).sort()).toEqual([
       'GET /api/v1/client/chunks/:hash',
       'GET /api/v1/client/manifest',
+      'GET /api/v1/client/restore/check',
       'GET /api/v1/client/task',
       'POST /api/v1/boot/hello',
       'POST /api/v1/client/capture',
       'POST /api/v1/client/capture/commit',
+      'POST /api/v1/client/chunks/:hash/damaged',
       'POST /api/v1/client/progress',
       'POST /api/v1/client/result',
       'PUT /api/v1/client/chunks/:hash',

@@ -122,10 +122,12 @@ export interface ImageTable {
 
 /**
  * capturing: chunks are being uploaded, never offered for restore; ready: complete and published;
- * failed: the capture failed or was cancelled; deleted: removed by a person. Only capturing and ready
- * versions keep their chunks from garbage collection.
+ * damaged: published, then found with missing or corrupt chunks (by verify or a restore): never
+ * offered for restore, back to ready when a verify finds it whole again; failed: the capture failed
+ * or was cancelled; deleted: removed by a person. Capturing, ready and damaged versions keep their
+ * chunks from garbage collection (a damaged one may be made whole by a new capture of the same data).
  */
-export type ImageVersionState = 'capturing' | 'ready' | 'failed' | 'deleted';
+export type ImageVersionState = 'capturing' | 'ready' | 'damaged' | 'failed' | 'deleted';
 
 export interface ImageVersionTable {
   id: Generated<number>;
