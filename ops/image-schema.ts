@@ -1,4 +1,4 @@
-// Writes docs/image-format.schema.json (JSON Schema of the image manifest, format v1) from the zod
+// Writes docs/image-format.schema.json (JSON Schema of the image manifest, formats v1 and v2) from the zod
 // schema in services/imaging/format.ts (npm run image-schema). A test fails when it is stale.
 import fs from 'node:fs';
 import path from 'node:path';
@@ -12,7 +12,7 @@ export function renderImageSchema(): string {
   const schema = {
     ...z.toJSONSchema(ManifestSchema, { target: 'draft-2020-12', io: 'input' }),
     $id: `https://roomcast.invalid/schemas/image-manifest-v${FORMAT_VERSION}.json`,
-    title: `roomcast image manifest, format v${FORMAT_VERSION}`,
+    title: `roomcast image manifest, format v${FORMAT_VERSION} (v1 still read)`,
     description: 'See docs/image-format.md. Chunk hashes are SHA-256 of the uncompressed window with unused bytes zeroed; chunks are zstd frames.',
   };
   return `${JSON.stringify(schema, null, 2)}\n`;

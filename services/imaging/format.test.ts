@@ -114,6 +114,19 @@ describe('manifestProblems', () => {
     expect(parseManifest(JSON.parse(JSON.stringify(manifest())))).toEqual(manifest());
   });
 
+  it('reads both formats: v1 (the table from the dump) and v2 (the head of the disk byte for byte)', () => {
+    const v2: Manifest = { ...manifest(), version: 2, table: { type: 'dos', id: '0x1234abcd', sfdisk: 'label: dos\n', headBytes: 512 }, bootArea: { length: 1024 * K, write: [[0, 1024 * K]], chunks: Array.from({ length: 16 }, (_, i) => ({ offset: i * CS, length: CS, hash: H('a') })) } };
+    expect(manifestProblems(v2)).toEqual([]);
+    expect(parseManifest(JSON.parse(JSON.stringify(v2))).version).toBe(2);
+    expect(parseManifest(JSON.parse(JSON.stringify(manifest()))).version).toBe(1);
+    expect(manifestProblems({ ...v2, table: { ...v2.table, headBytes: undefined } })).toEqual(['table.headBytes is required in version 2']);
+    expect(manifestProblems({ ...manifest(), table: { ...manifest().table, headBytes: 512 } })).toEqual(['table.headBytes is a version 2 field']);
+    expect(manifestProblems({ ...v2, table: { ...v2.table, headBytes: 1000 } })).toEqual(['table.headBytes 1000 is not a whole number of sectors']);
+    const uncovered = { ...manifest(), version: 2 as const, table: v2.table };
+    expect(manifestProblems(uncovered)).toEqual(['boot area: its first extent must cover the head of the disk (0 to 512)']);
+    expect(() => parseManifest({ ...manifest(), version: 3 })).toThrow();
+  });
+
   it('reports extents that overlap, touch, or end past their area', () => {
     const m = manifest();
     m.partitions[0]!.used = [[0, 8 * K], [8 * K, K], [4 * K, K], [250 * K, 10 * K]];

@@ -1,4 +1,4 @@
-// Image format v1 (docs/image-format.md): a manifest plus content-addressed chunks; and the few
+// Image format v2 (docs/image-format.md; v1 manifests stay readable and restorable): a manifest plus content-addressed chunks; and the few
 // types of the client API both sides use (ClientTask, Progress). Shared by the server (image store)
 // and the boot client (capture, restore), so it imports nothing from the server side but the
 // equally shared progress report (core/progress.ts, zod only; the Dockerfile's imaging stage and the
@@ -13,7 +13,13 @@
 import { z } from 'zod';
 
 export const FORMAT_NAME = 'roomcast-image';
-export const FORMAT_VERSION = 1;
+/**
+ * What a capture writes. 2: the head of the disk (LBA 0 and, on GPT, the primary header and entry
+ * array: table.headBytes) is captured in the boot area byte for byte and restored as such, fitted to
+ * the target's size. 1: the boot area holds only the boot code (bytes 0-439) and the gap after the
+ * table; the table comes from the sfdisk dump. A reader accepts both.
+ */
+export const FORMAT_VERSION = 2;
 export const DEFAULT_CHUNK_SIZE = 4 * 1024 * 1024;
 /** Used extents are kept at this granularity (bytes); partclone ranges are widened to it. */
 export const EXTENT_ALIGN = 4096;
@@ -61,7 +67,7 @@ export type Partition = z.infer<typeof PartitionSchema>;
 export const BootAreaSchema = z
   .object({
     length: z.number().int().positive().describe('bytes from the start of the disk to the first partition'),
-    write: ExtentsSchema.describe('the parts of it a restore writes back: MBR boot code, and the gap after the partition table (GRUB core.img, vendor data); the table itself comes from the sfdisk dump'),
+    write: ExtentsSchema.describe('the parts of it a restore writes back. v2: all of it (LBA 0, the primary GPT, the gap after it: GRUB core.img, vendor data); v1: the MBR boot code and the gap after the partition table, the table itself coming from the sfdisk dump'),
     chunks: z.array(ChunkSchema).describe('the whole area, masked to `write`'),
   })
   .strict();
@@ -70,7 +76,7 @@ export type BootArea = z.infer<typeof BootAreaSchema>;
 export const ManifestSchema = z
   .object({
     format: z.literal(FORMAT_NAME),
-    version: z.literal(FORMAT_VERSION),
+    version: z.union([z.literal(1), z.literal(2)]).describe('2 since the table is captured byte for byte (table.headBytes); 1 is still read and restored'),
     createdAt: z.string().describe('ISO time of the capture'),
     client: z.string().describe('the capturing client and its version'),
     hash: z.literal('sha256'),
@@ -89,7 +95,13 @@ export const ManifestSchema = z
       .object({
         type: z.enum(['gpt', 'dos']),
         id: z.string().describe('disk GUID (GPT) or disk identifier (MBR)'),
-        sfdisk: z.string().describe('`sfdisk --dump` of the captured disk, replayed on restore (last-lba dropped so a larger disk keeps its size)'),
+        sfdisk: z.string().describe('`sfdisk --dump` of the captured disk. v1: replayed on restore (last-lba dropped so a larger disk keeps its size); v2: replayed for MBR disks only (it recreates the EBRs of logical partitions), before the head is written'),
+        headBytes: z
+          .number()
+          .int()
+          .positive()
+          .optional()
+          .describe('v2 (required there): bytes from the start of the disk that hold the table: LBA 0 (boot code, disk signature, MBR or protective MBR), and on GPT the primary header and entry array. The boot area holds them byte for byte; a restore writes them last, fitted to the target\'s size, with the backup GPT at its end'),
       })
       .strict(),
     bootArea: BootAreaSchema,
@@ -147,6 +159,14 @@ export function manifestProblems(m: Manifest): string[] {
     }
   };
   extentsOk(m.bootArea.write, m.bootArea.length, 'boot area');
+  const head = m.table.headBytes;
+  if (m.version === 1 && head !== undefined) problems.push('table.headBytes is a version 2 field');
+  if (m.version === 2) {
+    const first = m.bootArea.write[0];
+    if (head === undefined) problems.push('table.headBytes is required in version 2');
+    else if (head % m.disk.logicalSectorSize !== 0) problems.push(`table.headBytes ${head} is not a whole number of sectors`);
+    else if (!first || first[0] !== 0 || first[1] < head) problems.push(`boot area: its first extent must cover the head of the disk (0 to ${head})`);
+  }
   chunksOk(m.bootArea.chunks, m.bootArea.write, m.bootArea.length, 'boot area');
   let prevEnd = m.bootArea.length;
   const numbers = new Set<number>();

@@ -21,6 +21,10 @@ export interface ImagingApi {
   commit(): Promise<{ versionId: number; number: number }>;
   manifest(): Promise<Manifest>;
   getChunk(hash: string): Promise<Buffer>;
+  /** Restore pre-flight: which chunks of the task's version the store lacks (a cheap existence check). */
+  restoreCheck(): Promise<{ chunks: number; missing: string[] }>;
+  /** Tells the server a chunk came damaged (it checks it, and marks the versions holding it damaged). */
+  reportDamaged(hash: string, detail: string): Promise<{ damaged: boolean }>;
   progress(p: Progress): Promise<void>;
   result(r: TaskResult): Promise<void>;
 }
@@ -145,6 +149,14 @@ export class HttpImagingApi implements ImagingApi {
         await sleep(Math.min(15_000, 250 * 2 ** (attempt - 1)));
       }
     }
+  }
+
+  async restoreCheck(): Promise<{ chunks: number; missing: string[] }> {
+    return (await (await this.call('GET', '/api/v1/client/restore/check')).json()) as { chunks: number; missing: string[] };
+  }
+
+  async reportDamaged(hash: string, detail: string): Promise<{ damaged: boolean }> {
+    return (await (await this.call('POST', `/api/v1/client/chunks/${hash}/damaged`, { json: { detail: detail.slice(0, 500) } })).json()) as { damaged: boolean };
   }
 
   async progress(p: Progress): Promise<void> {

@@ -1,11 +1,9 @@
-// Capture and restore of a whole disk in image format v1 (services/imaging/format.ts).
+// Capture of a whole disk in image format v2 (services/imaging/format.ts), and what restore.ts shares.
 //
 // Capture: read the table, probe each partition (refuse BitLocker, drop hiberfil.sys), ask partclone
 // which ranges are used, hash every window that holds used data, send the manifest, upload only the
 // chunks the store lacks (re-reading each and checking it did not change), commit.
-// Restore: write the table when it differs, then for every window hash what the disk already holds
-// there and fetch only the chunks that differ (the differential restore), check each fetched chunk's
-// hash, write its used ranges; then flush, drop the cache and re-read everything to check it.
+// Restore: restore.ts.
 import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import {
@@ -20,17 +18,15 @@ import {
   type Partition,
   type Window,
 } from '../format.js';
-import { zstdCompress, zstdDecompress } from '../zstd.js';
+import { zstdCompress } from '../zstd.js';
 import type { ImagingApi } from './api.js';
-import { checkSize, describeDisk } from './disk.js';
-import { EXTENDED_TYPES, readLayout, sameTable, writeTable } from './layout.js';
+import { describeDisk } from './disk.js';
+import { EXTENDED_TYPES, readLayout } from './layout.js';
 import { probe, removeHiberfile, usedExtents, withLoop } from './partition.js';
 import { ProgressMeter, mib } from './progress.js';
-import { ClientError, run, tryRun } from './sys.js';
+import { ClientError, tryRun } from './sys.js';
 
-export const CLIENT_NAME = 'roomcast-client 1';
-/** Fetched chunks kept in memory for windows still to come with the same content (4 MiB each). */
-const MAX_KEPT_CHUNKS = 32;
+export const CLIENT_NAME = 'roomcast-client 2';
 
 export interface EngineOptions {
   /** The whole disk: /dev/sda on a PC, a loop device in tests. */
@@ -59,27 +55,23 @@ export interface CaptureReport {
   hiberfileRemoved: number[];
 }
 
-export interface RestoreReport {
-  chunks: number;
-  fetchedChunks: number;
-  fetchedBytes: number;
-  writtenBytes: number;
-  skippedChunks: number;
-  tableWritten: boolean;
-  verifiedChunks: number;
-}
-
 /** One window of the disk, with its absolute position, what of it is used, and its manifest entry. */
-interface Slot {
+export interface Slot {
   where: string;
   /** Absolute offset of the window on the disk. */
   base: number;
   window: Window;
   chunk?: Chunk;
+  /**
+   * Restore: the first bytes of the window as the image has them, held back until the end (the head
+   * of the disk, restore.ts): never written with the window, and taken as they will be when the
+   * window is compared or read back.
+   */
+  held?: Buffer;
 }
 
 /** Runs async jobs, at most n at once; the first failure stops new ones and is rethrown by drain(). */
-class Pool {
+export class Pool {
   private active = new Set<Promise<void>>();
   private error: unknown = null;
   constructor(private readonly n: number) {}
@@ -102,10 +94,10 @@ class Pool {
   }
 }
 
-const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
-const usedIn = (w: Window) => w.used.reduce((s, [, l]) => s + l, 0);
+export const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+export const usedIn = (w: Window) => w.used.reduce((s, [, l]) => s + l, 0);
 
-async function readWindow(fh: fs.FileHandle, slot: Slot, buf?: Buffer): Promise<Buffer> {
+export async function readWindow(fh: fs.FileHandle, slot: Slot, buf?: Buffer): Promise<Buffer> {
   const b = buf && buf.length >= slot.window.length ? buf.subarray(0, slot.window.length) : Buffer.alloc(slot.window.length);
   let got = 0;
   while (got < b.length) {
@@ -116,12 +108,17 @@ async function readWindow(fh: fs.FileHandle, slot: Slot, buf?: Buffer): Promise<
     }
     got += bytesRead;
   }
+  slot.held?.copy(b, 0);
   return maskWindow(b, slot.window.used);
 }
 
-async function writeUsed(fh: fs.FileHandle, slot: Slot, data: Buffer): Promise<number> {
+export async function writeUsed(fh: fs.FileHandle, slot: Slot, data: Buffer): Promise<number> {
   let written = 0;
-  for (const [o, l] of slot.window.used) {
+  const from = slot.held?.length ?? 0;
+  for (const [uo, ul] of slot.window.used) {
+    const o = Math.max(uo, from);
+    const l = uo + ul - o;
+    if (l <= 0) continue;
     let done = 0;
     while (done < l) {
       const { bytesWritten } = await fh.write(data, o + done, l - done, slot.base + o + done);
@@ -133,7 +130,7 @@ async function writeUsed(fh: fs.FileHandle, slot: Slot, data: Buffer): Promise<n
 }
 
 /** Drops the kernel's cached copy of the disk, so a verification reads the medium. */
-async function dropCache(disk: string): Promise<void> {
+export async function dropCache(disk: string): Promise<void> {
   await tryRun('blockdev', ['--flushbufs', disk]);
 }
 
@@ -203,7 +200,7 @@ export async function capture(o: CaptureOptions): Promise<CaptureReport> {
         compression: 'zstd',
         chunkSize,
         disk: { sizeBytes: disk.sizeBytes, logicalSectorSize: layout.sectorSize as 512 | 4096, minSizeBytes: layout.minDiskBytes, model: disk.model, serial: disk.serial },
-        table: { type: layout.type, id: layout.id, sfdisk: layout.dump },
+        table: { type: layout.type, id: layout.id, sfdisk: layout.dump, headBytes: layout.headBytes },
         bootArea: { length: layout.firstStartBytes, write: layout.bootWrite, chunks: bootSlots.map((s) => s.chunk!) },
         partitions,
       };
@@ -238,141 +235,4 @@ export async function capture(o: CaptureOptions): Promise<CaptureReport> {
   } finally {
     await meter.stop();
   }
-}
-
-// ---- restore --------------------------------------------------------------------------------
-
-function slotsOf(m: Manifest): Slot[] {
-  const slots: Slot[] = [];
-  const zip = (where: string, start: number, ws: Window[], chunks: Chunk[]) => {
-    if (ws.length !== chunks.length) throw new ClientError(`the image manifest is inconsistent (${where}); verify the image on the server`, 'bad_manifest');
-    ws.forEach((w, i) => slots.push({ where, base: start + w.offset, window: w, chunk: chunks[i]! }));
-  };
-  zip('boot area', 0, windowsOf(m.bootArea.write as Extent[], m.chunkSize, m.bootArea.length), m.bootArea.chunks);
-  for (const p of m.partitions) zip(`partition ${p.number}`, p.startBytes, windowsOf(p.used as Extent[], m.chunkSize, p.sizeBytes), p.chunks);
-  return slots;
-}
-
-export interface RestoreOptions extends EngineOptions {
-  manifest: Manifest;
-}
-
-export async function restore(o: RestoreOptions): Promise<RestoreReport> {
-  const log = o.log ?? (() => {});
-  const m = o.manifest;
-  const meter = new ProgressMeter((p) => o.api.progress(p), log, o.progressMs);
-  meter.start();
-  try {
-    const disk = await describeDisk(o.disk);
-    checkSize(disk, m.disk.minSizeBytes);
-    if (disk.logicalSectorSize !== m.disk.logicalSectorSize) {
-      throw new ClientError(`this disk has ${disk.logicalSectorSize}-byte sectors and the image ${m.disk.logicalSectorSize}-byte ones; it cannot be restored here`, 'sector_size');
-    }
-    const current = await tryRun('sfdisk', ['--dump', o.disk]);
-    const tableWritten = !current || !sameTable(current.stdout, m.table.sfdisk);
-    if (tableWritten) {
-      log(`roomcast: writing the partition table (${m.table.type}, ${m.partitions.length} partitions)`);
-      await writeTable(o.disk, m.table.sfdisk);
-    }
-    const slots = slotsOf(m);
-    const totalBytes = slots.reduce((s, x) => s + usedIn(x.window), 0);
-    meter.setPhase('restore', totalBytes, slots.length, 'comparing the disk with the image, fetching what differs');
-    const report: RestoreReport = { chunks: slots.length, fetchedChunks: 0, fetchedBytes: 0, writtenBytes: 0, skippedChunks: 0, tableWritten, verifiedChunks: 0 };
-    const fh = await fs.open(o.disk, 'r+');
-    try {
-      const pool = new Pool(o.concurrency ?? 4);
-      const buf = Buffer.alloc(m.chunkSize);
-      // Chunks the disk lacks, grouped by hash: one download serves every window with that content.
-      // A window scanned after its content's download was written gets that content from `kept`,
-      // which holds a fetched chunk while windows with the same hash are still to come (rare outside
-      // zero windows; bounded, beyond which a repeat is simply fetched again).
-      const pending = new Map<string, Slot[]>();
-      const kept = new Map<string, Buffer>();
-      const ahead = new Map<string, number>();
-      for (const s of slots) ahead.set(s.chunk!.hash, (ahead.get(s.chunk!.hash) ?? 0) + 1);
-      const writeGroup = async (hash: string, group: Slot[], data: Buffer, downloaded: boolean) => {
-        // The group may grow while it is written (for...of sees windows pushed meanwhile); once the
-        // loop ends, the hash leaves `pending` in the same tick, so a later window never joins a
-        // group that is already done.
-        for (const t of group) {
-          report.writtenBytes += await writeUsed(fh, t, data);
-          meter.add(usedIn(t.window));
-        }
-        if (!downloaded) return;
-        pending.delete(hash);
-        if ((ahead.get(hash) ?? 0) > 0 && kept.size < MAX_KEPT_CHUNKS) kept.set(hash, data);
-      };
-      for (const s of slots) {
-        const hash = s.chunk!.hash;
-        const left = ahead.get(hash)! - 1;
-        ahead.set(hash, left);
-        if (sha256(await readWindow(fh, s, buf)) === hash) {
-          report.skippedChunks++;
-          meter.add(usedIn(s.window));
-          if (left === 0) kept.delete(hash);
-          continue;
-        }
-        const same = pending.get(hash);
-        if (same) {
-          same.push(s);
-          continue;
-        }
-        const known = kept.get(hash);
-        if (known) {
-          if (left === 0) kept.delete(hash);
-          await pool.add(() => writeGroup(hash, [s], known, false));
-          continue;
-        }
-        const group = [s];
-        pending.set(hash, group);
-        await pool.add(async () => writeGroup(hash, group, await fetchChunk(o.api, s.chunk!, report), true));
-      }
-      await pool.drain();
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await dropCache(o.disk);
-
-    meter.setPhase('verify', totalBytes, slots.length, 'reading back everything written');
-    const bad: Slot[] = [];
-    const vh = await fs.open(o.disk, 'r');
-    try {
-      const buf = Buffer.alloc(m.chunkSize);
-      for (const s of slots) {
-        if (sha256(await readWindow(vh, s, buf)) !== s.chunk!.hash) bad.push(s);
-        else report.verifiedChunks++;
-        meter.add(usedIn(s.window));
-      }
-    } finally {
-      await vh.close();
-    }
-    if (bad.length) {
-      const where = [...new Set(bad.map((s) => s.where))].join(', ');
-      throw new ClientError(`${bad.length} of ${slots.length} chunks read back differently from what was written (${where}): the disk may be failing; run the restore again, and replace the disk if it fails again`, 'verify_failed');
-    }
-    await run('sync', []);
-    log(`roomcast: restore done: ${report.fetchedChunks} chunks fetched (${mib(report.fetchedBytes)}), ${report.skippedChunks} already on the disk, all ${report.verifiedChunks} verified`);
-    return report;
-  } finally {
-    await meter.stop();
-  }
-}
-
-/** Fetches, decompresses and checks one chunk; a corrupt one is fetched once more before giving up. */
-async function fetchChunk(api: ImagingApi, c: Chunk, report: RestoreReport): Promise<Buffer> {
-  let why = '';
-  for (let attempt = 1; attempt <= 2; attempt++) {
-    const z = await api.getChunk(c.hash);
-    report.fetchedChunks += attempt === 1 ? 1 : 0;
-    report.fetchedBytes += z.length;
-    try {
-      const data = await zstdDecompress(z, c.length);
-      if (data.length === c.length && sha256(data) === c.hash) return data;
-      why = `its content does not match its hash`;
-    } catch (err) {
-      why = (err as Error).message;
-    }
-  }
-  throw new ClientError(`chunk ${c.hash.slice(0, 12)} of the image is damaged on the server (${why}); nothing more was written; ask a technician to verify the image (Images → Verify)`, 'chunk_corrupt');
 }

@@ -22,8 +22,10 @@ export interface Layout {
   partitions: TablePartition[];
   /** Start of the first partition: the boot area is [0, this). */
   firstStartBytes: number;
-  /** The parts of the boot area a restore writes back (boot code, the gap after the table). */
+  /** The parts of the boot area a restore writes back: all of it (the head, then the gap after the table). */
   bootWrite: Extent[];
+  /** LBA 0 and, on GPT, the primary header and entry array: restored byte for byte, last. */
+  headBytes: number;
   /** End of the last partition, plus the backup GPT. */
   minDiskBytes: number;
 }
@@ -39,8 +41,6 @@ interface SfdiskJson {
 
 /** MBR types of extended partitions: containers of logical partitions, whose EBRs sfdisk recreates. */
 export const EXTENDED_TYPES = new Set(['5', 'f', '85']);
-/** Boot code of an MBR (and of GPT's protective MBR): bytes 0-439; 440-511 hold the disk id and table. */
-const MBR_CODE = 440;
 
 function partNumber(node: string): number {
   const m = /(\d+)$/.exec(node);
@@ -89,8 +89,9 @@ export async function readLayout(disk: string, diskBytes: number): Promise<Layou
   // Logical partitions live inside the extended one: only primaries bound the boot area.
   const firstStartBytes = Math.min(...partitions.map((p) => p.startBytes));
   const tableEnd = t.label === 'gpt' ? await gptEntriesEnd(disk, sectorSize) : sectorSize;
-  const bootWrite: Extent[] = [[0, Math.min(MBR_CODE, firstStartBytes)]];
-  if (tableEnd < firstStartBytes) bootWrite.push([tableEnd, firstStartBytes - tableEnd]);
+  if (tableEnd > firstStartBytes) throw new ClientError(`${disk}: the first partition starts at byte ${firstStartBytes}, inside the partition table (which ends at ${tableEnd})`, 'bad_table');
+  // Everything before the first partition, the table included: a restore gives it back byte for byte.
+  const bootWrite: Extent[] = [[0, firstStartBytes]];
   const lastEnd = Math.max(...partitions.map((p) => p.startBytes + p.sizeBytes));
   const backupGpt = t.label === 'gpt' ? tableEnd - sectorSize : 0; // entries + header
   return {
@@ -101,6 +102,7 @@ export async function readLayout(disk: string, diskBytes: number): Promise<Layou
     partitions,
     firstStartBytes,
     bootWrite,
+    headBytes: tableEnd,
     minDiskBytes: Math.min(lastEnd + backupGpt, Math.max(diskBytes, lastEnd)),
   };
 }

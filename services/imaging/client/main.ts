@@ -9,7 +9,8 @@
 import fs from 'node:fs';
 import { HttpImagingApi, type ImagingApi } from './api.js';
 import { chooseDisk, listDisks } from './disk.js';
-import { capture, restore } from './engine.js';
+import { capture } from './engine.js';
+import { restore } from './restore.js';
 import { ClientError } from './sys.js';
 
 interface Args {
@@ -61,7 +62,7 @@ export async function runTask(api: ImagingApi, diskArg: string, log: (line: stri
     const reason = err instanceof ClientError ? err.message : `unexpected error in the imaging client: ${(err as Error).stack ?? String(err)}`;
     log(`roomcast: task failed: ${reason}`);
     try {
-      await api.result({ ok: false, reason: reason.slice(0, 2000), details: { code: err instanceof ClientError ? err.code : 'internal' } });
+      await api.result({ ok: false, reason: reason.slice(0, 2000), details: err instanceof ClientError ? { ...err.details, code: err.code } : { code: 'internal' } });
     } catch (e) {
       log(`roomcast: could not report the failure to the api: ${(e as Error).message}`);
     }

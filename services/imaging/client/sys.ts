@@ -7,6 +7,8 @@ export class ClientError extends Error {
   constructor(
     message: string,
     readonly code = 'client_error',
+    /** Facts for the task's result (e.g. the state a failed restore left the disk in). */
+    readonly details: Record<string, unknown> = {},
   ) {
     super(message);
   }
