@@ -176,6 +176,8 @@ describe.skipIf(!isRoot || missing.length > 0)('imaging client on loop devices a
     expect(ok, log.slice(-10).join('\n')).toBe(true);
     expect(await task(taskId)).toMatchObject({ state: 'done' });
     expect(result).toMatchObject({ details: { verifiedChunks: expect.any(Number) } });
+    // Each chunk counted once: fetched (the head's by the pre-flight) or already on the blank disk.
+    expect(result.details.fetchedChunks + result.details.skippedChunks).toBe(result.details.chunks);
     const strip = (d: string) => d.replace(/^(device|last-lba):.*$/gm, '').replace(/^\S+ :/gm, '');
     expect(strip((await run('sfdisk', ['--dump', target])))).toBe(strip(await run('sfdisk', ['--dump', file('master.img')])));
     const head = (f: string) => fs.readFileSync(f).subarray(0, 440);

@@ -228,7 +228,9 @@ async function writeWindows(o: RestoreOptions, fh: fs.FileHandle, slots: Slot[],
     const left = ahead.get(hash)! - 1;
     ahead.set(hash, left);
     if (sha256(await readWindow(fh, s, buf)) === hash) {
-      report.skippedChunks++;
+      // The head's chunk was fetched by the pre-flight (and counted there): the rest of its window
+      // being on the disk already does not make it a skipped chunk too.
+      if (!s.held) report.skippedChunks++;
       meter.add(usedIn(s.window));
       if (left === 0) kept.delete(hash);
       continue;
