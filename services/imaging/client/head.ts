@@ -10,27 +10,12 @@
 // stops half-way leaves a PC that skips its disk and network-boots again (to roomcast) instead of
 // starting half a Windows; the table goes back only once every byte was written and read back.
 import type fs from 'node:fs/promises';
+import { crc32 } from 'node:zlib'; // CRC-32 as UEFI specifies it (Node >= 20.15)
 import { ClientError } from './sys.js';
 
 const GPT_SIGNATURE = 'EFI PART';
 const PROTECTIVE = 0xee;
 const MAX_U32 = 0xffffffff;
-
-let table: Uint32Array | undefined;
-/** CRC-32 (IEEE 802.3, as zlib and the UEFI specification). */
-export function crc32(buf: Buffer): number {
-  if (!table) {
-    table = new Uint32Array(256);
-    for (let n = 0; n < 256; n++) {
-      let c = n;
-      for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-      table[n] = c >>> 0;
-    }
-  }
-  let crc = 0xffffffff;
-  for (const b of buf) crc = table[(crc ^ b) & 0xff]! ^ (crc >>> 8);
-  return (crc ^ 0xffffffff) >>> 0;
-}
 
 /** The CHS address of `lba` as GPT fdisk and most MBR tools compute it (255 heads, 63 sectors), capped at 1023/254/63. */
 export function chsOf(lba: number): Buffer {
