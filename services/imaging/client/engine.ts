@@ -97,17 +97,29 @@ export class Pool {
 export const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 export const usedIn = (w: Window) => w.used.reduce((s, [, l]) => s + l, 0);
 
-export async function readWindow(fh: fs.FileHandle, slot: Slot, buf?: Buffer): Promise<Buffer> {
-  const b = buf && buf.length >= slot.window.length ? buf.subarray(0, slot.window.length) : Buffer.alloc(slot.window.length);
+/** Reads into `b` from `position` until it is full; past the end of the disk, zeros (the write then fails clearly). */
+export async function readFully(fh: fs.FileHandle, b: Buffer, position: number): Promise<Buffer> {
   let got = 0;
   while (got < b.length) {
-    const { bytesRead } = await fh.read(b, got, b.length - got, slot.base + got);
+    const { bytesRead } = await fh.read(b, got, b.length - got, position + got);
     if (bytesRead === 0) {
-      b.fill(0, got); // past the end of a shorter disk: compare as zeros (the write then fails clearly)
+      b.fill(0, got);
       break;
     }
     got += bytesRead;
   }
+  return b;
+}
+
+/** Writes all of `data` at `position`. */
+export async function writeFully(fh: fs.FileHandle, data: Buffer, position: number): Promise<void> {
+  let done = 0;
+  while (done < data.length) done += (await fh.write(data, done, data.length - done, position + done)).bytesWritten;
+}
+
+export async function readWindow(fh: fs.FileHandle, slot: Slot, buf?: Buffer): Promise<Buffer> {
+  const b = buf && buf.length >= slot.window.length ? buf.subarray(0, slot.window.length) : Buffer.alloc(slot.window.length);
+  await readFully(fh, b, slot.base);
   slot.held?.copy(b, 0);
   return maskWindow(b, slot.window.used);
 }
@@ -119,11 +131,7 @@ export async function writeUsed(fh: fs.FileHandle, slot: Slot, data: Buffer): Pr
     const o = Math.max(uo, from);
     const l = uo + ul - o;
     if (l <= 0) continue;
-    let done = 0;
-    while (done < l) {
-      const { bytesWritten } = await fh.write(data, o + done, l - done, slot.base + o + done);
-      done += bytesWritten;
-    }
+    await writeFully(fh, data.subarray(o, o + l), slot.base + o);
     written += l;
   }
   return written;

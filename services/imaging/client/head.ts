@@ -11,6 +11,7 @@
 // starting half a Windows; the table goes back only once every byte was written and read back.
 import type fs from 'node:fs/promises';
 import { crc32 } from 'node:zlib'; // CRC-32 as UEFI specifies it (Node >= 20.15)
+import { readFully, writeFully } from './engine.js';
 import { ClientError } from './sys.js';
 
 const GPT_SIGNATURE = 'EFI PART';
@@ -86,21 +87,8 @@ export function fitHead(captured: Buffer, type: 'gpt' | 'dos', sectorSize: numbe
   return { head, backup: { offset: backupEntriesLba * ss, data: Buffer.concat([entries, backupHdr]) } };
 }
 
-async function readAt(fh: fs.FileHandle, offset: number, length: number): Promise<Buffer> {
-  const b = Buffer.alloc(length);
-  let got = 0;
-  while (got < length) {
-    const { bytesRead } = await fh.read(b, got, length - got, offset + got);
-    if (bytesRead === 0) break;
-    got += bytesRead;
-  }
-  return b;
-}
-
-export async function writeAt(fh: fs.FileHandle, offset: number, data: Buffer): Promise<void> {
-  let done = 0;
-  while (done < data.length) done += (await fh.write(data, done, data.length - done, offset + done)).bytesWritten;
-}
+const readAt = (fh: fs.FileHandle, offset: number, length: number) => readFully(fh, Buffer.alloc(length), offset);
+export const writeAt = (fh: fs.FileHandle, offset: number, data: Buffer) => writeFully(fh, data, offset);
 
 /**
  * Makes the disk unbootable until the restore writes its head back: zeroes LBA 0 (boot code, disk
