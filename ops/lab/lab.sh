@@ -2,7 +2,7 @@
 # The network-boot lab: a school LAN made of network namespaces on one bridge, where QEMU PCs
 # network-boot through roomcast's own proxyDHCP, next to a Region-like DHCP server.
 #
-#   ops/lab/lab.sh up [--id ID] [--client DIR] [--tftp DIR] [--no-roomcast]
+#   ops/lab/lab.sh up [--id ID] [--client DIR] [--tftp DIR] [--no-roomcast] [--peers N]
 #                                  # builds a lab, starts dnsmasq and roomcast, prints KEY=VALUE lines
 #   ops/lab/lab.sh pc ID bios|uefi [MAC [QEMU ARGS...]]
 #                                  # boots a PC on a free tap, serial console on this terminal
@@ -22,6 +22,8 @@
 #   rclab-<id>-rc    roomcast, all roles in one process (api on :8080, proxyDHCP on 67 and 4011,
 #                    TFTP on 69, its own redis-server on a unix socket), ROOMCAST_BOOT_IP=10.99.0.1
 #   rclab-<id>-cli   an empty client namespace on the LAN (for udhcpc and the like)
+#   rclab-<id>-p<k>  with --peers N, k = 1..N: other machines of the LAN, each with PEER_ADDRS
+#                    static addresses (10.99.0.160 + 10(k-1) + j, j < 10), for load tests
 #
 # plus a veth pair rclab<id>h (host, HOST_ADDR) <-> host0 (in the roomcast namespace, API_ADDR) on a
 # private /30 (10.214.<n>.0/30) picked per lab: the host reaches the api at API_URL and nothing
@@ -70,6 +72,13 @@ names() { # names ID: sets the names of a lab's namespaces and host link
   NS_RC=$PREFIX-$id-rc
   NS_CLI=$PREFIX-$id-cli
   VETH_H=$PREFIX${id}h
+  PEERS=${PEERS:-0}
+}
+
+all_ns() { # every namespace of the loaded lab, peers included
+  local k
+  printf '%s\n' "$NS_LAN" "$NS_DHCP" "$NS_RC" "$NS_CLI"
+  for ((k = 1; k <= PEERS; k++)); do printf '%s\n' "$PREFIX-$LAB_ID-p$k"; done
 }
 
 load() { # load RUN_DIR: names and the recorded state (addresses)
@@ -79,8 +88,11 @@ load() { # load RUN_DIR: names and the recorded state (addresses)
   names "${BASH_REMATCH[1]}"
   HOST_ADDR=
   API_ADDR=
+  PEERS=0
   # shellcheck disable=SC1091
   [[ -r $dir/state ]] && . "$dir/state"
+  # shellcheck disable=SC1091
+  [[ -r $dir/peers ]] && . "$dir/peers"
   return 0
 }
 
@@ -101,18 +113,20 @@ ipxe_binaries() {
 }
 
 cmd_up() {
-  local id='' client=${LAB_CLIENT_DIR:-} tftp=${LAB_TFTP_DIR:-} with_roomcast=true
+  local id='' client=${LAB_CLIENT_DIR:-} tftp=${LAB_TFTP_DIR:-} with_roomcast=true peers=0
   while (($#)); do
     case $1 in
       --id) id=${2:?--id ID}; shift 2 ;;
       --client) client=${2:?--client DIR}; shift 2 ;;
       --tftp) tftp=${2:?--tftp DIR}; shift 2 ;;
       --no-roomcast) with_roomcast=false; shift ;;
+      --peers) peers=${2:?--peers N}; shift 2 ;;
       *) die "up: unknown argument $1" ;;
     esac
   done
   [[ -n $id ]] || id=$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n')
   [[ $id =~ ^[a-z0-9]{1,8}$ ]] || die "bad id: $id (1-8 lower-case letters or digits)"
+  [[ $peers =~ ^[0-9]$ ]] || die "--peers: 0 to 9"
   [[ $(id -u) -eq 0 ]] || die "must run as root (network namespaces, ports 67/69/4011)"
   local c
   for c in ip dnsmasq curl flock nsenter; do command -v "$c" >/dev/null || die "$c is missing (apt-get install iproute2 dnsmasq curl util-linux)"; done
@@ -156,6 +170,18 @@ cmd_up() {
   ip -n "$NS_RC" addr add "$ROOMCAST_IP/24" brd + dev lan0
   # Firmware sends from 0.0.0.0 to 255.255.255.255: a route is enough.
   ip -n "$NS_CLI" route add default dev lan0
+  # Peers: recorded first, so that `down` removes them should what follows fail.
+  printf 'PEERS=%s\n' "$peers" >"$dir/peers"
+  local k j
+  for ((k = 1; k <= peers; k++)); do
+    ns=$PREFIX-$id-p$k
+    ip netns add "$ns"
+    ip -n "$ns" link set lo up
+    ip -n "$NS_LAN" link add "p-p$k" type veth peer name lan0 netns "$ns"
+    ip -n "$NS_LAN" link set "p-p$k" master br0 up
+    ip -n "$ns" link set lan0 up
+    for ((j = 0; j < 10; j++)); do ip -n "$ns" addr add "$LAN_PREFIX.$((160 + 10 * (k - 1) + j))/24" brd + dev lan0; done
+  done
 
   # The host's way to the api: a /30 picked and assigned under a lock, so parallel labs never
   # take the same one.
@@ -215,6 +241,7 @@ cmd_up() {
     printf 'LAB_ID=%s\nRUN_DIR=%s\n' "$id" "$dir"
     printf 'NS_LAN=%s\nNS_DHCP=%s\nNS_RC=%s\nNS_CLI=%s\n' "$NS_LAN" "$NS_DHCP" "$NS_RC" "$NS_CLI"
     printf 'BRIDGE=br0\nTAPS="%s"\n' "$(seq -f 'tap%g' -s ' ' 0 $((NTAPS - 1)))"
+    printf 'PEERS=%s\nPEER_ADDRS=10\n' "$peers"
     printf 'ROOMCAST_IP=%s\nREGION_IP=%s\nLAN_PREFIX=%s\n' "$ROOMCAST_IP" "$REGION_IP" "$LAN_PREFIX"
     printf 'HOST_ADDR=%s\nAPI_ADDR=%s\n' "$HOST_ADDR" "$API_ADDR"
     if $with_roomcast; then
@@ -272,9 +299,9 @@ cmd_down() {
   stop_pidfile "$dir/roomcast.pid" services/main.ts 15
   stop_pidfile "$dir/dnsmasq.pid" "$dir/" 5
   # Whatever else runs in the lab (QEMU, tcpdump, udhcpc, a killed roomcast's redis-server).
-  for ns in "$NS_LAN" "$NS_DHCP" "$NS_RC" "$NS_CLI"; do kill_namespace "$ns"; done
+  for ns in $(all_ns); do kill_namespace "$ns"; done
   ip link del "$VETH_H" 2>/dev/null || true
-  for ns in "$NS_LAN" "$NS_DHCP" "$NS_RC" "$NS_CLI"; do remove_netns "$ns"; done
+  for ns in $(all_ns); do remove_netns "$ns"; done
   if [[ -d $dir ]]; then
     rm -rf "$dir" || log "cannot remove $dir"
     log "removed $PREFIX-$LAB_ID"
@@ -307,7 +334,7 @@ cmd_clean() {
   done
   # Namespaces and host links of this prefix whose run directory is gone (older than MINUTES:
   # the directory is made before them, so younger ones may be another `up` in progress).
-  for n in $(ip netns list 2>/dev/null | awk '{print $1}' | grep -E "^$PREFIX-[a-z0-9]{1,8}-(lan|dhcp|rc|cli)$" || true); do
+  for n in $(ip netns list 2>/dev/null | awk '{print $1}' | grep -E "^$PREFIX-[a-z0-9]{1,8}-(lan|dhcp|rc|cli|p[0-9])$" || true); do
     id=${n#"$PREFIX"-}
     id=${id%-*}
     [[ -d $BASE/$PREFIX-$id ]] && continue
@@ -347,5 +374,5 @@ case ${1:-} in
   clean) shift; cmd_clean "$@" ;;
   list) shift; cmd_list ;;
   watch) shift; cmd_watch "$@" ;;
-  *) echo "usage: $0 up [--id ID] [--client DIR] [--tftp DIR] [--no-roomcast] | pc ID bios|uefi [MAC [QEMU ARGS...]] | down ID|RUN_DIR | clean [MINUTES] | list | watch RUN_DIR PID" >&2; exit 2 ;;
+  *) echo "usage: $0 up [--id ID] [--client DIR] [--tftp DIR] [--no-roomcast] [--peers N] | pc ID bios|uefi [MAC [QEMU ARGS...]] | down ID|RUN_DIR | clean [MINUTES] | list | watch RUN_DIR PID" >&2; exit 2 ;;
 esac

@@ -56,14 +56,28 @@ export class Lab {
   get regionIp() { return this.env.REGION_IP!; }
   get apiUrl() { return this.env.API_URL!; }
   get adminPassword() { return this.env.ADMIN_PASSWORD!; }
+  get tftpDir() { return this.env.TFTP_DIR!; }
+  /** The peer namespaces (up({ peers })), each with its static LAN addresses. */
+  get peers(): Array<{ ns: string; addrs: string[] }> {
+    const n = Number(this.env.PEERS ?? 0);
+    const prefix = this.env.LAN_PREFIX!;
+    return Array.from({ length: n }, (_, i) => ({
+      ns: `rclab-${this.id}-p${i + 1}`,
+      addrs: Array.from({ length: Number(this.env.PEER_ADDRS ?? 10) }, (_, j) => `${prefix}.${160 + 10 * i + j}`),
+    }));
+  }
+  /** The roomcast server's pid (all roles in one Node process). */
+  roomcastPid(): number {
+    return Number(fs.readFileSync(path.join(this.runDir, 'roomcast.pid'), 'utf8').trim());
+  }
 
   /** Sweeps earlier labs left behind, then builds one owned by this process (ops/lab/lab.sh up). */
-  static async up(opts: { clientDir: string }): Promise<Lab> {
+  static async up(opts: { clientDir: string; peers?: number }): Promise<Lab> {
     const clean = await run('bash', [LAB_SH, 'clean'], { timeout: 120_000 });
     for (const line of clean.stderr.split('\n').filter(Boolean)) console.log(line);
     let out: { stdout: string; stderr: string };
     try {
-      out = await run('bash', [LAB_SH, 'up', '--client', opts.clientDir], {
+      out = await run('bash', [LAB_SH, 'up', '--client', opts.clientDir, '--peers', String(opts.peers ?? 0)], {
         timeout: 180_000,
         env: { ...process.env, ROOMCAST_LAB_OWNER_PID: String(process.pid) },
       });
