@@ -22,7 +22,8 @@ export interface BootRole {
 
 export interface BootRoleDeps {
   apiUrl: string;
-  tftp: { root: string; host: string; port: number };
+  /** engine and pumpBinary: TftpServerOptions's (default here: 'auto', the pump when it is built). */
+  tftp: { root: string; host: string; port: number; engine?: 'auto' | 'pump' | 'node'; pumpBinary?: string };
   /** proxyDHCP, when enabled: this server's address on the PCs' LAN and the HTTP port iPXE uses. */
   proxyDhcp?: { bootIp: string; httpPort: number; dhcpPort?: number; pxePort?: number };
   /** Where the api keeps the boot policy snapshot; without it, the proxyDHCP asks the api for each PC. */
@@ -43,7 +44,7 @@ export function apiBootPolicy(apiUrl: string): BootPolicy {
 export async function startBootRole(deps: BootRoleDeps): Promise<BootRole> {
   const log = deps.log.child({ role: 'boot' });
 
-  const tftp = new TftpServer({ ...deps.tftp, log });
+  const tftp = new TftpServer({ engine: 'auto', ...deps.tftp, log });
   // Throws with a message saying what to do (permission for port 69, port in use, bad address).
   const { port: tftpPort } = await tftp.start();
   warnAboutMissingBinaries(deps.tftp.root, log);

@@ -77,6 +77,8 @@ const envSchema = z.object({
   ROOMCAST_TFTP_ROOT: optionalString,
   ROOMCAST_TFTP_HOST: z.string().min(1).default('0.0.0.0'),
   ROOMCAST_TFTP_PORT: port.default(69),
+  ROOMCAST_TFTP_ENGINE: z.enum(['auto', 'pump', 'node'], { error: 'auto, pump or node' }).default('auto'),
+  ROOMCAST_TFTP_PUMP: optionalString,
   ROOMCAST_DOCKER_URL: httpUrl,
   ROOMCAST_CLIENT_DIR: optionalString,
   ROOMCAST_BOOT_IP: optionalString.refine((v) => v === undefined || /^(\d{1,3}\.){3}\d{1,3}$/.test(v), { error: 'an IPv4 address of this server on the PCs\' network' }),
@@ -106,7 +108,7 @@ export interface Config {
   redis: ({ kind: 'url'; url: string } | { kind: 'embedded'; binary: string }) & { prefix: string };
   http: { host: string; port: number };
   /** The boot role's TFTP server: it serves only the iPXE binaries in `root`. */
-  tftp: { root: string; host: string; port: number };
+  tftp: { root: string; host: string; port: number; engine: 'auto' | 'pump' | 'node'; pumpBinary?: string };
   /** The boot client (vmlinuz, initrd.img) that iPXE loads over HTTP; built by images/client/build.sh. */
   clientDir: string;
   /** This server's address on the PCs' network, for proxyDHCP answers (siaddr, option 54) and the URLs in iPXE scripts. */
@@ -176,7 +178,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
         ? { kind: 'embedded', binary: e.ROOMCAST_REDIS_SERVER, prefix: e.ROOMCAST_REDIS_PREFIX }
         : { kind: 'url', url: e.ROOMCAST_REDIS_URL, prefix: e.ROOMCAST_REDIS_PREFIX },
     http: { host: e.ROOMCAST_HTTP_HOST, port: e.ROOMCAST_HTTP_PORT },
-    tftp: { root: path.resolve(dataDir, e.ROOMCAST_TFTP_ROOT ?? 'tftp'), host: e.ROOMCAST_TFTP_HOST, port: e.ROOMCAST_TFTP_PORT },
+    tftp: {
+      root: path.resolve(dataDir, e.ROOMCAST_TFTP_ROOT ?? 'tftp'),
+      host: e.ROOMCAST_TFTP_HOST,
+      port: e.ROOMCAST_TFTP_PORT,
+      engine: e.ROOMCAST_TFTP_ENGINE,
+      ...(e.ROOMCAST_TFTP_PUMP === undefined ? {} : { pumpBinary: path.resolve(e.ROOMCAST_TFTP_PUMP) }),
+    },
     clientDir: path.resolve(dataDir, e.ROOMCAST_CLIENT_DIR ?? 'client'),
     bootIp: e.ROOMCAST_BOOT_IP,
     bootHttpPort: e.ROOMCAST_BOOT_HTTP_PORT,

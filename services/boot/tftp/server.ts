@@ -2,7 +2,8 @@
 //
 // The listener only takes requests. Each accepted read gets its own socket on an ephemeral port
 // (the server's TID, RFC 1350 §4), bound to the listener's address and connected to the client, and
-// a Transfer that runs it. Malformed packets are dropped without an answer; a well-formed request
+// a Transfer that runs it: transfer.ts on node:dgram, or, for octet transfers, the C data pump
+// (pump.ts: the same rules in one epoll loop, with tftpd-hpa's speed; `engine` chooses). Malformed packets are dropped without an answer; a well-formed request
 // that cannot be served gets one ERROR packet from the listener. One log line per request served or
 // refused (refusals for being busy are throttled: a flood cannot flood the log).
 //
@@ -14,11 +15,13 @@ import dgram from 'node:dgram';
 import net from 'node:net';
 import type { Logger } from '../../core/logger.js';
 import { LogThrottle } from '../../core/ratelimit.js';
-import { BootFileCache, type FileCacheOptions } from './files.js';
+import { BootFileCache, type FileCacheOptions, type FileData } from './files.js';
 import { negotiate, MAX_BLKSIZE } from './options.js';
 import { ERR, OP, buildError, buildOack, parseRequest, type Request } from './packets.js';
-import { normaliseName, openInsideRoot } from './paths.js';
-import { Transfer, type Outcome } from './transfer.js';
+import { normaliseName, openInsideRoot, type Opened } from './paths.js';
+import { TftpPump, defaultPumpBinary, type PumpTransferParams } from './pump.js';
+import { bindErrorMessage, logOutcome } from './report.js';
+import { Transfer, type RunningTransfer } from './transfer.js';
 
 export interface TftpServerOptions {
   /** The boot directory; nothing outside it is ever read. */
@@ -43,6 +46,16 @@ export interface TftpServerOptions {
   maxFileBytes?: number;
   /** The shared cache of small boot files (files.ts). */
   cache?: FileCacheOptions;
+  /**
+   * Who sends the data of octet transfers: 'node' (transfer.ts on node:dgram), 'pump' (the C data
+   * pump, pump.ts: start() fails without it) or 'auto' (the pump when it is built and starts, else
+   * Node). netascii is always Node's. Default 'node'.
+   */
+  engine?: 'node' | 'pump' | 'auto';
+  /** The pump's binary; default: the one built next to the code (dist/bin). */
+  pumpBinary?: string;
+  /** Wait before starting a pump that died again (default 5000 ms). */
+  pumpRestartMs?: number;
 }
 
 interface Slot {
@@ -50,7 +63,7 @@ interface Slot {
   address: string;
   request: Buffer;
   cancelled: boolean;
-  transfer?: Transfer;
+  transfer?: RunningTransfer;
 }
 
 const ERROR_CODES = { not_found: ERR.FILE_NOT_FOUND, access: ERR.ACCESS_VIOLATION } as const;
@@ -71,6 +84,7 @@ export class TftpServer {
   private readonly slots = new Map<string, Slot>();
   private readonly running = new Set<Promise<void>>();
   private stopping = false;
+  private pump: TftpPump | undefined;
 
   constructor(private readonly opts: TftpServerOptions) {
     this.log = opts.log.child({ module: 'tftp' });
@@ -109,11 +123,47 @@ export class TftpServer {
         this.log.error({ err: (err as Error).message, client: `${rinfo.address}:${rinfo.port}` }, 'tftp: request handling failed');
       }
     });
+    try {
+      await this.startPump();
+    } catch (err) {
+      socket.close();
+      throw err;
+    }
     this.listener = socket;
     this.stopping = false;
     const bound = socket.address().port;
-    this.log.info({ host, port: bound, root: this.opts.root }, `tftp listening on ${host}:${bound}, serving ${this.opts.root}`);
+    const engine = this.pump ? `the data pump ${this.pump.binary}` : 'the Node engine';
+    this.log.info({ host, port: bound, root: this.opts.root, engine: this.pump ? 'pump' : 'node' }, `tftp listening on ${host}:${bound}, serving ${this.opts.root} with ${engine}`);
     return { port: bound };
+  }
+
+  /** The engine in use for octet transfers now ('pump' can fall back to 'node' while the pump restarts). */
+  get engine(): 'node' | 'pump' {
+    return this.pump?.alive ? 'pump' : 'node';
+  }
+
+  /** The data pump's process id while it runs (for operators' tools and tests). */
+  get pumpPid(): number | undefined {
+    return this.pump?.pid;
+  }
+
+  private async startPump(): Promise<void> {
+    const engine = this.opts.engine ?? 'node';
+    if (engine === 'node') return;
+    const binary = this.opts.pumpBinary ?? defaultPumpBinary();
+    if (!binary) {
+      if (engine === 'pump') throw new Error('the TFTP data pump is not built (npm run build makes dist/bin/roomcast-tftp-pump; it needs a C compiler)');
+      this.log.warn('tftp: the data pump is not built (npm run build needs a C compiler): serving with the Node engine');
+      return;
+    }
+    const pump = new TftpPump(binary, this.log, this.opts.pumpRestartMs);
+    try {
+      await pump.start();
+      this.pump = pump;
+    } catch (err) {
+      if (engine === 'pump') throw err;
+      this.log.warn({ err: (err as Error).message }, 'tftp: serving with the Node engine');
+    }
   }
 
   async stop(): Promise<void> {
@@ -123,6 +173,8 @@ export class TftpServer {
     for (const slot of this.slots.values()) this.cancel(slot, 'server stopping');
     if (listener) await new Promise<void>((resolve) => listener.close(() => resolve()));
     await Promise.allSettled([...this.running]);
+    await this.pump?.stop();
+    this.pump = undefined;
   }
 
   /** Transfers currently open (including requests whose file is being read). */
@@ -201,43 +253,43 @@ export class TftpServer {
       this.refuse(rinfo, relative, ERROR_CODES[opened.code], message, opened.code === 'access' ? 'warn' : 'info', opened.reason);
       return;
     }
-    const data = await this.files.open(opened.realPath, opened.handle, opened.stat, req.mode === 'netascii' ? 'netascii' : 'octet');
-    if ('tooLarge' in data) {
+    const source = await this.source(opened, req.mode === 'netascii' ? 'netascii' : 'octet');
+    if ('tooLarge' in source) {
       this.refuse(rinfo, relative, ERR.ACCESS_VIOLATION, 'access violation', 'warn', `netascii is served for files up to ${this.files.maxFileBytes} bytes only`);
       return;
     }
-    if (slot.cancelled) {
-      await data.close();
-      return;
-    }
-    const neg = negotiate(req.options, data.size, {
-      maxBlksize: this.maxBlksize,
-      maxWindowsize: this.maxWindowsize,
-      timeoutMs: this.timeoutMs,
-    });
-    let socket: dgram.Socket;
-    try {
-      socket = await this.transferSocket(rinfo);
-    } catch (err) {
-      await data.close();
-      this.refuse(rinfo, relative, ERR.NOT_DEFINED, 'server error', 'error', `no transfer socket: ${(err as Error).message}`);
-      return;
-    }
-    if (slot.cancelled) {
-      socket.close();
-      await data.close();
-      return;
-    }
-    const transfer = new Transfer({
-      socket,
+    const close = () => ('pump' in source ? Promise.resolve() : source.data.close());
+    if (slot.cancelled) return close();
+    const size = 'pump' in source ? source.pump.size : source.data.size;
+    const neg = negotiate(req.options, size, { maxBlksize: this.maxBlksize, maxWindowsize: this.maxWindowsize, timeoutMs: this.timeoutMs });
+    const params = {
       peer: { address: rinfo.address, port: rinfo.port },
-      file: data,
       blksize: neg.blksize,
       windowsize: neg.windowsize,
       timeoutMs: neg.timeoutMs,
       retries: this.retries,
       oack: neg.accepted.length > 0 ? buildOack(neg.accepted) : null,
-    });
+    };
+    let transfer: RunningTransfer;
+    if ('pump' in source) {
+      const localAddress = this.listener?.address().address;
+      if (!localAddress || !this.pump) return;
+      transfer = this.pump.transfer({ ...params, localAddress, file: source.pump });
+    } else {
+      let socket: dgram.Socket;
+      try {
+        socket = await this.transferSocket(rinfo);
+      } catch (err) {
+        await close();
+        this.refuse(rinfo, relative, ERR.NOT_DEFINED, 'server error', 'error', `no transfer socket: ${(err as Error).message}`);
+        return;
+      }
+      if (slot.cancelled) {
+        socket.close();
+        return close();
+      }
+      transfer = new Transfer({ ...params, socket, file: source.data });
+    }
     slot.transfer = transfer;
     transfer.start();
     const outcome = await transfer.done;
@@ -246,7 +298,7 @@ export class TftpServer {
       client,
       file: relative,
       mode: req.mode,
-      bytes: data.size,
+      bytes: size,
       blksize: neg.blksize,
       windowsize: neg.windowsize,
       tsize: neg.tsizeAsked,
@@ -255,38 +307,27 @@ export class TftpServer {
       retransmits: s.retransmits,
       ignoredAcks: s.ignoredAcks,
       ms: s.durationMs,
+      engine: 'pump' in source ? 'pump' : 'node',
     };
-    this.logOutcome(outcome, fields, s.blocksSent);
+    logOutcome(this.log, this.retries, outcome, fields, s.blocksSent);
   }
 
-  private logOutcome(outcome: Outcome, fields: Record<string, unknown>, blocksSent: number): void {
-    const what = `${String(fields.file)} to ${String(fields.client)}`;
-    switch (outcome.kind) {
-      case 'complete':
-        this.log.info({ ...fields, outcome: 'complete' }, `tftp: sent ${what} (${String(fields.bytes)} bytes)`);
-        break;
-      case 'client-error': {
-        // PXE firmware asks for the size (tsize), then aborts with ERROR 8 and asks again: benign.
-        const probe = outcome.code === ERR.OPTION_REFUSED || blocksSent === 0;
-        this.log[probe ? 'info' : 'warn'](
-          { ...fields, outcome: 'aborted by client', errorCode: outcome.code, errorMessage: outcome.message },
-          probe ? `tftp: ${what}: client ended after option negotiation (size query)` : `tftp: ${what}: client aborted (error ${outcome.code})`,
-        );
-        break;
+  /**
+   * What a transfer sends from: for an octet transfer while the pump runs, the checked file's path
+   * and identity (the pump opens it itself and refuses any other file); else the file's data
+   * (cached or streamed, files.ts). Takes over the opened handle.
+   */
+  private async source(opened: Extract<Opened, { ok: true }>, mode: 'octet' | 'netascii'): Promise<{ pump: PumpTransferParams['file'] } | { data: FileData } | { tooLarge: true }> {
+    if (mode === 'octet' && this.pump?.alive) {
+      try {
+        const st = await opened.handle.stat({ bigint: true });
+        return { pump: { realPath: opened.realPath, dev: st.dev, ino: st.ino, size: opened.stat.size } };
+      } finally {
+        await opened.handle.close().catch(() => undefined);
       }
-      case 'timeout':
-        this.log.warn(
-          { ...fields, outcome: 'timeout', sendError: outcome.lastSendError },
-          `tftp: ${what}: gave up after ${this.retries} retransmissions without an answer`,
-        );
-        break;
-      case 'socket-error':
-        this.log.warn({ ...fields, outcome: 'socket error', err: outcome.message }, `tftp: ${what}: socket error`);
-        break;
-      case 'cancelled':
-        this.log.info({ ...fields, outcome: 'cancelled', reason: outcome.reason }, `tftp: ${what}: stopped (${outcome.reason})`);
-        break;
     }
+    const data = await this.files.open(opened.realPath, opened.handle, opened.stat, mode);
+    return 'tooLarge' in data ? data : { data };
   }
 
   private cancel(slot: Slot, reason: string): void {
@@ -330,19 +371,5 @@ export class TftpServer {
       throw err;
     }
     return socket;
-  }
-}
-
-function bindErrorMessage(err: NodeJS.ErrnoException, host: string, port: number): string {
-  const where = `${host}:${port}`;
-  switch (err.code) {
-    case 'EACCES':
-      return `cannot listen for TFTP on UDP ${where}: permission denied. Ports below 1024 need root or the CAP_NET_BIND_SERVICE capability (for example \`setcap cap_net_bind_service=ep "$(command -v node)"\`, or the appliance image's node-netboot); for a test, set ROOMCAST_TFTP_PORT to a port above 1023`;
-    case 'EADDRINUSE':
-      return `cannot listen for TFTP on UDP ${where}: the port is already in use (is another TFTP server running, e.g. tftpd-hpa, atftpd or dnsmasq with enable-tftp?)`;
-    case 'EADDRNOTAVAIL':
-      return `cannot listen for TFTP on UDP ${where}: ${host} is not an address of this host (check ROOMCAST_TFTP_HOST)`;
-    default:
-      return `cannot listen for TFTP on UDP ${where}: ${err.message}`;
   }
 }

@@ -48,7 +48,17 @@ export interface TransferStats {
   durationMs: number;
 }
 
-export class Transfer {
+/** What the server holds of a running transfer: this file's Transfer, or the pump's (pump.ts). */
+export interface RunningTransfer {
+  readonly totalBlocks: number;
+  /** Resolves once, when the transfer has ended. */
+  readonly done: Promise<Outcome>;
+  readonly stats: TransferStats;
+  start(): void;
+  cancel(reason: string): void;
+}
+
+export class Transfer implements RunningTransfer {
   readonly totalBlocks: number;
   /** Resolves once, when the transfer has ended and its socket is closed. */
   readonly done: Promise<Outcome>;
