@@ -1,6 +1,7 @@
 // roomcast's TFTP server over a lossy link: 5% of UDP packets lost and 5% duplicated, in each
 // direction, between two network namespaces joined by a veth pair. The server runs as its own
-// process in one namespace, tftp-hpa, atftp and curl in the other; every file must arrive intact.
+// process in one namespace, tftp-hpa, atftp and curl in the other; every file must arrive intact,
+// from both engines (the Node engine and the C data pump), side by side.
 //
 // The CI kernel has no sch_netem (`tc qdisc … netem` answers "Specified qdisc kind is unknown"),
 // so the loss and duplication come from nftables netdev hooks on each veth end, inside the
@@ -13,6 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TFTP_ENGINES, engineOptions, type TftpEngine } from '../support/pump.js';
 
 const run = promisify(execFile);
 const ROOT_DIR = path.resolve(import.meta.dirname, '../..');
@@ -35,7 +37,7 @@ const FILES: Record<string, Buffer> = {
 
 let dir: string;
 let child: ChildProcess | undefined;
-let port: number;
+let ports: Record<TftpEngine, number>;
 const serverLog: string[] = [];
 
 function ip(...args: string[]) {
@@ -75,26 +77,30 @@ describe.skipIf(!isRoot)('TFTP over a link with 5% loss and 5% duplication', () 
     const code = `
       import { TftpServer } from ${JSON.stringify(path.join(ROOT_DIR, 'services/boot/tftp/server.js'))};
       import { createLogger } from ${JSON.stringify(path.join(ROOT_DIR, 'services/core/logger.js'))};
-      const s = new TftpServer({ root: ${JSON.stringify(root)}, host: '${SERVER_IP}', port: 0, log: createLogger('info'), timeoutMs: 200, retries: 8 });
-      const { port } = await s.start();
-      console.log(JSON.stringify({ ready: port }));
-      process.on('SIGTERM', () => void s.stop().then(() => process.exit(0)));`;
+      const ready = {};
+      const servers = [];
+      for (const [engine, opts] of Object.entries(${JSON.stringify(Object.fromEntries(TFTP_ENGINES.map((e) => [e, engineOptions(e)])))})) {
+        const s = new TftpServer({ root: ${JSON.stringify(root)}, host: '${SERVER_IP}', port: 0, log: createLogger('info'), timeoutMs: 200, retries: 8, ...opts });
+        ready[engine] = (await s.start()).port;
+        servers.push(s);
+      }
+      console.log(JSON.stringify({ ready }));
+      process.on('SIGTERM', () => void Promise.all(servers.map((s) => s.stop())).then(() => process.exit(0)));`;
     child = spawn('ip', ['netns', 'exec', SRV, process.execPath, '--import', 'tsx', '--input-type=module', '-e', code], {
       cwd: ROOT_DIR,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     child.stderr!.on('data', (b: Buffer) => serverLog.push(b.toString()));
-    port = await new Promise<number>((resolve, reject) => {
+    ports = await new Promise<Record<TftpEngine, number>>((resolve, reject) => {
       let buf = '';
       const timer = setTimeout(() => reject(new Error(`server did not start:\n${serverLog.join('')}`)), 20_000);
       child!.stdout!.on('data', (b: Buffer) => {
         buf += b.toString();
         for (const line of buf.split('\n')) {
           serverLog.push(line);
-          const m = /^\{"ready":(\d+)\}$/.exec(line);
-          if (m) {
+          if (line.startsWith('{"ready":')) {
             clearTimeout(timer);
-            resolve(Number(m[1]));
+            resolve((JSON.parse(line) as { ready: Record<TftpEngine, number> }).ready);
           }
         }
         buf = buf.slice(buf.lastIndexOf('\n') + 1);
@@ -143,8 +149,18 @@ describe.skipIf(!isRoot)('TFTP over a link with 5% loss and 5% duplication', () 
     expect(got.equals(FILES[file]!), file).toBe(true);
   }
 
-  it('tftp-hpa, atftp and curl all get byte-identical files, concurrently', async () => {
-    const out = (name: string) => path.join(dir, name);
+  it('tftp-hpa, atftp and curl all get byte-identical files from both engines, concurrently', async () => {
+    const jobs: Array<Promise<unknown>> = [];
+    for (const engine of TFTP_ENGINES) jobs.push(...clients(engine, ports[engine]));
+    const results = await Promise.allSettled(jobs);
+    const failures = results.flatMap((r) => (r.status === 'rejected' ? [String((r.reason as Error).message ?? r.reason)] : []));
+    expect(failures, `server log:\n${serverLog.join('\n')}`).toEqual([]);
+    // Both engines served (each log line names its engine).
+    for (const engine of TFTP_ENGINES) expect(serverLog.join('\n')).toContain(`"engine":"${engine}"`);
+  });
+
+  function clients(engine: TftpEngine, port: number): Array<Promise<unknown>> {
+    const out = (name: string) => path.join(dir, `${engine}-${name}`);
     const jobs: Array<Promise<unknown>> = [];
     for (const file of ['mid.bin', 'exact.bin']) {
       // tftp-hpa retransmits its request only after 5 s by default: 1 s here (rexmt), via stdin.
@@ -158,7 +174,7 @@ describe.skipIf(!isRoot)('TFTP over a link with 5% loss and 5% duplication', () 
           p.on('exit', (c) => {
             clearTimeout(t);
             if (c === 0 && fs.existsSync(out(`hpa-${file}`))) resolve();
-            else reject(new Error(`tftp-hpa ${file}: exit ${c}: ${err}`));
+            else reject(new Error(`${engine} engine, tftp-hpa ${file}: exit ${c}: ${err}`));
           });
           p.stdin.end(`mode binary\nrexmt 1\ntimeout 50\nget ${file} ${out(`hpa-${file}`)}\nquit\n`);
         }).then(() => check(file, out(`hpa-${file}`))),
@@ -185,8 +201,6 @@ describe.skipIf(!isRoot)('TFTP over a link with 5% loss and 5% duplication', () 
         ),
       );
     }
-    const results = await Promise.allSettled(jobs);
-    const failures = results.flatMap((r) => (r.status === 'rejected' ? [String((r.reason as Error).message ?? r.reason)] : []));
-    expect(failures, `server log:\n${serverLog.join('\n')}`).toEqual([]);
-  });
+    return jobs;
+  }
 });

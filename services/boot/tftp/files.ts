@@ -9,6 +9,7 @@
 // netascii (text mode, never used by boot firmware) needs the whole file converted: small files only.
 import fs from 'node:fs/promises';
 import { toNetascii } from './packets.js';
+import type { FileIdentity } from './paths.js';
 
 /** A file as a transfer sees it. */
 export interface FileData {
@@ -134,7 +135,7 @@ interface Entry {
   netascii?: Buffer;
 }
 
-const identityOf = (st: { dev: number; ino: number; size: number; mtimeMs: number; ctimeMs: number }) => `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
+const identityOf = (st: FileIdentity) => `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
 
 export class BootFileCache {
   private readonly entries = new Map<string, Entry>();
@@ -159,7 +160,7 @@ export class BootFileCache {
    * The data of an opened regular file (`realPath`, its `handle` and its fstat): from the cache, read
    * into it, or streamed from the handle. The handle is taken over: closed now, or by FileData.close.
    */
-  async open(realPath: string, handle: fs.FileHandle, st: { dev: number; ino: number; size: number; mtimeMs: number; ctimeMs: number }, mode: 'octet' | 'netascii'): Promise<FileData | { tooLarge: true }> {
+  async open(realPath: string, handle: fs.FileHandle, st: FileIdentity, mode: 'octet' | 'netascii'): Promise<FileData | { tooLarge: true }> {
     if (st.size > this.maxFileBytes) {
       if (mode === 'netascii') {
         await handle.close().catch(() => undefined);

@@ -2,7 +2,7 @@
 // Two gates: the name is normalised without touching the disk (backslashes, leading slashes, "."),
 // and refused outright when it holds "..", NUL or control characters; then the resolved real path
 // (symlinks followed) must still be inside the real root, and must be a regular file.
-import { constants, type Stats } from 'node:fs';
+import { constants } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 
@@ -27,8 +27,17 @@ export function normaliseName(name: string): Normalised {
   return { ok: true, relative: segments.join('/') };
 }
 
+/** What identifies an opened file: a replaced file (new inode) or a rewritten one (new size or times) differs. */
+export interface FileIdentity {
+  dev: bigint;
+  ino: bigint;
+  size: number;
+  mtimeNs: bigint;
+  ctimeNs: bigint;
+}
+
 export type Opened =
-  | { ok: true; handle: fs.FileHandle; stat: Stats; realPath: string }
+  | { ok: true; handle: fs.FileHandle; stat: FileIdentity; realPath: string }
   | { ok: false; code: 'not_found' | 'access'; reason: string };
 
 /**
@@ -64,11 +73,12 @@ export async function openInsideRoot(root: string, relative: string, maxBytes: n
   }
   let problem: Opened | undefined;
   try {
-    const st = await handle.stat();
+    // bigint: exact device and inode numbers (the data pump checks them), nanosecond times.
+    const st = await handle.stat({ bigint: true });
     if (st.isDirectory()) problem = { ok: false, code: 'not_found', reason: 'is a directory' };
     else if (!st.isFile()) problem = { ok: false, code: 'access', reason: 'not a regular file' };
-    else if (st.size > maxBytes) problem = { ok: false, code: 'access', reason: `file too large (${st.size} bytes, limit ${maxBytes})` };
-    else return { ok: true, handle, stat: st, realPath: real };
+    else if (st.size > BigInt(maxBytes)) problem = { ok: false, code: 'access', reason: `file too large (${st.size} bytes, limit ${maxBytes})` };
+    else return { ok: true, handle, stat: { dev: st.dev, ino: st.ino, size: Number(st.size), mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs }, realPath: real };
   } catch (err) {
     problem = { ok: false, code: 'access', reason: `cannot read (${(err as NodeJS.ErrnoException).code ?? 'error'})` };
   }

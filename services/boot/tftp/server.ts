@@ -319,12 +319,9 @@ export class TftpServer {
    */
   private async source(opened: Extract<Opened, { ok: true }>, mode: 'octet' | 'netascii'): Promise<{ pump: PumpTransferParams['file'] } | { data: FileData } | { tooLarge: true }> {
     if (mode === 'octet' && this.pump?.alive) {
-      try {
-        const st = await opened.handle.stat({ bigint: true });
-        return { pump: { realPath: opened.realPath, dev: st.dev, ino: st.ino, size: opened.stat.size } };
-      } finally {
-        await opened.handle.close().catch(() => undefined);
-      }
+      void opened.handle.close().catch(() => undefined); // not awaited: the pump opens it itself
+      const { dev, ino, size } = opened.stat;
+      return { pump: { realPath: opened.realPath, dev, ino, size } };
     }
     const data = await this.files.open(opened.realPath, opened.handle, opened.stat, mode);
     return 'tooLarge' in data ? data : { data };
