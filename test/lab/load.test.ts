@@ -216,5 +216,9 @@ describe.skipIf(missing.length > 0)('the boot path under load and attack (namesp
     expect(b.lines, why).toContain('roomcast: hello ok, action=poweroff');
     expect(((await tech.get(`/api/v1/tasks?hostId=${uefi.hostId}`)).body as Array<{ state: string }>).map((t) => t.state)).toEqual(['done']);
     expect(rss.max).toBeLessThan(RSS_LIMIT);
+    // Served by the engine the checkout has: the data pump once `npm run build` made it (as CI does).
+    const built = fs.existsSync(path.join(ROOT_DIR, 'dist/bin/roomcast-tftp-pump'));
+    const engines = new Set(lab.roomcast().filter((l) => l.module === 'tftp' && l.outcome === 'complete').map((l) => l.engine));
+    expect([...engines]).toEqual([built ? 'pump' : 'node']);
   }, BOOT_LIMIT_MS + 60_000);
 });
