@@ -34,6 +34,8 @@ import { HostRepository } from './inventory/hosts.js';
 import { HostImporter } from './inventory/import.js';
 import { RoomRepository } from './inventory/rooms.js';
 import { InventoryService } from './inventory/service.js';
+import { RunRepository } from './runs/repository.js';
+import { RunService } from './runs/service.js';
 import { SystemService } from './system/docker.js';
 import { inventoryKind, TaskKindRegistry, type TaskKindDef } from './tasks/kinds.js';
 import { TaskRepository } from './tasks/repository.js';
@@ -57,6 +59,7 @@ export interface Services {
   maintenance: StoreMaintenance;
   catalogue: ImageCatalogue;
   protocol: MachineProtocol;
+  runs: RunService;
   system: SystemService;
 }
 
@@ -113,6 +116,7 @@ export function buildServices(config: Config, log: Logger, database: Database, o
     maintenance,
     catalogue: new ImageCatalogue(db, images, maintenance, tasks, events, damage),
     protocol: new MachineProtocol(db, store, images, tasks, events, maintenance, damage),
+    runs: new RunService(db, new RunRepository(db), tasks, hosts, rooms, events),
     system: new SystemService(config.dockerUrl),
   };
 }

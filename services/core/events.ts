@@ -72,6 +72,25 @@ export interface AlertRaised {
   repeated: boolean;
 }
 
+export interface RunChanged {
+  runId: number;
+  roomId: number | null;
+  state: 'running' | 'done' | 'cancelled' | 'not_started';
+  at: string;
+}
+
+export interface RunPcChanged {
+  runId: number;
+  runPcId: number;
+  roomId: number | null;
+  hostId: number | null;
+  state: string;
+  previous: string;
+  reasonCode: string;
+  reasonText: string;
+  at: string;
+}
+
 /** Every server event and its payload. */
 export interface ServerEvents {
   'task.changed': TaskChanged;
@@ -85,10 +104,14 @@ export interface ServerEvents {
   'boot.registration': RegistrationChanged;
   /** Something a person should look at (services/alerts). */
   'alert.raised': AlertRaised;
+  /** A room run started or ended (services/runs). */
+  'run.changed': RunChanged;
+  /** One PC of a run changed state (its timeline has the row). */
+  'run.pc.changed': RunPcChanged;
 }
 
 export type EventName = keyof ServerEvents;
-export const EVENT_NAMES = ['task.changed', 'task.progress', 'host.changed', 'image.version.published', 'image.version.changed', 'boot.registration', 'alert.raised'] as const satisfies readonly EventName[];
+export const EVENT_NAMES = ['task.changed', 'task.progress', 'host.changed', 'image.version.published', 'image.version.changed', 'boot.registration', 'alert.raised', 'run.changed', 'run.pc.changed'] as const satisfies readonly EventName[];
 type Missing = Exclude<EventName, (typeof EVENT_NAMES)[number]>;
 const _everyEventListed: Missing extends never ? true : Missing = true;
 
@@ -274,6 +297,8 @@ export interface ClientEvents {
   'image:update': VersionChanged;
   'registration:update': RegistrationChanged;
   'alert:new': AlertRaised;
+  'run:update': RunChanged;
+  'run:pc': RunPcChanged;
 }
 
 export type ClientEventName = keyof ClientEvents;
@@ -296,6 +321,14 @@ export function toClientEvent(name: EventName, payload: ServerEvents[EventName])
     case 'alert.raised': {
       const p = payload as AlertRaised;
       return { event: 'alert:new', payload: p, rooms: ['alerts', ...(p.hostId === null ? [] : [`host:${p.hostId}`])] };
+    }
+    case 'run.changed': {
+      const p = payload as RunChanged;
+      return { event: 'run:update', payload: p, rooms: [`run:${p.runId}`, p.roomId === null ? 'room:unassigned' : `room:${p.roomId}`] };
+    }
+    case 'run.pc.changed': {
+      const p = payload as RunPcChanged;
+      return { event: 'run:pc', payload: p, rooms: [`run:${p.runId}`, p.roomId === null ? 'room:unassigned' : `room:${p.roomId}`, ...(p.hostId === null ? [] : [`host:${p.hostId}`])] };
     }
   }
 }

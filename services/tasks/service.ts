@@ -88,34 +88,7 @@ export class TaskService {
    * All or nothing: an unknown host id fails the whole request. `input` is checked by the kind.
    */
   async create(actor: Actor, hostIds: number[], kindName: string, rawInput: Record<string, unknown> = {}): Promise<{ created: number[]; tasks: TaskView[] }> {
-    const kind = this.kinds.get(kindName);
-    const parsed = kind.input.safeParse(rawInput);
-    if (!parsed.success) {
-      const first = parsed.error.issues[0];
-      throw new AppError(400, 'validation_failed', `invalid ${kindName} task: ${first ? `${first.path.join('.') || 'input'}: ${first.message}` : 'bad input'}`);
-    }
-    const ids = [...new Set(hostIds)];
-    kind.checkHosts?.(ids);
-    const attempt = () =>
-      this.events.transaction(this.db, async (tx) => {
-        const hosts = await this.hosts.existing(tx.trx, ids);
-        const missing = ids.filter((id) => !hosts.some((h) => h.id === id));
-        if (missing.length) throw new AppError(400, 'unknown_host', `host(s) ${missing.join(', ')} do not exist; no task was created`);
-        const params = kind.params.parse(await kind.resolve(tx.trx, parsed.data as Record<string, unknown>));
-        const open = await this.repo.openOfHosts(ids, tx.trx);
-        const created: number[] = [];
-        const at = nowIso();
-        for (const host of hosts) {
-          if (open.some((t) => t.host_id === host.id)) continue;
-          const id = await this.repo.insert(tx.trx, { hostId: host.id, kind: kind.name, createdBy: actor.name, params, at });
-          created.push(id);
-          await writeAudit(tx.trx, actor, { action: 'task.create', targetType: 'task', targetId: id, details: { kind: kind.name, hostId: host.id, host: host.name, ...(params ? { params } : {}) } });
-          await this.told(tx, id, null);
-        }
-        const views = await this.repo.viewsOf([...created, ...open.map((t) => t.id)], tx.trx);
-        const byHost = new Map(views.map((v) => [v.hostId, v]));
-        return { created, tasks: ids.map((id) => byHost.get(id)!) };
-      });
+    const attempt = () => this.events.transaction(this.db, (tx) => this.createIn(tx, actor, hostIds, kindName, rawInput));
     try {
       return await attempt();
     } catch (err) {
@@ -125,18 +98,50 @@ export class TaskService {
     }
   }
 
+  /** create() inside the caller's transaction (a room run creates its PC's task with its own state change). */
+  async createIn(tx: Tx, actor: Actor, hostIds: number[], kindName: string, rawInput: Record<string, unknown> = {}): Promise<{ created: number[]; tasks: TaskView[] }> {
+    const kind = this.kinds.get(kindName);
+    const parsed = kind.input.safeParse(rawInput);
+    if (!parsed.success) {
+      const first = parsed.error.issues[0];
+      throw new AppError(400, 'validation_failed', `invalid ${kindName} task: ${first ? `${first.path.join('.') || 'input'}: ${first.message}` : 'bad input'}`);
+    }
+    const ids = [...new Set(hostIds)];
+    kind.checkHosts?.(ids);
+    const hosts = await this.hosts.existing(tx.trx, ids);
+    const missing = ids.filter((id) => !hosts.some((h) => h.id === id));
+    if (missing.length) throw new AppError(400, 'unknown_host', `host(s) ${missing.join(', ')} do not exist; no task was created`);
+    const params = kind.params.parse(await kind.resolve(tx.trx, parsed.data as Record<string, unknown>));
+    const open = await this.repo.openOfHosts(ids, tx.trx);
+    const created: number[] = [];
+    const at = nowIso();
+    for (const host of hosts) {
+      if (open.some((t) => t.host_id === host.id)) continue;
+      const id = await this.repo.insert(tx.trx, { hostId: host.id, kind: kind.name, createdBy: actor.name, params, at });
+      created.push(id);
+      await writeAudit(tx.trx, actor, { action: 'task.create', targetType: 'task', targetId: id, details: { kind: kind.name, hostId: host.id, host: host.name, ...(params ? { params } : {}) } });
+      await this.told(tx, id, null);
+    }
+    const views = await this.repo.viewsOf([...created, ...open.map((t) => t.id)], tx.trx);
+    const byHost = new Map(views.map((v) => [v.hostId, v]));
+    return { created, tasks: ids.map((id) => byHost.get(id)!) };
+  }
+
   /** Cancels a pending or running task; its kind releases what it held (a capture's unpublished version). */
   async cancel(actor: Actor, id: number): Promise<TaskView> {
-    return this.events.transaction(this.db, async (tx) => {
-      const task = await this.repo.row(id, tx.trx);
-      if (!task) throw notFound('task', id);
-      if (!OPEN_STATES.includes(task.state)) throw conflict('task_finished', `task ${id} is already ${task.state}; only pending or running tasks can be cancelled`);
-      if (!(await this.moveTask(tx, task, 'cancel', 'cancelled', { finished_at: nowIso() }))) throw conflict('task_finished', `task ${id} ended meanwhile`);
-      const view = await this.get(id, tx.trx);
-      await writeAudit(tx.trx, actor, { action: 'task.cancel', targetType: 'task', targetId: id, details: { kind: task.kind, hostId: task.host_id, host: view.hostName, from: task.state } });
-      await this.ended(tx, task, 'cancelled', `the ${task.kind} was cancelled by ${actor.name}`, actor);
-      return view;
-    });
+    return this.events.transaction(this.db, (tx) => this.cancelIn(tx, actor, id));
+  }
+
+  /** cancel() inside the caller's transaction. */
+  async cancelIn(tx: Tx, actor: Actor, id: number): Promise<TaskView> {
+    const task = await this.repo.row(id, tx.trx);
+    if (!task) throw notFound('task', id);
+    if (!OPEN_STATES.includes(task.state)) throw conflict('task_finished', `task ${id} is already ${task.state}; only pending or running tasks can be cancelled`);
+    if (!(await this.moveTask(tx, task, 'cancel', 'cancelled', { finished_at: nowIso() }))) throw conflict('task_finished', `task ${id} ended meanwhile`);
+    const view = await this.get(id, tx.trx);
+    await writeAudit(tx.trx, actor, { action: 'task.cancel', targetType: 'task', targetId: id, details: { kind: task.kind, hostId: task.host_id, host: view.hostName, from: task.state } });
+    await this.ended(tx, task, 'cancelled', `the ${task.kind} was cancelled by ${actor.name}`, actor);
+    return view;
   }
 
   private async ended(tx: Tx, task: Task, state: TaskState, why: string, actor: Actor): Promise<void> {

@@ -77,6 +77,9 @@ describe('one writer per table', () => {
     image_version_chunks: 'services/imaging/repository.ts',
     chunks: 'services/imaging/store.ts',
     alerts: 'services/alerts/repository.ts',
+    runs: 'services/runs/repository.ts',
+    run_pcs: 'services/runs/repository.ts',
+    run_pc_events: 'services/runs/repository.ts',
   };
 
   it('names an owner for every table of the schema', () => {

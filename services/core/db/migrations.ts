@@ -203,5 +203,62 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
         await db.schema.createIndex('alerts_open').on('alerts').columns(['acknowledged_at', 'kind']).execute();
       },
     },
+    '2026-12-06-0005-runs': {
+      async up(db: Kysely<unknown>) {
+        // Room runs (services/runs): the run, its PCs, and each PC's timeline. History outlives the
+        // room, the PC and the image: their names are kept, their ids set to null.
+        await id(db, 'runs')
+          .addColumn('room_id', 'integer', (c) => c.references('rooms.id').onDelete('set null'))
+          .addColumn('room_name', 'text')
+          .addColumn('image_id', 'integer', (c) => c.references('images.id').onDelete('set null'))
+          .addColumn('image_name', 'text', (c) => c.notNull())
+          .addColumn('version_id', 'integer', (c) => c.references('image_versions.id').onDelete('set null'))
+          .addColumn('version_number', 'integer', (c) => c.notNull())
+          .addColumn('state', 'text', (c) => c.notNull())
+          .addColumn('options', 'text', (c) => c.notNull())
+          .addColumn('created_by', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('started_at', 'text')
+          .addColumn('ended_at', 'text')
+          .addColumn('window_ends_at', 'text')
+          .addColumn('reason_code', 'text')
+          .addColumn('reason_text', 'text')
+          .execute();
+        await db.schema.createIndex('runs_room').on('runs').columns(['room_id', 'created_at']).execute();
+        await db.schema.createIndex('runs_state').on('runs').column('state').execute();
+
+        await id(db, 'run_pcs')
+          .addColumn('run_id', 'integer', (c) => c.notNull().references('runs.id').onDelete('cascade'))
+          .addColumn('host_id', 'integer', (c) => c.references('hosts.id').onDelete('set null'))
+          .addColumn('host_name', 'text', (c) => c.notNull())
+          .addColumn('mac', 'text', (c) => c.notNull())
+          .addColumn('state', 'text', (c) => c.notNull())
+          .addColumn('wake_attempts', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('task_id', 'integer', (c) => c.references('tasks.id').onDelete('set null'))
+          .addColumn('deadline_at', 'text')
+          .addColumn('reason_code', 'text')
+          .addColumn('reason_text', 'text')
+          .addColumn('bytes_done', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('bytes_total', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('started_at', 'text')
+          .addColumn('ended_at', 'text')
+          .addColumn('updated_at', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('run_pcs_run').on('run_pcs').columns(['run_id', 'state']).execute();
+        await db.schema.createIndex('run_pcs_task').on('run_pcs').column('task_id').execute();
+        // A PC is in one open run at a time (what its next network boot does must be one thing).
+        await sql`create unique index run_pcs_one_open on run_pcs (host_id) where state not in ('done', 'failed', 'skipped', 'cancelled')`.execute(db);
+
+        await id(db, 'run_pc_events')
+          .addColumn('run_pc_id', 'integer', (c) => c.notNull().references('run_pcs.id').onDelete('cascade'))
+          .addColumn('at', 'text', (c) => c.notNull())
+          .addColumn('state', 'text', (c) => c.notNull())
+          .addColumn('reason_code', 'text', (c) => c.notNull())
+          .addColumn('reason_text', 'text', (c) => c.notNull())
+          .addColumn('params', 'text')
+          .execute();
+        await db.schema.createIndex('run_pc_events_pc').on('run_pc_events').columns(['run_pc_id', 'id']).execute();
+      },
+    },
   };
 }

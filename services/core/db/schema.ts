@@ -197,6 +197,65 @@ export interface AlertTable {
   acknowledged_by: string | null;
 }
 
+export type RunState = 'running' | 'done' | 'cancelled' | 'not_started';
+export type RunPcState = 'queued' | 'waking' | 'booted' | 'restoring' | 'verifying' | 'done' | 'failed' | 'skipped' | 'cancelled';
+
+/** A room run: one image version restored onto a room's PCs (services/runs). */
+export interface RunTable {
+  id: Generated<number>;
+  /** null once the room is deleted (room_name keeps what it was). */
+  room_id: number | null;
+  room_name: string | null;
+  image_id: number | null;
+  image_name: string;
+  version_id: number | null;
+  version_number: number;
+  state: RunState;
+  /** JSON: the run's options (steps, wake and silence timeouts, at most so many PCs at once, skip PCs in use…). */
+  options: string;
+  created_by: string;
+  created_at: Timestamp;
+  started_at: Timestamp | null;
+  ended_at: Timestamp | null;
+  /** When the run's window closes: PCs still running then are stopped. */
+  window_ends_at: Timestamp | null;
+  reason_code: string | null;
+  reason_text: string | null;
+}
+
+/** One PC of a run: its state in the per-PC pipeline (runs/pipeline.ts) and what it did. */
+export interface RunPcTable {
+  id: Generated<number>;
+  run_id: number;
+  host_id: number | null;
+  host_name: string;
+  mac: string;
+  state: RunPcState;
+  wake_attempts: number;
+  task_id: number | null;
+  /** When the current deadline falls (null: none). */
+  deadline_at: Timestamp | null;
+  reason_code: string | null;
+  reason_text: string | null;
+  bytes_done: number;
+  bytes_total: number;
+  started_at: Timestamp | null;
+  ended_at: Timestamp | null;
+  updated_at: Timestamp;
+}
+
+/** A PC's timeline in a run: one row per state change, with its reason. */
+export interface RunPcEventTable {
+  id: Generated<number>;
+  run_pc_id: number;
+  at: Timestamp;
+  state: RunPcState;
+  reason_code: string;
+  reason_text: string;
+  /** JSON object: the reason's parameters (the UI translates with them). */
+  params: string | null;
+}
+
 export interface DB {
   rooms: RoomTable;
   hosts: HostTable;
@@ -211,6 +270,9 @@ export interface DB {
   image_version_chunks: ImageVersionChunkTable;
   chunks: ChunkTable;
   alerts: AlertTable;
+  runs: RunTable;
+  run_pcs: RunPcTable;
+  run_pc_events: RunPcEventTable;
 }
 
 export type Room = Selectable<RoomTable>;
@@ -226,4 +288,7 @@ export type Image = Selectable<ImageTable>;
 export type ImageVersion = Selectable<ImageVersionTable>;
 export type ChunkRow = Selectable<ChunkTable>;
 export type Alert = Selectable<AlertTable>;
+export type Run = Selectable<RunTable>;
+export type RunPc = Selectable<RunPcTable>;
+export type RunPcEvent = Selectable<RunPcEventTable>;
 export type { ColumnType };

@@ -1,0 +1,303 @@
+// Room runs: one image version restored onto a room's PCs (or chosen PCs), each PC through the pure
+// pipeline (pipeline.ts). Every change of a PC is one transaction: its state and timeline row, the
+// task it creates or cancels (through TaskService, in the same transaction), the run's end when its
+// last PC ends, and the events told after the commit. What only the network can do (magic packets,
+// waiting for deadlines) comes back to the caller, the run's worker (jobs/), to do after the commit:
+// the database is the record, so the worker can die at any moment and decide again from it.
+import type { Kysely } from 'kysely';
+import { z } from 'zod';
+import { writeAudit, SYSTEM_ACTOR, type Actor } from '../core/audit.js';
+import type { DB } from '../core/db/index.js';
+import type { Run, RunPc, RunPcEvent } from '../core/db/schema.js';
+import { AppError, conflict, notFound } from '../core/errors.js';
+import type { EventBus, Tx } from '../core/events.js';
+import type { HostRepository } from '../inventory/hosts.js';
+import type { RoomRepository } from '../inventory/rooms.js';
+import type { TaskService } from '../tasks/service.js';
+import { checkSteps, decidePc, DEFAULT_PIPELINE, isFinal, STEPS, type PcDecision, type PcEvent, type PipelineSettings, type Reason } from './pipeline.js';
+import type { RunRepository } from './repository.js';
+
+export const RunInputSchema = z
+  .object({
+    roomId: z.number().int().positive().optional().describe("the room whose PCs are restored (all of them, unless hostIds narrows it)"),
+    hostIds: z.array(z.number().int().positive()).min(1).max(1000).optional().describe('chosen PCs (of the room, when roomId is given)'),
+    imageId: z.number().int().positive().describe('the image to restore'),
+    version: z.number().int().positive().optional().describe('version number; default the newest ready version'),
+    steps: z.array(z.enum(STEPS)).optional().describe(`the steps, in order (default ${STEPS.join(', ')}); restore and verify are always in`),
+    maxParallel: z.number().int().min(1).max(500).default(35).describe('at most so many PCs restored at once'),
+    wakeAttempts: z.number().int().min(1).max(10).default(DEFAULT_PIPELINE.wakeAttempts),
+    wakeTimeoutMinutes: z.number().min(0.05).max(120).default(DEFAULT_PIPELINE.wakeTimeoutMs / 60_000).describe('how long a PC has to network-boot after each magic packet'),
+    silenceTimeoutMinutes: z.number().min(0.05).max(240).default(DEFAULT_PIPELINE.silenceTimeoutMs / 60_000).describe('longest silence of a booted PC before it is given up'),
+    skipInUse: z.boolean().default(true).describe('skip (never erase) a PC found in use at its start'),
+    wakePerSecond: z.number().min(0.1).max(100).default(3).describe('magic packets per second, so that a room does not draw power in the same second'),
+    windowEndsAt: z.iso.datetime().optional().describe('PCs still running then are stopped and reported'),
+  })
+  .strict()
+  .refine((v) => v.roomId !== undefined || v.hostIds !== undefined, { error: 'give roomId, hostIds, or both' });
+export type RunInput = z.input<typeof RunInputSchema>;
+export type RunOptions = Omit<z.output<typeof RunInputSchema>, 'roomId' | 'hostIds' | 'imageId' | 'version' | 'windowEndsAt' | 'steps'> & { steps: Array<(typeof STEPS)[number]> };
+
+export interface RunPcView {
+  id: number;
+  hostId: number | null;
+  hostName: string;
+  mac: string;
+  state: RunPc['state'];
+  wakeAttempts: number;
+  taskId: number | null;
+  reason: { code: string; text: string } | null;
+  bytesDone: number;
+  bytesTotal: number;
+  startedAt: string | null;
+  endedAt: string | null;
+  updatedAt: string;
+}
+
+export interface RunView {
+  id: number;
+  roomId: number | null;
+  room: string | null;
+  image: { id: number | null; name: string };
+  version: { id: number | null; number: number };
+  state: Run['state'];
+  options: RunOptions;
+  createdBy: string;
+  createdAt: string;
+  startedAt: string | null;
+  endedAt: string | null;
+  windowEndsAt: string | null;
+  reason: { code: string; text: string } | null;
+  counts: Partial<Record<RunPc['state'], number>>;
+  pcs: RunPcView[];
+}
+
+/** What the worker does after a PC's change committed. */
+export interface Applied {
+  pc: RunPcView;
+  decision: PcDecision;
+  /** Send a magic packet to this MAC (attempt n). */
+  wake?: { mac: string; attempt: number };
+  /** ms from now: when the PC's deadline falls (null: none; undefined: unchanged). */
+  deadlineMs?: number | null;
+  /** The run ended with this change. */
+  runEnded?: Run['state'];
+}
+
+const reasonOf = (code: string | null, text: string | null) => (code && text ? { code, text } : null);
+const pcView = (p: RunPc): RunPcView => ({
+  id: p.id,
+  hostId: p.host_id,
+  hostName: p.host_name,
+  mac: p.mac,
+  state: p.state,
+  wakeAttempts: p.wake_attempts,
+  taskId: p.task_id,
+  reason: reasonOf(p.reason_code, p.reason_text),
+  bytesDone: p.bytes_done,
+  bytesTotal: p.bytes_total,
+  startedAt: p.started_at,
+  endedAt: p.ended_at,
+  updatedAt: p.updated_at,
+});
+
+export function pipelineOf(o: RunOptions): PipelineSettings {
+  return { steps: o.steps, wakeAttempts: o.wakeAttempts, wakeTimeoutMs: o.wakeTimeoutMinutes * 60_000, silenceTimeoutMs: o.silenceTimeoutMinutes * 60_000, skipInUse: o.skipInUse };
+}
+
+export class RunService {
+  constructor(
+    private readonly db: Kysely<DB>,
+    private readonly repo: RunRepository,
+    private readonly tasks: TaskService,
+    private readonly hosts: Pick<HostRepository, 'list' | 'existing' | 'viewsOf'>,
+    private readonly rooms: Pick<RoomRepository, 'byId'>,
+    private readonly events: EventBus,
+    /** ms since the epoch; a test passes its own clock. */
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Starts a run: checks the target, the version and the options; every PC queued. Refused as a whole when one PC is in another open run. */
+  async create(actor: Actor, raw: unknown): Promise<RunView> {
+    const parsed = RunInputSchema.safeParse(raw);
+    if (!parsed.success) {
+      const first = parsed.error.issues[0];
+      throw new AppError(400, 'validation_failed', `invalid run: ${first ? `${first.path.join('.') || 'input'}: ${first.message}` : 'bad input'}`);
+    }
+    const input = parsed.data;
+    const steps = input.steps ?? [...STEPS];
+    const bad = checkSteps(steps);
+    if (bad) throw new AppError(400, 'bad_steps', bad);
+    const { roomId, hostIds, imageId, version, windowEndsAt, steps: _s, ...rest } = input;
+    const options: RunOptions = { ...rest, steps };
+    if (windowEndsAt && Date.parse(windowEndsAt) <= this.now()) throw new AppError(400, 'window_over', `the run's window ended at ${windowEndsAt}; nothing was started`);
+
+    return this.events.transaction(this.db, async (tx) => {
+      const room = roomId === undefined ? undefined : await this.rooms.byId(roomId, tx.trx);
+      if (roomId !== undefined && !room) throw notFound('room', roomId);
+      let targets = roomId !== undefined ? await this.hosts.list({ roomId }, tx.trx) : await this.hosts.viewsOf(hostIds!, tx.trx);
+      if (hostIds) {
+        const known = new Set(targets.map((h) => h.id));
+        const missing = hostIds.filter((id) => !known.has(id));
+        if (missing.length) throw new AppError(400, roomId !== undefined ? 'not_in_room' : 'unknown_host', `host(s) ${missing.join(', ')} ${roomId !== undefined ? `are not in room "${room!.name}"` : 'do not exist'}; nothing was started`);
+        targets = targets.filter((h) => hostIds.includes(h.id));
+      }
+      if (!targets.length) throw new AppError(400, 'empty_room', `room "${room?.name}" has no PCs; add them to the inventory first`);
+      const busy = await this.repo.openOfHosts(targets.map((h) => h.id), tx.trx);
+      if (busy.length)
+        throw conflict('in_another_run', `${busy.map((b) => b.host_name).join(', ')} ${busy.length > 1 ? 'are' : 'is'} already in run ${[...new Set(busy.map((b) => b.run_id))].join(', ')}; wait for it to end or cancel it`);
+      // The restore kind checks the version (ready, not damaged) as it would for a single task.
+      const params = await this.tasks.kinds.get('restore').resolve(tx.trx, { imageId, ...(version !== undefined ? { version } : {}) });
+      const p = params as { imageId: number; image: string; versionId: number; version: number };
+      const at = new Date(this.now()).toISOString();
+      const id = await this.repo.insertRun(
+        tx.trx,
+        { roomId: room?.id ?? null, roomName: room?.name ?? null, imageId: p.imageId, imageName: p.image, versionId: p.versionId, versionNumber: p.version, options, createdBy: actor.name, at, windowEndsAt: windowEndsAt ?? null },
+        targets.map((h) => ({ hostId: h.id, hostName: h.name, mac: h.mac })),
+      );
+      await writeAudit(tx.trx, actor, { action: 'run.start', targetType: 'run', targetId: id, details: { room: room?.name ?? null, image: p.image, version: p.version, pcs: targets.length, options } });
+      tx.out.add('run.changed', { runId: id, roomId: room?.id ?? null, state: 'running', at });
+      return this.viewIn(id, tx.trx);
+    });
+  }
+
+  async view(id: number): Promise<RunView> {
+    return this.viewIn(id, this.db);
+  }
+
+  private async viewIn(id: number, db: Kysely<DB>): Promise<RunView> {
+    const run = await this.repo.run(id, db);
+    if (!run) throw notFound('run', id);
+    const pcs = await this.repo.pcsOf(id, db);
+    const counts: RunView['counts'] = {};
+    for (const p of pcs) counts[p.state] = (counts[p.state] ?? 0) + 1;
+    return {
+      id: run.id,
+      roomId: run.room_id,
+      room: run.room_name,
+      image: { id: run.image_id, name: run.image_name },
+      version: { id: run.version_id, number: run.version_number },
+      state: run.state,
+      options: JSON.parse(run.options) as RunOptions,
+      createdBy: run.created_by,
+      createdAt: run.created_at,
+      startedAt: run.started_at,
+      endedAt: run.ended_at,
+      windowEndsAt: run.window_ends_at,
+      reason: reasonOf(run.reason_code, run.reason_text),
+      counts,
+      pcs: pcs.map(pcView),
+    };
+  }
+
+  list(filter: Parameters<RunRepository['runs']>[0] = {}): Promise<Run[]> {
+    return this.repo.runs(filter);
+  }
+
+  timeline(pcIds: number[]): Promise<RunPcEvent[]> {
+    return this.repo.timeline(pcIds);
+  }
+
+  /** How many more PCs of the run may start now (its maxParallel minus those holding a slot). */
+  async freeSlots(runId: number): Promise<number> {
+    const run = await this.repo.run(runId);
+    if (!run || run.state !== 'running') return 0;
+    const o = JSON.parse(run.options) as RunOptions;
+    return Math.max(0, o.maxParallel - (await this.repo.activeCount(runId)));
+  }
+
+  /** The open run PC following a task (the worker maps task events with it). */
+  pcOfTask(taskId: number): Promise<RunPc | undefined> {
+    return this.repo.pcOfTask(taskId);
+  }
+
+  /** Progress figures of a PC (no state change): bytes for the report and the UI. */
+  async progress(pcId: number, done: number, total: number): Promise<void> {
+    await this.repo.setBytes(this.db, pcId, done, total, new Date(this.now()).toISOString());
+  }
+
+  /**
+   * One event for one PC: decided by the pipeline, written in one transaction with what it implies in
+   * the database (the restore task created or cancelled, the run ended with its last PC). An event that
+   * does not apply changes nothing. A racing writer that moved the PC first makes this decide again.
+   */
+  async apply(pcId: number, event: PcEvent, actor: Actor = SYSTEM_ACTOR, endAs?: { state: 'cancelled'; reason: Reason }): Promise<Applied> {
+    for (let attempt = 0; ; attempt++) {
+      const out = await this.events.transaction(this.db, (tx) => this.applyIn(tx, pcId, event, actor, endAs));
+      if (out !== 'raced') return out;
+      if (attempt >= 3) throw conflict('run_pc_busy', `run PC ${pcId} kept changing under this ${event.type}; try again`);
+    }
+  }
+
+  private async applyIn(tx: Tx, pcId: number, event: PcEvent, actor: Actor, endAs?: { state: 'cancelled'; reason: Reason }): Promise<Applied | 'raced'> {
+    const pc = await this.repo.pc(pcId, tx.trx);
+    if (!pc) throw notFound('run PC', pcId);
+    const run = (await this.repo.run(pc.run_id, tx.trx))!;
+    const options = JSON.parse(run.options) as RunOptions;
+    // A deadline counts only once it is due: a timer delivered twice, or late after the PC moved on, changes nothing.
+    if (event.type === 'deadline' && (pc.deadline_at === null || Date.parse(pc.deadline_at) > this.now()))
+      return { pc: pcView(pc), decision: { ok: false, ignore: pc.deadline_at === null ? 'the PC has no deadline' : `its deadline is ${pc.deadline_at}, not yet` } };
+    const decision = decidePc({ state: pc.state, wakeAttempts: pc.wake_attempts }, event, pipelineOf(options));
+    if (!decision.ok) return { pc: pcView(pc), decision };
+    const at = new Date(this.now()).toISOString();
+    const set: Parameters<RunRepository['movePc']>[4] = { wake_attempts: decision.memory.wakeAttempts };
+    if (decision.deadlineMs !== undefined) set.deadline_at = decision.deadlineMs === null ? null : new Date(this.now() + decision.deadlineMs).toISOString();
+    if (pc.state === 'queued') set.started_at = at;
+    if (isFinal(decision.to)) set.ended_at = at;
+    let reason: Reason = decision.reason;
+    let to = decision.to;
+    for (const action of decision.actions) {
+      if (action.do === 'create-task' && pc.host_id === null) {
+        to = 'failed';
+        reason = { code: 'host_gone', params: {}, text: 'it was removed from the inventory after the run started' };
+        set.deadline_at = null;
+        set.ended_at = at;
+        break;
+      } else if (action.do === 'create-task') {
+        const created = await this.tasks.createIn(tx, actor, [pc.host_id!], 'restore', { imageId: run.image_id, version: run.version_number });
+        const task = created.tasks[0]!;
+        if (!created.created.includes(task.id)) {
+          // The PC already has a task of its own (a capture, a single restore): the run leaves it alone.
+          to = 'failed';
+          reason = { code: 'task_open', params: { taskId: task.id, kind: task.kind }, text: `it already has an open ${task.kind} task (#${task.id}); cancel that task or let it finish, then retry this PC` };
+          set.deadline_at = null;
+          set.ended_at = at;
+          break;
+        }
+        set.task_id = task.id;
+      } else if (action.do === 'cancel-task' && pc.task_id !== null) {
+        const state = await this.tasks.stateOf(pc.task_id, tx.trx);
+        if (state === 'pending' || state === 'running') await this.tasks.cancelIn(tx, actor, pc.task_id);
+      }
+    }
+    if (!(await this.repo.movePc(tx.trx, pc, to, reason, set, at))) return 'raced';
+    tx.out.add('run.pc.changed', { runId: run.id, runPcId: pc.id, roomId: run.room_id, hostId: pc.host_id, state: to, previous: pc.state, reasonCode: reason.code, reasonText: reason.text, at });
+    const moved = (await this.repo.pc(pc.id, tx.trx))!;
+    const applied: Applied = { pc: pcView(moved), decision, ...(set.deadline_at !== undefined ? { deadlineMs: decision.ok && to === decision.to ? decision.deadlineMs ?? null : null } : {}) };
+    const wake = to === decision.to ? decision.actions.find((a) => a.do === 'wake') : undefined;
+    if (wake && wake.do === 'wake') applied.wake = { mac: pc.mac, attempt: wake.attempt };
+    if (isFinal(to)) {
+      const counts = await this.repo.counts(run.id, tx.trx);
+      const ended = endAs?.state ?? (counts.cancelled && !counts.done && !counts.failed ? 'cancelled' : 'done');
+      if (await this.repo.endRun(tx.trx, run.id, ended, endAs?.reason ?? null, at)) {
+        applied.runEnded = ended;
+        tx.out.add('run.changed', { runId: run.id, roomId: run.room_id, state: ended, at });
+      }
+    }
+    return applied;
+  }
+
+  /** Cancels a whole run: every open PC ends cancelled (tasks cancelled in the same transactions), then the run. */
+  async cancel(actor: Actor, runId: number): Promise<RunView> {
+    const run = await this.repo.run(runId);
+    if (!run) throw notFound('run', runId);
+    if (run.state !== 'running') throw conflict('run_finished', `run ${runId} is already ${run.state}`);
+    const endAs = { state: 'cancelled' as const, reason: { code: 'cancelled', params: { by: actor.name }, text: `cancelled by ${actor.name}` } };
+    for (const pc of await this.repo.pcsOf(runId)) if (!isFinal(pc.state)) await this.apply(pc.id, { type: 'cancel', why: 'person' }, actor, endAs);
+    await this.events.transaction(this.db, async (tx) => {
+      await writeAudit(tx.trx, actor, { action: 'run.cancel', targetType: 'run', targetId: runId, details: {} });
+      // A run whose PCs were all final already (a race with their last event) ends here.
+      if (await this.repo.endRun(tx.trx, runId, 'cancelled', endAs.reason, new Date(this.now()).toISOString())) tx.out.add('run.changed', { runId, roomId: run.room_id, state: 'cancelled', at: new Date(this.now()).toISOString() });
+    });
+    return this.view(runId);
+  }
+}

@@ -1,0 +1,170 @@
+// Room runs at the service level, against a real SQLite file and a real PostgreSQL database, without
+// HTTP, BullMQ or the network: a run is created for a room, each PC moves through the pipeline by the
+// events the worker would deliver (start, deadlines on a controlled clock, script fetched, the task's
+// own changes), its restore task is created and cancelled in the same transactions, its timeline
+// records every change with a reason, and the run ends with its last PC.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AppError } from '../../services/core/errors.js';
+import type { EventName, ServerEvents } from '../../services/core/events.js';
+import { RoomRepository } from '../../services/inventory/rooms.js';
+import { RunRepository } from '../../services/runs/repository.js';
+import { RunService } from '../../services/runs/service.js';
+import { DIALECTS } from '../support/env.js';
+import { openTestServices, type TestServices } from '../support/services.js';
+
+const actor = { userId: null, name: 'tech', ip: null };
+const MIN = 60_000;
+
+async function refused(p: Promise<unknown>): Promise<{ status: number; code: string; message: string }> {
+  const err = await p.then(
+    () => null,
+    (e: unknown) => e,
+  );
+  expect(err, 'the call should have been refused').toBeInstanceOf(AppError);
+  const e = err as AppError;
+  return { status: e.status, code: e.code, message: e.message };
+}
+
+describe.each(DIALECTS)('room runs through RunService (%s)', (dialect) => {
+  let s: TestServices;
+  let runs: RunService;
+  let clock = Date.parse('2026-12-07T21:00:00Z');
+  let roomId: number;
+  let hostIds: number[];
+  let imageId: number;
+  const heard: Array<{ name: EventName; payload: ServerEvents[EventName] }> = [];
+
+  beforeAll(async () => {
+    s = await openTestServices(dialect);
+    runs = new RunService(s.database.db, new RunRepository(s.database.db), s.tasks, s.hosts, new RoomRepository(s.database.db), s.events, () => clock);
+    const room = await s.inventory.createRoom(actor, { name: 'B204' });
+    roomId = room.id;
+    hostIds = [];
+    for (let i = 1; i <= 4; i++) hostIds.push((await s.inventory.createHost(actor, { name: `B204-0${i}`, mac: `02:00:00:00:02:0${i}`, roomId })).id);
+    const ref = await s.inventory.createHost(actor, { name: 'REF', mac: '02:00:00:00:02:99', roomId: null });
+    imageId = (await s.catalogue.createImage(actor, { name: 'Windows 11' })).id;
+    // A ready version, written through the image repository as a capture would leave it.
+    const capture = await s.tasks.create(actor, [ref.id], 'capture', { imageId });
+    await s.events.transaction(s.database.db, async (tx) => {
+      const v = await s.images.insertCapturing(tx, {
+        imageId,
+        notes: null,
+        createdBy: 'tech',
+        sourceHostId: ref.id,
+        source: { mac: ref.mac, serial: null, ip: null },
+        taskId: capture.created[0]!,
+        stats: { chunk_size: 4 << 20, disk_bytes: 1 << 30, used_bytes: 1 << 20, stored_bytes: 1 << 19, chunk_count: 1 },
+        hashes: ['a'.repeat(64)],
+      });
+      await s.images.publish(tx, { id: v.id, image_id: imageId, number: v.number }, { storedBytes: 1 << 19, chunkCount: 1, manifestSha256: 'b'.repeat(64) });
+    });
+    await s.tasks.cancel(actor, capture.created[0]!);
+    s.events.onAny((name, payload) => {
+      if (name.startsWith('run.') || name === 'task.changed') heard.push({ name, payload });
+    });
+  });
+
+  afterAll(async () => {
+    await s?.close();
+  });
+
+  it('refuses what cannot run, with the reason, and starts nothing', async () => {
+    expect(await refused(runs.create(actor, { imageId }))).toMatchObject({ status: 400, code: 'validation_failed', message: expect.stringContaining('roomId, hostIds') });
+    expect(await refused(runs.create(actor, { roomId, imageId, steps: ['wake', 'restore'] }))).toMatchObject({ code: 'bad_steps', message: expect.stringContaining('verify') });
+    expect(await refused(runs.create(actor, { roomId: 9999, imageId }))).toMatchObject({ status: 404 });
+    expect(await refused(runs.create(actor, { roomId, imageId, version: 7 }))).toMatchObject({ code: 'unknown_version' });
+    expect(await refused(runs.create(actor, { roomId, hostIds: [hostIds[0]!, 9999], imageId }))).toMatchObject({ code: 'not_in_room', message: expect.stringContaining('9999') });
+    expect(await refused(runs.create(actor, { roomId, imageId, windowEndsAt: '2026-12-07T20:00:00Z' }))).toMatchObject({ code: 'window_over' });
+    expect(await runs.list()).toEqual([]);
+  });
+
+  it('runs a room: each PC through its pipeline, tasks created and cancelled with it, a timeline with reasons, the run ending with its last PC', async () => {
+    heard.length = 0;
+    const run = await runs.create(actor, { roomId, imageId, wakeAttempts: 2, wakeTimeoutMinutes: 5, silenceTimeoutMinutes: 10 });
+    expect(run).toMatchObject({ state: 'running', room: 'B204', image: { name: 'Windows 11' }, version: { number: 1 }, counts: { queued: 4 } });
+    expect(run.options).toMatchObject({ steps: ['wake', 'restore', 'verify', 'poweroff'], maxParallel: 35, wakeAttempts: 2, skipInUse: true });
+    const [a, b, c, d] = run.pcs;
+    expect(await refused(runs.create(actor, { hostIds: [a!.hostId!], imageId }))).toMatchObject({ status: 409, code: 'in_another_run', message: expect.stringContaining('B204-01') });
+
+    // A: never wakes. Its task exists from the first magic packet; two attempts, then "did not wake".
+    const startA = await runs.apply(a!.id, { type: 'start', inUse: false });
+    expect(startA).toMatchObject({ pc: { state: 'waking', wakeAttempts: 1 }, wake: { mac: a!.mac, attempt: 1 }, deadlineMs: 5 * MIN });
+    const taskA = startA.pc.taskId!;
+    expect(await s.tasks.stateOf(taskA)).toBe('pending');
+    expect((await s.tasks.get(taskA)).params).toMatchObject({ imageId, version: 1 });
+    expect((await runs.apply(a!.id, { type: 'deadline' })).decision).toEqual({ ok: false, ignore: expect.stringContaining('not yet') });
+    clock += 5 * MIN;
+    const again = await runs.apply(a!.id, { type: 'deadline' });
+    expect(again).toMatchObject({ pc: { state: 'waking', wakeAttempts: 2 }, wake: { attempt: 2 } });
+    // The same timer delivered twice changes nothing.
+    expect((await runs.apply(a!.id, { type: 'deadline' })).decision.ok).toBe(false);
+    clock += 5 * MIN;
+    const gaveUp = await runs.apply(a!.id, { type: 'deadline' });
+    expect(gaveUp.pc).toMatchObject({ state: 'failed', reason: { code: 'did_not_wake', text: expect.stringContaining('did not wake after 2 Wake-on-LAN attempts over 10 min') } });
+    expect(gaveUp.wake).toBeUndefined();
+    expect(await s.tasks.stateOf(taskA)).toBe('cancelled');
+
+    // B: the whole way.
+    const taskB = (await runs.apply(b!.id, { type: 'start', inUse: false })).pc.taskId!;
+    expect((await runs.apply(b!.id, { type: 'script-fetched' })).pc.state).toBe('booted');
+    expect((await runs.apply(b!.id, { type: 'task-running' })).pc.state).toBe('restoring');
+    await runs.progress(b!.id, 500, 1000);
+    expect((await runs.apply(b!.id, { type: 'task-progress', phase: 'verify' })).pc).toMatchObject({ state: 'verifying', bytesDone: 500, bytesTotal: 1000 });
+    expect((await runs.apply(b!.id, { type: 'task-done' })).pc).toMatchObject({ state: 'done', reason: { text: expect.stringContaining('powers off') } });
+    expect(await s.tasks.stateOf(taskB)).toBe('pending'); // the run follows the task; the task's own end is the client's
+
+    // C: in use, skipped and never erased (no task).
+    const skipped = await runs.apply(c!.id, { type: 'start', inUse: true });
+    expect(skipped.pc).toMatchObject({ state: 'skipped', taskId: null, reason: { code: 'in_use' } });
+
+    // D: already has a task of its own: the run leaves it alone and says so.
+    const own = await s.tasks.create(actor, [d!.hostId!], 'inventory');
+    const failedD = await runs.apply(d!.id, { type: 'start', inUse: false });
+    expect(failedD.pc).toMatchObject({ state: 'failed', taskId: null, reason: { code: 'task_open', text: expect.stringContaining(`inventory task (#${own.created[0]})`) } });
+    expect(failedD.runEnded).toBe('done');
+    expect(await s.tasks.stateOf(own.created[0]!)).toBe('pending');
+
+    const view = await runs.view(run.id);
+    expect(view).toMatchObject({ state: 'done', counts: { failed: 2, done: 1, skipped: 1 } });
+    const timeline = await runs.timeline([a!.id]);
+    expect(timeline.map((e) => [e.state, e.reason_code])).toEqual([
+      ['waking', 'waking'],
+      ['waking', 'waking'],
+      ['failed', 'did_not_wake'],
+    ]);
+    expect(JSON.parse(timeline[2]!.params!)).toEqual({ attempts: 2, minutes: 10 });
+    // Events: every PC change after its commit, the run's end last.
+    const runEvents = heard.filter((h) => h.name.startsWith('run.'));
+    expect(runEvents[0]).toMatchObject({ name: 'run.changed', payload: { state: 'running' } });
+    expect(runEvents.at(-1)).toMatchObject({ name: 'run.changed', payload: { state: 'done', runId: run.id } });
+    expect(runEvents.filter((h) => h.name === 'run.pc.changed').map((h) => (h.payload as { state: string }).state)).toEqual([
+      'waking',
+      'waking',
+      'failed',
+      'waking',
+      'booted',
+      'restoring',
+      'verifying',
+      'done',
+      'skipped',
+      'failed',
+    ]);
+    await s.tasks.cancel(actor, own.created[0]!);
+    await s.tasks.cancel(actor, taskB);
+  });
+
+  it('cancelling a run cancels its open PCs and their tasks, and ends the run cancelled with who did it', async () => {
+    const run = await runs.create(actor, { roomId, imageId, steps: ['restore', 'verify'] });
+    const [a, b] = run.pcs;
+    const startA = await runs.apply(a!.id, { type: 'start', inUse: false });
+    expect(startA.wake).toBeUndefined(); // no wake step: started by hand
+    await runs.apply(a!.id, { type: 'task-running' });
+    const view = await runs.cancel(actor, run.id);
+    expect(view).toMatchObject({ state: 'cancelled', reason: { code: 'cancelled', text: 'cancelled by tech' }, counts: { cancelled: 4 } });
+    expect(await s.tasks.stateOf(startA.pc.taskId!)).toBe('cancelled');
+    expect((await runs.apply(b!.id, { type: 'start', inUse: false })).decision).toEqual({ ok: false, ignore: 'the PC is already cancelled' });
+    expect(await refused(runs.cancel(actor, run.id))).toMatchObject({ status: 409, code: 'run_finished' });
+    // Every PC is free for the next run.
+    expect((await runs.create(actor, { roomId, imageId })).counts).toEqual({ queued: 4 });
+  });
+});
