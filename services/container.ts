@@ -98,6 +98,7 @@ export function buildServices(config: Config, log: Logger, database: Database, o
   const store = new ImageStore(db, settings, config.imagesDir);
   const maintenance = new StoreMaintenance(db, store, images, events);
   const damage = new ImageDamage(db, images, store, alerts, events);
+  const runs = new RunService(db, new RunRepository(db), tasks, hosts, rooms, events);
   return {
     events,
     settings,
@@ -109,14 +110,14 @@ export function buildServices(config: Config, log: Logger, database: Database, o
     registration,
     tokens,
     alerts,
-    boot: new BootService(hosts, tokens, registration, tasks, ipxeRenderer()),
+    boot: new BootService(hosts, tokens, registration, tasks, ipxeRenderer(), (taskId) => runs.scriptFetched(taskId)),
     hello: new HelloService(db, tasks, hosts, registration, tokens, events, alerts),
     images,
     store,
     maintenance,
     catalogue: new ImageCatalogue(db, images, maintenance, tasks, events, damage),
     protocol: new MachineProtocol(db, store, images, tasks, events, maintenance, damage),
-    runs: new RunService(db, new RunRepository(db), tasks, hosts, rooms, events),
+    runs,
     system: new SystemService(config.dockerUrl),
   };
 }

@@ -26,8 +26,8 @@ export const RunInputSchema = z
     steps: z.array(z.enum(STEPS)).optional().describe(`the steps, in order (default ${STEPS.join(', ')}); restore and verify are always in`),
     maxParallel: z.number().int().min(1).max(500).default(35).describe('at most so many PCs restored at once'),
     wakeAttempts: z.number().int().min(1).max(10).default(DEFAULT_PIPELINE.wakeAttempts),
-    wakeTimeoutMinutes: z.number().min(0.05).max(120).default(DEFAULT_PIPELINE.wakeTimeoutMs / 60_000).describe('how long a PC has to network-boot after each magic packet'),
-    silenceTimeoutMinutes: z.number().min(0.05).max(240).default(DEFAULT_PIPELINE.silenceTimeoutMs / 60_000).describe('longest silence of a booted PC before it is given up'),
+    wakeTimeoutMinutes: z.number().min(0.01).max(120).default(DEFAULT_PIPELINE.wakeTimeoutMs / 60_000).describe('how long a PC has to network-boot after each magic packet'),
+    silenceTimeoutMinutes: z.number().min(0.01).max(240).default(DEFAULT_PIPELINE.silenceTimeoutMs / 60_000).describe('longest silence of a booted PC before it is given up'),
     skipInUse: z.boolean().default(true).describe('skip (never erase) a PC found in use at its start'),
     wakePerSecond: z.number().min(0.1).max(100).default(3).describe('magic packets per second, so that a room does not draw power in the same second'),
     windowEndsAt: z.iso.datetime().optional().describe('PCs still running then are stopped and reported'),
@@ -210,6 +210,24 @@ export class RunService {
     return this.repo.pcOfTask(taskId);
   }
 
+  /** A run PC as people see it. */
+  async pc(id: number): Promise<RunPcView | undefined> {
+    const p = await this.repo.pc(id);
+    return p && pcView(p);
+  }
+
+  /** When the PC's current deadline falls (ms since the epoch), or null. */
+  async deadlineOf(pcId: number): Promise<number | null> {
+    const p = await this.repo.pc(pcId);
+    return p?.deadline_at ? Date.parse(p.deadline_at) : null;
+  }
+
+  /** The PC of this task fetched its iPXE script: it booted (nothing when the task is not a run's). */
+  async scriptFetched(taskId: number): Promise<void> {
+    const pc = await this.repo.pcOfTask(taskId);
+    if (pc) await this.apply(pc.id, { type: 'script-fetched' });
+  }
+
   /** Progress figures of a PC (no state change): bytes for the report and the UI. */
   async progress(pcId: number, done: number, total: number): Promise<void> {
     await this.repo.setBytes(this.db, pcId, done, total, new Date(this.now()).toISOString());
@@ -236,6 +254,8 @@ export class RunService {
     // A deadline counts only once it is due: a timer delivered twice, or late after the PC moved on, changes nothing.
     if (event.type === 'deadline' && (pc.deadline_at === null || Date.parse(pc.deadline_at) > this.now()))
       return { pc: pcView(pc), decision: { ok: false, ignore: pc.deadline_at === null ? 'the PC has no deadline' : `its deadline is ${pc.deadline_at}, not yet` } };
+    if (event.type === 'start' && pc.state === 'queued' && (run.state !== 'running' || (await this.repo.activeCount(run.id, tx.trx)) >= options.maxParallel))
+      return { pc: pcView(pc), decision: { ok: false, ignore: run.state !== 'running' ? `the run is ${run.state}` : `no free slot: ${options.maxParallel} PCs of the run are already under way` } };
     const decision = decidePc({ state: pc.state, wakeAttempts: pc.wake_attempts }, event, pipelineOf(options));
     if (!decision.ok) return { pc: pcView(pc), decision };
     const at = new Date(this.now()).toISOString();

@@ -10,6 +10,7 @@ import { RoomRepository } from '../../services/inventory/rooms.js';
 import { RunRepository } from '../../services/runs/repository.js';
 import { RunService } from '../../services/runs/service.js';
 import { DIALECTS } from '../support/env.js';
+import { publishVersion } from '../support/runs.js';
 import { openTestServices, type TestServices } from '../support/services.js';
 
 const actor = { userId: null, name: 'tech', ip: null };
@@ -43,22 +44,7 @@ describe.each(DIALECTS)('room runs through RunService (%s)', (dialect) => {
     for (let i = 1; i <= 4; i++) hostIds.push((await s.inventory.createHost(actor, { name: `B204-0${i}`, mac: `02:00:00:00:02:0${i}`, roomId })).id);
     const ref = await s.inventory.createHost(actor, { name: 'REF', mac: '02:00:00:00:02:99', roomId: null });
     imageId = (await s.catalogue.createImage(actor, { name: 'Windows 11' })).id;
-    // A ready version, written through the image repository as a capture would leave it.
-    const capture = await s.tasks.create(actor, [ref.id], 'capture', { imageId });
-    await s.events.transaction(s.database.db, async (tx) => {
-      const v = await s.images.insertCapturing(tx, {
-        imageId,
-        notes: null,
-        createdBy: 'tech',
-        sourceHostId: ref.id,
-        source: { mac: ref.mac, serial: null, ip: null },
-        taskId: capture.created[0]!,
-        stats: { chunk_size: 4 << 20, disk_bytes: 1 << 30, used_bytes: 1 << 20, stored_bytes: 1 << 19, chunk_count: 1 },
-        hashes: ['a'.repeat(64)],
-      });
-      await s.images.publish(tx, { id: v.id, image_id: imageId, number: v.number }, { storedBytes: 1 << 19, chunkCount: 1, manifestSha256: 'b'.repeat(64) });
-    });
-    await s.tasks.cancel(actor, capture.created[0]!);
+    await publishVersion(s, imageId, ref);
     s.events.onAny((name, payload) => {
       if (name.startsWith('run.') || name === 'task.changed') heard.push({ name, payload });
     });

@@ -30,6 +30,8 @@ export class BootService {
     private readonly registration: RegistrationWindow,
     private readonly tasks: TaskService,
     private readonly render: Renderer,
+    /** Told when a PC with an open task is sent its client (a room run counts the PC as booted); never fails the boot. */
+    private readonly booted: (taskId: number) => Promise<void> = async () => {},
   ) {}
 
   private findHost(mac: string) {
@@ -61,6 +63,7 @@ export class BootService {
       if (!kind) return exit(`task ${task.id} is of kind "${task.kind}", which this server does not know`);
       const token = await this.tokens.issue({ purpose: 'task', mac, taskId: task.id, hostId: host.id, ip });
       const imaging = kind.boot.imaging;
+      await this.booted(task.id).catch(() => undefined);
       return { script: 'client', mode: 'task', mac, token, hostId: host.id, taskId: task.id, imaging };
     }
     const lifetimeMs = await this.registration.tokenLifetimeMs();

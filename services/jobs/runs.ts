@@ -1,0 +1,201 @@
+// The room run's edges on BullMQ: one flow per run (FlowProducer), a parent job for the run and a
+// child job per PC, so that one PC's failure is recorded without failing or stalling the room.
+//
+// A PC's job is a loop that sleeps between its turns (moveToDelayed + DelayedError): at each turn it
+// reads the PC and its task from the database, turns what the task did into pipeline events (the task's
+// state and the client's last progress report are in the task's row), starts the PC when the run has a
+// free slot, applies a deadline that fell, sends the magic packets a decision asks for, and sleeps
+// until its deadline or its next poll, whichever comes first. Every decision is RunService's, in one
+// transaction, so a turn can be repeated (a killed worker, a stalled job) without doing anything twice.
+// Events (task.changed, task.progress) only wake a PC's job early; nothing relies on them.
+//
+// The database is the record, Redis only the schedule: reconcile() adds the jobs of every running run
+// again (existing job ids are left alone), at the worker's start and every minute, so a Redis that
+// lost its data (restarted without persistence) or a job that failed for good costs a delay, not a run.
+import { DelayedError, FlowProducer, Job, Queue, Worker } from 'bullmq';
+import type { Logger } from '../core/logger.js';
+import type { RedisHandle } from '../core/redis.js';
+import type { EventBus } from '../core/events.js';
+import type { PcEvent } from '../runs/pipeline.js';
+import { isFinal } from '../runs/pipeline.js';
+import type { RunPcView, RunService, RunView } from '../runs/service.js';
+import type { TaskService } from '../tasks/service.js';
+import { sendMagicPacket, wolTargets, type WolSettings, type WolTarget } from './wol.js';
+
+export const RUN_QUEUES = { runs: 'runs', pcs: 'run-pcs' } as const;
+const JOB_OPTS = { removeOnComplete: true, removeOnFail: 1000, attempts: 20, backoff: { type: 'exponential', delay: 1000 } } as const;
+
+const runJobId = (runId: number) => `run-${runId}`;
+const pcJobId = (runId: number, pcId: number) => `run-${runId}-pc-${pcId}`;
+
+/** Adds runs to BullMQ and nudges their PCs' jobs; the api and the worker both use it. */
+export class RunQueue {
+  private readonly flow: FlowProducer;
+  private readonly pcs: Queue;
+
+  constructor(redis: RedisHandle) {
+    this.flow = new FlowProducer({ connection: redis.createClient(), prefix: redis.prefix });
+    this.pcs = new Queue(RUN_QUEUES.pcs, { connection: redis.createClient(), prefix: redis.prefix });
+  }
+
+  /** The run's flow: its open PCs, their first turns staggered by the run's wakePerSecond. Idempotent. */
+  async enqueue(run: RunView): Promise<void> {
+    const open = run.pcs.filter((p) => !isFinal(p.state));
+    const gapMs = 1000 / run.options.wakePerSecond;
+    await this.flow.add({
+      name: 'run',
+      queueName: RUN_QUEUES.runs,
+      data: { runId: run.id },
+      opts: { ...JOB_OPTS, jobId: runJobId(run.id) },
+      children: open.map((p, i) => ({
+        name: 'pc',
+        queueName: RUN_QUEUES.pcs,
+        data: { runId: run.id, pcId: p.id },
+        opts: { ...JOB_OPTS, jobId: pcJobId(run.id, p.id), delay: p.state === 'queued' ? Math.round(i * gapMs) : 0, ignoreDependencyOnFailure: true },
+      })),
+    });
+  }
+
+  /** Wakes a PC's sleeping job now (nothing when it is not sleeping). */
+  async nudge(runId: number, pcId: number): Promise<void> {
+    const job = await Job.fromId(this.pcs, pcJobId(runId, pcId));
+    if (job && (await job.isDelayed())) await job.promote().catch(() => undefined);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([this.flow.close(), this.pcs.close()]);
+  }
+}
+
+export interface RunWorkerOptions {
+  wol: WolSettings & { ports?: number[] };
+  /** Longest sleep of a PC's job between turns (ms). */
+  pollMs?: number;
+  /** Whether a PC is in use (it answers on the network and has not network-booted since the run started). */
+  inUse?: (pc: RunPcView, run: RunView) => Promise<boolean>;
+  concurrency?: number;
+}
+
+/** What the PC's task says happened, as a pipeline event (null: nothing new to tell). A running task's result holds the client's last progress report ({ progress }). */
+export function taskEvent(pc: RunPcView, task: { state: string; error: string | null; result: Record<string, unknown> | null }): PcEvent | null {
+  const details = (task.result?.details ?? {}) as { code?: unknown; diskState?: unknown };
+  switch (task.state) {
+    case 'running': {
+      const progress = task.result?.progress as { phase?: unknown } | undefined;
+      const phase = typeof progress?.phase === 'string' ? progress.phase : null;
+      if (pc.state === 'waking' || pc.state === 'booted') return { type: 'task-running' };
+      if (pc.state === 'restoring' && phase === 'verify') return { type: 'task-progress', phase };
+      return null;
+    }
+    case 'done':
+      return { type: 'task-done' };
+    case 'failed':
+      return { type: 'task-failed', code: typeof details.code === 'string' ? details.code : null, message: task.error ?? 'the restore failed', diskState: typeof details.diskState === 'string' ? details.diskState : null };
+    case 'cancelled':
+      return { type: 'task-cancelled' };
+    default:
+      return null;
+  }
+}
+
+export async function startRunWorker(deps: { redis: RedisHandle; runs: RunService; tasks: TaskService; events: EventBus; log: Logger }, opts: RunWorkerOptions): Promise<{ queue: RunQueue; reconcile(): Promise<number>; stop(): Promise<void> }> {
+  const log = deps.log.child({ part: 'runs' });
+  const { runs, tasks } = deps;
+  const pollMs = opts.pollMs ?? 5000;
+  const queue = new RunQueue(deps.redis);
+  const ports = opts.wol.ports ?? [9, 7];
+
+  const wake = async (mac: string, attempt: number, run: RunView) => {
+    const { targets, problems } = wolTargets(opts.wol);
+    const t: WolTarget[] = [...new Set(targets.map((x) => x.address))].flatMap((address) => ports.map((port) => ({ address, port })));
+    const r = await sendMagicPacket(mac, t);
+    if (problems.length || r.errors.length) log.warn({ run: run.id, mac, attempt, problems, errors: r.errors }, 'Wake-on-LAN: some packets could not be sent');
+    else log.info({ run: run.id, mac, attempt, sent: r.sent }, 'Wake-on-LAN sent');
+  };
+
+  /** One turn of a PC: returns when it is final, else the ms to sleep. */
+  const turn = async (runId: number, pcId: number): Promise<number | 'final'> => {
+    let pc = await runs.pc(pcId);
+    if (!pc || isFinal(pc.state)) return 'final';
+    const run = await runs.view(runId);
+    const act = async (event: PcEvent) => {
+      const a = await runs.apply(pcId, event);
+      if (a.wake) await wake(a.wake.mac, a.wake.attempt, run);
+      pc = a.pc;
+    };
+    if (pc.taskId !== null) {
+      const task = await tasks.get(pc.taskId).catch(() => null);
+      if (task) {
+        const p = task.result?.progress as { bytesDone?: unknown; bytesTotal?: unknown } | undefined;
+        if (task.state === 'running' && typeof p?.bytesDone === 'number' && typeof p.bytesTotal === 'number') await runs.progress(pcId, p.bytesDone, p.bytesTotal);
+        const e = taskEvent(pc, task);
+        if (e) await act(e);
+        // A hello and the verify phase may both be new: one more look.
+        const e2 = !isFinal(pc.state) ? taskEvent(pc, task) : null;
+        if (e2 && e2.type !== e?.type) await act(e2);
+      }
+    }
+    if (pc.state === 'queued') await act({ type: 'start', inUse: opts.inUse ? await opts.inUse(pc, run) : false });
+    const row = await runs.pc(pcId);
+    if (row && !isFinal(row.state)) {
+      const deadline = await runs.deadlineOf(pcId);
+      if (deadline !== null && deadline <= Date.now()) await act({ type: 'deadline' });
+    }
+    if (isFinal(pc.state)) return 'final';
+    const deadline = await runs.deadlineOf(pcId);
+    return Math.max(50, Math.min(pollMs, deadline === null ? pollMs : deadline - Date.now()));
+  };
+
+  const pcWorker = new Worker(
+    RUN_QUEUES.pcs,
+    async (job, token) => {
+      const { runId, pcId } = job.data as { runId: number; pcId: number };
+      const next = await turn(runId, pcId);
+      if (next === 'final') return { state: (await runs.pc(pcId))?.state ?? 'gone' };
+      await job.moveToDelayed(Date.now() + next, token);
+      throw new DelayedError();
+    },
+    { connection: deps.redis.createClient(), prefix: deps.redis.prefix, concurrency: opts.concurrency ?? 20, name: `runs@${process.pid}` },
+  );
+  const runWorker = new Worker(
+    RUN_QUEUES.runs,
+    async (job) => {
+      const view = await runs.view((job.data as { runId: number }).runId);
+      log.info({ run: view.id, state: view.state, counts: view.counts }, 'run ended');
+      return { state: view.state, counts: view.counts };
+    },
+    { connection: deps.redis.createClient(), prefix: deps.redis.prefix, concurrency: 2, name: `runs@${process.pid}` },
+  );
+  for (const w of [pcWorker, runWorker]) {
+    w.on('error', (err) => log.warn({ err: err.message }, 'run worker connection error (BullMQ retries)'));
+    w.on('failed', (job, err) => log.error({ job: job?.id, err: err.message }, 'run job failed (it is retried; reconcile adds it again)'));
+  }
+
+  // Task events only wake the PC's job early; its turn reads the database.
+  const nudgeTask = (taskId: number) =>
+    void runs
+      .pcOfTask(taskId)
+      .then((pc) => pc && queue.nudge(pc.run_id, pc.id))
+      .catch((err: Error) => log.warn({ err: err.message }, 'could not wake a run PC job'));
+  const off = [deps.events.on('task.changed', (e) => nudgeTask(e.taskId)), deps.events.on('run.pc.changed', (e) => void (isFinal(e.state as RunPcView['state']) && queue.nudge(e.runId, e.runPcId).catch(() => undefined)))];
+
+  const reconcile = async () => {
+    const open = await runs.list({ state: 'running' });
+    for (const r of open) await queue.enqueue(await runs.view(r.id));
+    return open.length;
+  };
+  await Promise.all([pcWorker.waitUntilReady(), runWorker.waitUntilReady()]);
+  await reconcile();
+  const timer = setInterval(() => void reconcile().catch((err: Error) => log.warn({ err: err.message }, 'run reconcile failed')), 60_000);
+  timer.unref();
+  return {
+    queue,
+    reconcile,
+    stop: async () => {
+      clearInterval(timer);
+      for (const o of off) o();
+      await Promise.all([pcWorker.close(), runWorker.close()]);
+      await queue.close();
+    },
+  };
+}
