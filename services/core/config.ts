@@ -93,6 +93,17 @@ const envSchema = z.object({
   }),
   ROOMCAST_SECURE_COOKIES: boolean,
   ROOMCAST_TRUST_PROXY: boolean,
+  // Where Wake-on-LAN packets may go (services/jobs/wol.ts): nowhere unless one of these says so.
+  ROOMCAST_WOL_INTERFACES: z
+    .string()
+    .transform((v) => v.split(',').map((x) => x.trim()).filter(Boolean))
+    .refine((l) => l.every((x) => /^[A-Za-z0-9_.:@-]{1,15}$/.test(x)), { error: 'a comma-separated list of network interface names (eth0,ens18)' })
+    .default([]),
+  ROOMCAST_WOL_ADDRESSES: z
+    .string()
+    .transform((v) => v.split(',').map((x) => x.trim()).filter(Boolean))
+    .refine((l) => l.every((x) => /^(\d{1,3}\.){3}\d{1,3}$/.test(x)), { error: 'a comma-separated list of IPv4 addresses (a directed broadcast such as 10.1.2.255, or 255.255.255.255)' })
+    .default([]),
   ROOMCAST_SESSION_HOURS: z.coerce
     .number({ error: 'a number of hours between 1 and 720' })
     .min(1, { error: 'a number of hours between 1 and 720' })
@@ -125,6 +136,8 @@ export interface Config {
   secureCookies: boolean;
   trustProxy: boolean;
   sessionHours: number;
+  /** Wake-on-LAN: the interfaces whose subnets get the magic packets, and addresses used as they are. */
+  wol: { interfaces: string[]; addresses: string[] };
 }
 
 export class ConfigError extends Error {
@@ -198,5 +211,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     secureCookies: e.ROOMCAST_SECURE_COOKIES ?? publicUrl?.startsWith('https://') ?? false,
     trustProxy: e.ROOMCAST_TRUST_PROXY ?? false,
     sessionHours: e.ROOMCAST_SESSION_HOURS,
+    wol: { interfaces: e.ROOMCAST_WOL_INTERFACES, addresses: e.ROOMCAST_WOL_ADDRESSES },
   };
 }

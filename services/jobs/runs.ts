@@ -177,7 +177,14 @@ export async function startRunWorker(deps: { redis: RedisHandle; runs: RunServic
       .pcOfTask(taskId)
       .then((pc) => pc && queue.nudge(pc.run_id, pc.id))
       .catch((err: Error) => log.warn({ err: err.message }, 'could not wake a run PC job'));
-  const off = [deps.events.on('task.changed', (e) => nudgeTask(e.taskId)), deps.events.on('run.pc.changed', (e) => void (isFinal(e.state as RunPcView['state']) && queue.nudge(e.runId, e.runPcId).catch(() => undefined)))];
+  // A run started by the api (or cancelled) is heard here through the event relay; reconcile catches what the relay missed.
+  const onRun = (e: { runId: number; state: string }) =>
+    void (async () => {
+      const view = await runs.view(e.runId);
+      if (e.state === 'running') await queue.enqueue(view);
+      else for (const p of view.pcs) await queue.nudge(view.id, p.id);
+    })().catch((err: Error) => log.warn({ run: e.runId, err: err.message }, 'could not schedule a run'));
+  const off = [deps.events.on('run.changed', onRun), deps.events.on('task.changed', (e) => nudgeTask(e.taskId)), deps.events.on('run.pc.changed', (e) => void (isFinal(e.state as RunPcView['state']) && queue.nudge(e.runId, e.runPcId).catch(() => undefined)))];
 
   const reconcile = async () => {
     const open = await runs.list({ state: 'running' });

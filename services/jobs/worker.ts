@@ -1,7 +1,12 @@
-// The worker role: BullMQ workers. For now, housekeeping on a schedule; later the room pipelines.
+// The worker role: BullMQ workers: housekeeping on a schedule, and room runs (jobs/runs.ts).
 // Its services come from the composition root (services/container.ts), the same the api uses.
 import { Worker, type Job } from 'bullmq';
 import type { AccountService } from '../accounts/service.js';
+import type { Config } from '../core/config.js';
+import type { EventBus } from '../core/events.js';
+import type { RunService } from '../runs/service.js';
+import type { TaskService } from '../tasks/service.js';
+import { startRunWorker } from './runs.js';
 import type { Logger } from '../core/logger.js';
 import type { RedisHandle } from '../core/redis.js';
 import { HOUSEKEEPING_JOBS, openQueue, QUEUES } from './queues.js';
@@ -10,7 +15,7 @@ export interface WorkerRole {
   stop(): Promise<void>;
 }
 
-export async function startWorkerRole(deps: { redis: RedisHandle; accounts: AccountService; log: Logger }): Promise<WorkerRole> {
+export async function startWorkerRole(deps: { redis: RedisHandle; accounts: AccountService; runs: RunService; tasks: TaskService; events: EventBus; config: Pick<Config, 'wol'>; log: Logger }): Promise<WorkerRole> {
   const log = deps.log.child({ role: 'worker' });
   const queue = openQueue(deps.redis, QUEUES.housekeeping);
   queue.on('error', (err) => log.warn({ err: err.message }, 'housekeeping queue error'));
@@ -32,9 +37,13 @@ export async function startWorkerRole(deps: { redis: RedisHandle; accounts: Acco
   worker.on('error', (err) => log.warn({ err: err.message }, 'worker connection error (BullMQ retries)'));
   worker.on('failed', (job, err) => log.error({ job: job?.name, err: err.message }, 'housekeeping job failed'));
   await worker.waitUntilReady();
+  if (!deps.config.wol.interfaces.length && !deps.config.wol.addresses.length)
+    log.warn('Wake-on-LAN is not configured (ROOMCAST_WOL_INTERFACES or ROOMCAST_WOL_ADDRESSES): room runs wait for PCs started by hand');
+  const runs = await startRunWorker({ redis: deps.redis, runs: deps.runs, tasks: deps.tasks, events: deps.events, log }, { wol: deps.config.wol });
   log.info({ queues: Object.values(QUEUES) }, 'worker role started');
   return {
     stop: async () => {
+      await runs.stop();
       await worker.close();
       await queue.close();
     },

@@ -306,6 +306,16 @@ export class RunService {
     return applied;
   }
 
+  /** Cancels one PC of a running run (its task too); the run goes on with the others. */
+  async cancelPc(actor: Actor, runId: number, pcId: number): Promise<RunPcView> {
+    const pc = await this.repo.pc(pcId);
+    if (!pc || pc.run_id !== runId) throw notFound('run PC', pcId);
+    if (isFinal(pc.state)) throw conflict('run_pc_finished', `${pc.host_name} is already ${pc.state} in run ${runId}`);
+    const applied = await this.apply(pcId, { type: 'cancel', why: 'person' }, actor);
+    await this.events.transaction(this.db, (tx) => writeAudit(tx.trx, actor, { action: 'run.pc.cancel', targetType: 'run', targetId: runId, details: { pcId, host: pc.host_name } }));
+    return applied.pc;
+  }
+
   /** Cancels a whole run: every open PC ends cancelled (tasks cancelled in the same transactions), then the run. */
   async cancel(actor: Actor, runId: number): Promise<RunView> {
     const run = await this.repo.run(runId);

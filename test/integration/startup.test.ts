@@ -216,5 +216,5 @@ describe.each(DIALECTS)('kill -9 during an import on %s', (dialect) => {
     } finally {
       await target.drop();
     }
-  });
+  }, 240_000); // a reference import of 10,000 PCs and up to three killed ones with restarts: minutes on a loaded machine
 });

@@ -1,0 +1,116 @@
+// REST routes for room runs: start one (a room or chosen PCs, an image version, the steps and limits),
+// list them, follow one (its PCs with their state and reason, their timelines), cancel a run or one PC.
+// The worker role picks a new run up from its run.changed event (and from the database every minute).
+import { z } from 'zod';
+import { decimal, defineRoute, idParam, type AnyRoute } from '../core/route.js';
+import { PC_STATES, STEPS } from './pipeline.js';
+import { RunInputSchema, type RunService } from './service.js';
+
+const RUN_STATES = ['running', 'done', 'cancelled', 'not_started'] as const;
+const Reason = z.object({ code: z.string(), text: z.string().describe('a sentence a person can act on (English; the UI translates by code)') }).nullable();
+
+const RunPcSchema = z
+  .object({
+    id: z.number().int(),
+    hostId: z.number().int().nullable().describe('null once the PC was removed from the inventory'),
+    hostName: z.string(),
+    mac: z.string(),
+    state: z.enum(PC_STATES),
+    wakeAttempts: z.number().int(),
+    taskId: z.number().int().nullable(),
+    reason: Reason,
+    bytesDone: z.number(),
+    bytesTotal: z.number(),
+    startedAt: z.string().nullable(),
+    endedAt: z.string().nullable(),
+    updatedAt: z.string(),
+  })
+  .meta({ id: 'RunPc' });
+
+const RunSchema = z
+  .object({
+    id: z.number().int(),
+    roomId: z.number().int().nullable(),
+    room: z.string().nullable(),
+    image: z.object({ id: z.number().int().nullable(), name: z.string() }),
+    version: z.object({ id: z.number().int().nullable(), number: z.number().int() }),
+    state: z.enum(RUN_STATES),
+    options: z.object({
+      steps: z.array(z.enum(STEPS)),
+      maxParallel: z.number().int(),
+      wakeAttempts: z.number().int(),
+      wakeTimeoutMinutes: z.number(),
+      silenceTimeoutMinutes: z.number(),
+      skipInUse: z.boolean(),
+      wakePerSecond: z.number(),
+    }),
+    createdBy: z.string(),
+    createdAt: z.string(),
+    startedAt: z.string().nullable(),
+    endedAt: z.string().nullable(),
+    windowEndsAt: z.string().nullable(),
+    reason: Reason,
+    counts: z.record(z.string(), z.number().int()).describe('PCs by state'),
+    pcs: z.array(RunPcSchema),
+  })
+  .meta({ id: 'Run' });
+
+const RunSummarySchema = z
+  .object({ id: z.number().int(), roomId: z.number().int().nullable(), room: z.string().nullable(), image: z.string(), version: z.number().int(), state: z.enum(RUN_STATES), createdBy: z.string(), createdAt: z.string(), endedAt: z.string().nullable() })
+  .meta({ id: 'RunSummary' });
+
+const TimelineSchema = z.array(
+  z.object({ runPcId: z.number().int(), at: z.string(), state: z.enum(PC_STATES), code: z.string(), text: z.string(), params: z.record(z.string(), z.unknown()).nullable() }),
+);
+
+const runAndPc = z.object({ id: decimal('an id', 1), pcId: decimal('a PC id', 1) });
+
+export function runRoutes(runs: RunService): AnyRoute[] {
+  return [
+    defineRoute({
+      method: 'post', path: '/api/v1/runs', tag: 'runs', access: 'technician', status: 201,
+      summary: 'Start a room run: wake, boot, restore, verify and power off a room (or chosen PCs) with a version of an image',
+      body: RunInputSchema,
+      response: RunSchema,
+      errors: { 400: 'validation_failed | bad_steps | not_in_room | unknown_host | empty_room | unknown_image | unknown_version | window_over', 404: 'not_found', 409: 'in_another_run | no_ready_version | version_not_ready | version_damaged' },
+      handler: ({ auth, body }) => runs.create(auth!.actor, body),
+    }),
+    defineRoute({
+      method: 'get', path: '/api/v1/runs', tag: 'runs', access: 'viewer',
+      summary: 'Runs, newest first; filter by room or state',
+      query: z.object({ room: decimal('room', 1).optional(), state: z.enum(RUN_STATES).optional(), limit: decimal('limit', 1, 1000).optional() }),
+      response: z.array(RunSummarySchema),
+      handler: async ({ query }) =>
+        (await runs.list({ roomId: query.room, state: query.state, limit: query.limit })).map((r) => ({
+          id: r.id, roomId: r.room_id, room: r.room_name, image: r.image_name, version: r.version_number, state: r.state, createdBy: r.created_by, createdAt: r.created_at, endedAt: r.ended_at,
+        })),
+    }),
+    defineRoute({
+      method: 'get', path: '/api/v1/runs/:id', tag: 'runs', access: 'viewer',
+      summary: 'One run: its options, its PCs with their state, progress and reason, counts by state',
+      params: idParam, response: RunSchema, errors: { 404: 'not_found' },
+      handler: ({ params }) => runs.view(params.id),
+    }),
+    defineRoute({
+      method: 'get', path: '/api/v1/runs/:id/timeline', tag: 'runs', access: 'viewer',
+      summary: "Every PC's timeline in a run: each state change with its time and reason, in order",
+      params: idParam, response: TimelineSchema, errors: { 404: 'not_found' },
+      handler: async ({ params }) => {
+        const view = await runs.view(params.id);
+        return (await runs.timeline(view.pcs.map((p) => p.id))).map((e) => ({ runPcId: e.run_pc_id, at: e.at, state: e.state, code: e.reason_code, text: e.reason_text, params: e.params ? (JSON.parse(e.params) as Record<string, unknown>) : null }));
+      },
+    }),
+    defineRoute({
+      method: 'post', path: '/api/v1/runs/:id/cancel', tag: 'runs', access: 'technician',
+      summary: 'Cancel a run: every PC not yet done ends cancelled, its task too (a running client is told to stop at its next call)',
+      params: idParam, response: RunSchema, errors: { 404: 'not_found', 409: 'run_finished' },
+      handler: ({ auth, params }) => runs.cancel(auth!.actor, params.id),
+    }),
+    defineRoute({
+      method: 'post', path: '/api/v1/runs/:id/pcs/:pcId/cancel', tag: 'runs', access: 'technician',
+      summary: 'Cancel one PC of a run (its task too); the run goes on with the others',
+      params: runAndPc, response: RunPcSchema, errors: { 404: 'not_found', 409: 'run_pc_finished' },
+      handler: ({ auth, params }) => runs.cancelPc(auth!.actor, params.id, params.pcId),
+    }),
+  ];
+}
