@@ -3,6 +3,7 @@
 import fs from 'node:fs';
 import type { Server } from 'node:http';
 import { createApp } from './api/app.js';
+import { attachLive } from './api/live.js';
 import { startBootRole } from './boot/role.js';
 import { openContainer, type BuildOptions, type Container } from './container.js';
 import { ConfigError, loadConfig, type Config } from './core/config.js';
@@ -76,6 +77,8 @@ export async function start(config: Config, log: Logger, opts: BuildOptions = {}
             server.closeIdleConnections();
           }),
       });
+      const live = attachLive(server, { accounts: c.accounts, events: c.events, runs: c.runs, log: log.child({ role: 'api' }) });
+      stoppers.push({ name: 'live events', stop: () => live.close() });
       log.info({ host: config.http.host, port }, `api listening on http://${config.http.host}:${port}`);
     }
     if (roles.has('worker')) {

@@ -6,7 +6,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { pino } from 'pino';
 import { loadConfig } from '../../services/core/config.js';
-import type { BuildOptions } from '../../services/container.js';
+import type { BuildOptions, Container } from '../../services/container.js';
 import { start } from '../../services/main.js';
 import { PG_ADMIN_URL, REDIS_URL, type TestDialect } from './env.js';
 
@@ -35,6 +35,8 @@ export async function createTestDatabase(dialect: TestDialect, dir: string): Pro
 
 export interface TestApp {
   url: string;
+  /** The services of the running app (its database, events, tasks…), for setting up what HTTP cannot. */
+  container: Container;
   dataDir: string;
   databaseUrl: string;
   adminPassword: string;
@@ -64,6 +66,7 @@ export async function startTestApp(dialect: TestDialect, env: Record<string, str
   const running = await start(config, log, opts);
   return {
     url: `http://127.0.0.1:${running.port}`,
+    container: running.container!,
     dataDir,
     databaseUrl: database.url,
     adminPassword: config.adminPassword ?? '',

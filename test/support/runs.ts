@@ -1,12 +1,15 @@
 // Room-run fixtures: a ready image version written through the image repository as a capture leaves
 // it (no chunks on disk: for runs tested without a client), and the machine identity of a PC's task.
 import type { MachineAuth } from '../../services/core/auth.js';
-import type { TestServices } from './services.js';
+import type { Services } from '../../services/container.js';
+import type { Database } from '../../services/core/db/index.js';
+
+type WithDb = Pick<Services, 'tasks' | 'events' | 'images'> & { database: Database };
 
 const actor = { userId: null, name: 'tech', ip: null };
 
 /** A new ready version of `imageId`, captured (on paper) from host `refHostId`. */
-export async function publishVersion(s: TestServices, imageId: number, ref: { id: number; mac: string }): Promise<number> {
+export async function publishVersion(s: WithDb, imageId: number, ref: { id: number; mac: string }): Promise<number> {
   const capture = await s.tasks.create(actor, [ref.id], 'capture', { imageId });
   const number = await s.events.transaction(s.database.db, async (tx) => {
     const v = await s.images.insertCapturing(tx, {

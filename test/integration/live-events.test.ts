@@ -1,0 +1,116 @@
+// Live events over socket.io on the real api (api + worker roles, real Redis and SQLite), with the
+// real socket.io client: a connection needs a session cookie from this server's own pages or an API
+// token; a client subscribes to a run or a school room, asks for the run's state, and then hears
+// each change of its PCs and of the run, after the change is in the database.
+import { io as connect, type Socket } from 'socket.io-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestApp, type TestApp } from '../support/app.js';
+import { ApiClient } from '../support/client.js';
+import { publishVersion } from '../support/runs.js';
+
+type Heard = { event: string; payload: Record<string, unknown> };
+
+function open(url: string, opts: { cookie?: string; origin?: string; token?: string }): Promise<Socket> {
+  const socket = connect(url, {
+    transports: ['websocket'],
+    reconnection: false,
+    extraHeaders: { ...(opts.cookie ? { cookie: opts.cookie } : {}), ...(opts.origin ? { origin: opts.origin } : {}) },
+    ...(opts.token ? { auth: { token: opts.token } } : {}),
+  });
+  return new Promise((resolve, reject) => {
+    socket.once('connect', () => resolve(socket));
+    socket.once('connect_error', (err) => {
+      socket.close();
+      reject(err);
+    });
+  });
+}
+
+const emitAck = <T>(socket: Socket, event: string, arg: unknown) => socket.timeout(5000).emitWithAck(event, arg) as Promise<T>;
+
+describe('live events (socket.io on the api)', () => {
+  let app: TestApp;
+  let admin: ApiClient;
+  let roomId: number;
+  let imageId: number;
+  let hostIds: number[];
+  const sockets: Socket[] = [];
+
+  beforeAll(async () => {
+    app = await startTestApp('sqlite');
+    admin = new ApiClient(app.url);
+    expect((await admin.login('admin', app.adminPassword)).status).toBe(200);
+    roomId = (await admin.post('/api/v1/rooms', { name: 'B204' })).body.id;
+    hostIds = [];
+    for (let i = 1; i <= 2; i++) hostIds.push((await admin.post('/api/v1/hosts', { name: `B204-0${i}`, mac: `02:00:00:00:04:0${i}`, roomId })).body.id);
+    const ref = (await admin.post('/api/v1/hosts', { name: 'REF', mac: '02:00:00:00:04:99' })).body;
+    imageId = (await admin.post('/api/v1/images', { name: 'Windows 11' })).body.id;
+    await publishVersion(app.container, imageId, ref);
+  });
+
+  afterAll(async () => {
+    for (const s of sockets) s.close();
+    await app?.stop();
+  });
+
+  it('refuses a connection without a login, and a session cookie sent from another site', async () => {
+    await expect(open(app.url, {})).rejects.toThrow(/unauthenticated/);
+    await expect(open(app.url, { cookie: admin['cookie']!, origin: 'http://evil.example' })).rejects.toThrow(/forbidden/);
+    await expect(open(app.url, { token: 'not-a-token' })).rejects.toThrow(/unauthenticated/);
+  });
+
+  it("a viewer's token follows a run: its state on request, then every PC change and the run's end, each already in the database", async () => {
+    const created = (await admin.post('/api/v1/tokens', { name: 'wall screen', role: 'viewer' })).body;
+    expect(created.role).toBe('viewer');
+    const token = created.token as string;
+    const bySession = await open(app.url, { cookie: admin['cookie']!, origin: app.url });
+    const byToken = await open(app.url, { token });
+    sockets.push(bySession, byToken);
+    const heardRoom: Heard[] = [];
+    const heardRun: Heard[] = [];
+    const seenInDb: Array<Promise<string>> = [];
+    for (const ev of ['run:update', 'run:pc', 'task:update']) {
+      bySession.on(ev, (payload: Record<string, unknown>) => heardRoom.push({ event: ev, payload }));
+      byToken.on(ev, (payload: Record<string, unknown>) => {
+        heardRun.push({ event: ev, payload });
+        if (ev === 'run:update') seenInDb.push(admin.get(`/api/v1/runs/${payload.runId as number}`).then((r) => r.body.state as string));
+      });
+    }
+    expect(await emitAck(bySession, 'subscribe', { room: roomId })).toEqual({ ok: true, joined: `room:${roomId}` });
+    expect(await emitAck(bySession, 'subscribe', { room: 'x' })).toMatchObject({ ok: false });
+
+    const run = (await admin.post('/api/v1/runs', { roomId, imageId, steps: ['restore', 'verify'], maxParallel: 1 })).body;
+    expect(run.state).toBe('running');
+    expect(await emitAck(byToken, 'subscribe', { run: run.id })).toEqual({ ok: true, joined: `run:${run.id}` });
+    const state = await emitAck<{ ok: boolean; run: { id: number; pcs: unknown[] } }>(byToken, 'run:state', run.id);
+    expect(state.ok).toBe(true);
+    expect(state.run.pcs).toHaveLength(2);
+
+    // The worker starts one PC (maxParallel 1): its restore task is created and its state changes.
+    const until = async (what: string, f: () => boolean) => {
+      const end = Date.now() + 20_000;
+      while (!f()) {
+        if (Date.now() > end) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(heardRun)}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    };
+    await until('a PC waking', () => heardRun.some((h) => h.event === 'run:pc' && h.payload.state === 'waking'));
+    expect((await admin.post(`/api/v1/runs/${run.id}/cancel`)).body.state).toBe('cancelled');
+    await until("the run's end", () => heardRun.some((h) => h.event === 'run:update' && h.payload.state === 'cancelled'));
+    expect(await Promise.all(seenInDb)).toEqual(['cancelled']);
+    const pcStates = heardRun.filter((h) => h.event === 'run:pc').map((h) => `${h.payload.runPcId as number}:${h.payload.state as string}`);
+    expect(pcStates.filter((s) => s.endsWith(':waking'))).toHaveLength(1);
+    expect(pcStates.filter((s) => s.endsWith(':cancelled'))).toHaveLength(2);
+    // The room's subscriber heard the same run changes (and the tasks of the room's PCs).
+    await until('the room subscriber', () => heardRoom.filter((h) => h.event === 'run:pc').length === pcStates.length);
+    expect(heardRoom.some((h) => h.event === 'task:update' && h.payload.state === 'cancelled')).toBe(true);
+    // A socket that subscribed to nothing heard nothing.
+    const idle = await open(app.url, { token });
+    sockets.push(idle);
+    let idleHeard = 0;
+    idle.onAny(() => idleHeard++);
+    await admin.post('/api/v1/runs', { hostIds: [hostIds[0]], imageId, steps: ['restore', 'verify'] });
+    await until('another run to start', () => heardRoom.filter((h) => h.event === 'run:update').length >= 2);
+    expect(idleHeard).toBe(0);
+  });
+});
