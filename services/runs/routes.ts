@@ -4,6 +4,8 @@
 import { z } from 'zod';
 import { decimal, defineRoute, idParam, type AnyRoute } from '../core/route.js';
 import { PC_STATES, STEPS } from './pipeline.js';
+import { reportHtml } from './report-html.js';
+import { buildReport } from './report.js';
 import { RunInputSchema, type RunService } from './service.js';
 
 const RUN_STATES = ['running', 'done', 'cancelled', 'not_started'] as const;
@@ -63,6 +65,28 @@ const TimelineSchema = z.array(
   z.object({ runPcId: z.number().int(), at: z.string(), state: z.enum(PC_STATES), code: z.string(), text: z.string(), params: z.record(z.string(), z.unknown()).nullable() }),
 );
 
+const ReportSchema = z
+  .object({
+    run: z.object({ id: z.number().int(), room: z.string().nullable(), image: z.string(), version: z.number().int(), state: z.enum(RUN_STATES), createdBy: z.string(), startedAt: z.string().nullable(), endedAt: z.string().nullable(), reason: Reason }),
+    totals: z.object({ pcs: z.number().int(), done: z.number().int(), failed: z.number().int(), skipped: z.number().int(), cancelled: z.number().int(), open: z.number().int(), wallSeconds: z.number().nullable(), bytesMoved: z.number() }),
+    pcs: z.array(
+      z.object({
+        id: z.number().int(),
+        hostName: z.string(),
+        mac: z.string(),
+        state: z.enum(PC_STATES),
+        needsAPerson: z.boolean(),
+        reason: z.object({ code: z.string(), fr: z.string(), en: z.string() }).nullable(),
+        startedAt: z.string().nullable(),
+        endedAt: z.string().nullable(),
+        durationSeconds: z.number().nullable(),
+        bytesMoved: z.number(),
+        timeline: z.array(z.object({ at: z.string(), state: z.string(), code: z.string(), text: z.string() })),
+      }),
+    ),
+  })
+  .meta({ id: 'RunReport' });
+
 const runAndPc = z.object({ id: decimal('an id', 1), pcId: decimal('a PC id', 1) });
 
 export function runRoutes(runs: RunService): AnyRoute[] {
@@ -98,6 +122,25 @@ export function runRoutes(runs: RunService): AnyRoute[] {
       handler: async ({ params }) => {
         const view = await runs.view(params.id);
         return (await runs.timeline(view.pcs.map((p) => p.id))).map((e) => ({ runPcId: e.run_pc_id, at: e.at, state: e.state, code: e.reason_code, text: e.reason_text, params: e.params ? (JSON.parse(e.params) as Record<string, unknown>) : null }));
+      },
+    }),
+    defineRoute({
+      method: 'get', path: '/api/v1/runs/:id/report', tag: 'runs', access: 'viewer',
+      summary: 'The morning report of a run: PCs that need a person first (failed, skipped, cancelled) with their reason in French and English, then the others; per PC its timeline, duration and bytes; totals',
+      params: idParam, response: ReportSchema, errors: { 404: 'not_found' },
+      handler: async ({ params }) => {
+        const view = await runs.view(params.id);
+        return buildReport(view, await runs.timeline(view.pcs.map((p) => p.id)));
+      },
+    }),
+    defineRoute({
+      method: 'get', path: '/api/v1/runs/:id/report.html', tag: 'runs', access: 'viewer',
+      summary: 'The morning report as a printable page (French; ?lang=en for English)',
+      params: idParam, query: z.object({ lang: z.enum(['fr', 'en']).optional() }),
+      response: { mediaType: 'text/html; charset=utf-8' }, errors: { 404: 'not_found' },
+      handler: async ({ params, query }) => {
+        const view = await runs.view(params.id);
+        return reportHtml(buildReport(view, await runs.timeline(view.pcs.map((p) => p.id))), query.lang ?? 'fr');
       },
     }),
     defineRoute({

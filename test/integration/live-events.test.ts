@@ -104,6 +104,14 @@ describe('live events (socket.io on the api)', () => {
     // The room's subscriber heard the same run changes (and the tasks of the room's PCs).
     await until('the room subscriber', () => heardRoom.filter((h) => h.event === 'run:pc').length === pcStates.length);
     expect(heardRoom.some((h) => h.event === 'task:update' && h.payload.state === 'cancelled')).toBe(true);
+    // The run's report, as a viewer's script or a printed page gets it.
+    const viewer = new ApiClient(app.url);
+    viewer.token = token;
+    const page = await viewer.get(`/api/v1/runs/${run.id}/report.html`);
+    expect(page.status).toBe(200);
+    expect(String(page.body)).toContain('<h1>Rapport de restauration – B204</h1>');
+    expect((await viewer.get(`/api/v1/runs/${run.id}/report`)).body.totals).toMatchObject({ pcs: 2, cancelled: 2 });
+    expect((await viewer.post(`/api/v1/runs/${run.id}/cancel`)).status).toBe(403);
     // A socket that subscribed to nothing heard nothing.
     const idle = await open(app.url, { token });
     sockets.push(idle);

@@ -8,6 +8,8 @@ import { AppError } from '../../services/core/errors.js';
 import type { EventName, ServerEvents } from '../../services/core/events.js';
 import { RoomRepository } from '../../services/inventory/rooms.js';
 import { RunRepository } from '../../services/runs/repository.js';
+import { reportHtml, reportText } from '../../services/runs/report-html.js';
+import { buildReport } from '../../services/runs/report.js';
 import { RunService } from '../../services/runs/service.js';
 import { DIALECTS } from '../support/env.js';
 import { publishVersion } from '../support/runs.js';
@@ -135,6 +137,28 @@ describe.each(DIALECTS)('room runs through RunService (%s)', (dialect) => {
       'skipped',
       'failed',
     ]);
+    // The morning report: what needs a person first, with its reason in French and English.
+    const report = buildReport(view, await runs.timeline(view.pcs.map((p) => p.id)));
+    expect(report.pcs.map((p) => [p.hostName, p.state, p.needsAPerson])).toEqual([
+      ['B204-01', 'failed', true],
+      ['B204-04', 'failed', true],
+      ['B204-03', 'skipped', true],
+      ['B204-02', 'done', false],
+    ]);
+    expect(report.pcs[0]!.reason).toEqual({ code: 'did_not_wake', fr: expect.stringContaining("ne s'est pas allumé après 2 réveil(s)"), en: expect.stringContaining('did not wake after 2') });
+    expect(report.pcs[3]).toMatchObject({ bytesMoved: 500, timeline: [{ state: 'waking' }, { state: 'booted' }, { state: 'restoring' }, { state: 'verifying' }, { state: 'done' }] });
+    expect(report.totals).toMatchObject({ pcs: 4, done: 1, failed: 2, skipped: 1, cancelled: 0, open: 0, bytesMoved: 500 });
+    const mail = reportText(report);
+    expect(mail.subject).toBe('Rapport de restauration – B204 : 1 restauré(s) sur 4, 2 en échec, 1 ignoré(s), 0 annulé(s)');
+    expect(mail.text.split('\n').slice(2, 6)).toEqual([
+      'À regarder :',
+      expect.stringMatching(/^- B204-01 \(échec\) : ne s'est pas allumé/),
+      expect.stringMatching(/^- B204-04 \(échec\) : il avait déjà une tâche en cours/),
+      expect.stringMatching(/^- B204-03 \(ignoré\) : en cours d'utilisation/),
+    ]);
+    const html = reportHtml({ ...report, run: { ...report.run, room: '<B204>' } }, 'en');
+    expect(html).toContain('<h1>Restore report – &lt;B204&gt;</h1>');
+    expect(html.indexOf('B204-01')).toBeLessThan(html.indexOf('B204-02'));
     await s.tasks.cancel(actor, own.created[0]!);
     await s.tasks.cancel(actor, taskB);
   });

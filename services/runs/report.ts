@@ -1,0 +1,91 @@
+// The morning report of a run, as a pure function of the run and its timeline: what needs a person
+// first (failed PCs with their reason, then skipped and cancelled ones), then the PCs that are done;
+// per PC its final state, timeline, duration and bytes moved; totals. The JSON answer, the printable
+// page and the e-mail are all made from it. Reasons are given in French and English: the pipeline's
+// own codes are translated here; a client's failure keeps its sentence (English) in both.
+import type { RunPcEvent } from '../core/db/schema.js';
+import type { RunPcView, RunView } from './service.js';
+
+export type Lang = 'fr' | 'en';
+
+export interface ReportPc {
+  id: number;
+  hostName: string;
+  mac: string;
+  state: RunPcView['state'];
+  needsAPerson: boolean;
+  reason: { code: string; fr: string; en: string } | null;
+  startedAt: string | null;
+  endedAt: string | null;
+  durationSeconds: number | null;
+  bytesMoved: number;
+  timeline: Array<{ at: string; state: string; code: string; text: string }>;
+}
+
+export interface RunReport {
+  run: { id: number; room: string | null; image: string; version: number; state: RunView['state']; createdBy: string; startedAt: string | null; endedAt: string | null; reason: RunView['reason'] };
+  totals: { pcs: number; done: number; failed: number; skipped: number; cancelled: number; open: number; wallSeconds: number | null; bytesMoved: number };
+  /** Failed first, then skipped, cancelled, still open, done; by name within each. */
+  pcs: ReportPc[];
+}
+
+const ORDER: Record<RunPcView['state'], number> = { failed: 0, skipped: 1, cancelled: 2, queued: 3, waking: 3, booted: 3, restoring: 3, verifying: 3, done: 4 };
+
+/** French (and English) for the pipeline's reason codes, from their parameters. */
+function translate(code: string, params: Record<string, unknown>, english: string): { fr: string; en: string } {
+  const n = (k: string) => String(params[k] ?? '?');
+  const fr: Record<string, string> = {
+    did_not_wake: `ne s'est pas allumé après ${n('attempts')} réveil(s) par le réseau (Wake-on-LAN) en ${n('minutes')} min : vérifier qu'il est branché et que le réveil par le réseau est activé dans son BIOS`,
+    did_not_boot: `n'a pas démarré sur le réseau en ${n('minutes')} min : l'allumer à la main et vérifier qu'il démarre d'abord sur le réseau`,
+    in_use: "en cours d'utilisation : il répondait sur le réseau sans avoir démarré sur le réseau depuis le début ; il n'a pas été touché",
+    silent: `ne répond plus (${n('minutes')} min sans nouvelles) : regarder son écran et son câble réseau`,
+    window_ended: "arrêté à la fin de la plage horaire ; il redémarrera sur le réseau et une prochaine restauration le remettra d'aplomb",
+    cancelled: 'annulé',
+    task_cancelled: 'sa tâche de restauration a été annulée en dehors de la restauration de salle',
+    task_open: `il avait déjà une tâche en cours (n° ${n('taskId')}) : l'annuler ou la laisser finir, puis relancer ce poste`,
+    host_gone: "retiré de l'inventaire après le début",
+    done: 'restauré et vérifié',
+  };
+  return { fr: fr[code] ?? english, en: english };
+}
+
+export function buildReport(view: RunView, timeline: RunPcEvent[], now = Date.now()): RunReport {
+  const byPc = new Map<number, RunPcEvent[]>();
+  for (const e of timeline) byPc.set(e.run_pc_id, [...(byPc.get(e.run_pc_id) ?? []), e]);
+  const pcs: ReportPc[] = view.pcs.map((p) => {
+    const events = byPc.get(p.id) ?? [];
+    const last = events.at(-1);
+    const params = last?.params ? (JSON.parse(last.params) as Record<string, unknown>) : {};
+    const reason = p.reason ? { code: p.reason.code, ...translate(p.reason.code, params, p.reason.text) } : null;
+    const end = p.endedAt ? Date.parse(p.endedAt) : now;
+    return {
+      id: p.id,
+      hostName: p.hostName,
+      mac: p.mac,
+      state: p.state,
+      needsAPerson: p.state === 'failed' || p.state === 'skipped',
+      reason,
+      startedAt: p.startedAt,
+      endedAt: p.endedAt,
+      durationSeconds: p.startedAt ? Math.max(0, Math.round((end - Date.parse(p.startedAt)) / 1000)) : null,
+      bytesMoved: p.bytesDone,
+      timeline: events.map((e) => ({ at: e.at, state: e.state, code: e.reason_code, text: e.reason_text })),
+    };
+  });
+  pcs.sort((a, b) => ORDER[a.state] - ORDER[b.state] || a.hostName.localeCompare(b.hostName, 'fr'));
+  const count = (s: RunPcView['state']) => pcs.filter((p) => p.state === s).length;
+  return {
+    run: { id: view.id, room: view.room, image: view.image.name, version: view.version.number, state: view.state, createdBy: view.createdBy, startedAt: view.startedAt, endedAt: view.endedAt, reason: view.reason },
+    totals: {
+      pcs: pcs.length,
+      done: count('done'),
+      failed: count('failed'),
+      skipped: count('skipped'),
+      cancelled: count('cancelled'),
+      open: pcs.filter((p) => ORDER[p.state] === 3).length,
+      wallSeconds: view.startedAt ? Math.round(((view.endedAt ? Date.parse(view.endedAt) : now) - Date.parse(view.startedAt)) / 1000) : null,
+      bytesMoved: pcs.reduce((t, p) => t + p.bytesMoved, 0),
+    },
+    pcs,
+  };
+}
