@@ -71,6 +71,20 @@ describe.skipIf(!isRoot || missing.length > 0)('a damaged version is never half-
     fs.writeFileSync(file, frame);
   };
 
+  it('a restore refused before writing (a disk too small) says once that nothing was written, with diskState untouched', async () => {
+    const small = pc.file('small.img');
+    fs.writeFileSync(small, Buffer.alloc(48 * MIB, 0x5a));
+    const before = digest(small);
+    const { taskId, token } = await pc.bootForTask({ kind: 'restore', imageId: pc.imageId, version: 1 });
+    expect(await pc.runOn(small, token)).toBe(false);
+    const t = await pc.task(taskId);
+    expect(t.state).toBe('failed');
+    expect(t.error).toMatch(/is smaller than this image needs .*; nothing was written$/);
+    expect(t.error.match(/nothing was written/g)).toHaveLength(1);
+    expect(t.result.details).toMatchObject({ code: 'disk_too_small', diskState: 'untouched' });
+    expect(digest(small)).toBe(before);
+  }, 60_000);
+
   it('verify marks the version damaged at once; a restore task is refused with the reason; a new capture and verify make it whole', async () => {
     const { chunk } = ntfsVictim(await pc.manifest(1));
     flipByte(pc.chunkFile(chunk.hash));

@@ -8,6 +8,7 @@ import { chooseDisk, sysfsSerial, unsuitable, type DiskInfo } from './disk.js';
 import { portableDump, sameTable } from './layout.js';
 import { parseDomain } from './partition.js';
 import { ProgressMeter } from './progress.js';
+import { describeFailure } from './restore.js';
 import { ClientError } from './sys.js';
 
 const GIB = 2 ** 30;
@@ -140,5 +141,32 @@ describe('ProgressMeter', () => {
     m.add(100, 1);
     const p = m.snapshot(1000);
     expect(p).toMatchObject({ phase: 'restore', bytesDone: 100, bytesTotal: 1000, chunksDone: 1, chunksTotal: 10, rateBytesPerSecond: 100, etaSeconds: 9 });
+  });
+});
+
+describe('describeFailure (the disk state a failed restore reports)', () => {
+  it('says once that nothing was written when the error says so already (its flag, not its wording)', () => {
+    const early = new ClientError('the disk is smaller than this image needs; nothing was written', 'disk_too_small', {}, { saysNothingWritten: true });
+    const e = describeFailure(early, 'untouched');
+    expect(e.message).toBe(early.message);
+    expect(e.details).toEqual({ diskState: 'untouched' });
+    expect(e.saysNothingWritten).toBe(true);
+    // The same words without the flag get the sentence: the flag decides, not a match on the text.
+    const worded = describeFailure(new ClientError('nothing was written here', 'x'), 'untouched');
+    expect(worded.message).toBe('nothing was written here — nothing was written to the disk: it starts as before');
+  });
+
+  it('adds the disk state to any other failure, keeps its code and details, and describes an error only once', () => {
+    const e = describeFailure(new ClientError('chunk abc is damaged', 'chunk_corrupt', { chunk: 'abc' }), 'no_table');
+    expect(e.code).toBe('chunk_corrupt');
+    expect(e.details).toEqual({ chunk: 'abc', diskState: 'no_table' });
+    expect(e.message).toMatch(/^chunk abc is damaged — the disk was left without a partition table/);
+    expect(e.saysNothingWritten).toBe(false);
+    // main.ts describes every restore failure as 'untouched': one restore() described already keeps its state.
+    expect(describeFailure(e, 'untouched')).toBe(e);
+    // A flag on an error raised after writing began does not hide the state.
+    const late = describeFailure(new ClientError('stopped; nothing was written', 'x', {}, { saysNothingWritten: true }), 'no_table');
+    expect(late.message).toMatch(/ — the disk was left without a partition table/);
+    expect(describeFailure(new Error('boom'), 'untouched')).toMatchObject({ code: 'internal', details: { diskState: 'untouched' } });
   });
 });

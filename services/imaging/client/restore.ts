@@ -180,7 +180,7 @@ export async function restore(o: RestoreOptions): Promise<RestoreReport> {
 }
 
 /** The error of a failed restore, saying which state it left the disk in; a half-written table is wiped again first. */
-async function explain(err: unknown, state: DiskState, disk: string, ss: number): Promise<unknown> {
+async function explain(err: unknown, state: DiskState, disk: string, ss: number): Promise<ClientError> {
   if (state === 'unknown') {
     try {
       const fh = await fs.open(disk, 'r+');
@@ -194,9 +194,18 @@ async function explain(err: unknown, state: DiskState, disk: string, ss: number)
       // the disk does not answer: its state stays unknown
     }
   }
+  return describeFailure(err, state);
+}
+
+/**
+ * A restore's failure with the state of its disk, in the message and as details.diskState; also for
+ * the failures before restore() began (main.ts: the disk choice), which leave the disk 'untouched'.
+ */
+export function describeFailure(err: unknown, state: DiskState): ClientError {
   const base = err instanceof ClientError ? err : new ClientError(`unexpected error in the imaging client: ${(err as Error).stack ?? String(err)}`, 'internal');
-  const message = base.message.includes('nothing was written') && state === 'untouched' ? base.message : `${base.message} — ${DISK_SAYS[state]}`;
-  return new ClientError(message, base.code, { ...base.details, diskState: state });
+  if (typeof base.details.diskState === 'string') return base; // described already
+  const message = base.saysNothingWritten && state === 'untouched' ? base.message : `${base.message} — ${DISK_SAYS[state]}`;
+  return new ClientError(message, base.code, { ...base.details, diskState: state }, { saysNothingWritten: state === 'untouched' });
 }
 
 /** Step 3; `prefetched`: chunks already fetched (the head's), reused instead of fetched again. */
