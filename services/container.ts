@@ -55,6 +55,7 @@ export interface Services {
   images: ImageRepository;
   store: ImageStore;
   maintenance: StoreMaintenance;
+  damage: ImageDamage;
   catalogue: ImageCatalogue;
   protocol: MachineProtocol;
   system: SystemService;
@@ -111,6 +112,7 @@ export function buildServices(config: Config, log: Logger, database: Database, o
     images,
     store,
     maintenance,
+    damage,
     catalogue: new ImageCatalogue(db, images, maintenance, tasks, events, damage),
     protocol: new MachineProtocol(db, store, images, tasks, events, maintenance, damage),
     system: new SystemService(config.dockerUrl),

@@ -37,6 +37,7 @@ export class ImageDamage {
    * audit entry each, then forgets the corrupt ones. Returns the versions that became damaged.
    */
   async record(actor: Actor, bad: BadChunk[], foundBy: string, taskId: number | null = null): Promise<Array<Pick<ImageVersion, 'id' | 'image_id' | 'number'>>> {
+    bad = [...new Map(bad.map((b) => [b.hash, b])).values()]; // a hash reported twice counts once
     if (bad.length === 0) return [];
     const hashes = bad.map((b) => b.hash);
     const changed = await this.events.transaction(this.db, async (tx) => {
