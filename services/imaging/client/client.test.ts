@@ -8,7 +8,8 @@ import { chooseDisk, sysfsSerial, unsuitable, type DiskInfo } from './disk.js';
 import { portableDump, sameTable } from './layout.js';
 import { parseDomain } from './partition.js';
 import { ProgressMeter } from './progress.js';
-import { describeFailure } from './restore.js';
+import { Pool } from './engine.js';
+import { describeFailure, failureRank } from './restore.js';
 import { ClientError } from './sys.js';
 
 const GIB = 2 ** 30;
@@ -168,5 +169,67 @@ describe('describeFailure (the disk state a failed restore reports)', () => {
     const late = describeFailure(new ClientError('stopped; nothing was written', 'x', {}, { saysNothingWritten: true }), 'no_table');
     expect(late.message).toMatch(/ — the disk was left without a partition table/);
     expect(describeFailure(new Error('boom'), 'untouched')).toMatchObject({ code: 'internal', details: { diskState: 'untouched' } });
+  });
+});
+
+describe('Pool (chunks in flight)', () => {
+  /** A promise the test settles itself. */
+  const gate = () => {
+    let open!: () => void;
+    const p = new Promise<void>((r) => (open = r));
+    return { p, open };
+  };
+  /** Lets every pending callback run (no clock involved). */
+  const settle = () => new Promise((r) => setImmediate(r));
+
+  it('after a failure starts no job, lets the running ones finish, then throws the damaged chunk before the refusals it caused', async () => {
+    const pool = new Pool(4, failureRank);
+    const corrupt = gate();
+    const slow = gate();
+    let slowDone = false;
+    let lateRan = false;
+    await pool.add(async () => {
+      await corrupt.p;
+      throw new ClientError('chunk abc is damaged on the server', 'chunk_corrupt');
+    });
+    await pool.add(async () => {
+      await slow.p;
+      slowDone = true;
+    });
+    // The server marked the version damaged: another download is refused first.
+    await pool.add(async () => {
+      throw new ClientError('the api refused GET /api/v1/client/chunks/def (409): version 2 is damaged', 'version_damaged');
+    });
+    await settle();
+    let outcome: unknown = 'pending';
+    const next = pool.add(async () => {
+      lateRan = true;
+    });
+    next.then(
+      () => (outcome = 'resolved'),
+      (e: unknown) => (outcome = e),
+    );
+    await settle();
+    expect(outcome, 'add() waits for the running jobs').toBe('pending');
+    slow.open();
+    await settle();
+    expect(slowDone).toBe(true);
+    expect(outcome).toBe('pending');
+    corrupt.open();
+    await settle();
+    expect(outcome).toBeInstanceOf(ClientError);
+    expect((outcome as ClientError).code).toBe('chunk_corrupt');
+    expect(lateRan, 'no job starts after a failure').toBe(false);
+    await expect(pool.drain()).rejects.toMatchObject({ code: 'chunk_corrupt' });
+  });
+
+  it('without a rank, throws the first failure', async () => {
+    const pool = new Pool(2);
+    await pool.add(async () => {
+      throw new ClientError('first', 'a');
+    });
+    await settle();
+    await pool.add(async () => {}).catch(() => {});
+    await expect(pool.drain()).rejects.toMatchObject({ code: 'a' });
   });
 });

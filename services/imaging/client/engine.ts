@@ -70,27 +70,36 @@ export interface Slot {
   held?: Buffer;
 }
 
-/** Runs async jobs, at most n at once; the first failure stops new ones and is rethrown by drain(). */
+/**
+ * Runs async jobs, at most n at once. After a failure no new job starts, and add() and drain() wait
+ * for the running ones to end (none is left writing to the disk behind its caller) before they throw
+ * the most telling of the failures: the first of those `rank` puts highest (a restore puts
+ * chunk_corrupt above the refusals it causes in the other downloads once the version is marked
+ * damaged), else the first.
+ */
 export class Pool {
   private active = new Set<Promise<void>>();
-  private error: unknown = null;
-  constructor(private readonly n: number) {}
+  private readonly errors: unknown[] = [];
+  constructor(
+    private readonly n: number,
+    private readonly rank: (err: unknown) => number = () => 0,
+  ) {}
 
   async add(job: () => Promise<void>): Promise<void> {
-    if (this.error) throw this.error;
+    if (this.errors.length) return this.drain();
     while (this.active.size >= this.n) await Promise.race(this.active);
-    if (this.error) throw this.error;
+    if (this.errors.length) return this.drain();
     const p: Promise<void> = job()
       .catch((err: unknown) => {
-        this.error ??= err;
+        this.errors.push(err);
       })
       .finally(() => this.active.delete(p));
     this.active.add(p);
   }
 
   async drain(): Promise<void> {
-    await Promise.all(this.active);
-    if (this.error) throw this.error;
+    while (this.active.size) await Promise.all(this.active);
+    if (this.errors.length) throw this.errors.reduce((best, e) => (this.rank(e) > this.rank(best) ? e : best));
   }
 }
 

@@ -208,9 +208,12 @@ export function describeFailure(err: unknown, state: DiskState): ClientError {
   return new ClientError(message, base.code, { ...base.details, diskState: state }, { saysNothingWritten: state === 'untouched' });
 }
 
+/** Which of several failed downloads a restore reports: a damaged chunk, not the refusals it causes. */
+export const failureRank = (err: unknown): number => (err instanceof ClientError && err.code === 'chunk_corrupt' ? 1 : 0);
+
 /** Step 3; `prefetched`: chunks already fetched (the head's), reused instead of fetched again. */
 async function writeWindows(o: RestoreOptions, fh: fs.FileHandle, slots: Slot[], report: RestoreReport, meter: ProgressMeter, prefetched: Map<string, Buffer>): Promise<void> {
-  const pool = new Pool(o.concurrency ?? 4);
+  const pool = new Pool(o.concurrency ?? 4, failureRank);
   const buf = Buffer.alloc(o.manifest.chunkSize);
   // Chunks the disk lacks, grouped by hash: one download serves every window with that content.
   // A window scanned after its content's download was written gets that content from `kept`,
