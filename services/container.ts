@@ -95,7 +95,7 @@ export function buildServices(config: Config, log: Logger, database: Database, o
   });
   const store = new ImageStore(db, settings, config.imagesDir);
   const maintenance = new StoreMaintenance(db, store, images, events);
-  const damage = new ImageDamage(db, images, store, alerts, events);
+  const damage = new ImageDamage(db, images, store, alerts, events, tasks);
   return {
     events,
     settings,

@@ -1,15 +1,20 @@
 // Damaged versions at the service level (ImageDamage and the image repository), against a real SQLite
 // file and a real PostgreSQL database: the versions holding a set of bad chunks are found by one
 // grouped query, each is marked damaged once with one event and one alert, however the report
-// repeats itself (the same hash twice, a second report, two reports racing).
+// repeats itself (the same hash twice, a second report, two reports racing); the restore tasks of a
+// damaged version fail at once (a running one's client is refused with 409 task_failed), but the task
+// whose own client reported the chunk, which ends its task itself.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { MachineAuth } from '../../services/core/auth.js';
 import { nowIso } from '../../services/core/db/index.js';
+import { AppError } from '../../services/core/errors.js';
 import type { ServerEvents } from '../../services/core/events.js';
 import type { BadChunk } from '../../services/imaging/maintenance.js';
 import { DIALECTS } from '../support/env.js';
 import { openTestServices, type TestServices } from '../support/services.js';
 
 const actor = { userId: null, name: 'tech', ip: null };
+const machine = (mac: string, taskId: number, hostId: number): MachineAuth => ({ purpose: 'task', mac, taskId, hostId, exp: 0, actor: { userId: null, name: `machine:${mac}`, ip: null } });
 const h = (n: number) => n.toString(16).padStart(64, '0');
 const corrupt = (hashes: string[]): BadChunk[] => hashes.map((hash) => ({ hash, reason: 'corrupt', detail: 'test' }) as BadChunk);
 
@@ -84,6 +89,44 @@ describe.each(DIALECTS)('damaged versions (%s)', (dialect) => {
     expect(changed.filter((e) => e.versionId === v)).toHaveLength(1);
     expect(raised).toHaveLength(1);
     expect((await stateOf(v)).state).toBe('damaged');
+  });
+
+  it("fails the pending and running restore tasks of a damaged version at once, not other versions' nor the reporting task's", async () => {
+    const hosts = [];
+    for (const n of [1, 2, 3, 4]) hosts.push(await s.inventory.createHost(actor, { name: `PC-0${n}`, mac: `02:00:00:00:0d:0${n}` }));
+    const [a, b, c, d] = hosts as [(typeof hosts)[0], (typeof hosts)[0], (typeof hosts)[0], (typeof hosts)[0]];
+    await readyVersion(6, [h(40)]);
+    await readyVersion(7, [h(41)]);
+    await readyVersion(8, [h(42)]);
+    const restore = async (host: typeof a, version: number, run: boolean) => {
+      const t = (await s.tasks.create(actor, [host.id], 'restore', { imageId, version })).tasks[0]!;
+      if (run) await s.events.transaction(s.database.db, (tx) => s.tasks.checkIn(tx, actor, t.id, host.id));
+      return t.id;
+    };
+    const pending = await restore(a, 6, false);
+    const running = await restore(b, 6, true);
+    const other = await restore(c, 7, false);
+    const reporter = await restore(d, 8, true);
+
+    await s.damage.record(actor, corrupt([h(40)]), 'a verification by tech');
+    const p = await s.tasks.get(pending);
+    expect(p).toMatchObject({ state: 'failed', error: expect.stringMatching(/^stopped before it began, nothing was written to the disk: version 6 of image "Windows 11" is damaged/) });
+    expect(p.result).toMatchObject({ ok: false, details: { code: 'version_damaged', diskState: 'untouched' } });
+    const r = await s.tasks.get(running);
+    expect(r).toMatchObject({ state: 'failed', error: expect.stringMatching(/^stopped while it ran: version 6 .* damaged.*Its PC stops at its next call to the server/) });
+    expect(r.result).toMatchObject({ ok: false, details: { code: 'version_damaged' } });
+    // Its client learns it at its next call, whatever the call.
+    const m = machine(b.mac, running, b.id);
+    const err = await s.tasks.recordProgress(m, { phase: 'restore', bytesDone: 1, bytesTotal: 2, chunksDone: 1, chunksTotal: 2, rateBytesPerSecond: 1, etaSeconds: 1 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AppError);
+    expect(err).toMatchObject({ status: 409, code: 'task_failed', message: expect.stringContaining('stopped while it ran') });
+    expect(await s.protocol.restoreManifest(m).catch((e: unknown) => e)).toMatchObject({ status: 409, code: 'task_failed' });
+    expect((await s.tasks.get(other)).state).toBe('pending');
+
+    // A restoring PC's own report: its task stays running (its client ends it, saying its disk's state).
+    await s.damage.record(actor, corrupt([h(42)]), `restore task ${reporter}`, reporter);
+    expect((await s.tasks.get(reporter)).state).toBe('running');
+    expect((await stateOf((await s.images.versionByNumber(imageId, 8))!.id)).state).toBe('damaged');
   });
 
   it('a report larger than one query\'s batch counts each version\'s distinct chunks across the batches', async () => {

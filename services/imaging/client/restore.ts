@@ -13,6 +13,8 @@
 //    with the backup GPT at its end (MBR disks first replay the sfdisk dump for their EBRs); v1 replays
 //    the sfdisk dump and writes the boot code. It is read back too.
 // A failure says which state it left the disk in (the task's error and result.details.diskState).
+// A task the server stopped meanwhile (its version found damaged: 409 task_failed on a progress report,
+// a download, or the check before step 5) stops the restore where it is, before the table is written.
 import fs from 'node:fs/promises';
 import { windowsOf, type Chunk, type Extent, type Manifest, type Window } from '../format.js';
 import { zstdDecompress } from '../zstd.js';
@@ -135,6 +137,7 @@ export async function restore(o: RestoreOptions): Promise<RestoreReport> {
     try {
       const buf = Buffer.alloc(m.chunkSize);
       for (const s of slots) {
+        meter.check();
         if (sha256(await readWindow(vh, s, buf)) !== s.chunk!.hash) bad.push(s);
         else report.verifiedChunks++;
         meter.add(usedIn(s.window));
@@ -147,8 +150,9 @@ export async function restore(o: RestoreOptions): Promise<RestoreReport> {
       throw new ClientError(`${bad.length} of ${slots.length} chunks read back differently from what was written (${where}): the disk may be failing; run the restore again, and replace the disk if it fails again`, 'verify_failed');
     }
 
-    // 5. The table, last.
+    // 5. The table, last, and only while the task still runs (the server stops it when its version is found damaged).
     meter.setPhase('table', 0, 0, `writing the partition table (${m.table.type}, ${m.partitions.length} partitions)`);
+    await meter.confirm();
     state = 'unknown';
     if (m.version === 1 || m.table.type === 'dos') await writeTable(o.disk, m.table.sfdisk);
     const th = await fs.open(o.disk, 'r+');
@@ -228,6 +232,7 @@ async function writeWindows(o: RestoreOptions, fh: fs.FileHandle, slots: Slot[],
     // loop ends, the hash leaves `pending` in the same tick, so a later window never joins a
     // group that is already done.
     for (const t of group) {
+      meter.check();
       report.writtenBytes += await writeUsed(fh, t, data);
       meter.add(usedIn(t.window));
     }
@@ -236,6 +241,7 @@ async function writeWindows(o: RestoreOptions, fh: fs.FileHandle, slots: Slot[],
     if ((ahead.get(hash) ?? 0) > 0 && kept.size < MAX_KEPT_CHUNKS) kept.set(hash, data);
   };
   for (const s of slots) {
+    meter.check(); // the task was stopped on the server: no more writes
     const hash = s.chunk!.hash;
     const left = ahead.get(hash)! - 1;
     ahead.set(hash, left);
