@@ -10,6 +10,7 @@ import {
   DEFAULT_CHUNK_SIZE,
   FORMAT_NAME,
   FORMAT_VERSION,
+  isExtended,
   maskWindow,
   windowsOf,
   type Chunk,
@@ -21,7 +22,7 @@ import {
 import { zstdCompress } from '../zstd.js';
 import type { ImagingApi } from './api.js';
 import { describeDisk } from './disk.js';
-import { EXTENDED_TYPES, readLayout } from './layout.js';
+import { ebrExtents, readLayout } from './layout.js';
 import { probe, removeHiberfile, usedExtents, withLoop } from './partition.js';
 import { ProgressMeter, mib } from './progress.js';
 import { ClientError, tryRun } from './sys.js';
@@ -167,8 +168,11 @@ export async function capture(o: CaptureOptions): Promise<CaptureReport> {
     const partitions: Partition[] = [];
     for (const p of layout.partitions) {
       const base = { number: p.number, startBytes: p.startBytes, sizeBytes: p.sizeBytes, type: p.type, uuid: p.uuid, name: p.name, bootable: p.bootable };
-      if (layout.type === 'dos' && EXTENDED_TYPES.has(p.type.toLowerCase())) {
-        partitions.push({ ...base, filesystem: 'raw', fsLabel: null, fsUuid: null, usedBytes: 0, used: [], chunks: [] });
+      if (isExtended(layout.type, p.type)) {
+        // Its EBRs are its used extents: restored byte for byte like the rest.
+        const used = await ebrExtents(o.disk, p, layout.sectorSize);
+        partitions.push({ ...base, filesystem: 'raw', fsLabel: null, fsUuid: null, usedBytes: used.reduce((n, [, l]) => n + l, 0), used, chunks: [] });
+        log(`roomcast: partition ${p.number}: extended, ${used.length} EBRs`);
         continue;
       }
       const part = await withLoop(o.disk, p.startBytes, p.sizeBytes, async (loop) => {

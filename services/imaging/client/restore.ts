@@ -10,13 +10,14 @@
 //    fetched (the differential restore), checked against their hash and written (used ranges only).
 // 4. Flush, drop the cache, re-read every window and check it.
 // 5. The table goes back last: v2 writes the captured head byte for byte, fitted to this disk's size,
-//    with the backup GPT at its end (MBR disks first replay the sfdisk dump for their EBRs); v1 replays
-//    the sfdisk dump and writes the boot code. It is read back too.
+//    with the backup GPT at its end (the EBRs of MBR logical partitions were windows of step 3: the
+//    extended partition's used extents); v1 replays the sfdisk dump and writes the boot code. It is
+//    read back too.
 // A failure says which state it left the disk in (the task's error and result.details.diskState).
 // A task the server stopped meanwhile (its version found damaged: 409 task_failed on a progress report,
 // a download, or the check before step 5) stops the restore where it is, before the table is written.
 import fs from 'node:fs/promises';
-import { windowsOf, type Chunk, type Extent, type Manifest, type Window } from '../format.js';
+import { isExtended, windowsOf, type Chunk, type Extent, type Manifest, type Window } from '../format.js';
 import { zstdDecompress } from '../zstd.js';
 import type { ImagingApi } from './api.js';
 import { checkSize, describeDisk } from './disk.js';
@@ -64,6 +65,14 @@ function slotsOf(m: Manifest): Slot[] {
   zip('boot area', 0, windowsOf(m.bootArea.write as Extent[], m.chunkSize, m.bootArea.length), m.bootArea.chunks);
   for (const p of m.partitions) zip(`partition ${p.number}`, p.startBytes, windowsOf(p.used as Extent[], m.chunkSize, p.sizeBytes), p.chunks);
   return slots;
+}
+
+/**
+ * Whether the sfdisk dump is replayed before the head: v1 images, and v2 MBR images captured before
+ * EBR chains were captured (an extended partition without extents): their EBRs come from the dump.
+ */
+function replaysTable(m: Manifest): boolean {
+  return m.version === 1 || m.partitions.some((p) => isExtended(m.table.type, p.type) && p.used.length === 0);
 }
 
 /** Bytes at the start of the disk written last: v2 the head (table.headBytes), v1 the boot code it holds. */
@@ -154,7 +163,7 @@ export async function restore(o: RestoreOptions): Promise<RestoreReport> {
     meter.setPhase('table', 0, 0, `writing the partition table (${m.table.type}, ${m.partitions.length} partitions)`);
     await meter.confirm();
     state = 'unknown';
-    if (m.version === 1 || m.table.type === 'dos') await writeTable(o.disk, m.table.sfdisk);
+    if (replaysTable(m)) await writeTable(o.disk, m.table.sfdisk);
     const th = await fs.open(o.disk, 'r+');
     try {
       if (fitted) await writeHead(th, fitted);
