@@ -57,6 +57,7 @@ export interface Services {
   images: ImageRepository;
   store: ImageStore;
   maintenance: StoreMaintenance;
+  damage: ImageDamage;
   catalogue: ImageCatalogue;
   protocol: MachineProtocol;
   runs: RunService;
@@ -97,7 +98,7 @@ export function buildServices(config: Config, log: Logger, database: Database, o
   });
   const store = new ImageStore(db, settings, config.imagesDir);
   const maintenance = new StoreMaintenance(db, store, images, events);
-  const damage = new ImageDamage(db, images, store, alerts, events);
+  const damage = new ImageDamage(db, images, store, alerts, events, tasks);
   const runs = new RunService(db, new RunRepository(db), tasks, hosts, rooms, events);
   return {
     events,
@@ -115,6 +116,7 @@ export function buildServices(config: Config, log: Logger, database: Database, o
     images,
     store,
     maintenance,
+    damage,
     catalogue: new ImageCatalogue(db, images, maintenance, tasks, events, damage),
     protocol: new MachineProtocol(db, store, images, tasks, events, maintenance, damage),
     runs,

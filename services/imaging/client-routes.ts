@@ -30,7 +30,7 @@ async function sendChunk(req: Request, res: Response, root: string, name: string
 }
 
 export function clientRoutes(imaging: MachineProtocol): AnyRoute[] {
-  const errors = { 403: 'not_a_task_token | task_mismatch', 404: 'task_gone', 409: 'task_not_running | wrong_task_kind' };
+  const errors = { 403: 'not_a_task_token | task_mismatch', 404: 'task_gone', 409: 'task_not_running | task_failed | wrong_task_kind' };
   return [
     defineRoute({
       method: 'post', path: '/api/v1/client/capture', tag: 'client', access: 'machine',
@@ -39,7 +39,7 @@ export function clientRoutes(imaging: MachineProtocol): AnyRoute[] {
       response: z
         .object({ versionId: z.number().int(), number: z.number().int(), missing: z.array(z.string()).describe('distinct hashes to upload'), missingBytes: Bytes.describe('their uncompressed size') })
         .meta({ id: 'CaptureAnswer' }),
-      errors: { ...errors, 400: 'bad_json | bad_manifest', 409: 'task_not_running | wrong_task_kind | capture_committed', 507: 'insufficient_storage' },
+      errors: { ...errors, 400: 'bad_json | bad_manifest', 409: 'task_not_running | task_failed | wrong_task_kind | capture_committed', 507: 'insufficient_storage' },
       handler: ({ machine, body }) => imaging.registerCapture(machine!, body as Buffer),
     }),
     defineRoute({
@@ -47,7 +47,7 @@ export function clientRoutes(imaging: MachineProtocol): AnyRoute[] {
       summary: 'Capture: upload one chunk (its zstd frame); the store keeps it only if its decompressed bytes hash to :hash. 201 stored, 200 already there.',
       params: hashParams, rawBody: ['application/octet-stream', 'application/zstd'], bodyLimit: CHUNK_LIMIT,
       response: z.object({ hash: z.string(), stored: z.boolean().describe('false: the store already had it') }),
-      errors: { ...errors, 409: 'task_not_running | wrong_task_kind | no_capture | chunk_not_expected', 413: 'chunk_too_large', 422: 'hash_mismatch | bad_chunk' },
+      errors: { ...errors, 409: 'task_not_running | task_failed | wrong_task_kind | no_capture | chunk_not_expected', 413: 'chunk_too_large', 422: 'hash_mismatch | bad_chunk' },
       handler: async ({ machine, params, body, res }) => {
         const outcome = await imaging.putChunk(machine!, params.hash, body as Buffer);
         res.status(outcome === 'stored' ? 201 : 200);
@@ -60,14 +60,14 @@ export function clientRoutes(imaging: MachineProtocol): AnyRoute[] {
       response: z
         .object({ versionId: z.number().int(), number: z.number().int(), state: z.literal('ready'), chunkCount: z.number().int(), storedBytes: Bytes, manifestSha256: z.string() })
         .meta({ id: 'CommitAnswer' }),
-      errors: { ...errors, 409: 'task_not_running | wrong_task_kind | no_capture | chunks_missing (errors: the hashes) | capture_cancelled | manifest_missing', 422: 'manifest_mismatch' },
+      errors: { ...errors, 409: 'task_not_running | task_failed | wrong_task_kind | no_capture | chunks_missing (errors: the hashes) | capture_cancelled | manifest_missing', 422: 'manifest_mismatch' },
       handler: ({ machine }) => imaging.commitCapture(machine!),
     }),
     defineRoute({
       method: 'get', path: '/api/v1/client/manifest', tag: 'client', access: 'machine',
       summary: 'Restore: the manifest of the task\'s version, byte for byte (its SHA-256 in X-Manifest-Sha256)',
       response: { mediaType: 'application/json' },
-      errors: { ...errors, 404: 'task_gone | manifest_missing', 409: 'task_not_running | wrong_task_kind | version_not_ready | version_damaged' },
+      errors: { ...errors, 404: 'task_gone | manifest_missing', 409: 'task_not_running | task_failed | wrong_task_kind | version_not_ready | version_damaged' },
       handler: async ({ machine, res }) => {
         const m = await imaging.restoreManifest(machine!);
         res.set('X-Manifest-Sha256', m.sha256);
@@ -78,7 +78,7 @@ export function clientRoutes(imaging: MachineProtocol): AnyRoute[] {
       method: 'get', path: '/api/v1/client/restore/check', tag: 'client', access: 'machine',
       summary: 'Restore pre-flight, before the PC writes anything: which chunks of the task\'s version the store lacks (an existence check, no chunk is read). Missing chunks mark the version damaged',
       response: z.object({ chunks: z.number().int().describe('distinct chunks of the version'), missing: z.array(z.string()).describe('hashes the store lacks') }).meta({ id: 'RestoreCheck' }),
-      errors: { ...errors, 409: 'task_not_running | wrong_task_kind | version_not_ready | version_damaged' },
+      errors: { ...errors, 409: 'task_not_running | task_failed | wrong_task_kind | version_not_ready | version_damaged' },
       handler: ({ machine }) => imaging.restoreCheck(machine!),
     }),
     defineRoute({
@@ -93,7 +93,7 @@ export function clientRoutes(imaging: MachineProtocol): AnyRoute[] {
       method: 'get', path: '/api/v1/client/chunks/:hash', tag: 'client', access: 'machine',
       summary: 'Download one chunk (zstd frame) of the task\'s version; Range requests supported (206) to resume',
       params: hashParams, response: { mediaType: 'application/zstd' },
-      errors: { ...errors, 404: 'task_gone | chunk_not_found | chunk_missing', 409: 'task_not_running | wrong_task_kind | version_not_ready | version_damaged | no_capture' },
+      errors: { ...errors, 404: 'task_gone | chunk_not_found | chunk_missing', 409: 'task_not_running | task_failed | wrong_task_kind | version_not_ready | version_damaged | no_capture' },
       handler: async ({ machine, params, req, res }) => {
         const name = await imaging.chunkForDownload(machine!, params.hash);
         await sendChunk(req, res, imaging.store.chunksDir, name);

@@ -175,6 +175,45 @@ describe('manifestProblems', () => {
     expect(manifestProblems(big)).toEqual(['disk.minSizeBytes is larger than the captured disk']);
   });
 
+  it('accepts MBR logical partitions inside the extended partition, between its EBR extents, and reports those that are not', () => {
+    /** Primary 1 (the fixture), extended 2 at 1280 KiB (512 KiB) with EBRs at 0 and 256 KiB, logical 5 and 6 after each. */
+    const withLogical = () => {
+      const m = manifest();
+      m.disk.minSizeBytes = 2048 * K;
+      const part = (number: number, startBytes: number, sizeBytes: number, type: string, used: Extent[], chunks: Manifest['partitions'][0]['chunks']) => ({
+        number, startBytes, sizeBytes, type, uuid: null, name: null, bootable: false, filesystem: 'raw' as const, fsLabel: null, fsUuid: null,
+        usedBytes: used.reduce((n, [, l]) => n + l, 0), used, chunks,
+      });
+      m.partitions.push(
+        part(2, 1280 * K, 512 * K, '5', [[0, 512], [256 * K, 512]], [{ offset: 0, length: CS, hash: H('e') }, { offset: 4 * CS, length: CS, hash: H('e') }]),
+        part(5, 1280 * K + 64 * K, 192 * K, '83', [[0, 192 * K]], [0, 1, 2].map((i) => ({ offset: i * CS, length: CS, hash: H('f') }))),
+        part(6, 1280 * K + 320 * K, 192 * K, 'c', [[0, 192 * K]], [0, 1, 2].map((i) => ({ offset: i * CS, length: CS, hash: H('f') }))),
+      );
+      return m;
+    };
+    expect(manifestProblems(withLogical())).toEqual([]);
+
+    const ebrInside = withLogical();
+    ebrInside.partitions[1]!.used = [[0, 512], [64 * K, 512]];
+    ebrInside.partitions[1]!.chunks = [{ offset: 0, length: CS, hash: H('e') }, { offset: CS, length: CS, hash: H('e') }];
+    expect(manifestProblems(ebrInside)).toEqual(['partition 5: the extents of extended partition 2 overlap it']);
+
+    const outside = withLogical();
+    outside.partitions[3]!.startBytes = 1280 * K + 400 * K;
+    expect(manifestProblems(outside)).toContain('partition 6: a logical partition outside the extended partition');
+
+    const overlapping = withLogical();
+    overlapping.partitions[3]!.startBytes = 1280 * K + 192 * K;
+    expect(manifestProblems(overlapping)).toContain(`partition 6: starts at ${1472 * K}, before the end of the logical partition before it (${1536 * K})`);
+
+    // Without an extended partition, 5 and up are ordinary partitions: overlaps are reported as such.
+    const noContainer = withLogical();
+    noContainer.partitions.splice(1, 1);
+    expect(manifestProblems(noContainer)).toEqual([]);
+    noContainer.partitions[2]!.startBytes = 1280 * K + 128 * K;
+    expect(manifestProblems(noContainer)).toEqual([`partition 6: starts at ${1408 * K}, before the end of what precedes it (${1536 * K})`]);
+  });
+
   it('answers quickly for a huge partition claiming few chunks', () => {
     const m = manifest();
     const p = m.partitions[0]!;

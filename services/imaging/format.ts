@@ -43,6 +43,11 @@ export const ExtentsSchema = z.array(z.tuple([Bytes, z.number().int().positive()
 export type Extent = [offset: number, length: number];
 
 export const FILESYSTEMS = ['ntfs', 'ext2', 'ext3', 'ext4', 'vfat', 'raw'] as const;
+
+/** MBR types of extended partitions: containers of the logical partitions (numbers 5 and up) and their EBRs. */
+export const EXTENDED_TYPES = new Set(['5', 'f', '85']);
+/** Whether a partition of a `table` is an MBR extended partition (types as sfdisk writes them, any case, leading zeros or not). */
+export const isExtended = (table: 'gpt' | 'dos', type: string) => table === 'dos' && EXTENDED_TYPES.has(type.toLowerCase().replace(/^0+(?=.)/, ''));
 export type Filesystem = (typeof FILESYSTEMS)[number];
 
 export const PartitionSchema = z
@@ -54,7 +59,7 @@ export const PartitionSchema = z
     uuid: z.string().nullable().describe('GPT partition GUID (PARTUUID); null on MBR'),
     name: z.string().nullable().describe('GPT partition name'),
     bootable: z.boolean().describe('MBR active flag'),
-    filesystem: z.enum(FILESYSTEMS).describe('raw: every byte is stored (an unknown or absent filesystem)'),
+    filesystem: z.enum(FILESYSTEMS).describe('raw: every byte is stored (an unknown or absent filesystem); an MBR extended partition is raw with the sectors of its EBR chain as its used extents'),
     fsLabel: z.string().nullable(),
     fsUuid: z.string().nullable(),
     usedBytes: Bytes.describe('sum of the used extents'),
@@ -95,7 +100,7 @@ export const ManifestSchema = z
       .object({
         type: z.enum(['gpt', 'dos']),
         id: z.string().describe('disk GUID (GPT) or disk identifier (MBR)'),
-        sfdisk: z.string().describe('`sfdisk --dump` of the captured disk. v1: replayed on restore (last-lba dropped so a larger disk keeps its size); v2: replayed for MBR disks only (it recreates the EBRs of logical partitions), before the head is written'),
+        sfdisk: z.string().describe('`sfdisk --dump` of the captured disk. v1: replayed on restore (last-lba dropped so a larger disk keeps its size); v2: not replayed (the head and the EBRs of logical partitions are restored byte for byte), except for an MBR image whose extended partition has no extents (captured before its EBRs were), before the head is written'),
         headBytes: z
           .number()
           .int()
@@ -168,15 +173,32 @@ export function manifestProblems(m: Manifest): string[] {
     else if (!first || first[0] !== 0 || first[1] < head) problems.push(`boot area: its first extent must cover the head of the disk (0 to ${head})`);
   }
   chunksOk(m.bootArea.chunks, m.bootArea.write, m.bootArea.length, 'boot area');
+  // MBR logical partitions (5 and up) lie inside the extended partition, which holds their EBRs
+  // between them: the primaries and the extended one do not overlap, nor do the logical ones, and
+  // the extended partition's extents (its EBRs) stay outside every logical partition.
+  const dos = m.table.type === 'dos';
+  const containers = m.partitions.filter((p) => isExtended(m.table.type, p.type));
+  const isLogical = (p: Partition) => dos && p.number >= 5 && containers.length > 0;
+  const end = (p: Partition) => p.startBytes + p.sizeBytes;
   let prevEnd = m.bootArea.length;
+  let prevLogicalEnd = 0;
   const numbers = new Set<number>();
   for (const p of [...m.partitions].sort((a, b) => a.startBytes - b.startBytes)) {
     const what = `partition ${p.number}`;
     if (numbers.has(p.number)) problems.push(`${what}: number used twice`);
     numbers.add(p.number);
-    if (p.startBytes < prevEnd) problems.push(`${what}: starts at ${p.startBytes}, before the end of what precedes it (${prevEnd})`);
-    prevEnd = p.startBytes + p.sizeBytes;
-    if (prevEnd > m.disk.minSizeBytes) problems.push(`${what}: ends past disk.minSizeBytes`);
+    if (isLogical(p)) {
+      if (!containers.some((c) => p.startBytes >= c.startBytes && end(p) <= end(c))) problems.push(`${what}: a logical partition outside the extended partition`);
+      if (p.startBytes < prevLogicalEnd) problems.push(`${what}: starts at ${p.startBytes}, before the end of the logical partition before it (${prevLogicalEnd})`);
+      prevLogicalEnd = end(p);
+      for (const c of containers) {
+        if (c.used.some(([o, l]) => c.startBytes + o < end(p) && c.startBytes + o + l > p.startBytes)) problems.push(`${what}: the extents of extended partition ${c.number} overlap it`);
+      }
+    } else {
+      if (p.startBytes < prevEnd) problems.push(`${what}: starts at ${p.startBytes}, before the end of what precedes it (${prevEnd})`);
+      prevEnd = end(p);
+    }
+    if (end(p) > m.disk.minSizeBytes) problems.push(`${what}: ends past disk.minSizeBytes`);
     extentsOk(p.used, p.sizeBytes, what);
     const sum = p.used.reduce((s, [, l]) => s + l, 0);
     if (sum !== p.usedBytes) problems.push(`${what}: usedBytes ${p.usedBytes} is not the sum of its extents (${sum})`);

@@ -19,6 +19,8 @@ export interface CaptureStats {
 }
 
 const INSERT_BATCH = 500;
+/** Hashes per grouped query of markDamaged (well under SQLite's and PostgreSQL's bound parameters). */
+const HASH_BATCH = 5000;
 
 export class ImageRepository {
   constructor(private readonly db: Kysely<DB>) {}
@@ -191,37 +193,40 @@ export class ImageRepository {
 
   /**
    * Marks damaged every ready version that references one of `hashes` (a chunk found missing or
-   * corrupt is missing from all of them). Returns the versions it changed.
+   * corrupt is missing from all of them): one grouped query finds the versions and how many of the
+   * distinct hashes each holds (per batch of HASH_BATCH hashes: one query for any usual report), and
+   * each version is changed once, guarded by its state, so a version reported twice (the same hash
+   * twice, or two reports racing) gets one change, one event and, from the caller, one alert.
+   * Returns the versions it changed.
    */
   async markDamaged(tx: Tx, hashes: string[], why: (v: { image: string; number: number; bad: number }) => string): Promise<Array<Pick<ImageVersion, 'id' | 'image_id' | 'number'> & { image: string; bad: number; error: string }>> {
-    const hit = new Map<number, number>();
-    for (let i = 0; i < hashes.length; i += INSERT_BATCH) {
+    const distinct = [...new Set(hashes)];
+    const hit = new Map<number, { id: number; image_id: number; number: number; image: string; bad: number }>();
+    for (let i = 0; i < distinct.length; i += HASH_BATCH) {
       const rows = await tx.trx
         .selectFrom('image_version_chunks as ivc')
         .innerJoin('image_versions as v', 'v.id', 'ivc.version_id')
-        .select(['v.id'])
+        .innerJoin('images as i', 'i.id', 'v.image_id')
+        .select(['v.id', 'v.image_id', 'v.number', 'i.name as image'])
+        .select((eb) => eb.fn.count<number>('ivc.hash').distinct().as('bad'))
         .where('v.state', '=', 'ready')
-        .where('ivc.hash', 'in', hashes.slice(i, i + INSERT_BATCH))
+        .where('ivc.hash', 'in', distinct.slice(i, i + HASH_BATCH))
+        .groupBy(['v.id', 'v.image_id', 'v.number', 'i.name'])
         .execute();
-      for (const r of rows) hit.set(r.id, (hit.get(r.id) ?? 0) + 1);
+      for (const r of rows) {
+        const seen = hit.get(r.id);
+        if (seen) seen.bad += Number(r.bad);
+        else hit.set(r.id, { ...r, bad: Number(r.bad) });
+      }
     }
-    if (hit.size === 0) return [];
-    const versions = await tx.trx
-      .selectFrom('image_versions as v')
-      .innerJoin('images as i', 'i.id', 'v.image_id')
-      .select(['v.id', 'v.image_id', 'v.number', 'i.name as image'])
-      .where('v.id', 'in', [...hit.keys()])
-      .orderBy('v.id')
-      .execute();
     const out = [];
-    for (const v of versions) {
-      const bad = hit.get(v.id)!;
-      const error = why({ image: v.image, number: v.number, bad });
+    for (const v of [...hit.values()].sort((a, b) => a.id - b.id)) {
+      const error = why({ image: v.image, number: v.number, bad: v.bad });
       const r = await tx.trx.updateTable('image_versions').set({ state: 'damaged', error }).where('id', '=', v.id).where('state', '=', 'ready').executeTakeFirst();
-      if (Number(r.numUpdatedRows) === 0) continue;
+      if (Number(r.numUpdatedRows) === 0) continue; // damaged (or deleted) by another writer meanwhile
       await this.touchImage(tx.trx, v.image_id);
       tx.out.add('image.version.changed', { imageId: v.image_id, versionId: v.id, number: v.number, state: 'damaged' });
-      out.push({ ...v, bad, error });
+      out.push({ id: v.id, image_id: v.image_id, number: v.number, image: v.image, bad: v.bad, error });
     }
     return out;
   }

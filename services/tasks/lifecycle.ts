@@ -2,7 +2,9 @@
 //
 //   pending ──hello──▶ running ──result──▶ done | failed
 //      │  └─hello (a kind done at the hello, e.g. inventory)─▶ done
-//      └──────────────┴──cancel──▶ cancelled
+//      ├──────────────┴──cancel──▶ cancelled
+//      └──────────────┴──fail──▶ failed (the server: what the task works on became unusable, e.g. a
+//                                 damaged image version; a running client is refused and stops)
 //
 // done, failed and cancelled are final: nothing moves a task out of them. A PC has at most one open
 // (pending or running) task; the database enforces it with a unique partial index.
@@ -12,13 +14,14 @@ export const TASK_STATES = ['pending', 'running', 'done', 'failed', 'cancelled']
 export const OPEN_STATES: readonly TaskState[] = ['pending', 'running'];
 export const isOpen = (s: TaskState) => OPEN_STATES.includes(s);
 
-/** What moves a task: the client's hello, its final result, a person's (or a run's) cancel. */
-export type TaskEvent = 'hello' | 'result' | 'cancel';
+/** What moves a task: the client's hello, its final result, a person's (or a run's) cancel, the server's fail. */
+export type TaskEvent = 'hello' | 'result' | 'cancel' | 'fail';
 
 const MOVES: Record<TaskEvent, Partial<Record<TaskState, readonly TaskState[]>>> = {
   hello: { pending: ['running', 'done'] },
   result: { running: ['done', 'failed'] },
   cancel: { pending: ['cancelled'], running: ['cancelled'] },
+  fail: { pending: ['failed'], running: ['failed'] },
 };
 
 export type Move = { ok: true } | { ok: false; reason: string };

@@ -113,6 +113,11 @@ export class TaskRepository {
     return db.selectFrom('tasks').selectAll().where('host_id', '=', hostId).where('state', 'in', OPEN_STATES).executeTakeFirst();
   }
 
+  /** The open tasks of one kind (in a transaction: the rows it may move). */
+  openOfKind(kind: string, db: Kysely<DB>): Promise<Task[]> {
+    return db.selectFrom('tasks').selectAll().where('kind', '=', kind).where('state', 'in', OPEN_STATES).orderBy('id').execute();
+  }
+
   async openOfHosts(hostIds: number[], db: Kysely<DB>): Promise<Array<{ id: number; host_id: number }>> {
     if (hostIds.length === 0) return [];
     return db.selectFrom('tasks').select(['id', 'host_id']).where('host_id', 'in', hostIds).where('state', 'in', OPEN_STATES).execute();

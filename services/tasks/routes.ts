@@ -77,7 +77,7 @@ export function taskRoutes(tasks: TaskService): AnyRoute[] {
 }
 
 export function clientTaskRoutes(tasks: TaskService): AnyRoute[] {
-  const errors = { 403: 'not_a_task_token | task_mismatch', 404: 'task_gone', 409: 'task_not_running | wrong_task_kind' };
+  const errors = { 403: 'not_a_task_token | task_mismatch', 404: 'task_gone', 409: 'task_not_running | task_failed | wrong_task_kind' };
   const views = [...new Set(tasks.kinds.list().flatMap((k) => (k.client ? [k.client.schema] : [])))];
   return [
     defineRoute({

@@ -144,6 +144,35 @@ export class TaskService {
     return view;
   }
 
+  /**
+   * The server fails the open tasks of `kind` whose params `match` (what they work on became unusable),
+   * inside the caller's transaction: a pending task never starts, and a running one's client is refused
+   * at its next call (409 task_failed) and stops. `except`: a task whose own client is reporting the
+   * problem (it ends its task itself, saying the state of its disk). Returns the ids failed.
+   */
+  async failOpen(
+    tx: Tx,
+    actor: Actor,
+    kindName: string,
+    match: (params: unknown) => boolean,
+    end: (task: Task) => { error: string; details: Record<string, unknown> },
+    except: number | null = null,
+  ): Promise<number[]> {
+    const kind = this.kinds.get(kindName);
+    const failed: number[] = [];
+    for (const task of await this.repo.openOfKind(kindName, tx.trx)) {
+      if (task.id === except || !match(this.kinds.paramsOf(task))) continue;
+      const { error, details } = end(task);
+      const previous = task.result === null ? {} : (JSON.parse(task.result) as { progress?: unknown });
+      const result = kind.result.parse({ ok: false, ...(previous.progress ? { progress: previous.progress } : {}), reason: error, details });
+      if (!(await this.moveTask(tx, task, 'fail', 'failed', { finished_at: nowIso(), error, result: JSON.stringify(result) }))) continue; // ended meanwhile
+      await writeAudit(tx.trx, actor, { action: 'task.failed', targetType: 'task', targetId: task.id, details: { kind: task.kind, hostId: task.host_id, from: task.state, error } });
+      await this.ended(tx, task, 'failed', error, actor);
+      failed.push(task.id);
+    }
+    return failed;
+  }
+
   private async ended(tx: Tx, task: Task, state: TaskState, why: string, actor: Actor): Promise<void> {
     const kind = this.kinds.find(task.kind);
     if (kind?.onEnd) await kind.onEnd(tx, task, this.kinds.paramsOf(task), { state, why, actor });
@@ -190,6 +219,9 @@ export class TaskService {
     if (!task) throw new AppError(404, 'task_gone', `task ${machine.taskId} no longer exists (its PC may have been removed from the inventory)`);
     if (task.host_id !== machine.hostId || task.mac !== machine.mac) {
       throw new AppError(403, 'task_mismatch', `task ${task.id} is not a task of the PC with MAC ${machine.mac}`);
+    }
+    if (task.state === 'failed') {
+      throw conflict('task_failed', `task ${task.id} failed: ${task.error ?? 'no reason given'}; stop, there is nothing left to do`);
     }
     if (task.state !== 'running') {
       const hint = task.state === 'pending' ? 'say hello first (POST /api/v1/boot/hello)' : 'there is nothing left to do; power off';

@@ -6,11 +6,15 @@
 // - a restore already running meets the damaged chunk: it stops, the server (checking its own copy)
 //   marks the version damaged, and the disk, which held a complete table before, is left without
 //   one (no boot signature, no GPT header): firmware skips it and the PC network-boots again;
-// - a chunk missing from the store is found by the pre-flight, before anything is written.
+// - a chunk missing from the store is found by the pre-flight, before anything is written;
+// - a version found damaged while a restore of it runs fails its restore tasks at once: a pending one
+//   never starts, the running client is refused at its next call, stops before the table is written
+//   and leaves a disk firmware will not start.
 // Needs root (loop devices, mounts) and the tools of DISK_TOOLS.
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { HttpImagingApi } from '../../services/imaging/client/api.js';
 import { allChunks, type Chunk, type Manifest } from '../../services/imaging/format.js';
 import { buildDisk, missingDiskTools, pseudoRandom, run, type PartSpec } from '../support/disks.js';
 import { ImagingPc } from '../support/imaging-pc.js';
@@ -70,6 +74,20 @@ describe.skipIf(!isRoot || missing.length > 0)('a damaged version is never half-
     frame[at] = frame[at]! ^ 0x01;
     fs.writeFileSync(file, frame);
   };
+
+  it('a restore refused before writing (a disk too small) says once that nothing was written, with diskState untouched', async () => {
+    const small = pc.file('small.img');
+    fs.writeFileSync(small, Buffer.alloc(48 * MIB, 0x5a));
+    const before = digest(small);
+    const { taskId, token } = await pc.bootForTask({ kind: 'restore', imageId: pc.imageId, version: 1 });
+    expect(await pc.runOn(small, token)).toBe(false);
+    const t = await pc.task(taskId);
+    expect(t.state).toBe('failed');
+    expect(t.error).toMatch(/is smaller than this image needs .*; nothing was written$/);
+    expect(t.error.match(/nothing was written/g)).toHaveLength(1);
+    expect(t.result.details).toMatchObject({ code: 'disk_too_small', diskState: 'untouched' });
+    expect(digest(small)).toBe(before);
+  }, 60_000);
 
   it('verify marks the version damaged at once; a restore task is refused with the reason; a new capture and verify make it whole', async () => {
     const { chunk } = ntfsVictim(await pc.manifest(1));
@@ -145,4 +163,47 @@ describe.skipIf(!isRoot || missing.length > 0)('a damaged version is never half-
     expect(digest(target)).toBe(before);
     expect((await pc.versions()).find((v) => v.number === 3)).toMatchObject({ state: 'damaged' });
   }, 120_000);
+
+  it('a version found damaged while restores of it run: the pending one fails at once, the running one stops before the table', async () => {
+    expect((await pc.capture(master)).ok, pc.lastLog()).toBe(true); // version 4, whole again
+    const { chunk } = ntfsVictim(await pc.manifest(4));
+    // A second PC waits for its restore of version 4.
+    const other = await pc.tech.post('/api/v1/hosts', { name: 'PC-WAIT', mac: '52:54:00:5c:12:02' });
+    const waiting = await pc.tech.post('/api/v1/tasks', { hostIds: [other.body.id], kind: 'restore', imageId: pc.imageId, version: 4 });
+    expect(waiting.status, JSON.stringify(waiting.body)).toBe(201);
+    const waitingId = waiting.body.tasks[0].id as number;
+
+    // This PC's disk is a complete copy: the restore fetches only the head's chunk, in its pre-flight,
+    // then makes no call but its progress reports until the check before the table. The version is
+    // found damaged (a person's verify) right after that fetch.
+    const target = pc.file('pc3.img');
+    await run('cp', ['--sparse=always', master, target]);
+    const { taskId, token } = await pc.bootForTask({ kind: 'restore', imageId: pc.imageId, version: 4 });
+    let verified: Record<string, any> | null = null;
+    const api = new (class extends HttpImagingApi {
+      override async getChunk(hash: string): Promise<Buffer> {
+        const data = await super.getChunk(hash);
+        if (!verified) {
+          flipByte(pc.chunkFile(chunk.hash));
+          verified = (await pc.tech.post(`/api/v1/images/${pc.imageId}/versions/4/verify`, {})).body;
+        }
+        return data;
+      }
+    })({ base: pc.app.url, token, attempts: 3, log: (l) => pc.log.push(l) });
+    expect(await pc.runOn(target, token, api)).toBe(false);
+    expect(verified).toMatchObject({ ok: false, bad: [{ hash: chunk.hash }] });
+
+    const t = await pc.task(taskId);
+    expect(t.state).toBe('failed');
+    expect(t.error).toMatch(/^stopped while it ran: version 4 of image "Damaged" is damaged.*Its PC stops at its next call to the server/);
+    expect(t.result.details).toMatchObject({ code: 'version_damaged' });
+    // The client was refused (409 task_failed), stopped, and could not report: the server's word stands.
+    expect(pc.log.join('\n')).toMatch(/task failed: the api refused POST \/api\/v1\/client\/progress \(409\): task \d+ failed: stopped while it ran.* — the disk was left without a partition table/);
+    expect(pc.log.join('\n')).toMatch(/could not report the failure to the api: .*\(409\)/);
+    expect(firmwareView(target)).toEqual({ bootSignature: false, primaryGpt: false, backupGpt: false });
+    expect(sector(target, 1 * 2048).equals(sector(master, 1 * 2048)), 'the data stays for the next restore').toBe(true);
+
+    const w = (await pc.tech.get(`/api/v1/tasks?hostId=${other.body.id}`)).body.find((x: Record<string, any>) => x.id === waitingId);
+    expect(w).toMatchObject({ state: 'failed', error: expect.stringMatching(/^stopped before it began, nothing was written to the disk: version 4/), result: { details: { diskState: 'untouched' } } });
+  }, 240_000);
 });

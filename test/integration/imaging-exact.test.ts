@@ -5,8 +5,10 @@
 //   hard links, sparse files, xattrs and modes, restored onto a disk of the same size (LBA 0, the
 //   primary and backup GPT, the gap: identical) and onto a larger one (identical to what `sgdisk -e`
 //   makes of the original on that size, the disk signature kept);
-// - an MBR disk: the whole disk identical (logical partitions are refused by manifestProblems today:
-//   the extended partition overlaps them; a separate issue);
+// - an MBR disk: the whole disk identical;
+// - an MBR disk with an extended partition and two logical ones (ext4, vfat): the EBR chain is the
+//   extended partition's used extents, restored byte for byte (boot code in the EBRs included) with
+//   no sfdisk replay; the whole disk identical;
 // - a format v1 manifest (the shape before this change) still restores.
 // Needs root (loop devices, mounts) and the tools of DISK_TOOLS.
 import { createHash } from 'node:crypto';
@@ -14,7 +16,7 @@ import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { allChunks, maskWindow, windowsOf, type Extent, type Manifest } from '../../services/imaging/format.js';
 import { zstdCompress } from '../../services/imaging/zstd.js';
-import { SCHOOL_DISK_MIB, SCHOOL_LAYOUT, buildSchoolDisk, fsckDisk, missingDiskTools, pseudoRandom, readDiskFiles, run, withPartitionDir } from '../support/disks.js';
+import { SCHOOL_DISK_MIB, SCHOOL_LAYOUT, attach, buildSchoolDisk, detach, fsckDisk, missingDiskTools, pseudoRandom, readDiskFiles, run, withPartitionDir, writeFiles, type PartSpec } from '../support/disks.js';
 import { ImagingPc } from '../support/imaging-pc.js';
 
 const isRoot = process.getuid?.() === 0;
@@ -195,6 +197,66 @@ describe.skipIf(!isRoot || missing.length > 0)('a restore gives back LBA 0, the 
       expect(bytes(target, 0, 444).equals(bytes(dos, 0, 444))).toBe(true);
       expect(bytes(target, 446, 66).equals(bytes(dos, 446, 66))).toBe(true);
       expect(bytes(target, SECTOR, DOS_MIB * MIB - SECTOR).equals(bytes(dos, SECTOR, DOS_MIB * MIB - SECTOR))).toBe(true);
+    }, 120_000);
+  });
+  describe('an MBR disk with logical partitions', () => {
+    let dos: string;
+    const DOS_MIB = 96;
+    let ebrs: number[] = [];
+    let logical: PartSpec[] = [];
+    beforeAll(async () => {
+      pc.imageId = await pc.newImage('Exact MBR logical');
+      dos = pc.blank('logical.img', DOS_MIB);
+      // A primary, then an extended partition with two logical ones (sfdisk places their EBRs).
+      await run('sh', ['-c', `printf 'label: dos\\nlabel-id: 0x10c1ca15\\n2048,16384,83,*\\n18432,,5\\n,40960,83\\n,,c\\n' | sfdisk --quiet ${dos}`]);
+      const table = JSON.parse(await run('sfdisk', ['--json', dos])) as { partitiontable: { partitions: Array<{ node: string; start: number; size: number; type: string }> } };
+      const parts = table.partitiontable.partitions.map((p) => ({ number: Number(/(\d+)$/.exec(p.node)![1]), start: p.start, size: p.size, type: p.type }));
+      expect(parts.map((p) => [p.number, p.type])).toEqual([[1, '83'], [2, '5'], [5, '83'], [6, 'c']]);
+      logical = parts.filter((p) => p.number >= 5).map((p) => ({ number: p.number, name: `logical ${p.number}`, fs: p.number === 5 ? 'ext4' : 'vfat', startMiB: p.start / 2048, sizeMiB: p.size / 2048 }));
+      expect(logical.every((p) => Number.isInteger(p.startMiB) && Number.isInteger(p.sizeMiB))).toBe(true);
+      // The EBR chain as sfdisk wrote it: one per logical partition, the first at the extended partition's start.
+      const ext = parts.find((p) => p.number === 2)!;
+      ebrs = [ext.start];
+      for (let at = ext.start; ; ) {
+        const next = bytes(dos, at * SECTOR, SECTOR).readUInt32LE(462 + 8);
+        if (!next) break;
+        at = ext.start + next;
+        ebrs.push(at);
+      }
+      expect(ebrs).toHaveLength(2);
+      put(dos, 0, pseudoRandom('mbr code', 440));
+      // Boot code in each EBR, as some boot loaders keep there: sfdisk would not recreate it.
+      for (const [i, lba] of ebrs.entries()) put(dos, lba * SECTOR, pseudoRandom(`ebr ${i}`, 440));
+      put(dos, MIB, pseudoRandom('primary', 8 * MIB));
+      for (const p of logical) {
+        const loop = await attach(dos, p.startMiB * MIB, p.sizeMiB * MIB);
+        try {
+          await run(p.fs === 'ext4' ? 'mkfs.ext4' : 'mkfs.vfat', p.fs === 'ext4' ? ['-q', '-F', '-L', 'logique', '-b', '4096', loop] : ['-F', '32', '-n', 'LOGIQUE', loop]);
+        } finally {
+          await detach(loop);
+        }
+      }
+      await writeFiles(dos, logical[0]!, { 'cours/maths.txt': pseudoRandom('maths', 2_000_000), 'cours/notes.txt': Buffer.from('salut\n') });
+      await writeFiles(dos, logical[1]!, { 'EFI/BOOT/grub.cfg': pseudoRandom('grub', 300_000) });
+      const cap = await pc.capture(dos);
+      expect(cap.ok, pc.lastLog()).toBe(true);
+    }, 180_000);
+
+    it('captures the EBR chain as the extended partition\'s used extents', async () => {
+      const m = await pc.manifest(1);
+      const ext = m.partitions.find((p) => p.number === 2)!;
+      expect(ext).toMatchObject({ type: '5', filesystem: 'raw', used: ebrs.map((lba) => [lba * SECTOR - ext.startBytes, SECTOR]), usedBytes: 2 * SECTOR });
+      expect(m.partitions.map((p) => [p.number, p.filesystem])).toEqual([[1, 'raw'], [2, 'raw'], [5, 'ext4'], [6, 'vfat']]);
+    });
+
+    it('same size: the whole disk identical, LBA 0 and the EBRs byte for byte, without an sfdisk replay', async () => {
+      const target = pc.blank('logical-same.img', DOS_MIB);
+      const r = await pc.restore(target, 1);
+      expect(r.ok, pc.lastLog()).toBe(true);
+      expect(bytes(target, 0, SECTOR).equals(bytes(dos, 0, SECTOR)), 'LBA 0').toBe(true);
+      for (const lba of ebrs) expect(bytes(target, lba * SECTOR, SECTOR).equals(bytes(dos, lba * SECTOR, SECTOR)), `EBR at ${lba}`).toBe(true);
+      expect(fs.readFileSync(target).equals(fs.readFileSync(dos)), 'the whole disk').toBe(true);
+      expect(await run('sfdisk', ['--dump', target])).toBe((await run('sfdisk', ['--dump', dos])).replaceAll(dos, target));
     }, 120_000);
   });
 });

@@ -29,11 +29,20 @@ async function refused(p: Promise<unknown>): Promise<{ status: number; code: str
 describe('task lifecycle rule (pure)', () => {
   it('allows exactly the documented moves', () => {
     const allowed: string[] = [];
-    for (const event of ['hello', 'result', 'cancel'] as TaskEvent[]) {
+    for (const event of ['hello', 'result', 'cancel', 'fail'] as TaskEvent[]) {
       for (const from of TASK_STATES) for (const to of TASK_STATES) if (move(event, from, to).ok) allowed.push(`${event}: ${from} → ${to}`);
     }
     expect(allowed.sort()).toEqual(
-      ['cancel: pending → cancelled', 'cancel: running → cancelled', 'hello: pending → done', 'hello: pending → running', 'result: running → done', 'result: running → failed'].sort(),
+      [
+        'cancel: pending → cancelled',
+        'cancel: running → cancelled',
+        'fail: pending → failed',
+        'fail: running → failed',
+        'hello: pending → done',
+        'hello: pending → running',
+        'result: running → done',
+        'result: running → failed',
+      ].sort(),
     );
     expect(move('cancel', 'done', 'cancelled')).toEqual({ ok: false, reason: 'the task is already done' });
     expect(move('result', 'pending', 'done')).toMatchObject({ ok: false, reason: expect.stringContaining('say hello first') });
@@ -147,8 +156,9 @@ describe.each(DIALECTS)('task lifecycle through TaskService (%s)', (dialect) => 
     expect(await refused(s.tasks.machineTask(machine('02:00:00:00:09:09', task.id, hostA.id)))).toMatchObject({ status: 403, code: 'task_mismatch' });
     const end = await s.tasks.finish(m, { ok: true });
     expect(end).toMatchObject({ state: 'failed', error: expect.stringContaining('capture not committed') });
-    expect(await refused(s.tasks.finish(m, { ok: true }))).toMatchObject({ status: 409, code: 'task_not_running' });
-    expect(await refused(s.tasks.recordProgress(m, progress))).toMatchObject({ status: 409, code: 'task_not_running' });
+    // A failed task says so, with its error, to the client that calls again.
+    expect(await refused(s.tasks.finish(m, { ok: true }))).toMatchObject({ status: 409, code: 'task_failed', message: expect.stringContaining('capture not committed') });
+    expect(await refused(s.tasks.recordProgress(m, progress))).toMatchObject({ status: 409, code: 'task_failed' });
     expect(heard.map((h) => h.name)).toEqual(['task.changed', 'task.changed', 'task.progress', 'task.changed']);
     expect(taskEvents().map((e) => `${e.previous} → ${e.state}`)).toEqual(['null → pending', 'pending → running', 'running → failed']);
     expect(await Promise.all(heard.map((h) => h.committed))).toEqual(['pending', 'running', 'running', 'failed']);

@@ -84,12 +84,12 @@ export class ImagingPc {
     return new HttpImagingApi({ base: this.app.url, token, attempts: 3, log: (l) => this.log.push(l) });
   }
 
-  /** Runs the imaging client for a task on a loop device over `file`. */
-  async runOn(file: string, token: string): Promise<boolean> {
+  /** Runs the imaging client for a task on a loop device over `file` (through `api`, default the plain one). */
+  async runOn(file: string, token: string, api: HttpImagingApi = this.api(token)): Promise<boolean> {
     const l = await attach(file);
     this.loops.push(l);
     try {
-      return await runTask(this.api(token), l, (line) => this.log.push(line));
+      return await runTask(api, l, (line) => this.log.push(line));
     } finally {
       await detach(l);
       this.loops.splice(this.loops.indexOf(l), 1);

@@ -53,6 +53,14 @@ class HttpStatusError extends ClientError {
   }
 }
 
+/** Refusals that mean the task is over on the server (failed, cancelled, removed): the client stops. */
+const TASK_OVER = new Set(['task_failed', 'task_not_running', 'task_gone']);
+
+/** Whether `err` is the api saying this task is over (the server failed or cancelled it). */
+export function taskEnded(err: unknown): boolean {
+  return err instanceof HttpStatusError && (err.status === 409 || err.status === 404) && TASK_OVER.has(err.code);
+}
+
 export class HttpImagingApi implements ImagingApi {
   private readonly attempts: number;
   private readonly timeoutMs: number;

@@ -8,6 +8,8 @@ import { chooseDisk, sysfsSerial, unsuitable, type DiskInfo } from './disk.js';
 import { portableDump, sameTable } from './layout.js';
 import { parseDomain } from './partition.js';
 import { ProgressMeter } from './progress.js';
+import { Pool } from './engine.js';
+import { describeFailure, failureRank } from './restore.js';
 import { ClientError } from './sys.js';
 
 const GIB = 2 ** 30;
@@ -140,5 +142,94 @@ describe('ProgressMeter', () => {
     m.add(100, 1);
     const p = m.snapshot(1000);
     expect(p).toMatchObject({ phase: 'restore', bytesDone: 100, bytesTotal: 1000, chunksDone: 1, chunksTotal: 10, rateBytesPerSecond: 100, etaSeconds: 9 });
+  });
+});
+
+describe('describeFailure (the disk state a failed restore reports)', () => {
+  it('says once that nothing was written when the error says so already (its flag, not its wording)', () => {
+    const early = new ClientError('the disk is smaller than this image needs; nothing was written', 'disk_too_small', {}, { saysNothingWritten: true });
+    const e = describeFailure(early, 'untouched');
+    expect(e.message).toBe(early.message);
+    expect(e.details).toEqual({ diskState: 'untouched' });
+    expect(e.saysNothingWritten).toBe(true);
+    // The same words without the flag get the sentence: the flag decides, not a match on the text.
+    const worded = describeFailure(new ClientError('nothing was written here', 'x'), 'untouched');
+    expect(worded.message).toBe('nothing was written here — nothing was written to the disk: it starts as before');
+  });
+
+  it('adds the disk state to any other failure, keeps its code and details, and describes an error only once', () => {
+    const e = describeFailure(new ClientError('chunk abc is damaged', 'chunk_corrupt', { chunk: 'abc' }), 'no_table');
+    expect(e.code).toBe('chunk_corrupt');
+    expect(e.details).toEqual({ chunk: 'abc', diskState: 'no_table' });
+    expect(e.message).toMatch(/^chunk abc is damaged — the disk was left without a partition table/);
+    expect(e.saysNothingWritten).toBe(false);
+    // main.ts describes every restore failure as 'untouched': one restore() described already keeps its state.
+    expect(describeFailure(e, 'untouched')).toBe(e);
+    // A flag on an error raised after writing began does not hide the state.
+    const late = describeFailure(new ClientError('stopped; nothing was written', 'x', {}, { saysNothingWritten: true }), 'no_table');
+    expect(late.message).toMatch(/ — the disk was left without a partition table/);
+    expect(describeFailure(new Error('boom'), 'untouched')).toMatchObject({ code: 'internal', details: { diskState: 'untouched' } });
+  });
+});
+
+describe('Pool (chunks in flight)', () => {
+  /** A promise the test settles itself. */
+  const gate = () => {
+    let open!: () => void;
+    const p = new Promise<void>((r) => (open = r));
+    return { p, open };
+  };
+  /** Lets every pending callback run (no clock involved). */
+  const settle = () => new Promise((r) => setImmediate(r));
+
+  it('after a failure starts no job, lets the running ones finish, then throws the damaged chunk before the refusals it caused', async () => {
+    const pool = new Pool(4, failureRank);
+    const corrupt = gate();
+    const slow = gate();
+    let slowDone = false;
+    let lateRan = false;
+    await pool.add(async () => {
+      await corrupt.p;
+      throw new ClientError('chunk abc is damaged on the server', 'chunk_corrupt');
+    });
+    await pool.add(async () => {
+      await slow.p;
+      slowDone = true;
+    });
+    // The server marked the version damaged: another download is refused first.
+    await pool.add(async () => {
+      throw new ClientError('the api refused GET /api/v1/client/chunks/def (409): version 2 is damaged', 'version_damaged');
+    });
+    await settle();
+    let outcome: unknown = 'pending';
+    const next = pool.add(async () => {
+      lateRan = true;
+    });
+    next.then(
+      () => (outcome = 'resolved'),
+      (e: unknown) => (outcome = e),
+    );
+    await settle();
+    expect(outcome, 'add() waits for the running jobs').toBe('pending');
+    slow.open();
+    await settle();
+    expect(slowDone).toBe(true);
+    expect(outcome).toBe('pending');
+    corrupt.open();
+    await settle();
+    expect(outcome).toBeInstanceOf(ClientError);
+    expect((outcome as ClientError).code).toBe('chunk_corrupt');
+    expect(lateRan, 'no job starts after a failure').toBe(false);
+    await expect(pool.drain()).rejects.toMatchObject({ code: 'chunk_corrupt' });
+  });
+
+  it('without a rank, throws the first failure', async () => {
+    const pool = new Pool(2);
+    await pool.add(async () => {
+      throw new ClientError('first', 'a');
+    });
+    await settle();
+    await pool.add(async () => {}).catch(() => {});
+    await expect(pool.drain()).rejects.toMatchObject({ code: 'a' });
   });
 });

@@ -155,6 +155,8 @@ export function chooseDisk(disks: DiskInfo[], opts: ChooseOptions = {}): DiskInf
       throw new ClientError(
         `the disk with serial ${opts.pinnedSerial} pinned on this PC is missing (internal disks found: ${seen}); replace the disk or change the pinned serial, nothing was written`,
         'pinned_disk_missing',
+        {},
+        { saysNothingWritten: true },
       );
     }
     const why = unsuitable(pick);
@@ -172,6 +174,6 @@ export function chooseDisk(disks: DiskInfo[], opts: ChooseOptions = {}): DiskInf
 
 export function checkSize(d: DiskInfo, minBytes: number | undefined): void {
   if (minBytes !== undefined && d.sizeBytes < minBytes) {
-    throw new ClientError(`the disk ${label(d)} is smaller than this image needs (${gib(minBytes)}); nothing was written`, 'disk_too_small');
+    throw new ClientError(`the disk ${label(d)} is smaller than this image needs (${gib(minBytes)}); nothing was written`, 'disk_too_small', {}, { saysNothingWritten: true });
   }
 }

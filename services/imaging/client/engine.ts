@@ -10,6 +10,7 @@ import {
   DEFAULT_CHUNK_SIZE,
   FORMAT_NAME,
   FORMAT_VERSION,
+  isExtended,
   maskWindow,
   windowsOf,
   type Chunk,
@@ -21,7 +22,7 @@ import {
 import { zstdCompress } from '../zstd.js';
 import type { ImagingApi } from './api.js';
 import { describeDisk } from './disk.js';
-import { EXTENDED_TYPES, readLayout } from './layout.js';
+import { ebrExtents, readLayout } from './layout.js';
 import { probe, removeHiberfile, usedExtents, withLoop } from './partition.js';
 import { ProgressMeter, mib } from './progress.js';
 import { ClientError, tryRun } from './sys.js';
@@ -70,27 +71,36 @@ export interface Slot {
   held?: Buffer;
 }
 
-/** Runs async jobs, at most n at once; the first failure stops new ones and is rethrown by drain(). */
+/**
+ * Runs async jobs, at most n at once. After a failure no new job starts, and add() and drain() wait
+ * for the running ones to end (none is left writing to the disk behind its caller) before they throw
+ * the most telling of the failures: the first of those `rank` puts highest (a restore puts
+ * chunk_corrupt above the refusals it causes in the other downloads once the version is marked
+ * damaged), else the first.
+ */
 export class Pool {
   private active = new Set<Promise<void>>();
-  private error: unknown = null;
-  constructor(private readonly n: number) {}
+  private readonly errors: unknown[] = [];
+  constructor(
+    private readonly n: number,
+    private readonly rank: (err: unknown) => number = () => 0,
+  ) {}
 
   async add(job: () => Promise<void>): Promise<void> {
-    if (this.error) throw this.error;
+    if (this.errors.length) return this.drain();
     while (this.active.size >= this.n) await Promise.race(this.active);
-    if (this.error) throw this.error;
+    if (this.errors.length) return this.drain();
     const p: Promise<void> = job()
       .catch((err: unknown) => {
-        this.error ??= err;
+        this.errors.push(err);
       })
       .finally(() => this.active.delete(p));
     this.active.add(p);
   }
 
   async drain(): Promise<void> {
-    await Promise.all(this.active);
-    if (this.error) throw this.error;
+    while (this.active.size) await Promise.all(this.active);
+    if (this.errors.length) throw this.errors.reduce((best, e) => (this.rank(e) > this.rank(best) ? e : best));
   }
 }
 
@@ -158,8 +168,11 @@ export async function capture(o: CaptureOptions): Promise<CaptureReport> {
     const partitions: Partition[] = [];
     for (const p of layout.partitions) {
       const base = { number: p.number, startBytes: p.startBytes, sizeBytes: p.sizeBytes, type: p.type, uuid: p.uuid, name: p.name, bootable: p.bootable };
-      if (layout.type === 'dos' && EXTENDED_TYPES.has(p.type.toLowerCase())) {
-        partitions.push({ ...base, filesystem: 'raw', fsLabel: null, fsUuid: null, usedBytes: 0, used: [], chunks: [] });
+      if (isExtended(layout.type, p.type)) {
+        // Its EBRs are its used extents: restored byte for byte like the rest.
+        const used = await ebrExtents(o.disk, p, layout.sectorSize);
+        partitions.push({ ...base, filesystem: 'raw', fsLabel: null, fsUuid: null, usedBytes: used.reduce((n, [, l]) => n + l, 0), used, chunks: [] });
+        log(`roomcast: partition ${p.number}: extended, ${used.length} EBRs`);
         continue;
       }
       const part = await withLoop(o.disk, p.startBytes, p.sizeBytes, async (loop) => {

@@ -39,8 +39,6 @@ interface SfdiskJson {
   };
 }
 
-/** MBR types of extended partitions: containers of logical partitions, whose EBRs sfdisk recreates. */
-export const EXTENDED_TYPES = new Set(['5', 'f', '85']);
 
 function partNumber(node: string): number {
   const m = /(\d+)$/.exec(node);
@@ -130,4 +128,35 @@ export function sameTable(a: string, b: string): boolean {
 /** Writes the image's partition table to `disk` (nothing else: partitions' contents stay as they are). */
 export async function writeTable(disk: string, dump: string): Promise<void> {
   await run('sfdisk', ['--quiet', '--no-reread', '--no-tell-kernel', '--wipe', 'never', '--wipe-partitions', 'never', disk], { input: portableDump(dump) });
+}
+
+/** At most this many EBRs are followed (a loop in a damaged chain stops there). */
+const MAX_EBRS = 1024;
+
+/**
+ * The sectors of an MBR extended partition's EBR chain, as extents relative to its start: the first
+ * EBR at its start, each next one where the previous one's second entry points (relative to the
+ * extended partition's start). A restore writes them byte for byte, as the other used extents (the
+ * boot code some loaders keep in an EBR included), so no sfdisk replay recreates them.
+ */
+export async function ebrExtents(disk: string, ext: Pick<TablePartition, 'number' | 'startBytes' | 'sizeBytes'>, sectorSize: number): Promise<Extent[]> {
+  const fh = await fs.open(disk, 'r');
+  try {
+    const out: Extent[] = [];
+    const sector = Buffer.alloc(sectorSize);
+    let at = 0;
+    while (out.length < MAX_EBRS) {
+      if (at + sectorSize > ext.sizeBytes || out.some(([o]) => o === at)) throw new ClientError(`${disk}: the EBR chain of extended partition ${ext.number} points outside it or loops (at byte ${at} of it)`, 'bad_table');
+      const { bytesRead } = await fh.read(sector, 0, sectorSize, ext.startBytes + at);
+      if (bytesRead !== sectorSize || sector.readUInt16LE(510) !== 0xaa55) throw new ClientError(`${disk}: no EBR signature at byte ${at} of extended partition ${ext.number}: its chain of logical partitions is damaged`, 'bad_table');
+      out.push([at, sectorSize]);
+      const nextType = sector[462 + 4]!;
+      const nextLba = sector.readUInt32LE(462 + 8);
+      if (nextType === 0 || nextLba === 0) break;
+      at = nextLba * sectorSize;
+    }
+    return out.sort((a, b) => a[0] - b[0]);
+  } finally {
+    await fh.close();
+  }
 }

@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import { HttpImagingApi, type ImagingApi } from './api.js';
 import { chooseDisk, listDisks } from './disk.js';
 import { capture } from './engine.js';
-import { restore } from './restore.js';
+import { describeFailure, restore } from './restore.js';
 import { ClientError } from './sys.js';
 
 interface Args {
@@ -38,8 +38,10 @@ function parseArgs(argv: string[]): Args {
 }
 
 export async function runTask(api: ImagingApi, diskArg: string, log: (line: string) => void, concurrency = 4): Promise<boolean> {
+  let restoring = false;
   try {
     const task = await api.task();
+    restoring = task.kind === 'restore';
     log(`roomcast: task ${task.taskId}: ${task.kind} of image "${task.image.name}"${task.version ? ` version ${task.version.number}` : ''}`);
     const manifest = task.kind === 'restore' ? await api.manifest() : null;
     let disk = diskArg;
@@ -58,7 +60,9 @@ export async function runTask(api: ImagingApi, diskArg: string, log: (line: stri
     }
     log('roomcast: task done');
     return true;
-  } catch (err) {
+  } catch (caught) {
+    // A restore that failed before restore() began (no task, no manifest, no disk fit) wrote nothing.
+    const err = restoring ? describeFailure(caught, 'untouched') : caught;
     const reason = err instanceof ClientError ? err.message : `unexpected error in the imaging client: ${(err as Error).stack ?? String(err)}`;
     log(`roomcast: task failed: ${reason}`);
     try {

@@ -1,6 +1,6 @@
 // Progress of a capture or restore: counted by the engine, sent to the api and the console once a
 // second (rate over the last seconds, ETA), never blocking the work when the api is slow.
-import type { Progress } from './api.js';
+import { taskEnded, type Progress } from './api.js';
 
 export class ProgressMeter {
   phase = 'start';
@@ -12,6 +12,8 @@ export class ProgressMeter {
   private samples: Array<[number, number]> = [];
   private timer: NodeJS.Timeout | undefined;
   private sending = false;
+  /** The api's answer that the task is over (failed or cancelled on the server), seen by a report. */
+  private ended: unknown = null;
 
   constructor(
     private readonly send: (p: Progress) => Promise<void>,
@@ -65,11 +67,28 @@ export class ProgressMeter {
     this.sending = true;
     try {
       await this.send(p);
-    } catch {
-      // progress is best effort; the result is what counts
+    } catch (err) {
+      // progress is best effort, but it is also how a restore learns that its task was stopped
+      if (taskEnded(err)) this.ended ??= err;
     } finally {
       this.sending = false;
     }
+  }
+
+  /** Throws the api's word that the task is over, once a report got it: the work stops there. */
+  check(): void {
+    if (this.ended) throw this.ended;
+  }
+
+  /** Reports now and asks the api whether the task still runs: throws when it is over (a network error does not). */
+  async confirm(): Promise<void> {
+    this.check();
+    try {
+      await this.send(this.snapshot());
+    } catch (err) {
+      if (taskEnded(err)) this.ended ??= err;
+    }
+    this.check();
   }
 
   async stop(): Promise<void> {

@@ -10,11 +10,14 @@
 //    fetched (the differential restore), checked against their hash and written (used ranges only).
 // 4. Flush, drop the cache, re-read every window and check it.
 // 5. The table goes back last: v2 writes the captured head byte for byte, fitted to this disk's size,
-//    with the backup GPT at its end (MBR disks first replay the sfdisk dump for their EBRs); v1 replays
-//    the sfdisk dump and writes the boot code. It is read back too.
+//    with the backup GPT at its end (the EBRs of MBR logical partitions were windows of step 3: the
+//    extended partition's used extents); v1 replays the sfdisk dump and writes the boot code. It is
+//    read back too.
 // A failure says which state it left the disk in (the task's error and result.details.diskState).
+// A task the server stopped meanwhile (its version found damaged: 409 task_failed on a progress report,
+// a download, or the check before step 5) stops the restore where it is, before the table is written.
 import fs from 'node:fs/promises';
-import { windowsOf, type Chunk, type Extent, type Manifest, type Window } from '../format.js';
+import { isExtended, windowsOf, type Chunk, type Extent, type Manifest, type Window } from '../format.js';
 import { zstdDecompress } from '../zstd.js';
 import type { ImagingApi } from './api.js';
 import { checkSize, describeDisk } from './disk.js';
@@ -62,6 +65,14 @@ function slotsOf(m: Manifest): Slot[] {
   zip('boot area', 0, windowsOf(m.bootArea.write as Extent[], m.chunkSize, m.bootArea.length), m.bootArea.chunks);
   for (const p of m.partitions) zip(`partition ${p.number}`, p.startBytes, windowsOf(p.used as Extent[], m.chunkSize, p.sizeBytes), p.chunks);
   return slots;
+}
+
+/**
+ * Whether the sfdisk dump is replayed before the head: v1 images, and v2 MBR images captured before
+ * EBR chains were captured (an extended partition without extents): their EBRs come from the dump.
+ */
+function replaysTable(m: Manifest): boolean {
+  return m.version === 1 || m.partitions.some((p) => isExtended(m.table.type, p.type) && p.used.length === 0);
 }
 
 /** Bytes at the start of the disk written last: v2 the head (table.headBytes), v1 the boot code it holds. */
@@ -135,6 +146,7 @@ export async function restore(o: RestoreOptions): Promise<RestoreReport> {
     try {
       const buf = Buffer.alloc(m.chunkSize);
       for (const s of slots) {
+        meter.check();
         if (sha256(await readWindow(vh, s, buf)) !== s.chunk!.hash) bad.push(s);
         else report.verifiedChunks++;
         meter.add(usedIn(s.window));
@@ -147,10 +159,11 @@ export async function restore(o: RestoreOptions): Promise<RestoreReport> {
       throw new ClientError(`${bad.length} of ${slots.length} chunks read back differently from what was written (${where}): the disk may be failing; run the restore again, and replace the disk if it fails again`, 'verify_failed');
     }
 
-    // 5. The table, last.
+    // 5. The table, last, and only while the task still runs (the server stops it when its version is found damaged).
     meter.setPhase('table', 0, 0, `writing the partition table (${m.table.type}, ${m.partitions.length} partitions)`);
+    await meter.confirm();
     state = 'unknown';
-    if (m.version === 1 || m.table.type === 'dos') await writeTable(o.disk, m.table.sfdisk);
+    if (replaysTable(m)) await writeTable(o.disk, m.table.sfdisk);
     const th = await fs.open(o.disk, 'r+');
     try {
       if (fitted) await writeHead(th, fitted);
@@ -180,7 +193,7 @@ export async function restore(o: RestoreOptions): Promise<RestoreReport> {
 }
 
 /** The error of a failed restore, saying which state it left the disk in; a half-written table is wiped again first. */
-async function explain(err: unknown, state: DiskState, disk: string, ss: number): Promise<unknown> {
+async function explain(err: unknown, state: DiskState, disk: string, ss: number): Promise<ClientError> {
   if (state === 'unknown') {
     try {
       const fh = await fs.open(disk, 'r+');
@@ -194,14 +207,26 @@ async function explain(err: unknown, state: DiskState, disk: string, ss: number)
       // the disk does not answer: its state stays unknown
     }
   }
-  const base = err instanceof ClientError ? err : new ClientError(`unexpected error in the imaging client: ${(err as Error).stack ?? String(err)}`, 'internal');
-  const message = base.message.includes('nothing was written') && state === 'untouched' ? base.message : `${base.message} — ${DISK_SAYS[state]}`;
-  return new ClientError(message, base.code, { ...base.details, diskState: state });
+  return describeFailure(err, state);
 }
+
+/**
+ * A restore's failure with the state of its disk, in the message and as details.diskState; also for
+ * the failures before restore() began (main.ts: the disk choice), which leave the disk 'untouched'.
+ */
+export function describeFailure(err: unknown, state: DiskState): ClientError {
+  const base = err instanceof ClientError ? err : new ClientError(`unexpected error in the imaging client: ${(err as Error).stack ?? String(err)}`, 'internal');
+  if (typeof base.details.diskState === 'string') return base; // described already
+  const message = base.saysNothingWritten && state === 'untouched' ? base.message : `${base.message} — ${DISK_SAYS[state]}`;
+  return new ClientError(message, base.code, { ...base.details, diskState: state }, { saysNothingWritten: state === 'untouched' });
+}
+
+/** Which of several failed downloads a restore reports: a damaged chunk, not the refusals it causes. */
+export const failureRank = (err: unknown): number => (err instanceof ClientError && err.code === 'chunk_corrupt' ? 1 : 0);
 
 /** Step 3; `prefetched`: chunks already fetched (the head's), reused instead of fetched again. */
 async function writeWindows(o: RestoreOptions, fh: fs.FileHandle, slots: Slot[], report: RestoreReport, meter: ProgressMeter, prefetched: Map<string, Buffer>): Promise<void> {
-  const pool = new Pool(o.concurrency ?? 4);
+  const pool = new Pool(o.concurrency ?? 4, failureRank);
   const buf = Buffer.alloc(o.manifest.chunkSize);
   // Chunks the disk lacks, grouped by hash: one download serves every window with that content.
   // A window scanned after its content's download was written gets that content from `kept`,
@@ -216,6 +241,7 @@ async function writeWindows(o: RestoreOptions, fh: fs.FileHandle, slots: Slot[],
     // loop ends, the hash leaves `pending` in the same tick, so a later window never joins a
     // group that is already done.
     for (const t of group) {
+      meter.check();
       report.writtenBytes += await writeUsed(fh, t, data);
       meter.add(usedIn(t.window));
     }
@@ -224,6 +250,7 @@ async function writeWindows(o: RestoreOptions, fh: fs.FileHandle, slots: Slot[],
     if ((ahead.get(hash) ?? 0) > 0 && kept.size < MAX_KEPT_CHUNKS) kept.set(hash, data);
   };
   for (const s of slots) {
+    meter.check(); // the task was stopped on the server: no more writes
     const hash = s.chunk!.hash;
     const left = ahead.get(hash)! - 1;
     ahead.set(hash, left);

@@ -3,14 +3,22 @@
 import { execFile, type ExecFileOptions } from 'node:child_process';
 
 export class ClientError extends Error {
+  /**
+   * The message already says that nothing was written to the disk (a check made before any write
+   * failed): a restore's failure then adds no sentence of its own about the disk's state.
+   */
+  readonly saysNothingWritten: boolean;
+
   /** A sentence a person at the PC or in the web UI can act on. */
   constructor(
     message: string,
     readonly code = 'client_error',
     /** Facts for the task's result (e.g. the state a failed restore left the disk in). */
     readonly details: Record<string, unknown> = {},
+    opts: { saysNothingWritten?: boolean } = {},
   ) {
     super(message);
+    this.saysNothingWritten = opts.saysNothingWritten ?? false;
   }
 }
 
