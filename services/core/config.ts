@@ -1,5 +1,6 @@
 // Configuration comes only from environment variables, validated once at start.
 // A bad value stops the start with one line naming the variable and what is expected.
+import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 
@@ -104,6 +105,15 @@ const envSchema = z.object({
     .transform((v) => v.split(',').map((x) => x.trim()).filter(Boolean))
     .refine((l) => l.every((x) => /^(\d{1,3}\.){3}\d{1,3}$/.test(x)), { error: 'a comma-separated list of IPv4 addresses (a directed broadcast such as 10.1.2.255, or 255.255.255.255)' })
     .default([]),
+  // The morning report by e-mail (services/runs/mail.ts): off unless both the server and a recipient are set.
+  ROOMCAST_SMTP_URL: optionalString.refine((v) => v === undefined || /^smtps?:\/\/[^\s]+$/.test(v), { error: 'an smtp:// or smtps:// URL (smtp://user:password@mail.example:587)' }),
+  ROOMCAST_REPORT_TO: z
+    .string()
+    .transform((v) => v.split(',').map((x) => x.trim()).filter(Boolean))
+    .refine((l) => l.every((x) => /^[^\s@]+@[^\s@]+$/.test(x)), { error: 'a comma-separated list of e-mail addresses' })
+    .default([]),
+  ROOMCAST_REPORT_FROM: optionalString,
+  ROOMCAST_REPORT_LANG: z.enum(['fr', 'en'], { error: 'fr or en' }).default('fr'),
   ROOMCAST_SESSION_HOURS: z.coerce
     .number({ error: 'a number of hours between 1 and 720' })
     .min(1, { error: 'a number of hours between 1 and 720' })
@@ -138,6 +148,8 @@ export interface Config {
   sessionHours: number;
   /** Wake-on-LAN: the interfaces whose subnets get the magic packets, and addresses used as they are. */
   wol: { interfaces: string[]; addresses: string[] };
+  /** The morning report by e-mail; undefined: not sent. */
+  mail: { smtpUrl: string; from: string; to: string[]; lang: 'fr' | 'en' } | undefined;
 }
 
 export class ConfigError extends Error {
@@ -154,7 +166,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     const lines = parsed.error.issues.map((issue) => {
       const name = String(issue.path[0] ?? 'environment');
       const got = env[name];
-      const shown = name.includes('PASSWORD') ? '(hidden)' : JSON.stringify(got);
+      const shown = name.includes('PASSWORD') || name === 'ROOMCAST_SMTP_URL' ? '(hidden)' : JSON.stringify(got);
       return `invalid ${name}=${shown}: expected ${issue.message}`;
     });
     throw new ConfigError(lines.join('\n'));
@@ -212,5 +224,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     trustProxy: e.ROOMCAST_TRUST_PROXY ?? false,
     sessionHours: e.ROOMCAST_SESSION_HOURS,
     wol: { interfaces: e.ROOMCAST_WOL_INTERFACES, addresses: e.ROOMCAST_WOL_ADDRESSES },
+    mail:
+      e.ROOMCAST_SMTP_URL && e.ROOMCAST_REPORT_TO.length
+        ? { smtpUrl: e.ROOMCAST_SMTP_URL, from: e.ROOMCAST_REPORT_FROM ?? `roomcast@${os.hostname()}`, to: e.ROOMCAST_REPORT_TO, lang: e.ROOMCAST_REPORT_LANG }
+        : undefined,
   };
 }

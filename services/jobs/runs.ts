@@ -19,6 +19,7 @@ import type { EventBus } from '../core/events.js';
 import type { PcEvent } from '../runs/pipeline.js';
 import { isFinal } from '../runs/pipeline.js';
 import type { RunPcView, RunService, RunView } from '../runs/service.js';
+import type { ReportMailer } from '../runs/mail.js';
 import type { TaskService } from '../tasks/service.js';
 import { sendMagicPacket, wolTargets, type WolSettings, type WolTarget } from './wol.js';
 
@@ -68,6 +69,8 @@ export class RunQueue {
 }
 
 export interface RunWorkerOptions {
+  /** Sends each ended run's report (once: runs.report_sent_at). */
+  mailer?: Pick<ReportMailer, 'send'>;
   wol: WolSettings & { ports?: number[] };
   /** Longest sleep of a PC's job between turns (ms). */
   pollMs?: number;
@@ -162,6 +165,11 @@ export async function startRunWorker(deps: { redis: RedisHandle; runs: RunServic
     async (job) => {
       const view = await runs.view((job.data as { runId: number }).runId);
       log.info({ run: view.id, state: view.state, counts: view.counts }, 'run ended');
+      // At least once: a failed send throws and the job is retried; a send whose mark was lost may repeat.
+      if (opts.mailer && view.state !== 'running' && !(await runs.reportSent(view.id))) {
+        await opts.mailer.send(await runs.report(view.id));
+        await runs.markReportSent(view.id);
+      }
       return { state: view.state, counts: view.counts };
     },
     { connection: deps.redis.createClient(), prefix: deps.redis.prefix, concurrency: 2, name: `runs@${process.pid}` },

@@ -52,6 +52,7 @@ export class RunRepository {
         window_ends_at: r.windowEndsAt,
         reason_code: null,
         reason_text: null,
+        report_sent_at: null,
       })
       .returning('id')
       .executeTakeFirstOrThrow();
@@ -135,6 +136,12 @@ export class RunRepository {
   timeline(pcIds: number[], db: Kysely<DB> = this.db): Promise<RunPcEvent[]> {
     if (!pcIds.length) return Promise.resolve([]);
     return db.selectFrom('run_pc_events').selectAll().where('run_pc_id', 'in', pcIds).orderBy('id').execute();
+  }
+
+  /** Records that the run's report was e-mailed; false when it already was. */
+  async markReportSent(runId: number, at: string): Promise<boolean> {
+    const r = await this.db.updateTable('runs').set({ report_sent_at: at }).where('id', '=', runId).where('report_sent_at', 'is', null).executeTakeFirst();
+    return Number(r.numUpdatedRows) === 1;
   }
 
   /** Ends a running run once every PC is final; false when it is not (or no longer) running, or a PC is still open. */

@@ -16,6 +16,7 @@ import type { RoomRepository } from '../inventory/rooms.js';
 import type { TaskService } from '../tasks/service.js';
 import { checkSteps, decidePc, DEFAULT_PIPELINE, isFinal, STEPS, type PcDecision, type PcEvent, type PipelineSettings, type Reason } from './pipeline.js';
 import type { RunRepository } from './repository.js';
+import { buildReport, type RunReport } from './report.js';
 
 export const RunInputSchema = z
   .object({
@@ -195,6 +196,21 @@ export class RunService {
 
   timeline(pcIds: number[]): Promise<RunPcEvent[]> {
     return this.repo.timeline(pcIds);
+  }
+
+  /** The run's morning report (report.ts). */
+  async report(runId: number): Promise<RunReport> {
+    const view = await this.view(runId);
+    return buildReport(view, await this.repo.timeline(view.pcs.map((p) => p.id)), this.now());
+  }
+
+  /** Whether the run's report was e-mailed already. */
+  async reportSent(runId: number): Promise<boolean> {
+    return (await this.repo.run(runId))?.report_sent_at != null;
+  }
+
+  markReportSent(runId: number): Promise<boolean> {
+    return this.repo.markReportSent(runId, new Date(this.now()).toISOString());
   }
 
   /** How many more PCs of the run may start now (its maxParallel minus those holding a slot). */

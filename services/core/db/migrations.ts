@@ -223,6 +223,7 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
           .addColumn('window_ends_at', 'text')
           .addColumn('reason_code', 'text')
           .addColumn('reason_text', 'text')
+          .addColumn('report_sent_at', 'text')
           .execute();
         await db.schema.createIndex('runs_room').on('runs').columns(['room_id', 'created_at']).execute();
         await db.schema.createIndex('runs_state').on('runs').column('state').execute();

@@ -221,6 +221,8 @@ export interface RunTable {
   window_ends_at: Timestamp | null;
   reason_code: string | null;
   reason_text: string | null;
+  /** When the morning report was e-mailed (null: not yet, or no SMTP). */
+  report_sent_at: Timestamp | null;
 }
 
 /** One PC of a run: its state in the per-PC pipeline (runs/pipeline.ts) and what it did. */
