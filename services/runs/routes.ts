@@ -150,6 +150,12 @@ export function runRoutes(runs: RunService): AnyRoute[] {
       handler: ({ auth, params }) => runs.cancel(auth!.actor, params.id),
     }),
     defineRoute({
+      method: 'post', path: '/api/v1/runs/:id/retry', tag: 'runs', access: 'technician', status: 201,
+      summary: 'Retry the failed PCs of an ended run: a new run of the same version and options for them',
+      params: idParam, response: RunSchema, errors: { 404: 'not_found', 400: 'not_in_room', 409: 'run_running | nothing_to_retry | image_gone | in_another_run | version_damaged' },
+      handler: ({ auth, params }) => runs.retryFailed(auth!.actor, params.id),
+    }),
+    defineRoute({
       method: 'post', path: '/api/v1/runs/:id/pcs/:pcId/cancel', tag: 'runs', access: 'technician',
       summary: 'Cancel one PC of a run (its task too); the run goes on with the others',
       params: runAndPc, response: RunPcSchema, errors: { 404: 'not_found', 409: 'run_pc_finished' },

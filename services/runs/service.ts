@@ -322,6 +322,16 @@ export class RunService {
     return applied;
   }
 
+  /** A new run of the same version and options for the PCs that failed in this one (still in the inventory). */
+  async retryFailed(actor: Actor, runId: number): Promise<RunView> {
+    const view = await this.view(runId);
+    if (view.state === 'running') throw conflict('run_running', `run ${runId} is still running; retry its failed PCs once it has ended`);
+    const failed = view.pcs.filter((p) => p.state === 'failed' && p.hostId !== null).map((p) => p.hostId!);
+    if (!failed.length) throw conflict('nothing_to_retry', `run ${runId} has no failed PC left in the inventory`);
+    if (view.image.id === null) throw conflict('image_gone', `the image of run ${runId} was deleted`);
+    return this.create(actor, { ...(view.roomId !== null ? { roomId: view.roomId } : {}), hostIds: failed, imageId: view.image.id, version: view.version.number, ...view.options });
+  }
+
   /** Cancels one PC of a running run (its task too); the run goes on with the others. */
   async cancelPc(actor: Actor, runId: number, pcId: number): Promise<RunPcView> {
     const pc = await this.repo.pc(pcId);

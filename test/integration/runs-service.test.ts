@@ -161,6 +161,13 @@ describe.each(DIALECTS)('room runs through RunService (%s)', (dialect) => {
     expect(html.indexOf('B204-01')).toBeLessThan(html.indexOf('B204-02'));
     await s.tasks.cancel(actor, own.created[0]!);
     await s.tasks.cancel(actor, taskB);
+    // Retry: a new run for the two failed PCs only, same version and options.
+    const retry = await runs.retryFailed(actor, run.id);
+    expect(retry).toMatchObject({ state: 'running', room: 'B204', version: { number: 1 }, options: run.options, counts: { queued: 2 } });
+    expect(retry.pcs.map((p) => p.hostName)).toEqual(['B204-01', 'B204-04']);
+    expect(await refused(runs.retryFailed(actor, retry.id))).toMatchObject({ status: 409, code: 'run_running' });
+    await runs.cancel(actor, retry.id);
+    expect(await refused(runs.retryFailed(actor, retry.id))).toMatchObject({ status: 409, code: 'nothing_to_retry' });
   });
 
   it('cancelling a run cancels its open PCs and their tasks, and ends the run cancelled with who did it', async () => {
