@@ -62,7 +62,7 @@ function slotsOf(m: Manifest): Slot[] {
 
 /** Bytes at the start of the disk written last: v2 the head (table.headBytes), v1 the boot code it holds. */
 function heldBytes(m: Manifest): number {
-  if (m.version === 2) return m.table.headBytes!;
+  if (m.version >= 2) return m.table.headBytes!;
   const first = m.bootArea.write[0];
   return first && first[0] === 0 ? Math.min(first[1], MBR_CODE) : 0;
 }
@@ -104,7 +104,7 @@ export async function restore(o: RestoreOptions): Promise<RestoreReport> {
       if (!headSlot || headSlot.base !== 0 || headSlot.window.length < held) throw new ClientError('the image manifest has no chunk for the start of the disk; verify the image on the server', 'bad_manifest');
       headData = await fetchChunk(o.api, headSlot.chunk!, report, t);
       headSlot.held = Buffer.from(headData.subarray(0, held));
-      if (m.version === 2) fitted = fitHead(headSlot.held, m.table.type, ss, m.disk.sizeBytes, disk.sizeBytes);
+      if (m.version >= 2) fitted = fitHead(headSlot.held, m.table.type, ss, m.disk.sizeBytes, disk.sizeBytes);
     }
     const current = await tryRun('sfdisk', ['--dump', o.disk]);
     report.tableChanged = !current || !sameTable(current.stdout, m.table.sfdisk);

@@ -159,18 +159,19 @@ export async function writeWindows(o: WindowsOptions, fh: fs.FileHandle, slots: 
     pending.delete(hash);
     if ((ahead.get(hash) ?? 0) > 0 && kept.size < MAX_KEPT_CHUNKS) kept.set(hash, data);
   };
-  const whole = async (w: Want) => {
+  /** A window fetched whole (or from `kept`); `run`: the pool, or inline for a job already in it (a patch that failed). */
+  const whole = async (w: Want, run: (job: () => Promise<void>) => Promise<void> = (job) => pool.add(job)) => {
     const hash = w.slot.chunk!.hash;
     const same = pending.get(hash);
     if (same) return void same.push(w);
     const known = kept.get(hash);
     if (known) {
       if ((ahead.get(hash) ?? 0) === 0) kept.delete(hash);
-      return pool.add(() => writeGroup(hash, [w], known, false));
+      return run(() => writeGroup(hash, [w], known, false));
     }
     const group = [w];
     pending.set(hash, group);
-    await pool.add(async () => writeGroup(hash, group, await fetchChunk(o.api, w.slot.chunk!, report, t), true));
+    await run(async () => writeGroup(hash, group, await fetchChunk(o.api, w.slot.chunk!, report, t), true));
   };
 
   await eachWindow(fh, slots, chunkSize, async (s, local) => {
@@ -192,7 +193,7 @@ export async function writeWindows(o: WindowsOptions, fh: fs.FileHandle, slots: 
       return pool.add(async () => {
         const data = await patchBlocks(o.api, c, mine, diff, blockSize, report, t);
         if (data) await write({ slot: s, blocks: diff }, data);
-        else await whole({ slot: s, blocks: diff });
+        else await whole({ slot: s, blocks: diff }, (job) => job());
       });
     }
     await whole({ slot: s, blocks: diff });
