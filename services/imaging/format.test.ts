@@ -1,6 +1,8 @@
-// Image format v1 helpers: extents, chunk windows, masking, and the manifest checks a schema cannot express.
+// Image format helpers: extents, chunk windows, masking, the manifest checks a schema cannot express,
+// and v3's block hashes and block container (with zstd.ts, which reads it).
 import { describe, expect, it } from 'vitest';
-import { alignExtents, manifestProblems, maskWindow, normalizeExtents, parseManifest, windowsOf, type Extent, type Manifest } from './format.js';
+import { alignExtents, blockHash, blockHashes, blockIndexLength, encodeBlockIndex, manifestProblems, maskWindow, normalizeExtents, parseBlockIndex, parseManifest, windowsOf, type Extent, type Manifest } from './format.js';
+import { zstdCompress, zstdCompressBlocks, zstdDecompress, zstdFrames } from './zstd.js';
 
 const K = 1024;
 const CS = 64 * K;
@@ -124,7 +126,59 @@ describe('manifestProblems', () => {
     expect(manifestProblems({ ...v2, table: { ...v2.table, headBytes: 1000 } })).toEqual(['table.headBytes 1000 is not a whole number of sectors']);
     const uncovered = { ...manifest(), version: 2 as const, table: v2.table };
     expect(manifestProblems(uncovered)).toEqual(['boot area: its first extent must cover the head of the disk (0 to 512)']);
-    expect(() => parseManifest({ ...manifest(), version: 3 })).toThrow();
+    expect(() => parseManifest({ ...manifest(), version: 4 })).toThrow();
+  });
+
+  it('reads v3: blockSize dividing chunkSize and one block hash per block of each chunk', () => {
+    const B = 16 * K;
+    const withBlocks = (m: Manifest): Manifest => {
+      const add = (cs: Manifest['bootArea']['chunks']) => cs.map((c) => ({ ...c, blocks: Array.from({ length: c.length / B }, () => 'e'.repeat(32)) }));
+      return { ...m, bootArea: { ...m.bootArea, chunks: add(m.bootArea.chunks) }, partitions: m.partitions.map((p) => ({ ...p, chunks: add(p.chunks) })) };
+    };
+    const v3: Manifest = withBlocks({ ...manifest(), version: 3, blockSize: B, table: { ...manifest().table, headBytes: 512 }, bootArea: { length: 1024 * K, write: [[0, 1024 * K]], chunks: Array.from({ length: 16 }, (_, i) => ({ offset: i * CS, length: CS, hash: H('a') })) } });
+    expect(manifestProblems(v3)).toEqual([]);
+    expect(parseManifest(JSON.parse(JSON.stringify(v3))).blockSize).toBe(B);
+    expect(manifestProblems({ ...v3, blockSize: undefined })).toEqual(['blockSize is required in version 3']);
+    expect(manifestProblems({ ...v3, blockSize: 24 * K })).toEqual([`blockSize ${24 * K} does not divide chunkSize ${CS}`]);
+    const short = structuredClone(v3);
+    short.partitions[0]!.chunks[1]!.blocks!.pop();
+    expect(manifestProblems(short)).toEqual(['the chunk at 65536 does not list one hash per block (3, 4 expected)']);
+    expect(manifestProblems({ ...v3, version: 2 })).toEqual(['blockSize and blocks are version 3 fields']);
+    expect(() => parseManifest({ ...v3, partitions: [{ ...v3.partitions[0]!, chunks: [{ ...v3.partitions[0]!.chunks[0]!, blocks: ['xyz'] }] }] })).toThrow();
+  });
+});
+
+describe('v3 blocks and the block container', () => {
+  it('hashes blocks as the first 128 bits of their SHA-256, zero blocks included, the last block shorter', () => {
+    const w = Buffer.alloc(40 * K);
+    w.fill(7, 20 * K, 21 * K);
+    const hs = blockHashes(w, 16 * K);
+    expect(hs).toEqual([blockHash(Buffer.alloc(16 * K)), blockHash(w.subarray(16 * K, 32 * K)), blockHash(Buffer.alloc(8 * K))]);
+    expect(hs[0]).toMatch(/^[0-9a-f]{32}$/);
+    expect(hs[1]).not.toBe(hs[0]);
+  });
+
+  it('stores a window as a block index and one frame per block: read whole by any zstd reader, or block by block from the index', async () => {
+    const data = Buffer.concat([Buffer.alloc(20 * K, 1), Buffer.from(H('0123456789abcdef').repeat(40)), Buffer.alloc(3 * K, 9)]);
+    const stored = await zstdCompressBlocks(data, 16 * K);
+    expect((await zstdDecompress(stored, CS)).equals(data)).toBe(true);
+    const n = Math.ceil(data.length / (16 * K));
+    expect(zstdFrames(stored)).toHaveLength(n);
+    const frames = parseBlockIndex(stored.subarray(0, blockIndexLength(n)), 16 * K)!;
+    expect(frames).toHaveLength(n);
+    expect(frames[0]![0]).toBe(blockIndexLength(n));
+    expect(frames.at(-1)![1]).toBe(stored.length);
+    for (const [i, [a, b]] of frames.entries()) expect((await zstdDecompress(stored.subarray(a, b), 16 * K)).equals(data.subarray(i * 16 * K, (i + 1) * 16 * K))).toBe(true);
+  });
+
+  it('tells a chunk stored whole (v1, v2) or with another block size from a block container', async () => {
+    const one = await zstdCompress(Buffer.alloc(CS, 3));
+    expect(parseBlockIndex(one, 16 * K)).toBeNull();
+    const idx = encodeBlockIndex(16 * K, [10, 20]);
+    expect(parseBlockIndex(idx, 16 * K)).toEqual([[24, 34], [34, 54]]);
+    expect(parseBlockIndex(idx, 32 * K)).toBeNull();
+    expect(parseBlockIndex(encodeBlockIndex(16 * K, [10, 0]), 16 * K)).toBeNull();
+    await expect(zstdDecompress(Buffer.concat([idx, Buffer.from('not zstd at all')]), CS)).rejects.toThrow(/not a valid zstd chunk|unsupported format/); // node:zlib, or the zstd program
   });
 
   it('reports extents that overlap, touch, or end past their area', () => {

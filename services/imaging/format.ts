@@ -1,4 +1,4 @@
-// Image format v2 (docs/image-format.md; v1 manifests stay readable and restorable): a manifest plus content-addressed chunks; and the few
+// Image format v3 (docs/image-format.md; v1 and v2 manifests stay readable and restorable): a manifest plus content-addressed chunks; and the few
 // types of the client API both sides use (ClientTask, Progress). Shared by the server (image store)
 // and the boot client (capture, restore), so it imports nothing from the server side but the
 // equally shared progress report (core/progress.ts, zod only; the Dockerfile's imaging stage and the
@@ -10,22 +10,34 @@
 // Masking makes the hash depend only on data the filesystem uses, so an unchanged window has the
 // same hash on every capture (deduplication) and on a PC that already holds it (differential
 // restore), whatever garbage its free blocks contain.
+//
+// v3 cuts each window into blocks (default 64 KiB) with their own hash in the manifest, and stores a
+// chunk as a block index (a zstd skippable frame) followed by one zstd frame per block: a
+// differential restore compares the disk block by block and fetches only the blocks that differ
+// (HTTP Range on the stored chunk), while the chunk (the unit of storage, upload and dedup) stays
+// a 4 MiB window.
+import { createHash } from 'node:crypto';
 import { z } from 'zod';
 
 export const FORMAT_NAME = 'roomcast-image';
 /**
- * What a capture writes. 2: the head of the disk (LBA 0 and, on GPT, the primary header and entry
+ * What a capture writes. 3: every chunk lists the hashes of its blocks (blockSize) and is stored as a
+ * block container (encodeBlockIndex). 2: the head of the disk (LBA 0 and, on GPT, the primary header and entry
  * array: table.headBytes) is captured in the boot area byte for byte and restored as such, fitted to
  * the target's size. 1: the boot area holds only the boot code (bytes 0-439) and the gap after the
  * table; the table comes from the sfdisk dump. A reader accepts both.
  */
-export const FORMAT_VERSION = 2;
+export const FORMAT_VERSION = 3;
+/** v3: bytes per block, the unit a differential restore compares and fetches (test/bench/imaging/change-unit.ts). */
+export const DEFAULT_BLOCK_SIZE = 64 * 1024;
 export const DEFAULT_CHUNK_SIZE = 4 * 1024 * 1024;
 /** Used extents are kept at this granularity (bytes); partclone ranges are widened to it. */
 export const EXTENT_ALIGN = 4096;
 
 export const HASH_PATTERN = /^[0-9a-f]{64}$/;
 const Hash = z.string().regex(HASH_PATTERN).describe('SHA-256 of the uncompressed chunk, lowercase hex');
+/** A block's hash: the first 128 bits of the SHA-256 of its masked bytes (blockHash). */
+export const BLOCK_HASH_PATTERN = /^[0-9a-f]{32}$/;
 const Bytes = z.number().int().nonnegative();
 
 export const ChunkSchema = z
@@ -34,6 +46,10 @@ export const ChunkSchema = z
     length: z.number().int().positive().describe('bytes in the window (chunkSize, less at the end)'),
     hash: Hash,
     storedSize: z.number().int().positive().optional().describe('bytes of the zstd frame in the store; the client leaves it out, the store fills it in when the version is published'),
+    blocks: z
+      .array(z.string().regex(BLOCK_HASH_PATTERN))
+      .optional()
+      .describe('v3 (required there): the hash of each block of the window (blockSize bytes, the last one shorter), in order: the first 32 hex digits of the SHA-256 of its masked bytes'),
   })
   .strict();
 export type Chunk = z.infer<typeof ChunkSchema>;
@@ -81,12 +97,19 @@ export type BootArea = z.infer<typeof BootAreaSchema>;
 export const ManifestSchema = z
   .object({
     format: z.literal(FORMAT_NAME),
-    version: z.union([z.literal(1), z.literal(2)]).describe('2 since the table is captured byte for byte (table.headBytes); 1 is still read and restored'),
+    version: z.union([z.literal(1), z.literal(2), z.literal(3)]).describe('3 since chunks list block hashes (blockSize); 2 since the table is captured byte for byte (table.headBytes); 1 and 2 are still read and restored'),
     createdAt: z.string().describe('ISO time of the capture'),
     client: z.string().describe('the capturing client and its version'),
     hash: z.literal('sha256'),
     compression: z.literal('zstd'),
     chunkSize: z.number().int().min(65536).max(64 * 1024 * 1024).refine((n) => n % EXTENT_ALIGN === 0, 'a multiple of 4096'),
+    blockSize: z
+      .number()
+      .int()
+      .min(EXTENT_ALIGN)
+      .refine((n) => n % EXTENT_ALIGN === 0, 'a multiple of 4096')
+      .optional()
+      .describe('v3 (required there): bytes per block, dividing chunkSize; a differential restore compares and fetches blocks'),
     disk: z
       .object({
         sizeBytes: z.number().int().positive().describe('size of the captured disk'),
@@ -166,7 +189,17 @@ export function manifestProblems(m: Manifest): string[] {
   extentsOk(m.bootArea.write, m.bootArea.length, 'boot area');
   const head = m.table.headBytes;
   if (m.version === 1 && head !== undefined) problems.push('table.headBytes is a version 2 field');
-  if (m.version === 2) {
+  if (m.version < 3 && (m.blockSize !== undefined || allChunks(m).some((c) => c.blocks))) problems.push('blockSize and blocks are version 3 fields');
+  if (m.version === 3) {
+    const bs = m.blockSize;
+    if (bs === undefined) problems.push('blockSize is required in version 3');
+    else if (cs % bs !== 0) problems.push(`blockSize ${bs} does not divide chunkSize ${cs}`);
+    else {
+      const bad = allChunks(m).find((c) => c.blocks?.length !== Math.ceil(c.length / bs));
+      if (bad) problems.push(`the chunk at ${bad.offset} does not list one hash per block (${bad.blocks?.length ?? 'none'}, ${Math.ceil(bad.length / bs)} expected)`);
+    }
+  }
+  if (m.version >= 2) {
     const first = m.bootArea.write[0];
     if (head === undefined) problems.push('table.headBytes is required in version 2');
     else if (head % m.disk.logicalSectorSize !== 0) problems.push(`table.headBytes ${head} is not a whole number of sectors`);
@@ -288,4 +321,68 @@ export function maskWindow(buf: Buffer, used: Extent[]): Buffer {
   }
   if (pos < buf.length) buf.fill(0, pos);
   return buf;
+}
+
+// ---- v3 blocks and the stored block container ----------------------------------------------
+
+/** A block's hash (v3): the first 128 bits of the SHA-256 of its masked bytes, lowercase hex. */
+export function blockHash(b: Buffer): string {
+  return createHash('sha256').update(b).digest('hex').slice(0, 32);
+}
+
+const zeroHashes = new Map<number, string>();
+let zeros = Buffer.alloc(0);
+
+/** The block hashes of one (masked) window; an all-zero block (free space, a blank disk) is recognised without hashing. */
+export function blockHashes(window: Buffer, blockSize: number): string[] {
+  const out: string[] = [];
+  for (let o = 0; o < window.length; o += blockSize) {
+    const b = window.subarray(o, Math.min(o + blockSize, window.length));
+    if (zeros.length < b.length) zeros = Buffer.alloc(b.length);
+    if (b.equals(zeros.subarray(0, b.length))) {
+      let h = zeroHashes.get(b.length);
+      if (!h) zeroHashes.set(b.length, (h = blockHash(b)));
+      out.push(h);
+    } else out.push(blockHash(b));
+  }
+  return out;
+}
+
+/**
+ * A v3 chunk is stored as a zstd skippable frame (the block index) followed by one zstd frame per
+ * block: any zstd decoder reads it as the whole window, and a restore that needs a few blocks reads
+ * the index (blockIndexLength bytes) and then just their frames, with HTTP Range. The index's
+ * payload: BLOCK_INDEX_TAG, the block size, then the size of each block's frame (u32 little-endian).
+ */
+export const BLOCK_INDEX_MAGIC = 0x184d2a5b;
+const BLOCK_INDEX_TAG = 0x31626372; // 'rcb1'
+
+export function blockIndexLength(blocks: number): number {
+  return 16 + 4 * blocks;
+}
+
+export function encodeBlockIndex(blockSize: number, frameSizes: number[]): Buffer {
+  const b = Buffer.alloc(blockIndexLength(frameSizes.length));
+  b.writeUInt32LE(BLOCK_INDEX_MAGIC, 0);
+  b.writeUInt32LE(b.length - 8, 4);
+  b.writeUInt32LE(BLOCK_INDEX_TAG, 8);
+  b.writeUInt32LE(blockSize, 12);
+  frameSizes.forEach((s, i) => b.writeUInt32LE(s, 16 + 4 * i));
+  return b;
+}
+
+/** Where each block's frame lies in a stored chunk: [start, end) byte ranges; null when `head` is not a block index (a v1/v2 single frame). */
+export function parseBlockIndex(head: Buffer, blockSize: number): Array<[number, number]> | null {
+  if (head.length < 16 || head.readUInt32LE(0) !== BLOCK_INDEX_MAGIC || head.readUInt32LE(8) !== BLOCK_INDEX_TAG || head.readUInt32LE(12) !== blockSize) return null;
+  const len = 8 + head.readUInt32LE(4);
+  if (len > head.length || (len - 16) % 4 !== 0) return null;
+  const out: Array<[number, number]> = [];
+  let pos = len;
+  for (let o = 16; o < len; o += 4) {
+    const s = head.readUInt32LE(o);
+    if (s === 0) return null;
+    out.push([pos, pos + s]);
+    pos += s;
+  }
+  return out;
 }

@@ -2,7 +2,11 @@
 // Node >= 22.15 has zstd in node:zlib; older Node runs Debian's `zstd` program (package zstd) per
 // chunk. Both produce standard zstd frames, so either side can read what the other wrote.
 import { spawn } from 'node:child_process';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import zlib from 'node:zlib';
+import { encodeBlockIndex } from './format.js';
 
 type ZstdZlib = {
   zstdCompress(buf: Buffer, opts: object, cb: (err: Error | null, out: Buffer) => void): void;
@@ -55,7 +59,9 @@ function runZstd(args: string[], input: Buffer, maxOut: number): Promise<Buffer>
 export function zstdCompress(data: Buffer, level = 3): Promise<Buffer> {
   if (native) {
     return new Promise((resolve, reject) =>
-      native.zstdCompress(data, { params: { [native.constants.ZSTD_c_compressionLevel!]: level, [native.constants.ZSTD_c_checksumFlag!]: 1 } }, (err, out) =>
+      // The pledged size lets zstd size its tables to the input: without it every 64 KiB block
+      // frame (format v3) set up tables for megabytes, and a chunk took 5 times as long.
+      native.zstdCompress(data, { pledgedSrcSize: data.length, params: { [native.constants.ZSTD_c_compressionLevel!]: level, [native.constants.ZSTD_c_checksumFlag!]: 1 } }, (err, out) =>
         err ? reject(err) : resolve(out),
       ),
     );
@@ -63,16 +69,95 @@ export function zstdCompress(data: Buffer, level = 3): Promise<Buffer> {
   return runZstd([`-${level}`, '--no-progress'], data, data.length + (data.length >> 7) + 65536);
 }
 
-/** Decompresses one frame; fails when the result would exceed `maxSize` (a chunk never does). */
-export function zstdDecompress(data: Buffer, maxSize: number): Promise<Buffer> {
-  if (native) {
-    return new Promise((resolve, reject) =>
-      // One output buffer of the expected size rather than 16 KiB pieces (a quarter of the client's
-      // restore time went to joining them, test/bench/results/imaging.md).
-      native.zstdDecompress(data, { maxOutputLength: maxSize, chunkSize: Math.max(64 * 1024, Math.min(maxSize, 64 * 1024 * 1024)) }, (err, out) =>
-        err ? reject(new ZstdError(`not a valid zstd chunk: ${err.message}`)) : resolve(out),
-      ),
-    );
+/**
+ * Decompresses a stored chunk: one frame, or (format v3) a block index and one frame per block; fails
+ * when the result would exceed `maxSize` (a chunk never does). node:zlib stops at the end of the
+ * first frame, so several frames are cut apart (zstdFrames) and decompressed one by one.
+ */
+export async function zstdDecompress(data: Buffer, maxSize: number): Promise<Buffer> {
+  if (!native) return runZstd(['-d'], data, maxSize);
+  const frames = zstdFrames(data);
+  if (frames.length === 1 && frames[0]!.length === data.length) return zstdDecompressFrame(data, maxSize);
+  const parts = await Promise.all(frames.map((f) => zstdDecompressFrame(f, maxSize, Math.ceil(maxSize / frames.length))));
+  const size = parts.reduce((s, p) => s + p.length, 0);
+  if (size > maxSize) throw new ZstdError(`zstd output larger than ${maxSize} bytes`);
+  return Buffer.concat(parts, size);
+}
+
+const FRAME_MAGIC = 0xfd2fb528;
+
+/** Byte length of the zstd frame at `pos` (a skippable frame included); throws on anything else. */
+function frameLength(b: Buffer, pos: number): number {
+  const bad = () => new ZstdError(`not a valid zstd chunk: no frame at byte ${pos}`);
+  if (pos + 8 > b.length) throw bad();
+  const magic = b.readUInt32LE(pos);
+  if ((magic & 0xfffffff0) === 0x184d2a50) return 8 + b.readUInt32LE(pos + 4);
+  if (magic !== FRAME_MAGIC) throw bad();
+  const fhd = b[pos + 4]!;
+  const single = (fhd >> 5) & 1;
+  let p = pos + 5 + (single ? 0 : 1) + [0, 1, 2, 4][fhd & 3]! + [single, 2, 4, 8][fhd >> 6]!;
+  for (;;) {
+    if (p + 3 > b.length) throw bad();
+    const h = b[p]! | (b[p + 1]! << 8) | (b[p + 2]! << 16);
+    p += 3 + (((h >> 1) & 3) === 1 ? 1 : h >> 3);
+    if (h & 1) break;
   }
-  return runZstd(['-d'], data, maxSize);
+  return p + ((fhd >> 2) & 1 ? 4 : 0) - pos;
+}
+
+/** The data frames of `data`, in order (skippable frames left out). */
+export function zstdFrames(data: Buffer): Buffer[] {
+  const out: Buffer[] = [];
+  for (let pos = 0; pos < data.length; ) {
+    const len = frameLength(data, pos);
+    if (pos + len > data.length) throw new ZstdError(`not a valid zstd chunk: a frame runs past its end`);
+    if ((data.readUInt32LE(pos) & 0xfffffff0) !== 0x184d2a50) out.push(data.subarray(pos, pos + len));
+    pos += len;
+  }
+  if (!out.length) throw new ZstdError('not a valid zstd chunk: no data frame');
+  return out;
+}
+
+/** Compresses a window as a v3 stored chunk: the block index, then one frame per block (format.ts). */
+export async function zstdCompressBlocks(data: Buffer, blockSize: number, level = 3): Promise<Buffer> {
+  const blocks: Buffer[] = [];
+  for (let o = 0; o < data.length; o += blockSize) blocks.push(data.subarray(o, Math.min(o + blockSize, data.length)));
+  const frames = native ? await Promise.all(blocks.map((b) => zstdCompress(b, level))) : zstdFrames(await runZstdFiles(blocks, level));
+  if (frames.length !== blocks.length) throw new ZstdError(`zstd made ${frames.length} frames of ${blocks.length} blocks`);
+  return Buffer.concat([encodeBlockIndex(blockSize, frames.map((f) => f.length)), ...frames]);
+}
+
+/**
+ * The zstd program, one frame per input, in one process: the blocks go through a temporary folder
+ * (zstd takes only regular files besides stdin, and node's extra stdio pipes are sockets). Only
+ * where node:zlib lacks zstd (Node < 22.15: the tests' in-process client).
+ */
+async function runZstdFiles(inputs: Buffer[], level: number): Promise<Buffer> {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'rc-zstd-'));
+  try {
+    const files = inputs.map((_, i) => path.join(dir, String(i)));
+    await Promise.all(inputs.map((b, i) => fs.writeFile(files[i]!, b)));
+    return await new Promise((resolve, reject) => {
+      const child = spawn('zstd', ['-q', '-c', `-${level}`, '--no-progress', ...files], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const out: Buffer[] = [];
+      let err = '';
+      child.stdout.on('data', (b: Buffer) => out.push(b));
+      child.stderr.on('data', (b: Buffer) => (err += b.toString()));
+      child.once('error', (e: NodeJS.ErrnoException) => reject(e.code === 'ENOENT' ? new ZstdError('the zstd program is missing (apt-get install zstd)') : e));
+      child.once('close', (code) => (code === 0 ? resolve(Buffer.concat(out)) : reject(new ZstdError(`zstd failed: ${err.trim() || `exit ${code}`}`))));
+    });
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** node:zlib, one frame; `piece`: its output buffer size (the expected size, not 16 KiB pieces to join). */
+function zstdDecompressFrame(data: Buffer, maxSize: number, piece = maxSize): Promise<Buffer> {
+  return new Promise((resolve, reject) =>
+    // One output buffer of the expected size rather than 16 KiB pieces (a quarter of the client's
+    // restore time went to joining them, test/bench/results/imaging.md).
+    native!.zstdDecompress(data, { maxOutputLength: maxSize, chunkSize: Math.max(64 * 1024, Math.min(piece, 64 * 1024 * 1024)) }, (err, out) =>
+      err ? reject(new ZstdError(`not a valid zstd chunk: ${err.message}`)) : resolve(out),
+    ),
+  );
 }

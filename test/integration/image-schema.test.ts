@@ -10,10 +10,11 @@ describe('image format JSON schema', () => {
     expect(fs.readFileSync(IMAGE_SCHEMA_FILE, 'utf8') === renderImageSchema(), 'docs/image-format.schema.json is stale: run npm run image-schema and commit it').toBe(true);
   });
 
-  it('describes formats v1 and v2 with the fields the docs name', () => {
-    const schema = JSON.parse(renderImageSchema()) as { properties: Record<string, { const?: unknown; anyOf?: Array<{ const: unknown }> }>; required: string[]; additionalProperties: boolean };
+  it('describes formats v1, v2 and v3 with the fields the docs name', () => {
+    const schema = JSON.parse(renderImageSchema()) as { properties: Record<string, { const?: unknown; anyOf?: Array<{ const: unknown }>; type?: string }>; required: string[]; additionalProperties: boolean };
     expect(schema.properties.format?.const).toBe('roomcast-image');
-    expect(schema.properties.version?.anyOf?.map((v) => v.const)).toEqual([1, 2]);
+    expect(schema.properties.version?.anyOf?.map((v) => v.const)).toEqual([1, 2, 3]);
+    expect(schema.properties.blockSize?.type).toBe('integer');
     expect(schema.required).toEqual(expect.arrayContaining(['disk', 'table', 'bootArea', 'partitions', 'chunkSize']));
     expect(schema.additionalProperties).toBe(false);
   });

@@ -15,7 +15,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HttpImagingApi } from '../../services/imaging/client/api.js';
-import { allChunks, type Chunk, type Manifest } from '../../services/imaging/format.js';
+import { DEFAULT_BLOCK_SIZE, allChunks, parseBlockIndex, type Chunk, type Manifest } from '../../services/imaging/format.js';
 import { buildDisk, missingDiskTools, pseudoRandom, run, type PartSpec } from '../support/disks.js';
 import { ImagingPc } from '../support/imaging-pc.js';
 
@@ -70,7 +70,12 @@ describe.skipIf(!isRoot || missing.length > 0)('a damaged version is never half-
 
   const flipByte = (file: string) => {
     const frame = fs.readFileSync(file);
-    const at = Math.floor(frame.length / 2);
+    // In a block container (format v3), the middle of its largest block frame: a block of file data,
+    // which a restore onto a disk lacking the window must fetch (a damaged frame it does not need,
+    // e.g. of a zero block, leaves its restore right; verify finds it either way).
+    const blocks = parseBlockIndex(frame, DEFAULT_BLOCK_SIZE) ?? [[0, frame.length]];
+    const [a, b] = blocks.reduce((x, y) => (y[1] - y[0] > x[1] - x[0] ? y : x));
+    const at = Math.floor((a + b) / 2);
     frame[at] = frame[at]! ^ 0x01;
     fs.writeFileSync(file, frame);
   };

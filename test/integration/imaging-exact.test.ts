@@ -94,9 +94,11 @@ describe.skipIf(!isRoot || missing.length > 0)('a restore gives back LBA 0, the 
 
   afterAll(() => pc.stop());
 
-  it('captures LBA 0 and the primary GPT into the boot area (format v2)', async () => {
+  it('captures LBA 0 and the primary GPT into the boot area (format v3: with block hashes)', async () => {
     const m = await pc.manifest(1);
-    expect(m.version).toBe(2);
+    expect(m.version).toBe(3);
+    expect(m.blockSize).toBe(64 * 1024);
+    for (const c of allChunks(m)) expect(c.blocks).toHaveLength(Math.ceil(c.length / m.blockSize!));
     expect(m.table.headBytes).toBe(GPT_HEAD);
     expect(m.bootArea.write).toEqual([[0, MIB]]);
     // The comparison below sees what it is about: the metadata is there.
@@ -170,7 +172,8 @@ describe.skipIf(!isRoot || missing.length > 0)('a restore gives back LBA 0, the 
 
     it('a format v1 manifest (boot code only, table from the dump) still restores', async () => {
       // The version-1 shape of the same disk, as the previous client posted it.
-      const v2 = await pc.manifest(1);
+      const v3 = await pc.manifest(1);
+      const { blockSize: _, ...v2 } = v3;
       const write: Extent[] = [[0, 440], [SECTOR, MIB - SECTOR]];
       const frames = new Map<string, Buffer>();
       const chunks = [];
@@ -181,6 +184,7 @@ describe.skipIf(!isRoot || missing.length > 0)('a restore gives back LBA 0, the 
         chunks.push({ offset: w.offset, length: w.length, hash });
       }
       const v1: Manifest = { ...v2, version: 1, table: { type: 'dos', id: v2.table.id, sfdisk: v2.table.sfdisk }, bootArea: { length: MIB, write, chunks } };
+      v1.partitions = v1.partitions.map((p) => ({ ...p, chunks: p.chunks.map(({ blocks: __, ...c }) => c) }));
       for (const c of allChunks(v1)) delete c.storedSize;
       const { taskId, token } = await pc.bootForTask({ kind: 'capture', imageId: pc.imageId });
       const api = pc.api(token);
@@ -197,6 +201,27 @@ describe.skipIf(!isRoot || missing.length > 0)('a restore gives back LBA 0, the 
       expect(bytes(target, 0, 444).equals(bytes(dos, 0, 444))).toBe(true);
       expect(bytes(target, 446, 66).equals(bytes(dos, 446, 66))).toBe(true);
       expect(bytes(target, SECTOR, DOS_MIB * MIB - SECTOR).equals(bytes(dos, SECTOR, DOS_MIB * MIB - SECTOR))).toBe(true);
+    }, 120_000);
+
+    it('a format v2 manifest (no block hashes) still restores, over a disk holding other data', async () => {
+      // The version-2 shape of the same capture; its chunks are the v3 ones (stored as blocks), read whole.
+      const { blockSize: _, ...rest } = await pc.manifest(1);
+      const strip = (cs: Manifest['bootArea']['chunks']) => cs.map(({ blocks: __, storedSize: ___, ...c }) => c);
+      const v2: Manifest = { ...rest, version: 2, bootArea: { ...rest.bootArea, chunks: strip(rest.bootArea.chunks) }, partitions: rest.partitions.map((p) => ({ ...p, chunks: strip(p.chunks) })) };
+      const { taskId, token } = await pc.bootForTask({ kind: 'capture', imageId: pc.imageId });
+      const api = pc.api(token);
+      const reg = await api.registerCapture(v2);
+      expect(reg.missing).toEqual([]);
+      await api.commit();
+      await api.result({ ok: true });
+      expect((await pc.task(taskId)).state).toBe('done');
+
+      const target = pc.blank('dos-v2.img', DOS_MIB);
+      put(target, MIB, pseudoRandom('another disk 1', 10 * MIB)); // other data in both partitions
+      put(target, 24576 * SECTOR, pseudoRandom('another disk 2', 8 * MIB));
+      const r = await pc.restore(target, reg.number);
+      expect(r.ok, pc.lastLog()).toBe(true);
+      expect(fs.readFileSync(target).equals(fs.readFileSync(dos)), 'the whole disk').toBe(true);
     }, 120_000);
   });
   describe('an MBR disk with logical partitions', () => {

@@ -21,6 +21,8 @@ export interface ImagingApi {
   commit(): Promise<{ versionId: number; number: number }>;
   manifest(): Promise<Manifest>;
   getChunk(hash: string): Promise<Buffer>;
+  /** Bytes [start, end) of a stored chunk (format v3: its block index, or some blocks' frames); fewer when the chunk is shorter. */
+  getChunkRange(hash: string, start: number, end: number): Promise<Buffer>;
   /** Restore pre-flight: which chunks of the task's version the store lacks (a cheap existence check). */
   restoreCheck(): Promise<{ chunks: number; missing: string[] }>;
   /** Tells the server a chunk came damaged (it checks it, and marks the versions holding it damaged). */
@@ -146,7 +148,7 @@ export class HttpImagingApi implements ImagingApi {
       total = range ? Number(range[1]) : Number(res.headers.get('content-length') ?? NaN);
       try {
         for await (const piece of res.body as unknown as AsyncIterable<Uint8Array>) {
-          parts.push(Buffer.from(piece));
+          parts.push(Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength)); // no copy: concat copies once
           have += piece.length;
         }
         if (Number.isFinite(total) && have !== total) throw new Error(`got ${have} of ${total} bytes`);
@@ -154,6 +156,20 @@ export class HttpImagingApi implements ImagingApi {
       } catch (err) {
         if (attempt >= this.attempts) throw new ClientError(`downloading chunk ${hash.slice(0, 12)} kept failing (${(err as Error).message})`, 'download_failed');
         this.o.log?.(`roomcast: chunk ${hash.slice(0, 12)} cut at ${have} bytes (${(err as Error).message}), resuming`);
+        await sleep(Math.min(15_000, 250 * 2 ** (attempt - 1)));
+      }
+    }
+  }
+
+  async getChunkRange(hash: string, start: number, end: number): Promise<Buffer> {
+    for (let attempt = 1; ; attempt++) {
+      const res = await this.call('GET', `/api/v1/client/chunks/${hash}`, { headers: { range: `bytes=${start}-${end - 1}` } });
+      try {
+        const body = Buffer.from(await res.arrayBuffer());
+        if (res.status === 206) return body;
+        return body.subarray(start, end); // the server ignored the range
+      } catch (err) {
+        if (attempt >= this.attempts) throw new ClientError(`downloading part of chunk ${hash.slice(0, 12)} kept failing (${(err as Error).message})`, 'download_failed');
         await sleep(Math.min(15_000, 250 * 2 ** (attempt - 1)));
       }
     }

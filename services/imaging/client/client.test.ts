@@ -9,7 +9,8 @@ import { portableDump, sameTable } from './layout.js';
 import { parseDomain } from './partition.js';
 import { ProgressMeter } from './progress.js';
 import { Pool } from './engine.js';
-import { describeFailure, failureRank } from './restore.js';
+import { describeFailure } from './restore.js';
+import { failureRank } from './windows.js';
 import { ClientError } from './sys.js';
 
 const GIB = 2 ** 30;

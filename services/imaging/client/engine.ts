@@ -1,4 +1,4 @@
-// Capture of a whole disk in image format v2 (services/imaging/format.ts), and what restore.ts shares.
+// Capture of a whole disk in image format v3 (services/imaging/format.ts), and what restore.ts shares.
 //
 // Capture: read the table, probe each partition (refuse BitLocker, drop hiberfil.sys), ask partclone
 // which ranges are used, hash every window that holds used data, send the manifest, upload only the
@@ -7,7 +7,9 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import {
+  DEFAULT_BLOCK_SIZE,
   DEFAULT_CHUNK_SIZE,
+  blockHashes,
   FORMAT_NAME,
   FORMAT_VERSION,
   isExtended,
@@ -19,7 +21,7 @@ import {
   type Partition,
   type Window,
 } from '../format.js';
-import { zstdCompress } from '../zstd.js';
+import { zstdCompressBlocks } from '../zstd.js';
 import type { ImagingApi } from './api.js';
 import { describeDisk } from './disk.js';
 import { ebrExtents, readLayout } from './layout.js';
@@ -27,7 +29,7 @@ import { probe, removeHiberfile, usedExtents, withLoop } from './partition.js';
 import { ProgressMeter, mib } from './progress.js';
 import { ClientError, tryRun } from './sys.js';
 
-export const CLIENT_NAME = 'roomcast-client 2';
+export const CLIENT_NAME = 'roomcast-client 3';
 
 export interface EngineOptions {
   /** The whole disk: /dev/sda on a PC, a loop device in tests. */
@@ -42,6 +44,8 @@ export interface EngineOptions {
 
 export interface CaptureOptions extends EngineOptions {
   chunkSize?: number;
+  /** v3 block size (default DEFAULT_BLOCK_SIZE, or the chunk size when that does not divide it). */
+  blockSize?: number;
   /** zstd level (default 3, as Clonezilla and FOG). */
   level?: number;
 }
@@ -134,19 +138,6 @@ export async function readWindow(fh: fs.FileHandle, slot: Slot, buf?: Buffer): P
   return maskWindow(b, slot.window.used);
 }
 
-export async function writeUsed(fh: fs.FileHandle, slot: Slot, data: Buffer): Promise<number> {
-  let written = 0;
-  const from = slot.held?.length ?? 0;
-  for (const [uo, ul] of slot.window.used) {
-    const o = Math.max(uo, from);
-    const l = uo + ul - o;
-    if (l <= 0) continue;
-    await writeFully(fh, data.subarray(o, o + l), slot.base + o);
-    written += l;
-  }
-  return written;
-}
-
 /** Drops the kernel's cached copy of the disk, so a verification reads the medium. */
 export async function dropCache(disk: string): Promise<void> {
   await tryRun('blockdev', ['--flushbufs', disk]);
@@ -157,6 +148,7 @@ export async function dropCache(disk: string): Promise<void> {
 export async function capture(o: CaptureOptions): Promise<CaptureReport> {
   const log = o.log ?? (() => {});
   const chunkSize = o.chunkSize ?? DEFAULT_CHUNK_SIZE;
+  const blockSize = o.blockSize ?? (chunkSize % DEFAULT_BLOCK_SIZE === 0 ? DEFAULT_BLOCK_SIZE : chunkSize);
   const meter = new ProgressMeter((p) => o.api.progress(p), log, o.progressMs);
   meter.start();
   try {
@@ -207,7 +199,7 @@ export async function capture(o: CaptureOptions): Promise<CaptureReport> {
       const buf = Buffer.alloc(chunkSize);
       for (const s of slots) {
         const data = await readWindow(fh, s, buf);
-        s.chunk = { offset: s.window.offset, length: s.window.length, hash: sha256(data) };
+        s.chunk = { offset: s.window.offset, length: s.window.length, hash: sha256(data), blocks: blockHashes(data, blockSize) };
         meter.add(usedIn(s.window));
       }
       const bootSlots = slots.filter((s) => s.where === 'boot area');
@@ -220,6 +212,7 @@ export async function capture(o: CaptureOptions): Promise<CaptureReport> {
         hash: 'sha256',
         compression: 'zstd',
         chunkSize,
+        blockSize,
         disk: { sizeBytes: disk.sizeBytes, logicalSectorSize: layout.sectorSize as 512 | 4096, minSizeBytes: layout.minDiskBytes, model: disk.model, serial: disk.serial },
         table: { type: layout.type, id: layout.id, sfdisk: layout.dump, headBytes: layout.headBytes },
         bootArea: { length: layout.firstStartBytes, write: layout.bootWrite, chunks: bootSlots.map((s) => s.chunk!) },
@@ -239,7 +232,7 @@ export async function capture(o: CaptureOptions): Promise<CaptureReport> {
           if (sha256(data) !== s.chunk!.hash) {
             throw new ClientError(`the disk changed during the capture (${s.where}, offset ${s.window.offset}); make sure nothing else writes to it and capture again`, 'disk_changed');
           }
-          const z = await zstdCompress(data, o.level ?? 3);
+          const z = await zstdCompressBlocks(data, blockSize, o.level ?? 3);
           await o.api.putChunk(s.chunk!.hash, z);
           uploadedBytes += z.length;
           meter.add(s.window.length);

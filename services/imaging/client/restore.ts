@@ -1,4 +1,4 @@
-// Restore of a whole disk from an image (format v1 or v2, services/imaging/format.ts).
+// Restore of a whole disk from an image (format v1, v2 or v3, services/imaging/format.ts).
 //
 // The order keeps a PC from ever starting half a Windows (issue 11):
 // 1. Pre-flight, before anything is written: the disk fits, the server holds every chunk of the
@@ -6,9 +6,12 @@
 //    fetched and checked.
 // 2. The head is wiped (head.ts: LBA 0 and the GPT headers zeroed): from here until step 5 the disk
 //    has no partition table and no boot signature, so firmware skips it and the PC network-boots.
-// 3. For every window, what the disk already holds is hashed and only the chunks that differ are
-//    fetched (the differential restore), checked against their hash and written (used ranges only).
-// 4. Flush, drop the cache, re-read every window and check it.
+// 3. The cache is dropped, and for every window what the disk already holds is hashed (v3: block
+//    by block) and only what differs is fetched (the differential restore: v3 fetches the blocks that
+//    differ, v1/v2 the whole chunk), checked against the window's hash and written (used ranges
+//    only): windows.ts.
+// 4. Flush, drop the cache, re-read every window written and check it (the others were read from
+//    the disk and checked in step 3).
 // 5. The table goes back last: v2 writes the captured head byte for byte, fitted to this disk's size,
 //    with the backup GPT at its end (the EBRs of MBR logical partitions were windows of step 3: the
 //    extended partition's used extents); v1 replays the sfdisk dump and writes the boot code. It is
@@ -17,27 +20,20 @@
 // A task the server stopped meanwhile (its version found damaged: 409 task_failed on a progress report,
 // a download, or the check before step 5) stops the restore where it is, before the table is written.
 import fs from 'node:fs/promises';
+import { performance } from 'node:perf_hooks';
 import { isExtended, windowsOf, type Chunk, type Extent, type Manifest, type Window } from '../format.js';
-import { zstdDecompress } from '../zstd.js';
-import type { ImagingApi } from './api.js';
 import { checkSize, describeDisk } from './disk.js';
-import { dropCache, Pool, readWindow, sha256, usedIn, writeUsed, type EngineOptions, type Slot } from './engine.js';
+import { dropCache, usedIn, type EngineOptions, type Slot } from './engine.js';
 import { fitHead, holdsHead, wipeHead, writeAt, writeHead, type FittedHead } from './head.js';
 import { sameTable, writeTable } from './layout.js';
 import { ProgressMeter, mib } from './progress.js';
 import { ClientError, run, tryRun } from './sys.js';
-
-/** Fetched chunks kept in memory for windows still to come with the same content (4 MiB each). */
-const MAX_KEPT_CHUNKS = 32;
+import { fetchChunk, newTimings, readBack, writeWindows, type Timings, type TransferCounts } from './windows.js';
 /** Boot code of an MBR (v1 images restore only these bytes of LBA 0 themselves). */
 const MBR_CODE = 440;
 
-export interface RestoreReport {
+export interface RestoreReport extends TransferCounts {
   chunks: number;
-  fetchedChunks: number;
-  fetchedBytes: number;
-  writtenBytes: number;
-  skippedChunks: number;
   /** Whether the disk's partition table differed from the image's before the restore (it is always written, last). */
   tableChanged: boolean;
   verifiedChunks: number;
@@ -77,7 +73,7 @@ function replaysTable(m: Manifest): boolean {
 
 /** Bytes at the start of the disk written last: v2 the head (table.headBytes), v1 the boot code it holds. */
 function heldBytes(m: Manifest): number {
-  if (m.version === 2) return m.table.headBytes!;
+  if (m.version >= 2) return m.table.headBytes!;
   const first = m.bootArea.write[0];
   return first && first[0] === 0 ? Math.min(first[1], MBR_CODE) : 0;
 }
@@ -96,7 +92,10 @@ export async function restore(o: RestoreOptions): Promise<RestoreReport> {
       throw new ClientError(`this disk has ${disk.logicalSectorSize}-byte sectors and the image ${ss}-byte ones; it cannot be restored here`, 'sector_size');
     }
     const slots = slotsOf(m);
-    const report: RestoreReport = { chunks: slots.length, fetchedChunks: 0, fetchedBytes: 0, writtenBytes: 0, skippedChunks: 0, tableChanged: true, verifiedChunks: 0 };
+    const report: RestoreReport = { chunks: slots.length, fetchedChunks: 0, fetchedBytes: 0, patchedChunks: 0, writtenBytes: 0, skippedChunks: 0, tableChanged: true, verifiedChunks: 0 };
+    const t = newTimings();
+    const phase = { sync: 0, dropCache: 0 };
+    const began = performance.now();
 
     // 1. Pre-flight.
     meter.setPhase('check', 0, slots.length, 'checking that the server holds every chunk of the image');
@@ -114,15 +113,18 @@ export async function restore(o: RestoreOptions): Promise<RestoreReport> {
     let headData: Buffer | null = null;
     if (held > 0) {
       if (!headSlot || headSlot.base !== 0 || headSlot.window.length < held) throw new ClientError('the image manifest has no chunk for the start of the disk; verify the image on the server', 'bad_manifest');
-      headData = await fetchChunk(o.api, headSlot.chunk!, report);
+      headData = await fetchChunk(o.api, headSlot.chunk!, report, t);
       headSlot.held = Buffer.from(headData.subarray(0, held));
-      if (m.version === 2) fitted = fitHead(headSlot.held, m.table.type, ss, m.disk.sizeBytes, disk.sizeBytes);
+      if (m.version >= 2) fitted = fitHead(headSlot.held, m.table.type, ss, m.disk.sizeBytes, disk.sizeBytes);
     }
     const current = await tryRun('sfdisk', ['--dump', o.disk]);
     report.tableChanged = !current || !sameTable(current.stdout, m.table.sfdisk);
 
     const totalBytes = slots.reduce((s, x) => s + usedIn(x.window), 0);
+    // What the comparison reads must come from the disk, not from a cache of an earlier run.
+    await dropCache(o.disk);
     const fh = await fs.open(o.disk, 'r+');
+    let written: Set<Slot>;
     try {
       // 2. No table while the restore runs.
       state = 'unknown';
@@ -132,28 +134,23 @@ export async function restore(o: RestoreOptions): Promise<RestoreReport> {
 
       // 3. Every window the disk lacks.
       meter.setPhase('restore', totalBytes, slots.length, 'comparing the disk with the image, fetching what differs');
-      await writeWindows(o, fh, slots, report, meter, headSlot?.held ? new Map([[headSlot.chunk!.hash, headData!]]) : new Map());
+      const w = { api: o.api, blockSize: m.version === 3 ? m.blockSize : undefined, concurrency: o.concurrency ?? 4, meter, timings: t };
+      written = await writeWindows(w, fh, slots, m.chunkSize, report, headSlot?.held ? new Map([[headSlot.chunk!.hash, headData!]]) : new Map());
+      const s = performance.now();
       await fh.sync();
+      phase.sync += (performance.now() - s) / 1000;
     } finally {
       await fh.close();
     }
+    let s = performance.now();
     await dropCache(o.disk);
+    phase.dropCache += (performance.now() - s) / 1000;
 
-    // 4. Read back.
-    meter.setPhase('verify', totalBytes, slots.length, 'reading back everything written');
-    const bad: Slot[] = [];
-    const vh = await fs.open(o.disk, 'r');
-    try {
-      const buf = Buffer.alloc(m.chunkSize);
-      for (const s of slots) {
-        meter.check();
-        if (sha256(await readWindow(vh, s, buf)) !== s.chunk!.hash) bad.push(s);
-        else report.verifiedChunks++;
-        meter.add(usedIn(s.window));
-      }
-    } finally {
-      await vh.close();
-    }
+    // 4. Read back what was written (the rest was read from the disk and checked in step 3).
+    const toCheck = slots.filter((x) => written.has(x));
+    meter.setPhase('verify', toCheck.reduce((n, x) => n + usedIn(x.window), 0), toCheck.length, `reading back the ${toCheck.length} windows written`);
+    const bad = await readBack(o.disk, toCheck, m.chunkSize, meter, t);
+    report.verifiedChunks = slots.length - bad.length;
     if (bad.length) {
       const where = [...new Set(bad.map((s) => s.where))].join(', ');
       throw new ClientError(`${bad.length} of ${slots.length} chunks read back differently from what was written (${where}): the disk may be failing; run the restore again, and replace the disk if it fails again`, 'verify_failed');
@@ -181,9 +178,12 @@ export async function restore(o: RestoreOptions): Promise<RestoreReport> {
         await rh.close();
       }
     }
+    s = performance.now();
     await run('sync', []);
+    phase.sync += (performance.now() - s) / 1000;
     state = 'complete';
-    log(`roomcast: restore done: ${report.fetchedChunks} chunks fetched (${mib(report.fetchedBytes)}), ${report.skippedChunks} already on the disk, all ${report.verifiedChunks} verified, partition table written last`);
+    log(`roomcast: restore done: ${report.fetchedChunks} chunks fetched (${mib(report.fetchedBytes)}; ${report.patchedChunks} of them only the blocks that differ), ${report.skippedChunks} already on the disk, all ${report.verifiedChunks} verified, partition table written last`);
+    log(`roomcast: restore timings: ${timingText(t, phase, began)}`);
     return report;
   } catch (err) {
     throw await explain(err, state, o.disk, m.disk.logicalSectorSize);
@@ -221,92 +221,10 @@ export function describeFailure(err: unknown, state: DiskState): ClientError {
   return new ClientError(message, base.code, { ...base.details, diskState: state }, { saysNothingWritten: state === 'untouched' });
 }
 
-/** Which of several failed downloads a restore reports: a damaged chunk, not the refusals it causes. */
-export const failureRank = (err: unknown): number => (err instanceof ClientError && err.code === 'chunk_corrupt' ? 1 : 0);
-
-/** Step 3; `prefetched`: chunks already fetched (the head's), reused instead of fetched again. */
-async function writeWindows(o: RestoreOptions, fh: fs.FileHandle, slots: Slot[], report: RestoreReport, meter: ProgressMeter, prefetched: Map<string, Buffer>): Promise<void> {
-  const pool = new Pool(o.concurrency ?? 4, failureRank);
-  const buf = Buffer.alloc(o.manifest.chunkSize);
-  // Chunks the disk lacks, grouped by hash: one download serves every window with that content.
-  // A window scanned after its content's download was written gets that content from `kept`,
-  // which holds a fetched chunk while windows with the same hash are still to come (rare outside
-  // zero windows; bounded, beyond which a repeat is simply fetched again).
-  const pending = new Map<string, Slot[]>();
-  const kept = new Map<string, Buffer>(prefetched);
-  const ahead = new Map<string, number>();
-  for (const s of slots) ahead.set(s.chunk!.hash, (ahead.get(s.chunk!.hash) ?? 0) + 1);
-  const writeGroup = async (hash: string, group: Slot[], data: Buffer, downloaded: boolean) => {
-    // The group may grow while it is written (for...of sees windows pushed meanwhile); once the
-    // loop ends, the hash leaves `pending` in the same tick, so a later window never joins a
-    // group that is already done.
-    for (const t of group) {
-      meter.check();
-      report.writtenBytes += await writeUsed(fh, t, data);
-      meter.add(usedIn(t.window));
-    }
-    if (!downloaded) return;
-    pending.delete(hash);
-    if ((ahead.get(hash) ?? 0) > 0 && kept.size < MAX_KEPT_CHUNKS) kept.set(hash, data);
-  };
-  for (const s of slots) {
-    meter.check(); // the task was stopped on the server: no more writes
-    const hash = s.chunk!.hash;
-    const left = ahead.get(hash)! - 1;
-    ahead.set(hash, left);
-    if (sha256(await readWindow(fh, s, buf)) === hash) {
-      // The head's chunk was fetched by the pre-flight (and counted there): the rest of its window
-      // being on the disk already does not make it a skipped chunk too.
-      if (!s.held) report.skippedChunks++;
-      meter.add(usedIn(s.window));
-      if (left === 0) kept.delete(hash);
-      continue;
-    }
-    const same = pending.get(hash);
-    if (same) {
-      same.push(s);
-      continue;
-    }
-    const known = kept.get(hash);
-    if (known) {
-      if (left === 0) kept.delete(hash);
-      await pool.add(() => writeGroup(hash, [s], known, false));
-      continue;
-    }
-    const group = [s];
-    pending.set(hash, group);
-    await pool.add(async () => writeGroup(hash, group, await fetchChunk(o.api, s.chunk!, report), true));
-  }
-  await pool.drain();
-}
-
-/**
- * Fetches, decompresses and checks one chunk; a corrupt one is fetched once more, then reported to
- * the server (which checks its copy and marks the versions that hold it damaged) before giving up.
- */
-async function fetchChunk(api: ImagingApi, c: Chunk, report: RestoreReport): Promise<Buffer> {
-  let why = '';
-  for (let attempt = 1; attempt <= 2; attempt++) {
-    const z = await api.getChunk(c.hash);
-    report.fetchedChunks += attempt === 1 ? 1 : 0;
-    report.fetchedBytes += z.length;
-    try {
-      const data = await zstdDecompress(z, c.length);
-      if (data.length === c.length && sha256(data) === c.hash) return data;
-      why = `its content does not match its hash`;
-    } catch (err) {
-      why = (err as Error).message;
-    }
-  }
-  let marked = false;
-  try {
-    marked = (await api.reportDamaged(c.hash, why)).damaged;
-  } catch {
-    // the failure below says it all; the server's verify finds the chunk too
-  }
-  throw new ClientError(
-    `chunk ${c.hash.slice(0, 12)} of the image is damaged on the server (${why}); the restore stopped there${marked ? '; the version is now marked damaged' : ''}: restore another version, or capture the reference PC again`,
-    'chunk_corrupt',
-    { chunk: c.hash },
-  );
+/** The restore's time per stage (stages that overlap are summed over their concurrent runs). */
+function timingText(t: Timings, phase: { sync: number; dropCache: number }, began: number): string {
+  const all: Record<string, number> = { total: (performance.now() - began) / 1000, ...t, ...phase };
+  return Object.entries(all)
+    .map(([k, v]) => `${k} ${v.toFixed(2)} s`)
+    .join(', ');
 }

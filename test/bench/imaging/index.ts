@@ -191,6 +191,7 @@ export async function run(ctx: BenchContext): Promise<void> {
      */
     const restoreRun = async (label: string, disk: string, version: number) => {
       const r = await measured(label, () => roomcast('restore', disk, version));
+      log(`imaging: ${label}: the client's ${r.log.find((l) => l.startsWith('roomcast: restore timings: '))?.slice('roomcast: '.length) ?? 'timings: not logged'}`);
       if (r.ok) return r;
       log(`imaging: !!! ${label} FAILED: ${r.error}`);
       const bad = await badWindows(disk, await manifestOf(version));

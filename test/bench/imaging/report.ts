@@ -172,7 +172,7 @@ export async function writeReport(m: Measured, log: (message: string) => void): 
       ],
     ),
     '',
-    `MB/s = used bytes (${mb(used1)} MB) per second of wall time, MB = 10^6 bytes. roomcast phases: capture v1 ${Object.entries(rcCap1.phases).map(([k, v]) => `${k} ${v} s`).join(', ')}; restore v1 ${Object.entries(rcRes1.phases).map(([k, v]) => `${k} ${v} s`).join(', ')} (without the read-back check the restore takes ${writeOnlyRatio ?? '–'} × the reference's time). Capture v2: ${c2.details.uploadedChunks} of ${c2.details.chunks} chunks uploaded.`,
+    `MB/s = used bytes (${mb(used1)} MB) per second of wall time, MB = 10^6 bytes. roomcast phases: capture v1 ${Object.entries(rcCap1.phases).map(([k, v]) => `${k} ${v} s`).join(', ')}; restore v1 ${Object.entries(rcRes1.phases).map(([k, v]) => `${k} ${v} s`).join(', ')} (without the read-back check the restore takes ${writeOnlyRatio ?? '–'} × the reference's time); the client's own account (${stagesOf(rcRes1)}). Capture v2: ${c2.details.uploadedChunks} of ${c2.details.chunks} chunks uploaded.`,
     '',
     '## Store size after two versions',
     '',
@@ -197,7 +197,7 @@ export async function writeReport(m: Measured, log: (message: string) => void): 
       ],
     ),
     '',
-    `Phases: full ${Object.entries(rcFull2.phases).map(([k, v]) => `${k} ${v} s`).join(', ')}; differential ${Object.entries(rcDiff.phases).map(([k, v]) => `${k} ${v} s`).join(', ')}. The reference has no differential restore: it moves its whole image again (${mb(refCap2.bytes)} MB).`,
+    `Phases: full ${Object.entries(rcFull2.phases).map(([k, v]) => `${k} ${v} s`).join(', ')}; differential ${Object.entries(rcDiff.phases).map(([k, v]) => `${k} ${v} s`).join(', ')}. The differential restore patched ${rcDiff.details.patchedChunks ?? '–'} windows block by block (64 KiB blocks, format v3) and skipped ${rcDiff.details.skippedChunks ?? '–'}. Client's account: full (${stagesOf(rcFull2)}); differential (${stagesOf(rcDiff)}). The reference has no differential restore: it moves its whole image again (${mb(refCap2.bytes)} MB).`,
     '',
     '## CPU',
     '',
@@ -278,4 +278,9 @@ export async function writeReport(m: Measured, log: (message: string) => void): 
     process.stdout.write(`\n${md.join('\n')}\n\nBENCH_IMAGING_SCALE=${scale}: a trial; results/imaging.* left as they were\n`);
   }
   if (!allOk) log('imaging: CORRECTNESS FAILURE: a restored disk differs from its source (see the Checks table)');
+}
+
+/** The client's "restore timings" log line (seconds per stage; stages that overlap are summed over their concurrent runs). */
+function stagesOf(r: { log: string[] }): string {
+  return r.log.find((l) => l.startsWith('roomcast: restore timings: '))?.slice('roomcast: restore timings: '.length) ?? 'not logged';
 }
