@@ -333,6 +333,39 @@ describe.skipIf(!isRoot || missing.length > 0)('imaging client on loop devices a
     expect((await image()).versions.length).toBe(before);
     fs.rmSync(file('bitlocker.img'), { force: true });
   }, 120_000);
+
+  it('reports a disk that changed under the capture (disk_changed): the store rejects the changed chunk, and the re-read shows the change', async () => {
+    await run('cp', ['--sparse=always', file('master.img'), file('changing.img')]);
+    const { taskId, token, action } = await bootForTask({ kind: 'capture', imageId });
+    expect(action).toBe('capture');
+    const l = await loopOf(file('changing.img'));
+    // Once the manifest is sent, something writes into the first used bytes of the last partition:
+    // the upload reads other bytes than the hash pass did.
+    class ChangingDisk extends HttpImagingApi {
+      override async registerCapture(m: Manifest) {
+        const answer = await super.registerCapture(m);
+        const p = m.partitions.filter((x) => x.used.length).at(-1)!;
+        const fd = fs.openSync(l, 'r+');
+        fs.writeSync(fd, Buffer.alloc(4096, 0xa5), 0, 4096, p.startBytes + p.used[0]![0]);
+        fs.closeSync(fd);
+        return answer;
+      }
+    }
+    let ok: boolean;
+    try {
+      ok = await runTask(new ChangingDisk({ base: app.url, token, attempts: 3, log: say }), l, say);
+    } finally {
+      await release(l);
+    }
+    expect(ok).toBe(false);
+    expect(log.some((x) => /the store lacks 1 chunk\(s\) after the upload .*rejected when checked/.test(x)), log.slice(-10).join('\n')).toBe(true);
+    const t = await task(taskId);
+    expect(t.state).toBe('failed');
+    expect(t.error).toMatch(/the disk changed during the capture/);
+    expect(JSON.stringify(t.result)).toContain('disk_changed');
+    expect((await image()).versions.find((v) => v.state === 'capturing')).toBeUndefined();
+    fs.rmSync(file('changing.img'), { force: true });
+  }, 180_000);
   it('writes every window of a repeated content over a non-blank disk', async () => {
     // A raw partition (no filesystem: every byte is used) whose first and last windows are equal,
     // restored over random bytes: the two windows share one chunk; both must be written (a window
