@@ -55,7 +55,10 @@ function runZstd(args: string[], input: Buffer, maxOut: number): Promise<Buffer>
 export function zstdCompress(data: Buffer, level = 3): Promise<Buffer> {
   if (native) {
     return new Promise((resolve, reject) =>
-      native.zstdCompress(data, { params: { [native.constants.ZSTD_c_compressionLevel!]: level, [native.constants.ZSTD_c_checksumFlag!]: 1 } }, (err, out) =>
+      // One output buffer large enough for the frame: with the default 16 KiB pieces, each piece is a
+      // trip between the thread pool and the event loop (a capture's upload spent its time waiting for
+      // them on a loaded machine) and a copy when they are joined.
+      native.zstdCompress(data, { chunkSize: Math.max(64 * 1024, data.length + (data.length >> 7) + 65536), params: { [native.constants.ZSTD_c_compressionLevel!]: level, [native.constants.ZSTD_c_checksumFlag!]: 1 } }, (err, out) =>
         err ? reject(err) : resolve(out),
       ),
     );
