@@ -232,7 +232,7 @@ export async function writeReport(m: Measured, log: (message: string) => void): 
           markdownTable(
             ['what', `${costs.chunks} chunks (${costs.compressedMb} MB stored, ${costs.rawMb} MB raw), s`],
             [
-              [`decompress as the api does on upload (Node 20: one zstd process per chunk; process RSS ${costs.spawnerRssMb} MB)`, costs.perChunkSpawnSec],
+              [`decompress as the api did on upload before the intake (and still does for an upload without Content-Digest on Node 20): one zstd process per chunk; process RSS ${costs.spawnerRssMb} MB`, costs.perChunkSpawnSec],
               [`the same, the process holding ${BALLAST_MB} MB more (RSS ${costs.spawnerBigRssMb} MB)`, costs.perChunkSpawnBigSec],
               ['the same frames through one zstd process', costs.oneProcessSec],
               ['the same frames with node:zlib (Node 22)', costs.nodeZlibSec],
