@@ -113,7 +113,7 @@ export function buildServices(config: Config, log: Logger, database: Database, o
     store,
     maintenance,
     catalogue: new ImageCatalogue(db, images, maintenance, tasks, events, damage),
-    protocol: new MachineProtocol(db, store, images, tasks, events, maintenance, damage, new ChunkIntake(db, store)),
+    protocol: new MachineProtocol(db, store, images, tasks, events, maintenance, damage, new ChunkIntake(store)),
     system: new SystemService(config.dockerUrl),
   };
 }

@@ -14,8 +14,6 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Kysely } from 'kysely';
-import { nowIso, type DB } from '../core/db/index.js';
 import { fsyncDir, isErrno } from '../core/durable.js';
 import { frameChecker, type FrameChecker } from './frame-check.js';
 import type { ImageStore } from './store.js';
@@ -45,7 +43,6 @@ export class ChunkIntake {
   private flushing = false;
 
   constructor(
-    private readonly db: Kysely<DB>,
     private readonly store: ImageStore,
     opts: IntakeOptions = {},
   ) {
@@ -157,13 +154,7 @@ export class ChunkIntake {
       }
     }
     await Promise.all([...dirs].map((d) => fsyncDir(d)));
-    const now = nowIso();
-    await this.db
-      .insertInto('chunks')
-      .values(jobs.map((j) => ({ hash: j.hash, size: j.rawSize!, stored_size: j.frameSize, created_at: now, verified_at: now })))
-      // A row whose file had vanished now describes the file just written.
-      .onConflict((oc) => oc.column('hash').doUpdateSet((eb) => ({ size: eb.ref('excluded.size'), stored_size: eb.ref('excluded.stored_size'), verified_at: now })))
-      .execute();
+    await this.store.recordChunks(jobs.map((j) => ({ hash: j.hash, size: j.rawSize!, storedSize: j.frameSize })));
   }
 
   /**

@@ -246,6 +246,17 @@ export class ImageStore {
     return 'stored';
   }
 
+  /** Records chunks whose files are in place (fsynced, renamed, directory fsynced) and whose content was checked. */
+  async recordChunks(chunks: Array<{ hash: string; size: number; storedSize: number }>): Promise<void> {
+    const now = nowIso();
+    await this.db
+      .insertInto('chunks')
+      .values(chunks.map((c) => ({ hash: c.hash, size: c.size, stored_size: c.storedSize, created_at: now, verified_at: now })))
+      // A row whose file had vanished now describes the file just written.
+      .onConflict((oc) => oc.column('hash').doUpdateSet((eb) => ({ size: eb.ref('excluded.size'), stored_size: eb.ref('excluded.stored_size'), verified_at: now })))
+      .execute();
+  }
+
   /** Whether the store holds the chunk: a row and a file. */
   async has(hash: string): Promise<boolean> {
     const row = await this.db.selectFrom('chunks').select('hash').where('hash', '=', hash).executeTakeFirst();

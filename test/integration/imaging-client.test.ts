@@ -336,17 +336,25 @@ describe.skipIf(!isRoot || missing.length > 0)('imaging client on loop devices a
 
   it('reports a disk that changed under the capture (disk_changed): the store rejects the changed chunk, and the re-read shows the change', async () => {
     await run('cp', ['--sparse=always', file('master.img'), file('changing.img')]);
+    // A new file, so that some window is new to the store and gets uploaded.
+    const ntfs = SCHOOL_LAYOUT.find((p) => p.fs === 'ntfs')!;
+    const { writeFiles, pseudoRandom } = await import('../support/disks.js');
+    await writeFiles(file('changing.img'), ntfs, { 'changing.bin': pseudoRandom('changing', 3_000_000) });
     const { taskId, token, action } = await bootForTask({ kind: 'capture', imageId });
     expect(action).toBe('capture');
     const l = await loopOf(file('changing.img'));
-    // Once the manifest is sent, something writes into the first used bytes of the last partition:
-    // the upload reads other bytes than the hash pass did.
+    // Once the manifest is sent, something writes into a window the store lacks: the upload reads
+    // other bytes than the hash pass did.
     class ChangingDisk extends HttpImagingApi {
       override async registerCapture(m: Manifest) {
         const answer = await super.registerCapture(m);
-        const p = m.partitions.filter((x) => x.used.length).at(-1)!;
+        const want = new Set(answer.missing);
+        const p = m.partitions.find((x) => x.chunks.some((c) => want.has(c.hash)))!;
+        const c = p.chunks.find((x) => want.has(x.hash))!;
+        const [uo, ul] = p.used.find(([o, n]) => o + n > c.offset && o < c.offset + c.length)!;
+        const at = Math.max(uo, c.offset);
         const fd = fs.openSync(l, 'r+');
-        fs.writeSync(fd, Buffer.alloc(4096, 0xa5), 0, 4096, p.startBytes + p.used[0]![0]);
+        fs.writeSync(fd, Buffer.alloc(Math.min(4096, uo + ul - at), 0xa5), 0, Math.min(4096, uo + ul - at), p.startBytes + at);
         fs.closeSync(fd);
         return answer;
       }
