@@ -26,6 +26,7 @@ import { SettingsStore } from './core/settings.js';
 import { ImageCatalogue } from './imaging/catalogue.js';
 import { ImageDamage } from './imaging/damage.js';
 import { captureKind, restoreKind } from './imaging/kinds.js';
+import { ChunkIntake } from './imaging/intake.js';
 import { StoreMaintenance } from './imaging/maintenance.js';
 import { MachineProtocol } from './imaging/protocol.js';
 import { ImageRepository } from './imaging/repository.js';
@@ -118,7 +119,7 @@ export function buildServices(config: Config, log: Logger, database: Database, o
     maintenance,
     damage,
     catalogue: new ImageCatalogue(db, images, maintenance, tasks, events, damage),
-    protocol: new MachineProtocol(db, store, images, tasks, events, maintenance, damage),
+    protocol: new MachineProtocol(db, store, images, tasks, events, maintenance, damage, new ChunkIntake(store)),
     runs,
     system: new SystemService(config.dockerUrl),
   };
@@ -155,6 +156,7 @@ export async function openContainer(config: Config, log: Logger, opts: OpenOptio
       database,
       redis: r,
       close: async () => {
+        await services.protocol.intake.close();
         await relay?.stop();
         await r.stop();
         await database.close();

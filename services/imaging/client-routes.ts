@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Request, Response } from 'express';
 import { z } from 'zod';
+import { AppError } from '../core/errors.js';
 import { defineRoute, wholeForLongSuffix, type AnyRoute } from '../core/route.js';
 import { HASH_PATTERN } from './format.js';
 import type { MachineProtocol } from './protocol.js';
@@ -29,6 +30,13 @@ async function sendChunk(req: Request, res: Response, root: string, name: string
   });
 }
 
+/** The sha-256 (hex) of a Content-Digest header (RFC 9530: a dictionary such as `sha-256=:<base64>:`); 400 bad_digest otherwise. */
+export function parseContentDigest(header: string): string {
+  const m = /(?:^|,)\s*sha-256=:([A-Za-z0-9+/]{43}=):\s*(?:;[^,]*)?(?:,|$)/.exec(header);
+  if (!m) throw new AppError(400, 'bad_digest', 'Content-Digest: give the SHA-256 of the body as sent, as sha-256=:<base64>: (RFC 9530)');
+  return Buffer.from(m[1]!, 'base64').toString('hex');
+}
+
 export function clientRoutes(imaging: MachineProtocol): AnyRoute[] {
   const errors = { 403: 'not_a_task_token | task_mismatch', 404: 'task_gone', 409: 'task_not_running | task_failed | wrong_task_kind' };
   return [
@@ -44,11 +52,21 @@ export function clientRoutes(imaging: MachineProtocol): AnyRoute[] {
     }),
     defineRoute({
       method: 'put', path: '/api/v1/client/chunks/:hash', tag: 'client', access: 'machine',
-      summary: 'Capture: upload one chunk (its zstd frame); the store keeps it only if its decompressed bytes hash to :hash. 201 stored, 200 already there.',
+      summary:
+        'Capture: upload one chunk (its zstd frame); the store keeps it only if its decompressed bytes hash to :hash. ' +
+        'With a Content-Digest header (RFC 9530, sha-256 of the body as sent), the body is checked against it and the answer is 202 at once: ' +
+        'the content is checked in the background before the chunk enters the store (the commit waits for it; a rejected chunk is listed missing). ' +
+        'Without one: checked before the answer, 201 stored, 200 already there.',
       params: hashParams, rawBody: ['application/octet-stream', 'application/zstd'], bodyLimit: CHUNK_LIMIT,
-      response: z.object({ hash: z.string(), stored: z.boolean().describe('false: the store already had it') }),
-      errors: { ...errors, 409: 'task_not_running | task_failed | wrong_task_kind | no_capture | chunk_not_expected', 413: 'chunk_too_large', 422: 'hash_mismatch | bad_chunk' },
-      handler: async ({ machine, params, body, res }) => {
+      response: z.object({ hash: z.string(), stored: z.boolean().describe('false: the store already had it (or, with 202, it is being checked)'), checking: z.boolean().optional().describe('true: accepted, checked in the background') }),
+      errors: { ...errors, 400: 'bad_digest | digest_mismatch', 409: 'task_not_running | task_failed | wrong_task_kind | no_capture | chunk_not_expected', 413: 'chunk_too_large', 422: 'hash_mismatch | bad_chunk' },
+      handler: async ({ machine, params, body, req, res }) => {
+        const digest = req.headers['content-digest'];
+        if (digest !== undefined) {
+          const outcome = await imaging.putChunkChecked(machine!, params.hash, body as Buffer, parseContentDigest(String(digest)));
+          res.status(outcome === 'queued' ? 202 : 200);
+          return { hash: params.hash, stored: false, checking: outcome === 'queued' };
+        }
         const outcome = await imaging.putChunk(machine!, params.hash, body as Buffer);
         res.status(outcome === 'stored' ? 201 : 200);
         return { hash: params.hash, stored: outcome === 'stored' };
@@ -60,8 +78,20 @@ export function clientRoutes(imaging: MachineProtocol): AnyRoute[] {
       response: z
         .object({ versionId: z.number().int(), number: z.number().int(), state: z.literal('ready'), chunkCount: z.number().int(), storedBytes: Bytes, manifestSha256: z.string() })
         .meta({ id: 'CommitAnswer' }),
-      errors: { ...errors, 409: 'task_not_running | task_failed | wrong_task_kind | no_capture | chunks_missing (errors: the hashes) | capture_cancelled | manifest_missing', 422: 'manifest_mismatch' },
-      handler: ({ machine }) => imaging.commitCapture(machine!),
+      errors: {
+        ...errors,
+        409: 'task_not_running | task_failed | wrong_task_kind | no_capture | chunks_missing (errors: the hashes; upload them again) | capture_cancelled | manifest_missing',
+        422: 'manifest_mismatch',
+        503: 'chunks_checking (with Retry-After: the last uploads are still being checked)',
+      },
+      handler: async ({ machine, res }) => {
+        try {
+          return await imaging.commitCapture(machine!);
+        } catch (err) {
+          if (err instanceof AppError && err.code === 'chunks_checking') res.set('Retry-After', '2');
+          throw err;
+        }
+      },
     }),
     defineRoute({
       method: 'get', path: '/api/v1/client/manifest', tag: 'client', access: 'machine',

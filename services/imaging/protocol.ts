@@ -21,8 +21,12 @@ import { allChunks, distinctChunks, parseManifest, type Manifest } from './forma
 import { CaptureParamsSchema, readyVersion, RestoreParamsSchema } from './kinds.js';
 import type { ImageDamage } from './damage.js';
 import type { StoreMaintenance } from './maintenance.js';
+import type { ChunkIntake } from './intake.js';
 import type { ImageRepository } from './repository.js';
-import { ImageStore, sha256Hex } from './store.js';
+import { checkUpload, ImageStore, sha256Hex } from './store.js';
+
+/** How long a commit waits for the checks of its last uploaded chunks before answering 503 chunks_checking. */
+export const COMMIT_WAIT_MS = 20_000;
 
 export interface CaptureAnswer {
   versionId: number;
@@ -54,6 +58,8 @@ export class MachineProtocol {
     private readonly events: EventBus,
     private readonly maintenance: StoreMaintenance,
     private readonly damage: ImageDamage,
+    readonly intake: ChunkIntake,
+    private readonly commitWaitMs = COMMIT_WAIT_MS,
   ) {}
 
   /** The version a task reads chunks of: the restore's version (ready), or the capture's own. */
@@ -123,13 +129,36 @@ export class MachineProtocol {
   /** One uploaded chunk of the task's capturing version. */
   async putChunk(machine: MachineAuth, hash: string, frame: Buffer): Promise<'stored' | 'present'> {
     const task = await this.tasks.machineTask(machine, ['capture']);
-    const v = await this.images.capturingWithChunk(task.id, hash);
+    const v = await this.expectedChunk(task.id, hash);
+    return this.store.putChunk(hash, frame, v.chunk_size);
+  }
+
+  /**
+   * One uploaded chunk that came with a Content-Digest (`frameSha256`: the SHA-256 the client says the
+   * frame has as sent). The transfer is checked here (a mismatch keeps nothing); the content is checked
+   * by the intake in the background before the chunk enters the store ('queued'; intake.ts).
+   */
+  async putChunkChecked(machine: MachineAuth, hash: string, frame: Buffer, frameSha256: string): Promise<'queued' | 'present'> {
+    const task = await this.tasks.machineTask(machine, ['capture']);
+    const v = await this.expectedChunk(task.id, hash);
+    checkUpload(hash, frame, v.chunk_size);
+    const actual = sha256Hex(frame);
+    if (actual !== frameSha256) {
+      throw new AppError(400, 'digest_mismatch', `chunk ${hash}: the body's SHA-256 is ${actual}, not the one its Content-Digest gives (${frameSha256}); nothing was kept (the transfer damaged it: upload it again)`);
+    }
+    if (await this.store.has(hash)) return 'present';
+    await this.intake.accept(hash, frame, v.chunk_size);
+    return 'queued';
+  }
+
+  private async expectedChunk(taskId: number, hash: string) {
+    const v = await this.images.capturingWithChunk(taskId, hash);
     if (!v) {
-      const capturing = await this.images.captureOf(task.id);
-      if (capturing?.state !== 'capturing') throw conflict('no_capture', `task ${task.id} has no capture in progress: post the manifest first (POST /api/v1/client/capture)`);
+      const capturing = await this.images.captureOf(taskId);
+      if (capturing?.state !== 'capturing') throw conflict('no_capture', `task ${taskId} has no capture in progress: post the manifest first (POST /api/v1/client/capture)`);
       throw conflict('chunk_not_expected', `chunk ${hash} is not in the manifest of this capture; upload only the chunks the manifest lists`);
     }
-    return this.store.putChunk(hash, frame, v.chunk_size);
+    return v;
   }
 
   /** Publishes the capture once every chunk is present: manifest written durably, then the version is ready. */
@@ -149,10 +178,17 @@ export class MachineProtocol {
     }
     const distinct = distinctChunks(manifest);
     const hashes = [...distinct.keys()];
+    // Never publish a chunk that was not checked: the last uploads may still be in the intake.
+    if (!(await this.intake.settle(hashes, this.commitWaitMs))) {
+      throw new AppError(503, 'chunks_checking', 'the last uploaded chunks of this capture are still being checked; commit again in a moment');
+    }
     const present = await this.store.present(hashes);
     const missing = hashes.filter((h) => !present.has(h));
     if (missing.length) {
-      throw new AppError(409, 'chunks_missing', `${missing.length} chunk(s) of this capture are not in the store yet; upload them (PUT /api/v1/client/chunks/:hash), then commit again`, missing);
+      const reasons = this.intake.reasons(missing);
+      const first = reasons.entries().next().value;
+      const why = first ? `; ${reasons.size} were rejected when checked (first: ${first[0]}: ${first[1]})` : '';
+      throw new AppError(409, 'chunks_missing', `${missing.length} chunk(s) of this capture are not in the store yet${why}; upload them (PUT /api/v1/client/chunks/:hash), then commit again`, missing);
     }
     const wrong = hashes.filter((h) => present.get(h)!.size !== distinct.get(h)!.length);
     if (wrong.length) {

@@ -71,6 +71,15 @@ export async function eachLimit<T>(items: T[], limit: number, fn: (item: T) => P
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
+/** The checks of an upload before anything is kept: a SHA-256 name, a frame neither empty nor larger than the chunk can take. */
+export function checkUpload(hash: string, frame: Buffer, chunkSize: number): void {
+  if (!HASH_PATTERN.test(hash)) throw new AppError(400, 'bad_hash', 'a chunk hash is 64 lowercase hexadecimal digits (SHA-256)');
+  if (frame.length === 0) throw new AppError(422, 'bad_chunk', `chunk ${hash}: the upload is empty`);
+  if (frame.length > chunkSize + CHUNK_UPLOAD_MARGIN) {
+    throw new AppError(413, 'chunk_too_large', `chunk ${hash}: ${frame.length} bytes is more than a ${chunkSize}-byte chunk can take compressed`);
+  }
+}
+
 export class ImageStore {
   readonly chunksDir: string;
   readonly tmpDir: string;
@@ -212,14 +221,9 @@ export class ImageStore {
    * a check fails. 'present' when the store already had it.
    */
   async putChunk(hash: string, frame: Buffer, chunkSize: number): Promise<'stored' | 'present'> {
-    if (!HASH_PATTERN.test(hash)) throw new AppError(400, 'bad_hash', 'a chunk hash is 64 lowercase hexadecimal digits (SHA-256)');
-    if (frame.length === 0) throw new AppError(422, 'bad_chunk', `chunk ${hash}: the upload is empty`);
-    if (frame.length > chunkSize + CHUNK_UPLOAD_MARGIN) {
-      throw new AppError(413, 'chunk_too_large', `chunk ${hash}: ${frame.length} bytes is more than a ${chunkSize}-byte chunk can take compressed`);
-    }
+    checkUpload(hash, frame, chunkSize);
     await this.ready();
-    const row = await this.db.selectFrom('chunks').select('hash').where('hash', '=', hash).executeTakeFirst();
-    if (row && (await this.fileSize(hash)) !== null) return 'present';
+    if (await this.has(hash)) return 'present';
     let raw: Buffer;
     try {
       raw = await zstdDecompress(frame, chunkSize);
@@ -240,6 +244,23 @@ export class ImageStore {
       .onConflict((oc) => oc.column('hash').doUpdateSet({ size: raw.length, stored_size: frame.length, verified_at: now }))
       .execute();
     return 'stored';
+  }
+
+  /** Records chunks whose files are in place (fsynced, renamed, directory fsynced) and whose content was checked. */
+  async recordChunks(chunks: Array<{ hash: string; size: number; storedSize: number }>): Promise<void> {
+    const now = nowIso();
+    await this.db
+      .insertInto('chunks')
+      .values(chunks.map((c) => ({ hash: c.hash, size: c.size, stored_size: c.storedSize, created_at: now, verified_at: now })))
+      // A row whose file had vanished now describes the file just written.
+      .onConflict((oc) => oc.column('hash').doUpdateSet((eb) => ({ size: eb.ref('excluded.size'), stored_size: eb.ref('excluded.stored_size'), verified_at: now })))
+      .execute();
+  }
+
+  /** Whether the store holds the chunk: a row and a file. */
+  async has(hash: string): Promise<boolean> {
+    const row = await this.db.selectFrom('chunks').select('hash').where('hash', '=', hash).executeTakeFirst();
+    return !!row && (await this.fileSize(hash)) !== null;
   }
 
   /** Size and hash of each of `hashes` that has a row (present or not on disk). */

@@ -333,6 +333,47 @@ describe.skipIf(!isRoot || missing.length > 0)('imaging client on loop devices a
     expect((await image()).versions.length).toBe(before);
     fs.rmSync(file('bitlocker.img'), { force: true });
   }, 120_000);
+
+  it('reports a disk that changed under the capture (disk_changed): the store rejects the changed chunk, and the re-read shows the change', async () => {
+    await run('cp', ['--sparse=always', file('master.img'), file('changing.img')]);
+    // A new file, so that some window is new to the store and gets uploaded.
+    const ntfs = SCHOOL_LAYOUT.find((p) => p.fs === 'ntfs')!;
+    const { writeFiles, pseudoRandom } = await import('../support/disks.js');
+    await writeFiles(file('changing.img'), ntfs, { 'changing.bin': pseudoRandom('changing', 3_000_000) });
+    const { taskId, token, action } = await bootForTask({ kind: 'capture', imageId });
+    expect(action).toBe('capture');
+    const l = await loopOf(file('changing.img'));
+    // Once the manifest is sent, something writes into a window the store lacks: the upload reads
+    // other bytes than the hash pass did.
+    class ChangingDisk extends HttpImagingApi {
+      override async registerCapture(m: Manifest) {
+        const answer = await super.registerCapture(m);
+        const want = new Set(answer.missing);
+        const p = m.partitions.find((x) => x.chunks.some((c) => want.has(c.hash)))!;
+        const c = p.chunks.find((x) => want.has(x.hash))!;
+        const [uo, ul] = p.used.find(([o, n]) => o + n > c.offset && o < c.offset + c.length)!;
+        const at = Math.max(uo, c.offset);
+        const fd = fs.openSync(l, 'r+');
+        fs.writeSync(fd, Buffer.alloc(Math.min(4096, uo + ul - at), 0xa5), 0, Math.min(4096, uo + ul - at), p.startBytes + at);
+        fs.closeSync(fd);
+        return answer;
+      }
+    }
+    let ok: boolean;
+    try {
+      ok = await runTask(new ChangingDisk({ base: app.url, token, attempts: 3, log: say }), l, say);
+    } finally {
+      await release(l);
+    }
+    expect(ok).toBe(false);
+    expect(log.some((x) => /the store lacks 1 chunk\(s\) after the upload .*rejected when checked/.test(x)), log.slice(-10).join('\n')).toBe(true);
+    const t = await task(taskId);
+    expect(t.state).toBe('failed');
+    expect(t.error).toMatch(/the disk changed during the capture/);
+    expect(JSON.stringify(t.result)).toContain('disk_changed');
+    expect((await image()).versions.find((v) => v.state === 'capturing')).toBeUndefined();
+    fs.rmSync(file('changing.img'), { force: true });
+  }, 180_000);
   it('writes every window of a repeated content over a non-blank disk', async () => {
     // A raw partition (no filesystem: every byte is used) whose first and last windows are equal,
     // restored over random bytes: the two windows share one chunk; both must be written (a window

@@ -1,6 +1,7 @@
 // The boot client's side of the imaging API (services/imaging/routes.ts): its task, the capture
 // upload, the restore download, progress and the final result. Every call carries the task token;
 // network errors, 5xx, 408 and 429 are retried with backoff, a chunk download resumes with Range.
+import { createHash } from 'node:crypto';
 import { ManifestSchema, type ClientTask, type Manifest, type Progress } from '../format.js';
 import { ClientError } from './sys.js';
 
@@ -17,7 +18,9 @@ export interface TaskResult {
 export interface ImagingApi {
   task(): Promise<ClientTask>;
   registerCapture(manifest: Manifest): Promise<{ versionId: number; number: number; missing: string[] }>;
-  putChunk(hash: string, data: Buffer): Promise<void>;
+  /** `digest`: the frame's Content-Digest when the caller computed it already (contentDigest). */
+  putChunk(hash: string, data: Buffer, digest?: string): Promise<void>;
+  /** Throws a ClientError with code 'chunks_missing' and details.missing (the hashes) when some chunks are not in the store. */
   commit(): Promise<{ versionId: number; number: number }>;
   manifest(): Promise<Manifest>;
   getChunk(hash: string): Promise<Buffer>;
@@ -45,11 +48,13 @@ export interface HttpApiOptions {
 const RETRY_STATUS = new Set([408, 429, 500, 502, 503, 504]);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-class HttpStatusError extends ClientError {
+export class HttpStatusError extends ClientError {
   constructor(
     readonly status: number,
     message: string,
     code: string,
+    /** The problem document's `errors` (chunks_missing: the hashes). */
+    readonly errors: unknown[] = [],
   ) {
     super(message, code);
   }
@@ -62,6 +67,9 @@ const TASK_OVER = new Set(['task_failed', 'task_not_running', 'task_gone']);
 export function taskEnded(err: unknown): boolean {
   return err instanceof HttpStatusError && (err.status === 409 || err.status === 404) && TASK_OVER.has(err.code);
 }
+
+/** RFC 9530 Content-Digest of a body: its SHA-256, as the api checks an upload's transfer. */
+export const contentDigest = (body: Buffer) => `sha-256=:${createHash('sha256').update(body).digest('base64')}:`;
 
 export class HttpImagingApi implements ImagingApi {
   private readonly attempts: number;
@@ -90,14 +98,16 @@ export class HttpImagingApi implements ImagingApi {
         const text = await res.text();
         let detail = text.slice(0, 500);
         let code = `http_${res.status}`;
+        let errors: unknown[] = [];
         try {
-          const p = JSON.parse(text) as { detail?: string; code?: string };
+          const p = JSON.parse(text) as { detail?: string; code?: string; errors?: unknown[] };
           detail = p.detail ?? detail;
           code = p.code ?? code;
+          errors = Array.isArray(p.errors) ? p.errors : [];
         } catch {
           // not a problem document
         }
-        if (!RETRY_STATUS.has(res.status)) throw new HttpStatusError(res.status, `the api refused ${method} ${path} (${res.status}): ${detail}`, code);
+        if (!RETRY_STATUS.has(res.status)) throw new HttpStatusError(res.status, `the api refused ${method} ${path} (${res.status}): ${detail}`, code, errors);
         lastError = `${res.status} ${detail}`;
       } catch (err) {
         if (err instanceof HttpStatusError) throw err;
@@ -121,12 +131,19 @@ export class HttpImagingApi implements ImagingApi {
     return (await res.json()) as { versionId: number; number: number; missing: string[] };
   }
 
-  async putChunk(hash: string, data: Buffer): Promise<void> {
-    await this.call('PUT', `/api/v1/client/chunks/${hash}`, { body: data });
+  /** Uploads a frame with its Content-Digest: the api checks the transfer, answers 202 and checks the content in the background. */
+  async putChunk(hash: string, data: Buffer, digest = contentDigest(data)): Promise<void> {
+    await this.call('PUT', `/api/v1/client/chunks/${hash}`, { body: data, headers: { 'content-digest': digest } });
   }
 
+  /** Publishes the capture; a ClientError 'chunks_missing' (details.missing: the hashes) when chunks must be uploaded again. */
   async commit() {
-    return (await (await this.call('POST', '/api/v1/client/capture/commit', { json: {} })).json()) as { versionId: number; number: number };
+    try {
+      return (await (await this.call('POST', '/api/v1/client/capture/commit', { json: {} })).json()) as { versionId: number; number: number };
+    } catch (err) {
+      if (err instanceof HttpStatusError && err.code === 'chunks_missing') throw new ClientError(err.message, 'chunks_missing', { missing: err.errors.filter((h) => typeof h === 'string') });
+      throw err;
+    }
   }
 
   async manifest(): Promise<Manifest> {

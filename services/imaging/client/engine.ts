@@ -2,7 +2,9 @@
 //
 // Capture: read the table, probe each partition (refuse BitLocker, drop hiberfil.sys), ask partclone
 // which ranges are used, hash every window that holds used data, send the manifest, upload only the
-// chunks the store lacks (re-reading each and checking it did not change), commit.
+// chunks the store lacks (with a Content-Digest; the store checks each content against its hash),
+// commit; chunks the store then still lacks are re-read, re-hashed (a changed disk: disk_changed) and
+// uploaded again.
 // Restore: restore.ts.
 import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
@@ -22,7 +24,7 @@ import {
   type Window,
 } from '../format.js';
 import { zstdCompressBlocks } from '../zstd.js';
-import type { ImagingApi } from './api.js';
+import { contentDigest, type ImagingApi } from './api.js';
 import { describeDisk } from './disk.js';
 import { ebrExtents, readLayout } from './layout.js';
 import { probe, removeHiberfile, usedExtents, withLoop } from './partition.js';
@@ -145,6 +147,12 @@ export async function dropCache(disk: string): Promise<void> {
 
 // ---- capture --------------------------------------------------------------------------------
 
+/** Commits tried, each after uploading again what the store said it lacks (a chunk lost or rejected). */
+const COMMIT_ROUNDS = 3;
+
+const diskChanged = (s: Slot) =>
+  new ClientError(`the disk changed during the capture (${s.where}, offset ${s.window.offset}); make sure nothing else writes to it and capture again`, 'disk_changed');
+
 export async function capture(o: CaptureOptions): Promise<CaptureReport> {
   const log = o.log ?? (() => {});
   const chunkSize = o.chunkSize ?? DEFAULT_CHUNK_SIZE;
@@ -196,9 +204,13 @@ export async function capture(o: CaptureOptions): Promise<CaptureReport> {
     meter.setPhase('hash', totalBytes, slots.length, 'hashing the used data');
     const fh = await fs.open(o.disk, 'r');
     try {
-      const buf = Buffer.alloc(chunkSize);
-      for (const s of slots) {
-        const data = await readWindow(fh, s, buf);
+      // Two buffers: the next window is read while this one is hashed.
+      const bufs = [Buffer.alloc(chunkSize), Buffer.alloc(chunkSize)];
+      let next = slots.length ? readWindow(fh, slots[0]!, bufs[0]) : null;
+      for (let i = 0; i < slots.length; i++) {
+        const s = slots[i]!;
+        const data = await next!;
+        next = i + 1 < slots.length ? readWindow(fh, slots[i + 1]!, bufs[(i + 1) % 2]) : null;
         s.chunk = { offset: s.window.offset, length: s.window.length, hash: sha256(data), blocks: blockHashes(data, blockSize) };
         meter.add(usedIn(s.window));
       }
@@ -225,22 +237,37 @@ export async function capture(o: CaptureOptions): Promise<CaptureReport> {
       const sendBytes = toSend.reduce((s, x) => s + x.window.length, 0);
       meter.setPhase('upload', sendBytes, toSend.length, `version ${number}: ${toSend.length} of ${slots.length} chunks are new`);
       let uploadedBytes = 0;
-      const pool = new Pool(o.concurrency ?? 4);
-      for (const s of toSend) {
-        await pool.add(async () => {
-          const data = await readWindow(fh, s);
-          if (sha256(data) !== s.chunk!.hash) {
-            throw new ClientError(`the disk changed during the capture (${s.where}, offset ${s.window.offset}); make sure nothing else writes to it and capture again`, 'disk_changed');
-          }
-          const z = await zstdCompressBlocks(data, blockSize, o.level ?? 3);
-          await o.api.putChunk(s.chunk!.hash, z);
-          uploadedBytes += z.length;
-          meter.add(s.window.length);
-        });
-      }
-      await pool.drain();
+      const upload = async (list: Slot[], recheck: boolean) => {
+        const pool = new Pool(o.concurrency ?? 4);
+        for (const s of list) {
+          await pool.add(async () => {
+            const data = await readWindow(fh, s);
+            // The store checks every chunk's content against its hash: a first upload is not hashed
+            // again here; one the store found wrong is, to tell a changed disk from a damaged transfer.
+            if (recheck && sha256(data) !== s.chunk!.hash) throw diskChanged(s);
+            const z = await zstdCompressBlocks(data, blockSize, o.level ?? 3);
+            await o.api.putChunk(s.chunk!.hash, z, contentDigest(z));
+            uploadedBytes += z.length;
+            meter.add(s.window.length);
+          });
+        }
+        await pool.drain();
+      };
+      await upload(toSend, false);
       meter.setPhase('commit', 0, 0, 'publishing the version');
-      await o.api.commit();
+      const slotOf = new Map(toSend.map((s) => [s.chunk!.hash, s]));
+      for (let round = 1; ; round++) {
+        try {
+          await o.api.commit();
+          break;
+        } catch (err) {
+          const missing = err instanceof ClientError && err.code === 'chunks_missing' ? (err.details.missing as string[]) : null;
+          if (!missing || round >= COMMIT_ROUNDS) throw err;
+          const again = missing.map((h) => slotOf.get(h) ?? slots.find((s) => s.chunk!.hash === h)).filter((s): s is Slot => !!s);
+          log(`roomcast: the store lacks ${missing.length} chunk(s) after the upload (${(err as Error).message}); uploading them again`);
+          await upload(again, true);
+        }
+      }
       log(`roomcast: capture done: version ${number}, ${toSend.length} chunks uploaded (${mib(uploadedBytes)}), ${slots.length - toSend.length} already in the store`);
       return { versionId, number, chunks: slots.length, uploadedChunks: toSend.length, uploadedBytes, usedBytes: totalBytes, hiberfileRemoved };
     } finally {

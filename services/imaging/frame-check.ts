@@ -1,0 +1,142 @@
+// The check of one uploaded chunk frame: decompress it (at most the chunk size) and hash what comes
+// out. On Node >= 22.15 (node:zlib has zstd: the appliance) a small pool of worker threads does it, off
+// the api's event loop and without a process per chunk; on older Node (the tests' Node 20) the zstd
+// program per chunk (zstd.ts), hashed here.
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import { Worker } from 'node:worker_threads';
+import zlib from 'node:zlib';
+import { frameLength, ZstdError, zstdDecompress, zstdFrames } from './zstd.js';
+
+export interface FrameCheck {
+  /** SHA-256 (hex) of the decompressed bytes. */
+  hash: string;
+  /** Length of the decompressed bytes. */
+  size: number;
+}
+
+export interface FrameChecker {
+  readonly engine: string;
+  /** Decompresses the frame in `file`; rejects with ZstdError when it is not a valid frame of at most `maxSize` bytes. */
+  check(file: string, maxSize: number): Promise<FrameCheck>;
+  close(): Promise<void>;
+}
+
+const hasNativeZstd = typeof (zlib as unknown as { zstdDecompressSync?: unknown }).zstdDecompressSync === 'function';
+
+// CommonJS run by each worker (eval: no file to find next to the compiled or bundled module). A chunk
+// may hold several frames (format v3: a skippable index frame, then one frame per 64 KiB block), and
+// node:zlib's zstd stops after the first frame: the frames are cut apart with zstd.ts's own functions
+// (their source is put into the worker's, so there is one copy of the frame parser) and each data
+// frame is decompressed and hashed in turn.
+const WORKER_SOURCE = `
+const { parentPort } = require('node:worker_threads');
+const zlib = require('node:zlib');
+const crypto = require('node:crypto');
+const fs = require('node:fs');
+const __name = (f) => f; // esbuild's keepNames helper, when the functions below come from tsx
+class ZstdError extends Error {}
+const FRAME_MAGIC = 0xfd2fb528;
+${frameLength.toString()}
+${zstdFrames.toString()}
+parentPort.on('message', ({ id, file, maxSize }) => {
+  try {
+    const frames = zstdFrames(fs.readFileSync(file));
+    const hash = crypto.createHash('sha256');
+    let size = 0;
+    for (const f of frames) {
+      const raw = zlib.zstdDecompressSync(f, { maxOutputLength: Math.max(1, maxSize - size), chunkSize: Math.max(65536, Math.min(maxSize, 67108864)) });
+      size += raw.length;
+      if (size > maxSize) throw new Error('zstd output larger than ' + maxSize + ' bytes');
+      hash.update(raw);
+    }
+    parentPort.postMessage({ id, hash: hash.digest('hex'), size });
+  } catch (err) {
+    parentPort.postMessage({ id, error: String((err && err.message) || err), io: Boolean(err && err.syscall) });
+  }
+});
+`;
+
+interface Job {
+  id: number;
+  file: string;
+  maxSize: number;
+  resolve: (r: FrameCheck) => void;
+  reject: (e: Error) => void;
+}
+
+/** Worker threads decompressing with node:zlib's zstd, `size` at a time. */
+class WorkerChecker implements FrameChecker {
+  readonly engine = 'node:zlib (worker threads)';
+  private idle: Worker[] = [];
+  private all: Worker[] = [];
+  private queue: Job[] = [];
+  private busy = new Map<Worker, Job>();
+  private nextId = 1;
+
+  constructor(private readonly size: number) {}
+
+  private spawn(): Worker {
+    const w = new Worker(WORKER_SOURCE, { eval: true });
+    w.unref(); // an idle pool never keeps the process alive
+    w.on('message', (m: { id: number; hash?: string; size?: number; error?: string; io?: boolean }) => {
+      const job = this.busy.get(w);
+      this.busy.delete(w);
+      if (job) {
+        if (m.error !== undefined) job.reject(m.io ? new Error(m.error) : new ZstdError(`not a valid zstd chunk: ${m.error}`));
+        else job.resolve({ hash: m.hash!, size: m.size! });
+      }
+      this.idle.push(w);
+      this.pump();
+    });
+    w.on('error', (err) => {
+      const job = this.busy.get(w);
+      this.busy.delete(w);
+      this.all = this.all.filter((x) => x !== w);
+      job?.reject(err);
+      this.pump();
+    });
+    this.all.push(w);
+    return w;
+  }
+
+  private pump(): void {
+    while (this.queue.length) {
+      const w = this.idle.pop() ?? (this.all.length < this.size ? this.spawn() : undefined);
+      if (!w) return;
+      const job = this.queue.shift()!;
+      this.busy.set(w, job);
+      w.postMessage({ id: job.id, file: job.file, maxSize: job.maxSize });
+    }
+  }
+
+  check(file: string, maxSize: number): Promise<FrameCheck> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ id: this.nextId++, file, maxSize, resolve, reject });
+      this.pump();
+    });
+  }
+
+  async close(): Promise<void> {
+    const all = this.all;
+    this.all = [];
+    this.idle = [];
+    await Promise.all(all.map((w) => w.terminate()));
+  }
+}
+
+/** The zstd program, one process per frame (Node without zstd in node:zlib). */
+class ProgramChecker implements FrameChecker {
+  readonly engine = 'zstd program';
+  async check(file: string, maxSize: number): Promise<FrameCheck> {
+    const raw = await zstdDecompress(await fs.promises.readFile(file), maxSize);
+    return { hash: createHash('sha256').update(raw).digest('hex'), size: raw.length };
+  }
+  async close(): Promise<void> {}
+}
+
+/** The checker this Node can run best; `threads` workers on Node with zstd in node:zlib (default: the CPUs, at most 4). */
+export function frameChecker(threads = Math.min(4, os.availableParallelism())): FrameChecker {
+  return hasNativeZstd ? new WorkerChecker(Math.max(1, threads)) : new ProgramChecker();
+}

@@ -1,0 +1,190 @@
+// The intake of uploaded chunks that came with a Content-Digest (RFC 9530: the SHA-256 of the frame as
+// sent, checked by the route before anything is kept). The upload is answered 202 as soon as its frame
+// is in tmp/; here, in the background, the frame is decompressed and its content's SHA-256 compared with
+// the hash it was uploaded as (frame-check.ts: worker threads on Node 22). Only then does the chunk
+// enter the store: the checked frames of a batch are fsynced together, renamed into chunks/, their
+// directories fsynced once, and their rows inserted in one statement: the same durability as
+// store.putChunk (a row means "present and verified"), with fewer waits.
+//
+// A chunk not yet checked has no row, so it is missing for every reader: the commit of a capture waits
+// for the checks of its chunks (ChunkIntake.settle) and never publishes a version with an unchecked
+// chunk. A rejected frame is dropped (its reason kept for the commit's answer); the chunk stays missing
+// and the client uploads it again. An api that stops before a check ends loses only unchecked temp
+// files (removed by the garbage collection): the commit then lists those chunks as missing.
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fsyncDir, isErrno } from '../core/durable.js';
+import { frameChecker, type FrameChecker } from './frame-check.js';
+import type { ImageStore } from './store.js';
+import { ZstdError } from './zstd.js';
+
+interface Job {
+  hash: string;
+  tmp: string;
+  frameSize: number;
+  rawSize?: number;
+}
+
+export interface IntakeOptions {
+  checker?: FrameChecker;
+  /** Rejection reasons remembered for the commit's answer (default 10,000: oldest forgotten first). */
+  keepReasons?: number;
+}
+
+export class ChunkIntake {
+  private readonly checker: FrameChecker;
+  /** Hash → the end of its check and store (never rejects). */
+  private readonly inflight = new Map<string, Promise<void>>();
+  /** Hash → why its last frame was rejected. */
+  private readonly rejected = new Map<string, string>();
+  private readonly keepReasons: number;
+  private waiting: Array<{ job: Job; done: () => void; fail: (e: unknown) => void }> = [];
+  private flushing = false;
+
+  constructor(
+    private readonly store: ImageStore,
+    opts: IntakeOptions = {},
+  ) {
+    this.checker = opts.checker ?? frameChecker();
+    this.keepReasons = opts.keepReasons ?? 10_000;
+  }
+
+  get engine(): string {
+    return this.checker.engine;
+  }
+
+  /** Whether a frame of this hash is being checked. */
+  checking(hash: string): boolean {
+    return this.inflight.has(hash);
+  }
+
+  /**
+   * Takes a frame whose transfer was checked (Content-Digest): written to tmp/ (no fsync: it is not
+   * in the store yet), then checked and stored in the background. A hash already being checked keeps
+   * its first frame.
+   */
+  async accept(hash: string, frame: Buffer, chunkSize: number): Promise<void> {
+    if (this.inflight.has(hash)) return;
+    await this.store.ready();
+    const tmp = path.join(this.store.tmpDir, `intake-${hash}.${process.pid}.${randomBytes(6).toString('hex')}`);
+    if (this.inflight.has(hash)) return;
+    const run = (async () => {
+      try {
+        await fs.promises.writeFile(tmp, frame, { flag: 'wx', mode: 0o640 });
+        await this.process({ hash, tmp, frameSize: frame.length }, chunkSize);
+      } catch (err) {
+        this.reject(hash, `it could not be kept (${(err as Error).message})`);
+        await fs.promises.rm(tmp, { force: true }).catch(() => {});
+      } finally {
+        this.inflight.delete(hash);
+      }
+    })();
+    this.inflight.set(hash, run);
+    this.rejected.delete(hash);
+  }
+
+  private async process(job: Job, chunkSize: number): Promise<void> {
+    let result;
+    try {
+      result = await this.checker.check(job.tmp, chunkSize);
+    } catch (err) {
+      if (!(err instanceof ZstdError)) throw err;
+      this.reject(job.hash, err.message);
+      await fs.promises.rm(job.tmp, { force: true });
+      return;
+    }
+    if (result.hash !== job.hash) {
+      this.reject(job.hash, `its decompressed bytes hash to ${result.hash}`);
+      await fs.promises.rm(job.tmp, { force: true });
+      return;
+    }
+    job.rawSize = result.size;
+    await new Promise<void>((done, fail) => {
+      this.waiting.push({ job, done, fail });
+      if (!this.flushing) void this.flushLoop();
+    });
+  }
+
+  private reject(hash: string, reason: string): void {
+    this.rejected.set(hash, reason);
+    if (this.rejected.size > this.keepReasons) this.rejected.delete(this.rejected.keys().next().value!);
+  }
+
+  /** Group commit: every checked frame waiting when a flush starts goes in that flush. */
+  private async flushLoop(): Promise<void> {
+    this.flushing = true;
+    try {
+      while (this.waiting.length) {
+        const batch = this.waiting.splice(0);
+        try {
+          await this.flush(batch.map((b) => b.job));
+          for (const b of batch) b.done();
+        } catch (err) {
+          for (const b of batch) b.fail(err);
+        }
+      }
+    } finally {
+      this.flushing = false;
+    }
+  }
+
+  /** fsync every frame, rename them into chunks/, fsync their directories, then record them. */
+  private async flush(jobs: Job[]): Promise<void> {
+    await Promise.all(
+      jobs.map(async (j) => {
+        const fh = await fs.promises.open(j.tmp, 'r');
+        try {
+          await fh.sync();
+        } finally {
+          await fh.close();
+        }
+      }),
+    );
+    const dirs = new Set<string>();
+    for (const j of jobs) {
+      const final = this.store.chunkPath(j.hash);
+      dirs.add(path.dirname(final));
+      try {
+        await fs.promises.rename(j.tmp, final);
+      } catch (err) {
+        if (!isErrno(err, 'ENOENT')) throw err;
+        await fs.promises.mkdir(path.dirname(final), { recursive: true });
+        await fs.promises.rename(j.tmp, final);
+      }
+    }
+    await Promise.all([...dirs].map((d) => fsyncDir(d)));
+    await this.store.recordChunks(jobs.map((j) => ({ hash: j.hash, size: j.rawSize!, storedSize: j.frameSize })));
+  }
+
+  /**
+   * Waits until no chunk among `hashes` is being checked, at most `ms`; true when none is left.
+   * Rejected ones are then missing from the store: `reasons` says why.
+   */
+  async settle(hashes: Iterable<string>, ms: number): Promise<boolean> {
+    const pending = [...hashes].map((h) => this.inflight.get(h)).filter((p): p is Promise<void> => !!p);
+    if (!pending.length) return true;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<false>((r) => (timer = setTimeout(() => r(false), ms)));
+    try {
+      return await Promise.race([Promise.all(pending).then(() => true), timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Why the last frame of each of `hashes` was rejected, for those that were. */
+  reasons(hashes: Iterable<string>): Map<string, string> {
+    const out = new Map<string, string>();
+    for (const h of hashes) {
+      const r = this.rejected.get(h);
+      if (r) out.set(h, r);
+    }
+    return out;
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled([...this.inflight.values()]);
+    await this.checker.close();
+  }
+}
