@@ -21,7 +21,7 @@ import { isFinal } from '../runs/pipeline.js';
 import type { RunPcView, RunService, RunView } from '../runs/service.js';
 import type { ReportMailer } from '../runs/mail.js';
 import type { TaskService } from '../tasks/service.js';
-import { sendMagicPacket, wolTargets, type WolSettings, type WolTarget } from './wol.js';
+import { sendMagicPacket, wolTargets, type WolSettings } from './wol.js';
 
 export const RUN_QUEUES = { runs: 'runs', pcs: 'run-pcs' } as const;
 const JOB_OPTS = { removeOnComplete: true, removeOnFail: 1000, attempts: 20, backoff: { type: 'exponential', delay: 1000 } } as const;
@@ -71,7 +71,7 @@ export class RunQueue {
 export interface RunWorkerOptions {
   /** Sends each ended run's report (once: runs.report_sent_at). */
   mailer?: Pick<ReportMailer, 'send'>;
-  wol: WolSettings & { ports?: number[] };
+  wol: WolSettings;
   /** Longest sleep of a PC's job between turns (ms). */
   pollMs?: number;
   /** Whether a PC is in use (it answers on the network and has not network-booted since the run started). */
@@ -106,24 +106,24 @@ export async function startRunWorker(deps: { redis: RedisHandle; runs: RunServic
   const { runs, tasks } = deps;
   const pollMs = opts.pollMs ?? 5000;
   const queue = new RunQueue(deps.redis);
-  const ports = opts.wol.ports ?? [9, 7];
 
-  const wake = async (mac: string, attempt: number, run: RunView) => {
+  const wake = async (mac: string, attempt: number, runId: number) => {
     const { targets, problems } = wolTargets(opts.wol);
-    const t: WolTarget[] = [...new Set(targets.map((x) => x.address))].flatMap((address) => ports.map((port) => ({ address, port })));
-    const r = await sendMagicPacket(mac, t);
-    if (problems.length || r.errors.length) log.warn({ run: run.id, mac, attempt, problems, errors: r.errors }, 'Wake-on-LAN: some packets could not be sent');
-    else log.info({ run: run.id, mac, attempt, sent: r.sent }, 'Wake-on-LAN sent');
+    const r = await sendMagicPacket(mac, targets);
+    if (problems.length || r.errors.length) log.warn({ run: runId, mac, attempt, problems, errors: r.errors }, 'Wake-on-LAN: some packets could not be sent');
+    else log.info({ run: runId, mac, attempt, sent: r.sent }, 'Wake-on-LAN sent');
   };
 
-  /** One turn of a PC: returns when it is final, else the ms to sleep. */
+  /**
+   * One turn of a PC: returns when it is final, else the ms to sleep. Reads the PC once and its task
+   * once; every change comes back with the PC as it now is (the run's whole view only for the in-use probe).
+   */
   const turn = async (runId: number, pcId: number): Promise<number | 'final'> => {
     let pc = await runs.pc(pcId);
     if (!pc || isFinal(pc.state)) return 'final';
-    const run = await runs.view(runId);
     const act = async (event: PcEvent) => {
       const a = await runs.apply(pcId, event);
-      if (a.wake) await wake(a.wake.mac, a.wake.attempt, run);
+      if (a.wake) await wake(a.wake.mac, a.wake.attempt, runId);
       pc = a.pc;
     };
     if (pc.taskId !== null) {
@@ -138,14 +138,11 @@ export async function startRunWorker(deps: { redis: RedisHandle; runs: RunServic
         if (e2 && e2.type !== e?.type) await act(e2);
       }
     }
-    if (pc.state === 'queued') await act({ type: 'start', inUse: opts.inUse ? await opts.inUse(pc, run) : false });
-    const row = await runs.pc(pcId);
-    if (row && !isFinal(row.state)) {
-      const deadline = await runs.deadlineOf(pcId);
-      if (deadline !== null && deadline <= Date.now()) await act({ type: 'deadline' });
-    }
+    if (pc.state === 'queued') await act({ type: 'start', inUse: opts.inUse ? await opts.inUse(pc, await runs.view(runId)) : false });
+    const due = () => (pc!.deadlineAt === null ? null : Date.parse(pc!.deadlineAt));
+    if (!isFinal(pc.state) && (due() ?? Infinity) <= Date.now()) await act({ type: 'deadline' });
     if (isFinal(pc.state)) return 'final';
-    const deadline = await runs.deadlineOf(pcId);
+    const deadline = due();
     return Math.max(50, Math.min(pollMs, deadline === null ? pollMs : deadline - Date.now()));
   };
 

@@ -58,6 +58,8 @@ export interface WolSettings {
   interfaces: readonly string[];
   /** Addresses sent to as they are. */
   addresses: readonly string[];
+  /** UDP ports (default 9 and 7; a test's listener may use its own). */
+  ports?: readonly number[];
 }
 
 /**
@@ -90,7 +92,7 @@ export function wolTargets(
     if (b) addresses.add(b);
     else problems.push(`the room's subnet ${JSON.stringify(s)} is not an IPv4 subnet such as 10.1.2.0/24`);
   }
-  const targets = [...addresses].flatMap((address) => WOL_PORTS.map((port) => ({ address, port })));
+  const targets = [...addresses].flatMap((address) => (settings.ports ?? WOL_PORTS).map((port) => ({ address, port })));
   return { targets, problems };
 }
 

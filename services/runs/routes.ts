@@ -5,7 +5,6 @@ import { z } from 'zod';
 import { decimal, defineRoute, idParam, type AnyRoute } from '../core/route.js';
 import { PC_STATES, STEPS } from './pipeline.js';
 import { reportHtml } from './report-html.js';
-import { buildReport } from './report.js';
 import { RunInputSchema, type RunService } from './service.js';
 
 const RUN_STATES = ['running', 'done', 'cancelled', 'not_started'] as const;
@@ -21,6 +20,7 @@ const RunPcSchema = z
     wakeAttempts: z.number().int(),
     taskId: z.number().int().nullable(),
     reason: Reason,
+    deadlineAt: z.string().nullable().describe('when the PC is woken again or given up, if nothing happens before'),
     bytesDone: z.number(),
     bytesTotal: z.number(),
     startedAt: z.string().nullable(),
@@ -128,20 +128,14 @@ export function runRoutes(runs: RunService): AnyRoute[] {
       method: 'get', path: '/api/v1/runs/:id/report', tag: 'runs', access: 'viewer',
       summary: 'The morning report of a run: PCs that need a person first (failed, skipped, cancelled) with their reason in French and English, then the others; per PC its timeline, duration and bytes; totals',
       params: idParam, response: ReportSchema, errors: { 404: 'not_found' },
-      handler: async ({ params }) => {
-        const view = await runs.view(params.id);
-        return buildReport(view, await runs.timeline(view.pcs.map((p) => p.id)));
-      },
+      handler: ({ params }) => runs.report(params.id),
     }),
     defineRoute({
       method: 'get', path: '/api/v1/runs/:id/report.html', tag: 'runs', access: 'viewer',
       summary: 'The morning report as a printable page (French; ?lang=en for English)',
       params: idParam, query: z.object({ lang: z.enum(['fr', 'en']).optional() }),
       response: { mediaType: 'text/html; charset=utf-8' }, errors: { 404: 'not_found' },
-      handler: async ({ params, query }) => {
-        const view = await runs.view(params.id);
-        return reportHtml(buildReport(view, await runs.timeline(view.pcs.map((p) => p.id))), query.lang ?? 'fr');
-      },
+      handler: async ({ params, query }) => reportHtml(await runs.report(params.id), query.lang ?? 'fr'),
     }),
     defineRoute({
       method: 'post', path: '/api/v1/runs/:id/cancel', tag: 'runs', access: 'technician',

@@ -47,6 +47,8 @@ export interface RunPcView {
   wakeAttempts: number;
   taskId: number | null;
   reason: { code: string; text: string } | null;
+  /** When the PC's current deadline falls (null: none). */
+  deadlineAt: string | null;
   bytesDone: number;
   bytesTotal: number;
   startedAt: string | null;
@@ -94,6 +96,7 @@ const pcView = (p: RunPc): RunPcView => ({
   wakeAttempts: p.wake_attempts,
   taskId: p.task_id,
   reason: reasonOf(p.reason_code, p.reason_text),
+  deadlineAt: p.deadline_at,
   bytesDone: p.bytes_done,
   bytesTotal: p.bytes_total,
   startedAt: p.started_at,
@@ -230,12 +233,6 @@ export class RunService {
   async pc(id: number): Promise<RunPcView | undefined> {
     const p = await this.repo.pc(id);
     return p && pcView(p);
-  }
-
-  /** When the PC's current deadline falls (ms since the epoch), or null. */
-  async deadlineOf(pcId: number): Promise<number | null> {
-    const p = await this.repo.pc(pcId);
-    return p?.deadline_at ? Date.parse(p.deadline_at) : null;
   }
 
   /** The PC of this task fetched its iPXE script: it booted (nothing when the task is not a run's). */

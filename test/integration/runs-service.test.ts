@@ -4,7 +4,6 @@
 // own changes), its restore task is created and cancelled in the same transactions, its timeline
 // records every change with a reason, and the run ends with its last PC.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AppError } from '../../services/core/errors.js';
 import type { EventName, ServerEvents } from '../../services/core/events.js';
 import { RoomRepository } from '../../services/inventory/rooms.js';
 import { RunRepository } from '../../services/runs/repository.js';
@@ -13,20 +12,11 @@ import { buildReport } from '../../services/runs/report.js';
 import { RunService } from '../../services/runs/service.js';
 import { DIALECTS } from '../support/env.js';
 import { publishVersion } from '../support/runs.js';
+import { refused } from '../support/refused.js';
 import { openTestServices, type TestServices } from '../support/services.js';
 
 const actor = { userId: null, name: 'tech', ip: null };
 const MIN = 60_000;
-
-async function refused(p: Promise<unknown>): Promise<{ status: number; code: string; message: string }> {
-  const err = await p.then(
-    () => null,
-    (e: unknown) => e,
-  );
-  expect(err, 'the call should have been refused').toBeInstanceOf(AppError);
-  const e = err as AppError;
-  return { status: e.status, code: e.code, message: e.message };
-}
 
 describe.each(DIALECTS)('room runs through RunService (%s)', (dialect) => {
   let s: TestServices;

@@ -6,25 +6,15 @@ import SQLite from 'better-sqlite3';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MachineAuth } from '../../services/core/auth.js';
-import { AppError } from '../../services/core/errors.js';
 import type { EventName, ServerEvents } from '../../services/core/events.js';
 import { move, TASK_STATES, type TaskEvent } from '../../services/tasks/lifecycle.js';
 import { DIALECTS } from '../support/env.js';
+import { refused } from '../support/refused.js';
 import { openTestServices, type TestServices } from '../support/services.js';
 
 const actor = { userId: null, name: 'tech', ip: null };
 const machine = (mac: string, taskId: number, hostId: number): MachineAuth => ({ purpose: 'task', mac, taskId, hostId, exp: 0, actor: { userId: null, name: `machine:${mac}`, ip: null } });
 const progress = { phase: 'write', bytesDone: 1, bytesTotal: 2, chunksDone: 1, chunksTotal: 2, rateBytesPerSecond: 1, etaSeconds: 1 };
-
-async function refused(p: Promise<unknown>): Promise<{ status: number; code: string; message: string }> {
-  const err = await p.then(
-    () => null,
-    (e: unknown) => e,
-  );
-  expect(err, 'the call should have been refused').toBeInstanceOf(AppError);
-  const e = err as AppError;
-  return { status: e.status, code: e.code, message: e.message };
-}
 
 describe('task lifecycle rule (pure)', () => {
   it('allows exactly the documented moves', () => {
