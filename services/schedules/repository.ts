@@ -3,6 +3,7 @@
 import type { Kysely } from 'kysely';
 import type { DB } from '../core/db/index.js';
 import type { Schedule, ScheduleFire } from '../core/db/schema.js';
+import type { FireReason } from './reasons.js';
 
 export interface ScheduleRow {
   roomId: number;
@@ -27,6 +28,8 @@ const columns = (r: ScheduleRow) => ({
   options: JSON.stringify(r.options),
   enabled: r.enabled ? 1 : 0,
 });
+
+const reasonColumns = (r: FireReason | null) => ({ reason_code: r?.code ?? null, reason_text: r?.text ?? null, reason_params: r ? JSON.stringify(r.params) : null });
 
 export class ScheduleRepository {
   constructor(private readonly db: Kysely<DB>) {}
@@ -74,12 +77,17 @@ export class ScheduleRepository {
   /** Records what one instant did; the unique (schedule, instant) index refuses a second row. */
   async insertFire(
     trx: Kysely<DB>,
-    f: { scheduleId: number; fireAt: string; runId: number | null; outcome: ScheduleFire['outcome']; reason: { code: string; text: string } | null },
+    f: { scheduleId: number; fireAt: string; runId: number | null; outcome: ScheduleFire['outcome']; reason: FireReason | null },
     at: string,
   ): Promise<void> {
     await trx
       .insertInto('schedule_fires')
-      .values({ schedule_id: f.scheduleId, fire_at: f.fireAt, run_id: f.runId, outcome: f.outcome, reason_code: f.reason?.code ?? null, reason_text: f.reason?.text ?? null, created_at: at })
+      .values({ schedule_id: f.scheduleId, fire_at: f.fireAt, run_id: f.runId, outcome: f.outcome, ...reasonColumns(f.reason), created_at: at })
       .execute();
+  }
+
+  /** What a claimed instant finally did (the claim row is written first, so that two fires start one run). */
+  async settleFire(db: Kysely<DB>, scheduleId: number, fireAt: string, f: { runId: number | null; outcome: ScheduleFire['outcome']; reason: FireReason | null }): Promise<void> {
+    await db.updateTable('schedule_fires').set({ run_id: f.runId, outcome: f.outcome, ...reasonColumns(f.reason) }).where('schedule_id', '=', scheduleId).where('fire_at', '=', fireAt).execute();
   }
 }

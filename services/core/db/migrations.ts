@@ -288,6 +288,7 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
           .addColumn('outcome', 'text', (c) => c.notNull())
           .addColumn('reason_code', 'text')
           .addColumn('reason_text', 'text')
+          .addColumn('reason_params', 'text')
           .addColumn('created_at', 'text', (c) => c.notNull())
           .execute();
         // One row per instant: a fire delivered twice (a retried job, two workers) starts one run.

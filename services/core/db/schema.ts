@@ -291,6 +291,8 @@ export interface ScheduleFireTable {
   outcome: 'started' | 'not_started';
   reason_code: string | null;
   reason_text: string | null;
+  /** JSON object: the reason's parameters (its French words are made from them). */
+  reason_params: string | null;
   created_at: Timestamp;
 }
 
