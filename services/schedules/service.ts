@@ -42,7 +42,7 @@ export const ScheduleInputSchema = z
     roomId: z.number().int().positive().describe('the room restored'),
     imageId: z.number().int().positive().describe('the image restored'),
     version: z.number().int().positive().nullable().default(null).describe('version number; null: the newest ready version when it fires'),
-    cron: z.string().min(9).max(120).describe('five fields: minute hour day-of-month month day-of-week, e.g. "0 22 * * 1-5"'),
+    cron: z.string().min(1).max(120).describe('five fields: minute hour day-of-month month day-of-week, e.g. "0 22 * * 1-5"'),
     timeZone: z.string().min(1).max(64).default(DEFAULT_TIME_ZONE).describe('IANA time zone of the cron and the window'),
     windowStart: HHMM.describe('the window opens (local time)'),
     windowEnd: HHMM.describe('the window closes (local time); before windowStart: the next day (22:00–06:00)'),
