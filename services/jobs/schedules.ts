@@ -50,7 +50,6 @@ export async function startScheduleWorker(
   const queue = new Queue(SCHEDULE_QUEUE, { connection: deps.redis.createClient(), prefix: deps.redis.prefix });
   queue.on('error', (err) => log.warn({ err: err.message }, 'schedule queue error'));
 
-  let syncing: Promise<{ upserted: number; removed: number }> | null = null;
   const syncOnce = async () => {
     const want = new Map((await deps.schedules.rows({ enabled: true })).map((s) => [schedulerId(s.id), s]));
     const have = await queue.getJobSchedulers(0, -1);
@@ -66,22 +65,24 @@ export async function startScheduleWorker(
     if (upserted || removed) log.info({ upserted, removed, schedules: want.size }, 'job schedulers synced');
     return { upserted, removed };
   };
-  // One sync at a time; a change heard during a sync runs another after it.
-  let again = false;
-  const sync = async (): Promise<{ upserted: number; removed: number }> => {
-    if (syncing) {
-      again = true;
-      return syncing;
+  // One sync at a time. A call during a sync gets the next one, which starts after the current one
+  // ends and so reads every change made before the call; calls meanwhile share that next sync.
+  let current: Promise<{ upserted: number; removed: number }> | null = null;
+  let queued: Promise<{ upserted: number; removed: number }> | null = null;
+  const sync = (): Promise<{ upserted: number; removed: number }> => {
+    if (!current) {
+      current = syncOnce().finally(() => {
+        current = null;
+      });
+      return current;
     }
-    syncing = syncOnce().finally(() => {
-      syncing = null;
-    });
-    const r = await syncing;
-    if (again) {
-      again = false;
-      return sync();
-    }
-    return r;
+    queued ??= current
+      .catch(() => undefined)
+      .then(() => {
+        queued = null;
+        return sync();
+      });
+    return queued;
   };
   const soon = () => void sync().catch((err: Error) => log.warn({ err: err.message }, 'could not sync the job schedulers (retried within a minute)'));
 
@@ -117,7 +118,7 @@ export async function startScheduleWorker(
     stop: async () => {
       clearInterval(timer);
       for (const o of off) o();
-      await syncing?.catch(() => undefined);
+      await Promise.all([current?.catch(() => undefined), queued?.catch(() => undefined)]);
       await worker.close();
       await queue.close();
     },
