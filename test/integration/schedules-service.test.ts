@@ -167,6 +167,8 @@ describe.each(DIALECTS)('schedules through ScheduleService (%s)', (dialect) => {
     clock = Date.parse('2027-01-12T04:59:00Z');
     expect(await closeDueWindows(runs, clock, 'Europe/Paris')).toEqual({ closed: [], nextAt: Date.parse('2027-01-12T05:00:00Z') });
     clock = Date.parse('2027-01-12T05:00:30Z');
+    // Once the window has ended, a PC that had no slot yet is not started any more.
+    expect((await runs.apply(b!.id, { type: 'start', inUse: false })).decision).toEqual({ ok: false, ignore: expect.stringContaining("the run's window ended") });
     expect((await closeDueWindows(runs, clock, 'Europe/Paris')).closed).toEqual([{ runId: run.id, stopped: 2 }]);
     const after = await runs.view(run.id);
     expect(after.state).not.toBe('running');
