@@ -37,6 +37,8 @@ import { RoomRepository } from './inventory/rooms.js';
 import { InventoryService } from './inventory/service.js';
 import { RunRepository } from './runs/repository.js';
 import { RunService } from './runs/service.js';
+import { ScheduleRepository } from './schedules/repository.js';
+import { ScheduleService } from './schedules/service.js';
 import { SystemService } from './system/docker.js';
 import { inventoryKind, TaskKindRegistry, type TaskKindDef } from './tasks/kinds.js';
 import { TaskRepository } from './tasks/repository.js';
@@ -62,6 +64,7 @@ export interface Services {
   catalogue: ImageCatalogue;
   protocol: MachineProtocol;
   runs: RunService;
+  schedules: ScheduleService;
   system: SystemService;
 }
 
@@ -121,6 +124,7 @@ export function buildServices(config: Config, log: Logger, database: Database, o
     catalogue: new ImageCatalogue(db, images, maintenance, tasks, events, damage),
     protocol: new MachineProtocol(db, store, images, tasks, events, maintenance, damage, new ChunkIntake(store)),
     runs,
+    schedules: new ScheduleService(db, new ScheduleRepository(db), rooms, runs, tasks, events),
     system: new SystemService(config.dockerUrl),
   };
 }

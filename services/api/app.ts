@@ -16,6 +16,7 @@ import { clientRoutes } from '../imaging/client-routes.js';
 import { imageRoutes } from '../imaging/routes.js';
 import { inventoryRoutes } from '../inventory/routes.js';
 import { runRoutes } from '../runs/routes.js';
+import { scheduleRoutes } from '../schedules/routes.js';
 import { systemRoutes } from '../system/routes.js';
 import { clientTaskRoutes, taskRoutes } from '../tasks/routes.js';
 import { auditRoutes } from './audit-routes.js';
@@ -46,6 +47,7 @@ export function allRoutes(c: Container, health: Pick<HealthProbe, 'check'>, vers
     ...taskRoutes(c.tasks),
     ...imageRoutes(c.catalogue),
     ...runRoutes(c.runs),
+    ...scheduleRoutes(c.schedules),
     ...clientTaskRoutes(c.tasks),
     ...clientRoutes(c.protocol),
     ...bootRoutes(c.boot, c.hello, c.registration, { clientDir: c.config.clientDir, base, helloActions: c.tasks.kinds.helloActions() }),

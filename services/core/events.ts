@@ -91,6 +91,19 @@ export interface RunPcChanged {
   at: string;
 }
 
+export interface RoomChanged {
+  roomId: number;
+  change: 'created' | 'updated' | 'deleted';
+}
+
+export interface ScheduleChanged {
+  scheduleId: number;
+  roomId: number;
+  /** 'fired': one of its instants was recorded (a run started, or why not). */
+  change: 'created' | 'updated' | 'deleted' | 'fired';
+  at: string;
+}
+
 /** Every server event and its payload. */
 export interface ServerEvents {
   'task.changed': TaskChanged;
@@ -108,10 +121,14 @@ export interface ServerEvents {
   'run.changed': RunChanged;
   /** One PC of a run changed state (its timeline has the row). */
   'run.pc.changed': RunPcChanged;
+  /** A room was created, renamed or deleted (a deleted room's schedules went with it). */
+  'room.changed': RoomChanged;
+  /** A schedule was created, edited, deleted, or fired (services/schedules). */
+  'schedule.changed': ScheduleChanged;
 }
 
 export type EventName = keyof ServerEvents;
-export const EVENT_NAMES = ['task.changed', 'task.progress', 'host.changed', 'image.version.published', 'image.version.changed', 'boot.registration', 'alert.raised', 'run.changed', 'run.pc.changed'] as const satisfies readonly EventName[];
+export const EVENT_NAMES = ['task.changed', 'task.progress', 'host.changed', 'image.version.published', 'image.version.changed', 'boot.registration', 'alert.raised', 'run.changed', 'run.pc.changed', 'room.changed', 'schedule.changed'] as const satisfies readonly EventName[];
 type Missing = Exclude<EventName, (typeof EVENT_NAMES)[number]>;
 const _everyEventListed: Missing extends never ? true : Missing = true;
 
@@ -299,6 +316,8 @@ export interface ClientEvents {
   'alert:new': AlertRaised;
   'run:update': RunChanged;
   'run:pc': RunPcChanged;
+  'room:update': RoomChanged;
+  'schedule:update': ScheduleChanged;
 }
 
 export type ClientEventName = keyof ClientEvents;
@@ -330,5 +349,9 @@ export function toClientEvent(name: EventName, payload: ServerEvents[EventName])
       const p = payload as RunPcChanged;
       return { event: 'run:pc', payload: p, rooms: [`run:${p.runId}`, p.roomId === null ? 'room:unassigned' : `room:${p.roomId}`, ...(p.hostId === null ? [] : [`host:${p.hostId}`])] };
     }
+    case 'room.changed':
+      return { event: 'room:update', payload: payload as RoomChanged, rooms: [`room:${(payload as RoomChanged).roomId}`] };
+    case 'schedule.changed':
+      return { event: 'schedule:update', payload: payload as ScheduleChanged, rooms: [`room:${(payload as ScheduleChanged).roomId}`] };
   }
 }

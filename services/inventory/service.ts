@@ -114,6 +114,8 @@ export class InventoryService {
       await this.hosts.unassignRoom(tx, id);
       await this.rooms.delete(trx, id);
       await writeAudit(trx, actor, { action: 'room.delete', targetType: 'room', targetId: id, details: { name: room.name, hostsUnassigned: n } });
+      // Its schedules go with it (ON DELETE CASCADE); the worker removes their job schedulers on this event.
+      tx.out.add('room.changed', { roomId: id, change: 'deleted' });
     });
   }
 

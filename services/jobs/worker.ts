@@ -1,13 +1,17 @@
-// The worker role: BullMQ workers: housekeeping on a schedule, and room runs (jobs/runs.ts).
+// The worker role: BullMQ workers: housekeeping on a schedule, room runs (jobs/runs.ts), schedules
+// (jobs/schedules.ts) and the end of run windows (jobs/window-end.ts).
 // Its services come from the composition root (services/container.ts), the same the api uses.
 import { Worker, type Job } from 'bullmq';
 import type { AccountService } from '../accounts/service.js';
 import type { Config } from '../core/config.js';
 import type { EventBus } from '../core/events.js';
 import type { RunService } from '../runs/service.js';
+import type { ScheduleService } from '../schedules/service.js';
 import type { TaskService } from '../tasks/service.js';
 import { ReportMailer } from '../runs/mail.js';
 import { startRunWorker } from './runs.js';
+import { startScheduleWorker } from './schedules.js';
+import { startWindowCloser } from './window-end.js';
 import type { Logger } from '../core/logger.js';
 import type { RedisHandle } from '../core/redis.js';
 import { HOUSEKEEPING_JOBS, openQueue, QUEUES } from './queues.js';
@@ -16,7 +20,7 @@ export interface WorkerRole {
   stop(): Promise<void>;
 }
 
-export async function startWorkerRole(deps: { redis: RedisHandle; accounts: AccountService; runs: RunService; tasks: TaskService; events: EventBus; config: Pick<Config, 'wol' | 'mail'>; log: Logger }): Promise<WorkerRole> {
+export async function startWorkerRole(deps: { redis: RedisHandle; accounts: AccountService; runs: RunService; schedules: ScheduleService; tasks: TaskService; events: EventBus; config: Pick<Config, 'wol' | 'mail'>; log: Logger }): Promise<WorkerRole> {
   const log = deps.log.child({ role: 'worker' });
   const queue = openQueue(deps.redis, QUEUES.housekeeping);
   queue.on('error', (err) => log.warn({ err: err.message }, 'housekeeping queue error'));
@@ -42,9 +46,13 @@ export async function startWorkerRole(deps: { redis: RedisHandle; accounts: Acco
     log.warn('Wake-on-LAN is not configured (ROOMCAST_WOL_INTERFACES or ROOMCAST_WOL_ADDRESSES): room runs wait for PCs started by hand');
   const mailer = deps.config.mail ? new ReportMailer(deps.config.mail, log) : undefined;
   const runs = await startRunWorker({ redis: deps.redis, runs: deps.runs, tasks: deps.tasks, events: deps.events, log }, { wol: deps.config.wol, ...(mailer ? { mailer } : {}) });
+  const schedules = await startScheduleWorker({ redis: deps.redis, schedules: deps.schedules, events: deps.events, log }, mailer ? { mailer } : {});
+  const windows = startWindowCloser({ runs: deps.runs, events: deps.events, log });
   log.info({ queues: Object.values(QUEUES) }, 'worker role started');
   return {
     stop: async () => {
+      windows.stop();
+      await schedules.stop();
       await runs.stop();
       mailer?.close();
       await worker.close();

@@ -37,6 +37,16 @@ export class ReportMailer {
     this.log.info({ run: report.run.id, to: this.settings.to, smtp: this.host }, 'run report e-mailed');
   }
 
+  /** A short notice (a scheduled run that did not start): plain text, same recipients; the password never logged. */
+  async notice(subject: string, text: string): Promise<void> {
+    try {
+      await this.transport.sendMail({ from: this.settings.from, to: this.settings.to, subject, text });
+    } catch (err) {
+      throw new Error(`could not send "${subject}" through ${this.host}: ${(err as Error).message.replace(this.settings.smtpUrl, this.host)}`);
+    }
+    this.log.info({ subject, to: this.settings.to, smtp: this.host }, 'notice e-mailed');
+  }
+
   close(): void {
     this.transport.close();
   }

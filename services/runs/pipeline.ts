@@ -75,7 +75,8 @@ export type PcEvent =
   | { type: 'task-failed'; code: string | null; message: string; diskState: string | null }
   /** The task was cancelled outside the run (a person cancelled it on its own). */
   | { type: 'task-cancelled' }
-  | { type: 'cancel'; why: 'person' | 'window-end' };
+  /** windowEnd: the window's end as people read it ('06:00', local time), for the reason. */
+  | { type: 'cancel'; why: 'person' | 'window-end'; windowEnd?: string };
 
 export type PcAction =
   | { do: 'create-task'; powerOff: boolean }
@@ -152,7 +153,13 @@ export function decidePc(m: PcMemory, e: PcEvent, s: PipelineSettings): PcDecisi
 
   switch (e.type) {
     case 'cancel': {
-      const reason = e.why === 'window-end' ? r('window_ended', 'stopped at the end of the run’s window; the PC network-boots at its next start and a new run restores it') : r('cancelled', 'cancelled by a person');
+      const end = e.windowEnd ? ` (${e.windowEnd})` : '';
+      const reason =
+        e.why !== 'window-end'
+          ? r('cancelled', 'cancelled by a person')
+          : open
+            ? r('window_ended', `still running at the end of the window${end}: stopped cleanly; restore it again tonight (it network-boots at its next start)`, { end: e.windowEnd ?? '', started: 'yes' })
+            : r('window_ended', `not started before the end of the window${end}: restore it again tonight, or allow more PCs at once`, { end: e.windowEnd ?? '', started: 'no' });
       return to('cancelled', reason, open ? [{ do: 'cancel-task' }] : [], null);
     }
     case 'start': {

@@ -39,7 +39,10 @@ function translate(code: string, params: Record<string, unknown>, english: strin
     did_not_boot: `n'a pas démarré sur le réseau en ${n('minutes')} min : l'allumer à la main et vérifier qu'il démarre d'abord sur le réseau`,
     in_use: "en cours d'utilisation : il répondait sur le réseau sans avoir démarré sur le réseau depuis le début ; il n'a pas été touché",
     silent: `ne répond plus (${n('minutes')} min sans nouvelles) : regarder son écran et son câble réseau`,
-    window_ended: "arrêté à la fin de la plage horaire ; il redémarrera sur le réseau et une prochaine restauration le remettra d'aplomb",
+    window_ended:
+      params.started === 'no'
+        ? `pas commencé avant la fin de la plage horaire${params.end ? ` (${n('end')})` : ''} : le restaurer à nouveau ce soir, ou autoriser plus de postes à la fois`
+        : `encore en cours à la fin de la plage horaire${params.end ? ` (${n('end')})` : ''} : arrêté proprement ; le restaurer à nouveau ce soir (il démarrera sur le réseau)`,
     cancelled: 'annulé',
     task_cancelled: 'sa tâche de restauration a été annulée en dehors de la restauration de salle',
     task_open: `il avait déjà une tâche en cours (n° ${n('taskId')}) : l'annuler ou la laisser finir, puis relancer ce poste`,
@@ -63,7 +66,8 @@ export function buildReport(view: RunView, timeline: RunPcEvent[], now = Date.no
       hostName: p.hostName,
       mac: p.mac,
       state: p.state,
-      needsAPerson: p.state === 'failed' || p.state === 'skipped',
+      // A PC the window's end stopped is not restored: someone has to run it again.
+      needsAPerson: p.state === 'failed' || p.state === 'skipped' || (p.state === 'cancelled' && p.reason?.code === 'window_ended'),
       reason,
       startedAt: p.startedAt,
       endedAt: p.endedAt,

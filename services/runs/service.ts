@@ -267,6 +267,8 @@ export class RunService {
     // A deadline counts only once it is due: a timer delivered twice, or late after the PC moved on, changes nothing.
     if (event.type === 'deadline' && (pc.deadline_at === null || Date.parse(pc.deadline_at) > this.now()))
       return { pc: pcView(pc), decision: { ok: false, ignore: pc.deadline_at === null ? 'the PC has no deadline' : `its deadline is ${pc.deadline_at}, not yet` } };
+    if (event.type === 'start' && pc.state === 'queued' && run.window_ends_at !== null && Date.parse(run.window_ends_at) <= this.now())
+      return { pc: pcView(pc), decision: { ok: false, ignore: `the run's window ended at ${run.window_ends_at}` } };
     if (event.type === 'start' && pc.state === 'queued' && (run.state !== 'running' || (await this.repo.activeCount(run.id, tx.trx)) >= options.maxParallel))
       return { pc: pcView(pc), decision: { ok: false, ignore: run.state !== 'running' ? `the run is ${run.state}` : `no free slot: ${options.maxParallel} PCs of the run are already under way` } };
     const decision = decidePc({ state: pc.state, wakeAttempts: pc.wake_attempts }, event, pipelineOf(options));

@@ -80,6 +80,8 @@ describe('one writer per table', () => {
     runs: 'services/runs/repository.ts',
     run_pcs: 'services/runs/repository.ts',
     run_pc_events: 'services/runs/repository.ts',
+    schedules: 'services/schedules/repository.ts',
+    schedule_fires: 'services/schedules/repository.ts',
   };
 
   it('names an owner for every table of the schema', () => {

@@ -261,5 +261,39 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
         await db.schema.createIndex('run_pc_events_pc').on('run_pc_events').columns(['run_pc_id', 'id']).execute();
       },
     },
+    '2026-12-06-0006-schedules': {
+      async up(db: Kysely<unknown>) {
+        // Nightly (or weekly) room runs: a cron in a time zone and a window. A schedule belongs to its
+        // room (deleted with it); its fires are the record of what each instant did (one row per instant).
+        await id(db, 'schedules')
+          .addColumn('room_id', 'integer', (c) => c.notNull().references('rooms.id').onDelete('cascade'))
+          .addColumn('image_id', 'integer', (c) => c.notNull().references('images.id').onDelete('cascade'))
+          .addColumn('version', 'integer')
+          .addColumn('cron', 'text', (c) => c.notNull())
+          .addColumn('time_zone', 'text', (c) => c.notNull().defaultTo('Europe/Paris'))
+          .addColumn('window_start', 'text', (c) => c.notNull())
+          .addColumn('window_end', 'text', (c) => c.notNull())
+          .addColumn('options', 'text', (c) => c.notNull())
+          .addColumn('enabled', 'integer', (c) => c.notNull().defaultTo(1))
+          .addColumn('created_by', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('updated_at', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('schedules_room').on('schedules').column('room_id').execute();
+
+        await id(db, 'schedule_fires')
+          .addColumn('schedule_id', 'integer', (c) => c.notNull().references('schedules.id').onDelete('cascade'))
+          .addColumn('fire_at', 'text', (c) => c.notNull())
+          .addColumn('run_id', 'integer', (c) => c.references('runs.id').onDelete('set null'))
+          .addColumn('outcome', 'text', (c) => c.notNull())
+          .addColumn('reason_code', 'text')
+          .addColumn('reason_text', 'text')
+          .addColumn('reason_params', 'text')
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .execute();
+        // One row per instant: a fire delivered twice (a retried job, two workers) starts one run.
+        await db.schema.createIndex('schedule_fires_once').on('schedule_fires').columns(['schedule_id', 'fire_at']).unique().execute();
+      },
+    },
   };
 }

@@ -258,6 +258,44 @@ export interface RunPcEventTable {
   params: string | null;
 }
 
+/** A room run on a cron, inside a window (services/schedules). */
+export interface ScheduleTable {
+  id: Generated<number>;
+  room_id: number;
+  image_id: number;
+  /** Version number; null: the newest ready version when it fires. */
+  version: number | null;
+  /** Five-field cron (minute hour day-of-month month day-of-week). */
+  cron: string;
+  /** IANA time zone of the cron and the window. */
+  time_zone: string;
+  /** 'HH:MM' in time_zone; the window may cross midnight (22:00–06:00). */
+  window_start: string;
+  window_end: string;
+  /** JSON: the run options (maxParallel, steps, skipInUse…), as RunInputSchema takes them. */
+  options: string;
+  /** 0 or 1. */
+  enabled: number;
+  created_by: string;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+/** What one instant of a schedule did: the run it started, or why it did not start. */
+export interface ScheduleFireTable {
+  id: Generated<number>;
+  schedule_id: number;
+  /** The scheduled instant (ISO UTC); unique per schedule. */
+  fire_at: Timestamp;
+  run_id: number | null;
+  outcome: 'started' | 'not_started';
+  reason_code: string | null;
+  reason_text: string | null;
+  /** JSON object: the reason's parameters (its French words are made from them). */
+  reason_params: string | null;
+  created_at: Timestamp;
+}
+
 export interface DB {
   rooms: RoomTable;
   hosts: HostTable;
@@ -275,6 +313,8 @@ export interface DB {
   runs: RunTable;
   run_pcs: RunPcTable;
   run_pc_events: RunPcEventTable;
+  schedules: ScheduleTable;
+  schedule_fires: ScheduleFireTable;
 }
 
 export type Room = Selectable<RoomTable>;
@@ -293,4 +333,6 @@ export type Alert = Selectable<AlertTable>;
 export type Run = Selectable<RunTable>;
 export type RunPc = Selectable<RunPcTable>;
 export type RunPcEvent = Selectable<RunPcEventTable>;
+export type Schedule = Selectable<ScheduleTable>;
+export type ScheduleFire = Selectable<ScheduleFireTable>;
 export type { ColumnType };
