@@ -96,7 +96,7 @@ export async function startScheduleWorker(
         return { gone: true };
       }
       log.info({ schedule: scheduleId, at: r.at, outcome: r.outcome, run: r.runId, reason: r.reason?.code, duplicate: r.duplicate }, 'schedule fired');
-      if (!r.duplicate && r.outcome === 'not_started' && opts.mailer) {
+      if (!r.duplicate && r.outcome === 'not_started' && r.reason?.code !== 'disabled' && opts.mailer) {
         const m = notStartedMail(r);
         await opts.mailer.notice(m.subject, m.text).catch((err: Error) => log.warn({ schedule: scheduleId, err: err.message }, 'could not e-mail a schedule that did not start'));
       }
