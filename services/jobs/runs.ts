@@ -21,6 +21,7 @@ import { isFinal } from '../runs/pipeline.js';
 import type { RunPcView, RunService, RunView } from '../runs/service.js';
 import type { ReportMailer } from '../runs/mail.js';
 import type { TaskService } from '../tasks/service.js';
+import type { InUseFinding } from './inuse.js';
 import { sendMagicPacket, wolTargets, type WolSettings } from './wol.js';
 
 export const RUN_QUEUES = { runs: 'runs', pcs: 'run-pcs' } as const;
@@ -74,8 +75,8 @@ export interface RunWorkerOptions {
   wol: WolSettings;
   /** Longest sleep of a PC's job between turns (ms). */
   pollMs?: number;
-  /** Whether a PC is in use (it answers on the network and has not network-booted since the run started). */
-  inUse?: (pc: RunPcView, run: RunView) => Promise<boolean>;
+  /** Whether a PC is in use (it answers on the network and has not network-booted since the run started): jobs/inuse.ts. Asked only when the run skips PCs in use. */
+  inUse?: (pc: RunPcView, run: RunView) => Promise<InUseFinding | null>;
   concurrency?: number;
 }
 
@@ -114,6 +115,18 @@ export async function startRunWorker(deps: { redis: RedisHandle; runs: RunServic
     else log.info({ run: runId, mac, attempt, sent: r.sent }, 'Wake-on-LAN sent');
   };
 
+  // The probe only when the PC may start now (a free slot) and the run skips PCs in use.
+  const startEvent = async (runId: number, pc: RunPcView): Promise<PcEvent> => {
+    if (!opts.inUse || (await runs.freeSlots(runId)) <= 0) return { type: 'start', inUse: false };
+    const run = await runs.view(runId);
+    if (!run.options.skipInUse) return { type: 'start', inUse: false };
+    const found = await opts.inUse(pc, run).catch((err: Error) => {
+      log.warn({ run: runId, pc: pc.id, err: err.message }, 'in-use probe failed; the PC is taken as not in use');
+      return null;
+    });
+    return found ? { type: 'start', inUse: true, port: found.port, answer: found.answer } : { type: 'start', inUse: false };
+  };
+
   /**
    * One turn of a PC: returns when it is final, else the ms to sleep. Reads the PC once and its task
    * once; every change comes back with the PC as it now is (the run's whole view only for the in-use probe).
@@ -138,7 +151,7 @@ export async function startRunWorker(deps: { redis: RedisHandle; runs: RunServic
         if (e2 && e2.type !== e?.type) await act(e2);
       }
     }
-    if (pc.state === 'queued') await act({ type: 'start', inUse: opts.inUse ? await opts.inUse(pc, await runs.view(runId)) : false });
+    if (pc.state === 'queued') await act(await startEvent(runId, pc));
     const due = () => (pc!.deadlineAt === null ? null : Date.parse(pc!.deadlineAt));
     if (!isFinal(pc.state) && (due() ?? Infinity) <= Date.now()) await act({ type: 'deadline' });
     if (isFinal(pc.state)) return 'final';

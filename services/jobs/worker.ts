@@ -7,6 +7,8 @@ import type { EventBus } from '../core/events.js';
 import type { RunService } from '../runs/service.js';
 import type { TaskService } from '../tasks/service.js';
 import { ReportMailer } from '../runs/mail.js';
+import type { HostRepository } from '../inventory/hosts.js';
+import { inUseProbe } from './inuse.js';
 import { startRunWorker } from './runs.js';
 import type { Logger } from '../core/logger.js';
 import type { RedisHandle } from '../core/redis.js';
@@ -16,7 +18,7 @@ export interface WorkerRole {
   stop(): Promise<void>;
 }
 
-export async function startWorkerRole(deps: { redis: RedisHandle; accounts: AccountService; runs: RunService; tasks: TaskService; events: EventBus; config: Pick<Config, 'wol' | 'mail'>; log: Logger }): Promise<WorkerRole> {
+export async function startWorkerRole(deps: { redis: RedisHandle; accounts: AccountService; runs: RunService; tasks: TaskService; hosts: Pick<HostRepository, 'byId'>; events: EventBus; config: Pick<Config, 'wol' | 'mail'>; log: Logger }): Promise<WorkerRole> {
   const log = deps.log.child({ role: 'worker' });
   const queue = openQueue(deps.redis, QUEUES.housekeeping);
   queue.on('error', (err) => log.warn({ err: err.message }, 'housekeeping queue error'));
@@ -41,7 +43,8 @@ export async function startWorkerRole(deps: { redis: RedisHandle; accounts: Acco
   if (!deps.config.wol.interfaces.length && !deps.config.wol.addresses.length)
     log.warn('Wake-on-LAN is not configured (ROOMCAST_WOL_INTERFACES or ROOMCAST_WOL_ADDRESSES): room runs wait for PCs started by hand');
   const mailer = deps.config.mail ? new ReportMailer(deps.config.mail, log) : undefined;
-  const runs = await startRunWorker({ redis: deps.redis, runs: deps.runs, tasks: deps.tasks, events: deps.events, log }, { wol: deps.config.wol, ...(mailer ? { mailer } : {}) });
+  const inUse = inUseProbe({ hosts: deps.hosts, tasks: deps.tasks, log });
+  const runs = await startRunWorker({ redis: deps.redis, runs: deps.runs, tasks: deps.tasks, events: deps.events, log }, { wol: deps.config.wol, inUse, ...(mailer ? { mailer } : {}) });
   log.info({ queues: Object.values(QUEUES) }, 'worker role started');
   return {
     stop: async () => {
