@@ -286,7 +286,7 @@ export class RunService {
         set.ended_at = at;
         break;
       } else if (action.do === 'create-task') {
-        const created = await this.tasks.createIn(tx, actor, [pc.host_id!], 'restore', { imageId: run.image_id, version: run.version_number });
+        const created = await this.tasks.createIn(tx, actor, [pc.host_id!], 'restore', { imageId: run.image_id, version: run.version_number, endAction: action.powerOff ? 'poweroff' : 'reboot' });
         const task = created.tasks[0]!;
         if (!created.created.includes(task.id)) {
           // The PC already has a task of its own (a capture, a single restore): the run leaves it alone.

@@ -1,0 +1,54 @@
+// A run's options as they reach the PC and the record, against a real SQLite file: the end action
+// (a run with the poweroff step powers its PCs off; without it, they reboot and are left on) in the
+// client's view of its restore task; one PC's cancel and its audit row in one transaction.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ClientTask } from '../../services/imaging/format.js';
+import { machineOf, publishVersion } from '../support/runs.js';
+import { openTestServices, type TestServices } from '../support/services.js';
+
+const actor = { userId: null, name: 'tech', ip: null };
+
+describe('room run options (real SQLite)', () => {
+  let s: TestServices;
+  let imageId: number;
+  const hosts: Array<{ id: number; mac: string }> = [];
+
+  beforeAll(async () => {
+    s = await openTestServices('sqlite');
+    const roomId = (await s.inventory.createRoom(actor, { name: 'B206' })).id;
+    for (let i = 1; i <= 3; i++) {
+      const h = await s.inventory.createHost(actor, { name: `B206-0${i}`, mac: `02:00:00:00:08:0${i}`, roomId });
+      hosts.push({ id: h.id, mac: h.mac });
+    }
+    const ref = await s.inventory.createHost(actor, { name: 'REF', mac: '02:00:00:00:08:99', roomId: null });
+    imageId = (await s.catalogue.createImage(actor, { name: 'Windows 11' })).id;
+    await publishVersion(s, imageId, ref);
+  });
+
+  afterAll(async () => {
+    await s?.close();
+  });
+
+  /** Starts the run's only PC (its restore task is created), says hello as its boot client, and returns what the client is told. */
+  async function clientViewOfRun(host: { id: number; mac: string }, steps?: string[]): Promise<ClientTask> {
+    const run = await s.runs.create(actor, { hostIds: [host.id], imageId, ...(steps ? { steps } : {}) });
+    const started = await s.runs.apply(run.pcs[0]!.id, { type: 'start', inUse: false });
+    const taskId = started.pc.taskId!;
+    await s.events.transaction(s.database.db, (tx) => s.tasks.checkIn(tx, machineOf(host.mac, taskId, host.id).actor, taskId, host.id, '127.0.0.1'));
+    const view = (await s.tasks.clientView(machineOf(host.mac, taskId, host.id))) as ClientTask;
+    await s.runs.cancel(actor, run.id);
+    return view;
+  }
+
+  it('a run without the poweroff step tells the client to reboot (the PC is left on); with it, to power off', async () => {
+    expect(await clientViewOfRun(hosts[0]!, ['wake', 'restore', 'verify'])).toMatchObject({ kind: 'restore', endAction: 'reboot' });
+    expect(await clientViewOfRun(hosts[0]!)).toMatchObject({ kind: 'restore', endAction: 'poweroff' });
+    expect(await clientViewOfRun(hosts[0]!, ['restore', 'verify', 'poweroff'])).toMatchObject({ endAction: 'poweroff' });
+    // A single restore task powers off unless it says otherwise.
+    const single = await s.tasks.create(actor, [hosts[1]!.id], 'restore', { imageId });
+    const taskId = single.created[0]!;
+    await s.events.transaction(s.database.db, (tx) => s.tasks.checkIn(tx, machineOf(hosts[1]!.mac, taskId, hosts[1]!.id).actor, taskId, hosts[1]!.id, '127.0.0.1'));
+    expect(await s.tasks.clientView(machineOf(hosts[1]!.mac, taskId, hosts[1]!.id))).toMatchObject({ endAction: 'poweroff' });
+    await s.tasks.cancel(actor, taskId);
+  });
+});
