@@ -91,6 +91,23 @@ export interface RunPcChanged {
   at: string;
 }
 
+/** A run PC's restore progress, smoothed and throttled (runs/progress.ts): at most about one a second per PC. */
+export interface RunPcProgressed {
+  runId: number;
+  runPcId: number;
+  roomId: number | null;
+  hostId: number;
+  /** The client's phase (restore, verify…). */
+  phase: string;
+  bytesDone: number;
+  bytesTotal: number;
+  /** Bytes per second, smoothed over the last few seconds. */
+  rateBytesPerSecond: number;
+  /** Seconds left in this phase at that rate; null while the rate is not known yet. */
+  etaSeconds: number | null;
+  at: string;
+}
+
 /** Every server event and its payload. */
 export interface ServerEvents {
   'task.changed': TaskChanged;
@@ -108,10 +125,12 @@ export interface ServerEvents {
   'run.changed': RunChanged;
   /** One PC of a run changed state (its timeline has the row). */
   'run.pc.changed': RunPcChanged;
+  /** Bytes, rate and ETA of a run PC's restore (no database change of its own: a notice for the live view). */
+  'run.pc.progress': RunPcProgressed;
 }
 
 export type EventName = keyof ServerEvents;
-export const EVENT_NAMES = ['task.changed', 'task.progress', 'host.changed', 'image.version.published', 'image.version.changed', 'boot.registration', 'alert.raised', 'run.changed', 'run.pc.changed'] as const satisfies readonly EventName[];
+export const EVENT_NAMES = ['task.changed', 'task.progress', 'host.changed', 'image.version.published', 'image.version.changed', 'boot.registration', 'alert.raised', 'run.changed', 'run.pc.changed', 'run.pc.progress'] as const satisfies readonly EventName[];
 type Missing = Exclude<EventName, (typeof EVENT_NAMES)[number]>;
 const _everyEventListed: Missing extends never ? true : Missing = true;
 
@@ -299,6 +318,7 @@ export interface ClientEvents {
   'alert:new': AlertRaised;
   'run:update': RunChanged;
   'run:pc': RunPcChanged;
+  'run:progress': RunPcProgressed;
 }
 
 export type ClientEventName = keyof ClientEvents;
@@ -329,6 +349,10 @@ export function toClientEvent(name: EventName, payload: ServerEvents[EventName])
     case 'run.pc.changed': {
       const p = payload as RunPcChanged;
       return { event: 'run:pc', payload: p, rooms: [`run:${p.runId}`, p.roomId === null ? 'room:unassigned' : `room:${p.roomId}`, ...(p.hostId === null ? [] : [`host:${p.hostId}`])] };
+    }
+    case 'run.pc.progress': {
+      const p = payload as RunPcProgressed;
+      return { event: 'run:progress', payload: p, rooms: [`run:${p.runId}`, p.roomId === null ? 'room:unassigned' : `room:${p.roomId}`, `host:${p.hostId}`] };
     }
   }
 }

@@ -7,6 +7,7 @@ import type { EventBus } from '../core/events.js';
 import type { RunService } from '../runs/service.js';
 import type { TaskService } from '../tasks/service.js';
 import { ReportMailer } from '../runs/mail.js';
+import { startRunProgress } from '../runs/progress.js';
 import type { HostRepository } from '../inventory/hosts.js';
 import { inUseProbe } from './inuse.js';
 import { startRunWorker } from './runs.js';
@@ -44,10 +45,12 @@ export async function startWorkerRole(deps: { redis: RedisHandle; accounts: Acco
     log.warn('Wake-on-LAN is not configured (ROOMCAST_WOL_INTERFACES or ROOMCAST_WOL_ADDRESSES): room runs wait for PCs started by hand');
   const mailer = deps.config.mail ? new ReportMailer(deps.config.mail, log) : undefined;
   const inUse = inUseProbe({ hosts: deps.hosts, tasks: deps.tasks, log });
+  const stopProgress = startRunProgress(deps.events, deps.runs);
   const runs = await startRunWorker({ redis: deps.redis, runs: deps.runs, tasks: deps.tasks, events: deps.events, log }, { wol: deps.config.wol, inUse, ...(mailer ? { mailer } : {}) });
   log.info({ queues: Object.values(QUEUES) }, 'worker role started');
   return {
     stop: async () => {
+      stopProgress();
       await runs.stop();
       mailer?.close();
       await worker.close();
