@@ -42,7 +42,7 @@ export async function startWorkerRole(deps: { redis: RedisHandle; accounts: Acco
   worker.on('failed', (job, err) => log.error({ job: job?.name, err: err.message }, 'housekeeping job failed'));
   await worker.waitUntilReady();
   if (!deps.config.wol.interfaces.length && !deps.config.wol.addresses.length)
-    log.warn('Wake-on-LAN is not configured (ROOMCAST_WOL_INTERFACES or ROOMCAST_WOL_ADDRESSES): room runs wait for PCs started by hand');
+    log.warn('Wake-on-LAN is not configured (ROOMCAST_WOL_INTERFACES or ROOMCAST_WOL_ADDRESSES): room runs with the wake step are refused; runs without it wait for PCs started by hand');
   const mailer = deps.config.mail ? new ReportMailer(deps.config.mail, log) : undefined;
   const inUse = inUseProbe({ hosts: deps.hosts, tasks: deps.tasks, log });
   const stopProgress = startRunProgress(deps.events, deps.runs);

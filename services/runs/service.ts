@@ -17,6 +17,7 @@ import type { TaskService } from '../tasks/service.js';
 import { checkSteps, decidePc, DEFAULT_PIPELINE, isFinal, STEPS, type PcDecision, type PcEvent, type PipelineSettings, type Reason } from './pipeline.js';
 import type { RunRepository } from './repository.js';
 import { buildReport, type RunReport } from './report.js';
+import { checkWakeConfigured, type WolConfigured } from './wake-check.js';
 
 export const RunInputSchema = z
   .object({
@@ -118,6 +119,8 @@ export class RunService {
     private readonly events: EventBus,
     /** ms since the epoch; a test passes its own clock. */
     private readonly now: () => number = Date.now,
+    /** Where the worker's Wake-on-LAN packets may go (ROOMCAST_WOL_*): a run with the wake step needs somewhere. */
+    private readonly wol: WolConfigured = { interfaces: ['(not checked)'], addresses: [] },
   ) {}
 
   /** Starts a run: checks the target, the version and the options; every PC queued. Refused as a whole when one PC is in another open run. */
@@ -131,6 +134,7 @@ export class RunService {
     const steps = input.steps ?? [...STEPS];
     const bad = checkSteps(steps);
     if (bad) throw new AppError(400, 'bad_steps', bad);
+    checkWakeConfigured(steps, this.wol);
     const { roomId, hostIds, imageId, version, windowEndsAt, steps: _s, ...rest } = input;
     const options: RunOptions = { ...rest, steps };
     if (windowEndsAt && Date.parse(windowEndsAt) <= this.now()) throw new AppError(400, 'window_over', `the run's window ended at ${windowEndsAt}; nothing was started`);

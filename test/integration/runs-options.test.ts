@@ -1,8 +1,11 @@
 // A run's options as they reach the PC and the record, against a real SQLite file: the end action
 // (a run with the poweroff step powers its PCs off; without it, they reboot and are left on) in the
-// client's view of its restore task; one PC's cancel and its audit row in one transaction.
+// client's view of its restore task; one PC's cancel and its audit row in one transaction; a run
+// with the wake step refused by the api when Wake-on-LAN has nowhere to go.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClientTask } from '../../services/imaging/format.js';
+import { startTestApp, type TestApp } from '../support/app.js';
+import { ApiClient } from '../support/client.js';
 import { machineOf, publishVersion } from '../support/runs.js';
 import { openTestServices, type TestServices } from '../support/services.js';
 
@@ -50,5 +53,38 @@ describe('room run options (real SQLite)', () => {
     await s.events.transaction(s.database.db, (tx) => s.tasks.checkIn(tx, machineOf(hosts[1]!.mac, taskId, hosts[1]!.id).actor, taskId, hosts[1]!.id, '127.0.0.1'));
     expect(await s.tasks.clientView(machineOf(hosts[1]!.mac, taskId, hosts[1]!.id))).toMatchObject({ endAction: 'poweroff' });
     await s.tasks.cancel(actor, taskId);
+  });
+});
+
+describe('POST /api/v1/runs with the wake step and no Wake-on-LAN target (real api, SQLite, Redis)', () => {
+  let app: TestApp;
+  let admin: ApiClient;
+
+  beforeAll(async () => {
+    app = await startTestApp('sqlite', { ROOMCAST_WOL_ADDRESSES: '', ROOMCAST_WOL_INTERFACES: '' });
+    admin = new ApiClient(app.url);
+    expect((await admin.login('admin', app.adminPassword)).status).toBe(200);
+  }, 60_000);
+
+  afterAll(async () => {
+    await app?.stop();
+  });
+
+  it('is refused with what to do (400 wake_not_configured), nothing started; without the wake step the run starts', async () => {
+    const roomId = (await admin.post('/api/v1/rooms', { name: 'B207' })).body.id as number;
+    await admin.post('/api/v1/hosts', { name: 'B207-01', mac: '02:00:00:00:09:01', roomId });
+    const ref = (await admin.post('/api/v1/hosts', { name: 'REF', mac: '02:00:00:00:09:99' })).body;
+    const imageId = (await admin.post('/api/v1/images', { name: 'Windows 11' })).body.id as number;
+    await publishVersion(app.container, imageId, ref);
+    for (const body of [{ roomId, imageId }, { roomId, imageId, steps: ['wake', 'restore', 'verify'] }]) {
+      const r = await admin.post('/api/v1/runs', body);
+      expect(r.status).toBe(400);
+      expect(r.body).toMatchObject({ code: 'wake_not_configured', detail: expect.stringContaining('run without the wake step and start the PCs by hand') });
+      expect(r.body.detail).toContain("lancer sans l'étape de réveil");
+    }
+    expect((await admin.get('/api/v1/runs')).body).toEqual([]);
+    const ok = await admin.post('/api/v1/runs', { roomId, imageId, steps: ['restore', 'verify', 'poweroff'] });
+    expect(ok.status).toBe(201);
+    await admin.post(`/api/v1/runs/${ok.body.id as number}/cancel`);
   });
 });
