@@ -2,6 +2,7 @@
 // (a run with the poweroff step powers its PCs off; without it, they reboot and are left on) in the
 // client's view of its restore task; one PC's cancel and its audit row in one transaction; a run
 // with the wake step refused by the api when Wake-on-LAN has nowhere to go.
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClientTask } from '../../services/imaging/format.js';
 import { startTestApp, type TestApp } from '../support/app.js';
@@ -53,6 +54,29 @@ describe('room run options (real SQLite)', () => {
     await s.events.transaction(s.database.db, (tx) => s.tasks.checkIn(tx, machineOf(hosts[1]!.mac, taskId, hosts[1]!.id).actor, taskId, hosts[1]!.id, '127.0.0.1'));
     expect(await s.tasks.clientView(machineOf(hosts[1]!.mac, taskId, hosts[1]!.id))).toMatchObject({ endAction: 'poweroff' });
     await s.tasks.cancel(actor, taskId);
+  });
+
+  it("one PC's cancel writes its audit row in the same transaction: when the row cannot be written, the PC is not cancelled either", async () => {
+    const run = await s.runs.create(actor, { hostIds: [hosts[2]!.id], imageId });
+    const pcId = run.pcs[0]!.id;
+    const started = await s.runs.apply(pcId, { type: 'start', inUse: false });
+    expect(started.pc.state).toBe('waking');
+    // The audit log refuses this one row (a full disk, a broken table…).
+    await sql`create trigger no_pc_cancel_audit before insert on audit_log when new.action = 'run.pc.cancel' begin select raise(abort, 'audit log unavailable'); end`.execute(s.database.db);
+    await expect(s.runs.cancelPc(actor, run.id, pcId)).rejects.toThrow(/audit log unavailable/);
+    expect(await s.runs.pc(pcId)).toMatchObject({ state: 'waking' });
+    expect(await s.tasks.stateOf(started.pc.taskId!)).toBe('pending');
+    expect((await s.runs.timeline([pcId])).map((t) => t.state)).toEqual(['waking']);
+    await sql`drop trigger no_pc_cancel_audit`.execute(s.database.db);
+    // Once the audit log works, the cancel and its row go in together.
+    expect(await s.runs.cancelPc(actor, run.id, pcId)).toMatchObject({ state: 'cancelled' });
+    expect(await s.tasks.stateOf(started.pc.taskId!)).toBe('cancelled');
+    const rows = await s.database.db.selectFrom('audit_log').selectAll().where('action', '=', 'run.pc.cancel').execute();
+    expect(rows).toHaveLength(1);
+    expect(JSON.parse(rows[0]!.details!)).toEqual({ pcId, host: 'B206-03' });
+    // A PC that is already final cannot be cancelled again, and no row is added.
+    await expect(s.runs.cancelPc(actor, run.id, pcId)).rejects.toMatchObject({ code: 'run_pc_finished' });
+    expect(await s.database.db.selectFrom('audit_log').select('id').where('action', '=', 'run.pc.cancel').execute()).toHaveLength(1);
   });
 });
 
