@@ -80,9 +80,15 @@ export interface RunWorkerOptions {
   concurrency?: number;
 }
 
-/** What the PC's task says happened, as a pipeline event (null: nothing new to tell). A running task's result holds the client's last progress report ({ progress }). */
+/**
+ * What the PC's task says happened, as a pipeline event (null: nothing new to tell). A running task's
+ * result holds the client's last progress report ({ progress }). A task that ended done between two
+ * turns tells the steps the turns did not see first (the client started; it read back what it wrote),
+ * so that every done PC's timeline has its restoring and verifying rows: one event per call, the
+ * caller asks again until nothing is new.
+ */
 export function taskEvent(pc: RunPcView, task: { state: string; error: string | null; result: Record<string, unknown> | null }): PcEvent | null {
-  const details = (task.result?.details ?? {}) as { code?: unknown; diskState?: unknown };
+  const details = (task.result?.details ?? {}) as { code?: unknown; diskState?: unknown; verifiedChunks?: unknown };
   switch (task.state) {
     case 'running': {
       const progress = task.result?.progress as { phase?: unknown } | undefined;
@@ -91,8 +97,12 @@ export function taskEvent(pc: RunPcView, task: { state: string; error: string | 
       if (pc.state === 'restoring' && phase === 'verify') return { type: 'task-progress', phase };
       return null;
     }
-    case 'done':
+    case 'done': {
+      if (pc.state === 'waking' || pc.state === 'booted') return { type: 'task-running' };
+      const lastPhase = (task.result?.progress as { phase?: unknown } | undefined)?.phase;
+      if (pc.state === 'restoring' && (typeof details.verifiedChunks === 'number' || lastPhase === 'verify')) return { type: 'task-progress', phase: 'verify' };
       return { type: 'task-done' };
+    }
     case 'failed':
       return { type: 'task-failed', code: typeof details.code === 'string' ? details.code : null, message: task.error ?? 'the restore failed', diskState: typeof details.diskState === 'string' ? details.diskState : null };
     case 'cancelled':
@@ -144,11 +154,14 @@ export async function startRunWorker(deps: { redis: RedisHandle; runs: RunServic
       if (task) {
         const p = task.result?.progress as { bytesDone?: unknown; bytesTotal?: unknown } | undefined;
         if (task.state === 'running' && typeof p?.bytesDone === 'number' && typeof p.bytesTotal === 'number') await runs.progress(pcId, p.bytesDone, p.bytesTotal);
-        const e = taskEvent(pc, task);
-        if (e) await act(e);
-        // A hello and the verify phase may both be new: one more look.
-        const e2 = !isFinal(pc.state) ? taskEvent(pc, task) : null;
-        if (e2 && e2.type !== e?.type) await act(e2);
+        // A hello, the verify phase and the end may all be new: look again while the PC moves.
+        for (let i = 0; i < 4 && !isFinal(pc.state); i++) {
+          const e = taskEvent(pc, task);
+          if (!e) break;
+          const before = pc.state;
+          await act(e);
+          if (pc.state === before) break;
+        }
       }
     }
     if (pc.state === 'queued') await act(await startEvent(runId, pc));
