@@ -103,7 +103,7 @@ export function buildServices(config: Config, log: Logger, database: Database, o
   const store = new ImageStore(db, settings, config.imagesDir);
   const maintenance = new StoreMaintenance(db, store, images, events);
   const damage = new ImageDamage(db, images, store, alerts, events, tasks);
-  const runs = new RunService(db, new RunRepository(db), tasks, hosts, rooms, events);
+  const runs = new RunService(db, new RunRepository(db), tasks, hosts, rooms, events, Date.now, config.wol);
   return {
     events,
     settings,

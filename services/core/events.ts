@@ -104,6 +104,23 @@ export interface ScheduleChanged {
   at: string;
 }
 
+/** A run PC's restore progress, smoothed and throttled (runs/progress.ts): at most about one a second per PC. */
+export interface RunPcProgressed {
+  runId: number;
+  runPcId: number;
+  roomId: number | null;
+  hostId: number;
+  /** The client's phase (restore, verify…). */
+  phase: string;
+  bytesDone: number;
+  bytesTotal: number;
+  /** Bytes per second, smoothed over the last few seconds. */
+  rateBytesPerSecond: number;
+  /** Seconds left in this phase at that rate; null while the rate is not known yet. */
+  etaSeconds: number | null;
+  at: string;
+}
+
 /** Every server event and its payload. */
 export interface ServerEvents {
   'task.changed': TaskChanged;
@@ -125,10 +142,12 @@ export interface ServerEvents {
   'room.changed': RoomChanged;
   /** A schedule was created, edited, deleted, or fired (services/schedules). */
   'schedule.changed': ScheduleChanged;
+  /** Bytes, rate and ETA of a run PC's restore (no database change of its own: a notice for the live view). */
+  'run.pc.progress': RunPcProgressed;
 }
 
 export type EventName = keyof ServerEvents;
-export const EVENT_NAMES = ['task.changed', 'task.progress', 'host.changed', 'image.version.published', 'image.version.changed', 'boot.registration', 'alert.raised', 'run.changed', 'run.pc.changed', 'room.changed', 'schedule.changed'] as const satisfies readonly EventName[];
+export const EVENT_NAMES = ['task.changed', 'task.progress', 'host.changed', 'image.version.published', 'image.version.changed', 'boot.registration', 'alert.raised', 'run.changed', 'run.pc.changed', 'run.pc.progress', 'room.changed', 'schedule.changed'] as const satisfies readonly EventName[];
 type Missing = Exclude<EventName, (typeof EVENT_NAMES)[number]>;
 const _everyEventListed: Missing extends never ? true : Missing = true;
 
@@ -318,6 +337,7 @@ export interface ClientEvents {
   'run:pc': RunPcChanged;
   'room:update': RoomChanged;
   'schedule:update': ScheduleChanged;
+  'run:progress': RunPcProgressed;
 }
 
 export type ClientEventName = keyof ClientEvents;
@@ -353,5 +373,9 @@ export function toClientEvent(name: EventName, payload: ServerEvents[EventName])
       return { event: 'room:update', payload: payload as RoomChanged, rooms: [`room:${(payload as RoomChanged).roomId}`] };
     case 'schedule.changed':
       return { event: 'schedule:update', payload: payload as ScheduleChanged, rooms: [`room:${(payload as ScheduleChanged).roomId}`] };
+    case 'run.pc.progress': {
+      const p = payload as RunPcProgressed;
+      return { event: 'run:progress', payload: p, rooms: [`run:${p.runId}`, p.roomId === null ? 'room:unassigned' : `room:${p.roomId}`, `host:${p.hostId}`] };
+    }
   }
 }

@@ -139,6 +139,10 @@ export const ManifestSchema = z
 export type Manifest = z.infer<typeof ManifestSchema>;
 
 /** What a booted client is asked to do for a capture or restore task (GET /api/v1/client/task). */
+/** What a PC does after its capture or restore is done. */
+export const END_ACTIONS = ['poweroff', 'reboot'] as const;
+export type EndAction = (typeof END_ACTIONS)[number];
+
 export const ClientTaskSchema = z
   .object({
     taskId: z.number().int(),
@@ -148,6 +152,7 @@ export const ClientTaskSchema = z
     chunkSize: z.number().int().describe('bytes per chunk (capture: use this one)'),
     diskSerial: z.string().nullable().describe('the disk serial pinned for this PC: use that disk, and refuse when it is missing'),
     notes: z.string().nullable(),
+    endAction: z.enum(END_ACTIONS).describe('what the PC does once the task is done: poweroff, or reboot (the PC is left on: its next network boot finds no task and starts from its disk). A failed task powers off.'),
   })
   .meta({ id: 'ClientTask' });
 export type ClientTask = z.infer<typeof ClientTaskSchema>;

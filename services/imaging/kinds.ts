@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { writeAudit } from '../core/audit.js';
 import { AppError, conflict } from '../core/errors.js';
 import { ClientResultSchema, type MachineTask, type Outcome, type TaskKindDef } from '../tasks/kinds.js';
-import { ClientTaskSchema, DEFAULT_CHUNK_SIZE, type ClientTask } from './format.js';
+import { ClientTaskSchema, DEFAULT_CHUNK_SIZE, END_ACTIONS, type ClientTask } from './format.js';
 import type { ImageRepository } from './repository.js';
 
 /** Lifetime of the task token a capture or restore works with. */
@@ -15,7 +15,8 @@ export const IMAGING_TOKEN_SECONDS = 24 * 3600;
 
 export const CaptureParamsSchema = z.object({ imageId: z.number().int(), image: z.string(), notes: z.string().nullable() });
 export type CaptureParams = z.infer<typeof CaptureParamsSchema>;
-export const RestoreParamsSchema = z.object({ imageId: z.number().int(), image: z.string(), versionId: z.number().int(), version: z.number().int() });
+/** endAction: absent in tasks made before it existed (they power off). */
+export const RestoreParamsSchema = z.object({ imageId: z.number().int(), image: z.string(), versionId: z.number().int(), version: z.number().int(), endAction: z.enum(END_ACTIONS).optional() });
 export type RestoreParams = z.infer<typeof RestoreParamsSchema>;
 /** The end of a capture or restore: the client's report and the version it made or wrote. */
 const ImagingResultSchema = ClientResultSchema.extend({
@@ -63,6 +64,7 @@ export function captureKind(images: ImageRepository): TaskKindDef<CaptureParams>
           chunkSize: v?.chunk_size ?? DEFAULT_CHUNK_SIZE,
           diskSerial: task.disk_serial,
           notes: p.notes,
+          endAction: 'poweroff',
         };
       },
     },
@@ -93,6 +95,7 @@ export function restoreKind(images: ImageRepository): TaskKindDef<RestoreParams>
     input: z.object({
       imageId: z.number().int().positive(),
       version: z.number().int().positive().optional().describe('version number; default the newest ready version'),
+      endAction: z.enum(END_ACTIONS).optional().describe('what the PC does once restored: poweroff (default), or reboot (left on, starting from its restored disk)'),
     }),
     params: RestoreParamsSchema,
     result: ImagingResultSchema,
@@ -108,7 +111,7 @@ export function restoreKind(images: ImageRepository): TaskKindDef<RestoreParams>
       if (version.state !== 'ready') {
         throw conflict('version_not_ready', `version ${version.number} of image "${image.name}" is ${version.state}; only a ready version can be restored`);
       }
-      return { imageId: image.id, image: image.name, versionId: version.id, version: version.number };
+      return { imageId: image.id, image: image.name, versionId: version.id, version: version.number, endAction: input.endAction === 'reboot' ? 'reboot' : 'poweroff' };
     },
     boot: { imaging: true },
     hello: { action: 'restore', tokenSeconds: IMAGING_TOKEN_SECONDS },
@@ -117,7 +120,7 @@ export function restoreKind(images: ImageRepository): TaskKindDef<RestoreParams>
       schema: ClientTaskSchema,
       async view(db, task, p): Promise<ClientTask> {
         const v = await readyVersion(images, task, p, db);
-        return { taskId: task.id, kind: 'restore', image: { id: p.imageId, name: p.image }, version: { id: v.id, number: v.number }, chunkSize: v.chunk_size, diskSerial: task.disk_serial, notes: v.notes };
+        return { taskId: task.id, kind: 'restore', image: { id: p.imageId, name: p.image }, version: { id: v.id, number: v.number }, chunkSize: v.chunk_size, diskSerial: task.disk_serial, notes: v.notes, endAction: p.endAction ?? 'poweroff' };
       },
     },
     async onResult(_tx, _task, p, outcome): Promise<Outcome> {

@@ -21,6 +21,7 @@ import { isFinal } from '../runs/pipeline.js';
 import type { RunPcView, RunService, RunView } from '../runs/service.js';
 import type { ReportMailer } from '../runs/mail.js';
 import type { TaskService } from '../tasks/service.js';
+import type { InUseFinding } from './inuse.js';
 import { sendMagicPacket, wolTargets, type WolSettings } from './wol.js';
 
 export const RUN_QUEUES = { runs: 'runs', pcs: 'run-pcs' } as const;
@@ -74,14 +75,20 @@ export interface RunWorkerOptions {
   wol: WolSettings;
   /** Longest sleep of a PC's job between turns (ms). */
   pollMs?: number;
-  /** Whether a PC is in use (it answers on the network and has not network-booted since the run started). */
-  inUse?: (pc: RunPcView, run: RunView) => Promise<boolean>;
+  /** Whether a PC is in use (it answers on the network and has not network-booted since the run started): jobs/inuse.ts. Asked only when the run skips PCs in use. */
+  inUse?: (pc: RunPcView, run: RunView) => Promise<InUseFinding | null>;
   concurrency?: number;
 }
 
-/** What the PC's task says happened, as a pipeline event (null: nothing new to tell). A running task's result holds the client's last progress report ({ progress }). */
+/**
+ * What the PC's task says happened, as a pipeline event (null: nothing new to tell). A running task's
+ * result holds the client's last progress report ({ progress }). A task that ended done between two
+ * turns tells the steps the turns did not see first (the client started; it read back what it wrote),
+ * so that every done PC's timeline has its restoring and verifying rows: one event per call, the
+ * caller asks again until nothing is new.
+ */
 export function taskEvent(pc: RunPcView, task: { state: string; error: string | null; result: Record<string, unknown> | null }): PcEvent | null {
-  const details = (task.result?.details ?? {}) as { code?: unknown; diskState?: unknown };
+  const details = (task.result?.details ?? {}) as { code?: unknown; diskState?: unknown; verifiedChunks?: unknown };
   switch (task.state) {
     case 'running': {
       const progress = task.result?.progress as { phase?: unknown } | undefined;
@@ -90,8 +97,12 @@ export function taskEvent(pc: RunPcView, task: { state: string; error: string | 
       if (pc.state === 'restoring' && phase === 'verify') return { type: 'task-progress', phase };
       return null;
     }
-    case 'done':
+    case 'done': {
+      if (pc.state === 'waking' || pc.state === 'booted') return { type: 'task-running' };
+      const lastPhase = (task.result?.progress as { phase?: unknown } | undefined)?.phase;
+      if (pc.state === 'restoring' && (typeof details.verifiedChunks === 'number' || lastPhase === 'verify')) return { type: 'task-progress', phase: 'verify' };
       return { type: 'task-done' };
+    }
     case 'failed':
       return { type: 'task-failed', code: typeof details.code === 'string' ? details.code : null, message: task.error ?? 'the restore failed', diskState: typeof details.diskState === 'string' ? details.diskState : null };
     case 'cancelled':
@@ -114,6 +125,18 @@ export async function startRunWorker(deps: { redis: RedisHandle; runs: RunServic
     else log.info({ run: runId, mac, attempt, sent: r.sent }, 'Wake-on-LAN sent');
   };
 
+  // The probe only when the PC may start now (a free slot) and the run skips PCs in use.
+  const startEvent = async (runId: number, pc: RunPcView): Promise<PcEvent> => {
+    if (!opts.inUse || (await runs.freeSlots(runId)) <= 0) return { type: 'start', inUse: false };
+    const run = await runs.view(runId);
+    if (!run.options.skipInUse) return { type: 'start', inUse: false };
+    const found = await opts.inUse(pc, run).catch((err: Error) => {
+      log.warn({ run: runId, pc: pc.id, err: err.message }, 'in-use probe failed; the PC is taken as not in use');
+      return null;
+    });
+    return found ? { type: 'start', inUse: true, port: found.port, answer: found.answer } : { type: 'start', inUse: false };
+  };
+
   /**
    * One turn of a PC: returns when it is final, else the ms to sleep. Reads the PC once and its task
    * once; every change comes back with the PC as it now is (the run's whole view only for the in-use probe).
@@ -131,14 +154,17 @@ export async function startRunWorker(deps: { redis: RedisHandle; runs: RunServic
       if (task) {
         const p = task.result?.progress as { bytesDone?: unknown; bytesTotal?: unknown } | undefined;
         if (task.state === 'running' && typeof p?.bytesDone === 'number' && typeof p.bytesTotal === 'number') await runs.progress(pcId, p.bytesDone, p.bytesTotal);
-        const e = taskEvent(pc, task);
-        if (e) await act(e);
-        // A hello and the verify phase may both be new: one more look.
-        const e2 = !isFinal(pc.state) ? taskEvent(pc, task) : null;
-        if (e2 && e2.type !== e?.type) await act(e2);
+        // A hello, the verify phase and the end may all be new: look again while the PC moves.
+        for (let i = 0; i < 4 && !isFinal(pc.state); i++) {
+          const e = taskEvent(pc, task);
+          if (!e) break;
+          const before = pc.state;
+          await act(e);
+          if (pc.state === before) break;
+        }
       }
     }
-    if (pc.state === 'queued') await act({ type: 'start', inUse: opts.inUse ? await opts.inUse(pc, await runs.view(runId)) : false });
+    if (pc.state === 'queued') await act(await startEvent(runId, pc));
     const due = () => (pc!.deadlineAt === null ? null : Date.parse(pc!.deadlineAt));
     if (!isFinal(pc.state) && (due() ?? Infinity) <= Date.now()) await act({ type: 'deadline' });
     if (isFinal(pc.state)) return 'final';

@@ -9,6 +9,9 @@ import type { RunService } from '../runs/service.js';
 import type { ScheduleService } from '../schedules/service.js';
 import type { TaskService } from '../tasks/service.js';
 import { ReportMailer } from '../runs/mail.js';
+import { startRunProgress } from '../runs/progress.js';
+import type { HostRepository } from '../inventory/hosts.js';
+import { inUseProbe } from './inuse.js';
 import { startRunWorker } from './runs.js';
 import { startScheduleWorker } from './schedules.js';
 import { startWindowCloser } from './window-end.js';
@@ -20,7 +23,7 @@ export interface WorkerRole {
   stop(): Promise<void>;
 }
 
-export async function startWorkerRole(deps: { redis: RedisHandle; accounts: AccountService; runs: RunService; schedules: ScheduleService; tasks: TaskService; events: EventBus; config: Pick<Config, 'wol' | 'mail'>; log: Logger }): Promise<WorkerRole> {
+export async function startWorkerRole(deps: { redis: RedisHandle; accounts: AccountService; runs: RunService; schedules: ScheduleService; tasks: TaskService; hosts: Pick<HostRepository, 'byId'>; events: EventBus; config: Pick<Config, 'wol' | 'mail'>; log: Logger }): Promise<WorkerRole> {
   const log = deps.log.child({ role: 'worker' });
   const queue = openQueue(deps.redis, QUEUES.housekeeping);
   queue.on('error', (err) => log.warn({ err: err.message }, 'housekeeping queue error'));
@@ -43,9 +46,11 @@ export async function startWorkerRole(deps: { redis: RedisHandle; accounts: Acco
   worker.on('failed', (job, err) => log.error({ job: job?.name, err: err.message }, 'housekeeping job failed'));
   await worker.waitUntilReady();
   if (!deps.config.wol.interfaces.length && !deps.config.wol.addresses.length)
-    log.warn('Wake-on-LAN is not configured (ROOMCAST_WOL_INTERFACES or ROOMCAST_WOL_ADDRESSES): room runs wait for PCs started by hand');
+    log.warn('Wake-on-LAN is not configured (ROOMCAST_WOL_INTERFACES or ROOMCAST_WOL_ADDRESSES): room runs with the wake step are refused; runs without it wait for PCs started by hand');
   const mailer = deps.config.mail ? new ReportMailer(deps.config.mail, log) : undefined;
-  const runs = await startRunWorker({ redis: deps.redis, runs: deps.runs, tasks: deps.tasks, events: deps.events, log }, { wol: deps.config.wol, ...(mailer ? { mailer } : {}) });
+  const inUse = inUseProbe({ hosts: deps.hosts, tasks: deps.tasks, log });
+  const stopProgress = startRunProgress(deps.events, deps.runs);
+  const runs = await startRunWorker({ redis: deps.redis, runs: deps.runs, tasks: deps.tasks, events: deps.events, log }, { wol: deps.config.wol, inUse, ...(mailer ? { mailer } : {}) });
   const schedules = await startScheduleWorker({ redis: deps.redis, schedules: deps.schedules, events: deps.events, log }, mailer ? { mailer } : {});
   const windows = startWindowCloser({ runs: deps.runs, events: deps.events, log });
   log.info({ queues: Object.values(QUEUES) }, 'worker role started');
@@ -53,6 +58,7 @@ export async function startWorkerRole(deps: { redis: RedisHandle; accounts: Acco
     stop: async () => {
       windows.stop();
       await schedules.stop();
+      stopProgress();
       await runs.stop();
       mailer?.close();
       await worker.close();

@@ -70,6 +70,11 @@ describe('one PC through a run (pure pipeline)', () => {
     expect(skipped.ok && [skipped.to, skipped.actions, skipped.reason.code]).toEqual(['skipped', [], 'in_use']);
     const taken = decidePc({ state: 'queued', wakeAttempts: 0 }, { type: 'start', inUse: true }, { ...S, skipInUse: false });
     expect(taken.ok && taken.to).toBe('waking');
+    // The probe's port is in the reason; a refused port means the PC is on all the same.
+    const open = decidePc({ state: 'queued', wakeAttempts: 0 }, { type: 'start', inUse: true, port: 3389, answer: 'open' }, S);
+    expect(open.ok && open.reason).toMatchObject({ code: 'in_use', params: { port: 3389, answer: 'open' }, text: expect.stringContaining('answers on the network (port 3389)') });
+    const refused = decidePc({ state: 'queued', wakeAttempts: 0 }, { type: 'start', inUse: true, port: 445, answer: 'refused' }, S);
+    expect(refused.ok && refused.reason.text).toContain('port 445 refused the connection, so the PC is on');
   });
 
   it("a client's failure keeps its own sentence and says what the disk is left like", () => {

@@ -62,7 +62,7 @@ export interface PcMemory {
 
 export type PcEvent =
   /** The run gives this PC a slot. inUse: the edges' probe (it answers on the network and has not network-booted since the run started). */
-  | { type: 'start'; inUse: boolean }
+  | { type: 'start'; inUse: boolean; /** The port that answered, and how (open, or refused: the host is up). */ port?: number; answer?: 'open' | 'refused' }
   /** The deadline the last decision set has passed. */
   | { type: 'deadline' }
   /** The PC fetched its iPXE script. */
@@ -127,6 +127,12 @@ function didNotWake(s: PipelineSettings, attempts: number): Reason {
   );
 }
 
+function inUse(e: Extract<PcEvent, { type: 'start' }>): Reason {
+  if (e.port === undefined) return r('in_use', 'in use: it answered on the network and had not network-booted since the run started; it was left as it is');
+  const how = e.answer === 'refused' ? `port ${e.port} refused the connection, so the PC is on` : `port ${e.port}`;
+  return r('in_use', `in use: it answers on the network (${how}) and has not network-booted since the run started; it was left as it is`, { port: e.port, answer: e.answer ?? 'open' });
+}
+
 /** The client's failure, as the timeline says it: its own sentence, and what the disk is left like. */
 function clientFailure(e: Extract<PcEvent, { type: 'task-failed' }>): Reason {
   const disk =
@@ -165,7 +171,7 @@ export function decidePc(m: PcMemory, e: PcEvent, s: PipelineSettings): PcDecisi
     case 'start': {
       if (m.state !== 'queued') return { ok: false, ignore: `the PC has started already (${m.state})` };
       if (e.inUse && s.skipInUse)
-        return to('skipped', r('in_use', 'in use: it answered on the network and had not network-booted since the run started; it was left as it is'), [], null);
+        return to('skipped', inUse(e), [], null);
       const wake = s.steps.includes('wake');
       const reason = wake ? r('waking', 'Wake-on-LAN sent (attempt 1)', { attempt: 1 }) : r('waiting_boot', 'waiting for the PC to be started by hand and to network-boot');
       return to('waking', reason, [{ do: 'create-task', powerOff: s.steps.includes('poweroff') }, ...(wake ? [{ do: 'wake' as const, attempt: 1 }] : [])], s.wakeTimeoutMs, {

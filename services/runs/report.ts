@@ -37,7 +37,10 @@ function translate(code: string, params: Record<string, unknown>, english: strin
   const fr: Record<string, string> = {
     did_not_wake: `ne s'est pas allumé après ${n('attempts')} réveil(s) par le réseau (Wake-on-LAN) en ${n('minutes')} min : vérifier qu'il est branché et que le réveil par le réseau est activé dans son BIOS`,
     did_not_boot: `n'a pas démarré sur le réseau en ${n('minutes')} min : l'allumer à la main et vérifier qu'il démarre d'abord sur le réseau`,
-    in_use: "en cours d'utilisation : il répondait sur le réseau sans avoir démarré sur le réseau depuis le début ; il n'a pas été touché",
+    in_use:
+      params.port === undefined
+        ? "en cours d'utilisation : il répondait sur le réseau sans avoir démarré sur le réseau depuis le début ; il n'a pas été touché"
+        : `en cours d'utilisation : répond sur le réseau (port ${n('port')}${params.answer === 'refused' ? ' fermé, mais le PC est allumé' : ''}) et n'a pas démarré sur le réseau depuis le début de la restauration ; il n'a pas été touché`,
     silent: `ne répond plus (${n('minutes')} min sans nouvelles) : regarder son écran et son câble réseau`,
     window_ended:
       params.started === 'no'

@@ -17,6 +17,7 @@ import type { TaskService } from '../tasks/service.js';
 import { checkSteps, decidePc, DEFAULT_PIPELINE, isFinal, STEPS, type PcDecision, type PcEvent, type PipelineSettings, type Reason } from './pipeline.js';
 import type { RunRepository } from './repository.js';
 import { buildReport, type RunReport } from './report.js';
+import { checkWakeConfigured, type WolConfigured } from './wake-check.js';
 
 export const RunInputSchema = z
   .object({
@@ -86,6 +87,9 @@ export interface Applied {
   runEnded?: Run['state'];
 }
 
+/** Thrown inside a PC's transaction when another writer moved the PC first: it rolls back, and apply() decides again. */
+class Raced extends Error {}
+
 const reasonOf = (code: string | null, text: string | null) => (code && text ? { code, text } : null);
 const pcView = (p: RunPc): RunPcView => ({
   id: p.id,
@@ -118,6 +122,8 @@ export class RunService {
     private readonly events: EventBus,
     /** ms since the epoch; a test passes its own clock. */
     private readonly now: () => number = Date.now,
+    /** Where the worker's Wake-on-LAN packets may go (ROOMCAST_WOL_*): a run with the wake step needs somewhere. */
+    private readonly wol: WolConfigured = { interfaces: ['(not checked)'], addresses: [] },
   ) {}
 
   /** Starts a run: checks the target, the version and the options; every PC queued. Refused as a whole when one PC is in another open run. */
@@ -131,6 +137,7 @@ export class RunService {
     const steps = input.steps ?? [...STEPS];
     const bad = checkSteps(steps);
     if (bad) throw new AppError(400, 'bad_steps', bad);
+    checkWakeConfigured(steps, this.wol);
     const { roomId, hostIds, imageId, version, windowEndsAt, steps: _s, ...rest } = input;
     const options: RunOptions = { ...rest, steps };
     if (windowEndsAt && Date.parse(windowEndsAt) <= this.now()) throw new AppError(400, 'window_over', `the run's window ended at ${windowEndsAt}; nothing was started`);
@@ -251,15 +258,20 @@ export class RunService {
    * the database (the restore task created or cancelled, the run ended with its last PC). An event that
    * does not apply changes nothing. A racing writer that moved the PC first makes this decide again.
    */
-  async apply(pcId: number, event: PcEvent, actor: Actor = SYSTEM_ACTOR, endAs?: { state: 'cancelled'; reason: Reason }): Promise<Applied> {
+  async apply(pcId: number, event: PcEvent, actor: Actor = SYSTEM_ACTOR, endAs?: { state: 'cancelled'; reason: Reason }, also?: (tx: Tx) => Promise<void>): Promise<Applied> {
     for (let attempt = 0; ; attempt++) {
-      const out = await this.events.transaction(this.db, (tx) => this.applyIn(tx, pcId, event, actor, endAs));
-      if (out !== 'raced') return out;
+      // A lost race rolls back what the attempt did before it lost (a task it created or cancelled).
+      const out = await this.events.transaction(this.db, (tx) => this.applyIn(tx, pcId, event, actor, endAs, also)).catch((err: unknown) => {
+        if (err instanceof Raced) return null;
+        throw err;
+      });
+      if (out !== null) return out;
       if (attempt >= 3) throw conflict('run_pc_busy', `run PC ${pcId} kept changing under this ${event.type}; try again`);
     }
   }
 
-  private async applyIn(tx: Tx, pcId: number, event: PcEvent, actor: Actor, endAs?: { state: 'cancelled'; reason: Reason }): Promise<Applied | 'raced'> {
+  /** `also`: more writes of the caller (an audit row), in the same transaction, once the PC moved. */
+  private async applyIn(tx: Tx, pcId: number, event: PcEvent, actor: Actor, endAs?: { state: 'cancelled'; reason: Reason }, also?: (tx: Tx) => Promise<void>): Promise<Applied> {
     const pc = await this.repo.pc(pcId, tx.trx);
     if (!pc) throw notFound('run PC', pcId);
     const run = (await this.repo.run(pc.run_id, tx.trx))!;
@@ -288,7 +300,7 @@ export class RunService {
         set.ended_at = at;
         break;
       } else if (action.do === 'create-task') {
-        const created = await this.tasks.createIn(tx, actor, [pc.host_id!], 'restore', { imageId: run.image_id, version: run.version_number });
+        const created = await this.tasks.createIn(tx, actor, [pc.host_id!], 'restore', { imageId: run.image_id, version: run.version_number, endAction: action.powerOff ? 'poweroff' : 'reboot' });
         const task = created.tasks[0]!;
         if (!created.created.includes(task.id)) {
           // The PC already has a task of its own (a capture, a single restore): the run leaves it alone.
@@ -304,7 +316,8 @@ export class RunService {
         if (state === 'pending' || state === 'running') await this.tasks.cancelIn(tx, actor, pc.task_id);
       }
     }
-    if (!(await this.repo.movePc(tx.trx, pc, to, reason, set, at))) return 'raced';
+    if (!(await this.repo.movePc(tx.trx, pc, to, reason, set, at))) throw new Raced(`run PC ${pc.id} moved under this ${event.type}`);
+    await also?.(tx);
     tx.out.add('run.pc.changed', { runId: run.id, runPcId: pc.id, roomId: run.room_id, hostId: pc.host_id, state: to, previous: pc.state, reasonCode: reason.code, reasonText: reason.text, at });
     const moved = (await this.repo.pc(pc.id, tx.trx))!;
     const applied: Applied = { pc: pcView(moved), decision, ...(set.deadline_at !== undefined ? { deadlineMs: decision.ok && to === decision.to ? decision.deadlineMs ?? null : null } : {}) };
@@ -336,8 +349,9 @@ export class RunService {
     const pc = await this.repo.pc(pcId);
     if (!pc || pc.run_id !== runId) throw notFound('run PC', pcId);
     if (isFinal(pc.state)) throw conflict('run_pc_finished', `${pc.host_name} is already ${pc.state} in run ${runId}`);
-    const applied = await this.apply(pcId, { type: 'cancel', why: 'person' }, actor);
-    await this.events.transaction(this.db, (tx) => writeAudit(tx.trx, actor, { action: 'run.pc.cancel', targetType: 'run', targetId: runId, details: { pcId, host: pc.host_name } }));
+    // The audit row in the cancel's own transaction: no cancel without its row, no row without its cancel.
+    const applied = await this.apply(pcId, { type: 'cancel', why: 'person' }, actor, undefined, (tx) => writeAudit(tx.trx, actor, { action: 'run.pc.cancel', targetType: 'run', targetId: runId, details: { pcId, host: pc.host_name } }));
+    if (!applied.decision.ok) throw conflict('run_pc_finished', `${pc.host_name} is already ${applied.pc.state} in run ${runId}`);
     return applied.pc;
   }
 

@@ -160,6 +160,12 @@ export class TaskRepository {
     return Number(r.numUpdatedRows) === 1;
   }
 
+  /** The address the host's newest claimed task was claimed from (its boot client's DHCP address), if any. */
+  async lastClaimedIp(hostId: number, db: Kysely<DB> = this.db): Promise<string | null> {
+    const r = await db.selectFrom('tasks').select('claimed_ip').where('host_id', '=', hostId).where('claimed_ip', 'is not', null).orderBy('claimed_at', 'desc').orderBy('id', 'desc').limit(1).executeTakeFirst();
+    return r?.claimed_ip ?? null;
+  }
+
   /** Keeps a running task's latest result (its progress report); false when it is not running. */
   async setRunningResult(id: number, hostId: number, result: string): Promise<boolean> {
     const r = await this.db.updateTable('tasks').set({ result }).where('id', '=', id).where('host_id', '=', hostId).where('state', '=', 'running').executeTakeFirst();

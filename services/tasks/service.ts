@@ -64,6 +64,11 @@ export class TaskService {
   }
 
   /** The open task of a host, if any (what its next network boot does). */
+  /** The address the PC's boot client last said hello from (a claimed task), if any. */
+  lastAddressOf(hostId: number): Promise<string | null> {
+    return this.repo.lastClaimedIp(hostId);
+  }
+
   openTaskOf(hostId: number, db: Kysely<DB> = this.db): Promise<Task | undefined> {
     return this.repo.openOf(hostId, db);
   }

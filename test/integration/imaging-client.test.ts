@@ -108,13 +108,15 @@ describe.skipIf(!isRoot || missing.length > 0)('imaging client on loop devices a
     }
   }
 
-  async function restoreDisk(f: string, version?: number): Promise<{ taskId: number; ok: boolean; result: Record<string, any> }> {
-    const { taskId, token, action } = await bootForTask({ kind: 'restore', imageId, ...(version ? { version } : {}) });
+  /** `ended`: what the client said the PC does next (the boot client's action after the task). */
+  async function restoreDisk(f: string, version?: number, extra: { endAction?: 'poweroff' | 'reboot' } = {}): Promise<{ taskId: number; ok: boolean; result: Record<string, any>; ended: string | null }> {
+    const { taskId, token, action } = await bootForTask({ kind: 'restore', imageId, ...(version ? { version } : {}), ...extra });
     expect(action).toBe('restore');
     const l = await loopOf(f);
     try {
-      const ok = await runTask(apiFor(token), l, say);
-      return { taskId, ok, result: (await task(taskId)).result ?? {} };
+      let ended: string | null = null;
+      const ok = await runTask(apiFor(token), l, say, 4, (next) => (ended = next));
+      return { taskId, ok, result: (await task(taskId)).result ?? {}, ended };
     } finally {
       await release(l);
     }
@@ -172,8 +174,10 @@ describe.skipIf(!isRoot || missing.length > 0)('imaging client on loop devices a
 
   it('restores version 1 onto a blank, larger disk: same table, boot code, files, and clean fsck', async () => {
     const target = blankDisk('pc1.img');
-    const { taskId, ok, result } = await restoreDisk(target, 1);
+    const { taskId, ok, result, ended } = await restoreDisk(target, 1, { endAction: 'reboot' });
     expect(ok, log.slice(-10).join('\n')).toBe(true);
+    // The task said reboot (a room run that leaves the PCs on): the client tells the boot client so.
+    expect(ended).toBe('reboot');
     expect(await task(taskId)).toMatchObject({ state: 'done' });
     expect(result).toMatchObject({ details: { verifiedChunks: expect.any(Number) } });
     // Each chunk counted once: fetched (the head's by the pre-flight) or already on the blank disk.
@@ -244,8 +248,9 @@ describe.skipIf(!isRoot || missing.length > 0)('imaging client on loop devices a
     fs.writeFileSync(chunkFile, await zstdCompress(Buffer.alloc(victim.length, 0x5a))); // valid zstd, wrong content
     try {
       const target = blankDisk('pc2.img');
-      const { taskId, ok } = await restoreDisk(target, 3);
+      const { taskId, ok, ended } = await restoreDisk(target, 3);
       expect(ok).toBe(false);
+      expect(ended).toBe('poweroff');
       const t = await task(taskId);
       expect(t.state).toBe('failed');
       expect(t.error).toMatch(/damaged on the server.*the version is now marked damaged/);

@@ -6,7 +6,7 @@ import { io as connect, type Socket } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from '../support/app.js';
 import { ApiClient } from '../support/client.js';
-import { publishVersion } from '../support/runs.js';
+import { machineOf, publishVersion } from '../support/runs.js';
 
 type Heard = { event: string; payload: Record<string, unknown> };
 
@@ -120,5 +120,43 @@ describe('live events (socket.io on the api)', () => {
     await admin.post('/api/v1/runs', { hostIds: [hostIds[0]], imageId, steps: ['restore', 'verify'] });
     await until('another run to start', () => heardRoom.filter((h) => h.event === 'run:update').length >= 2);
     expect(idleHeard).toBe(0);
+  });
+
+  it("a run's PC tells its progress (bytes, smoothed rate, ETA) at most once a second, and the end of its phase at once", async () => {
+    const created = (await admin.post('/api/v1/tokens', { name: 'progress screen', role: 'viewer' })).body;
+    const socket = await open(app.url, { token: created.token as string });
+    sockets.push(socket);
+    const heard: Array<Record<string, unknown>> = [];
+    socket.on('run:progress', (p: Record<string, unknown>) => heard.push(p));
+    const run = (await admin.post('/api/v1/runs', { hostIds: [hostIds[1]], imageId, steps: ['restore', 'verify'] })).body;
+    expect(await emitAck(socket, 'subscribe', { run: run.id })).toEqual({ ok: true, joined: `run:${run.id}` });
+    let taskId: number | null = null;
+    const end = Date.now() + 20_000;
+    while (taskId === null && Date.now() < end) {
+      taskId = (await admin.get(`/api/v1/runs/${run.id}`)).body.pcs[0].taskId as number | null;
+      if (taskId === null) await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(taskId).not.toBeNull();
+    const c = app.container;
+    const mac = '02:00:00:00:04:02';
+    const m = machineOf(mac, taskId!, hostIds[1]!);
+    await c.events.transaction(c.database.db, (tx) => c.tasks.checkIn(tx, m.actor, taskId!, hostIds[1]!, '127.0.0.1'));
+    // 16 reports, 150 ms apart (2.4 s), 1 MB each, the last one the end of the phase.
+    const total = 16_000_000;
+    for (let i = 1; i <= 16; i++) {
+      await c.tasks.recordProgress(m, { phase: 'restore', bytesDone: i * 1_000_000, bytesTotal: total, chunksDone: i, chunksTotal: 16, rateBytesPerSecond: 0, etaSeconds: null });
+      if (i < 16) await new Promise((r) => setTimeout(r, 150));
+    }
+    const until = Date.now() + 5000;
+    while (!heard.some((h) => h.bytesDone === total) && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+    expect(heard.length).toBeGreaterThanOrEqual(2);
+    for (const h of heard) expect(h).toMatchObject({ runId: run.id, runPcId: run.pcs[0].id, hostId: hostIds[1], phase: 'restore', bytesTotal: total, rateBytesPerSecond: expect.any(Number) });
+    // Throttled: one a second at most, except the end of the phase.
+    const ats = heard.map((h) => Date.parse(h.at as string));
+    for (let i = 1; i < heard.length; i++) if (heard[i]!.bytesDone !== total) expect(ats[i]! - ats[i - 1]!).toBeGreaterThanOrEqual(1000);
+    expect(heard.at(-1)).toMatchObject({ bytesDone: total, etaSeconds: 0 });
+    const mid = heard.find((h) => (h.rateBytesPerSecond as number) > 0 && h.bytesDone !== total)!;
+    expect(mid.etaSeconds).toBe(Math.ceil((total - (mid.bytesDone as number)) / (mid.rateBytesPerSecond as number)));
+    await admin.post(`/api/v1/runs/${run.id}/cancel`);
   });
 });

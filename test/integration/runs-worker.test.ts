@@ -164,4 +164,29 @@ describe('room runs on BullMQ (real Redis, real SQLite, real magic packets on 12
       await second.stop();
     }
   }, 120_000);
+
+  it("a client faster than the worker's poll (its read-back between two turns) still leaves verifying in the PC's timeline", async () => {
+    listeners.length = 0;
+    const c = hosts[2]!;
+    // A long poll: the turns come only from the task's own changes (hello, end), never in between.
+    const worker = await startRunWorker({ redis, runs: s.runs, tasks: s.tasks, events: s.events, log }, { ...opts(), pollMs: 5000 });
+    try {
+      const run = await s.runs.create(actor, { hostIds: [c.id], imageId, steps: ['restore', 'verify'] });
+      await worker.queue.enqueue(run);
+      await until('the PC to wait for its boot', async () => (await s.runs.view(run.id)).pcs[0]!.state === 'waking');
+      const task = (await s.tasks.openTaskOf(c.id))!;
+      await s.boot.decide(c.mac, 0, '127.0.0.1');
+      const m = machineOf(c.mac, task.id, c.id);
+      await s.events.transaction(s.database.db, (tx) => s.tasks.checkIn(tx, m.actor, task.id, c.id, '127.0.0.1'));
+      await s.tasks.recordProgress(m, { phase: 'restore', bytesDone: 1000, bytesTotal: 1000, chunksDone: 10, chunksTotal: 10, rateBytesPerSecond: 100, etaSeconds: 0 });
+      await s.tasks.recordProgress(m, { phase: 'verify', bytesDone: 1000, bytesTotal: 1000, chunksDone: 10, chunksTotal: 10, rateBytesPerSecond: 100, etaSeconds: 0 });
+      await s.tasks.finish(m, { ok: true, details: { verifiedChunks: 10 } });
+      await until('the run to end', async () => (await s.runs.view(run.id)).state !== 'running', 20_000);
+      const view = await s.runs.view(run.id);
+      expect(view.pcs[0]).toMatchObject({ state: 'done' });
+      expect((await s.runs.timeline([view.pcs[0]!.id])).map((t) => t.state)).toEqual(['waking', 'booted', 'restoring', 'verifying', 'done']);
+    } finally {
+      await worker.stop();
+    }
+  }, 60_000);
 });

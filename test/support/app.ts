@@ -60,6 +60,8 @@ export async function startTestApp(dialect: TestDialect, env: Record<string, str
     ROOMCAST_ADMIN_PASSWORD: TEST_ADMIN_PASSWORD,
     // Where PCs reach this api: the iPXE scripts' URLs come from it (http://127.0.0.1:<port>).
     ROOMCAST_BOOT_IP: '127.0.0.1',
+    // Runs with the wake step are refused without a Wake-on-LAN target; here the packets stay on loopback.
+    ROOMCAST_WOL_ADDRESSES: '127.0.0.1',
     ...env,
   });
   const log = pino({ level: process.env.ROOMCAST_TEST_LOG ?? 'silent' });

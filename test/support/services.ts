@@ -19,10 +19,11 @@ export interface TestServices extends Services {
   close(): Promise<void>;
 }
 
-export async function openTestServices(dialect: TestDialect, opts: BuildOptions = {}): Promise<TestServices> {
+/** `env`: settings beyond the test's own (they win). Wake-on-LAN goes to 127.0.0.1 unless `env` says otherwise (the run worker of a test is given its own targets). */
+export async function openTestServices(dialect: TestDialect, opts: BuildOptions = {}, env: Record<string, string> = {}): Promise<TestServices> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'rc-svc-'));
   const db = await createTestDatabase(dialect, dataDir);
-  const config = loadConfig({ ROOMCAST_DATA_DIR: dataDir, ROOMCAST_DATABASE_URL: db.url, ROOMCAST_REDIS_URL: 'redis://127.0.0.1:1' });
+  const config = loadConfig({ ROOMCAST_DATA_DIR: dataDir, ROOMCAST_DATABASE_URL: db.url, ROOMCAST_REDIS_URL: 'redis://127.0.0.1:1', ROOMCAST_WOL_ADDRESSES: '127.0.0.1', ...env });
   const log = pino({ level: process.env.ROOMCAST_TEST_LOG ?? 'silent' });
   const database = openDatabase(config.database);
   await migrateToLatest(database, log);

@@ -2,6 +2,8 @@
 // capture or restore:  node /roomcast/client.mjs run --api URL --token-file FILE [--disk auto|PATH]
 // It asks the api for its task, picks the disk, runs the capture or restore, and reports the
 // result (a reason a person can act on when it fails). Exit status: 0 done, 1 failed, 2 bad usage.
+// With --end-file FILE it writes there what the PC does next (the boot client's action): the task's
+// endAction when it is done (poweroff, or reboot when the run leaves the PCs on), poweroff when it failed.
 //
 // "--disk auto" (the default) chooses among the PC's disks by the rules of disk.ts and is refused
 // outside the boot client (ROOMCAST_BOOT_CLIENT=1, set by /init), so nobody images the disk of the
@@ -12,6 +14,7 @@ import { chooseDisk, listDisks } from './disk.js';
 import { capture } from './engine.js';
 import { describeFailure, restore } from './restore.js';
 import { ClientError } from './sys.js';
+import type { EndAction } from '../format.js';
 
 interface Args {
   command: string;
@@ -19,6 +22,7 @@ interface Args {
   token: string;
   disk: string;
   concurrency: number;
+  endFile: string | null;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -32,12 +36,13 @@ function parseArgs(argv: string[]): Args {
   const api = opts.get('api') ?? '';
   const token = opts.get('token') ?? (opts.has('token-file') ? fs.readFileSync(opts.get('token-file')!, 'utf8').trim() : '');
   if (!['run'].includes(command) || !api || !token) {
-    throw new ClientError('usage: client.mjs run --api http://HOST:PORT (--token TOKEN | --token-file FILE) [--disk auto|/dev/sdX] [--concurrency N]', 'usage');
+    throw new ClientError('usage: client.mjs run --api http://HOST:PORT (--token TOKEN | --token-file FILE) [--disk auto|/dev/sdX] [--concurrency N] [--end-file FILE]', 'usage');
   }
-  return { command, api, token, disk: opts.get('disk') ?? 'auto', concurrency: Number(opts.get('concurrency') ?? 4) };
+  return { command, api, token, disk: opts.get('disk') ?? 'auto', concurrency: Number(opts.get('concurrency') ?? 4), endFile: opts.get('end-file') ?? null };
 }
 
-export async function runTask(api: ImagingApi, diskArg: string, log: (line: string) => void, concurrency = 4): Promise<boolean> {
+/** `ended`: told what the PC does next (the task's endAction when done; poweroff when it failed). */
+export async function runTask(api: ImagingApi, diskArg: string, log: (line: string) => void, concurrency = 4, ended?: (next: EndAction) => void): Promise<boolean> {
   let restoring = false;
   try {
     const task = await api.task();
@@ -58,7 +63,8 @@ export async function runTask(api: ImagingApi, diskArg: string, log: (line: stri
       const r = await restore({ disk, api, log, concurrency, manifest: manifest! });
       await api.result({ ok: true, details: { ...r } });
     }
-    log('roomcast: task done');
+    log(`roomcast: task done; the PC ${task.endAction === 'reboot' ? 'restarts from its disk and is left on' : 'powers off'}`);
+    ended?.(task.endAction);
     return true;
   } catch (caught) {
     // A restore that failed before restore() began (no task, no manifest, no disk fit) wrote nothing.
@@ -70,6 +76,7 @@ export async function runTask(api: ImagingApi, diskArg: string, log: (line: stri
     } catch (e) {
       log(`roomcast: could not report the failure to the api: ${(e as Error).message}`);
     }
+    ended?.('poweroff');
     return false;
   }
 }
@@ -84,7 +91,8 @@ async function main(): Promise<number> {
   }
   const log = (line: string) => console.log(line);
   const api = new HttpImagingApi({ base: args.api.replace(/\/$/, ''), token: args.token, log });
-  return (await runTask(api, args.disk, log, args.concurrency)) ? 0 : 1;
+  const endFile = args.endFile;
+  return (await runTask(api, args.disk, log, args.concurrency, endFile ? (next) => fs.writeFileSync(endFile, `${next}\n`) : undefined)) ? 0 : 1;
 }
 
 const entry = process.argv[1] ?? '';

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Shared by the capture and restore actions (sourced with RC_ACTION set): runs the imaging client
 # (Node.js and /roomcast/client.mjs, which come from imaging.img, the second initramfs iPXE loads
-# for these tasks), then powers off. The client reports progress and the final result to the api
+# for these tasks), then powers off or reboots as the task says. The client reports progress and the final result to the api
 # itself; this script only shows the outcome and keeps a failure on screen for RC_FAILDELAY s.
 . /roomcast/lib/common.sh
 . /roomcast/lib/json.sh
@@ -20,10 +20,16 @@ chmod 600 "$RC_RUN/task.token"
 modprobe -q loop 2>/dev/null
 modprobe -q fuse 2>/dev/null
 log "$RC_ACTION: starting the imaging client"
-if ROOMCAST_BOOT_CLIENT=1 /usr/local/bin/node /roomcast/client.mjs run --api "$RC_API" --token-file "$RC_RUN/task.token" --disk "${RC_DISK:-auto}"; then
+# The client writes what the PC does next to $RC_RUN/end: the task's end action when it is done
+# (poweroff, or reboot when a room run leaves the PCs on), poweroff when it failed.
+rm -f "$RC_RUN/end"
+if ROOMCAST_BOOT_CLIENT=1 /usr/local/bin/node /roomcast/client.mjs run --api "$RC_API" --token-file "$RC_RUN/task.token" --disk "${RC_DISK:-auto}" --end-file "$RC_RUN/end"; then
 	log "$RC_ACTION: done"
 else
 	log "$RC_ACTION: failed (the reason is above and in the web interface); powering off in ${RC_FAILDELAY:-15}s"
 	sleep "${RC_FAILDELAY:-15}"
 fi
-exec sh /roomcast/actions/poweroff.sh
+case "$(cat "$RC_RUN/end" 2>/dev/null)" in
+reboot) exec sh /roomcast/actions/reboot.sh ;;
+*) exec sh /roomcast/actions/poweroff.sh ;;
+esac
