@@ -7,7 +7,7 @@
 // free slot, applies a deadline that fell, sends the magic packets a decision asks for, and sleeps
 // until its deadline or its next poll, whichever comes first. Every decision is RunService's, in one
 // transaction, so a turn can be repeated (a killed worker, a stalled job) without doing anything twice.
-// Events (task.changed, task.progress) only wake a PC's job early; nothing relies on them.
+// Events (task.changed, task.progress of the verify phase) only wake a PC's job early; nothing relies on them.
 //
 // The database is the record, Redis only the schedule: reconcile() adds the jobs of every running run
 // again (existing job ids are left alone), at the worker's start and every minute, so a Redis that
@@ -101,6 +101,12 @@ export function taskEvent(pc: RunPcView, task: { state: string; error: string | 
   }
 }
 
+/** Whether a finished restore's result says it read back and verified chunks. */
+const verified = (result: Record<string, unknown> | null) => {
+  const n = (result?.details as { verifiedChunks?: unknown } | undefined)?.verifiedChunks;
+  return typeof n === 'number' && n > 0;
+};
+
 export async function startRunWorker(deps: { redis: RedisHandle; runs: RunService; tasks: TaskService; events: EventBus; log: Logger }, opts: RunWorkerOptions): Promise<{ queue: RunQueue; reconcile(): Promise<number>; stop(): Promise<void> }> {
   const log = deps.log.child({ part: 'runs' });
   const { runs, tasks } = deps;
@@ -132,6 +138,9 @@ export async function startRunWorker(deps: { redis: RedisHandle; runs: RunServic
         const p = task.result?.progress as { bytesDone?: unknown; bytesTotal?: unknown } | undefined;
         if (task.state === 'running' && typeof p?.bytesDone === 'number' && typeof p.bytesTotal === 'number') await runs.progress(pcId, p.bytesDone, p.bytesTotal);
         const e = taskEvent(pc, task);
+        // A restore whose verify phase fell between two turns (a short read-back, a busy worker) still
+        // went through it: when its result says it verified chunks, the PC's timeline shows verifying.
+        if (e?.type === 'task-done' && pc.state === 'restoring' && verified(task.result)) await act({ type: 'task-progress', phase: 'verify' });
         if (e) await act(e);
         // A hello and the verify phase may both be new: one more look.
         const e2 = !isFinal(pc.state) ? taskEvent(pc, task) : null;
@@ -189,7 +198,7 @@ export async function startRunWorker(deps: { redis: RedisHandle; runs: RunServic
       if (e.state === 'running') await queue.enqueue(view);
       else for (const p of view.pcs) await queue.nudge(view.id, p.id);
     })().catch((err: Error) => log.warn({ run: e.runId, err: err.message }, 'could not schedule a run'));
-  const off = [deps.events.on('run.changed', onRun), deps.events.on('task.changed', (e) => nudgeTask(e.taskId)), deps.events.on('run.pc.changed', (e) => void (isFinal(e.state as RunPcView['state']) && queue.nudge(e.runId, e.runPcId).catch(() => undefined)))];
+  const off = [deps.events.on('run.changed', onRun), deps.events.on('task.changed', (e) => nudgeTask(e.taskId)), deps.events.on('task.progress', (e) => void (e.progress.phase === 'verify' && nudgeTask(e.taskId))), deps.events.on('run.pc.changed', (e) => void (isFinal(e.state as RunPcView['state']) && queue.nudge(e.runId, e.runPcId).catch(() => undefined)))];
 
   const reconcile = async () => {
     const open = await runs.list({ state: 'running' });
