@@ -24,6 +24,7 @@ export interface Machine {
   dir: string;
   tap: string;
   disk: PcDisk;
+  /** The serial console; each power-on gets its own file: NAME-<n>.log for NAME.log (n = 1, 2 ...). */
   serialLog: string;
   memoryMiB?: number;
 }
@@ -39,7 +40,7 @@ export interface PowerConfig {
 export type PowerEvent =
   | { event: 'listening'; ports: number[]; at: number }
   | { event: 'packet'; mac: string | null; port: number; from: string; action: 'start' | 'already-on' | 'unknown-mac' | 'not-magic'; at: number }
-  | { event: 'started'; mac: string; pid: number; at: number }
+  | { event: 'started'; mac: string; pid: number; serialLog: string; at: number }
   | { event: 'exited'; mac: string; code: number | null; signal: string | null; at: number };
 
 /** The MAC a magic packet carries (6 × 0xFF, then the same 6 bytes 16 times), lower-case with colons; null for anything else. */
@@ -55,17 +56,21 @@ async function main(configFile: string): Promise<void> {
   const config = JSON.parse(fs.readFileSync(configFile, 'utf8')) as PowerConfig;
   const byMac = new Map(config.machines.map((m) => [m.mac.toLowerCase(), m]));
   const running = new Map<string, ChildProcess>();
+  const powerOns = new Map<string, number>();
   const say = (e: PowerEvent) => process.stdout.write(`${JSON.stringify(e)}\n`);
   let stopping = false;
 
   const powerOn = (m: Machine) => {
-    const args = machineArgs({ firmware: m.firmware, pc: { dir: m.dir, tap: m.tap, mac: m.mac, keepVars: true }, disk: m.disk, serialLog: m.serialLog, ...(m.memoryMiB ? { memoryMiB: m.memoryMiB } : {}) });
+    const n = (powerOns.get(m.mac) ?? 0) + 1;
+    powerOns.set(m.mac, n);
+    const serialLog = `${m.serialLog.replace(/\.log$/, '')}-${n}.log`;
+    const args = machineArgs({ firmware: m.firmware, pc: { dir: m.dir, tap: m.tap, mac: m.mac, keepVars: true }, disk: m.disk, serialLog, ...(m.memoryMiB ? { memoryMiB: m.memoryMiB } : {}) });
     // ip netns exec execs QEMU: the child's pid is QEMU's.
     const child = spawn('ip', ['netns', 'exec', config.lanNs, QEMU, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     child.stderr!.on('data', (b: Buffer) => (stderr = (stderr + b.toString()).slice(-2000)));
     running.set(m.mac, child);
-    say({ event: 'started', mac: m.mac, pid: child.pid ?? -1, at: Date.now() });
+    say({ event: 'started', mac: m.mac, pid: child.pid ?? -1, serialLog, at: Date.now() });
     child.once('exit', (code, signal) => {
       running.delete(m.mac);
       if (stderr.trim()) process.stderr.write(`power: QEMU ${m.mac}: ${stderr}\n`);

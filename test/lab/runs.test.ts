@@ -7,6 +7,8 @@
 // the verification, the power off. The run reports both PCs done with their timelines in order, both
 // QEMUs have exited (powered off), and the restored disks equal the image's source disk (same
 // partition table, boot code and files, clean filesystems: imaging.test.ts's comparison).
+// Then issue 11's proof: a second run whose restores meet a damaged chunk leaves both disks without
+// boot signature or GPT, and at their next start both PCs network-boot again.
 // The image is captured beforehand from this host, by the real imaging client on a loop device
 // against the lab's api (test/support/imaging-pc.ts's way), which takes seconds instead of a QEMU boot.
 import type { ChildProcess } from 'node:child_process';
@@ -17,12 +19,14 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HttpImagingApi } from '../../services/imaging/client/api.js';
+import { DEFAULT_BLOCK_SIZE, allChunks, parseBlockIndex, type Manifest } from '../../services/imaging/format.js';
+import { magicPacket } from '../../services/jobs/wol.js';
 import { runTask } from '../../services/imaging/client/main.js';
 import { ApiClient } from '../support/client.js';
 import { SCHOOL_DISK_MIB, attach, buildSchoolDisk, detach, expectedHashes, fsckDisk, missingDiskTools, readDiskFiles, schoolFiles } from '../support/disks.js';
 import { helloFacts } from '../support/facts.js';
 import { ROOT_DIR, buildClient, clientPrereqs, type ClientBuild } from './client-vm.js';
-import { Lab, labPrereqs, logTime } from './lab.js';
+import { Lab, labPrereqs, logTime, type LogLine } from './lab.js';
 import { PowerController, type Machine } from './power.js';
 
 const run = promisify(execFile);
@@ -61,6 +65,9 @@ function bootCode(disk: string): Buffer {
   }
 }
 
+/** roomcast's proxyDHCP gave `mac`'s PXE/iPXE request the URL of its iPXE script (after `since`): the PC network-booted. */
+const scriptOffer = (l: LogLine, mac: string, since: number) => l.module === 'proxydhcp' && l.mac === mac && l.answer === 'ipxe-script' && logTime(l) >= since;
+
 describe('room run lab prerequisites', () => {
   it('has what the lab needs (root, QEMU, OVMF, iPXE ROMs, dnsmasq, the disk tools)', () => {
     expect(missing, 'apt-get install qemu-system-x86 ipxe-qemu ovmf dnsmasq tcpdump busybox-static linux-image-amd64 dmidecode cpio kmod redis-server curl ipxe partclone ntfs-3g fdisk gdisk dosfstools mtools zstd').toEqual([]);
@@ -77,6 +84,9 @@ describe.skipIf(missing.length > 0)('a room run wakes, restores and powers off t
   const files = schoolFiles('lab-run');
   let original = '';
   let imageId = 0;
+  let roomId = 0;
+  let firstRunDone = false;
+  const machines: Machine[] = [];
 
   const file = (name: string) => path.join(dir, name);
   async function get(url: string): Promise<any> {
@@ -154,8 +164,8 @@ describe.skipIf(missing.length > 0)('a room run wakes, restores and powers off t
     expect(imageId, 'the capture above did not succeed').toBeGreaterThan(0);
     const room = await tech.post('/api/v1/rooms', { name: 'B204' });
     expect(room.status, JSON.stringify(room.body)).toBe(201);
+    roomId = room.body.id as number;
     const disks: Record<string, string> = {};
-    const machines: Machine[] = [];
     for (const [i, pc] of PCS.entries()) {
       const h = await tech.post('/api/v1/hosts', { name: pc.name, mac: pc.mac, roomId: room.body.id });
       expect(h.status, JSON.stringify(h.body)).toBe(201);
@@ -194,12 +204,15 @@ describe.skipIf(missing.length > 0)('a room run wakes, restores and powers off t
       expect(packets[0], why()).toMatchObject({ action: 'start', from: lab.roomcastIp });
       expect(power.exited(pc.mac), why()).toMatchObject([{ code: 0, signal: null }]);
       const r = (report.pcs as Array<Record<string, any>>).find((p) => p.mac === pc.mac)!;
-      expect(r, why()).toMatchObject({ state: 'done', needsAPerson: false, reason: null });
+      expect(r, why()).toMatchObject({ state: 'done', needsAPerson: false, reason: { code: 'done' } });
+      // Queued at the run's creation (its answer), then one timeline entry per change, in order.
+      expect((started.body.pcs as Array<Record<string, any>>).find((p) => p.mac === pc.mac)).toMatchObject({ state: 'queued' });
       const states = (r.timeline as Array<{ state: string }>).map((e) => e.state).filter((s, i, a) => i === 0 || a[i - 1] !== s);
-      expect(states, JSON.stringify(r.timeline)).toEqual(PATH);
-      // Through the real firmware: the PC fetched its iPXE script from roomcast after its power-on.
+      expect(states, JSON.stringify(r.timeline)).toEqual(PATH.slice(1));
+      // Through the real firmware: after its power-on, its PXE request got the script's URL from roomcast's proxyDHCP, and the client said hello.
       const on = power.started(pc.mac)[0]!.at;
-      expect(lab.roomcast().some((l) => String(l.url ?? '').startsWith('/boot/ipxe') && String(l.url).includes(pc.mac) && logTime(l) >= on - 1000), `no iPXE script fetch by ${pc.mac}`).toBe(true);
+      expect(lab.roomcast().some((l) => scriptOffer(l, pc.mac, on)), `no iPXE script offered to ${pc.mac}`).toBe(true);
+      expect(lab.roomcast().some((l) => l.url === '/api/v1/boot/hello' && l.user === `machine:${pc.mac}` && logTime(l) >= on), `no hello from ${pc.mac}`).toBe(true);
 
       // The restored disk equals the image's source: table, boot code, files, clean filesystems.
       const disk = disks[pc.mac]!;
@@ -212,5 +225,80 @@ describe.skipIf(missing.length > 0)('a room run wakes, restores and powers off t
       console.log(`lab runs: ${pc.name} (${pc.firmware}): magic packet → power on ${((on - t0) / 1000).toFixed(1)} s after the run started, powered off at ${((ex.at - t0) / 1000).toFixed(1)} s; ${(Number(r.bytesMoved) / 1e6).toFixed(1)} MB moved`);
     }
     console.log(`lab runs: run ${runId} done in ${(runMs / 1000).toFixed(1)} s (start to both PCs off), report totals ${JSON.stringify(report.totals)}`);
+    firstRunDone = true;
   }, RUN_LIMIT_MS + 120_000);
+
+  // Issue 11's proof on real firmware: a restore stopped by a damaged chunk leaves a disk that
+  // neither BIOS nor UEFI starts (no boot signature, no GPT), so the PC network-boots again.
+  it('a run whose restores meet a damaged chunk leaves disks with which both PCs network-boot again at their next start', async () => {
+    expect(firstRunDone, 'the run above did not succeed').toBe(true);
+    // Blank disks again (a restored disk would boot its own garbage boot code), and one NTFS chunk damaged in the store.
+    for (const m of machines) {
+      fs.writeFileSync(m.disk.file, '');
+      fs.truncateSync(m.disk.file, DISK_MIB * MIB);
+    }
+    const v1 = ((await get(`/api/v1/images/${imageId}`)) as { versions: Array<Record<string, any>> }).versions.find((v) => v.number === 1)!;
+    const manifest = JSON.parse(fs.readFileSync(path.join(lab.runDir, 'data/images/manifests', `${String(v1.id)}.json`), 'utf8')) as Manifest;
+    const counts = new Map<string, number>();
+    for (const c of allChunks(manifest)) counts.set(c.hash, (counts.get(c.hash) ?? 0) + 1);
+    const ntfs = manifest.partitions.find((p) => p.filesystem === 'ntfs')!;
+    const victim = ntfs.chunks.filter((c) => counts.get(c.hash) === 1 && c.offset > 0).at(-1)!;
+    const chunkFile = path.join(lab.runDir, 'data/images/chunks', victim.hash.slice(0, 2), `${victim.hash}.zst`);
+    const frame = fs.readFileSync(chunkFile);
+    // The middle of its largest block frame: file data a blank disk lacks, so the restore must fetch it.
+    const blocks = parseBlockIndex(frame, DEFAULT_BLOCK_SIZE) ?? [[0, frame.length]];
+    const [a, b] = blocks.reduce((x, y) => (y[1] - y[0] > x[1] - x[0] ? y : x));
+    const at = Math.floor((a + b) / 2);
+    frame[at] = frame[at]! ^ 0x01;
+    fs.writeFileSync(chunkFile, frame);
+
+    const t0 = Date.now();
+    const started = await tech.post('/api/v1/runs', { roomId, imageId, steps: ['wake', 'restore', 'verify', 'poweroff'], maxParallel: 2, wakeTimeoutMinutes: 5, wakeAttempts: 2 });
+    expect(started.status, JSON.stringify(started.body)).toBe(201);
+    const runId = started.body.id as number;
+    let view: Record<string, any> = started.body;
+    const end = t0 + RUN_LIMIT_MS;
+    while (view.state === 'running' && Date.now() < end) {
+      await sleep(3000);
+      view = await get(`/api/v1/runs/${runId}`);
+    }
+    // The client stops and the PC goes off (or reboots: QEMU exits either way, -no-reboot).
+    while (PCS.some((p) => power!.isOn(p.mac)) && Date.now() < end) await sleep(1000);
+    const why = () => `run ${JSON.stringify(view.pcs?.map((p: any) => [p.hostName, p.state, p.reason]))}; power ${JSON.stringify(power!.events.slice(-8))}; see ${ARTIFACTS}`;
+    fs.writeFileSync(path.join(ARTIFACTS, 'report-damaged.json'), JSON.stringify({ view, power: power!.events }, null, 2));
+    expect(view.state, why()).not.toBe('running');
+    for (const pc of PCS) {
+      const p = (view.pcs as Array<Record<string, any>>).find((x) => x.mac === pc.mac)!;
+      expect(p.state, why()).toBe('failed');
+      expect(power!.isOn(pc.mac), why()).toBe(false);
+      // What firmware looks for: a boot signature in LBA 0, a GPT header at LBA 1 or on the last sector.
+      const disk = machines.find((m) => m.mac === pc.mac)!.disk.file;
+      const fd = fs.openSync(disk, 'r');
+      const sector = (lba: number) => {
+        const s = Buffer.alloc(512);
+        fs.readSync(fd, s, 0, 512, lba < 0 ? fs.fstatSync(fd).size + lba * 512 : lba * 512);
+        return s;
+      };
+      const view0 = { bootSignature: sector(0).readUInt16LE(510) === 0xaa55, primaryGpt: sector(1).toString('latin1', 0, 8) === 'EFI PART', backupGpt: sector(-1).toString('latin1', 0, 8) === 'EFI PART' };
+      fs.closeSync(fd);
+      expect(view0, `${pc.name}: ${JSON.stringify(p.reason)}`).toEqual({ bootSignature: false, primaryGpt: false, backupGpt: false });
+    }
+    const failedMs = Date.now() - t0;
+
+    // The power button, by hand: a magic packet from another machine of the LAN (the Region's namespace).
+    const press = Date.now();
+    const before = Object.fromEntries(PCS.map((pc) => [pc.mac, power!.started(pc.mac).length]));
+    for (const pc of PCS) {
+      const hex = magicPacket(pc.mac).toString('hex');
+      const js = `const s=require('dgram').createSocket('udp4');s.bind(()=>{s.setBroadcast(true);s.send(Buffer.from('${hex}','hex'),9,'10.99.0.255',()=>s.close())})`;
+      await lab.exec(lab.ns.dhcp, [process.execPath, '-e', js]);
+    }
+    for (const pc of PCS) {
+      const fetched = await lab.waitForLog((l) => scriptOffer(l, pc.mac, press), 5 * 60_000);
+      expect(power!.started(pc.mac).length, why()).toBe(before[pc.mac]! + 1);
+      expect(fetched, `${pc.name} did not network-boot again; ${why()}`).toBeTruthy();
+      console.log(`lab runs: ${pc.name} (${pc.firmware}) after the stopped restore: network boot (iPXE script offered by proxyDHCP) ${((logTime(fetched!) - press) / 1000).toFixed(1)} s after the power button`);
+    }
+    console.log(`lab runs: damaged run ${runId}: both PCs failed and off in ${(failedMs / 1000).toFixed(1)} s; reasons ${JSON.stringify((view.pcs as Array<Record<string, any>>).map((p) => p.reason?.code))}`);
+  }, RUN_LIMIT_MS + 8 * 60_000);
 });
