@@ -2,8 +2,9 @@
 # The network-boot lab: a school LAN made of network namespaces on one bridge, where QEMU PCs
 # network-boot through roomcast's own proxyDHCP, next to a Region-like DHCP server.
 #
-#   ops/lab/lab.sh up [--id ID] [--client DIR] [--tftp DIR] [--no-roomcast] [--peers N]
-#                                  # builds a lab, starts dnsmasq and roomcast, prints KEY=VALUE lines
+#   ops/lab/lab.sh up [--id ID] [--client DIR] [--tftp DIR] [--no-roomcast] [--peers N] [--env ROOMCAST_X=V]...
+#                                  # builds a lab, starts dnsmasq and roomcast, prints KEY=VALUE lines;
+#                                  # --env passes a setting to roomcast (e.g. ROOMCAST_WOL_INTERFACES=lan0)
 #   ops/lab/lab.sh pc ID bios|uefi [MAC [QEMU ARGS...]]
 #                                  # boots a PC on a free tap, serial console on this terminal
 #   ops/lab/lab.sh down ID|RUN_DIR # stops everything of that lab and removes it (idempotent)
@@ -114,6 +115,7 @@ ipxe_binaries() {
 
 cmd_up() {
   local id='' client=${LAB_CLIENT_DIR:-} tftp=${LAB_TFTP_DIR:-} with_roomcast=true peers=0
+  local extra_env=()
   while (($#)); do
     case $1 in
       --id) id=${2:?--id ID}; shift 2 ;;
@@ -121,6 +123,9 @@ cmd_up() {
       --tftp) tftp=${2:?--tftp DIR}; shift 2 ;;
       --no-roomcast) with_roomcast=false; shift ;;
       --peers) peers=${2:?--peers N}; shift 2 ;;
+      --env)
+        [[ ${2:-} =~ ^ROOMCAST_[A-Z0-9_]+=.*$ ]] || die "--env: ROOMCAST_NAME=VALUE (a roomcast setting), not ${2:-nothing}"
+        extra_env+=("$2"); shift 2 ;;
       *) die "up: unknown argument $1" ;;
     esac
   done
@@ -220,7 +225,7 @@ cmd_up() {
     (cd "$ROOT" && exec ip netns exec "$NS_RC" env -i PATH="$PATH" HOME="${HOME:-/root}" \
       ROOMCAST_DATA_DIR="$dir/data" ROOMCAST_BOOT_IP="$ROOMCAST_IP" ROOMCAST_HTTP_PORT="$HTTP_PORT" \
       ROOMCAST_CLIENT_DIR="$client" ROOMCAST_TFTP_ROOT="$tftp" ROOMCAST_ADMIN_PASSWORD="$password" \
-      ROOMCAST_LOG_LEVEL="${LAB_LOG_LEVEL:-debug}" \
+      ROOMCAST_LOG_LEVEL="${LAB_LOG_LEVEL:-debug}" "${extra_env[@]}" \
       node --import tsx "$ROOT/services/main.ts" >"$dir/roomcast.log" 2>&1 </dev/null) &
     echo $! >"$dir/roomcast.pid"
     local i rc_pid
@@ -374,5 +379,5 @@ case ${1:-} in
   clean) shift; cmd_clean "$@" ;;
   list) shift; cmd_list ;;
   watch) shift; cmd_watch "$@" ;;
-  *) echo "usage: $0 up [--id ID] [--client DIR] [--tftp DIR] [--no-roomcast] [--peers N] | pc ID bios|uefi [MAC [QEMU ARGS...]] | down ID|RUN_DIR | clean [MINUTES] | list | watch RUN_DIR PID" >&2; exit 2 ;;
+  *) echo "usage: $0 up [--id ID] [--client DIR] [--tftp DIR] [--no-roomcast] [--peers N] [--env ROOMCAST_X=V]... | pc ID bios|uefi [MAC [QEMU ARGS...]] | down ID|RUN_DIR | clean [MINUTES] | list | watch RUN_DIR PID" >&2; exit 2 ;;
 esac

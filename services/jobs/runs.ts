@@ -7,7 +7,7 @@
 // free slot, applies a deadline that fell, sends the magic packets a decision asks for, and sleeps
 // until its deadline or its next poll, whichever comes first. Every decision is RunService's, in one
 // transaction, so a turn can be repeated (a killed worker, a stalled job) without doing anything twice.
-// Events (task.changed, task.progress) only wake a PC's job early; nothing relies on them.
+// Events (task.changed, task.progress of the verify phase) only wake a PC's job early; nothing relies on them.
 //
 // The database is the record, Redis only the schedule: reconcile() adds the jobs of every running run
 // again (existing job ids are left alone), at the worker's start and every minute, so a Redis that
@@ -112,6 +112,7 @@ export function taskEvent(pc: RunPcView, task: { state: string; error: string | 
   }
 }
 
+
 export async function startRunWorker(deps: { redis: RedisHandle; runs: RunService; tasks: TaskService; events: EventBus; log: Logger }, opts: RunWorkerOptions): Promise<{ queue: RunQueue; reconcile(): Promise<number>; stop(): Promise<void> }> {
   const log = deps.log.child({ part: 'runs' });
   const { runs, tasks } = deps;
@@ -215,7 +216,7 @@ export async function startRunWorker(deps: { redis: RedisHandle; runs: RunServic
       if (e.state === 'running') await queue.enqueue(view);
       else for (const p of view.pcs) await queue.nudge(view.id, p.id);
     })().catch((err: Error) => log.warn({ run: e.runId, err: err.message }, 'could not schedule a run'));
-  const off = [deps.events.on('run.changed', onRun), deps.events.on('task.changed', (e) => nudgeTask(e.taskId)), deps.events.on('run.pc.changed', (e) => void (isFinal(e.state as RunPcView['state']) && queue.nudge(e.runId, e.runPcId).catch(() => undefined)))];
+  const off = [deps.events.on('run.changed', onRun), deps.events.on('task.changed', (e) => nudgeTask(e.taskId)), deps.events.on('task.progress', (e) => void (e.progress.phase === 'verify' && nudgeTask(e.taskId))), deps.events.on('run.pc.changed', (e) => void (isFinal(e.state as RunPcView['state']) && queue.nudge(e.runId, e.runPcId).catch(() => undefined)))];
 
   const reconcile = async () => {
     const open = await runs.list({ state: 'running' });

@@ -6,6 +6,7 @@
 //   bootClient()      one QEMU run with -kernel/-initrd, until the guest powers off or a time limit
 //   pxeArgs()         the firmware and NIC of a PC that network-boots from a lab tap: BIOS (SeaBIOS,
 //                     e1000 with its iPXE ROM) or UEFI (OVMF, its own PXE on virtio-net)
+//   machineArgs()     a whole PC (firmware, NIC, one disk booted before the network), for power.ts
 // /dev/kvm does not run guests on the dev and CI machines (shared/notes/lab-recipe.md): TCG only.
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -228,11 +229,18 @@ export interface BootResult {
   stderr: string;
 }
 
+/** The machine every lab PC is: q35 under TCG, 2 vCPUs, no display, QEMU exits when the guest reboots or powers off. */
+function baseArgs(memoryMiB: number): string[] {
+  return [
+    '-accel', 'tcg', '-machine', 'q35', '-m', String(memoryMiB), '-smp', '2,sockets=1,cores=2,threads=1',
+    '-nodefaults', '-no-user-config', '-display', 'none', '-monitor', 'none', '-no-reboot',
+  ];
+}
+
 /** Boots the client under TCG (q35 machine: AHCI on board, bus ide.0 ... ide.5) and waits for QEMU to exit. */
 export function bootClient(o: BootOptions): Promise<BootResult> {
   const args = [
-    '-accel', 'tcg', '-machine', 'q35', '-m', String(o.memoryMiB ?? 512), '-smp', '2,sockets=1,cores=2,threads=1',
-    '-nodefaults', '-no-user-config', '-display', 'none', '-monitor', 'none', '-no-reboot',
+    ...baseArgs(o.memoryMiB ?? 512),
     ...(o.append === undefined
       ? ['-boot', 'n']
       : ['-kernel', o.build.vmlinuz, '-initrd', o.build.initrd, '-append', /(^| )initrd=/.test(o.append) ? o.append : `initrd=initrd.img ${o.append}`]),
@@ -304,6 +312,28 @@ export function uefiArgs(pc: PxePc): string[] {
 /** The QEMU arguments of a PC that network-boots with this firmware (biosArgs or uefiArgs). */
 export function pxeArgs(firmware: Firmware, pc: PxePc): string[] {
   return firmware === 'bios' ? biosArgs(pc) : uefiArgs(pc);
+}
+
+export interface PcDisk {
+  file: string;
+  bus: 'ahci' | 'virtio';
+  serial: string;
+}
+
+/**
+ * The whole QEMU command line of a lab PC that is switched on as a real one is: its firmware boots
+ * the disk first (bootindex 0) and the network after it (the NIC's bootindex 1), so a PC whose disk
+ * is blank or has no boot signature or GPT falls through to PXE. Used by the power controller (power.ts).
+ */
+export function machineArgs(m: { firmware: Firmware; pc: PxePc; disk: PcDisk; serialLog: string; memoryMiB?: number }): string[] {
+  const d = m.disk;
+  return [
+    ...baseArgs(m.memoryMiB ?? 512),
+    '-serial', `file:${m.serialLog}`,
+    ...pxeArgs(m.firmware, m.pc),
+    '-drive', `file=${d.file},if=none,id=d0,format=raw`,
+    '-device', d.bus === 'ahci' ? `ide-hd,drive=d0,bus=ide.0,serial=${d.serial},bootindex=0` : `virtio-blk-pci,drive=d0,serial=${d.serial},bootindex=0`,
+  ];
 }
 
 /** The client's own console lines ("roomcast: ..."), for assertion messages. */

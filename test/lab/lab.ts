@@ -71,13 +71,17 @@ export class Lab {
     return Number(fs.readFileSync(path.join(this.runDir, 'roomcast.pid'), 'utf8').trim());
   }
 
-  /** Sweeps earlier labs left behind, then builds one owned by this process (ops/lab/lab.sh up). */
-  static async up(opts: { clientDir: string; peers?: number }): Promise<Lab> {
+  /**
+   * Sweeps earlier labs left behind, then builds one owned by this process (ops/lab/lab.sh up).
+   * roomcastEnv: settings passed to roomcast (lab.sh up --env), e.g. { ROOMCAST_WOL_INTERFACES: 'lan0' }.
+   */
+  static async up(opts: { clientDir: string; peers?: number; roomcastEnv?: Record<string, string> }): Promise<Lab> {
     const clean = await run('bash', [LAB_SH, 'clean'], { timeout: 120_000 });
     for (const line of clean.stderr.split('\n').filter(Boolean)) console.log(line);
     let out: { stdout: string; stderr: string };
     try {
-      out = await run('bash', [LAB_SH, 'up', '--client', opts.clientDir, '--peers', String(opts.peers ?? 0)], {
+      const env = Object.entries(opts.roomcastEnv ?? {}).flatMap(([k, v]) => ['--env', `${k}=${v}`]);
+      out = await run('bash', [LAB_SH, 'up', '--client', opts.clientDir, '--peers', String(opts.peers ?? 0), ...env], {
         timeout: 180_000,
         env: { ...process.env, ROOMCAST_LAB_OWNER_PID: String(process.pid) },
       });
