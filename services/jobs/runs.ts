@@ -112,7 +112,6 @@ export function taskEvent(pc: RunPcView, task: { state: string; error: string | 
   }
 }
 
-
 export async function startRunWorker(deps: { redis: RedisHandle; runs: RunService; tasks: TaskService; events: EventBus; log: Logger }, opts: RunWorkerOptions): Promise<{ queue: RunQueue; reconcile(): Promise<number>; stop(): Promise<void> }> {
   const log = deps.log.child({ part: 'runs' });
   const { runs, tasks } = deps;

@@ -82,9 +82,9 @@ describe('one PC through a run (pure pipeline)', () => {
     const d = decidePc(base, { type: 'task-failed', code: 'disk_too_small', message: 'the disk sda (238 GB) is smaller than this image needs (256 GB); nothing was written', diskState: 'untouched' }, S);
     expect(d.ok && d.to).toBe('failed');
     expect(d.ok && d.reason.code).toBe('disk_too_small');
-    expect(d.ok && d.reason.text).toMatch(/smaller than this image needs .* The disk was not touched\.$/);
+    expect(d.ok && d.reason.text).toMatch(/smaller than this image needs .*nothing was written\. The disk was not touched\.$/);
     const broken = decidePc(base, { type: 'task-failed', code: 'chunk_corrupt', message: 'chunk abc failed its hash twice', diskState: 'partial' }, S);
-    expect(broken.ok && broken.reason.text).toMatch(/network-boot at its next start/);
+    expect(broken.ok && broken.reason.text).toMatch(/failed its hash twice\. The disk is not bootable .*network-boot at its next start/);
   });
 
   it('a booted PC that goes silent fails with where it stopped', () => {

@@ -141,7 +141,8 @@ function clientFailure(e: Extract<PcEvent, { type: 'task-failed' }>): Reason {
       : e.diskState
         ? ' The disk is not bootable as it is: the PC will network-boot at its next start, and a new run restores it.'
         : '';
-  return r(e.code ?? 'restore_failed', `${e.message}${disk}`, { diskState: e.diskState ?? 'unknown' });
+  const said = disk && !/[.!?]$/.test(e.message) ? `${e.message}.` : e.message;
+  return r(e.code ?? 'restore_failed', `${said}${disk}`, { diskState: e.diskState ?? 'unknown' });
 }
 
 /** The next step for one PC. Pure; never throws. */
