@@ -74,6 +74,8 @@ export interface RunWorkerOptions {
   wol: WolSettings;
   /** Longest sleep of a PC's job between turns (ms). */
   pollMs?: number;
+  /** A job's lock (ms); a killed worker's jobs are taken over once it lapsed, and stalled jobs are looked for as often. Default BullMQ's 30 s. */
+  lockMs?: number;
   /** Whether a PC is in use (it answers on the network and has not network-booted since the run started). */
   inUse?: (pc: RunPcView, run: RunView) => Promise<boolean>;
   concurrency?: number;
@@ -106,6 +108,7 @@ export async function startRunWorker(deps: { redis: RedisHandle; runs: RunServic
   const { runs, tasks } = deps;
   const pollMs = opts.pollMs ?? 5000;
   const queue = new RunQueue(deps.redis);
+  const lockOpts = opts.lockMs ? { lockDuration: opts.lockMs, stalledInterval: opts.lockMs } : {};
 
   const wake = async (mac: string, attempt: number, runId: number) => {
     const { targets, problems } = wolTargets(opts.wol);
@@ -130,7 +133,9 @@ export async function startRunWorker(deps: { redis: RedisHandle; runs: RunServic
       const task = await tasks.get(pc.taskId).catch(() => null);
       if (task) {
         const p = task.result?.progress as { bytesDone?: unknown; bytesTotal?: unknown } | undefined;
-        if (task.state === 'running' && typeof p?.bytesDone === 'number' && typeof p.bytesTotal === 'number') await runs.progress(pcId, p.bytesDone, p.bytesTotal);
+        // The last figures also when the task ended between two turns (its result keeps them): a PC
+        // that finished while no worker was there is reported with the bytes it moved, not 0.
+        if (typeof p?.bytesDone === 'number' && typeof p.bytesTotal === 'number' && (p.bytesDone !== pc.bytesDone || p.bytesTotal !== pc.bytesTotal)) await runs.progress(pcId, p.bytesDone, p.bytesTotal);
         const e = taskEvent(pc, task);
         if (e) await act(e);
         // A hello and the verify phase may both be new: one more look.
@@ -155,7 +160,7 @@ export async function startRunWorker(deps: { redis: RedisHandle; runs: RunServic
       await job.moveToDelayed(Date.now() + next, token);
       throw new DelayedError();
     },
-    { connection: deps.redis.createClient(), prefix: deps.redis.prefix, concurrency: opts.concurrency ?? 20, name: `runs@${process.pid}` },
+    { connection: deps.redis.createClient(), prefix: deps.redis.prefix, concurrency: opts.concurrency ?? 20, name: `runs@${process.pid}`, ...lockOpts },
   );
   const runWorker = new Worker(
     RUN_QUEUES.runs,
@@ -169,7 +174,7 @@ export async function startRunWorker(deps: { redis: RedisHandle; runs: RunServic
       }
       return { state: view.state, counts: view.counts };
     },
-    { connection: deps.redis.createClient(), prefix: deps.redis.prefix, concurrency: 2, name: `runs@${process.pid}` },
+    { connection: deps.redis.createClient(), prefix: deps.redis.prefix, concurrency: 2, name: `runs@${process.pid}`, ...lockOpts },
   );
   for (const w of [pcWorker, runWorker]) {
     w.on('error', (err) => log.warn({ err: err.message }, 'run worker connection error (BullMQ retries)'));

@@ -16,7 +16,7 @@ export interface WorkerRole {
   stop(): Promise<void>;
 }
 
-export async function startWorkerRole(deps: { redis: RedisHandle; accounts: AccountService; runs: RunService; tasks: TaskService; events: EventBus; config: Pick<Config, 'wol' | 'mail'>; log: Logger }): Promise<WorkerRole> {
+export async function startWorkerRole(deps: { redis: RedisHandle; accounts: AccountService; runs: RunService; tasks: TaskService; events: EventBus; config: Pick<Config, 'wol' | 'mail'> & Partial<Pick<Config, 'runs'>>; log: Logger }): Promise<WorkerRole> {
   const log = deps.log.child({ role: 'worker' });
   const queue = openQueue(deps.redis, QUEUES.housekeeping);
   queue.on('error', (err) => log.warn({ err: err.message }, 'housekeeping queue error'));
@@ -41,7 +41,7 @@ export async function startWorkerRole(deps: { redis: RedisHandle; accounts: Acco
   if (!deps.config.wol.interfaces.length && !deps.config.wol.addresses.length)
     log.warn('Wake-on-LAN is not configured (ROOMCAST_WOL_INTERFACES or ROOMCAST_WOL_ADDRESSES): room runs wait for PCs started by hand');
   const mailer = deps.config.mail ? new ReportMailer(deps.config.mail, log) : undefined;
-  const runs = await startRunWorker({ redis: deps.redis, runs: deps.runs, tasks: deps.tasks, events: deps.events, log }, { wol: deps.config.wol, ...(mailer ? { mailer } : {}) });
+  const runs = await startRunWorker({ redis: deps.redis, runs: deps.runs, tasks: deps.tasks, events: deps.events, log }, { wol: deps.config.wol, ...(deps.config.runs ?? {}), ...(mailer ? { mailer } : {}) });
   log.info({ queues: Object.values(QUEUES) }, 'worker role started');
   return {
     stop: async () => {
