@@ -205,11 +205,22 @@ export async function startRunWorker(deps: { redis: RedisHandle; runs: RunServic
   await reconcile();
   const timer = setInterval(() => void reconcile().catch((err: Error) => log.warn({ err: err.message }, 'run reconcile failed')), 60_000);
   timer.unref();
+  // A Redis that comes back (restarted, maybe without its data): the runs' jobs are added again at once,
+  // not at the next minute. BullMQ's own clients reconnect by themselves; this one only listens.
+  const watch = deps.redis.createClient();
+  let seenReady = false;
+  watch.on('error', () => undefined);
+  watch.on('ready', () => {
+    if (!seenReady) return void (seenReady = true);
+    log.info('redis is back: adding the running runs\' jobs again');
+    void reconcile().catch((err: Error) => log.warn({ err: err.message }, 'run reconcile failed'));
+  });
   return {
     queue,
     reconcile,
     stop: async () => {
       clearInterval(timer);
+      watch.disconnect();
       for (const o of off) o();
       await Promise.all([pcWorker.close(), runWorker.close()]);
       await queue.close();

@@ -150,6 +150,7 @@ class Site {
     for (const p of this.procs) await kill(p, 'SIGTERM');
     await this.room.close();
     const r = new Redis(this.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null });
+    r.on('error', () => undefined);
     try {
       await r.connect();
       const keys = await r.keys(`${this.prefix}:*`);

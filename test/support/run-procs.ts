@@ -117,6 +117,7 @@ export class PrivateRedis {
     const end = Date.now() + 10_000;
     while (Date.now() < end) {
       const r = new Redis(this.url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+      r.on('error', () => undefined);
       try {
         await r.connect();
         // With AOF, the server answers LOADING until its data is back.
