@@ -26,6 +26,10 @@ import { sendMagicPacket, wolTargets, type WolSettings } from './wol.js';
 export const RUN_QUEUES = { runs: 'runs', pcs: 'run-pcs' } as const;
 const JOB_OPTS = { removeOnComplete: true, removeOnFail: 1000, attempts: 20, backoff: { type: 'exponential', delay: 1000 } } as const;
 
+// A PC's job lives as long as its PC (it sleeps between turns), and BullMQ counts its stalls over that whole
+// life: with the default limit of 1, the second killed worker of a night fails the PC's job for good.
+const PC_MAX_STALLS = 100;
+
 const runJobId = (runId: number) => `run-${runId}`;
 const pcJobId = (runId: number, pcId: number) => `run-${runId}-pc-${pcId}`;
 
@@ -33,15 +37,26 @@ const pcJobId = (runId: number, pcId: number) => `run-${runId}-pc-${pcId}`;
 export class RunQueue {
   private readonly flow: FlowProducer;
   private readonly pcs: Queue;
+  private readonly runs: Queue;
 
   constructor(redis: RedisHandle) {
     this.flow = new FlowProducer({ connection: redis.createClient(), prefix: redis.prefix });
     this.pcs = new Queue(RUN_QUEUES.pcs, { connection: redis.createClient(), prefix: redis.prefix });
+    this.runs = new Queue(RUN_QUEUES.runs, { connection: redis.createClient(), prefix: redis.prefix });
   }
 
-  /** The run's flow: its open PCs, their first turns staggered by the run's wakePerSecond. Idempotent. */
+  /**
+   * The run's flow: its open PCs, their first turns staggered by the run's wakePerSecond. Idempotent.
+   * A job of the run that failed for good (its attempts spent, or stalled more often than BullMQ allows)
+   * while its PC is still open is removed first, so that it is added again: kept under its id in the
+   * failed set, it would make this add a no-op and leave the PC open for ever.
+   */
   async enqueue(run: RunView): Promise<void> {
     const open = run.pcs.filter((p) => !isFinal(p.state));
+    for (const [queue, id] of [[this.runs, runJobId(run.id)] as const, ...open.map((p) => [this.pcs, pcJobId(run.id, p.id)] as const)]) {
+      const job = await Job.fromId(queue, id);
+      if (job && (await job.isFailed())) await job.remove({ removeChildren: false });
+    }
     const gapMs = 1000 / run.options.wakePerSecond;
     await this.flow.add({
       name: 'run',
@@ -64,7 +79,7 @@ export class RunQueue {
   }
 
   async close(): Promise<void> {
-    await Promise.all([this.flow.close(), this.pcs.close()]);
+    await Promise.all([this.flow.close(), this.pcs.close(), this.runs.close()]);
   }
 }
 
@@ -160,7 +175,7 @@ export async function startRunWorker(deps: { redis: RedisHandle; runs: RunServic
       await job.moveToDelayed(Date.now() + next, token);
       throw new DelayedError();
     },
-    { connection: deps.redis.createClient(), prefix: deps.redis.prefix, concurrency: opts.concurrency ?? 20, name: `runs@${process.pid}`, ...lockOpts },
+    { connection: deps.redis.createClient(), prefix: deps.redis.prefix, concurrency: opts.concurrency ?? 20, name: `runs@${process.pid}`, ...lockOpts, maxStalledCount: PC_MAX_STALLS },
   );
   const runWorker = new Worker(
     RUN_QUEUES.runs,

@@ -11,8 +11,10 @@ import { randomBytes, randomInt } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { Queue, UnrecoverableError, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RUN_QUEUES } from '../../services/jobs/runs.js';
 import type { RunView } from '../../services/runs/service.js';
 import { ApiClient } from '../support/client.js';
 import { REDIS_URL } from '../support/env.js';
@@ -193,6 +195,34 @@ describe('a room run survives a kill -9 of its worker; a cancel leaves nothing b
     expect(view.state).toBe('done');
     expect(view.pcs.map((p) => p.state)).toEqual(['done', 'done', 'done', 'done']);
     for (const p of view.pcs) expect(p).toMatchObject({ bytesDone: 12_000, bytesTotal: 12_000 });
+  }, 90_000);
+
+  it('PC jobs that failed for good while no worker ran (stalled twice, attempts spent) are added again; the run ends, each PC restored once', async () => {
+    const hosts = await site.addPcs(['off', 'off']);
+    const run = await site.run(hosts, { wakeTimeoutMinutes: 0.05, wakeAttempts: 10 });
+    await until('both PCs waking', async () => (await site.view(run.id)).pcs.every((p) => p.state === 'waking'), 30_000, () => site.diagnose(run.id));
+    await kill(site.worker);
+    // What a job stalled more often than BullMQ allows (or out of attempts) ends as: failed, kept under its id.
+    const conn = { connection: new Redis(site.redisUrl, { maxRetriesPerRequest: null }), prefix: site.prefix };
+    const rogue = new Worker(RUN_QUEUES.pcs, async () => {
+      throw new UnrecoverableError('job stalled more than allowable limit');
+    }, { ...conn, lockDuration: 2000, stalledInterval: 2000 });
+    const pcs = new Queue(RUN_QUEUES.pcs, conn);
+    try {
+      await until('the PC jobs to fail for good', async () => {
+        const states = await Promise.all(run.pcs.map((p) => pcs.getJobState(`run-${run.id}-pc-${p.id}`)));
+        return states.every((st) => st === 'failed');
+      }, 20_000);
+    } finally {
+      await rogue.close();
+      await pcs.close();
+      conn.connection.disconnect();
+    }
+    for (const h of hosts) h.pc.mode = 'restore';
+    site.worker = await site.startWorker();
+    const view = await site.ended(run, hosts);
+    expect(view.state).toBe('done');
+    expect(view.pcs.map((p) => p.state)).toEqual(['done', 'done']);
   }, 90_000);
 
   it('cancel with PCs waking, booted and restoring: all cancelled, the client told to stop, nothing left', async () => {

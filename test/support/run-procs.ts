@@ -220,7 +220,7 @@ export class SimRoom {
         if (!pc || pc.busy || pc.mode === 'off') return;
         pc.busy = true;
         const p = this.boot(pc)
-          .catch((err: Error) => pc.log.push(`error ${err.message}`))
+          .catch((err: Error) => void pc.log.push(`error ${err.message}`))
           .finally(() => {
             pc.busy = false;
             this.running.delete(p);
