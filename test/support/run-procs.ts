@@ -70,15 +70,19 @@ export async function kill(p: Proc, signal: NodeJS.Signals = 'SIGKILL'): Promise
   await p.exited;
 }
 
-/** The pids whose parent is `pid` (/proc). */
-export function childrenOf(pid: number): number[] {
-  const out: number[] = [];
+/**
+ * The processes whose parent is `pid` (/proc), as "pid command line". tsx's esbuild service (the
+ * TypeScript runner of these tests; the appliance runs compiled JavaScript) is not counted.
+ */
+export function childrenOf(pid: number): string[] {
+  const out: string[] = [];
   for (const d of fs.readdirSync('/proc')) {
     if (!/^\d+$/.test(d)) continue;
     try {
       const stat = fs.readFileSync(`/proc/${d}/stat`, 'utf8');
       const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid === pid) out.push(Number(d));
+      const cmd = fs.readFileSync(`/proc/${d}/cmdline`, 'utf8').replaceAll('\0', ' ').trim();
+      if (ppid === pid && !/\/esbuild\b.*--service=/.test(cmd)) out.push(`${d} ${cmd}`);
     } catch {
       /* gone */
     }
