@@ -107,7 +107,8 @@ export class PrivateRedis {
   constructor(
     readonly dir: string,
     readonly port: number,
-    private readonly persist: boolean,
+    /** appendonly yes (the next start keeps what the server held) or no. */
+    public persist: boolean,
   ) {}
 
   get url() {
