@@ -10,8 +10,10 @@
 // Events (task.changed, task.progress) only wake a PC's job early; nothing relies on them.
 //
 // The database is the record, Redis only the schedule: reconcile() adds the jobs of every running run
-// again (existing job ids are left alone), at the worker's start and every minute, so a Redis that
-// lost its data (restarted without persistence) or a job that failed for good costs a delay, not a run.
+// again (existing job ids are left alone; a job of an open PC that failed for good is removed and added
+// again), at the worker's start, every minute and when Redis comes back, so a Redis that lost its data
+// (restarted without persistence) or a job that failed for good costs a delay, not a run
+// (test/integration/runs-crash.test.ts: kill -9 of the worker, Redis restarts, cancel).
 import { DelayedError, FlowProducer, Job, Queue, Worker } from 'bullmq';
 import type { Logger } from '../core/logger.js';
 import type { RedisHandle } from '../core/redis.js';
