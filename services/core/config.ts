@@ -119,6 +119,10 @@ const envSchema = z.object({
     .min(1, { error: 'a number of hours between 1 and 720' })
     .max(720, { error: 'a number of hours between 1 and 720' })
     .default(12),
+  // Room runs' BullMQ timing (services/jobs/runs.ts): the longest sleep of a PC's job between turns, and the
+  // lock of a job being worked on (a killed worker's jobs are taken over once their lock lapsed; stalled jobs are looked for as often).
+  ROOMCAST_RUN_POLL_MS: z.coerce.number({ error: 'a number of milliseconds between 100 and 600000' }).int().min(100, { error: 'a number of milliseconds between 100 and 600000' }).max(600_000, { error: 'a number of milliseconds between 100 and 600000' }).default(5000),
+  ROOMCAST_RUN_LOCK_MS: z.coerce.number({ error: 'a number of milliseconds between 1000 and 600000' }).int().min(1000, { error: 'a number of milliseconds between 1000 and 600000' }).max(600_000, { error: 'a number of milliseconds between 1000 and 600000' }).default(30_000),
 });
 
 export interface Config {
@@ -148,6 +152,8 @@ export interface Config {
   sessionHours: number;
   /** Wake-on-LAN: the interfaces whose subnets get the magic packets, and addresses used as they are. */
   wol: { interfaces: string[]; addresses: string[] };
+  /** Room runs' BullMQ timing: longest sleep of a PC's job between turns, and a job's lock (stalled jobs are looked for as often). */
+  runs: { pollMs: number; lockMs: number };
   /** The morning report by e-mail; undefined: not sent. */
   mail: { smtpUrl: string; from: string; to: string[]; lang: 'fr' | 'en' } | undefined;
 }
@@ -224,6 +230,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     trustProxy: e.ROOMCAST_TRUST_PROXY ?? false,
     sessionHours: e.ROOMCAST_SESSION_HOURS,
     wol: { interfaces: e.ROOMCAST_WOL_INTERFACES, addresses: e.ROOMCAST_WOL_ADDRESSES },
+    runs: { pollMs: e.ROOMCAST_RUN_POLL_MS, lockMs: e.ROOMCAST_RUN_LOCK_MS },
     mail:
       e.ROOMCAST_SMTP_URL && e.ROOMCAST_REPORT_TO.length
         ? { smtpUrl: e.ROOMCAST_SMTP_URL, from: e.ROOMCAST_REPORT_FROM ?? `roomcast@${os.hostname()}`, to: e.ROOMCAST_REPORT_TO, lang: e.ROOMCAST_REPORT_LANG }

@@ -10,8 +10,10 @@
 // Events (task.changed, task.progress of the verify phase) only wake a PC's job early; nothing relies on them.
 //
 // The database is the record, Redis only the schedule: reconcile() adds the jobs of every running run
-// again (existing job ids are left alone), at the worker's start and every minute, so a Redis that
-// lost its data (restarted without persistence) or a job that failed for good costs a delay, not a run.
+// again (existing job ids are left alone; a job of an open PC that failed for good is removed and added
+// again), at the worker's start, every minute and when Redis comes back, so a Redis that lost its data
+// (restarted without persistence) or a job that failed for good costs a delay, not a run
+// (test/integration/runs-crash.test.ts: kill -9 of the worker, Redis restarts, cancel).
 import { DelayedError, FlowProducer, Job, Queue, Worker } from 'bullmq';
 import type { Logger } from '../core/logger.js';
 import type { RedisHandle } from '../core/redis.js';
@@ -27,6 +29,10 @@ import { sendMagicPacket, wolTargets, type WolSettings } from './wol.js';
 export const RUN_QUEUES = { runs: 'runs', pcs: 'run-pcs' } as const;
 const JOB_OPTS = { removeOnComplete: true, removeOnFail: 1000, attempts: 20, backoff: { type: 'exponential', delay: 1000 } } as const;
 
+// A PC's job lives as long as its PC (it sleeps between turns), and BullMQ counts its stalls over that whole
+// life: with the default limit of 1, the second killed worker of a night fails the PC's job for good.
+const PC_MAX_STALLS = 100;
+
 const runJobId = (runId: number) => `run-${runId}`;
 const pcJobId = (runId: number, pcId: number) => `run-${runId}-pc-${pcId}`;
 
@@ -34,15 +40,26 @@ const pcJobId = (runId: number, pcId: number) => `run-${runId}-pc-${pcId}`;
 export class RunQueue {
   private readonly flow: FlowProducer;
   private readonly pcs: Queue;
+  private readonly runs: Queue;
 
   constructor(redis: RedisHandle) {
     this.flow = new FlowProducer({ connection: redis.createClient(), prefix: redis.prefix });
     this.pcs = new Queue(RUN_QUEUES.pcs, { connection: redis.createClient(), prefix: redis.prefix });
+    this.runs = new Queue(RUN_QUEUES.runs, { connection: redis.createClient(), prefix: redis.prefix });
   }
 
-  /** The run's flow: its open PCs, their first turns staggered by the run's wakePerSecond. Idempotent. */
+  /**
+   * The run's flow: its open PCs, their first turns staggered by the run's wakePerSecond. Idempotent.
+   * A job of the run that failed for good (its attempts spent, or stalled more often than BullMQ allows)
+   * while its PC is still open is removed first, so that it is added again: kept under its id in the
+   * failed set, it would make this add a no-op and leave the PC open for ever.
+   */
   async enqueue(run: RunView): Promise<void> {
     const open = run.pcs.filter((p) => !isFinal(p.state));
+    for (const [queue, id] of [[this.runs, runJobId(run.id)] as const, ...open.map((p) => [this.pcs, pcJobId(run.id, p.id)] as const)]) {
+      const job = await Job.fromId(queue, id);
+      if (job && (await job.isFailed())) await job.remove({ removeChildren: false });
+    }
     const gapMs = 1000 / run.options.wakePerSecond;
     await this.flow.add({
       name: 'run',
@@ -65,7 +82,7 @@ export class RunQueue {
   }
 
   async close(): Promise<void> {
-    await Promise.all([this.flow.close(), this.pcs.close()]);
+    await Promise.all([this.flow.close(), this.pcs.close(), this.runs.close()]);
   }
 }
 
@@ -77,6 +94,8 @@ export interface RunWorkerOptions {
   pollMs?: number;
   /** Whether a PC is in use (it answers on the network and has not network-booted since the run started): jobs/inuse.ts. Asked only when the run skips PCs in use. */
   inUse?: (pc: RunPcView, run: RunView) => Promise<InUseFinding | null>;
+  /** A job's lock (ms); a killed worker's jobs are taken over once it lapsed, and stalled jobs are looked for as often. Default BullMQ's 30 s. */
+  lockMs?: number;
   concurrency?: number;
 }
 
@@ -117,6 +136,7 @@ export async function startRunWorker(deps: { redis: RedisHandle; runs: RunServic
   const { runs, tasks } = deps;
   const pollMs = opts.pollMs ?? 5000;
   const queue = new RunQueue(deps.redis);
+  const lockOpts = opts.lockMs ? { lockDuration: opts.lockMs, stalledInterval: opts.lockMs } : {};
 
   const wake = async (mac: string, attempt: number, runId: number) => {
     const { targets, problems } = wolTargets(opts.wol);
@@ -153,7 +173,9 @@ export async function startRunWorker(deps: { redis: RedisHandle; runs: RunServic
       const task = await tasks.get(pc.taskId).catch(() => null);
       if (task) {
         const p = task.result?.progress as { bytesDone?: unknown; bytesTotal?: unknown } | undefined;
-        if (task.state === 'running' && typeof p?.bytesDone === 'number' && typeof p.bytesTotal === 'number') await runs.progress(pcId, p.bytesDone, p.bytesTotal);
+        // The last figures also when the task ended between two turns (its result keeps them): a PC
+        // that finished while no worker was there is reported with the bytes it moved, not 0.
+        if (typeof p?.bytesDone === 'number' && typeof p.bytesTotal === 'number' && (p.bytesDone !== pc.bytesDone || p.bytesTotal !== pc.bytesTotal)) await runs.progress(pcId, p.bytesDone, p.bytesTotal);
         // A hello, the verify phase and the end may all be new: look again while the PC moves.
         for (let i = 0; i < 4 && !isFinal(pc.state); i++) {
           const e = taskEvent(pc, task);
@@ -181,7 +203,7 @@ export async function startRunWorker(deps: { redis: RedisHandle; runs: RunServic
       await job.moveToDelayed(Date.now() + next, token);
       throw new DelayedError();
     },
-    { connection: deps.redis.createClient(), prefix: deps.redis.prefix, concurrency: opts.concurrency ?? 20, name: `runs@${process.pid}` },
+    { connection: deps.redis.createClient(), prefix: deps.redis.prefix, concurrency: opts.concurrency ?? 20, name: `runs@${process.pid}`, ...lockOpts, maxStalledCount: PC_MAX_STALLS },
   );
   const runWorker = new Worker(
     RUN_QUEUES.runs,
@@ -195,7 +217,7 @@ export async function startRunWorker(deps: { redis: RedisHandle; runs: RunServic
       }
       return { state: view.state, counts: view.counts };
     },
-    { connection: deps.redis.createClient(), prefix: deps.redis.prefix, concurrency: 2, name: `runs@${process.pid}` },
+    { connection: deps.redis.createClient(), prefix: deps.redis.prefix, concurrency: 2, name: `runs@${process.pid}`, ...lockOpts },
   );
   for (const w of [pcWorker, runWorker]) {
     w.on('error', (err) => log.warn({ err: err.message }, 'run worker connection error (BullMQ retries)'));
@@ -226,11 +248,22 @@ export async function startRunWorker(deps: { redis: RedisHandle; runs: RunServic
   await reconcile();
   const timer = setInterval(() => void reconcile().catch((err: Error) => log.warn({ err: err.message }, 'run reconcile failed')), 60_000);
   timer.unref();
+  // A Redis that comes back (restarted, maybe without its data): the runs' jobs are added again at once,
+  // not at the next minute. BullMQ's own clients reconnect by themselves; this one only listens.
+  const watch = deps.redis.createClient();
+  let seenReady = false;
+  watch.on('error', () => undefined);
+  watch.on('ready', () => {
+    if (!seenReady) return void (seenReady = true);
+    log.info('redis is back: adding the running runs\' jobs again');
+    void reconcile().catch((err: Error) => log.warn({ err: err.message }, 'run reconcile failed'));
+  });
   return {
     queue,
     reconcile,
     stop: async () => {
       clearInterval(timer);
+      watch.disconnect();
       for (const o of off) o();
       await Promise.all([pcWorker.close(), runWorker.close()]);
       await queue.close();

@@ -138,7 +138,7 @@ describe('room runs on BullMQ (real Redis, real SQLite, real magic packets on 12
     const run = await s.runs.create(actor, { hostIds: [a!.id], imageId, wakeAttempts: 5, wakeTimeoutMinutes: 0.02, wakePerSecond: 10 });
     await first.queue.enqueue(run);
     await until('a first magic packet', async () => woken.some((w) => w.mac === a!.mac && w.at >= Date.parse(run.createdAt) - 1000));
-    // The worker goes away mid-run (closed here; a kill -9 in a process of its own is the next test to write); its jobs stay in Redis.
+    // The worker goes away mid-run (closed here; runs-crash.test.ts kills -9 a worker process); its jobs stay in Redis.
     await first.stop();
     bootsOnWake(a!.mac, 'done');
     const second = await startRunWorker({ redis, runs: s.runs, tasks: s.tasks, events: s.events, log }, opts());

@@ -2,7 +2,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type MigrationProvider } from 'kysely';
+import { CompiledQuery, Kysely, Migrator, PostgresDialect, SqliteDialect, SqliteDriver, sql, type DatabaseConnection, type Driver, type MigrationProvider, type SqliteDialectConfig } from 'kysely';
 import pg from 'pg';
 import type { Config } from '../config.js';
 import { redactUrl } from '../url.js';
@@ -22,6 +22,26 @@ export interface Database {
   close(): Promise<void>;
 }
 
+/**
+ * SQLite transactions that take the write lock when they begin (BEGIN IMMEDIATE). The api and the worker
+ * are separate processes on one file under Docker Compose: a plain (deferred) BEGIN that read first and
+ * then writes, while the other process wrote, fails at once with "database is locked" (SQLITE_BUSY,
+ * the busy timeout cannot help a transaction whose snapshot is stale); an immediate one waits its turn.
+ */
+class SqliteImmediateDriver extends SqliteDriver {
+  override async beginTransaction(connection: DatabaseConnection): Promise<void> {
+    await connection.executeQuery(CompiledQuery.raw('begin immediate'));
+  }
+}
+class SqliteImmediateDialect extends SqliteDialect {
+  constructor(private readonly config: SqliteDialectConfig) {
+    super(config);
+  }
+  override createDriver(): Driver {
+    return new SqliteImmediateDriver(this.config);
+  }
+}
+
 export function openDatabase(cfg: Config['database']): Database {
   if (cfg.kind === 'sqlite') {
     fs.mkdirSync(path.dirname(cfg.file), { recursive: true });
@@ -31,7 +51,7 @@ export function openDatabase(cfg: Config['database']): Database {
     sqlite.pragma('synchronous = FULL');
     sqlite.pragma('foreign_keys = ON');
     sqlite.pragma('busy_timeout = 10000');
-    const db = new Kysely<DB>({ dialect: new SqliteDialect({ database: sqlite }) });
+    const db = new Kysely<DB>({ dialect: new SqliteImmediateDialect({ database: sqlite }) });
     return {
       db,
       dialect: 'sqlite',
