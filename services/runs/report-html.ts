@@ -16,6 +16,7 @@ const T = {
     running: 'en cours',
     needs: 'À regarder',
     nothing: 'Rien à regarder : tous les postes sont restaurés.',
+    notStarted: "Cette restauration n'a pas démarré",
     done: 'Restaurés',
     pc: 'Poste',
     state: 'État',
@@ -36,6 +37,7 @@ const T = {
     running: 'running',
     needs: 'Needs a person',
     nothing: 'Nothing to look at: every PC is restored.',
+    notStarted: 'This run did not start',
     done: 'Restored',
     pc: 'PC',
     state: 'State',
@@ -68,7 +70,7 @@ export function reportHtml(r: RunReport, lang: Lang = 'fr'): string {
 <p>${esc(t.image)} « ${esc(r.run.image)} » ${esc(t.version)} ${esc(r.run.version)} · ${esc(t.started)} ${esc(when(r.run.startedAt, lang))} · ${esc(t.ended)} ${esc(r.run.endedAt ? when(r.run.endedAt, lang) : t.running)}</p>
 <p><strong>${esc(t.totals(r.totals))}</strong> · ${esc(duration(r.totals.wallSeconds))} · ${esc(size(r.totals.bytesMoved))}</p>
 <h2>${esc(t.needs)}</h2>
-${needs.length ? `<table>${head}\n${rows(needs)}</table>` : `<p>${esc(t.nothing)}</p>`}
+${r.run.state === 'not_started' ? `<p class="failed"><strong>${esc(t.notStarted)}</strong> : ${esc(r.run.why ? r.run.why[lang] : '')}</p>` : needs.length ? `<table>${head}\n${rows(needs)}</table>` : `<p>${esc(t.nothing)}</p>`}
 <h2>${esc(t.done)}</h2>
 ${done.length ? `<table>${head}\n${rows(done)}</table>` : '<p>–</p>'}
 </body></html>
@@ -81,7 +83,8 @@ export function reportText(r: RunReport, lang: Lang = 'fr'): { subject: string; 
   const needs = r.pcs.filter((p) => p.needsAPerson);
   const subject = `${t.title} – ${r.run.room ?? t.chosen} : ${t.totals(r.totals)}`;
   const lines = [t.totals(r.totals), ''];
-  if (needs.length) {
+  if (r.run.state === 'not_started') lines.push(`${t.notStarted} : ${r.run.why ? r.run.why[lang] : ''}`);
+  else if (needs.length) {
     lines.push(`${t.needs} :`);
     for (const p of needs) lines.push(`- ${p.hostName} (${t.states[p.state]}) : ${p.reason ? p.reason[lang] : ''}`);
   } else lines.push(t.nothing);

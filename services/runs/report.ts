@@ -4,6 +4,7 @@
 // page and the e-mail are all made from it. Reasons are given in French and English: the pipeline's
 // own codes are translated here; a client's failure keeps its sentence (English) in both.
 import type { RunPcEvent } from '../core/db/schema.js';
+import { notStartedWords } from './not-started.js';
 import type { RunPcView, RunView } from './service.js';
 
 export type Lang = 'fr' | 'en';
@@ -23,7 +24,7 @@ export interface ReportPc {
 }
 
 export interface RunReport {
-  run: { id: number; room: string | null; image: string; version: number; state: RunView['state']; createdBy: string; startedAt: string | null; endedAt: string | null; reason: RunView['reason'] };
+  run: { id: number; room: string | null; image: string; version: number; state: RunView['state']; createdBy: string; startedAt: string | null; endedAt: string | null; reason: RunView['reason']; why: { code: string; fr: string; en: string } | null };
   totals: { pcs: number; done: number; failed: number; skipped: number; cancelled: number; open: number; wallSeconds: number | null; bytesMoved: number };
   /** Failed first, then skipped, cancelled, still open, done; by name within each. */
   pcs: ReportPc[];
@@ -55,7 +56,8 @@ function translate(code: string, params: Record<string, unknown>, english: strin
   return { fr: fr[code] ?? english, en: english };
 }
 
-export function buildReport(view: RunView, timeline: RunPcEvent[], now = Date.now()): RunReport {
+/** runParams: the parameters of the run's own reason (a run that did not start: the time, the window). */
+export function buildReport(view: RunView, timeline: RunPcEvent[], now = Date.now(), runParams: Record<string, string> = {}): RunReport {
   const byPc = new Map<number, RunPcEvent[]>();
   for (const e of timeline) byPc.set(e.run_pc_id, [...(byPc.get(e.run_pc_id) ?? []), e]);
   const pcs: ReportPc[] = view.pcs.map((p) => {
@@ -82,7 +84,7 @@ export function buildReport(view: RunView, timeline: RunPcEvent[], now = Date.no
   pcs.sort((a, b) => ORDER[a.state] - ORDER[b.state] || a.hostName.localeCompare(b.hostName, 'fr'));
   const count = (s: RunPcView['state']) => pcs.filter((p) => p.state === s).length;
   return {
-    run: { id: view.id, room: view.room, image: view.image.name, version: view.version.number, state: view.state, createdBy: view.createdBy, startedAt: view.startedAt, endedAt: view.endedAt, reason: view.reason },
+    run: { id: view.id, room: view.room, image: view.image.name, version: view.version.number, state: view.state, createdBy: view.createdBy, startedAt: view.startedAt, endedAt: view.endedAt, reason: view.reason, why: runWhy(view, runParams) },
     totals: {
       pcs: pcs.length,
       done: count('done'),
@@ -95,4 +97,11 @@ export function buildReport(view: RunView, timeline: RunPcEvent[], now = Date.no
     },
     pcs,
   };
+}
+
+/** The run's own reason in both languages: why it did not start, or why it ended as it did. */
+function runWhy(view: RunView, params: Record<string, string>): RunReport['run']['why'] {
+  if (!view.reason) return null;
+  if (view.state === 'not_started') return notStartedWords(view.reason.code, params, view.reason.text);
+  return { code: view.reason.code, ...translate(view.reason.code, params, view.reason.text) };
 }

@@ -52,6 +52,7 @@ export class RunRepository {
         window_ends_at: r.windowEndsAt,
         reason_code: null,
         reason_text: null,
+        reason_params: null,
         report_sent_at: null,
       })
       .returning('id')
@@ -142,6 +143,39 @@ export class RunRepository {
   async markReportSent(runId: number, at: string): Promise<boolean> {
     const r = await this.db.updateTable('runs').set({ report_sent_at: at }).where('id', '=', runId).where('report_sent_at', 'is', null).executeTakeFirst();
     return Number(r.numUpdatedRows) === 1;
+  }
+
+  /**
+   * A run that did not start (a schedule's instant outside its window, an empty room, a damaged
+   * version…): a row of its own, ended at once with its reason, so the runs list and the report say it.
+   * versionNumber 0: no version could be chosen.
+   */
+  async insertNotStarted(trx: Kysely<DB>, r: Omit<NewRun, 'versionId' | 'imageName'> & { versionId: number | null; reason: Reason }): Promise<number> {
+    const image = await trx.selectFrom('images').select('name').where('id', '=', r.imageId).executeTakeFirst();
+    const { id } = await trx
+      .insertInto('runs')
+      .values({
+        room_id: r.roomId,
+        room_name: r.roomName,
+        image_id: image ? r.imageId : null,
+        image_name: image?.name ?? '?',
+        version_id: r.versionId,
+        version_number: r.versionNumber,
+        state: 'not_started',
+        options: JSON.stringify(r.options),
+        created_by: r.createdBy,
+        created_at: r.at,
+        started_at: null,
+        ended_at: r.at,
+        window_ends_at: r.windowEndsAt,
+        reason_code: r.reason.code,
+        reason_text: r.reason.text,
+        reason_params: Object.keys(r.reason.params).length ? JSON.stringify(r.reason.params) : null,
+        report_sent_at: null,
+      })
+      .returning('id')
+      .executeTakeFirstOrThrow();
+    return id;
   }
 
   /** Ends a running run once every PC is final; false when it is not (or no longer) running, or a PC is still open. */

@@ -67,7 +67,7 @@ const TimelineSchema = z.array(
 
 const ReportSchema = z
   .object({
-    run: z.object({ id: z.number().int(), room: z.string().nullable(), image: z.string(), version: z.number().int(), state: z.enum(RUN_STATES), createdBy: z.string(), startedAt: z.string().nullable(), endedAt: z.string().nullable(), reason: Reason }),
+    run: z.object({ id: z.number().int(), room: z.string().nullable(), image: z.string(), version: z.number().int(), state: z.enum(RUN_STATES), createdBy: z.string(), startedAt: z.string().nullable(), endedAt: z.string().nullable(), reason: Reason, why: z.object({ code: z.string(), fr: z.string(), en: z.string() }).nullable().describe("the run's own reason in French and English (why it did not start, or how it ended)") }),
     totals: z.object({ pcs: z.number().int(), done: z.number().int(), failed: z.number().int(), skipped: z.number().int(), cancelled: z.number().int(), open: z.number().int(), wallSeconds: z.number().nullable(), bytesMoved: z.number() }),
     pcs: z.array(
       z.object({

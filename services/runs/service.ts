@@ -171,6 +171,15 @@ export class RunService {
     });
   }
 
+  /** Records, in the caller's transaction, a run that did not start (a schedule's instant), with its reason; its id. */
+  async recordNotStarted(tx: Tx, r: { roomId: number; imageId: number; version: number | null; options: Record<string, unknown>; createdBy: string; reason: Reason }): Promise<number> {
+    const room = await this.rooms.byId(r.roomId, tx.trx);
+    const at = new Date(this.now()).toISOString();
+    const id = await this.repo.insertNotStarted(tx.trx, { roomId: room ? r.roomId : null, roomName: room?.name ?? null, imageId: r.imageId, versionId: null, versionNumber: r.version ?? 0, options: r.options, createdBy: r.createdBy, at, windowEndsAt: null, reason: r.reason });
+    tx.out.add('run.changed', { runId: id, roomId: room ? r.roomId : null, state: 'not_started', at });
+    return id;
+  }
+
   async view(id: number): Promise<RunView> {
     return this.viewIn(id, this.db);
   }
@@ -211,7 +220,8 @@ export class RunService {
   /** The run's morning report (report.ts). */
   async report(runId: number): Promise<RunReport> {
     const view = await this.view(runId);
-    return buildReport(view, await this.repo.timeline(view.pcs.map((p) => p.id)), this.now());
+    const params = (await this.repo.run(runId))?.reason_params;
+    return buildReport(view, await this.repo.timeline(view.pcs.map((p) => p.id)), this.now(), params ? (JSON.parse(params) as Record<string, string>) : {});
   }
 
   /** Whether the run's report was e-mailed already. */

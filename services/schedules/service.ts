@@ -96,7 +96,7 @@ export class ScheduleService {
     private readonly db: Kysely<DB>,
     private readonly repo: ScheduleRepository,
     private readonly rooms: Pick<RoomRepository, 'byId' | 'all'>,
-    private readonly runs: Pick<RunService, 'create'>,
+    private readonly runs: Pick<RunService, 'create' | 'recordNotStarted'>,
     private readonly tasks: Pick<TaskService, 'kinds'>,
     private readonly events: EventBus,
     /** ms since the epoch; a test passes its own clock. */
@@ -187,6 +187,10 @@ export class ScheduleService {
     }
     const outcome = await this.decide(s, at);
     await this.events.transaction(this.db, async (tx) => {
+      // An instant that did not start is a run of its own too (state not_started, with the reason), so
+      // that the room's runs and their reports say it; a disabled schedule's instant only in its fires.
+      if (outcome.outcome === 'not_started' && outcome.reason && outcome.reason.code !== 'disabled')
+        outcome.runId = await this.runs.recordNotStarted(tx, { roomId: s.room_id, imageId: s.image_id, version: s.version, options: JSON.parse(s.options) as Record<string, unknown>, createdBy: `schedule:${s.id}`, reason: outcome.reason });
       await this.repo.settleFire(tx.trx, scheduleId, fireAt, outcome);
       tx.out.add('schedule.changed', { scheduleId, roomId: s.room_id, change: 'fired', at: recorded });
     });

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RoomRepository } from '../../services/inventory/rooms.js';
 import { RunRepository } from '../../services/runs/repository.js';
 import { buildReport } from '../../services/runs/report.js';
+import { reportHtml, reportText } from '../../services/runs/report-html.js';
 import { RunService } from '../../services/runs/service.js';
 import { closeDueWindows } from '../../services/runs/window.js';
 import { ScheduleRepository } from '../../services/schedules/repository.js';
@@ -111,7 +112,15 @@ describe.each(DIALECTS)('schedules through ScheduleService (%s)', (dialect) => {
     clock = Date.parse('2027-01-11T19:00:02Z');
     const early = await schedules.create(actor, { roomId, imageId, cron: '0 20 * * *', windowStart: '22:00', windowEnd: '06:00' });
     const r1 = await schedules.fire(early.id, Date.parse('2027-01-11T19:00:00Z'));
-    expect(r1).toMatchObject({ outcome: 'not_started', runId: null, reason: { code: 'outside_window', en: expect.stringContaining('due at 20:00, outside its window 22:00–06:00'), fr: expect.stringContaining('(20:00) est en dehors de la plage 22:00–06:00') } });
+    expect(r1).toMatchObject({ outcome: 'not_started', reason: { code: 'outside_window', en: expect.stringContaining('due at 20:00, outside its window 22:00–06:00'), fr: expect.stringContaining('(20:00) est en dehors de la plage 22:00–06:00') } });
+    // The instant is a run of its own, not started, whose report says why (French and English), and
+    // whose PCs were never queued.
+    expect(r1!.runId).toEqual(expect.any(Number));
+    expect(await runs.view(r1!.runId!)).toMatchObject({ state: 'not_started', room: 'B204', startedAt: null, endedAt: new Date(clock).toISOString(), reason: { code: 'outside_window' }, pcs: [] });
+    const report = await runs.report(r1!.runId!);
+    expect(report.run.why).toMatchObject({ code: 'outside_window', fr: expect.stringContaining('(20:00) est en dehors de la plage 22:00–06:00'), en: expect.stringContaining('outside its window 22:00–06:00') });
+    expect(reportHtml(report)).toMatch(/Cette restauration n&#39;a pas démarré<\/strong> : l&#39;heure prévue \(20:00\) est en dehors/);
+    expect(reportText(report, 'en').text).toContain('This run did not start : it was due at 20:00');
 
     const late = await schedules.create(actor, { roomId, imageId, ...nightly });
     clock = Date.parse('2027-01-12T06:12:00Z'); // 07:12 in Paris: the worker was down all night
@@ -125,6 +134,7 @@ describe.each(DIALECTS)('schedules through ScheduleService (%s)', (dialect) => {
     expect(r3).toMatchObject({ outcome: 'not_started', reason: { code: 'empty_room', fr: expect.stringContaining("la salle n'a aucun poste"), en: expect.stringContaining('has no PCs') } });
     expect((await schedules.fires(empty.id))[0]).toMatchObject({ outcome: 'not_started', reason: { code: 'empty_room' } });
     expect(await runs.list({ state: 'running' })).toEqual([]);
+    expect((await runs.list({ state: 'not_started' })).map((r) => r.reason_code).sort()).toEqual(['empty_room', 'outside_window', 'window_missed']);
     for (const id of [early.id, late.id, empty.id]) await schedules.delete(actor, id);
     await s.inventory.deleteRoom(actor, emptyRoom, { unassignHosts: false });
   });

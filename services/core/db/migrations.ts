@@ -295,5 +295,12 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
         await db.schema.createIndex('schedule_fires_once').on('schedule_fires').columns(['schedule_id', 'fire_at']).unique().execute();
       },
     },
+    '2026-12-06-0007-runs-reason-params': {
+      async up(db: Kysely<unknown>) {
+        // A run's own reason with its parameters (a schedule's instant that did not start: the time, the
+        // window), so that the report can say it in French as well as in the English of reason_text.
+        await db.schema.alterTable('runs').addColumn('reason_params', 'text').execute();
+      },
+    },
   };
 }

@@ -221,6 +221,8 @@ export interface RunTable {
   window_ends_at: Timestamp | null;
   reason_code: string | null;
   reason_text: string | null;
+  /** JSON: the reason's parameters (a run that did not start: the time, the window…). */
+  reason_params: string | null;
   /** When the morning report was e-mailed (null: not yet, or no SMTP). */
   report_sent_at: Timestamp | null;
 }
