@@ -64,16 +64,17 @@ async function privateRedis(ctx: BenchContext): Promise<{ url: string; commands(
   const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'yes'], { stdio: 'ignore' });
   ctx.onCleanup(async () => void (proc.exitCode === null && proc.kill('SIGTERM')));
   const url = `redis://127.0.0.1:${port}`;
-  const r = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 });
   for (let i = 0; ; i++) {
-    try {
-      await r.connect();
-      break;
-    } catch (err) {
-      if (i > 50) throw err;
-      await new Promise((res) => setTimeout(res, 100));
-    }
+    const up = await new Promise<boolean>((resolve) => {
+      const sock = net.connect(port, '127.0.0.1', () => (sock.end(), resolve(true)));
+      sock.on('error', () => resolve(false));
+    });
+    if (up) break;
+    if (i > 100) throw new Error(`redis-server did not start on port ${port}`);
+    await new Promise((res) => setTimeout(res, 100));
   }
+  const r = new Redis(url, { maxRetriesPerRequest: 1 });
+  r.on('error', () => undefined);
   ctx.onCleanup(async () => void r.disconnect());
   return {
     url,
@@ -92,6 +93,8 @@ interface SizeResult {
   runWallSec: number;
   restoreSec: { sum: number; max: number; median: number };
   overheadPerPcSec: { median: number; max: number; mean: number };
+  /** Where the overhead goes (medians over the PCs): run created → magic packet heard, packet → hello answered, client finished → PC ended in the database. */
+  phasesMedianSec: { toWoken: number; wokenToHello: number; clientEndToPcEnded: number };
   runWallMinusLongestRestoreSec: number;
   dbQueries: number;
   dbQueriesPerPc: number;
@@ -163,6 +166,7 @@ async function oneSize(ctx: BenchContext, n: number): Promise<SizeResult> {
     const created = Date.parse(view.createdAt);
     const restore: number[] = [];
     const overhead: number[] = [];
+    const phases = { toWoken: [] as number[], wokenToHello: [] as number[], clientEndToPcEnded: [] as number[] };
     for (const { pc } of pcs) {
       const ev = pc.events();
       const hello = ev.find((e) => e.event === 'hello');
@@ -172,6 +176,12 @@ async function oneSize(ctx: BenchContext, n: number): Promise<SizeResult> {
       const own = (Date.parse(exit.at) - Date.parse(hello.at)) / 1000;
       restore.push(own);
       overhead.push((Date.parse(v.endedAt) - created) / 1000 - own);
+      const woken = ev.find((e) => e.event === 'woken');
+      if (woken) {
+        phases.toWoken.push((Date.parse(woken.at) - created) / 1000);
+        phases.wokenToHello.push((Date.parse(hello.at) - Date.parse(woken.at)) / 1000);
+      }
+      phases.clientEndToPcEnded.push((Date.parse(v.endedAt) - Date.parse(exit.at)) / 1000);
     }
     const sum = restore.reduce((s, x) => s + x, 0);
     const result: SizeResult = {
@@ -181,6 +191,7 @@ async function oneSize(ctx: BenchContext, n: number): Promise<SizeResult> {
       runWallSec: r2((runEnd - created) / 1000)!,
       restoreSec: { sum: r2(sum)!, max: r2(Math.max(...restore))!, median: r2(median(restore)) ?? 0 },
       overheadPerPcSec: { median: r2(median(overhead)) ?? 0, max: r2(Math.max(...overhead))!, mean: r2(overhead.reduce((s, x) => s + x, 0) / overhead.length)! },
+      phasesMedianSec: { toWoken: r2(median(phases.toWoken)) ?? 0, wokenToHello: r2(median(phases.wokenToHello)) ?? 0, clientEndToPcEnded: r2(median(phases.clientEndToPcEnded)) ?? 0 },
       runWallMinusLongestRestoreSec: r2((runEnd - created) / 1000 - Math.max(...restore))!,
       dbQueries,
       dbQueriesPerPc: r2(dbQueries / n)!,
@@ -221,13 +232,14 @@ export async function run(ctx: BenchContext): Promise<void> {
     `Machine: ${env.cpuCount} × ${env.cpuModel}, load average at the end of each run in the table (the machine is shared: timings are noisy).`,
     '',
     markdownTable(
-      ['PCs', 'done / failed', 'run wall (s)', 'restores: sum / max / median (s)', 'overhead per PC: median / max (s)', 'wall − longest restore (s)', 'DB queries per PC', 'Redis cmds per PC', 'api CPU (s) / per PC', 'api RSS before → peak (MiB)', 'load'],
+      ['PCs', 'done / failed', 'run wall (s)', 'restores: sum / max / median (s)', 'overhead per PC: median / max (s)', 'of which (medians, s): to woken / woken → hello / client end → PC ended', 'wall − longest restore (s)', 'DB queries per PC', 'Redis cmds per PC', 'api CPU (s) / per PC', 'api RSS before → peak (MiB)', 'load'],
       results.map((r) => [
         r.pcs,
         `${r.done} / ${r.failed}`,
         r.runWallSec,
         `${r.restoreSec.sum} / ${r.restoreSec.max} / ${r.restoreSec.median}`,
         `${r.overheadPerPcSec.median} / ${r.overheadPerPcSec.max}`,
+        `${r.phasesMedianSec.toWoken} / ${r.phasesMedianSec.wokenToHello} / ${r.phasesMedianSec.clientEndToPcEnded}`,
         r.runWallMinusLongestRestoreSec,
         r.dbQueriesPerPc,
         r.redisCommandsPerPc,
