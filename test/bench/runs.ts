@@ -223,7 +223,13 @@ export async function run(ctx: BenchContext): Promise<void> {
   await exec('modprobe', ['loop']).catch(() => undefined);
   const sizes = (process.env.BENCH_RUNS_SIZES ?? '30,100').split(',').map((s) => Number(s.trim())).filter((s) => s >= 1 && s <= 240);
   const results: SizeResult[] = [];
-  for (const n of sizes) results.push(await oneSize(ctx, n));
+  for (const n of sizes) {
+    results.push(await oneSize(ctx, n));
+    write(ctx, env, results);
+  }
+}
+
+function write(ctx: BenchContext, env: ReturnType<typeof environment>, results: SizeResult[]): void {
   const md = [
     '# Room-run benchmark',
     '',
