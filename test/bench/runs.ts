@@ -22,7 +22,7 @@ import type { RunView } from '../../services/runs/service.js';
 import { startTestApp, type TestApp } from '../support/app.js';
 import { buildImage } from '../support/images.js';
 import { SimRoom, uploadImage, writeClientFiles, type SimPc } from '../support/simpc.js';
-import { environment, markdownTable, median, writeResults, type BenchContext } from './harness.js';
+import { environment, markdownTable, median, RESULTS_DIR, writeResults, type BenchContext } from './harness.js';
 
 export const name = 'runs';
 const exec = promisify(execFile);
@@ -88,6 +88,8 @@ async function privateRedis(ctx: BenchContext): Promise<{ url: string; commands(
 
 interface SizeResult {
   pcs: number;
+  /** The PCs' states when the run had not ended within BENCH_RUNS_TIMEOUT_SEC (then cancelled); null when it ended. */
+  stuck: Record<string, number> | null;
   done: number;
   failed: number;
   runWallSec: number;
@@ -144,6 +146,7 @@ async function oneSize(ctx: BenchContext, n: number): Promise<SizeResult> {
   let peak = rss0;
   const sampler = setInterval(() => (peak = Math.max(peak, rssMiB())), 200);
   let view: RunView;
+  let stuckCounts: Record<string, number> | null = null;
   try {
     const ended = new Promise<void>((resolve) => {
       const off = c.events.on('run.changed', (e) => {
@@ -155,7 +158,17 @@ async function oneSize(ctx: BenchContext, n: number): Promise<SizeResult> {
     });
     let runId = -1;
     runId = (await c.runs.create(actor, { roomId, imageId, maxParallel: n, wakeAttempts: 3, wakeTimeoutMinutes: 3, silenceTimeoutMinutes: 30, wakePerSecond: 20 })).id;
-    await ended;
+    // A run that does not end (PCs left open: e.g. their jobs failed in BullMQ) is reported as stuck, then cancelled.
+    const limitMs = Number(process.env.BENCH_RUNS_TIMEOUT_SEC ?? 900) * 1000;
+    let timer: NodeJS.Timeout | undefined;
+    const stuck = await Promise.race([ended.then(() => null), new Promise<string>((resolve) => (timer = setTimeout(() => resolve('timeout'), limitMs)))]);
+    clearTimeout(timer);
+    if (stuck) {
+      const v = await c.runs.view(runId);
+      ctx.log(`runs: ${n} PCs: the run did not end within ${limitMs / 1000} s: ${JSON.stringify(v.counts)}`);
+      stuckCounts = v.counts;
+      await c.runs.cancel(actor, runId);
+    }
     clearInterval(sampler);
     const cpu = cpuSeconds() - cpu0;
     const redisCommands = (await redis.commands()) - redis0 - 1;
@@ -186,6 +199,7 @@ async function oneSize(ctx: BenchContext, n: number): Promise<SizeResult> {
     const sum = restore.reduce((s, x) => s + x, 0);
     const result: SizeResult = {
       pcs: n,
+      stuck: stuckCounts,
       done: view.counts.done ?? 0,
       failed: view.counts.failed ?? 0,
       runWallSec: r2((runEnd - created) / 1000)!,
@@ -222,14 +236,22 @@ export async function run(ctx: BenchContext): Promise<void> {
   }
   await exec('modprobe', ['loop']).catch(() => undefined);
   const sizes = (process.env.BENCH_RUNS_SIZES ?? '30,100').split(',').map((s) => Number(s.trim())).filter((s) => s >= 1 && s <= 240);
-  const results: SizeResult[] = [];
+  // Sizes not run this time keep their last figures (with their date), so one size can be measured again alone.
+  let kept: Array<SizeResult & { date?: string }> = [];
+  try {
+    const last = JSON.parse(fs.readFileSync(path.join(RESULTS_DIR, `${name}.json`), 'utf8')) as { environment?: { date?: string }; results?: Array<SizeResult & { date?: string }> };
+    kept = (last.results ?? []).filter((r) => !sizes.includes(r.pcs)).map((r) => ({ ...r, date: r.date ?? last.environment?.date }));
+  } catch {
+    // no earlier results
+  }
+  const results: Array<SizeResult & { date?: string }> = [];
   for (const n of sizes) {
-    results.push(await oneSize(ctx, n));
-    write(ctx, env, results);
+    results.push({ ...(await oneSize(ctx, n)), date: new Date().toISOString() });
+    write(ctx, env, [...kept, ...results].sort((a, b) => a.pcs - b.pcs));
   }
 }
 
-function write(ctx: BenchContext, env: ReturnType<typeof environment>, results: SizeResult[]): void {
+function write(ctx: BenchContext, env: ReturnType<typeof environment>, results: Array<SizeResult & { date?: string }>): void {
   const md = [
     '# Room-run benchmark',
     '',
@@ -238,14 +260,15 @@ function write(ctx: BenchContext, env: ReturnType<typeof environment>, results: 
     `Machine: ${env.cpuCount} × ${env.cpuModel}, load average at the end of each run in the table (the machine is shared: timings are noisy).`,
     '',
     markdownTable(
-      ['PCs', 'done / failed', 'run wall (s)', 'restores: sum / max / median (s)', 'overhead per PC: median / max (s)', 'of which (medians, s): to woken / woken → hello / client end → PC ended', 'wall − longest restore (s)', 'DB queries per PC', 'Redis cmds per PC', 'api CPU (s) / per PC', 'api RSS before → peak (MiB)', 'load'],
+      ['PCs', 'measured', 'done / failed', 'run wall (s)', 'restores: sum / max / median (s)', 'overhead per PC: median / max (s)', 'of which (medians, s): to woken / woken → hello / client end → PC ended', 'wall − longest restore (s)', 'DB queries per PC', 'Redis cmds per PC', 'api CPU (s) / per PC', 'api RSS before → peak (MiB)', 'load'],
       results.map((r) => [
         r.pcs,
-        `${r.done} / ${r.failed}`,
+        r.date?.slice(0, 16) ?? '',
+        `${r.done} / ${r.failed}${r.stuck ? ` (stuck: ${JSON.stringify(r.stuck)})` : ''}`,
         r.runWallSec,
         `${r.restoreSec.sum} / ${r.restoreSec.max} / ${r.restoreSec.median}`,
         `${r.overheadPerPcSec.median} / ${r.overheadPerPcSec.max}`,
-        `${r.phasesMedianSec.toWoken} / ${r.phasesMedianSec.wokenToHello} / ${r.phasesMedianSec.clientEndToPcEnded}`,
+        (r.phasesMedianSec as SizeResult['phasesMedianSec'] | undefined) ? `${r.phasesMedianSec.toWoken} / ${r.phasesMedianSec.wokenToHello} / ${r.phasesMedianSec.clientEndToPcEnded}` : 'not measured',
         r.runWallMinusLongestRestoreSec,
         r.dbQueriesPerPc,
         r.redisCommandsPerPc,
