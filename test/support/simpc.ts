@@ -150,7 +150,13 @@ export class SimRoom {
   }
 
   async close(): Promise<void> {
-    for (const pc of this.pcs) if (pc.proc && pc.proc.exitCode === null && pc.proc.pid) process.kill(pc.proc.pid, 'SIGKILL');
+    for (const pc of this.pcs) {
+      try {
+        if (pc.proc && pc.proc.exitCode === null && pc.proc.pid) process.kill(pc.proc.pid, 'SIGKILL');
+      } catch {
+        // it had just powered off
+      }
+    }
     await Promise.all(this.pcs.map((p) => p.exit));
     for (const pc of this.pcs) {
       const loops = (await exec('losetup', ['-j', pc.disk]).catch(() => ({ stdout: '' }))).stdout;
