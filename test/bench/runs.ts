@@ -90,6 +90,8 @@ interface SizeResult {
   pcs: number;
   /** The PCs' states when the run had not ended within BENCH_RUNS_TIMEOUT_SEC (then cancelled); null when it ended. */
   stuck: Record<string, number> | null;
+  /** The failed PCs' reasons (code: text, first 120 characters) and how many PCs each. */
+  failures: Record<string, number>;
   done: number;
   failed: number;
   runWallSec: number;
@@ -200,6 +202,11 @@ async function oneSize(ctx: BenchContext, n: number): Promise<SizeResult> {
     const result: SizeResult = {
       pcs: n,
       stuck: stuckCounts,
+      failures: view.pcs.filter((p) => p.state === 'failed').reduce<Record<string, number>>((acc, p) => {
+        const key = `${p.reason?.code ?? '?'}: ${(p.reason?.text ?? '').slice(0, 120)}`;
+        acc[key] = (acc[key] ?? 0) + 1;
+        return acc;
+      }, {}),
       done: view.counts.done ?? 0,
       failed: view.counts.failed ?? 0,
       runWallSec: r2((runEnd - created) / 1000)!,
