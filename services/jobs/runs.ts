@@ -113,7 +113,8 @@ export function taskEvent(pc: RunPcView, task: { state: string; error: string | 
       const progress = task.result?.progress as { phase?: unknown } | undefined;
       const phase = typeof progress?.phase === 'string' ? progress.phase : null;
       if (pc.state === 'waking' || pc.state === 'booted') return { type: 'task-running' };
-      if (pc.state === 'restoring' && phase === 'verify') return { type: 'task-progress', phase };
+      // 'table' comes after the read-back: a short verify (a small disk) may be over before a turn reads the task.
+      if (pc.state === 'restoring' && (phase === 'verify' || phase === 'table')) return { type: 'task-progress', phase: 'verify' };
       return null;
     }
     case 'done': {
@@ -237,7 +238,15 @@ export async function startRunWorker(deps: { redis: RedisHandle; runs: RunServic
       if (e.state === 'running') await queue.enqueue(view);
       else for (const p of view.pcs) await queue.nudge(view.id, p.id);
     })().catch((err: Error) => log.warn({ run: e.runId, err: err.message }, 'could not schedule a run'));
-  const off = [deps.events.on('run.changed', onRun), deps.events.on('task.changed', (e) => nudgeTask(e.taskId)), deps.events.on('task.progress', (e) => void (e.progress.phase === 'verify' && nudgeTask(e.taskId))), deps.events.on('run.pc.changed', (e) => void (isFinal(e.state as RunPcView['state']) && queue.nudge(e.runId, e.runPcId).catch(() => undefined)))];
+  // A restore's progress wakes its PC's job only when its phase changes (restore → verify → table): once a phase, not once a second.
+  const phases = new Map<number, string>();
+  const onProgress = (e: { taskId: number; kind: string; progress: { phase: string } }) => {
+    if (e.kind !== 'restore' || phases.get(e.taskId) === e.progress.phase) return;
+    if (e.progress.phase === 'table') phases.delete(e.taskId);
+    else phases.set(e.taskId, e.progress.phase);
+    nudgeTask(e.taskId);
+  };
+  const off = [deps.events.on('run.changed', onRun), deps.events.on('task.changed', (e) => (e.state !== 'running' && phases.delete(e.taskId), nudgeTask(e.taskId))), deps.events.on('task.progress', onProgress), deps.events.on('run.pc.changed', (e) => void (isFinal(e.state as RunPcView['state']) && queue.nudge(e.runId, e.runPcId).catch(() => undefined)))];
 
   const reconcile = async () => {
     const open = await runs.list({ state: 'running' });

@@ -129,9 +129,14 @@ export class RunRepository {
     return true;
   }
 
-  /** Progress figures of an open PC (no state change, no timeline row). */
-  async setBytes(trx: Kysely<DB>, pcId: number, done: number, total: number, at: string): Promise<void> {
-    await trx.updateTable('run_pcs').set({ bytes_done: done, bytes_total: total, updated_at: at }).where('id', '=', pcId).where('state', 'in', OPEN_PC_STATES).execute();
+  /** Progress figures of an open PC (no state change, no timeline row); with deadlineAt, its silence deadline moves on. */
+  async setBytes(trx: Kysely<DB>, pcId: number, done: number, total: number, at: string, deadlineAt?: string): Promise<void> {
+    await trx
+      .updateTable('run_pcs')
+      .set({ bytes_done: done, bytes_total: total, updated_at: at, ...(deadlineAt ? { deadline_at: deadlineAt } : {}) })
+      .where('id', '=', pcId)
+      .where('state', 'in', OPEN_PC_STATES)
+      .execute();
   }
 
   timeline(pcIds: number[], db: Kysely<DB> = this.db): Promise<RunPcEvent[]> {

@@ -260,7 +260,15 @@ export class RunService {
 
   /** Progress figures of a PC (no state change): bytes for the report and the UI. */
   async progress(pcId: number, done: number, total: number): Promise<void> {
-    await this.repo.setBytes(this.db, pcId, done, total, new Date(this.now()).toISOString());
+    // Progress that moved is word from the PC: its silence deadline starts again (a restore may
+    // take longer than silenceTimeoutMinutes; only a PC that stops reporting is given up).
+    const pc = await this.repo.pc(pcId);
+    if (!pc || (pc.bytes_done === done && pc.bytes_total === total)) return;
+    const run = await this.repo.run(pc.run_id);
+    const silenceMs = run ? pipelineOf(JSON.parse(run.options) as RunOptions).silenceTimeoutMs : null;
+    const now = this.now();
+    const deadline = silenceMs !== null && (pc.state === 'restoring' || pc.state === 'verifying') ? new Date(now + silenceMs).toISOString() : undefined;
+    await this.repo.setBytes(this.db, pcId, done, total, new Date(now).toISOString(), deadline);
   }
 
   /**

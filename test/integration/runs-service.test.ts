@@ -86,7 +86,17 @@ describe.each(DIALECTS)('room runs through RunService (%s)', (dialect) => {
     const taskB = (await runs.apply(b!.id, { type: 'start', inUse: false })).pc.taskId!;
     expect((await runs.apply(b!.id, { type: 'script-fetched' })).pc.state).toBe('booted');
     expect((await runs.apply(b!.id, { type: 'task-running' })).pc.state).toBe('restoring');
+    // A restore longer than the silence timeout is not "silent" while its progress moves: each report that moved starts the silence again.
+    clock += 9 * MIN;
+    await runs.progress(b!.id, 400, 1000);
+    clock += 9 * MIN;
+    expect((await runs.apply(b!.id, { type: 'deadline' })).decision).toEqual({ ok: false, ignore: expect.stringContaining('not yet') });
     await runs.progress(b!.id, 500, 1000);
+    const moved = (await runs.pc(b!.id))!.deadlineAt;
+    expect(Date.parse(moved!)).toBe(clock + 10 * MIN);
+    clock += MIN;
+    await runs.progress(b!.id, 500, 1000); // the same figures: no word, the deadline stays
+    expect((await runs.pc(b!.id))!.deadlineAt).toBe(moved);
     expect((await runs.apply(b!.id, { type: 'task-progress', phase: 'verify' })).pc).toMatchObject({ state: 'verifying', bytesDone: 500, bytesTotal: 1000 });
     expect((await runs.apply(b!.id, { type: 'task-done' })).pc).toMatchObject({ state: 'done', reason: { text: expect.stringContaining('powers off') } });
     expect(await s.tasks.stateOf(taskB)).toBe('pending'); // the run follows the task; the task's own end is the client's
