@@ -11,7 +11,6 @@ import fs from 'node:fs/promises';
 import {
   DEFAULT_BLOCK_SIZE,
   DEFAULT_CHUNK_SIZE,
-  blockHashes,
   FORMAT_NAME,
   FORMAT_VERSION,
   isExtended,
@@ -26,6 +25,7 @@ import {
 import { zstdCompressBlocks } from '../zstd.js';
 import { contentDigest, type ImagingApi } from './api.js';
 import { describeDisk } from './disk.js';
+import { hashChunk } from './offload.js';
 import { ebrExtents, readLayout } from './layout.js';
 import { probe, removeHiberfile, usedExtents, withLoop } from './partition.js';
 import { ProgressMeter, mib } from './progress.js';
@@ -147,6 +147,9 @@ export async function dropCache(disk: string): Promise<void> {
 
 // ---- capture --------------------------------------------------------------------------------
 
+/** Windows read and hashed at once in the capture's hash pass. */
+const HASH_AHEAD = 4;
+
 /** Commits tried, each after uploading again what the store said it lacks (a chunk lost or rejected). */
 const COMMIT_ROUNDS = 3;
 
@@ -204,15 +207,32 @@ export async function capture(o: CaptureOptions): Promise<CaptureReport> {
     meter.setPhase('hash', totalBytes, slots.length, 'hashing the used data');
     const fh = await fs.open(o.disk, 'r');
     try {
-      // Two buffers: the next window is read while this one is hashed.
-      const bufs = [Buffer.alloc(chunkSize), Buffer.alloc(chunkSize)];
-      let next = slots.length ? readWindow(fh, slots[0]!, bufs[0]) : null;
-      for (let i = 0; i < slots.length; i++) {
-        const s = slots[i]!;
-        const data = await next!;
-        next = i + 1 < slots.length ? readWindow(fh, slots[i + 1]!, bufs[(i + 1) % 2]) : null;
-        s.chunk = { offset: s.window.offset, length: s.window.length, hash: sha256(data), blocks: blockHashes(data, blockSize) };
+      // Windows read in order, HASH_AHEAD at a time, each hashed in a worker thread (offload.ts) as
+      // soon as it is read: the hashing uses every core while the next windows are read.
+      const free = Array.from({ length: HASH_AHEAD }, () => Buffer.alloc(chunkSize));
+      const inFlight: Array<Promise<void>> = [];
+      let next = 0;
+      const startReads = () => {
+        while (next < slots.length && free.length) {
+          const s = slots[next++]!;
+          const buf = free.pop()!;
+          const job = readWindow(fh, s, buf).then(async (data) => {
+            try {
+              const h = await hashChunk(data, blockSize);
+              s.chunk = { offset: s.window.offset, length: s.window.length, hash: h.hash, blocks: h.blocks };
+            } finally {
+              free.push(buf);
+            }
+          });
+          job.catch(() => {}); // awaited in order below
+          inFlight.push(job);
+        }
+      };
+      startReads();
+      for (const s of slots) {
+        await inFlight.shift()!;
         meter.add(usedIn(s.window));
+        startReads();
       }
       const bootSlots = slots.filter((s) => s.where === 'boot area');
       for (const p of partitions) p.chunks = slots.filter((s) => s.where === `partition ${p.number}`).map((s) => s.chunk!);
@@ -237,15 +257,23 @@ export async function capture(o: CaptureOptions): Promise<CaptureReport> {
       const sendBytes = toSend.reduce((s, x) => s + x.window.length, 0);
       meter.setPhase('upload', sendBytes, toSend.length, `version ${number}: ${toSend.length} of ${slots.length} chunks are new`);
       let uploadedBytes = 0;
+      // One read buffer per upload in flight, reused (not 4 MiB allocated and zeroed per chunk).
+      const readBufs: Buffer[] = [];
       const upload = async (list: Slot[], recheck: boolean) => {
         const pool = new Pool(o.concurrency ?? 4);
         for (const s of list) {
           await pool.add(async () => {
-            const data = await readWindow(fh, s);
-            // The store checks every chunk's content against its hash: a first upload is not hashed
-            // again here; one the store found wrong is, to tell a changed disk from a damaged transfer.
-            if (recheck && sha256(data) !== s.chunk!.hash) throw diskChanged(s);
-            const z = await zstdCompressBlocks(data, blockSize, o.level ?? 3);
+            const buf = readBufs.pop() ?? Buffer.allocUnsafe(chunkSize);
+            let z: Buffer;
+            try {
+              const data = await readWindow(fh, s, buf);
+              // The store checks every chunk's content against its hash: a first upload is not hashed
+              // again here; one the store found wrong is, to tell a changed disk from a damaged transfer.
+              if (recheck && sha256(data) !== s.chunk!.hash) throw diskChanged(s);
+              z = await zstdCompressBlocks(data, blockSize, o.level ?? 3);
+            } finally {
+              readBufs.push(buf);
+            }
             await o.api.putChunk(s.chunk!.hash, z, contentDigest(z));
             uploadedBytes += z.length;
             meter.add(s.window.length);

@@ -1,5 +1,5 @@
-// The restore's CPU work off the client's event loop: a few worker threads hash windows (SHA-256,
-// v3 block hashes) and decompress and hash fetched chunks, so the comparison, the decompression and
+// The client's hashing and decompression off its event loop: a few worker threads hash windows (a
+// capture's hash pass, a restore's comparison and read-back: SHA-256, v3 block hashes) and decompress and hash fetched chunks, so the comparison, the decompression and
 // the read-back use every core while the main thread keeps reading, fetching and writing. A chunk is
 // decompressed frame by frame with the synchronous node:zlib call (one trip to a worker per chunk,
 // not 64 trips to the thread pool and back, about half the CPU). Where node:zlib has no zstd (Node
@@ -45,7 +45,7 @@ parentPort.on('message', (m) => {
   try {
     if (m.op === 'hash') {
       const b = view(m.bytes);
-      parentPort.postMessage(m.blockSize ? { id: m.id, blocks: blockHashes(b, m.blockSize) } : { id: m.id, hash: sha(b) });
+      parentPort.postMessage({ id: m.id, hash: m.whole ? sha(b) : undefined, blocks: m.blockSize ? blockHashes(b, m.blockSize) : undefined });
     } else {
       const frames = zstdFrames(view(m.bytes));
       const out = Buffer.allocUnsafe(m.maxSize);
@@ -134,16 +134,23 @@ const workers = () => (pool ??= new Pool(Math.max(1, Math.min(4, os.availablePar
 
 /** The SHA-256 (hex) of `data`, in a worker (`data` is copied to it: the caller may reuse it at once). */
 export async function hashWindow(data: Buffer): Promise<string> {
-  const r = await workers().run({ op: 'hash', bytes: data, blockSize: 0 });
+  const r = await workers().run({ op: 'hash', bytes: data, whole: true, blockSize: 0 });
   if (r.error !== undefined) throw new Error(r.error);
   return r.hash!;
 }
 
 /** The v3 block hashes of `data` (format.ts blockHashes), in a worker (`data` is copied to it). */
 export async function hashBlocks(data: Buffer, blockSize: number): Promise<string[]> {
-  const r = await workers().run({ op: 'hash', bytes: data, blockSize });
+  const r = await workers().run({ op: 'hash', bytes: data, whole: false, blockSize });
   if (r.error !== undefined) throw new Error(r.error);
   return r.blocks!;
+}
+
+/** The SHA-256 of `data` and its v3 block hashes (a capture's manifest entry), in a worker (`data` is copied to it). */
+export async function hashChunk(data: Buffer, blockSize: number): Promise<{ hash: string; blocks: string[] }> {
+  const r = await workers().run({ op: 'hash', bytes: data, whole: true, blockSize });
+  if (r.error !== undefined) throw new Error(r.error);
+  return { hash: r.hash!, blocks: r.blocks! };
 }
 
 /** Decompresses a fetched chunk (one frame, or a v3 block index and block frames) of at most `maxSize` bytes and hashes it. `z` is given to the worker when it owns its memory. */
