@@ -48,10 +48,13 @@ parentPort.on('message', (m) => {
       parentPort.postMessage({ id: m.id, hash: m.whole ? sha(b) : undefined, blocks: m.blockSize ? blockHashes(b, m.blockSize) : undefined });
     } else {
       const frames = zstdFrames(view(m.bytes));
+      // Each frame's output in one buffer of its expected size (a v3 block): a buffer of the whole chunk's
+      // size per 64 KiB frame cost an allocation of 4 MiB and the garbage collections it set off.
+      const piece = Math.max(65536, Math.min(67108864, Math.ceil(m.maxSize / frames.length)));
       const out = Buffer.allocUnsafe(m.maxSize);
       let size = 0;
       for (const f of frames) {
-        const raw = zlib.zstdDecompressSync(f, { maxOutputLength: Math.max(1, m.maxSize - size), chunkSize: Math.max(65536, Math.min(m.maxSize, 67108864)) });
+        const raw = zlib.zstdDecompressSync(f, { maxOutputLength: Math.max(1, m.maxSize - size), chunkSize: piece });
         if (size + raw.length > m.maxSize) throw new ZstdError('zstd output larger than ' + m.maxSize + ' bytes');
         raw.copy(out, size);
         size += raw.length;
