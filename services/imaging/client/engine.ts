@@ -11,6 +11,7 @@ import fs from 'node:fs/promises';
 import {
   DEFAULT_BLOCK_SIZE,
   DEFAULT_CHUNK_SIZE,
+  blockHashes,
   FORMAT_NAME,
   FORMAT_VERSION,
   isExtended,
@@ -25,7 +26,6 @@ import {
 import { zstdCompressBlocks } from '../zstd.js';
 import { contentDigest, type ImagingApi } from './api.js';
 import { describeDisk } from './disk.js';
-import { hashChunk } from './offload.js';
 import { ebrExtents, readLayout } from './layout.js';
 import { probe, removeHiberfile, usedExtents, withLoop } from './partition.js';
 import { ProgressMeter, mib } from './progress.js';
@@ -147,9 +147,6 @@ export async function dropCache(disk: string): Promise<void> {
 
 // ---- capture --------------------------------------------------------------------------------
 
-/** Windows read and hashed at once in the capture's hash pass. */
-const HASH_AHEAD = 4;
-
 /** Commits tried, each after uploading again what the store said it lacks (a chunk lost or rejected). */
 const COMMIT_ROUNDS = 3;
 
@@ -207,32 +204,15 @@ export async function capture(o: CaptureOptions): Promise<CaptureReport> {
     meter.setPhase('hash', totalBytes, slots.length, 'hashing the used data');
     const fh = await fs.open(o.disk, 'r');
     try {
-      // Windows read in order, HASH_AHEAD at a time, each hashed in a worker thread (offload.ts) as
-      // soon as it is read: the hashing uses every core while the next windows are read.
-      const free = Array.from({ length: HASH_AHEAD }, () => Buffer.alloc(chunkSize));
-      const inFlight: Array<Promise<void>> = [];
-      let next = 0;
-      const startReads = () => {
-        while (next < slots.length && free.length) {
-          const s = slots[next++]!;
-          const buf = free.pop()!;
-          const job = readWindow(fh, s, buf).then(async (data) => {
-            try {
-              const h = await hashChunk(data, blockSize);
-              s.chunk = { offset: s.window.offset, length: s.window.length, hash: h.hash, blocks: h.blocks };
-            } finally {
-              free.push(buf);
-            }
-          });
-          job.catch(() => {}); // awaited in order below
-          inFlight.push(job);
-        }
-      };
-      startReads();
-      for (const s of slots) {
-        await inFlight.shift()!;
+      // Two buffers: the next window is read while this one is hashed.
+      const bufs = [Buffer.alloc(chunkSize), Buffer.alloc(chunkSize)];
+      let next = slots.length ? readWindow(fh, slots[0]!, bufs[0]) : null;
+      for (let i = 0; i < slots.length; i++) {
+        const s = slots[i]!;
+        const data = await next!;
+        next = i + 1 < slots.length ? readWindow(fh, slots[i + 1]!, bufs[(i + 1) % 2]) : null;
+        s.chunk = { offset: s.window.offset, length: s.window.length, hash: sha256(data), blocks: blockHashes(data, blockSize) };
         meter.add(usedIn(s.window));
-        startReads();
       }
       const bootSlots = slots.filter((s) => s.where === 'boot area');
       for (const p of partitions) p.chunks = slots.filter((s) => s.where === `partition ${p.number}`).map((s) => s.chunk!);

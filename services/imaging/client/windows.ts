@@ -13,10 +13,9 @@
 // every window written is read back after a flush and a cache drop and checked against its SHA-256.
 import fs from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
-import { blockIndexLength, parseBlockIndex, type Chunk } from '../format.js';
+import { blockHashes, blockIndexLength, parseBlockIndex, type Chunk } from '../format.js';
 import { zstdDecompress } from '../zstd.js';
 import type { ImagingApi } from './api.js';
-import { decodeChunk, hashBlocks, hashWindow } from './offload.js';
 import { Pool, readWindow, sha256, usedIn, writeFully, type Slot } from './engine.js';
 import type { ProgressMeter } from './progress.js';
 import { ClientError } from './sys.js';
@@ -57,54 +56,49 @@ export interface WindowsOptions {
 }
 
 /**
- * Reads `slots` in order with up to READ_AHEAD reads in flight, starts `prepare` on each window as
- * soon as it is read (the hashing, in worker threads: several windows at once), and calls `fn` with
- * each window's masked bytes and what `prepare` gave, in order (a buffer reused once `fn` resolves:
- * copy what must outlive it).
+ * Reads `slots` in order with up to READ_AHEAD reads in flight, and calls `fn` with each window's
+ * masked bytes (a buffer reused once `fn` resolves: copy what must outlive it).
  */
-async function eachWindow<P>(fh: fs.FileHandle, slots: Slot[], size: number, prepare: (s: Slot, data: Buffer) => Promise<P>, fn: (s: Slot, data: Buffer, prepared: P) => Promise<void> | void): Promise<void> {
+async function eachWindow(fh: fs.FileHandle, slots: Slot[], size: number, fn: (s: Slot, data: Buffer) => Promise<void> | void): Promise<void> {
   const free: Buffer[] = Array.from({ length: READ_AHEAD }, () => Buffer.alloc(size));
-  const inFlight: Array<Promise<[Buffer, Buffer, P]>> = [];
+  const inFlight: Array<Promise<[Buffer, Buffer]>> = [];
   let next = 0;
   const start = () => {
     while (next < slots.length && free.length) {
       const buf = free.pop()!;
       const s = slots[next++]!;
-      const job = readWindow(fh, s, buf).then(async (d) => [buf, d, await prepare(s, d)] as [Buffer, Buffer, P]);
-      job.catch(() => {}); // awaited in order below; an early failure is not unhandled meanwhile
-      inFlight.push(job);
+      inFlight.push(readWindow(fh, s, buf).then((d) => [buf, d]));
     }
   };
   start();
   for (const s of slots) {
-    const [buf, data, prepared] = await inFlight.shift()!;
-    await fn(s, data, prepared);
+    const [buf, data] = await inFlight.shift()!;
+    await fn(s, data);
     free.push(buf);
     start();
   }
 }
 
-/** The SHA-256 of a masked window (in a worker); an all-zero window (a blank disk) without hashing it. */
+/** The SHA-256 of a masked window; an all-zero window (a blank disk) without hashing it. */
 const zeroWindowHashes = new Map<number, string>();
 let zeros = Buffer.alloc(0);
-async function windowHash(data: Buffer): Promise<string> {
+function windowHash(data: Buffer): string {
   if (zeros.length < data.length) zeros = Buffer.alloc(data.length);
   if (data.equals(zeros.subarray(0, data.length))) {
     let h = zeroWindowHashes.get(data.length);
     if (!h) zeroWindowHashes.set(data.length, (h = sha256(data)));
     return h;
   }
-  return hashWindow(data);
+  return sha256(data);
 }
 
-/** What the comparison needs of a window as the disk holds it: v3 its block hashes, v1/v2 its SHA-256. */
-const localHashes = (c: Chunk, data: Buffer, blockSize: number | undefined): Promise<string | string[]> =>
-  blockSize && c.blocks ? hashBlocks(data, blockSize) : windowHash(data);
-
-/** Blocks (v3) whose hash differs from the image's; [] when the window is right. Null: the whole window (v1/v2) differs. */
-function differingBlocks(c: Chunk, mine: string | string[]): number[] | null {
-  if (Array.isArray(mine)) return c.blocks!.flatMap((h, i) => (mine[i] === h ? [] : [i]));
-  return mine === c.hash ? [] : null;
+/** Blocks of `data` (v3) whose hash differs from the image's; [] when the window is right. Null: the whole window (v1/v2) differs. */
+function differingBlocks(c: Chunk, data: Buffer, blockSize: number | undefined): number[] | null {
+  if (blockSize && c.blocks) {
+    const mine = blockHashes(data, blockSize);
+    return c.blocks.flatMap((h, i) => (mine[i] === h ? [] : [i]));
+  }
+  return windowHash(data) === c.hash ? [] : null;
 }
 
 /**
@@ -184,19 +178,13 @@ export async function writeWindows(o: WindowsOptions, fh: fs.FileHandle, slots: 
     await run(async () => writeGroup(hash, group, await fetchChunk(o.api, w.slot.chunk!, report, t), true));
   };
 
-  const hashLocal = async (s: Slot, data: Buffer) => {
-    const start = performance.now();
-    try {
-      return await localHashes(s.chunk!, data, blockSize);
-    } finally {
-      t.compare += (performance.now() - start) / 1000;
-    }
-  };
-  await eachWindow(fh, slots, chunkSize, hashLocal, async (s, local, mineHashes) => {
+  await eachWindow(fh, slots, chunkSize, async (s, local) => {
     meter.check();
     const c = s.chunk!;
     ahead.set(c.hash, ahead.get(c.hash)! - 1);
-    const diff = differingBlocks(c, mineHashes);
+    const start = performance.now();
+    const diff = differingBlocks(c, local, blockSize);
+    t.compare += (performance.now() - start) / 1000;
     if (diff && !diff.length) {
       // The head's chunk was fetched by the pre-flight (and counted there): the rest of its window
       // being on the disk already does not make it a skipped chunk too.
@@ -271,8 +259,8 @@ export async function fetchChunk(api: ImagingApi, c: Chunk, report: TransferCoun
     report.fetchedChunks += attempt === 1 ? 1 : 0;
     report.fetchedBytes += z.length;
     try {
-      const { data, hash } = await timed(t, 'decompress', decodeChunk(z, c.length));
-      if (data.length === c.length && hash === c.hash) return data;
+      const data = await timed(t, 'decompress', zstdDecompress(z, c.length));
+      if (data.length === c.length && sha256(data) === c.hash) return data;
       why = `its content does not match its hash`;
     } catch (err) {
       why = (err as Error).message;
@@ -297,9 +285,9 @@ export async function readBack(disk: string, slots: Slot[], chunkSize: number, m
   const start = performance.now();
   const vh = await fs.open(disk, 'r');
   try {
-    await eachWindow(vh, slots, chunkSize, (_s, data) => windowHash(data), (s, _data, hash) => {
+    await eachWindow(vh, slots, chunkSize, (s, data) => {
       meter.check();
-      if (hash !== s.chunk!.hash) bad.push(s);
+      if (windowHash(data) !== s.chunk!.hash) bad.push(s);
       meter.add(usedIn(s.window));
     });
   } finally {
