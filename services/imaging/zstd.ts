@@ -5,6 +5,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import type { Transform } from 'node:stream';
 import zlib from 'node:zlib';
 import { encodeBlockIndex } from './format.js';
 
@@ -120,11 +121,70 @@ export function zstdFrames(data: Buffer): Buffer[] {
   return out;
 }
 
+/**
+ * One zstd compression context of node:zlib kept across frames: each block is written and the frame
+ * ended (ZSTD_e_end), so the next block starts a new, independent frame in the same context. A context
+ * set up per 64 KiB block (zstdCompress) allocated and cleared its tables each time, which cost more
+ * than the compression itself at level 3 (test/bench/results/imaging.md).
+ */
+class FrameCompressor {
+  private readonly stream: Transform & { flush(kind: number, cb: () => void): void };
+  private out: Buffer[] = [];
+  private failed: Error | null = null;
+
+  constructor(readonly level: number) {
+    const c = native!.constants;
+    this.stream = (zlib as unknown as { createZstdCompress(o: object): FrameCompressor['stream'] }).createZstdCompress({
+      chunkSize: 128 * 1024,
+      params: { [c.ZSTD_c_compressionLevel!]: level, [c.ZSTD_c_checksumFlag!]: 1 },
+    });
+    this.stream.on('data', (b: Buffer) => this.out.push(b));
+    this.stream.on('error', (err: Error) => (this.failed = err));
+  }
+
+  /** The frames of `blocks`, one each, in order. */
+  async frames(blocks: Buffer[]): Promise<Buffer[]> {
+    const frames: Buffer[] = [];
+    for (const b of blocks) {
+      await new Promise<void>((resolve, reject) => {
+        this.stream.write(b);
+        this.stream.flush(native!.constants.ZSTD_e_end!, () => (this.failed ? reject(this.failed) : resolve()));
+      });
+      frames.push(this.out.length === 1 ? this.out[0]! : Buffer.concat(this.out));
+      this.out = [];
+    }
+    return frames;
+  }
+
+  get broken(): boolean {
+    return this.failed !== null;
+  }
+
+  close(): void {
+    this.stream.destroy();
+  }
+}
+
+/** Idle contexts, reused by the next chunk (one per chunk being compressed at once). */
+const idleCompressors: FrameCompressor[] = [];
+const MAX_IDLE_COMPRESSORS = 8;
+
+async function compressFrames(blocks: Buffer[], level: number): Promise<Buffer[]> {
+  const i = idleCompressors.findIndex((c) => c.level === level);
+  const c = i >= 0 ? idleCompressors.splice(i, 1)[0]! : new FrameCompressor(level);
+  try {
+    return await c.frames(blocks);
+  } finally {
+    if (!c.broken && idleCompressors.length < MAX_IDLE_COMPRESSORS) idleCompressors.push(c);
+    else c.close();
+  }
+}
+
 /** Compresses a window as a v3 stored chunk: the block index, then one frame per block (format.ts). */
 export async function zstdCompressBlocks(data: Buffer, blockSize: number, level = 3): Promise<Buffer> {
   const blocks: Buffer[] = [];
   for (let o = 0; o < data.length; o += blockSize) blocks.push(data.subarray(o, Math.min(o + blockSize, data.length)));
-  const frames = native ? await Promise.all(blocks.map((b) => zstdCompress(b, level))) : zstdFrames(await runZstdFiles(blocks, level));
+  const frames = native ? await compressFrames(blocks, level) : zstdFrames(await runZstdFiles(blocks, level));
   if (frames.length !== blocks.length) throw new ZstdError(`zstd made ${frames.length} frames of ${blocks.length} blocks`);
   return Buffer.concat([encodeBlockIndex(blockSize, frames.map((f) => f.length)), ...frames]);
 }

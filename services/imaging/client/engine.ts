@@ -237,15 +237,23 @@ export async function capture(o: CaptureOptions): Promise<CaptureReport> {
       const sendBytes = toSend.reduce((s, x) => s + x.window.length, 0);
       meter.setPhase('upload', sendBytes, toSend.length, `version ${number}: ${toSend.length} of ${slots.length} chunks are new`);
       let uploadedBytes = 0;
+      // One read buffer per upload in flight, reused (not 4 MiB allocated and zeroed per chunk).
+      const readBufs: Buffer[] = [];
       const upload = async (list: Slot[], recheck: boolean) => {
         const pool = new Pool(o.concurrency ?? 4);
         for (const s of list) {
           await pool.add(async () => {
-            const data = await readWindow(fh, s);
-            // The store checks every chunk's content against its hash: a first upload is not hashed
-            // again here; one the store found wrong is, to tell a changed disk from a damaged transfer.
-            if (recheck && sha256(data) !== s.chunk!.hash) throw diskChanged(s);
-            const z = await zstdCompressBlocks(data, blockSize, o.level ?? 3);
+            const buf = readBufs.pop() ?? Buffer.allocUnsafe(chunkSize);
+            let z: Buffer;
+            try {
+              const data = await readWindow(fh, s, buf);
+              // The store checks every chunk's content against its hash: a first upload is not hashed
+              // again here; one the store found wrong is, to tell a changed disk from a damaged transfer.
+              if (recheck && sha256(data) !== s.chunk!.hash) throw diskChanged(s);
+              z = await zstdCompressBlocks(data, blockSize, o.level ?? 3);
+            } finally {
+              readBufs.push(buf);
+            }
             await o.api.putChunk(s.chunk!.hash, z, contentDigest(z));
             uploadedBytes += z.length;
             meter.add(s.window.length);

@@ -55,9 +55,16 @@ export async function sqliteFor(node: string, log: (m: string) => void): Promise
     // npm's own node-gyp, run by `node`, against that Node's headers (next to its bin/, see findNode22).
     const gyp = path.join((await execFileP('npm', ['root', '-g'])).stdout.trim(), 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js');
     const nodedir = path.dirname(path.dirname(node));
-    await execFileP(node, [gyp, 'rebuild', '--release', ...(fs.existsSync(path.join(nodedir, 'include', 'node')) ? [`--nodedir=${nodedir}`] : [])], {
+    const headers = fs.existsSync(path.join(nodedir, 'include', 'node'));
+    // npm run exports its config as npm_config_*; a nodedir there (an npmrc's nodedir=/usr: this
+    // machine's Node 20 headers) wins over --nodedir, and the module came out for the wrong ABI.
+    const env = { ...process.env };
+    for (const k of Object.keys(env)) if (k.toLowerCase() === 'npm_config_nodedir') delete env[k];
+    if (headers) env.npm_config_nodedir = nodedir;
+    await execFileP(node, [gyp, 'rebuild', '--release', ...(headers ? [`--nodedir=${nodedir}`] : [])], {
       cwd: path.join(dir, 'node_modules', 'better-sqlite3'),
       timeout: 1_800_000,
+      env,
     });
   } catch (err) {
     log(`imaging: building better-sqlite3 for Node ABI ${abi} failed: ${(err as Error).message.split('\n')[0]}`);
