@@ -8,6 +8,8 @@ export interface RoomView {
   id: number;
   name: string;
   description: string | null;
+  /** IPv4 subnet of the room (10.1.2.0/24): the worker wakes its PCs at its directed broadcast too. */
+  subnet: string | null;
   hostCount: number;
   createdAt: string;
   updatedAt: string;
@@ -17,6 +19,7 @@ const toView = (r: Room & { host_count: number | string | null }): RoomView => (
   id: r.id,
   name: r.name,
   description: r.description,
+  subnet: r.subnet,
   hostCount: Number(r.host_count ?? 0),
   createdAt: r.created_at,
   updatedAt: r.updated_at,
@@ -28,7 +31,7 @@ export class RoomRepository {
   private views(db: Kysely<DB>) {
     return db
       .selectFrom('rooms')
-      .select((eb) => ['id', 'name', 'description', 'created_at', 'updated_at', eb.selectFrom('hosts').select((h) => h.fn.countAll<number>().as('n')).whereRef('hosts.room_id', '=', 'rooms.id').as('host_count')]);
+      .select((eb) => ['id', 'name', 'description', 'subnet', 'created_at', 'updated_at', eb.selectFrom('hosts').select((h) => h.fn.countAll<number>().as('n')).whereRef('hosts.room_id', '=', 'rooms.id').as('host_count')]);
   }
 
   /** Every room with its number of PCs, by name. */
@@ -54,13 +57,13 @@ export class RoomRepository {
     return db.selectFrom('rooms').select(['id', 'name']).execute();
   }
 
-  async insert(trx: Kysely<DB>, name: string, description: string | null): Promise<number> {
+  async insert(trx: Kysely<DB>, name: string, description: string | null, subnet: string | null = null): Promise<number> {
     const now = nowIso();
-    const row = await trx.insertInto('rooms').values({ name, description, created_at: now, updated_at: now }).returning('id').executeTakeFirstOrThrow();
+    const row = await trx.insertInto('rooms').values({ name, description, subnet, created_at: now, updated_at: now }).returning('id').executeTakeFirstOrThrow();
     return row.id;
   }
 
-  async update(trx: Kysely<DB>, id: number, patch: { name?: string; description?: string | null }): Promise<void> {
+  async update(trx: Kysely<DB>, id: number, patch: { name?: string; description?: string | null; subnet?: string | null }): Promise<void> {
     await trx
       .updateTable('rooms')
       .set({ ...patch, updated_at: nowIso() })

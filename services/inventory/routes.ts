@@ -5,7 +5,7 @@ import { assertImportable, type HostImporter } from './import.js';
 import type { InventoryService } from './service.js';
 
 const RoomSchema = z
-  .object({ id: z.number().int(), name: z.string(), description: z.string().nullable(), hostCount: z.number().int(), createdAt: z.string(), updatedAt: z.string() })
+  .object({ id: z.number().int(), name: z.string(), description: z.string().nullable(), subnet: z.string().nullable().describe("IPv4 subnet (10.1.2.0/24): Wake-on-LAN goes to its directed broadcast too"), hostCount: z.number().int(), createdAt: z.string(), updatedAt: z.string() })
   .meta({ id: 'Room' });
 
 const HostSchema = z
@@ -60,13 +60,13 @@ export function inventoryRoutes(inventory: InventoryService, importer: HostImpor
     defineRoute({ method: 'get', path: '/api/v1/rooms', summary: 'List rooms with their PC counts', tag: 'inventory', access: 'viewer', response: z.array(RoomSchema), handler: () => inventory.listRooms() }),
     defineRoute({
       method: 'post', path: '/api/v1/rooms', summary: 'Create a room', tag: 'inventory', access: 'technician', status: 201,
-      body: z.object({ name: RoomName, description: Text(500) }), response: RoomSchema, errors: { 409: 'duplicate_room' },
+      body: z.object({ name: RoomName, description: Text(500), subnet: Text(18).describe('IPv4 subnet, e.g. 10.1.2.0/24 (Wake-on-LAN to its directed broadcast)') }), response: RoomSchema, errors: { 400: 'bad_subnet', 409: 'duplicate_room' },
       handler: ({ auth, body }) => inventory.createRoom(auth!.actor, body),
     }),
     defineRoute({ method: 'get', path: '/api/v1/rooms/:id', summary: 'One room', tag: 'inventory', access: 'viewer', params: idParam, response: RoomSchema, handler: ({ params }) => inventory.getRoom(params.id) }),
     defineRoute({
       method: 'patch', path: '/api/v1/rooms/:id', summary: 'Rename a room or change its description', tag: 'inventory', access: 'technician',
-      params: idParam, body: z.object({ name: RoomName.optional(), description: Text(500) }).strict(), response: RoomSchema,
+      params: idParam, body: z.object({ name: RoomName.optional(), description: Text(500), subnet: Text(18) }).strict(), response: RoomSchema,
       handler: ({ auth, params, body }) => inventory.updateRoom(auth!.actor, params.id, body),
     }),
     defineRoute({

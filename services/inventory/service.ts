@@ -77,17 +77,17 @@ export class InventoryService {
     if (!(await this.rooms.byId(id))) throw notFound('room', id);
   }
 
-  async createRoom(actor: Actor, input: { name: string; description?: string | null }): Promise<RoomView> {
+  async createRoom(actor: Actor, input: { name: string; description?: string | null; subnet?: string | null }): Promise<RoomView> {
     const id = await this.db.transaction().execute(async (trx) => {
       if (await this.rooms.byName(input.name, trx)) throw conflict('duplicate_room', `a room named "${input.name}" already exists`);
-      const id = await this.rooms.insert(trx, input.name, blankToNull(input.description));
-      await writeAudit(trx, actor, { action: 'room.create', targetType: 'room', targetId: id, details: { name: input.name } });
+      const id = await this.rooms.insert(trx, input.name, blankToNull(input.description), checkSubnet(input.subnet));
+      await writeAudit(trx, actor, { action: 'room.create', targetType: 'room', targetId: id, details: { name: input.name, subnet: input.subnet ?? null } });
       return id;
     });
     return this.getRoom(id);
   }
 
-  async updateRoom(actor: Actor, id: number, patch: { name?: string; description?: string | null }): Promise<RoomView> {
+  async updateRoom(actor: Actor, id: number, patch: { name?: string; description?: string | null; subnet?: string | null }): Promise<RoomView> {
     await this.db.transaction().execute(async (trx) => {
       const room = await this.rooms.byId(id, trx);
       if (!room) throw notFound('room', id);
@@ -95,7 +95,7 @@ export class InventoryService {
         const clash = await this.rooms.byName(patch.name, trx);
         if (clash && clash.id !== id) throw conflict('duplicate_room', `a room named "${patch.name}" already exists`);
       }
-      await this.rooms.update(trx, id, { ...(patch.name !== undefined ? { name: patch.name } : {}), ...(patch.description !== undefined ? { description: blankToNull(patch.description) } : {}) });
+      await this.rooms.update(trx, id, { ...(patch.name !== undefined ? { name: patch.name } : {}), ...(patch.description !== undefined ? { description: blankToNull(patch.description) } : {}), ...(patch.subnet !== undefined ? { subnet: checkSubnet(patch.subnet) } : {}) });
       await writeAudit(trx, actor, { action: 'room.update', targetType: 'room', targetId: id, details: { from: { name: room.name }, to: patch } });
     });
     return this.getRoom(id);
@@ -216,3 +216,22 @@ export class InventoryService {
     }
   }
 }
+
+/**
+ * A room's subnet as stored: an IPv4 network in CIDR form (10.1.2.0/24, prefix 8–30, host bits zero),
+ * or null; anything else is a 400 that says what is expected.
+ */
+export function checkSubnet(v: string | null | undefined): string | null {
+  const s = blankToNull(v ?? null);
+  if (s === null) return null;
+  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(s.trim());
+  const octets = m ? m.slice(1, 5).map(Number) : [];
+  const prefix = m ? Number(m[5]) : -1;
+  const bad = () => new AppError(400, 'bad_subnet', `"${s}" is not an IPv4 subnet such as 10.1.2.0/24 (prefix 8 to 30, the network's own address) / « ${s} » n'est pas un sous-réseau IPv4 comme 10.1.2.0/24`);
+  if (!m || octets.some((o) => o > 255) || prefix < 8 || prefix > 30) throw bad();
+  const ip = octets.reduce((a, o) => a * 256 + o, 0);
+  const size = 2 ** (32 - prefix);
+  if (ip % size !== 0) throw bad();
+  return `${octets.join('.')}/${prefix}`;
+}
+

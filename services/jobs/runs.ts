@@ -140,7 +140,7 @@ export async function startRunWorker(deps: { redis: RedisHandle; runs: RunServic
   const lockOpts = opts.lockMs ? { lockDuration: opts.lockMs, stalledInterval: opts.lockMs } : {};
 
   const wake = async (mac: string, attempt: number, runId: number) => {
-    const { targets, problems } = wolTargets(opts.wol);
+    const { targets, problems } = wolTargets(opts.wol, await runs.roomSubnets(runId).catch(() => []));
     const r = await sendMagicPacket(mac, targets);
     if (problems.length || r.errors.length) log.warn({ run: runId, mac, attempt, problems, errors: r.errors }, 'Wake-on-LAN: some packets could not be sent');
     else log.info({ run: runId, mac, attempt, sent: r.sent }, 'Wake-on-LAN sent');

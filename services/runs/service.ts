@@ -137,7 +137,6 @@ export class RunService {
     const steps = input.steps ?? [...STEPS];
     const bad = checkSteps(steps);
     if (bad) throw new AppError(400, 'bad_steps', bad);
-    checkWakeConfigured(steps, this.wol);
     const { roomId, hostIds, imageId, version, windowEndsAt, steps: _s, ...rest } = input;
     const options: RunOptions = { ...rest, steps };
     if (windowEndsAt && Date.parse(windowEndsAt) <= this.now()) throw new AppError(400, 'window_over', `the run's window ended at ${windowEndsAt}; nothing was started`);
@@ -145,6 +144,7 @@ export class RunService {
     return this.events.transaction(this.db, async (tx) => {
       const room = roomId === undefined ? undefined : await this.rooms.byId(roomId, tx.trx);
       if (roomId !== undefined && !room) throw notFound('room', roomId);
+      checkWakeConfigured(steps, this.wol, room?.subnet ? [room.subnet] : []);
       let targets = roomId !== undefined ? await this.hosts.list({ roomId }, tx.trx) : await this.hosts.viewsOf(hostIds!, tx.trx);
       if (hostIds) {
         const known = new Set(targets.map((h) => h.id));
@@ -178,6 +178,13 @@ export class RunService {
     const id = await this.repo.insertNotStarted(tx.trx, { roomId: room ? r.roomId : null, roomName: room?.name ?? null, imageId: r.imageId, versionId: null, versionNumber: r.version ?? 0, options: r.options, createdBy: r.createdBy, at, windowEndsAt: null, reason: r.reason });
     tx.out.add('run.changed', { runId: id, roomId: room ? r.roomId : null, state: 'not_started', at });
     return id;
+  }
+
+  /** Where a run's magic packets go besides the server's settings: its room's subnet, when it has one. */
+  async roomSubnets(runId: number): Promise<string[]> {
+    const run = await this.repo.run(runId);
+    const room = run?.room_id ? await this.rooms.byId(run.room_id) : undefined;
+    return room?.subnet ? [room.subnet] : [];
   }
 
   async view(id: number): Promise<RunView> {

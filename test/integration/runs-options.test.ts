@@ -111,4 +111,23 @@ describe('POST /api/v1/runs with the wake step and no Wake-on-LAN target (real a
     expect(ok.status).toBe(201);
     await admin.post(`/api/v1/runs/${ok.body.id as number}/cancel`);
   });
+
+  it("accepts the wake step for a room that has its own subnet (its directed broadcast is the target); a subnet that is not one is refused", async () => {
+    const roomId = (await admin.post('/api/v1/rooms', { name: 'B208' })).body.id as number;
+    await admin.post('/api/v1/hosts', { name: 'B208-01', mac: '02:00:00:00:0a:01', roomId });
+    const ref = (await admin.post('/api/v1/hosts', { name: 'REF8', mac: '02:00:00:00:0a:99' })).body;
+    const imageId = (await admin.post('/api/v1/images', { name: 'Windows 11 B208' })).body.id as number;
+    await publishVersion(app.container, imageId, ref);
+    for (const subnet of ['10.1.2.0', '10.1.2.3/24', '10.1.2.0/31', '300.1.2.0/24']) {
+      const bad = await admin.patch(`/api/v1/rooms/${roomId}`, { subnet });
+      expect(bad.status, subnet).toBe(400);
+      expect(bad.body).toMatchObject({ code: 'bad_subnet', detail: expect.stringContaining('10.1.2.0/24') });
+    }
+    expect((await admin.post('/api/v1/runs', { roomId, imageId })).body).toMatchObject({ code: 'wake_not_configured' });
+    expect((await admin.patch(`/api/v1/rooms/${roomId}`, { subnet: '10.1.2.0/24' })).body).toMatchObject({ subnet: '10.1.2.0/24' });
+    const run = await admin.post('/api/v1/runs', { roomId, imageId });
+    expect(run.status).toBe(201);
+    expect(await app.container.runs.roomSubnets(run.body.id as number)).toEqual(['10.1.2.0/24']);
+    await admin.post(`/api/v1/runs/${run.body.id as number}/cancel`);
+  });
 });

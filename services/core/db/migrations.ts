@@ -302,5 +302,12 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
         await db.schema.alterTable('runs').addColumn('reason_params', 'text').execute();
       },
     },
+    '2026-12-06-0008-rooms-subnet': {
+      async up(db: Kysely<unknown>) {
+        // A room's IPv4 subnet (10.1.2.0/24): its directed broadcast is where the worker's Wake-on-LAN
+        // packets for the room's PCs go (besides ROOMCAST_WOL_*), when the room sits behind a router.
+        await db.schema.alterTable('rooms').addColumn('subnet', 'text').execute();
+      },
+    },
   };
 }

@@ -8,6 +8,8 @@ export interface RoomTable {
   id: Generated<number>;
   name: string;
   description: string | null;
+  /** IPv4 subnet (10.1.2.0/24): Wake-on-LAN to its directed broadcast. */
+  subnet: string | null;
   created_at: Timestamp;
   updated_at: Timestamp;
 }
