@@ -173,9 +173,12 @@ export async function startRunWorker(deps: { redis: RedisHandle; runs: RunServic
     if (pc.taskId !== null) {
       const task = await tasks.get(pc.taskId).catch(() => null);
       if (task) {
-        const p = task.result?.progress as { bytesDone?: unknown; bytesTotal?: unknown } | undefined;
-        // The last figures also when the task ended between two turns (its result keeps them): a PC
-        // that finished while no worker was there is reported with the bytes it moved, not 0.
+        const last = task.result?.progress as { bytesDone?: unknown; bytesTotal?: unknown } | undefined;
+        // A finished restore's own count of what it fetched is what the report calls bytes moved (the
+        // last progress report may be of the read-back or the table); else the last figures, also when
+        // the task ended between two turns (its result keeps them), so a PC is never reported with 0.
+        const fetched = task.state === 'done' ? (task.result?.details as { fetchedBytes?: unknown } | undefined)?.fetchedBytes : undefined;
+        const p = typeof fetched === 'number' ? { bytesDone: fetched, bytesTotal: fetched } : last;
         if (typeof p?.bytesDone === 'number' && typeof p.bytesTotal === 'number' && (p.bytesDone !== pc.bytesDone || p.bytesTotal !== pc.bytesTotal)) await runs.progress(pcId, p.bytesDone, p.bytesTotal);
         // A hello, the verify phase and the end may all be new: look again while the PC moves.
         for (let i = 0; i < 4 && !isFinal(pc.state); i++) {

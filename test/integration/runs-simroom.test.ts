@@ -105,8 +105,14 @@ describe.runIf(canRun)('a run of a simulated room: 12 PCs restored for real, one
       expect(pc.events().find((e) => e.event === 'hello')).toMatchObject({ status: 200, action: 'restore', taskId: v.taskId });
       expect(await pc.exit, h.name).toBe(0);
       expect(diskDiffers(pc.disk, built.manifest, bytesOf('boot', 440)), h.name).toEqual([]);
-      expect((await c.tasks.list({ hostId: h.id, kind: 'restore' })).length, h.name).toBe(1);
+      const tasks = await c.tasks.list({ hostId: h.id, kind: 'restore' });
+      expect(tasks.length, h.name).toBe(1);
+      // The bytes the report says it moved: what its restore fetched, as the client counted them.
+      const fetched = (tasks[0]!.result?.details as { fetchedBytes?: unknown } | undefined)?.fetchedBytes;
+      expect(fetched, h.name).toBeGreaterThan(0);
+      expect(v.bytesDone, h.name).toBe(fetched);
     }
+    expect((await c.runs.report(view.id)).totals.bytesMoved).toBe(live.reduce((t, l) => t + l.view.bytesDone, 0));
 
     // The silent PC: failed after its attempts, with the reason a person can act on.
     expect(dead).toMatchObject({ state: 'failed', wakeAttempts: WAKE_ATTEMPTS, reason: { code: 'did_not_wake' } });
