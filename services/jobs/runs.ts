@@ -7,7 +7,8 @@
 // free slot, applies a deadline that fell, sends the magic packets a decision asks for, and sleeps
 // until its deadline or its next poll, whichever comes first. Every decision is RunService's, in one
 // transaction, so a turn can be repeated (a killed worker, a stalled job) without doing anything twice.
-// Events (task.changed, task.progress of the verify phase) only wake a PC's job early; nothing relies on them.
+// Events (task.changed, and task.progress when a restore's phase changes) only wake a PC's job early;
+// nothing relies on them.
 //
 // The database is the record, Redis only the schedule: reconcile() adds the jobs of every running run
 // again (existing job ids are left alone; a job of an open PC that failed for good is removed and added
