@@ -6,35 +6,16 @@
 //   audited and alerted, and the task stays the first client's.
 // - A hello whose disks are not the PC's (pinned or known serial) starts nothing and raises an alert.
 // - A captured version records the PC that produced it (MAC, serial, address).
-import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiClient } from '../support/client.js';
 import { startTestApp, TEST_ADMIN_PASSWORD, type TestApp } from '../support/app.js';
 import { hardwareFacts } from '../support/facts.js';
 import { buildImage } from '../support/images.js';
+import { from } from '../support/run-procs.js';
 
 const PC = '02:00:00:00:70:01';
 const PC_IP = '127.0.0.3';
 const STRANGER_IP = '127.0.0.66';
-
-/** An HTTP request from a chosen local address (fetch cannot choose one). */
-function from(address: string, base: string, method: string, path: string, opts: { token?: string; json?: unknown; body?: Buffer; type?: string } = {}): Promise<{ status: number; body: any }> {
-  const u = new URL(path, base);
-  const payload = opts.body ?? (opts.json === undefined ? undefined : Buffer.from(JSON.stringify(opts.json)));
-  const headers: Record<string, string> = {};
-  if (opts.token) headers.authorization = `Bearer ${opts.token}`;
-  if (payload) headers['content-type'] = opts.type ?? 'application/json';
-  return new Promise((resolve, reject) => {
-    const req = http.request({ host: u.hostname, port: u.port, path: u.pathname + u.search, method, headers, localAddress: address }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (text += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: /json/.test(String(res.headers['content-type'])) && text ? JSON.parse(text) : text }));
-    });
-    req.on('error', reject);
-    req.end(payload);
-  });
-}
 
 const tokenOf = (script: string) => /roomcast\.token=(\S+)/.exec(script)?.[1];
 const claimsOf = (token: string) => JSON.parse(Buffer.from(token.split('.')[0]!, 'base64url').toString()) as Record<string, unknown>;

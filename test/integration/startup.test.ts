@@ -1,6 +1,6 @@
 // roomcast as a real process: configuration errors, the embedded redis-server, the one-time admin
 // password, and kill -9 in the middle of an import (all or nothing), on SQLite and PostgreSQL.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -10,56 +10,10 @@ import { ApiClient } from '../support/client.js';
 import { createTestDatabase } from '../support/app.js';
 import { DIALECTS } from '../support/env.js';
 import { schoolCsv } from '../support/csv.js';
+import { launch } from '../support/run-procs.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const MAIN = path.join(ROOT, 'services/main.ts');
-
-interface Proc {
-  child: ChildProcess;
-  lines: () => Array<Record<string, unknown>>;
-  waitFor: (pred: (l: Record<string, unknown>) => boolean, ms?: number) => Promise<Record<string, unknown>>;
-  exited: Promise<number | null>;
-}
-
-function launch(env: Record<string, string>): Proc {
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN], {
-    cwd: ROOT,
-    // TFTP on a free loopback port: the boot role runs too, and port 69 may be taken or need root.
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', ROOMCAST_HTTP_HOST: '127.0.0.1', ROOMCAST_HTTP_PORT: '0', ROOMCAST_TFTP_HOST: '127.0.0.1', ROOMCAST_TFTP_PORT: '0', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const parsed: Array<Record<string, unknown>> = [];
-  let buffer = '';
-  child.stdout!.on('data', (b: Buffer) => {
-    buffer += b.toString();
-    let i;
-    while ((i = buffer.indexOf('\n')) >= 0) {
-      const line = buffer.slice(0, i);
-      buffer = buffer.slice(i + 1);
-      try {
-        parsed.push(JSON.parse(line) as Record<string, unknown>);
-      } catch {
-        parsed.push({ msg: line });
-      }
-    }
-  });
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return {
-    child,
-    exited,
-    lines: () => parsed,
-    waitFor: async (pred, ms = 30_000) => {
-      const end = Date.now() + ms;
-      while (Date.now() < end) {
-        const hit = parsed.find(pred);
-        if (hit) return hit;
-        if (child.exitCode !== null) break;
-        await sleep(25);
-      }
-      throw new Error(`log line not seen; log so far:\n${parsed.map((l) => JSON.stringify(l)).join('\n')}`);
-    },
-  };
-}
 
 function runToExit(env: Record<string, string>) {
   return spawnSync(process.execPath, ['--import', 'tsx', MAIN], { cwd: ROOT, env: { PATH: process.env.PATH ?? '', ...env }, encoding: 'utf8', timeout: 30_000 });

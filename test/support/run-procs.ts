@@ -26,7 +26,8 @@ export interface Proc {
 export function launch(env: Record<string, string>): Proc {
   const child = spawn(process.execPath, ['--import', 'tsx', MAIN], {
     cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', ROOMCAST_HTTP_HOST: '127.0.0.1', ROOMCAST_HTTP_PORT: '0', ROOMCAST_LOG_LEVEL: 'info', ...env },
+    // TFTP on a free loopback port: the boot role may run too, and port 69 may be taken or need root.
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', ROOMCAST_HTTP_HOST: '127.0.0.1', ROOMCAST_HTTP_PORT: '0', ROOMCAST_TFTP_HOST: '127.0.0.1', ROOMCAST_TFTP_PORT: '0', ROOMCAST_LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const parsed: Array<Record<string, unknown>> = [];
@@ -167,12 +168,12 @@ export async function runLeftovers(redisUrl: string, prefix: string, runId: numb
 }
 
 /** An HTTP request from a chosen local address (a PC's own), as the boot client makes it. */
-export function from(address: string, base: string, method: string, p: string, opts: { token?: string; json?: unknown } = {}): Promise<{ status: number; body: any }> {
+export function from(address: string, base: string, method: string, p: string, opts: { token?: string; json?: unknown; body?: Buffer; type?: string } = {}): Promise<{ status: number; body: any }> {
   const u = new URL(p, base);
-  const payload = opts.json === undefined ? undefined : Buffer.from(JSON.stringify(opts.json));
+  const payload = opts.body ?? (opts.json === undefined ? undefined : Buffer.from(JSON.stringify(opts.json)));
   const headers: Record<string, string> = {};
   if (opts.token) headers.authorization = `Bearer ${opts.token}`;
-  if (payload) headers['content-type'] = 'application/json';
+  if (payload) headers['content-type'] = opts.type ?? 'application/json';
   return new Promise((resolve, reject) => {
     const req = http.request({ host: u.hostname, port: u.port, path: u.pathname + u.search, method, headers, localAddress: address }, (res) => {
       let text = '';
