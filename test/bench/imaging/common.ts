@@ -29,6 +29,8 @@ export interface Timed {
   sec: number;
   /** user + system CPU seconds of the command and its children (GNU time), null without /usr/bin/time. */
   cpuSec: number | null;
+  /** Of which user CPU seconds (the rest is the kernel's work for it: reads, writes, copies). */
+  userSec: number | null;
   maxRssMb: number | null;
   stdout: string;
   stderr: string;
@@ -67,13 +69,14 @@ export function timedSpawn(argv: string[], children: Set<ChildProcess>, onLine?:
       if (partial && onLine) onLine(partial);
       const m = /RCTIME ([\d.]+) ([\d.]+) ([\d.]+) (\d+)\s*$/.exec(stderr);
       const cpuSec = m ? round(Number(m[2]) + Number(m[3])) : null;
+      const userSec = m ? round(Number(m[2])) : null;
       const maxRssMb = m ? Math.round(Number(m[4]) / 1024) : null;
       if (code !== 0) {
         const tail = stderr.replace(/\r/g, '\n').split('\n').filter((l) => l.trim()).slice(-8).join('\n');
         reject(Object.assign(new Error(`${argv.slice(HAVE_TIME && argv[0] === '/usr/bin/time' ? 3 : 0).join(' ').slice(0, 300)} failed (${signal ?? `exit ${code}`}):\n${tail}\n${stdout.slice(-2000)}`), { code }));
         return;
       }
-      resolve({ sec: round(sec, 3), cpuSec, maxRssMb, stdout, stderr });
+      resolve({ sec: round(sec, 3), cpuSec, userSec, maxRssMb, stdout, stderr });
     });
   });
 }
@@ -82,9 +85,15 @@ export const sh = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
 /** CPU seconds of a process and of its reaped children (the api's zstd programs), from /proc/<pid>/stat (USER_HZ = 100). */
 export function cpuOf(pid: number): number {
+  const c = cpuSplitOf(pid);
+  return c.user + c.system;
+}
+
+/** CPU seconds of a process and its waited-for children, user and system apart. */
+export function cpuSplitOf(pid: number): { user: number; system: number } {
   const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) / 100;
+  return { user: (Number(f[11]) + Number(f[13])) / 100, system: (Number(f[12]) + Number(f[14])) / 100 };
 }
 
 /** Peak resident memory of a process so far (VmHWM), MB. */

@@ -43,7 +43,8 @@ import { measureChunkCosts } from './chunk-costs.js';
 import { MIB, duBytes, execFileP, load, mb, mbOf, name, peakRssMb, reachable, round } from './common.js';
 import { DISK_MIB, LAYOUT, pickChanges, planFiles, releaseDevices, writePlanned, type Hashes } from './disk.js';
 import { refCapture, refRestore } from './reference.js';
-import { findNode22, prepareClient, runClient, startApiProcess, type ApiProcess, type ClientRun, type RoomcastRun } from './roomcast.js';
+import { findNode22 } from '../../support/node22.js';
+import { prepareClient, runClient, startApiProcess, type ApiProcess, type ClientRun, type RoomcastRun } from './roomcast.js';
 import { writeReport } from './report.js';
 
 export { name };

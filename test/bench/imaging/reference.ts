@@ -26,6 +26,7 @@ export interface RefPart {
 export interface RefCapture {
   sec: number;
   cpuSec: number | null;
+  userSec: number | null;
   bytes: number;
   parts: RefPart[];
 }
@@ -47,6 +48,7 @@ export async function refCapture(disk: string, dir: string, children: Set<ChildP
   let cpu: number | null = 0;
   const table = await timedScript(`sfdisk --dump ${sh(disk)} > ${sh(path.join(dir, 'table.sfdisk'))} && dd if=${sh(disk)} of=${sh(path.join(dir, 'mbr.bin'))} bs=440 count=1 status=none`, children);
   cpu = table.cpuSec === null ? null : cpu + table.cpuSec;
+  let user: number | null = table.userSec;
   const parts: RefPart[] = [];
   for (const p of LAYOUT) {
     const loop = await attach(disk, p.startMiB * MIB, p.sizeMiB * MIB);
@@ -57,18 +59,20 @@ export async function refCapture(disk: string, dir: string, children: Set<ChildP
       const clone = p.fs === 'none' ? `partclone.dd -s ${loop} -o - -L ${sh(logFile)}` : `${PARTCLONE[p.fs]} -c -s ${loop} -o - -L ${sh(logFile)}`;
       const t = await timedScript(`${clone} | zstd -q -3 -T0 > ${sh(file)}`, children);
       cpu = cpu === null || t.cpuSec === null ? null : cpu + t.cpuSec;
+      user = user === null || t.userSec === null ? null : user + t.userSec;
       parts.push({ number: p.number, fs: p.fs, file, bytes: fs.statSync(file).size, sec: t.sec, cpuSec: t.cpuSec, usedBytes: p.fs === 'none' ? p.sizeMiB * MIB : partcloneUsed(logFile) });
     } finally {
       await detach(loop);
       loops.delete(loop);
     }
   }
-  return { sec: round((performance.now() - t0) / 1000, 3), cpuSec: cpu === null ? null : round(cpu), bytes: parts.reduce((s, p) => s + p.bytes, 0), parts };
+  return { sec: round((performance.now() - t0) / 1000, 3), cpuSec: cpu === null ? null : round(cpu), userSec: user === null ? null : round(user), bytes: parts.reduce((s, p) => s + p.bytes, 0), parts };
 }
 
 export interface RefRestore {
   sec: number;
   cpuSec: number | null;
+  userSec: number | null;
   parts: Array<{ number: number; sec: number }>;
 }
 
@@ -85,6 +89,7 @@ export async function refRestore(dir: string, target: string, children: Set<Chil
     children,
   );
   let cpu: number | null = table.cpuSec;
+  let user: number | null = table.userSec;
   const parts: Array<{ number: number; sec: number }> = [];
   for (const p of LAYOUT) {
     const loop = await attach(target, p.startMiB * MIB, p.sizeMiB * MIB);
@@ -96,11 +101,12 @@ export async function refRestore(dir: string, target: string, children: Set<Chil
       // Flushed like roomcast's restore (fsync of the disk): blockdev --flushbufs reaches the backing file.
       const t = await timedScript(`zstd -q -dc ${sh(file)} | ${restore} && blockdev --flushbufs ${loop}`, children);
       cpu = cpu === null || t.cpuSec === null ? null : cpu + t.cpuSec;
+      user = user === null || t.userSec === null ? null : user + t.userSec;
       parts.push({ number: p.number, sec: t.sec });
     } finally {
       await detach(loop);
       loops.delete(loop);
     }
   }
-  return { sec: round((performance.now() - t0) / 1000, 3), cpuSec: cpu === null ? null : round(cpu), parts };
+  return { sec: round((performance.now() - t0) / 1000, 3), cpuSec: cpu === null ? null : round(cpu), userSec: user === null ? null : round(user), parts };
 }

@@ -105,7 +105,9 @@ export async function writeReport(m: Measured, log: (message: string) => void): 
     referenceRestoreMovesBytes: refCap2.bytes,
   };
   const serverPeakRssMb = peakRssMb(apiPid);
-  const both = (r: ClientRun) => ({ client: r.clientCpuSec, server: r.serverCpuSec, total: r.clientCpuSec === null ? null : round(r.clientCpuSec + r.serverCpuSec) });
+  const both = (r: ClientRun) => ({ client: r.clientCpuSec, clientUser: r.clientUserSec, server: r.serverCpuSec, serverUser: r.serverUserSec, total: r.clientCpuSec === null ? null : round(r.clientCpuSec + r.serverCpuSec) });
+  /** "total (user)" CPU seconds, for the table. */
+  const withUser = (total: number | null, user: number | null) => (total === null ? null : user === null ? String(total) : `${total} (${user})`);
   const cpu = {
     referenceCaptureV1: refCap1.cpuSec,
     roomcastCaptureV1: both(rcCap1),
@@ -208,17 +210,17 @@ export async function writeReport(m: Measured, log: (message: string) => void): 
     markdownTable(
       ['operation', 'reference CPU s', 'roomcast client CPU s', 'roomcast api CPU s', 'roomcast ÷ reference, CPU'],
       [
-        ['capture v1', cpu.referenceCaptureV1, cpu.roomcastCaptureV1.client, cpu.roomcastCaptureV1.server, div(cpu.roomcastCaptureV1.total, cpu.referenceCaptureV1)],
-        ['restore v1 onto a blank disk', cpu.referenceRestoreV1, cpu.roomcastRestoreV1.client, cpu.roomcastRestoreV1.server, div(cpu.roomcastRestoreV1.total, cpu.referenceRestoreV1)],
-        ['capture v2', cpu.referenceCaptureV2, cpu.roomcastCaptureV2.client, cpu.roomcastCaptureV2.server, div(cpu.roomcastCaptureV2.total, cpu.referenceCaptureV2)],
-        ['restore v2, differential over v1', null, cpu.roomcastDifferentialV2.client, cpu.roomcastDifferentialV2.server, null],
-        ['restore v2 onto a blank disk', null, cpu.roomcastFullV2.client, cpu.roomcastFullV2.server, null],
+        ['capture v1', withUser(cpu.referenceCaptureV1, refCap1.userSec), withUser(cpu.roomcastCaptureV1.client, cpu.roomcastCaptureV1.clientUser), withUser(cpu.roomcastCaptureV1.server, cpu.roomcastCaptureV1.serverUser), div(cpu.roomcastCaptureV1.total, cpu.referenceCaptureV1)],
+        ['restore v1 onto a blank disk', withUser(cpu.referenceRestoreV1, refRes1.userSec), withUser(cpu.roomcastRestoreV1.client, cpu.roomcastRestoreV1.clientUser), withUser(cpu.roomcastRestoreV1.server, cpu.roomcastRestoreV1.serverUser), div(cpu.roomcastRestoreV1.total, cpu.referenceRestoreV1)],
+        ['capture v2', withUser(cpu.referenceCaptureV2, refCap2.userSec), withUser(cpu.roomcastCaptureV2.client, cpu.roomcastCaptureV2.clientUser), withUser(cpu.roomcastCaptureV2.server, cpu.roomcastCaptureV2.serverUser), div(cpu.roomcastCaptureV2.total, cpu.referenceCaptureV2)],
+        ['restore v2, differential over v1', null, withUser(cpu.roomcastDifferentialV2.client, cpu.roomcastDifferentialV2.clientUser), withUser(cpu.roomcastDifferentialV2.server, cpu.roomcastDifferentialV2.serverUser), null],
+        ['restore v2 onto a blank disk', null, withUser(cpu.roomcastFullV2.client, cpu.roomcastFullV2.clientUser), withUser(cpu.roomcastFullV2.server, cpu.roomcastFullV2.serverUser), null],
       ],
     ),
     '',
     `**The api's CPU per GB captured (capture v1): ${cpu.apiCpuSecPerGbCaptureV1} s/GB** (api Node ${api.nodeVersion}; before the background intake: about 25 s/GB, 59.6 s for 2.39 GB on Node 20 with one zstd process per chunk, 2026-11-29).`,
     '',
-    `User + system seconds: GNU time for the pipelines and the client (with the programs they ran); /proc for the api process and the zstd programs it spawned. CPU time depends less than wall time on what else the shared machine runs. Peak RSS: client ${cpu.clientMaxRssMb ?? '–'} MB, api ${serverPeakRssMb ?? '–'} MB.`,
+    `User + system seconds, user seconds in brackets (the rest is the kernel's work: reads, writes, copies): GNU time for the pipelines and the client (with the programs they ran); /proc for the api process and the zstd programs it spawned. CPU time depends less than wall time on what else the shared machine runs. Peak RSS: client ${cpu.clientMaxRssMb ?? '–'} MB, api ${serverPeakRssMb ?? '–'} MB.`,
     '',
     markdownTable(
       ['measured step', 'load at start (1/5/15 min)', 'load at end'],

