@@ -74,17 +74,33 @@ export function zstdCompress(data: Buffer, level = 3): Promise<Buffer> {
 
 /**
  * Decompresses a stored chunk: one frame, or (format v3) a block index and one frame per block; fails
- * when the result would exceed `maxSize` (a chunk never does). node:zlib stops at the end of the
- * first frame, so several frames are cut apart (zstdFrames) and decompressed one by one.
+ * when the result would exceed `maxSize` (a chunk never does). Each run of adjacent data frames goes
+ * through one decompression (dataSpans); a run whose output comes out shorter than its frames declare
+ * is decompressed again frame by frame, so the result never depends on where node:zlib stops.
  */
 export async function zstdDecompress(data: Buffer, maxSize: number): Promise<Buffer> {
   if (!native) return runZstd(['-d'], data, maxSize);
-  const frames = zstdFrames(data);
-  if (frames.length === 1 && frames[0]!.length === data.length) return zstdDecompressFrame(data, maxSize);
-  const parts = await Promise.all(frames.map((f) => zstdDecompressFrame(f, maxSize, Math.ceil(maxSize / frames.length))));
-  const size = parts.reduce((s, p) => s + p.length, 0);
-  if (size > maxSize) throw new ZstdError(`zstd output larger than ${maxSize} bytes`);
-  return Buffer.concat(parts, size);
+  const spans = dataSpans(data);
+  if (spans.length === 1 && spans[0]!.frames.length === 1 && spans[0]!.bytes.length === data.length) return zstdDecompressFrame(data, maxSize);
+  const parts: Buffer[] = [];
+  let size = 0;
+  for (const s of spans) {
+    let out: Buffer | null = null;
+    if (s.piece !== null && s.piece >= 64 && s.frames.length > 1 && s.min <= maxSize - size) {
+      const piece = s.piece;
+      out = await new Promise<Buffer | null>((resolve) =>
+        native.zstdDecompress(s.bytes, { maxOutputLength: maxSize - size, chunkSize: piece }, (err, b) => resolve(err ? null : b)),
+      );
+      if (out && (out.length < s.min || out.length > s.max)) out = null;
+    }
+    const got = out ? [out] : await Promise.all(s.frames.map((f) => zstdDecompressFrame(f, maxSize, Math.ceil(maxSize / s.frames.length))));
+    for (const g of got) {
+      size += g.length;
+      if (size > maxSize) throw new ZstdError(`zstd output larger than ${maxSize} bytes`);
+      parts.push(g);
+    }
+  }
+  return parts.length === 1 ? parts[0]! : Buffer.concat(parts, size);
 }
 
 const FRAME_MAGIC = 0xfd2fb528;
@@ -119,6 +135,80 @@ export function zstdFrames(data: Buffer): Buffer[] {
   }
   if (!out.length) throw new ZstdError('not a valid zstd chunk: no data frame');
   return out;
+}
+
+/** The content size the header of the frame at `pos` declares, or null when it declares none. */
+export function frameContentSize(b: Buffer, pos: number): number | null {
+  const fhd = b[pos + 4]!;
+  const single = (fhd >> 5) & 1;
+  const fcsBytes = [single, 2, 4, 8][fhd >> 6]!;
+  if (!fcsBytes) return null;
+  const at = pos + 5 + (single ? 0 : 1) + [0, 1, 2, 4][fhd & 3]!;
+  if (at + fcsBytes > b.length) return null;
+  if (fcsBytes === 1) return b[at]!;
+  if (fcsBytes === 2) return b.readUInt16LE(at) + 256;
+  if (fcsBytes === 4) return b.readUInt32LE(at);
+  const big = b.readBigUInt64LE(at);
+  return big > BigInt(Number.MAX_SAFE_INTEGER) ? null : Number(big);
+}
+
+/** A run of adjacent data frames; `piece`: the output size of each but the last; `min`..`max`: their total output. */
+export interface DataSpan {
+  bytes: Buffer;
+  frames: Buffer[];
+  piece: number | null;
+  min: number;
+  max: number;
+}
+
+/**
+ * The runs of adjacent data frames of a chunk: a v3 chunk is its block index (a skippable frame) and
+ * one run of one frame per block, every block `blockSize` long but the last. One decompression of a
+ * run, with output pieces of the block size, goes on from frame to frame (where a context per frame
+ * cost four times the CPU: test/bench/results/imaging.md) as long as each frame fills its piece, and
+ * stops at the end of the first frame that does not; so a result longer than (frames − 1) × block
+ * size has decoded every frame. A run whose sizes are not known (no index before it and frames that
+ * declare no size) has piece null. A caller checks the result against min..max and otherwise
+ * decompresses the run frame by frame: the result never depends on where node:zlib stops.
+ */
+export function dataSpans(data: Buffer): DataSpan[] {
+  const spans: DataSpan[] = [];
+  let run: { start: number; end: number; frames: Buffer[]; declared: number | null; first: number | null } | null = null;
+  let index: { blockSize: number; count: number } | null = null;
+  let runIndex: { blockSize: number; count: number } | null = null;
+  const close = () => {
+    if (run) {
+      const n = run.frames.length;
+      const byIndex = runIndex && runIndex.count === n && runIndex.blockSize > 0 ? runIndex.blockSize : null;
+      if (run.declared !== null) spans.push({ bytes: data.subarray(run.start, run.end), frames: run.frames, piece: run.first, min: run.declared, max: run.declared });
+      else spans.push({ bytes: data.subarray(run.start, run.end), frames: run.frames, piece: byIndex, min: byIndex === null ? 0 : (n - 1) * byIndex + 1, max: byIndex === null ? 0 : n * byIndex });
+    }
+    run = null;
+  };
+  for (let pos = 0; pos < data.length; ) {
+    const len = frameLength(data, pos);
+    if (pos + len > data.length) throw new ZstdError(`not a valid zstd chunk: a frame runs past its end`);
+    if ((data.readUInt32LE(pos) & 0xfffffff0) === 0x184d2a50) {
+      close();
+      // format.ts encodeBlockIndex: magic 0x184d2a5b, tag 'rcb1', the block size, one u32 per frame.
+      const isIndex = data.readUInt32LE(pos) === 0x184d2a5b && len >= 16 && (len - 16) % 4 === 0 && data.readUInt32LE(pos + 8) === 0x31626372;
+      index = isIndex ? { blockSize: data.readUInt32LE(pos + 12), count: (len - 16) / 4 } : null;
+    } else {
+      const fcs = frameContentSize(data, pos);
+      if (!run) {
+        run = { start: pos, end: pos, frames: [], declared: 0, first: fcs };
+        runIndex = index;
+        index = null;
+      }
+      run.frames.push(data.subarray(pos, pos + len));
+      run.end = pos + len;
+      run.declared = run.declared === null || fcs === null ? null : run.declared + fcs;
+    }
+    pos += len;
+  }
+  close();
+  if (!spans.length) throw new ZstdError('not a valid zstd chunk: no data frame');
+  return spans;
 }
 
 /**

@@ -1,0 +1,39 @@
+// zstd.ts and frame-check.ts as the appliance and the boot client run them: on Node 22, where node:zlib
+// has zstd (the tests' Node 20 runs the zstd program instead). test/support/zstd-native-cases.ts runs
+// under a real Node 22 binary (test/support/node22.ts: build-imaging.sh's cache, or npm pack).
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { findNode22 } from '../../test/support/node22.js';
+
+const execFileP = promisify(execFile);
+const ROOT = path.resolve(import.meta.dirname, '../..');
+
+describe('zstd chunks on Node 22 (node:zlib)', () => {
+  let r: Record<string, Record<string, unknown> | string>;
+  beforeAll(async () => {
+    const found = await findNode22(() => {});
+    if (!found.node) throw new Error(`no Node 22 binary: ${found.note} (set ROOMCAST_CLIENT_NODE)`);
+    const { stdout } = await execFileP(found.node, ['--import', 'tsx', 'test/support/zstd-native-cases.ts'], { cwd: ROOT, timeout: 120_000 });
+    r = JSON.parse(stdout.trim().split('\n').pop()!) as typeof r;
+  }, 300_000);
+
+  it('runs node:zlib, not the zstd program', () => {
+    expect(r.node).toMatch(/^v22\./);
+    expect(r.zstdEngine).toBe('node:zlib');
+    expect(r.checker).toBe('node:zlib (worker threads)');
+  });
+
+  it.each(['v3-64k', 'v3-16k-short-tail', 'v1-one-frame', 'mixed-frames', 'v3-short-middle-block'])('decompresses and checks a %s chunk to the bytes it was made of', (name) => {
+    const s = r[name] as { equal: boolean; checkedHashOk: boolean; checkedSize: number; size: number };
+    expect(s.equal).toBe(true);
+    expect(s.checkedHashOk).toBe(true);
+    expect(s.checkedSize).toBe(s.size);
+  });
+
+  it('refuses a chunk with one byte flipped, and one larger than its chunk size, as not valid zstd', () => {
+    expect(r['v3-one-byte-flipped']).toEqual({ decompress: expect.stringMatching(/^ZstdError: /), check: expect.stringMatching(/^ZstdError: /) });
+    expect(r['v3-over-max-size']).toEqual({ decompress: expect.stringMatching(/^ZstdError: /), check: expect.stringMatching(/^ZstdError: /) });
+  });
+});

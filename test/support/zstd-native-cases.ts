@@ -1,0 +1,63 @@
+// Run under Node >= 22.15 (services/imaging/zstd-node22.test.ts): zstd.ts's and frame-check.ts's
+// node:zlib paths on chunks of each shape, printed as one JSON line for the test to assert on.
+import { createHash, randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { frameChecker } from '../../services/imaging/frame-check.js';
+import { encodeBlockIndex } from '../../services/imaging/format.js';
+import { ZstdError, zstdCompress, zstdCompressBlocks, zstdDecompress, zstdEngine, zstdFrames } from '../../services/imaging/zstd.js';
+
+const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+/** Half random, half text: compresses to about 0.6, as a disk's programs do. */
+function data(n: number): Buffer {
+  const b = Buffer.alloc(n);
+  for (let i = 0; i < n; i += 4096) {
+    randomBytes(Math.min(2048, n - i)).copy(b, i);
+    if (i + 2048 < n) b.write('roomcast restores rooms '.repeat(90).slice(0, Math.min(2048, n - i - 2048)), i + 2048);
+  }
+  return b;
+}
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rc-zstd22-'));
+const checker = frameChecker(2);
+const out: Record<string, unknown> = { node: process.version, zstdEngine, checker: checker.engine };
+async function shape(name: string, raw: Buffer, stored: Buffer, maxSize = raw.length) {
+  const file = path.join(dir, name);
+  fs.writeFileSync(file, stored);
+  const back = await zstdDecompress(stored, maxSize);
+  const checked = await checker.check(file, maxSize);
+  out[name] = { equal: back.equals(raw), checkedHashOk: checked.hash === sha(raw), checkedSize: checked.size, size: raw.length };
+}
+async function refused(name: string, stored: Buffer, maxSize: number) {
+  const file = path.join(dir, name);
+  fs.writeFileSync(file, stored);
+  const r: Record<string, string> = {};
+  await zstdDecompress(stored, maxSize).then(() => (r.decompress = 'accepted'), (e: Error) => (r.decompress = e instanceof ZstdError ? `ZstdError: ${e.message}` : `other: ${e.message}`));
+  await checker.check(file, maxSize).then(() => (r.check = 'accepted'), (e: Error) => (r.check = e instanceof ZstdError ? `ZstdError: ${e.message}` : `other: ${e.message}`));
+  out[name] = r;
+}
+try {
+  const w = data(4 << 20);
+  const v3 = await zstdCompressBlocks(w, 64 * 1024);
+  await shape('v3-64k', w, v3);
+  const odd = data((4 << 20) - 5000); // the last block short
+  await shape('v3-16k-short-tail', odd, await zstdCompressBlocks(odd, 16 * 1024));
+  await shape('v1-one-frame', w, await zstdCompress(w));
+  // Frames of unequal sizes in one run: the one-pass decompression stops early and each frame is done alone.
+  const parts = [data(65536), data(1000), data(65536), data(300)];
+  await shape('mixed-frames', Buffer.concat(parts), Buffer.concat(await Promise.all(parts.map((p) => zstdCompress(p)))));
+  // A block index that says 64 KiB blocks over a middle frame of 1000 bytes (not a chunk roomcast
+  // makes): the one-pass decompression stops after it, comes out short, and the frames are done alone.
+  const blocks = [data(65536), data(1000), data(65536), data(65536)];
+  const frames = await Promise.all(blocks.map(async (b) => zstdFrames(await zstdCompressBlocks(b, 65536))[0]!));
+  await shape('v3-short-middle-block', Buffer.concat(blocks), Buffer.concat([encodeBlockIndex(65536, frames.map((f) => f.length)), ...frames]));
+  const bad = Buffer.from(v3);
+  bad[bad.length >> 1]! ^= 0x5a;
+  await refused('v3-one-byte-flipped', bad, w.length);
+  await refused('v3-over-max-size', v3, w.length - 65536);
+} finally {
+  await checker.close();
+  fs.rmSync(dir, { recursive: true, force: true });
+}
+process.stdout.write(`${JSON.stringify(out)}\n`);
