@@ -1,5 +1,6 @@
 // Unit tests of the imaging client's pure parts: disk choice, partclone domain files, table dumps,
 // progress. The engine itself runs against real loop devices in test/integration/imaging-client.test.ts.
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -9,6 +10,8 @@ import { portableDump, sameTable } from './layout.js';
 import { parseDomain } from './partition.js';
 import { ProgressMeter } from './progress.js';
 import { Pool } from './engine.js';
+import { WindowHasher } from './hasher.js';
+import { blockHashes, maskWindow, type Extent } from '../format.js';
 import { describeFailure } from './restore.js';
 import { failureRank } from './windows.js';
 import { ClientError } from './sys.js';
@@ -232,5 +235,44 @@ describe('Pool (chunks in flight)', () => {
     await settle();
     await pool.add(async () => {}).catch(() => {});
     await expect(pool.drain()).rejects.toMatchObject({ code: 'a' });
+  });
+});
+
+describe('WindowHasher (the capture hash pass on worker threads)', () => {
+  it('gives each window the hashes of its masked bytes, zeros past the end of the disk, whatever the order', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rc-hasher-'));
+    const file = path.join(dir, 'disk');
+    const content = Buffer.alloc(3 * 256 * 1024 + 5000);
+    for (let i = 0; i < content.length; i++) content[i] = (i * 7 + (i >> 11)) & 255;
+    fs.writeFileSync(file, content);
+    const hasher = new WindowHasher(file, 64 * 1024, 2);
+    try {
+      const windows = [
+        { base: 0, length: 256 * 1024, used: [[0, 256 * 1024]] as Extent[] },
+        { base: 256 * 1024, length: 256 * 1024, used: [[4096, 8192], [100_000, 70_000]] as Extent[] }, // holes hashed as zeros
+        { base: 3 * 256 * 1024, length: 256 * 1024, used: [[0, 256 * 1024]] as Extent[] }, // runs 5000 bytes past the end
+      ];
+      const got = await Promise.all(windows.map((w) => hasher.hash(w)));
+      windows.forEach((w, i) => {
+        const b = Buffer.alloc(w.length);
+        content.copy(b, 0, w.base, Math.min(content.length, w.base + w.length));
+        maskWindow(b, w.used);
+        expect(got[i]!.hash).toBe(createHash('sha256').update(b).digest('hex'));
+        expect(got[i]!.blocks).toEqual(blockHashes(b, 64 * 1024));
+      });
+      expect(got[1]!.hash).not.toBe(got[0]!.hash);
+    } finally {
+      await hasher.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses with the disk named when the disk cannot be read', async () => {
+    const hasher = new WindowHasher('/nonexistent/rc-disk', 64 * 1024, 1);
+    try {
+      await expect(hasher.hash({ base: 0, length: 65536, used: [[0, 65536]] })).rejects.toThrow(/nonexistent\/rc-disk/);
+    } finally {
+      await hasher.close();
+    }
   });
 });

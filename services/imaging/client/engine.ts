@@ -11,7 +11,6 @@ import fs from 'node:fs/promises';
 import {
   DEFAULT_BLOCK_SIZE,
   DEFAULT_CHUNK_SIZE,
-  blockHashes,
   FORMAT_NAME,
   FORMAT_VERSION,
   isExtended,
@@ -25,6 +24,7 @@ import {
 } from '../format.js';
 import { zstdCompressBlocks } from '../zstd.js';
 import { contentDigest, type ImagingApi } from './api.js';
+import { WindowHasher } from './hasher.js';
 import { describeDisk } from './disk.js';
 import { ebrExtents, readLayout } from './layout.js';
 import { probe, removeHiberfile, usedExtents, withLoop } from './partition.js';
@@ -204,15 +204,20 @@ export async function capture(o: CaptureOptions): Promise<CaptureReport> {
     meter.setPhase('hash', totalBytes, slots.length, 'hashing the used data');
     const fh = await fs.open(o.disk, 'r');
     try {
-      // Two buffers: the next window is read while this one is hashed.
-      const bufs = [Buffer.alloc(chunkSize), Buffer.alloc(chunkSize)];
-      let next = slots.length ? readWindow(fh, slots[0]!, bufs[0]) : null;
-      for (let i = 0; i < slots.length; i++) {
-        const s = slots[i]!;
-        const data = await next!;
-        next = i + 1 < slots.length ? readWindow(fh, slots[i + 1]!, bufs[(i + 1) % 2]) : null;
-        s.chunk = { offset: s.window.offset, length: s.window.length, hash: sha256(data), blocks: blockHashes(data, blockSize) };
-        meter.add(usedIn(s.window));
+      // Worker threads read and hash the windows (hasher.ts), a few more queued than there are threads.
+      const hasher = new WindowHasher(o.disk, blockSize);
+      try {
+        const pool = new Pool(8);
+        for (const s of slots) {
+          await pool.add(async () => {
+            const h = await hasher.hash({ base: s.base, length: s.window.length, used: s.window.used });
+            s.chunk = { offset: s.window.offset, length: s.window.length, hash: h.hash, blocks: h.blocks };
+            meter.add(usedIn(s.window));
+          });
+        }
+        await pool.drain();
+      } finally {
+        await hasher.close();
       }
       const bootSlots = slots.filter((s) => s.where === 'boot area');
       for (const p of partitions) p.chunks = slots.filter((s) => s.where === `partition ${p.number}`).map((s) => s.chunk!);

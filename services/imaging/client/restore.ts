@@ -134,7 +134,7 @@ export async function restore(o: RestoreOptions): Promise<RestoreReport> {
 
       // 3. Every window the disk lacks.
       meter.setPhase('restore', totalBytes, slots.length, 'comparing the disk with the image, fetching what differs');
-      const w = { api: o.api, blockSize: m.version === 3 ? m.blockSize : undefined, concurrency: o.concurrency ?? 4, meter, timings: t };
+      const w = { api: o.api, disk: o.disk, blockSize: m.version === 3 ? m.blockSize : undefined, concurrency: o.concurrency ?? 4, meter, timings: t };
       written = await writeWindows(w, fh, slots, m.chunkSize, report, headSlot?.held ? new Map([[headSlot.chunk!.hash, headData!]]) : new Map());
       const s = performance.now();
       await fh.sync();

@@ -18,6 +18,7 @@ import { zstdDecompress } from '../zstd.js';
 import type { ImagingApi } from './api.js';
 import { Pool, readWindow, sha256, usedIn, writeFully, type Slot } from './engine.js';
 import type { ProgressMeter } from './progress.js';
+import { WindowHasher } from './hasher.js';
 import { ClientError } from './sys.js';
 
 /** Fetched chunks kept in memory for windows still to come with the same content (4 MiB each). */
@@ -48,6 +49,8 @@ async function timed<T>(t: Timings, k: keyof Timings, p: Promise<T>): Promise<T>
 
 export interface WindowsOptions {
   api: ImagingApi;
+  /** The disk's path, for the worker threads that read and hash its windows. */
+  disk: string;
   /** v3: the manifest's block size; undefined for v1/v2. */
   blockSize: number | undefined;
   concurrency: number;
@@ -99,6 +102,52 @@ function differingBlocks(c: Chunk, data: Buffer, blockSize: number | undefined):
     return c.blocks.flatMap((h, i) => (mine[i] === h ? [] : [i]));
   }
   return windowHash(data) === c.hash ? [] : null;
+}
+
+/** Windows hashed ahead of the one being compared. */
+const COMPARE_AHEAD = 8;
+
+/**
+ * Calls `fn` with each slot in order, the blocks where the disk differs from the image ([]: none;
+ * null: the whole window, v1/v2) and a function that reads the window as the disk has it (a buffer of
+ * its own). Worker threads read and hash the windows ahead (hasher.ts); a window with a held head is
+ * read and compared here.
+ */
+async function eachCompared(
+  disk: string,
+  fh: fs.FileHandle,
+  slots: Slot[],
+  chunkSize: number,
+  blockSize: number | undefined,
+  t: Timings,
+  fn: (s: Slot, diff: number[] | null, local: () => Promise<Buffer>) => Promise<void>,
+): Promise<void> {
+  const hasher = new WindowHasher(disk, blockSize ?? chunkSize);
+  const queued: Array<Promise<number[] | null> | undefined> = [];
+  const want = (i: number) => {
+    const s = slots[i]!;
+    const c = s.chunk!;
+    const blocks = !!(blockSize && c.blocks);
+    const p = s.held
+      ? readWindow(fh, s).then((data) => differingBlocks(c, data, blockSize))
+      : hasher.hash({ base: s.base, length: s.window.length, used: s.window.used }, blocks ? 'blocks' : 'window').then((h) => (blocks ? c.blocks!.flatMap((x, k) => (h.blocks[k] === x ? [] : [k])) : h.hash === c.hash ? [] : null));
+    p.catch(() => {}); // awaited in order below; not an unhandled rejection meanwhile
+    queued[i] = p;
+  };
+  try {
+    for (let i = 0; i < Math.min(COMPARE_AHEAD, slots.length); i++) want(i);
+    for (let i = 0; i < slots.length; i++) {
+      const start = performance.now();
+      const diff = await queued[i]!;
+      t.compare += (performance.now() - start) / 1000;
+      queued[i] = undefined;
+      if (i + COMPARE_AHEAD < slots.length) want(i + COMPARE_AHEAD);
+      const s = slots[i]!;
+      await fn(s, diff, () => readWindow(fh, s));
+    }
+  } finally {
+    await hasher.close();
+  }
 }
 
 /**
@@ -178,13 +227,10 @@ export async function writeWindows(o: WindowsOptions, fh: fs.FileHandle, slots: 
     await run(async () => writeGroup(hash, group, await fetchChunk(o.api, w.slot.chunk!, report, t), true));
   };
 
-  await eachWindow(fh, slots, chunkSize, async (s, local) => {
+  await eachCompared(o.disk, fh, slots, chunkSize, blockSize, t, async (s, diff, local) => {
     meter.check();
     const c = s.chunk!;
     ahead.set(c.hash, ahead.get(c.hash)! - 1);
-    const start = performance.now();
-    const diff = differingBlocks(c, local, blockSize);
-    t.compare += (performance.now() - start) / 1000;
     if (diff && !diff.length) {
       // The head's chunk was fetched by the pre-flight (and counted there): the rest of its window
       // being on the disk already does not make it a skipped chunk too.
@@ -194,7 +240,7 @@ export async function writeWindows(o: WindowsOptions, fh: fs.FileHandle, slots: 
       return;
     }
     if (diff && blockSize && diff.length * 2 <= c.blocks!.length && !kept.has(c.hash) && !pending.has(c.hash)) {
-      const mine = Buffer.from(local);
+      const mine = await local();
       return pool.add(async () => {
         const data = await patchBlocks(o.api, c, mine, diff, blockSize, report, t);
         if (data) await write({ slot: s, blocks: diff }, data);
@@ -279,19 +325,36 @@ export async function fetchChunk(api: ImagingApi, c: Chunk, report: TransferCoun
   );
 }
 
-/** Step 4: reads back `slots` (after a flush and a cache drop) and returns those that differ from the image. */
+/**
+ * Step 4: reads back `slots` (after a flush and a cache drop) and returns those that differ from the
+ * image. Worker threads read and hash the windows (hasher.ts); a window with a held head (its first
+ * bytes as the image has them, written last) is read here.
+ */
 export async function readBack(disk: string, slots: Slot[], chunkSize: number, meter: ProgressMeter, t: Timings): Promise<Slot[]> {
   const bad: Slot[] = [];
   const start = performance.now();
+  const held = slots.filter((s) => s.held);
+  const hasher = new WindowHasher(disk, chunkSize);
   const vh = await fs.open(disk, 'r');
   try {
-    await eachWindow(vh, slots, chunkSize, (s, data) => {
+    await eachWindow(vh, held, chunkSize, (s, data) => {
       meter.check();
       if (windowHash(data) !== s.chunk!.hash) bad.push(s);
       meter.add(usedIn(s.window));
     });
+    const pool = new Pool(8);
+    for (const s of slots) {
+      if (s.held) continue;
+      await pool.add(async () => {
+        meter.check();
+        if ((await hasher.hash({ base: s.base, length: s.window.length, used: s.window.used }, 'window')).hash !== s.chunk!.hash) bad.push(s);
+        meter.add(usedIn(s.window));
+      });
+    }
+    await pool.drain();
   } finally {
     await vh.close();
+    await hasher.close();
     t.readBack += (performance.now() - start) / 1000;
   }
   return bad;

@@ -1,0 +1,125 @@
+// The capture's hash pass on every core: worker threads each read windows of the disk themselves (their
+// own file descriptor: the reads of two windows are in flight at once) and hash them (the window's
+// SHA-256 and its v3 block hashes, format.ts), so the pass is no longer one thread waiting on a read,
+// then hashing, then reading again. The functions that define the windows' masks and block hashes are
+// put into the workers' source from format.ts, so the hashes are those the store checks.
+import os from 'node:os';
+import { Worker } from 'node:worker_threads';
+import { blockHashes, maskWindow, type Extent } from '../format.js';
+
+export interface WindowToHash {
+  /** Absolute offset of the window on the disk. */
+  base: number;
+  length: number;
+  /** Used extents, relative to the window: the rest is hashed as zeros. */
+  used: Extent[];
+}
+
+/** What to hash: the whole window, its blocks, or both. */
+export type Want = 'window' | 'blocks' | 'both';
+
+export interface WindowHashes {
+  hash: string;
+  blocks: string[];
+}
+
+// CommonJS run by each worker (eval: no file next to the bundled client to find).
+const WORKER_SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads');
+const fs = require('node:fs');
+const { createHash } = require('node:crypto');
+const __name = (f) => f; // esbuild's keepNames helper
+const zeroHashes = new Map();
+let zeros = Buffer.alloc(0);
+// format.ts blockHash, written out (its createHash is an import, which a bundler or a test runner may
+// rename in the function's text); client.test.ts checks the workers' hashes against format.ts's.
+function blockHash(b) {
+  return createHash('sha256').update(b).digest('hex').slice(0, 32);
+}
+${maskWindow.toString()}
+${blockHashes.toString()}
+const fd = fs.openSync(workerData.disk, 'r');
+let buf = Buffer.alloc(0);
+const zeroWindow = new Map();
+function windowHash(b) {
+  if (zeros.length < b.length) zeros = Buffer.alloc(b.length);
+  if (!b.equals(zeros.subarray(0, b.length))) return createHash('sha256').update(b).digest('hex');
+  let h = zeroWindow.get(b.length); // an all-zero window (a blank disk): hashed once
+  if (!h) zeroWindow.set(b.length, (h = createHash('sha256').update(b).digest('hex')));
+  return h;
+}
+parentPort.on('message', ({ id, base, length, used, want }) => {
+  try {
+    if (buf.length < length) buf = Buffer.allocUnsafe(length);
+    const b = buf.subarray(0, length);
+    let got = 0;
+    while (got < length) {
+      const n = fs.readSync(fd, b, got, length - got, base + got);
+      if (n === 0) {
+        b.fill(0, got); // past the end of the disk: zeros, as engine.ts readFully
+        break;
+      }
+      got += n;
+    }
+    maskWindow(b, used);
+    parentPort.postMessage({ id, hash: want === 'blocks' ? '' : windowHash(b), blocks: want === 'window' ? [] : blockHashes(b, workerData.blockSize) });
+  } catch (err) {
+    parentPort.postMessage({ id, error: String((err && err.message) || err), code: err && err.code });
+  }
+});
+`;
+
+/** Hashes windows of `disk` on `threads` worker threads (default: the CPUs, 2 to 4), in any order. */
+export class WindowHasher {
+  private readonly workers: Worker[] = [];
+  private readonly idle: Worker[] = [];
+  private readonly queue: Array<{ w: WindowToHash; want: Want; resolve: (h: WindowHashes) => void; reject: (e: Error) => void }> = [];
+  private readonly busy = new Map<Worker, { resolve: (h: WindowHashes) => void; reject: (e: Error) => void }>();
+  private failed: Error | null = null;
+
+  constructor(disk: string, blockSize: number, threads = Math.max(2, Math.min(4, os.availableParallelism()))) {
+    for (let i = 0; i < threads; i++) {
+      const w = new Worker(WORKER_SOURCE, { eval: true, workerData: { disk, blockSize } });
+      w.on('message', (m: { hash?: string; blocks?: string[]; error?: string; code?: string }) => {
+        const job = this.busy.get(w);
+        this.busy.delete(w);
+        if (job) {
+          if (m.error !== undefined) job.reject(Object.assign(new Error(`reading ${disk}: ${m.error}`), { code: m.code }));
+          else job.resolve({ hash: m.hash!, blocks: m.blocks! });
+        }
+        this.idle.push(w);
+        this.pump();
+      });
+      w.on('error', (err) => {
+        this.failed = err;
+        this.busy.get(w)?.reject(err);
+        this.busy.delete(w);
+        for (const q of this.queue.splice(0)) q.reject(err);
+      });
+      this.workers.push(w);
+      this.idle.push(w);
+    }
+  }
+
+  private pump(): void {
+    while (this.queue.length && this.idle.length) {
+      const w = this.idle.pop()!;
+      const job = this.queue.shift()!;
+      this.busy.set(w, job);
+      w.postMessage({ id: 0, base: job.w.base, length: job.w.length, used: job.w.used, want: job.want });
+    }
+  }
+
+  /** The window's SHA-256 (else '') and its block hashes (else []), as `want` says. */
+  hash(w: WindowToHash, want: Want = 'both'): Promise<WindowHashes> {
+    if (this.failed) return Promise.reject(this.failed);
+    return new Promise((resolve, reject) => {
+      this.queue.push({ w, want, resolve, reject });
+      this.pump();
+    });
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.workers.map((w) => w.terminate()));
+  }
+}
