@@ -2,7 +2,7 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    include: ['services/**/*.test.ts', 'test/integration/**/*.test.ts'],
+    include: ['services/**/*.test.ts', 'test/integration/**/*.test.ts', 'test/web/**/*.test.ts'],
     exclude: ['**/node_modules/**', 'dist/**', 'test/lab/**', 'test/bench/**'],
     globalSetup: ['test/support/global-setup.ts'],
     pool: 'forks',
