@@ -8,7 +8,7 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * A short page saying what this server is and where to go (until the web UI exists)
+         * The web UI (its index.html), or a short page saying what this server is and where to go when the UI is not built
          * @description Open to anyone.
          */
         get: {
