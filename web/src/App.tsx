@@ -8,7 +8,9 @@ import { I18nProvider, useI18n } from './i18n/react.js';
 import { LoginPage } from './pages/LoginPage.js';
 import { NotFoundPage } from './pages/NotFoundPage.js';
 import { PasswordPage } from './pages/PasswordPage.js';
+import { RoomPage } from './pages/RoomPage.js';
 import { RoomsPage } from './pages/RoomsPage.js';
+import { RunPage } from './pages/RunPage.js';
 import { SESSION_KEY, useSession } from './session.js';
 
 const queryClient = new QueryClient({ defaultOptions: { queries: { retry: 1, refetchOnWindowFocus: true, staleTime: 5_000 } } });
@@ -41,6 +43,8 @@ export function App() {
               <Route element={<RequireSession />}>
                 <Route path="/" element={<Navigate to="/rooms" replace />} />
                 <Route path="/rooms" element={<RoomsPage />} />
+                <Route path="/rooms/:id" element={<RoomPage />} />
+                <Route path="/runs/:id" element={<RunPage />} />
                 <Route path="*" element={<NotFoundPage />} />
               </Route>
             </Routes>
