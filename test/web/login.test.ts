@@ -69,7 +69,7 @@ describe.runIf(hasChromium)('web UI: login, first password, language, logout', (
     // English, remembered across a reload; then French again.
     await page.getByLabel('Langue').selectOption('en');
     await page.getByRole('heading', { name: 'Rooms' }).waitFor();
-    expect(await page.evaluate(() => document.documentElement.lang)).toBe('en');
+    expect(await page.locator('html').getAttribute('lang')).toBe('en');
     await page.reload();
     await page.getByRole('heading', { name: 'Rooms' }).waitFor();
     await page.getByText('Never restored').first().waitFor();
