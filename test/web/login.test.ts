@@ -32,9 +32,14 @@ describe.runIf(hasChromium)('web UI: login, first password, language, logout', (
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(e.message));
 
-    await page.goto('/');
+    // Logged out, a UI route leads to the login page.
+    await page.goto('/rooms/1');
     await page.getByRole('heading', { name: 'Connexion' }).waitFor();
+    expect(new URL(page.url()).pathname).toBe('/login');
     await checkPage(page, 'login');
+    // The keyboard alone: the first Tab reaches the skip link.
+    await page.keyboard.press('Tab');
+    expect(await page.evaluate(() => (globalThis as any).document.activeElement?.textContent)).toBe('Aller au contenu');
 
     // A wrong password: a sentence, not a code.
     await page.getByLabel('Identifiant').fill('rn');
@@ -42,8 +47,9 @@ describe.runIf(hasChromium)('web UI: login, first password, language, logout', (
     await page.getByRole('button', { name: 'Se connecter' }).click();
     await page.getByRole('alert').filter({ hasText: 'Identifiant ou mot de passe incorrect.' }).waitFor();
 
+    // Submitted with the Enter key.
     await page.getByLabel('Mot de passe').fill(FIRST);
-    await page.getByRole('button', { name: 'Se connecter' }).click();
+    await page.getByLabel('Mot de passe').press('Enter');
     await page.getByRole('heading', { name: 'Choisissez votre mot de passe' }).waitFor();
     expect(new URL(page.url()).pathname).toBe('/password');
     await checkPage(page, 'password');

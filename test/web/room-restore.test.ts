@@ -125,6 +125,14 @@ describe.runIf(canRun)('web UI: a room of 3 simulated PCs restored from the brow
     const report = await page.request.get(href!);
     expect(report.status()).toBe(200);
     expect(await report.text()).toContain('B204-01');
+
+    // The rooms page: the room's card counts its PCs by state and tells the last run's result.
+    await page.getByRole('navigation').getByRole('link', { name: 'Salles' }).click();
+    const card = page.getByTestId('room-card').filter({ hasText: 'B204' });
+    await card.getByRole('list', { name: 'PC par état' }).getByText('Terminé').waitFor();
+    expect(await card.getByRole('list', { name: 'PC par état' }).textContent()).toMatch(/Terminé\s*3/);
+    await card.getByText(/Dernière restauration : terminée, /).waitFor();
+    await checkPage(page, 'rooms-after-run');
     expect(errors).toEqual([]);
     await ctx.close();
   }, 60_000);

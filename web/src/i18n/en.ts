@@ -58,7 +58,7 @@ export const en: Catalogue = {
   'rooms.title': 'Rooms',
   'rooms.empty': 'No rooms yet. Import the inventory to create some.',
   'rooms.pcs': { one: '{count} PC', other: '{count} PCs' },
-  'rooms.lastRun': 'Last restore {when}: {result}',
+  'rooms.lastRun': 'Last restore: {result}, {when}',
   'rooms.noRun': 'Never restored',
   'rooms.counts': 'PCs by state',
 

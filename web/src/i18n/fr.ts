@@ -58,7 +58,7 @@ export const fr = {
   'rooms.title': 'Salles',
   'rooms.empty': 'Aucune salle pour l’instant. Importez l’inventaire pour en créer.',
   'rooms.pcs': { one: '{count} PC', other: '{count} PC' },
-  'rooms.lastRun': 'Dernière restauration {when} : {result}',
+  'rooms.lastRun': 'Dernière restauration : {result}, {when}',
   'rooms.noRun': 'Jamais restaurée',
   'rooms.counts': 'PC par état',
 
