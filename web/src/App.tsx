@@ -11,10 +11,13 @@ import { PasswordPage } from './pages/PasswordPage.js';
 import { RoomPage } from './pages/RoomPage.js';
 import { RoomsPage } from './pages/RoomsPage.js';
 import { RunPage } from './pages/RunPage.js';
-import { SESSION_KEY, useSession } from './session.js';
+import { markSessionExpired, SESSION_KEY, useSession } from './session.js';
 
 const queryClient = new QueryClient({ defaultOptions: { queries: { retry: 1, refetchOnWindowFocus: true, staleTime: 5_000 } } });
-setUnauthenticatedHandler(() => queryClient.setQueryData(SESSION_KEY, null));
+setUnauthenticatedHandler(() => {
+  if (queryClient.getQueryData(SESSION_KEY)) markSessionExpired();
+  queryClient.setQueryData(SESSION_KEY, null);
+});
 
 /** Pages behind the login: to the login page when logged out, to the password page when it must change. */
 function RequireSession({ passwordPage = false }: { passwordPage?: boolean }) {

@@ -5,6 +5,15 @@ import { closeLive } from './api/live.js';
 
 export const SESSION_KEY = ['session'] as const;
 
+/** Set when the server ended a session the page still had (expired, or logged out elsewhere): the login page says so once. */
+let expired = false;
+export const markSessionExpired = () => void (expired = true);
+export function takeSessionExpired(): boolean {
+  const was = expired;
+  expired = false;
+  return was;
+}
+
 async function fetchSession(): Promise<Session | null> {
   try {
     const s = await call(api.GET('/api/v1/auth/session'));

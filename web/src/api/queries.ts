@@ -9,6 +9,7 @@ export const keys = {
   hosts: (roomId: number) => ['room', roomId, 'hosts'] as const,
   latestRun: (roomId: number) => ['room', roomId, 'latest-run'] as const,
   run: (id: number) => ['run', id] as const,
+  report: (id: number) => ['run', id, 'report'] as const,
   images: ['images'] as const,
 };
 
@@ -34,3 +35,11 @@ export const useRun = (id: number | null | undefined) =>
   });
 
 export const useImages = (enabled = true) => useQuery({ queryKey: keys.images, enabled, queryFn: () => call(api.GET('/api/v1/images')) });
+
+/** A run's morning report: its PCs' reasons in French and English (live pages refetch it through keys.run). */
+export const useReport = (id: number | null | undefined, enabled = true) =>
+  useQuery({
+    queryKey: keys.report(id ?? 0),
+    enabled: enabled && typeof id === 'number' && id > 0,
+    queryFn: () => call(api.GET('/api/v1/runs/{id}/report', { params: { path: { id: String(id) } } })),
+  });

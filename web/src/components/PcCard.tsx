@@ -5,7 +5,17 @@ import type { Eta } from '../api/useLive.js';
 import { useI18n } from '../i18n/react.js';
 import { StateBadge } from './StateBadge.js';
 
-export function PcCard({ host, pc, eta, selected, onToggle }: { host: Host; pc: RunPc | undefined; eta: Eta | undefined; selected: boolean; onToggle: () => void }) {
+export interface PcCardProps {
+  host: Host;
+  pc: RunPc | undefined;
+  eta: Eta | undefined;
+  /** Why the PC needs a person, in the current language (from the run's report). */
+  reason: string | undefined;
+  selected: boolean;
+  onToggle: () => void;
+}
+
+export function PcCard({ host, pc, eta, reason, selected, onToggle }: PcCardProps) {
   const { t, relative, duration } = useI18n();
   const state = pc?.state ?? 'idle';
   const moving = (state === 'restoring' || state === 'verifying') && pc !== undefined && pc.bytesTotal > 0;
@@ -30,7 +40,7 @@ export function PcCard({ host, pc, eta, selected, onToggle }: { host: Host; pc: 
           </span>
         </>
       )}
-      {pc?.reason && (state === 'failed' || state === 'skipped') && <span className="meta">{pc.reason.code.replace(/_/g, ' ')}</span>}
+      {reason && <span className="meta">{reason}</span>}
       <span className="meta">{host.lastSeenAt ? t('room.lastSeen', { when: relative(host.lastSeenAt) }) : t('room.neverSeen')}</span>
     </li>
   );

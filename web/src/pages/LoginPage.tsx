@@ -4,7 +4,7 @@ import { useState, type FormEvent } from 'react';
 import { Navigate, useLocation, useNavigate } from 'react-router';
 import { ErrorMessage } from '../components/ErrorMessage.js';
 import { useI18n } from '../i18n/react.js';
-import { login, useSession } from '../session.js';
+import { login, takeSessionExpired, useSession } from '../session.js';
 
 export function LoginPage() {
   const { t } = useI18n();
@@ -16,6 +16,7 @@ export function LoginPage() {
   const [password, setPassword] = useState('');
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>(null);
+  const [expired] = useState(takeSessionExpired);
 
   if (session.data) return <Navigate to={session.data.user.mustChangePassword ? '/password' : '/rooms'} replace />;
   const loggedOut = (location.state as { loggedOut?: boolean } | null)?.loggedOut === true;
@@ -37,6 +38,11 @@ export function LoginPage() {
     <section className="narrow">
       <h1>{t('login.title')}</h1>
       <p>{t('login.intro')}</p>
+      {expired && !error && (
+        <p className="notice" role="status">
+          {t('error.unauthenticated')}
+        </p>
+      )}
       {loggedOut && !error && (
         <p className="notice" role="status">
           {t('logout.done')}

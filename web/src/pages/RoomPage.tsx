@@ -3,12 +3,13 @@
 import { useState } from 'react';
 import { Link, useParams } from 'react-router';
 import type { Run } from '../api/client.js';
-import { useLatestRun, useRoom, useRoomHosts, useRun } from '../api/queries.js';
+import { useLatestRun, useReport, useRoom, useRoomHosts, useRun } from '../api/queries.js';
 import { useLiveConnected, useRoomLive } from '../api/useLive.js';
 import { ErrorMessage } from '../components/ErrorMessage.js';
 import { PcCard } from '../components/PcCard.js';
 import { RestoreDialog, type RestoreTarget } from '../components/RestoreDialog.js';
 import { useI18n } from '../i18n/react.js';
+import { useSession } from '../session.js';
 
 function RunBanner({ run }: { run: Run }) {
   const { t, relative } = useI18n();
@@ -24,12 +25,16 @@ function RunBanner({ run }: { run: Run }) {
 }
 
 export function RoomPage() {
-  const { t } = useI18n();
+  const { t, lang } = useI18n();
   const roomId = Number(useParams().id);
   const room = useRoom(roomId);
   const hosts = useRoomHosts(roomId);
   const latest = useLatestRun(roomId);
   const run = useRun(latest.data?.id);
+  // The reasons of PCs that need a person, in French and English, come with the run's report.
+  const needsReasons = ['failed', 'skipped', 'cancelled'].some((s) => (run.data?.counts[s] ?? 0) > 0);
+  const report = useReport(latest.data?.id, needsReasons);
+  const canRestore = useSession().data?.user.role !== 'viewer';
   const etas = useRoomLive(roomId);
   const connected = useLiveConnected();
   const [selected, setSelected] = useState<ReadonlySet<number>>(new Set());
@@ -41,6 +46,7 @@ export function RoomPage() {
 
   const list = hosts.data;
   const pcOf = new Map((run.data?.pcs ?? []).map((p) => [p.hostId, p]));
+  const reasonOf = new Map((report.data?.pcs ?? []).filter((p) => p.needsAPerson && p.reason).map((p) => [p.id, lang === 'fr' ? p.reason!.fr : p.reason!.en]));
   const toggle = (id: number) =>
     setSelected((s) => {
       const n = new Set(s);
@@ -57,18 +63,20 @@ export function RoomPage() {
       <h1>{room.data.name}</h1>
       {room.data.description && <p>{room.data.description}</p>}
       {run.data && <RunBanner run={run.data} />}
-      <div className="actions">
-        <button type="button" onClick={() => open(true)} disabled={list.length === 0}>
-          {t('room.restoreAll')}
-        </button>
-        <button type="button" className="secondary" onClick={() => open(false)} disabled={chosen.length === 0}>
-          {t('room.restoreSelected')}
-        </button>
-        <button type="button" className="secondary" onClick={() => setSelected(new Set(chosen.length === list.length ? [] : list.map((h) => h.id)))} disabled={list.length === 0}>
-          {chosen.length === list.length && list.length > 0 ? t('room.selectNone') : t('room.selectAll')}
-        </button>
-        <span aria-live="polite">{t('room.selected', { count: chosen.length })}</span>
-      </div>
+      {canRestore && (
+        <div className="actions">
+          <button type="button" onClick={() => open(true)} disabled={list.length === 0}>
+            {t('room.restoreAll')}
+          </button>
+          <button type="button" className="secondary" onClick={() => open(false)} disabled={chosen.length === 0}>
+            {t('room.restoreSelected')}
+          </button>
+          <button type="button" className="secondary" onClick={() => setSelected(new Set(chosen.length === list.length ? [] : list.map((h) => h.id)))} disabled={list.length === 0}>
+            {chosen.length === list.length && list.length > 0 ? t('room.selectNone') : t('room.selectAll')}
+          </button>
+          <span aria-live="polite">{t('room.selected', { count: chosen.length })}</span>
+        </div>
+      )}
       <h2>
         {t('room.pcs')}{' '}
         <span className="live" data-testid="live" data-connected={connected}>
@@ -81,7 +89,9 @@ export function RoomPage() {
         <ul className="grid" aria-label={t('room.pcs')}>
           {list.map((h) => {
             const pc = pcOf.get(h.id);
-            return <PcCard key={h.id} host={h} pc={pc} eta={pc ? etas.get(pc.id) : undefined} selected={selected.has(h.id)} onToggle={() => toggle(h.id)} />;
+            return (
+              <PcCard key={h.id} host={h} pc={pc} eta={pc ? etas.get(pc.id) : undefined} reason={pc ? reasonOf.get(pc.id) : undefined} selected={selected.has(h.id)} onToggle={() => toggle(h.id)} />
+            );
           })}
         </ul>
       )}

@@ -1,8 +1,7 @@
 // A run: its PCs with their state and the reason in the current language, failures first (the
 // morning report's data, live), and a link to the printable report.
-import { useQuery } from '@tanstack/react-query';
 import { Link, useParams } from 'react-router';
-import { api, call } from '../api/client.js';
+import { keys, useReport, useRun } from '../api/queries.js';
 import { useRunLive } from '../api/useLive.js';
 import { ErrorMessage } from '../components/ErrorMessage.js';
 import { StateBadge } from '../components/StateBadge.js';
@@ -12,10 +11,9 @@ import { PC_STATE_ORDER } from '../states.js';
 export function RunPage() {
   const { t, lang, relative, dateTime } = useI18n();
   const id = Number(useParams().id);
-  const queryKey = ['run', id, 'report'] as const;
-  const report = useQuery({ queryKey, queryFn: () => call(api.GET('/api/v1/runs/{id}/report', { params: { path: { id: String(id) } } })) });
-  const view = useQuery({ queryKey: ['run', id], queryFn: () => call(api.GET('/api/v1/runs/{id}', { params: { path: { id: String(id) } } })) });
-  useRunLive(id, queryKey);
+  const report = useReport(id);
+  const view = useRun(id);
+  useRunLive(id, keys.run(id));
 
   if (report.error) return <ErrorMessage error={report.error} onRetry={() => void report.refetch()} />;
   if (!report.data) return <p role="status">{t('app.loading')}</p>;
