@@ -91,8 +91,15 @@ describe.runIf(canRun)('web UI: a room of 3 simulated PCs restored from the brow
       }).observe(w.document.querySelector('ul.grid'), { attributes: true, attributeFilter: ['data-state'], subtree: true });
     });
 
-    await page.getByRole('button', { name: 'Restaurer la salle' }).click();
+    // The keyboard alone: the dialog opens with Enter on its button and Escape closes it.
+    await page.getByRole('button', { name: 'Restaurer la salle' }).focus();
+    await page.keyboard.press('Enter');
     const dialog = page.getByRole('dialog');
+    await dialog.getByLabel('Image').waitFor();
+    await page.keyboard.press('Escape');
+    await dialog.waitFor({ state: 'detached' });
+
+    await page.getByRole('button', { name: 'Restaurer la salle' }).click();
     await dialog.getByLabel('Image').waitFor();
     expect(await dialog.getByLabel('Éteindre les PC à la fin').isChecked()).toBe(true);
     await dialog.getByRole('button', { name: 'Continuer' }).click();
