@@ -68,6 +68,7 @@ describe.runIf(hasChromium)('web UI: login, first password, language, logout', (
 
     await page.getByRole('heading', { name: 'Salles' }).waitFor();
     expect(new URL(page.url()).pathname).toBe('/rooms');
+    expect(await page.title()).toBe('Salles — roomcast');
     await page.getByRole('link', { name: 'B204' }).waitFor();
     await page.getByText('Jamais restaurée').first().waitFor();
     await checkPage(page, 'rooms');

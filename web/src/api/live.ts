@@ -14,7 +14,9 @@ export type LiveSocket = Socket<ServerToClient, ClientToServer>;
 let socket: LiveSocket | null = null;
 
 export function liveSocket(): LiveSocket {
-  socket ??= io({ path: '/socket.io', withCredentials: true, transports: ['websocket', 'polling'] });
+  // WebSocket only: the server accepts the session cookie only with this site's Origin header, which a
+  // browser sends on a WebSocket handshake but not on the same-origin GETs of long-polling.
+  socket ??= io({ path: '/socket.io', withCredentials: true, transports: ['websocket'] });
   return socket;
 }
 

@@ -41,3 +41,10 @@ export function useI18n(): I18n {
   if (!v) throw new Error('useI18n outside I18nProvider');
   return v;
 }
+
+/** Sets the document's title to "<page> — roomcast" while the page is shown. */
+export function useTitle(page: string | undefined): void {
+  useEffect(() => {
+    document.title = page ? `${page} — roomcast` : 'roomcast';
+  }, [page]);
+}

@@ -3,7 +3,7 @@ import { useQueryClient } from '@tanstack/react-query';
 import { useState, type FormEvent } from 'react';
 import { Navigate, useLocation, useNavigate } from 'react-router';
 import { ErrorMessage } from '../components/ErrorMessage.js';
-import { useI18n } from '../i18n/react.js';
+import { useI18n, useTitle } from '../i18n/react.js';
 import { login, takeSessionExpired, useSession } from '../session.js';
 
 export function LoginPage() {
@@ -12,6 +12,7 @@ export function LoginPage() {
   const navigate = useNavigate();
   const location = useLocation();
   const session = useSession();
+  useTitle(t('login.title'));
   const [username, setUsername] = useState('');
   const [password, setPassword] = useState('');
   const [busy, setBusy] = useState(false);

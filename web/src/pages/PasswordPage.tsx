@@ -4,7 +4,7 @@ import { useState, type FormEvent } from 'react';
 import { useNavigate } from 'react-router';
 import { api, call } from '../api/client.js';
 import { ErrorMessage } from '../components/ErrorMessage.js';
-import { useI18n } from '../i18n/react.js';
+import { useI18n, useTitle } from '../i18n/react.js';
 import { SESSION_KEY } from '../session.js';
 
 /** The server's rule (services/accounts/passwords.ts): at least 10 characters. */
@@ -14,6 +14,7 @@ export function PasswordPage() {
   const { t } = useI18n();
   const qc = useQueryClient();
   const navigate = useNavigate();
+  useTitle(t('password.title'));
   const [current, setCurrent] = useState('');
   const [next, setNext] = useState('');
   const [again, setAgain] = useState('');

@@ -8,7 +8,7 @@ import { useLiveConnected, useRoomLive } from '../api/useLive.js';
 import { ErrorMessage } from '../components/ErrorMessage.js';
 import { PcCard } from '../components/PcCard.js';
 import { RestoreDialog, type RestoreTarget } from '../components/RestoreDialog.js';
-import { useI18n } from '../i18n/react.js';
+import { useI18n, useTitle } from '../i18n/react.js';
 import { useSession } from '../session.js';
 
 function RunBanner({ run }: { run: Run }) {
@@ -28,6 +28,7 @@ export function RoomPage() {
   const { t, lang } = useI18n();
   const roomId = Number(useParams().id);
   const room = useRoom(roomId);
+  useTitle(room.data?.name);
   const hosts = useRoomHosts(roomId);
   const latest = useLatestRun(roomId);
   const run = useRun(latest.data?.id);

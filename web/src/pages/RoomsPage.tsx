@@ -4,7 +4,7 @@ import type { Room } from '../api/client.js';
 import { useLatestRun, useRooms, useRun } from '../api/queries.js';
 import { ErrorMessage } from '../components/ErrorMessage.js';
 import { StateBadge } from '../components/StateBadge.js';
-import { useI18n } from '../i18n/react.js';
+import { useI18n, useTitle } from '../i18n/react.js';
 import { PC_STATE_ORDER } from '../states.js';
 
 function RoomCard({ room }: { room: Room }) {
@@ -37,6 +37,7 @@ function RoomCard({ room }: { room: Room }) {
 export function RoomsPage() {
   const { t } = useI18n();
   const rooms = useRooms();
+  useTitle(t('rooms.title'));
   return (
     <section>
       <h1>{t('rooms.title')}</h1>

@@ -5,13 +5,14 @@ import { keys, useReport, useRun } from '../api/queries.js';
 import { useRunLive } from '../api/useLive.js';
 import { ErrorMessage } from '../components/ErrorMessage.js';
 import { StateBadge } from '../components/StateBadge.js';
-import { useI18n } from '../i18n/react.js';
+import { useI18n, useTitle } from '../i18n/react.js';
 import { PC_STATE_ORDER } from '../states.js';
 
 export function RunPage() {
   const { t, lang, relative, dateTime } = useI18n();
   const id = Number(useParams().id);
   const report = useReport(id);
+  useTitle(t('run.title', { id }));
   const view = useRun(id);
   useRunLive(id, keys.run(id));
 
