@@ -143,4 +143,42 @@ describe.runIf(canRun)('web UI: a room of 3 simulated PCs restored from the brow
     expect(errors).toEqual([]);
     await ctx.close();
   }, 60_000);
+
+  it('shows a PC that did not wake as failed, with its reason in French on the room page and first on the run page', async () => {
+    const c = app.container;
+    // A 4th PC that nobody plays (unplugged, or Wake-on-LAN off), restored alone with short limits.
+    const dead = await c.inventory.createHost(actor, { name: 'B204-04', mac: SimRoom.macOf(PCS + 1), roomId });
+    const ctx = await tb.context(base);
+    const page = await ctx.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto('/login');
+    await page.getByLabel('Identifiant').fill('admin');
+    await page.getByLabel('Mot de passe').fill(TEST_ADMIN_PASSWORD);
+    await page.getByRole('button', { name: 'Se connecter' }).click();
+    await page.getByRole('heading', { name: 'Salles' }).waitFor();
+    await page.goto(`/rooms/${roomId}`);
+    await page.locator('[data-testid=live][data-connected=true]').waitFor();
+    const card = page.locator('[data-testid=pc][data-host="B204-04"]');
+    await card.waitFor();
+
+    const imageId = (await c.catalogue.listImages())[0]!.id;
+    const run = await c.runs.create(actor, { roomId, hostIds: [dead.id], imageId, wakeAttempts: 1, wakeTimeoutMinutes: 0.05, wakePerSecond: 10 });
+    await page.locator('[data-testid=pc][data-host="B204-04"][data-state=failed]').waitFor({ timeout: 30_000 });
+    await card.getByText(/ne s'est pas allumé après 1 réveil/).waitFor();
+    await checkPage(page, 'room-failed');
+
+    await page.getByRole('link', { name: 'Voir le détail' }).click();
+    await page.getByRole('heading', { name: `Restauration n° ${run.id}` }).waitFor();
+    const first = page.getByTestId('run-pc').first();
+    expect(await first.getAttribute('data-state')).toBe('failed');
+    expect(await first.textContent()).toContain('B204-04');
+    // In English, the same reason in English.
+    await page.getByLabel('Langue').selectOption('en');
+    await page.getByRole('heading', { name: `Restore #${run.id}` }).waitFor();
+    await page.getByTestId('run-pc').first().getByText(/did not wake after 1 Wake-on-LAN attempt/).waitFor();
+    await checkPage(page, 'run-failed-en');
+    expect(errors).toEqual([]);
+    await ctx.close();
+  }, 60_000);
 });
