@@ -27,6 +27,15 @@ export default async function setup(): Promise<void> {
   if (webBuildIsCurrent()) return;
   const { build } = await import('vite');
   const started = Date.now();
-  await build({ configFile: path.join(WEB_ROOT, 'vite.config.ts'), logLevel: 'warn' });
+  // The production build, as `npm run build` makes it: Vite (and so React) follow NODE_ENV, which
+  // vitest sets to 'test' (that would bundle React's development build).
+  const nodeEnv = process.env.NODE_ENV;
+  process.env.NODE_ENV = 'production';
+  try {
+    await build({ configFile: path.join(WEB_ROOT, 'vite.config.ts'), mode: 'production', logLevel: 'warn' });
+  } finally {
+    if (nodeEnv === undefined) delete process.env.NODE_ENV;
+    else process.env.NODE_ENV = nodeEnv;
+  }
   console.info(`web UI built into web/dist in ${Date.now() - started} ms`);
 }
