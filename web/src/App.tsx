@@ -2,6 +2,7 @@
 import { QueryClient, QueryClientProvider } from '@tanstack/react-query';
 import { BrowserRouter, Navigate, Outlet, Route, Routes } from 'react-router';
 import { setUnauthenticatedHandler } from './api/client.js';
+import { closeLive } from './api/live.js';
 import { ErrorMessage } from './components/ErrorMessage.js';
 import { Layout } from './components/Layout.js';
 import { I18nProvider, useI18n } from './i18n/react.js';
@@ -16,6 +17,7 @@ import { markSessionExpired, SESSION_KEY, useSession } from './session.js';
 const queryClient = new QueryClient({ defaultOptions: { queries: { retry: 1, refetchOnWindowFocus: true, staleTime: 5_000 } } });
 setUnauthenticatedHandler(() => {
   if (queryClient.getQueryData(SESSION_KEY)) markSessionExpired();
+  closeLive();
   queryClient.setQueryData(SESSION_KEY, null);
 });
 

@@ -16,7 +16,15 @@ let socket: LiveSocket | null = null;
 export function liveSocket(): LiveSocket {
   // WebSocket only: the server accepts the session cookie only with this site's Origin header, which a
   // browser sends on a WebSocket handshake but not on the same-origin GETs of long-polling.
-  socket ??= io({ path: '/socket.io', withCredentials: true, transports: ['websocket'] });
+  if (!socket) {
+    const sock: LiveSocket = io({ path: '/socket.io', withCredentials: true, transports: ['websocket'] });
+    // A refusal by the server (its login check) stops socket.io's own reconnection: try again a little
+    // later, as long as the page still wants this connection.
+    sock.on('connect_error', () => {
+      if (!sock.active) setTimeout(() => socket === sock && !sock.connected && sock.connect(), 5000);
+    });
+    socket = sock;
+  }
   return socket;
 }
 

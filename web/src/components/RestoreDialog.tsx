@@ -89,7 +89,10 @@ export function RestoreDialog({ target, onClose, onStarted }: { target: RestoreT
         <form className="stack" onSubmit={next}>
           <label>
             {t('restore.image')}
-            <select value={image.id} onChange={(e) => (setImageId(Number(e.target.value)), setVersion(''))}>
+            <select value={image.id} onChange={(e) => {
+                setImageId(Number(e.target.value));
+                setVersion('');
+              }}>
               {restorable.map((i) => (
                 <option key={i.id} value={i.id}>
                   {i.name}
