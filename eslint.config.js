@@ -100,6 +100,14 @@ export default defineConfig(
     },
   },
   {
+    // The web UI runs in the browser: it reaches the server through the REST API (the generated
+    // schema.d.ts) and socket.io (api/events.ts, checked against the server's map by test/web), never its code.
+    files: ['web/src/**/*.{ts,tsx}'],
+    rules: {
+      [restricted]: boundaries({ regex: '^(\\.\\./)+(services|ops|test)(/|$)', message: 'the web UI imports no server code: use the API client (web/src/api) and its generated types' }),
+    },
+  },
+  {
     // Test helpers and tests poke at untyped JSON answers.
     files: ['test/**', '**/*.test.ts'],
     rules: {
