@@ -26,7 +26,7 @@ const restricted = '@typescript-eslint/no-restricted-imports';
 
 export default defineConfig(
   {
-    ignores: ['dist/', 'node_modules/', 'test-results/', 'coverage/', 'data/', 'openapi/', 'test/bench/results/', 'web/dist/'],
+    ignores: ['dist/', 'node_modules/', 'test-results/', 'coverage/', 'data/', 'openapi/', 'test/bench/results/', 'web/dist/', 'web/src/api/schema.d.ts'],
   },
   {
     files: ['**/*.{ts,tsx,js,mjs,cjs}'],
@@ -97,6 +97,14 @@ export default defineConfig(
         { regex: '^\\.\\./(?!format\\.js$|zstd\\.js$)', message: 'the imaging client imports only the shared format (../format.js) and codec (../zstd.js) from the server side' },
         { regex: '^(?!node:|zod$|\\.)', message: 'the imaging client is bundled alone onto the PC: Node built-ins and zod only' },
       ),
+    },
+  },
+  {
+    // The web UI runs in the browser: it reaches the server through the REST API (the generated
+    // schema.d.ts) and socket.io (api/events.ts, checked against the server's map by test/web), never its code.
+    files: ['web/src/**/*.{ts,tsx}'],
+    rules: {
+      [restricted]: boundaries({ regex: '^(\\.\\./)+(services|ops|test)(/|$)', message: 'the web UI imports no server code: use the API client (web/src/api) and its generated types' }),
     },
   },
   {

@@ -23,6 +23,7 @@ import { auditRoutes } from './audit-routes.js';
 import { HealthProbe, healthRoutes } from './health.js';
 import { homeRoutes } from './home.js';
 import { mountRoute, problemHandler, requestLog, securityHeaders } from './http.js';
+import { findWebDir, webUi } from './web.js';
 
 /** Anonymous firmware and booted clients: 20 requests a second per route and address, bursts of 50. */
 export const MACHINE_RATE = { perSecond: 20, burst: 50 };
@@ -87,6 +88,11 @@ export function createApp(c: Container, version: string, listeningPort?: () => n
     if (ownBody.some((o) => o.method === req.method && o.path.test(p))) next();
     else json(req, res, next);
   });
+
+  // The built web UI, when there is one (else GET / is home.ts's short page).
+  const webDir = findWebDir(c.config.webDir);
+  if (webDir) app.use(webUi(webDir));
+  else c.log.info('no built web UI (web/dist/index.html): run npm run build; GET / shows a short page meanwhile');
 
   const bucket = new KeyedTokenBucket(MACHINE_RATE.perSecond, MACHINE_RATE.burst, 10_000);
   const chunkBucket = new KeyedTokenBucket(CHUNK_RATE.perSecond, CHUNK_RATE.burst, 10_000);

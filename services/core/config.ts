@@ -82,6 +82,7 @@ const envSchema = z.object({
   ROOMCAST_TFTP_PUMP: optionalString,
   ROOMCAST_DOCKER_URL: httpUrl,
   ROOMCAST_CLIENT_DIR: optionalString,
+  ROOMCAST_WEB_DIR: optionalString,
   ROOMCAST_BOOT_IP: optionalString.refine((v) => v === undefined || /^(\d{1,3}\.){3}\d{1,3}$/.test(v), { error: 'an IPv4 address of this server on the PCs\' network' }),
   ROOMCAST_PROXYDHCP: z.enum(['auto', 'on', 'off'], { error: 'auto, on or off' }).default('auto'),
   ROOMCAST_PUBLIC_URL: httpUrl,
@@ -136,6 +137,8 @@ export interface Config {
   tftp: { root: string; host: string; port: number; engine: 'auto' | 'pump' | 'node'; pumpBinary?: string };
   /** The boot client (vmlinuz, initrd.img) that iPXE loads over HTTP; built by images/client/build.sh. */
   clientDir: string;
+  /** The built web UI (index.html, assets/); undefined: web/dist found next to the code. */
+  webDir: string | undefined;
   /** This server's address on the PCs' network, for proxyDHCP answers (siaddr, option 54) and the URLs in iPXE scripts. */
   bootIp: string | undefined;
   /** The HTTP port PCs reach the api on (Compose: the published port); default the api's own port. */
@@ -217,6 +220,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       ...(e.ROOMCAST_TFTP_PUMP === undefined ? {} : { pumpBinary: path.resolve(e.ROOMCAST_TFTP_PUMP) }),
     },
     clientDir: path.resolve(dataDir, e.ROOMCAST_CLIENT_DIR ?? 'client'),
+    webDir: e.ROOMCAST_WEB_DIR === undefined ? undefined : path.resolve(e.ROOMCAST_WEB_DIR),
     bootIp: e.ROOMCAST_BOOT_IP,
     bootHttpPort: e.ROOMCAST_BOOT_HTTP_PORT,
     // auto: on as soon as the boot IP is known (the proxy needs it for every answer).

@@ -19,6 +19,7 @@ const BENCHES: Record<string, () => Promise<{ run: (ctx: BenchContext) => Promis
   imaging: () => import('./imaging/index.js'),
   labboot: () => import('./labboot.js'),
   runs: () => import('./runs.js'),
+  web: () => import('./web.js'),
 };
 
 function usage(message?: string): never {

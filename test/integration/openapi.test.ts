@@ -1,7 +1,8 @@
-// The committed OpenAPI document must match what the route declarations generate.
+// The committed OpenAPI document must match what the route declarations generate, and the web UI's
+// client types must match the document.
 import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { OPENAPI_FILE, renderOpenApi } from '../../ops/openapi.js';
+import { OPENAPI_FILE, renderOpenApi, renderSchemaTypes, SCHEMA_TYPES_FILE } from '../../ops/openapi.js';
 import { describeRoutes } from '../../services/api/app.js';
 
 describe('OpenAPI document', () => {
@@ -9,6 +10,12 @@ describe('OpenAPI document', () => {
     expect(fs.existsSync(OPENAPI_FILE), `${OPENAPI_FILE} is missing: run npm run openapi`).toBe(true);
     const committed = fs.readFileSync(OPENAPI_FILE, 'utf8');
     expect(committed === renderOpenApi(), 'openapi/openapi.json is stale: run npm run openapi and commit it').toBe(true);
+  });
+
+  it("the web client's types (web/src/api/schema.d.ts) are generated from it and up to date", async () => {
+    expect(fs.existsSync(SCHEMA_TYPES_FILE), `${SCHEMA_TYPES_FILE} is missing: run npm run openapi`).toBe(true);
+    const committed = fs.readFileSync(SCHEMA_TYPES_FILE, 'utf8');
+    expect(committed === (await renderSchemaTypes(renderOpenApi())), 'web/src/api/schema.d.ts is stale: run npm run openapi and commit it').toBe(true);
   });
 
   it('describes every route with its security and problem responses', () => {

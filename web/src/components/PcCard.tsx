@@ -1,0 +1,47 @@
+// One PC of a room's grid: a checkbox to select it, its state (icon and words), its restore progress
+// and time left during a run, and when it was last seen.
+import type { Host, RunPc } from '../api/client.js';
+import type { Eta } from '../api/useLive.js';
+import { useI18n } from '../i18n/react.js';
+import { StateBadge } from './StateBadge.js';
+
+export interface PcCardProps {
+  host: Host;
+  pc: RunPc | undefined;
+  eta: Eta | undefined;
+  /** Why the PC needs a person, in the current language (from the run's report). */
+  reason: string | undefined;
+  selected: boolean;
+  onToggle: () => void;
+}
+
+export function PcCard({ host, pc, eta, reason, selected, onToggle }: PcCardProps) {
+  const { t, relative, duration } = useI18n();
+  const state = pc?.state ?? 'idle';
+  const moving = (state === 'restoring' || state === 'verifying') && pc !== undefined && pc.bytesTotal > 0;
+  const percent = moving ? Math.min(100, Math.round((pc.bytesDone / pc.bytesTotal) * 100)) : 0;
+  const id = `pc-${host.id}`;
+  return (
+    <li className={selected ? 'pc selected' : 'pc'} data-testid="pc" data-host={host.name} data-state={state}>
+      <label className="check">
+        <input type="checkbox" checked={selected} onChange={onToggle} aria-label={t('room.select', { name: host.name })} />
+        <span className="name" id={id}>
+          {host.name}
+        </span>
+      </label>
+      <StateBadge state={state} />
+      {moving && (
+        <>
+          <progress max={100} value={percent} aria-label={t('room.progress', { name: host.name })}>
+            {percent} %
+          </progress>
+          <span className="meta">
+            {percent} %{eta?.etaSeconds != null ? ` · ${t('room.eta', { duration: duration(eta.etaSeconds) })}` : ''}
+          </span>
+        </>
+      )}
+      {reason && <span className="meta">{reason}</span>}
+      <span className="meta">{host.lastSeenAt ? t('room.lastSeen', { when: relative(host.lastSeenAt) }) : t('room.neverSeen')}</span>
+    </li>
+  );
+}

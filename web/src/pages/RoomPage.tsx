@@ -1,0 +1,111 @@
+// A room: its PCs as a grid with live state (socket.io), the current or last run, selection, and the
+// restore dialog for the whole room or the selected PCs.
+import { useState } from 'react';
+import { Link, useParams } from 'react-router';
+import type { Run } from '../api/client.js';
+import { useLatestRun, useReport, useRoom, useRoomHosts, useRun } from '../api/queries.js';
+import { useLiveConnected, useRoomLive } from '../api/useLive.js';
+import { ErrorMessage } from '../components/ErrorMessage.js';
+import { PcCard } from '../components/PcCard.js';
+import { RestoreDialog, type RestoreTarget } from '../components/RestoreDialog.js';
+import { useI18n, useTitle } from '../i18n/react.js';
+import { useSession } from '../session.js';
+
+function RunBanner({ run }: { run: Run }) {
+  const { t, relative } = useI18n();
+  const text =
+    run.state === 'running'
+      ? t('room.running', { image: run.image.name, version: run.version.number })
+      : t('room.lastRun', { result: t(`runState.${run.state}`), when: relative(run.endedAt ?? run.createdAt) });
+  return (
+    <p className="banner" role="status" data-testid="run-banner" data-run-state={run.state}>
+      {text} — <Link to={`/runs/${run.id}`}>{t('room.openRun')}</Link>
+    </p>
+  );
+}
+
+export function RoomPage() {
+  const { t, lang } = useI18n();
+  const roomId = Number(useParams().id);
+  const room = useRoom(roomId);
+  useTitle(room.data?.name);
+  const hosts = useRoomHosts(roomId);
+  const latest = useLatestRun(roomId);
+  const run = useRun(latest.data?.id);
+  // The reasons of PCs that need a person, in French and English, come with the run's report.
+  const needsReasons = ['failed', 'skipped', 'cancelled'].some((s) => (run.data?.counts[s] ?? 0) > 0);
+  const report = useReport(latest.data?.id, needsReasons);
+  const canRestore = useSession().data?.user.role !== 'viewer';
+  const etas = useRoomLive(roomId);
+  const connected = useLiveConnected();
+  const [selected, setSelected] = useState<ReadonlySet<number>>(new Set());
+  const [dialog, setDialog] = useState<RestoreTarget | null>(null);
+
+  const error = room.error ?? hosts.error;
+  if (error) return <ErrorMessage error={error} onRetry={() => void Promise.all([room.refetch(), hosts.refetch()])} />;
+  if (!room.data || !hosts.data) return <p role="status">{t('app.loading')}</p>;
+
+  const list = hosts.data;
+  const pcOf = new Map((run.data?.pcs ?? []).map((p) => [p.hostId, p]));
+  const reasonOf = new Map((report.data?.pcs ?? []).filter((p) => p.needsAPerson && p.reason).map((p) => [p.id, lang === 'fr' ? p.reason!.fr : p.reason!.en]));
+  const toggle = (id: number) =>
+    setSelected((s) => {
+      const n = new Set(s);
+      if (n.has(id)) n.delete(id);
+      else n.add(id);
+      return n;
+    });
+  const chosen = list.filter((h) => selected.has(h.id));
+  const open = (whole: boolean) =>
+    setDialog({ roomId, roomName: room.data.name, hosts: whole ? list : chosen, whole, defaultImageId: run.data?.image.id ?? null });
+
+  return (
+    <section>
+      <h1>{room.data.name}</h1>
+      {room.data.description && <p>{room.data.description}</p>}
+      {run.data && <RunBanner run={run.data} />}
+      {canRestore && (
+        <div className="actions">
+          <button type="button" onClick={() => open(true)} disabled={list.length === 0}>
+            {t('room.restoreAll')}
+          </button>
+          <button type="button" className="secondary" onClick={() => open(false)} disabled={chosen.length === 0}>
+            {t('room.restoreSelected')}
+          </button>
+          <button type="button" className="secondary" onClick={() => setSelected(new Set(chosen.length === list.length ? [] : list.map((h) => h.id)))} disabled={list.length === 0}>
+            {chosen.length === list.length && list.length > 0 ? t('room.selectNone') : t('room.selectAll')}
+          </button>
+          <span aria-live="polite">{t('room.selected', { count: chosen.length })}</span>
+        </div>
+      )}
+      <h2>
+        {t('room.pcs')}{' '}
+        <span className="live" data-testid="live" data-connected={connected}>
+          {connected ? `● ${t('room.live')}` : `○ ${t('room.offline')}`}
+        </span>
+      </h2>
+      {list.length === 0 ? (
+        <p>{t('room.noPcs')}</p>
+      ) : (
+        <ul className="grid" aria-label={t('room.pcs')}>
+          {list.map((h) => {
+            const pc = pcOf.get(h.id);
+            return (
+              <PcCard key={h.id} host={h} pc={pc} eta={pc ? etas.get(pc.id) : undefined} reason={pc ? reasonOf.get(pc.id) : undefined} selected={selected.has(h.id)} onToggle={() => toggle(h.id)} />
+            );
+          })}
+        </ul>
+      )}
+      {dialog && (
+        <RestoreDialog
+          target={dialog}
+          onClose={() => setDialog(null)}
+          onStarted={() => {
+            setDialog(null);
+            setSelected(new Set());
+          }}
+        />
+      )}
+    </section>
+  );
+}

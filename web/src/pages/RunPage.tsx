@@ -1,0 +1,66 @@
+// A run: its PCs with their state and the reason in the current language, failures first (the
+// morning report's data, live), and a link to the printable report.
+import { Link, useParams } from 'react-router';
+import { keys, useReport, useRun } from '../api/queries.js';
+import { useRunLive } from '../api/useLive.js';
+import { ErrorMessage } from '../components/ErrorMessage.js';
+import { StateBadge } from '../components/StateBadge.js';
+import { useI18n, useTitle } from '../i18n/react.js';
+import { PC_STATE_ORDER } from '../states.js';
+
+export function RunPage() {
+  const { t, lang, relative, dateTime } = useI18n();
+  const id = Number(useParams().id);
+  const report = useReport(id);
+  useTitle(t('run.title', { id }));
+  const view = useRun(id);
+  useRunLive(id, keys.run(id));
+
+  if (report.error) return <ErrorMessage error={report.error} onRetry={() => void report.refetch()} />;
+  if (!report.data) return <p role="status">{t('app.loading')}</p>;
+  const { run, totals, pcs } = report.data;
+  const rank = (s: (typeof pcs)[number]['state']) => PC_STATE_ORDER.indexOf(s);
+  const sorted = [...pcs].sort((a, b) => Number(b.needsAPerson) - Number(a.needsAPerson) || rank(a.state) - rank(b.state) || a.hostName.localeCompare(b.hostName, undefined, { numeric: true }));
+  const roomId = view.data?.roomId ?? null;
+
+  return (
+    <section>
+      <h1>{t('run.title', { id: run.id })}</h1>
+      <p>{t('run.summary', { room: run.room ?? '—', image: run.image, version: run.version, who: run.createdBy, when: relative(run.startedAt ?? view.data?.createdAt ?? new Date().toISOString()) })}</p>
+      <p data-testid="run-state" data-state={run.state}>
+        {t('run.state', { state: t(`runState.${run.state}`) })} · {t('run.counts', { done: totals.done, failed: totals.failed, open: totals.open, total: totals.pcs })}
+      </p>
+      {run.why && <p className="notice">{lang === 'fr' ? run.why.fr : run.why.en}</p>}
+      <div className="actions">
+        <a href={`/api/v1/runs/${run.id}/report.html?lang=${lang}`} target="_blank" rel="noopener">
+          {t('run.report')}
+        </a>
+        {roomId !== null && <Link to={`/rooms/${roomId}`}>{t('run.toRoom')}</Link>}
+      </div>
+      <div className="table-wrap">
+        <table>
+          <thead>
+            <tr>
+              <th scope="col">{t('run.pc')}</th>
+              <th scope="col">{t('run.pcState')}</th>
+              <th scope="col">{t('run.reason')}</th>
+              <th scope="col">{t('run.ended')}</th>
+            </tr>
+          </thead>
+          <tbody>
+            {sorted.map((pc) => (
+              <tr key={pc.id} data-testid="run-pc" data-state={pc.state}>
+                <th scope="row">{pc.hostName}</th>
+                <td>
+                  <StateBadge state={pc.state} />
+                </td>
+                <td>{pc.reason ? (lang === 'fr' ? pc.reason.fr : pc.reason.en) : t('run.noReason')}</td>
+                <td>{pc.endedAt ? dateTime(pc.endedAt) : t('run.noReason')}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
+    </section>
+  );
+}
