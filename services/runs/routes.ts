@@ -87,6 +87,31 @@ const ReportSchema = z
   })
   .meta({ id: 'RunReport' });
 
+const EstimateSchema = z
+  .object({
+    seconds: z.number().describe('the whole run'),
+    perPcSeconds: z.number().describe('one PC, from its wake to its end'),
+    basis: z.enum(['same_version', 'throughput', 'default']).describe("same_version: past PCs restored this version (their median); throughput: past PCs' restore rate scaled to this version's size; default: no history, an assumed rate"),
+    samples: z.number().int().describe('past PCs it rests on'),
+    pcs: z.number().int(),
+    waves: z.number().int().describe('PCs restore maxParallel at a time'),
+    usedBytes: z.number(),
+    version: z.number().int().describe('the version number the run would restore'),
+  })
+  .meta({ id: 'RunEstimate' });
+
+const RoomLastRunSchema = z
+  .object({
+    roomId: z.number().int(),
+    run: z.object({ id: z.number().int(), state: z.enum(RUN_STATES), image: z.string(), version: z.number().int(), createdAt: z.string(), endedAt: z.string().nullable() }),
+    counts: z.record(z.string(), z.number().int()).describe("the run's PCs by state"),
+  })
+  .meta({ id: 'RoomLastRun' });
+
+const PcLastResultSchema = z
+  .object({ hostId: z.number().int(), runId: z.number().int(), runPcId: z.number().int(), state: z.enum(PC_STATES), reasonCode: z.string().nullable(), reasonText: z.string().nullable(), endedAt: z.string().nullable() })
+  .meta({ id: 'PcLastResult' });
+
 const runAndPc = z.object({ id: decimal('an id', 1), pcId: decimal('a PC id', 1) });
 
 export function runRoutes(runs: RunService): AnyRoute[] {
@@ -108,6 +133,26 @@ export function runRoutes(runs: RunService): AnyRoute[] {
         (await runs.list({ roomId: query.room, state: query.state, limit: query.limit })).map((r) => ({
           id: r.id, roomId: r.room_id, room: r.room_name, image: r.image_name, version: r.version_number, state: r.state, createdBy: r.created_by, createdAt: r.created_at, endedAt: r.ended_at,
         })),
+    }),
+    defineRoute({
+      method: 'get', path: '/api/v1/runs/estimate', tag: 'runs', access: 'viewer',
+      summary: 'How long a run should take: from the version\'s used bytes and past PCs\' durations (this version\'s, else their restore rate), in waves of maxParallel',
+      query: z.object({ image: decimal('image', 1), version: decimal('version', 1).optional(), pcs: decimal('pcs', 1, 1000), maxParallel: decimal('maxParallel', 1, 500).optional() }),
+      response: EstimateSchema, errors: { 404: 'not_found', 400: 'unknown_image | unknown_version', 409: 'no_ready_version | version_not_ready | version_damaged' },
+      handler: ({ query }) => runs.estimate({ imageId: query.image, version: query.version, pcs: query.pcs, maxParallel: query.maxParallel }),
+    }),
+    defineRoute({
+      method: 'get', path: '/api/v1/runs/latest-by-room', tag: 'runs', access: 'viewer',
+      summary: "Every room's newest run with its PCs counted by state, in one answer (the rooms page); rooms never run are absent",
+      response: z.array(RoomLastRunSchema),
+      handler: () => runs.lastRunOfRooms(),
+    }),
+    defineRoute({
+      method: 'get', path: '/api/v1/runs/latest-by-pc', tag: 'runs', access: 'viewer',
+      summary: "Each PC of a room with its newest run result (state, reason), whatever run it was in; PCs never run are absent",
+      query: z.object({ room: decimal('room', 1) }),
+      response: z.array(PcLastResultSchema),
+      handler: ({ query }) => runs.lastResultOfPcs(query.room),
     }),
     defineRoute({
       method: 'get', path: '/api/v1/runs/:id', tag: 'runs', access: 'viewer',

@@ -14,8 +14,10 @@ import type { EventBus, Tx } from '../core/events.js';
 import type { HostRepository } from '../inventory/hosts.js';
 import type { RoomRepository } from '../inventory/rooms.js';
 import type { TaskService } from '../tasks/service.js';
+import { estimateRun, type RunEstimate } from './estimate.js';
 import { pcView, pipelineOf, reasonOf, RunInputSchema, type Applied, type RunOptions, type RunPcView, type RunView } from './model.js';
 import { checkSteps, decidePc, isFinal, STEPS, type PcEvent, type Reason } from './pipeline.js';
+import { RunOverview, type PcLastResult, type RoomLastRun } from './overview.js';
 import type { RunRepository } from './repository.js';
 import { buildReport, type RunReport } from './report.js';
 import { checkWakeConfigured, type WolConfigured } from './wake-check.js';
@@ -127,6 +129,24 @@ export class RunService {
       counts,
       pcs: pcs.map(pcView),
     };
+  }
+
+  /** How long a run of `pcs` PCs with this version should take (estimate.ts); the version as the run would choose it. */
+  async estimate(q: { imageId: number; version?: number; pcs: number; maxParallel?: number }): Promise<RunEstimate & { version: number }> {
+    const p = (await this.tasks.kinds.get('restore').resolve(this.db, { imageId: q.imageId, ...(q.version !== undefined ? { version: q.version } : {}) })) as { versionId: number; version: number };
+    const o = new RunOverview(this.db);
+    const maxParallel = q.maxParallel ?? RunInputSchema.shape.maxParallel.parse(undefined);
+    return { ...estimateRun({ pcs: q.pcs, maxParallel, usedBytes: await o.usedBytes(p.versionId), past: await o.pastPcs(p.versionId) }), version: p.version };
+  }
+
+  /** Every room's newest run with its PCs by state (one query: the rooms page). */
+  lastRunOfRooms(): Promise<RoomLastRun[]> {
+    return new RunOverview(this.db).lastRunOfRooms();
+  }
+
+  /** Each PC of the room with its newest run result (one query: the room grid). */
+  lastResultOfPcs(roomId: number): Promise<PcLastResult[]> {
+    return new RunOverview(this.db).lastResultOfPcs(roomId);
   }
 
   list(filter: Parameters<RunRepository['runs']>[0] = {}): Promise<Run[]> {

@@ -57,6 +57,14 @@ export function scheduleRoutes(schedules: ScheduleService): AnyRoute[] {
       handler: ({ query }) => schedules.list(query.room !== undefined ? { roomId: query.room } : {}),
     }),
     defineRoute({
+      method: 'get', path: '/api/v1/schedules/words', tag: 'schedules', access: 'viewer',
+      summary: 'A cron said back in words (French and English) with its next instants, without saving anything: what a schedule with it would do',
+      query: z.object({ cron: z.string().min(1).max(120), timeZone: z.string().min(1).max(64).optional() }),
+      response: z.object({ cron: z.string(), words: z.object({ fr: z.string(), en: z.string() }), next: z.array(z.string()) }).meta({ id: 'CronWords' }),
+      errors: { 400: 'bad_cron | bad_time_zone' },
+      handler: async ({ query }) => schedules.describe(query.cron, query.timeZone),
+    }),
+    defineRoute({
       method: 'get', path: '/api/v1/schedules/:id', tag: 'schedules', access: 'viewer',
       summary: 'One schedule', params: idParam, response: ScheduleSchema, errors: { 404: 'not_found' },
       handler: ({ params }) => schedules.get(params.id),

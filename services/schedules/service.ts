@@ -114,6 +114,15 @@ export class ScheduleService {
     return this.view(s, (await this.rooms.byId(s.room_id))?.name ?? null);
   }
 
+  /** A cron said back in words with its next instants, before anything is saved (the UI's preview); 400 when it is not valid. */
+  describe(cron: string, timeZone = DEFAULT_TIME_ZONE): { cron: string; words: { fr: string; en: string }; next: string[] } {
+    const c = cron.trim().replace(/\s+/g, ' ');
+    const bad = cronProblem(c);
+    if (bad) throw new AppError(400, 'bad_cron', bad);
+    if (!isTimeZone(timeZone)) throw new AppError(400, 'bad_time_zone', `"${timeZone}" is not a time zone this server knows; use an IANA name such as Europe/Paris`);
+    return { cron: c, words: cronBoth(c), next: nextFires(c, timeZone, this.now(), 3).map((t) => new Date(t).toISOString()) };
+  }
+
   /** The rows as they are (the worker's sync). */
   rows(filter: { enabled?: boolean } = {}): Promise<Schedule[]> {
     return this.repo.list(filter);

@@ -60,6 +60,20 @@ function daysWords(ranges: Array<[number, number]>, lang: Lang): string | null {
   return lang === 'fr' ? `les ${list(parts, lang)}` : `on ${list(parts, lang)}`;
 }
 
+const MONTHS: Record<Lang, string[]> = {
+  fr: ['janvier', 'février', 'mars', 'avril', 'mai', 'juin', 'juillet', 'août', 'septembre', 'octobre', 'novembre', 'décembre'],
+  en: ['January', 'February', 'March', 'April', 'May', 'June', 'July', 'August', 'September', 'October', 'November', 'December'],
+};
+
+/** A fixed day of a fixed month ("le 6 décembre" / "on 6 December"); undefined: not that shape; null: that shape, not phrased. */
+function dateWords(domF: string, monF: string, dowF: string, lang: Lang): string | null | undefined {
+  if (domF === '*' || domF === '?' || monF === '*') return undefined;
+  const d = num(domF, 1, 31);
+  const m = num(monF, 1, 12);
+  if (d === null || m === null || (dowF !== '*' && dowF !== '?')) return null;
+  return lang === 'fr' ? `le ${d === 1 ? '1er' : d} ${MONTHS.fr[m - 1]}` : `on ${d} ${MONTHS.en[m - 1]}`;
+}
+
 /** The cron in words, or the raw expression when it has a shape this does not phrase. */
 export function cronWords(cron: string, lang: Lang): string {
   const raw = cron.trim();
@@ -67,7 +81,14 @@ export function cronWords(cron: string, lang: Lang): string {
   if (f.length !== 5) return raw;
   const [minF, hourF, domF, monF, dowF] = f as [string, string, string, string, string];
   const minute = num(minF, 0, 59);
-  if (minute === null || (domF !== '*' && domF !== '?') || monF !== '*') return raw;
+  if (minute === null) return raw;
+  const date = dateWords(domF, monF, dowF, lang);
+  if (date !== undefined) {
+    const hour = num(hourF, 0, 23);
+    if (date === null || hour === null) return raw;
+    return `${date} ${lang === 'fr' ? 'à' : 'at'} ${String(hour).padStart(2, '0')}:${String(minute).padStart(2, '0')}`;
+  }
+  if ((domF !== '*' && domF !== '?') || monF !== '*') return raw;
   const ranges = weekdays(dowF);
   if (!ranges) return raw;
   const days = daysWords(ranges, lang);

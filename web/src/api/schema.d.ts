@@ -3014,6 +3014,229 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/runs/estimate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * How long a run should take: from the version's used bytes and past PCs' durations (this version's, else their restore rate), in waves of maxParallel
+         * @description Needs the **viewer** role or higher.
+         */
+        get: {
+            parameters: {
+                query: {
+                    image: string;
+                    version?: string;
+                    pcs: string;
+                    maxParallel?: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["RunEstimate"];
+                    };
+                };
+                /** @description unknown_image | unknown_version */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description unauthenticated: no valid session or token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description forbidden: needs the viewer role (or csrf_failed, password_change_required) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description not_found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description no_ready_version | version_not_ready | version_damaged */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/runs/latest-by-room": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Every room's newest run with its PCs counted by state, in one answer (the rooms page); rooms never run are absent
+         * @description Needs the **viewer** role or higher.
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["RoomLastRun"][];
+                    };
+                };
+                /** @description validation_failed: the input does not match the schema */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description unauthenticated: no valid session or token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description forbidden: needs the viewer role (or csrf_failed, password_change_required) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/runs/latest-by-pc": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Each PC of a room with its newest run result (state, reason), whatever run it was in; PCs never run are absent
+         * @description Needs the **viewer** role or higher.
+         */
+        get: {
+            parameters: {
+                query: {
+                    room: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["PcLastResult"][];
+                    };
+                };
+                /** @description validation_failed: the input does not match the schema */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description unauthenticated: no valid session or token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description forbidden: needs the viewer role (or csrf_failed, password_change_required) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/runs/{id}": {
         parameters: {
             query?: never;
@@ -3764,6 +3987,75 @@ export interface paths {
                 };
             };
         };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/schedules/words": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A cron said back in words (French and English) with its next instants, without saving anything: what a schedule with it would do
+         * @description Needs the **viewer** role or higher.
+         */
+        get: {
+            parameters: {
+                query: {
+                    cron: string;
+                    timeZone?: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["CronWords"];
+                    };
+                };
+                /** @description bad_cron | bad_time_zone */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description unauthenticated: no valid session or token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description forbidden: needs the viewer role (or csrf_failed, password_change_required) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -6069,6 +6361,51 @@ export interface components {
             createdAt: string;
             endedAt: string | null;
         };
+        RunEstimate: {
+            /** @description the whole run */
+            seconds: number;
+            /** @description one PC, from its wake to its end */
+            perPcSeconds: number;
+            /**
+             * @description same_version: past PCs restored this version (their median); throughput: past PCs' restore rate scaled to this version's size; default: no history, an assumed rate
+             * @enum {string}
+             */
+            basis: "same_version" | "throughput" | "default";
+            /** @description past PCs it rests on */
+            samples: number;
+            pcs: number;
+            /** @description PCs restore maxParallel at a time */
+            waves: number;
+            usedBytes: number;
+            /** @description the version number the run would restore */
+            version: number;
+        };
+        RoomLastRun: {
+            roomId: number;
+            run: {
+                id: number;
+                /** @enum {string} */
+                state: "running" | "done" | "cancelled" | "not_started";
+                image: string;
+                version: number;
+                createdAt: string;
+                endedAt: string | null;
+            };
+            /** @description the run's PCs by state */
+            counts: {
+                [key: string]: number;
+            };
+        };
+        PcLastResult: {
+            hostId: number;
+            runId: number;
+            runPcId: number;
+            /** @enum {string} */
+            state: "queued" | "waking" | "booted" | "restoring" | "verifying" | "done" | "failed" | "skipped" | "cancelled";
+            reasonCode: string | null;
+            reasonText: string | null;
+            endedAt: string | null;
+        };
         RunReport: {
             run: {
                 id: number;
@@ -6159,6 +6496,14 @@ export interface components {
             createdBy: string;
             createdAt: string;
             updatedAt: string;
+        };
+        CronWords: {
+            cron: string;
+            words: {
+                fr: string;
+                en: string;
+            };
+            next: string[];
         };
         ScheduleFire: {
             /** @description the instant it was due (ISO UTC) */
