@@ -7,7 +7,7 @@ import type { LiveEvents } from '../../web/src/api/events.js';
 
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
 type EveryEvent = { [K in keyof LiveEvents]: K extends keyof ClientEvents ? Same<LiveEvents[K], ClientEvents[K]> : false };
-const agree: EveryEvent = { 'run:update': true, 'run:pc': true, 'run:progress': true, 'host:update': true, 'room:update': true };
+const agree: EveryEvent = { 'run:update': true, 'run:pc': true, 'run:progress': true, 'host:update': true, 'room:update': true, 'schedule:update': true };
 
 describe('live event types', () => {
   it("the web UI's events are the server's, payload for payload", () => {

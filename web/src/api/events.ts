@@ -44,6 +44,13 @@ export interface RoomChanged {
   change: 'created' | 'updated' | 'deleted';
 }
 
+export interface ScheduleChanged {
+  scheduleId: number;
+  roomId: number;
+  change: 'created' | 'updated' | 'deleted' | 'fired';
+  at: string;
+}
+
 /** The events the room and run pages listen to (a subset of the server's ClientEvents). */
 export interface LiveEvents {
   'run:update': RunChanged;
@@ -51,6 +58,7 @@ export interface LiveEvents {
   'run:progress': RunPcProgressed;
   'host:update': HostChanged;
   'room:update': RoomChanged;
+  'schedule:update': ScheduleChanged;
 }
 
 export type Subscription = { room: number | 'unassigned' } | { run: number } | { host: number } | { list: 'images' | 'alerts' | 'boot' };

@@ -1,11 +1,16 @@
 // The restore dialog of a room: choose the image version and options, then a confirmation that names
-// how many PCs, and which, will be erased; *now* starts the run (POST /api/v1/runs).
+// how many PCs, and which, will be erased, and how long it should take; *now* starts the run (POST
+// /api/v1/runs), a schedule (tonight, weekday nights, Friday nights, a cron) creates one (POST
+// /api/v1/schedules) after showing it back in words.
 import { useQueryClient } from '@tanstack/react-query';
 import { useEffect, useRef, useState, type FormEvent } from 'react';
 import { api, call, type Host, type Run } from '../api/client.js';
 import { keys, useImages } from '../api/queries.js';
+import { runKeys } from '../api/runs-queries.js';
+import { getTimeZone } from '../i18n/index.js';
 import { useI18n } from '../i18n/react.js';
 import { ErrorMessage } from './ErrorMessage.js';
+import { cronOf, EstimateLine, ScheduleWords, WHEN_DEFAULT, WhenFields, windowStartOf, type WhenChoice } from './WhenFields.js';
 
 export interface RestoreTarget {
   roomId: number;
@@ -16,7 +21,7 @@ export interface RestoreTarget {
   defaultImageId: number | null;
 }
 
-export function RestoreDialog({ target, onClose, onStarted }: { target: RestoreTarget; onClose: () => void; onStarted: (run: Run) => void }) {
+export function RestoreDialog({ target, onClose, onStarted, onScheduled }: { target: RestoreTarget; onClose: () => void; onStarted: (run: Run) => void; onScheduled?: () => void }) {
   const { t, dateTime } = useI18n();
   const qc = useQueryClient();
   const ref = useRef<HTMLDialogElement>(null);
@@ -25,6 +30,8 @@ export function RestoreDialog({ target, onClose, onStarted }: { target: RestoreT
   const [imageId, setImageId] = useState<number | null>(null);
   const [version, setVersion] = useState('');
   const [powerOff, setPowerOff] = useState(true);
+  const [when, setWhen] = useState<WhenChoice>(WHEN_DEFAULT);
+  const [cron, setCron] = useState<string | null>(null);
   const [step, setStep] = useState<'form' | 'confirm'>('form');
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>(null);
@@ -40,6 +47,33 @@ export function RestoreDialog({ target, onClose, onStarted }: { target: RestoreT
   const versions = (image?.versions ?? []).filter((v) => v.restorable);
   const versionNumber = version === '' ? (image?.latestReady ?? 0) : Number(version);
   const count = target.hosts.length;
+
+  const schedule = async () => {
+    if (!image || cron === null) return;
+    setBusy(true);
+    setError(null);
+    try {
+      await call(
+        api.POST('/api/v1/schedules', {
+          body: {
+            roomId: target.roomId,
+            imageId: image.id,
+            version: version === '' ? null : Number(version),
+            cron,
+            timeZone: getTimeZone(),
+            windowStart: windowStartOf(cron),
+            windowEnd: when.windowEnd,
+            options: powerOff ? {} : { steps: ['wake', 'restore', 'verify'] },
+          },
+        }),
+      );
+      await qc.invalidateQueries({ queryKey: runKeys.schedules(target.roomId) });
+      (onScheduled ?? onClose)();
+    } catch (err) {
+      setError(err);
+      setBusy(false);
+    }
+  };
 
   const start = async () => {
     if (!image) return;
@@ -68,7 +102,10 @@ export function RestoreDialog({ target, onClose, onStarted }: { target: RestoreT
 
   const next = (e: FormEvent) => {
     e.preventDefault();
-    if (image) setStep('confirm');
+    if (!image) return;
+    setCron(cronOf(when));
+    setError(null);
+    setStep('confirm');
   };
 
   const title = t('restore.title', { target: target.whole ? target.roomName : t('room.selected', { count }) });
@@ -115,13 +152,7 @@ export function RestoreDialog({ target, onClose, onStarted }: { target: RestoreT
             <input type="checkbox" checked={powerOff} onChange={(e) => setPowerOff(e.target.checked)} />
             {t('restore.powerOff')}
           </label>
-          <fieldset>
-            <legend>{t('restore.when')}</legend>
-            <label className="check">
-              <input type="radio" name="when" value="now" checked readOnly />
-              {t('restore.now')}
-            </label>
-          </fieldset>
+          <WhenFields value={when} onChange={setWhen} wholeRoom={target.whole} />
           <div className="actions">
             <button type="submit">{t('restore.next')}</button>
             <button type="button" className="secondary" onClick={onClose}>
@@ -132,17 +163,31 @@ export function RestoreDialog({ target, onClose, onStarted }: { target: RestoreT
       )}
       {step === 'confirm' && image && (
         <div className="stack">
-          <p>{t('restore.confirmText', { count, image: image.name, version: versionNumber })}</p>
+          {cron === null ? (
+            <p>{t('restore.confirmText', { count, image: image.name, version: versionNumber })}</p>
+          ) : (
+            <>
+              <ScheduleWords cron={cron} windowEnd={when.windowEnd} />
+              <p>{t('when.scheduledText', { count, image: image.name, version: version === '' ? t('when.latestVersion') : `v${version}` })}</p>
+            </>
+          )}
           <ul className="erase-list" data-testid="erase-list">
             {target.hosts.map((h) => (
               <li key={h.id}>{h.name}</li>
             ))}
           </ul>
+          <EstimateLine imageId={image.id} version={version === '' ? null : Number(version)} pcs={count} />
           {error !== null && <ErrorMessage error={error} />}
           <div className="actions">
-            <button type="button" className="danger" disabled={busy} onClick={() => void start()}>
-              {busy ? t('restore.busy') : t('restore.confirm', { count })}
-            </button>
+            {cron === null ? (
+              <button type="button" className="danger" disabled={busy} onClick={() => void start()}>
+                {busy ? t('restore.busy') : t('restore.confirm', { count })}
+              </button>
+            ) : (
+              <button type="button" className="danger" disabled={busy} onClick={() => void schedule()}>
+                {busy ? t('when.busySchedule') : t('when.confirmSchedule')}
+              </button>
+            )}
             <button type="button" className="secondary" onClick={() => setStep('form')} disabled={busy}>
               {t('app.back')}
             </button>

@@ -3,11 +3,12 @@
 import { useState } from 'react';
 import { Link, useParams } from 'react-router';
 import type { Run } from '../api/client.js';
-import { useLatestRun, useReport, useRoom, useRoomHosts, useRun } from '../api/queries.js';
+import { useImages, useLatestRun, useReport, useRoom, useRoomHosts, useRun } from '../api/queries.js';
 import { useLiveConnected, useRoomLive } from '../api/useLive.js';
 import { ErrorMessage } from '../components/ErrorMessage.js';
 import { PcCard } from '../components/PcCard.js';
 import { RestoreDialog, type RestoreTarget } from '../components/RestoreDialog.js';
+import { RoomSchedules } from '../components/RoomSchedules.js';
 import { useI18n, useTitle } from '../i18n/react.js';
 import { useSession } from '../session.js';
 
@@ -40,6 +41,7 @@ export function RoomPage() {
   const connected = useLiveConnected();
   const [selected, setSelected] = useState<ReadonlySet<number>>(new Set());
   const [dialog, setDialog] = useState<RestoreTarget | null>(null);
+  const images = useImages();
 
   const error = room.error ?? hosts.error;
   if (error) return <ErrorMessage error={error} onRetry={() => void Promise.all([room.refetch(), hosts.refetch()])} />;
@@ -96,6 +98,7 @@ export function RoomPage() {
           })}
         </ul>
       )}
+      <RoomSchedules roomId={roomId} canEdit={canRestore} images={new Map((images.data ?? []).map((i) => [i.id, i.name]))} />
       {dialog && (
         <RestoreDialog
           target={dialog}
@@ -104,6 +107,7 @@ export function RoomPage() {
             setDialog(null);
             setSelected(new Set());
           }}
+          onScheduled={() => setDialog(null)}
         />
       )}
     </section>

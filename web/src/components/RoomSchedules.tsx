@@ -1,0 +1,90 @@
+// A room's scheduled restores, each in words in the current language with its window and its next
+// instant ("ce soir à 22:00"); a technician turns one on or off, or deletes it (a viewer sees no
+// buttons). Live: a schedule.changed event for the room refetches the list.
+import { useQueryClient } from '@tanstack/react-query';
+import { useEffect, useState } from 'react';
+import { api, call } from '../api/client.js';
+import { liveSocket } from '../api/live.js';
+import { runKeys, useRoomSchedules, type Schedule } from '../api/runs-queries.js';
+import { useI18n } from '../i18n/react.js';
+import { atWords } from '../i18n/when.js';
+import { ErrorMessage } from './ErrorMessage.js';
+
+function ScheduleItem({ s, canEdit, images }: { s: Schedule; canEdit: boolean; images: Map<number, string> }) {
+  const { t, lang } = useI18n();
+  const qc = useQueryClient();
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<unknown>(null);
+  const words = s.words[lang];
+  const act = async (fn: () => Promise<unknown>) => {
+    setBusy(true);
+    setError(null);
+    try {
+      await fn();
+      await qc.invalidateQueries({ queryKey: runKeys.schedules(s.roomId) });
+    } catch (err) {
+      setError(err);
+    } finally {
+      setBusy(false);
+    }
+  };
+  const id = { params: { path: { id: String(s.id) } } };
+  const toggle = () => act(() => call(api.PATCH('/api/v1/schedules/{id}', { ...id, body: { enabled: !s.enabled } })));
+  const remove = () => {
+    if (window.confirm(t('schedules.deleteConfirm', { words }))) void act(() => call(api.DELETE('/api/v1/schedules/{id}', id)));
+  };
+  const version = s.version === null ? t('schedules.latest') : t('schedules.version', { version: s.version });
+  return (
+    <li className="card" data-testid="schedule" data-enabled={s.enabled}>
+      <p>
+        <strong>{t('schedules.item', { words, image: images.get(s.imageId) ?? `#${s.imageId}`, version })}</strong>
+      </p>
+      <p className="meta">
+        <span className={`state ${s.enabled ? 'state-done' : 'state-cancelled'}`}>
+          <span aria-hidden="true">{s.enabled ? '✔' : '⏸'}</span> {s.enabled ? t('schedules.enabled') : t('schedules.disabled')}
+        </span>{' '}
+        · {t('schedules.window', { start: s.window.start, end: s.window.end })}
+        {s.enabled && s.next[0] && <> · {t('schedules.next', { when: atWords(lang, s.next[0]) })}</>}
+      </p>
+      {error !== null && <ErrorMessage error={error} />}
+      {canEdit && (
+        <div className="actions">
+          <button type="button" className="secondary" disabled={busy} onClick={() => void toggle()} aria-label={`${s.enabled ? t('schedules.disable') : t('schedules.enable')} — ${words}`}>
+            {s.enabled ? t('schedules.disable') : t('schedules.enable')}
+          </button>
+          <button type="button" className="secondary" disabled={busy} onClick={remove} aria-label={`${t('schedules.delete')} — ${words}`}>
+            {t('schedules.delete')}
+          </button>
+        </div>
+      )}
+    </li>
+  );
+}
+
+export function RoomSchedules({ roomId, canEdit, images }: { roomId: number; canEdit: boolean; images: Map<number, string> }) {
+  const { t } = useI18n();
+  const qc = useQueryClient();
+  const schedules = useRoomSchedules(roomId);
+  useEffect(() => {
+    const sock = liveSocket();
+    const on = (p: { roomId: number }) => {
+      if (p.roomId === roomId) void qc.invalidateQueries({ queryKey: runKeys.schedules(roomId) });
+    };
+    sock.on('schedule:update', on);
+    return () => void sock.off('schedule:update', on);
+  }, [qc, roomId]);
+  return (
+    <section aria-labelledby="schedules-title">
+      <h2 id="schedules-title">{t('schedules.title')}</h2>
+      {schedules.isError && <ErrorMessage error={schedules.error} onRetry={() => void schedules.refetch()} />}
+      {schedules.data?.length === 0 && <p>{t('schedules.none')}</p>}
+      {schedules.data && schedules.data.length > 0 && (
+        <ul className="cards" data-testid="schedules">
+          {schedules.data.map((s) => (
+            <ScheduleItem key={s.id} s={s} canEdit={canEdit} images={images} />
+          ))}
+        </ul>
+      )}
+    </section>
+  );
+}
