@@ -12,6 +12,7 @@ import { PasswordPage } from './pages/PasswordPage.js';
 import { RoomPage } from './pages/RoomPage.js';
 import { RoomsPage } from './pages/RoomsPage.js';
 import { RunPage } from './pages/RunPage.js';
+import { RunsPage } from './pages/RunsPage.js';
 import { markSessionExpired, SESSION_KEY, useSession } from './session.js';
 
 const queryClient = new QueryClient({ defaultOptions: { queries: { retry: 1, refetchOnWindowFocus: true, staleTime: 5_000 } } });
@@ -49,6 +50,7 @@ export function App() {
                 <Route path="/" element={<Navigate to="/rooms" replace />} />
                 <Route path="/rooms" element={<RoomsPage />} />
                 <Route path="/rooms/:id" element={<RoomPage />} />
+                <Route path="/runs" element={<RunsPage />} />
                 <Route path="/runs/:id" element={<RunPage />} />
                 <Route path="*" element={<NotFoundPage />} />
               </Route>

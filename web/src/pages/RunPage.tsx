@@ -1,12 +1,16 @@
 // A run: its PCs with their state and the reason in the current language, failures first (the
-// morning report's data, live), and a link to the printable report.
+// morning report's data, live), a link to the printable report, and (technician role) retry the
+// failed PCs, cancel the run or one PC; a run that did not start says why.
+import { useState } from 'react';
 import { Link, useParams } from 'react-router';
 import { keys, useReport, useRun } from '../api/queries.js';
 import { useRunLive } from '../api/useLive.js';
 import { ErrorMessage } from '../components/ErrorMessage.js';
+import { CancelPcButton, RunActions, RunError } from '../components/RunActions.js';
 import { StateBadge } from '../components/StateBadge.js';
 import { useI18n, useTitle } from '../i18n/react.js';
-import { PC_STATE_ORDER } from '../states.js';
+import { useSession } from '../session.js';
+import { FINAL_STATES, PC_STATE_ORDER } from '../states.js';
 
 export function RunPage() {
   const { t, lang, relative, dateTime } = useI18n();
@@ -15,6 +19,8 @@ export function RunPage() {
   useTitle(t('run.title', { id }));
   const view = useRun(id);
   useRunLive(id, keys.run(id));
+  const canAct = useSession().data?.user.role !== 'viewer';
+  const [pcError, setPcError] = useState<unknown>(null);
 
   if (report.error) return <ErrorMessage error={report.error} onRetry={() => void report.refetch()} />;
   if (!report.data) return <p role="status">{t('app.loading')}</p>;
@@ -30,7 +36,13 @@ export function RunPage() {
       <p data-testid="run-state" data-state={run.state}>
         {t('run.state', { state: t(`runState.${run.state}`) })} · {t('run.counts', { done: totals.done, failed: totals.failed, open: totals.open, total: totals.pcs })}
       </p>
-      {run.why && <p className="notice">{lang === 'fr' ? run.why.fr : run.why.en}</p>}
+      {run.why && (
+        <p className="notice" data-testid="run-why">
+          {run.state === 'not_started' ? t('runActions.notStarted', { why: lang === 'fr' ? run.why.fr : run.why.en }) : lang === 'fr' ? run.why.fr : run.why.en}
+        </p>
+      )}
+      {canAct && run.state !== 'not_started' && <RunActions runId={run.id} state={run.state} failed={pcs.filter((p) => p.state === 'failed').length} />}
+      {pcError !== null && <RunError error={pcError} />}
       <div className="actions">
         <a href={`/api/v1/runs/${run.id}/report.html?lang=${lang}`} target="_blank" rel="noopener">
           {t('run.report')}
@@ -45,6 +57,7 @@ export function RunPage() {
               <th scope="col">{t('run.pcState')}</th>
               <th scope="col">{t('run.reason')}</th>
               <th scope="col">{t('run.ended')}</th>
+              {canAct && run.state === 'running' && <th scope="col">{t('runActions.actions')}</th>}
             </tr>
           </thead>
           <tbody>
@@ -56,6 +69,9 @@ export function RunPage() {
                 </td>
                 <td>{pc.reason ? (lang === 'fr' ? pc.reason.fr : pc.reason.en) : t('run.noReason')}</td>
                 <td>{pc.endedAt ? dateTime(pc.endedAt) : t('run.noReason')}</td>
+                {canAct && run.state === 'running' && (
+                  <td>{!(FINAL_STATES as readonly string[]).includes(pc.state) && <CancelPcButton runId={run.id} pcId={pc.id} name={pc.hostName} onError={setPcError} />}</td>
+                )}
               </tr>
             ))}
           </tbody>

@@ -1,0 +1,109 @@
+// A run's buttons (technician role): retry its failed PCs in a new run (POST /runs/{id}/retry), cancel
+// the whole run (POST /runs/{id}/cancel), or one PC (POST /runs/{id}/pcs/{pcId}/cancel). A refusal is
+// said as a sentence in the current language.
+import { useQueryClient } from '@tanstack/react-query';
+import { useState } from 'react';
+import { Link } from 'react-router';
+import { api, ApiError, call, type Run } from '../api/client.js';
+import { keys } from '../api/queries.js';
+import type { MessageKey } from '../i18n/index.js';
+import { useI18n } from '../i18n/react.js';
+import { ErrorMessage } from './ErrorMessage.js';
+
+const RUN_ERRORS = new Set(['run_running', 'nothing_to_retry', 'image_gone', 'run_finished', 'run_pc_finished']);
+
+export function RunError({ error }: { error: unknown }) {
+  const { t } = useI18n();
+  if (error instanceof ApiError && RUN_ERRORS.has(error.code))
+    return (
+      <p className="error" role="alert">
+        <span aria-hidden="true">⚠ </span>
+        {t(`runError.${error.code}` as MessageKey)}
+      </p>
+    );
+  return <ErrorMessage error={error} />;
+}
+
+export function RunActions({ runId, state, failed }: { runId: number; state: Run['state']; failed: number }) {
+  const { t } = useI18n();
+  const qc = useQueryClient();
+  const [busy, setBusy] = useState<'retry' | 'cancel' | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  const [retried, setRetried] = useState<number | null>(null);
+  const path = { params: { path: { id: String(runId) } } };
+
+  const retry = async () => {
+    setBusy('retry');
+    setError(null);
+    try {
+      const run = await call(api.POST('/api/v1/runs/{id}/retry', path));
+      qc.setQueryData(keys.run(run.id), run);
+      setRetried(run.id);
+      void qc.invalidateQueries({ queryKey: ['runs'] });
+    } catch (err) {
+      setError(err);
+    } finally {
+      setBusy(null);
+    }
+  };
+  const cancel = async () => {
+    if (!window.confirm(t('runActions.cancelConfirm', { id: runId }))) return;
+    setBusy('cancel');
+    setError(null);
+    try {
+      await call(api.POST('/api/v1/runs/{id}/cancel', path));
+      await qc.invalidateQueries({ queryKey: keys.run(runId) });
+    } catch (err) {
+      setError(err);
+    } finally {
+      setBusy(null);
+    }
+  };
+
+  return (
+    <div className="stack">
+      <div className="actions">
+        {state !== 'running' && failed > 0 && (
+          <button type="button" disabled={busy !== null} onClick={() => void retry()}>
+            {busy === 'retry' ? t('runActions.retryBusy') : t('runActions.retry', { count: failed })}
+          </button>
+        )}
+        {state === 'running' && (
+          <button type="button" className="danger" disabled={busy !== null} onClick={() => void cancel()}>
+            {t('runActions.cancel')}
+          </button>
+        )}
+      </div>
+      {retried !== null && (
+        <p role="status" data-testid="retried">
+          {t('runActions.retried', { id: retried })} <Link to={`/runs/${retried}`}>{t('runActions.openRetry')}</Link>
+        </p>
+      )}
+      {error !== null && <RunError error={error} />}
+    </div>
+  );
+}
+
+/** Cancels one PC of a running run. */
+export function CancelPcButton({ runId, pcId, name, onError }: { runId: number; pcId: number; name: string; onError: (e: unknown) => void }) {
+  const { t } = useI18n();
+  const qc = useQueryClient();
+  const [busy, setBusy] = useState(false);
+  const cancel = async () => {
+    if (!window.confirm(t('runActions.cancelPcConfirm', { name }))) return;
+    setBusy(true);
+    try {
+      await call(api.POST('/api/v1/runs/{id}/pcs/{pcId}/cancel', { params: { path: { id: String(runId), pcId: String(pcId) } } }));
+      await qc.invalidateQueries({ queryKey: keys.run(runId) });
+    } catch (err) {
+      onError(err);
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <button type="button" className="secondary" disabled={busy} onClick={() => void cancel()}>
+      {t('runActions.cancelPc', { name })}
+    </button>
+  );
+}
