@@ -1,6 +1,7 @@
 // A room's scheduled restores, each in words in the current language with its window and its next
 // instant ("ce soir à 22:00"); a technician turns one on or off, or deletes it (a viewer sees no
-// buttons). Live: a schedule.changed event for the room refetches the list.
+// buttons). Live: a schedule.changed event for the room refetches the list (and a run.changed one the
+// runs lists).
 import { useQueryClient } from '@tanstack/react-query';
 import { useEffect, useState } from 'react';
 import { api, call } from '../api/client.js';
@@ -70,8 +71,16 @@ export function RoomSchedules({ roomId, canEdit, images }: { roomId: number; can
     const on = (p: { roomId: number }) => {
       if (p.roomId === roomId) void qc.invalidateQueries({ queryKey: runKeys.schedules(roomId) });
     };
+    // A run of this room changed: the runs list and the rooms page's newest runs are stale too.
+    const onRun = (p: { roomId: number | null }) => {
+      if (p.roomId === roomId) void qc.invalidateQueries({ queryKey: ['runs'] });
+    };
     sock.on('schedule:update', on);
-    return () => void sock.off('schedule:update', on);
+    sock.on('run:update', onRun);
+    return () => {
+      sock.off('schedule:update', on);
+      sock.off('run:update', onRun);
+    };
   }, [qc, roomId]);
   return (
     <section aria-labelledby="schedules-title">
