@@ -1,0 +1,160 @@
+// In a real browser against the real server (api and worker roles, SQLite, Redis): schedule a nightly
+// restore of a room from the restore dialog, confirmed with the schedule said back in words and an
+// estimate, and see it listed in words on the room page (French, then English); turn it off; a viewer
+// sees it without buttons; the runs list, a run whose PC did not wake (failures first, with the
+// reason), its printable report, the retry of that PC, and a run that did not start saying why.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestApp, TEST_ADMIN_PASSWORD, type TestApp } from '../support/app.js';
+import { checkPage, hasChromium, launchBrowser, type TestBrowser } from '../support/browser.js';
+import { ApiClient } from '../support/client.js';
+import { publishVersion } from '../support/runs.js';
+import type { Page } from 'playwright-core';
+
+const actor = { userId: null, name: 'tech', ip: null };
+if (!hasChromium) console.warn('test/web/schedules-runs.test.ts skipped: needs /usr/bin/chromium');
+
+async function login(page: Page, user: string, password: string) {
+  await page.goto('/login');
+  await page.getByLabel('Identifiant').fill(user);
+  await page.getByLabel('Mot de passe').fill(password);
+  await page.getByRole('button', { name: 'Se connecter' }).click();
+  await page.getByRole('heading', { name: 'Salles' }).waitFor();
+}
+
+describe.runIf(hasChromium)('web UI: schedules, runs and the morning report', () => {
+  let app: TestApp;
+  let tb: TestBrowser;
+  let roomId: number;
+  let imageId: number;
+  const hostIds: number[] = [];
+
+  beforeAll(async () => {
+    app = await startTestApp('sqlite');
+    const c = app.container;
+    roomId = (await c.inventory.createRoom(actor, { name: 'B204' })).id;
+    for (let n = 1; n <= 3; n++) hostIds.push((await c.inventory.createHost(actor, { name: `B204-0${n}`, mac: `02:00:00:00:0c:0${n}`, roomId })).id);
+    const ref = await c.inventory.createHost(actor, { name: 'REF', mac: '02:00:00:00:0c:99', roomId: null });
+    imageId = (await c.catalogue.createImage(actor, { name: 'Windows 11' })).id;
+    await publishVersion({ ...c, database: c.database }, imageId, ref);
+    const admin = new ApiClient(app.url);
+    await admin.login('admin', TEST_ADMIN_PASSWORD);
+    await admin.userClient('viewer1', 'viewer');
+    tb = await launchBrowser();
+  }, 60_000);
+
+  afterAll(async () => {
+    await tb?.close();
+    await app?.stop();
+  });
+
+  it('schedules a weekday-night restore from the dialog and lists it in words, in French then English', async () => {
+    const ctx = await tb.context(app.url);
+    const page = await ctx.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    page.on('dialog', (d) => void d.accept());
+    await login(page, 'admin', TEST_ADMIN_PASSWORD);
+    await page.getByRole('link', { name: 'B204' }).click();
+    await page.getByRole('heading', { name: 'B204' }).waitFor();
+    await page.getByText('Aucune restauration planifiée pour cette salle.').waitFor();
+
+    await page.getByRole('button', { name: 'Restaurer la salle' }).click();
+    const dialog = page.getByRole('dialog');
+    await dialog.getByLabel('Chaque soir de semaine (lundi–vendredi à 22:00)').check();
+    expect(await dialog.getByLabel('Fin de la plage horaire').inputValue()).toBe('06:00');
+    await checkPage(page, 'restore-when');
+    await dialog.getByRole('button', { name: 'Continuer' }).click();
+    await dialog.getByText('Planification : du lundi au vendredi à 22:00, plage 22:00–06:00 (heure de Europe/Paris).').waitFor();
+    await dialog.getByText(/^Prochaine restauration : /).waitFor();
+    await dialog.getByTestId('estimate').getByText(/^Durée estimée : environ /).waitFor();
+    expect(await dialog.getByTestId('erase-list').locator('li').allTextContents()).toEqual(['B204-01', 'B204-02', 'B204-03']);
+    await checkPage(page, 'restore-schedule-confirm');
+    await dialog.getByRole('button', { name: 'Planifier la restauration' }).click();
+    await dialog.waitFor({ state: 'detached' });
+
+    const item = page.getByTestId('schedule');
+    await item.getByText('du lundi au vendredi à 22:00, avec Windows 11 (dernière version prête)').waitFor();
+    await item.getByText(/Prochaine : (ce soir|demain soir|.+) à 22:00/).waitFor();
+    await checkPage(page, 'room-schedules');
+
+    // A custom cron that is not valid is said so before anything is saved.
+    await page.getByRole('button', { name: 'Restaurer la salle' }).click();
+    await dialog.getByLabel('Planification personnalisée (cron)').check();
+    await dialog.getByLabel(/Expression cron/).fill('0 25 * * *');
+    await dialog.getByRole('button', { name: 'Continuer' }).click();
+    await dialog.getByText('Cette expression cron n’est pas valable : cinq champs, par exemple 0 22 * * 1-5.').waitFor();
+    await dialog.getByRole('button', { name: 'Retour' }).click();
+    await dialog.getByRole('button', { name: 'Annuler' }).click();
+    await dialog.waitFor({ state: 'detached' });
+
+    await page.getByLabel('Langue').selectOption('en');
+    await item.getByText('Monday to Friday at 22:00, with Windows 11 (newest ready version)').waitFor();
+    await item.getByRole('button', { name: 'Turn off — Monday to Friday at 22:00' }).click();
+    await page.locator('[data-testid=schedule][data-enabled=false]').getByText('Off').waitFor();
+    await checkPage(page, 'room-schedules-en');
+    await page.getByLabel('Language').selectOption('fr');
+    expect(errors).toEqual([]);
+    await ctx.close();
+
+    // A viewer reads the schedule, without buttons.
+    const vctx = await tb.context(app.url);
+    const vpage = await vctx.newPage();
+    await login(vpage, 'viewer1', 'temp-viewer1-password-changed');
+    await vpage.goto(`/rooms/${roomId}`);
+    await vpage.getByTestId('schedule').getByText('du lundi au vendredi à 22:00, avec Windows 11 (dernière version prête)').waitFor();
+    expect(await vpage.getByTestId('schedule').getByRole('button').count()).toBe(0);
+    expect(await vpage.getByRole('button', { name: 'Restaurer la salle' }).count()).toBe(0);
+    await vctx.close();
+  }, 60_000);
+
+  it('lists the runs, shows a failed PC first with its reason and the report, retries it, and says why a run did not start', async () => {
+    const c = app.container;
+    const run = await c.runs.create(actor, { roomId, hostIds: [hostIds[0]!], imageId, wakeAttempts: 1, wakeTimeoutMinutes: 0.05, wakePerSecond: 10 });
+    const notStarted = await c.events.transaction(c.database.db, (tx) =>
+      c.runs.recordNotStarted(tx, { roomId, imageId, version: null, options: {}, createdBy: 'schedule:1', reason: { code: 'outside_window', params: { time: '23:30', window: '22:00–06:00' }, text: "it was due at 23:30, outside its window 22:00–06:00: change the schedule's time or its window" } }),
+    );
+
+    const ctx = await tb.context(app.url);
+    const page = await ctx.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    page.on('dialog', (d) => void d.accept());
+    await login(page, 'admin', TEST_ADMIN_PASSWORD);
+    await page.getByRole('navigation').getByRole('link', { name: 'Restaurations' }).click();
+    await page.getByRole('heading', { name: 'Restaurations' }).waitFor();
+    await page.locator('[data-testid=run-row][data-state=not_started]').getByText('non démarrée').waitFor();
+    await checkPage(page, 'runs');
+
+    await page.getByRole('link', { name: `Restauration n° ${notStarted}` }).click();
+    await page.getByTestId('run-why').getByText(/^Cette restauration n’a pas démarré : l'heure prévue \(23:30\) est en dehors de la plage 22:00–06:00/).waitFor();
+    expect(await page.getByRole('button', { name: /Relancer/ }).count()).toBe(0);
+    await checkPage(page, 'run-not-started');
+
+    await page.goto(`/runs/${run.id}`);
+    await page.locator('[data-testid=run-state][data-state=done]').waitFor({ timeout: 30_000 });
+    const first = page.getByTestId('run-pc').first();
+    expect(await first.getAttribute('data-state')).toBe('failed');
+    await first.getByText(/ne s'est pas allumé après 1 réveil/).waitFor();
+    const href = await page.getByRole('link', { name: 'Rapport imprimable' }).getAttribute('href');
+    const report = await page.request.get(href!);
+    expect(report.status()).toBe(200);
+    expect(await report.text()).toContain('B204-01');
+    await checkPage(page, 'run-failed-retry');
+
+    await page.getByRole('button', { name: 'Relancer le PC en échec' }).click();
+    const retried = page.getByTestId('retried');
+    await retried.getByText(/^Nouvelle restauration n° \d+ lancée pour les PC en échec\./).waitFor();
+    await retried.getByRole('link', { name: 'Voir la nouvelle restauration' }).click();
+    await page.getByRole('button', { name: 'Annuler B204-01' }).waitFor();
+    await checkPage(page, 'run-retry-running');
+    await page.getByRole('button', { name: 'Annuler la restauration' }).click();
+    await page.locator('[data-testid=run-state][data-state=cancelled]').waitFor();
+    expect(await page.getByTestId('run-pc').first().getAttribute('data-state')).toBe('cancelled');
+
+    // The rooms page shows the room's newest run from the one overview request.
+    await page.getByRole('navigation').getByRole('link', { name: 'Salles' }).click();
+    await page.getByTestId('room-card').filter({ hasText: 'B204' }).getByText(/Dernière restauration : annulée, /).waitFor();
+    expect(errors).toEqual([]);
+    await ctx.close();
+  }, 60_000);
+});
