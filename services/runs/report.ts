@@ -51,7 +51,12 @@ function translate(code: string, params: Record<string, unknown>, english: strin
     task_cancelled: 'sa tâche de restauration a été annulée en dehors de la restauration de salle',
     task_open: `il avait déjà une tâche en cours (n° ${n('taskId')}) : l'annuler ou la laisser finir, puis relancer ce poste`,
     host_gone: "retiré de l'inventaire après le début",
-    done: 'restauré et vérifié',
+    done: english.includes('left on') ? 'restauré et vérifié ; le PC reste allumé' : english.includes('powers off') ? 'restauré et vérifié ; le PC s’éteint' : 'restauré et vérifié',
+    waking: Number(params.attempt ?? 1) > 1 ? `pas encore démarré sur le réseau : réveil (Wake-on-LAN) envoyé à nouveau (tentative ${n('attempt')})` : 'réveil par le réseau (Wake-on-LAN) envoyé (tentative 1)',
+    waiting_boot: "en attente qu'il soit allumé à la main et démarre sur le réseau",
+    booted: 'démarré sur le réseau : il a chargé son script de démarrage',
+    restoring: 'le client de démarrage a commencé la restauration',
+    verifying: 'relecture de ce qui a été écrit',
   };
   return { fr: fr[code] ?? english, en: english };
 }

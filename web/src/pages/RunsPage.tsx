@@ -1,4 +1,4 @@
-// Recent runs, newest first: room, image and version, state in words, when and by whom; filter by
+// Recent runs, newest first: when and by whom, room, image and version, state in words; filter by
 // state; each links to its page (report, retry, cancel).
 import { useState } from 'react';
 import { Link } from 'react-router';
@@ -38,9 +38,7 @@ export function RunsPage() {
               <tr>
                 <th scope="col">{t('runs.when')}</th>
                 <th scope="col">{t('runs.room')}</th>
-                <th scope="col">{t('runs.image')}</th>
                 <th scope="col">{t('runs.state')}</th>
-                <th scope="col">{t('runs.by')}</th>
               </tr>
             </thead>
             <tbody>
@@ -52,16 +50,17 @@ export function RunsPage() {
                     <time dateTime={r.createdAt} title={dateTime(r.createdAt)}>
                       {relative(r.createdAt)}
                     </time>
+                    <span className="meta"> · {t('runs.byWho', { who: r.createdBy })}</span>
                   </th>
-                  <td>{r.room ?? t('runs.noRoom')}</td>
                   <td>
-                    {r.image} v{r.version}
+                    {r.room ?? t('runs.noRoom')}
+                    <br />
+                    <span className="meta">{r.version > 0 ? `${r.image} v${r.version}` : r.image}</span>
                   </td>
                   <td>
                     <span aria-hidden="true">{ICONS[r.state]} </span>
                     {t(`runState.${r.state}`)}
                   </td>
-                  <td>{r.createdBy}</td>
                 </tr>
               ))}
             </tbody>
