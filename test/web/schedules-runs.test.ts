@@ -141,7 +141,7 @@ describe.runIf(hasChromium)('web UI: schedules, runs and the morning report', ()
     expect(await report.text()).toContain('B204-01');
     await checkPage(page, 'run-failed-retry');
 
-    await page.getByRole('button', { name: 'Relancer le PC en échec' }).click();
+    await page.getByRole('button', { name: 'Relancer 1 PC en échec' }).click();
     const retried = page.getByTestId('retried');
     await retried.getByText(/^Nouvelle restauration n° \d+ lancée pour les PC en échec\./).waitFor();
     await retried.getByRole('link', { name: 'Voir la nouvelle restauration' }).click();

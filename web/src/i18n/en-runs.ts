@@ -64,7 +64,7 @@ export const enRuns: Record<keyof typeof frRuns, Message> = {
   'runs.filter': 'State',
   'runs.all': 'All',
 
-  'runActions.retry': { one: 'Retry the failed PC', other: 'Retry the {count} failed PCs' },
+  'runActions.retry': { one: 'Retry {count} failed PC', other: 'Retry the {count} failed PCs' },
   'runActions.retryBusy': 'Retrying…',
   'runActions.retried': 'New restore #{id} started for the failed PCs.',
   'runActions.openRetry': 'Open the new restore',

@@ -61,7 +61,7 @@ export const frRuns = {
   'runs.filter': 'État',
   'runs.all': 'Toutes',
 
-  'runActions.retry': { one: 'Relancer le PC en échec', other: 'Relancer les {count} PC en échec' },
+  'runActions.retry': { one: 'Relancer {count} PC en échec', other: 'Relancer les {count} PC en échec' },
   'runActions.retryBusy': 'Relance…',
   'runActions.retried': 'Nouvelle restauration n° {id} lancée pour les PC en échec.',
   'runActions.openRetry': 'Voir la nouvelle restauration',
