@@ -6,6 +6,7 @@ import { useQueryClient } from '@tanstack/react-query';
 import { useEffect, useState } from 'react';
 import { api, call } from '../api/client.js';
 import { liveSocket } from '../api/live.js';
+import { useImages } from '../api/queries.js';
 import { runKeys, useRoomSchedules, type Schedule } from '../api/runs-queries.js';
 import { useI18n } from '../i18n/react.js';
 import { atWords } from '../i18n/when.js';
@@ -62,10 +63,13 @@ function ScheduleItem({ s, canEdit, images }: { s: Schedule; canEdit: boolean; i
   );
 }
 
-export function RoomSchedules({ roomId, canEdit, images }: { roomId: number; canEdit: boolean; images: Map<number, string> }) {
+export function RoomSchedules({ roomId, canEdit }: { roomId: number; canEdit: boolean }) {
   const { t } = useI18n();
   const qc = useQueryClient();
   const schedules = useRoomSchedules(roomId);
+  // The images' names, only once there is a schedule to name one (the room page's first render does not wait for them).
+  const imageList = useImages((schedules.data?.length ?? 0) > 0);
+  const images = new Map((imageList.data ?? []).map((i) => [i.id, i.name]));
   useEffect(() => {
     const sock = liveSocket();
     const on = (p: { roomId: number }) => {

@@ -3,7 +3,7 @@
 import { useState } from 'react';
 import { Link, useParams } from 'react-router';
 import type { Run } from '../api/client.js';
-import { useImages, useLatestRun, useReport, useRoom, useRoomHosts, useRun } from '../api/queries.js';
+import { useLatestRun, useReport, useRoom, useRoomHosts, useRun } from '../api/queries.js';
 import { useLiveConnected, useRoomLive } from '../api/useLive.js';
 import { ErrorMessage } from '../components/ErrorMessage.js';
 import { PcCard } from '../components/PcCard.js';
@@ -41,7 +41,6 @@ export function RoomPage() {
   const connected = useLiveConnected();
   const [selected, setSelected] = useState<ReadonlySet<number>>(new Set());
   const [dialog, setDialog] = useState<RestoreTarget | null>(null);
-  const images = useImages();
 
   const error = room.error ?? hosts.error;
   if (error) return <ErrorMessage error={error} onRetry={() => void Promise.all([room.refetch(), hosts.refetch()])} />;
@@ -98,7 +97,7 @@ export function RoomPage() {
           })}
         </ul>
       )}
-      <RoomSchedules roomId={roomId} canEdit={canRestore} images={new Map((images.data ?? []).map((i) => [i.id, i.name]))} />
+      <RoomSchedules roomId={roomId} canEdit={canRestore} />
       {dialog && (
         <RestoreDialog
           target={dialog}
