@@ -15,6 +15,7 @@ export interface ScheduleRow {
   windowEnd: string;
   options: Record<string, unknown>;
   enabled: boolean;
+  once: boolean;
 }
 
 const columns = (r: ScheduleRow) => ({
@@ -27,6 +28,7 @@ const columns = (r: ScheduleRow) => ({
   window_end: r.windowEnd,
   options: JSON.stringify(r.options),
   enabled: r.enabled ? 1 : 0,
+  once: r.once ? 1 : 0,
 });
 
 const reasonColumns = (r: FireReason | null) => ({ reason_code: r?.code ?? null, reason_text: r?.text ?? null, reason_params: r ? JSON.stringify(r.params) : null });
@@ -57,6 +59,12 @@ export class ScheduleRepository {
   /** Replaces every field of the schedule (an edit is the whole schedule, never a second one). */
   async replace(trx: Kysely<DB>, id: number, row: ScheduleRow, at: string): Promise<boolean> {
     const r = await trx.updateTable('schedules').set({ ...columns(row), updated_at: at }).where('id', '=', id).executeTakeFirst();
+    return Number(r.numUpdatedRows) === 1;
+  }
+
+  /** Turns a schedule off (a one-off after its instant); false when it was off already or is gone. */
+  async disable(trx: Kysely<DB>, id: number, at: string): Promise<boolean> {
+    const r = await trx.updateTable('schedules').set({ enabled: 0, updated_at: at }).where('id', '=', id).where('enabled', '=', 1).executeTakeFirst();
     return Number(r.numUpdatedRows) === 1;
   }
 

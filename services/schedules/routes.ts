@@ -27,6 +27,7 @@ const ScheduleSchema = z
       wakePerSecond: z.number().optional(),
     }),
     enabled: z.boolean(),
+    once: z.boolean().describe('a one-off: turned off after its first instant'),
     next: z.array(z.string()).describe('the next instants it fires (ISO UTC); none when disabled'),
     createdBy: z.string(),
     createdAt: z.string(),

@@ -48,6 +48,7 @@ export const ScheduleInputSchema = z
     windowEnd: HHMM.describe('the window closes (local time); before windowStart: the next day (22:00–06:00)'),
     options: ScheduleOptionsSchema.default({}).describe('the run options (maxParallel, steps, skipInUse…)'),
     enabled: z.boolean().default(true),
+    once: z.boolean().default(false).describe('a one-off ("tonight, once"): turned off after its first instant, whatever that did'),
   })
   .strict();
 export type ScheduleInput = z.input<typeof ScheduleInputSchema>;
@@ -66,6 +67,8 @@ export interface ScheduleView {
   window: { start: string; end: string };
   options: z.output<typeof ScheduleOptionsSchema>;
   enabled: boolean;
+  /** A one-off: turned off after its first instant. */
+  once: boolean;
   /** The next instants it fires (ISO UTC), none when disabled. */
   next: string[];
   createdBy: string;
@@ -148,7 +151,7 @@ export class ScheduleService {
     await this.events.transaction(this.db, async (tx) => {
       const s = await this.repo.byId(id, tx.trx);
       if (!s) throw notFound('schedule', id);
-      const current = { roomId: s.room_id, imageId: s.image_id, version: s.version, cron: s.cron, timeZone: s.time_zone, windowStart: s.window_start, windowEnd: s.window_end, options: JSON.parse(s.options) as object, enabled: s.enabled === 1 };
+      const current = { roomId: s.room_id, imageId: s.image_id, version: s.version, cron: s.cron, timeZone: s.time_zone, windowStart: s.window_start, windowEnd: s.window_end, options: JSON.parse(s.options) as object, enabled: s.enabled === 1, once: s.once === 1 };
       const row = this.check(ScheduleInputSchema.safeParse({ ...current, ...(patch.data as object) }));
       await this.checkTargets(tx.trx, row);
       const at = new Date(this.now()).toISOString();
@@ -202,6 +205,8 @@ export class ScheduleService {
         outcome.runId = await this.runs.recordNotStarted(tx, { roomId: s.room_id, imageId: s.image_id, version: s.version, options: JSON.parse(s.options) as Record<string, unknown>, createdBy: `schedule:${s.id}`, reason: outcome.reason });
       await this.repo.settleFire(tx.trx, scheduleId, fireAt, outcome);
       tx.out.add('schedule.changed', { scheduleId, roomId: s.room_id, change: 'fired', at: recorded });
+      // A one-off is done after its instant: turned off (its job scheduler goes with the 'updated' event).
+      if (s.once === 1 && (await this.repo.disable(tx.trx, scheduleId, recorded))) tx.out.add('schedule.changed', { scheduleId, roomId: s.room_id, change: 'updated', at: recorded });
     });
     return result((await this.repo.fire(scheduleId, fireAt))!, false);
   }
@@ -244,6 +249,7 @@ export class ScheduleService {
       window: { start: s.window_start, end: s.window_end },
       options: JSON.parse(s.options) as ScheduleView['options'],
       enabled: s.enabled === 1,
+      once: s.once === 1,
       next: s.enabled === 1 ? nextFires(s.cron, s.time_zone, this.now(), 3).map((t) => new Date(t).toISOString()) : [],
       createdBy: s.created_by,
       createdAt: s.created_at,
@@ -271,7 +277,7 @@ export class ScheduleService {
       const first = probe.error.issues[0];
       throw new AppError(400, 'bad_options', `invalid run options: ${first ? `${first.path.join('.')}: ${first.message}` : 'bad input'}`);
     }
-    return { roomId: v.roomId, imageId: v.imageId, version: v.version, cron, timeZone: v.timeZone, windowStart: v.windowStart, windowEnd: v.windowEnd, options: v.options, enabled: v.enabled };
+    return { roomId: v.roomId, imageId: v.imageId, version: v.version, cron, timeZone: v.timeZone, windowStart: v.windowStart, windowEnd: v.windowEnd, options: v.options, enabled: v.enabled, once: v.once };
   }
 
   /** The room exists, and the image (and version) can be restored now. */

@@ -92,6 +92,20 @@ describe.each(DIALECTS)('schedules through ScheduleService (%s)', (dialect) => {
     await schedules.delete(actor, sched.id);
   });
 
+  it('turns a one-off ("tonight, once") off after its instant, said as a date in words', async () => {
+    clock = Date.parse('2027-01-11T12:00:00Z');
+    const once = await schedules.create(actor, { roomId, imageId, cron: '0 22 11 1 *', windowStart: '22:00', windowEnd: '06:00', once: true });
+    expect(once).toMatchObject({ once: true, enabled: true, words: { fr: 'le 11 janvier à 22:00', en: 'on 11 January at 22:00' }, next: ['2027-01-11T21:00:00.000Z', expect.any(String), expect.any(String)] });
+    heard.length = 0;
+    clock = Date.parse('2027-01-11T21:00:01Z');
+    const r = await schedules.fire(once.id, Date.parse('2027-01-11T21:00:00Z'));
+    expect(r).toMatchObject({ outcome: 'started' });
+    expect(await schedules.get(once.id)).toMatchObject({ enabled: false, once: true, next: [] });
+    expect(heard).toEqual(['schedule.changed:fired', 'schedule.changed:updated']);
+    await runs.cancel(actor, r!.runId!);
+    await schedules.delete(actor, once.id);
+  });
+
   it('starts one run when the same instant is delivered twice, even at the same moment', async () => {
     clock = Date.parse('2027-01-11T21:00:02Z');
     const sched = await schedules.create(actor, { roomId, imageId, ...nightly });

@@ -9,6 +9,7 @@ import { checkPage, hasChromium, launchBrowser, type TestBrowser } from '../supp
 import { ApiClient } from '../support/client.js';
 import { publishVersion } from '../support/runs.js';
 import type { Page } from 'playwright-core';
+import { pastHour } from '../../web/src/i18n/when.js';
 
 const actor = { userId: null, name: 'tech', ip: null };
 if (!hasChromium) console.warn('test/web/schedules-runs.test.ts skipped: needs /usr/bin/chromium');
@@ -76,6 +77,21 @@ describe.runIf(hasChromium)('web UI: schedules, runs and the morning report', ()
     await item.getByText('du lundi au vendredi à 22:00, avec Windows 11 (dernière version prête)').waitFor();
     await item.getByText(/Prochaine : (ce soir|demain soir|.+) à 22:00/).waitFor();
     await checkPage(page, 'room-schedules');
+
+    // Tonight, once (only before 22:00 in Paris: after it, the choice is off and says to restore now).
+    if (!pastHour(22)) {
+      await page.getByRole('button', { name: 'Restaurer la salle' }).click();
+      await dialog.getByLabel('Ce soir (une fois, à 22:00)').check();
+      await dialog.getByRole('button', { name: 'Continuer' }).click();
+      await dialog.getByText(/^Planification : le \d+(er)? \S+ à 22:00, plage 22:00–06:00/).waitFor();
+      await dialog.getByText('Prochaine restauration : ce soir à 22:00.').waitFor();
+      await dialog.getByRole('button', { name: 'Planifier la restauration' }).click();
+      await dialog.waitFor({ state: 'detached' });
+      const tonight = page.getByTestId('schedule').filter({ hasText: 'Une seule fois' });
+      await tonight.getByText('Prochaine : ce soir à 22:00').waitFor();
+      await tonight.getByRole('button', { name: /^Supprimer — / }).click();
+      await tonight.waitFor({ state: 'detached' });
+    }
 
     // A custom cron that is not valid is said so before anything is saved.
     await page.getByRole('button', { name: 'Restaurer la salle' }).click();

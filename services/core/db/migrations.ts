@@ -309,5 +309,11 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
         await db.schema.alterTable('rooms').addColumn('subnet', 'text').execute();
       },
     },
+    '2026-12-07-0009-schedules-once': {
+      async up(db: Kysely<unknown>) {
+        // A one-off schedule ("tonight, once"): 1 turns it off after its first instant, whatever that did.
+        await db.schema.alterTable('schedules').addColumn('once', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+      },
+    },
   };
 }

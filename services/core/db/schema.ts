@@ -280,6 +280,8 @@ export interface ScheduleTable {
   options: string;
   /** 0 or 1. */
   enabled: number;
+  /** 1: a one-off, turned off (enabled 0) after its first instant. */
+  once: number;
   created_by: string;
   created_at: Timestamp;
   updated_at: Timestamp;

@@ -3927,6 +3927,11 @@ export interface paths {
                         };
                         /** @default true */
                         enabled?: boolean;
+                        /**
+                         * @description a one-off ("tonight, once"): turned off after its first instant, whatever that did
+                         * @default false
+                         */
+                        once?: boolean;
                     };
                 };
             };
@@ -4247,6 +4252,11 @@ export interface paths {
                         };
                         /** @default true */
                         enabled?: boolean;
+                        /**
+                         * @description a one-off ("tonight, once"): turned off after its first instant, whatever that did
+                         * @default false
+                         */
+                        once?: boolean;
                     };
                 };
             };
@@ -6491,6 +6501,8 @@ export interface components {
                 wakePerSecond?: number;
             };
             enabled: boolean;
+            /** @description a one-off: turned off after its first instant */
+            once: boolean;
             /** @description the next instants it fires (ISO UTC); none when disabled */
             next: string[];
             createdBy: string;

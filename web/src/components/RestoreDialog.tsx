@@ -64,6 +64,7 @@ export function RestoreDialog({ target, onClose, onStarted, onScheduled }: { tar
             windowStart: windowStartOf(cron),
             windowEnd: when.windowEnd,
             options: powerOff ? {} : { steps: ['wake', 'restore', 'verify'] },
+            once: when.when === 'tonight',
           },
         }),
       );

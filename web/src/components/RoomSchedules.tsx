@@ -45,7 +45,7 @@ function ScheduleItem({ s, canEdit, images }: { s: Schedule; canEdit: boolean; i
         <span className={`state ${s.enabled ? 'state-done' : 'state-cancelled'}`}>
           <span aria-hidden="true">{s.enabled ? '✔' : '⏸'}</span> {s.enabled ? t('schedules.enabled') : t('schedules.disabled')}
         </span>{' '}
-        · {t('schedules.window', { start: s.window.start, end: s.window.end })}
+        {s.once && <> · {t('schedules.once')}</>} · {t('schedules.window', { start: s.window.start, end: s.window.end })}
         {s.enabled && s.next[0] && <> · {t('schedules.next', { when: atWords(lang, s.next[0]) })}</>}
       </p>
       {error !== null && <ErrorMessage error={error} />}

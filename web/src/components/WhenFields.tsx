@@ -5,7 +5,7 @@ import { ApiError } from '../api/client.js';
 import { useCronWords, useEstimate } from '../api/runs-queries.js';
 import { getTimeZone } from '../i18n/index.js';
 import { useI18n } from '../i18n/react.js';
-import { atWords, tonightCron } from '../i18n/when.js';
+import { atWords, pastHour, tonightCron } from '../i18n/when.js';
 import { ErrorMessage } from './ErrorMessage.js';
 
 export type When = 'now' | 'tonight' | 'weekdays' | 'fridays' | 'custom';
@@ -44,17 +44,19 @@ const OPTIONS: When[] = ['now', 'tonight', 'weekdays', 'fridays', 'custom'];
 export function WhenFields({ value, onChange, wholeRoom }: { value: WhenChoice; onChange: (v: WhenChoice) => void; wholeRoom: boolean }) {
   const { t } = useI18n();
   const label = (w: When) => (w === 'now' ? t('restore.now') : t(`when.${w}`));
+  const late = pastHour(22);
   return (
     <>
       <fieldset>
         <legend>{t('restore.when')}</legend>
         {OPTIONS.map((w) => (
           <label className="check" key={w}>
-            <input type="radio" name="when" value={w} checked={value.when === w} disabled={w !== 'now' && !wholeRoom} onChange={() => onChange({ ...value, when: w })} />
+            <input type="radio" name="when" value={w} checked={value.when === w} disabled={(w !== 'now' && !wholeRoom) || (w === 'tonight' && late)} onChange={() => onChange({ ...value, when: w })} />
             {label(w)}
           </label>
         ))}
         {!wholeRoom && <p className="meta">{t('when.wholeRoomOnly')}</p>}
+        {wholeRoom && late && <p className="meta">{t('when.tonightPast')}</p>}
       </fieldset>
       {value.when === 'custom' && (
         <label>

@@ -19,6 +19,11 @@ export function atWords(lang: Lang, iso: string, now: Date = new Date()): string
   return translate(lang, 'at.day', { date, time });
 }
 
+/** Whether it is already past `hour` today in the school's time zone ("tonight at 22:00" is gone). */
+export function pastHour(hour = 22, now: Date = new Date()): boolean {
+  return Number(new Intl.DateTimeFormat('en-GB', { timeZone: getTimeZone(), hour: '2-digit', hour12: false }).format(now)) % 24 >= hour;
+}
+
 /** Today's day of month and month (1–12) in the school's time zone: the "tonight, once" cron. */
 export function tonightCron(now: Date = new Date(), hour = 22): string {
   const parts = new Intl.DateTimeFormat('en-GB', { timeZone: getTimeZone(), day: 'numeric', month: 'numeric' }).formatToParts(now);
