@@ -167,6 +167,15 @@ describe.runIf(hasChromium)('web UI: schedules, runs and the morning report', ()
     await page.locator('[data-testid=run-state][data-state=cancelled]').waitFor();
     expect(await page.getByTestId('run-pc').first().getAttribute('data-state')).toBe('cancelled');
 
+    // A newer run of another PC: B204-01's card still shows its own last result, from the run before.
+    const other = await c.runs.create(actor, { roomId, hostIds: [hostIds[1]!], imageId, wakeAttempts: 1, wakeTimeoutMinutes: 60 });
+    await c.runs.cancel(actor, other.id);
+    await page.goto(`/rooms/${roomId}`);
+    const last = page.locator('[data-testid=pc][data-host="B204-01"] [data-testid=pc-last][data-state=cancelled]');
+    await last.getByText('Dernier résultat :').waitFor();
+    expect(await last.getByRole('link').textContent()).toMatch(/^Restauration n° \d+$/);
+    await checkPage(page, 'room-last-results');
+
     // The rooms page shows the room's newest run from the one overview request.
     await page.getByRole('navigation').getByRole('link', { name: 'Salles' }).click();
     await page.getByTestId('room-card').filter({ hasText: 'B204' }).getByText(/Dernière restauration : annulée, /).waitFor();

@@ -6,6 +6,7 @@ import { api, call, type Schemas } from './client.js';
 
 export type Schedule = Schemas['Schedule'];
 export type RoomLastRun = Schemas['RoomLastRun'];
+export type PcLastResult = Schemas['PcLastResult'];
 export type RunEstimate = Schemas['RunEstimate'];
 export type RunState = Schemas['RunSummary']['state'];
 

@@ -1,6 +1,8 @@
 // One PC of a room's grid: a checkbox to select it, its state (icon and words), its restore progress
 // and time left during a run, and when it was last seen.
+import { Link } from 'react-router';
 import type { Host, RunPc } from '../api/client.js';
+import type { PcLastResult } from '../api/runs-queries.js';
 import type { Eta } from '../api/useLive.js';
 import { useI18n } from '../i18n/react.js';
 import { StateBadge } from './StateBadge.js';
@@ -13,9 +15,11 @@ export interface PcCardProps {
   reason: string | undefined;
   selected: boolean;
   onToggle: () => void;
+  /** Its newest result in an earlier run, when the room's newest run did not include it. */
+  last?: PcLastResult;
 }
 
-export function PcCard({ host, pc, eta, reason, selected, onToggle }: PcCardProps) {
+export function PcCard({ host, pc, eta, reason, selected, onToggle, last }: PcCardProps) {
   const { t, relative, duration } = useI18n();
   const state = pc?.state ?? 'idle';
   const moving = (state === 'restoring' || state === 'verifying') && pc !== undefined && pc.bytesTotal > 0;
@@ -41,6 +45,11 @@ export function PcCard({ host, pc, eta, reason, selected, onToggle }: PcCardProp
         </>
       )}
       {reason && <span className="meta">{reason}</span>}
+      {last && (
+        <span className="meta" data-testid="pc-last" data-state={last.state}>
+          {t('room.lastResult')} <StateBadge state={last.state} /> <Link to={`/runs/${last.runId}`}>{t('runs.open', { id: last.runId })}</Link>
+        </span>
+      )}
       <span className="meta">{host.lastSeenAt ? t('room.lastSeen', { when: relative(host.lastSeenAt) }) : t('room.neverSeen')}</span>
     </li>
   );

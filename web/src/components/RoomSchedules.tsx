@@ -1,11 +1,9 @@
 // A room's scheduled restores, each in words in the current language with its window and its next
 // instant ("ce soir à 22:00"); a technician turns one on or off, or deletes it (a viewer sees no
-// buttons). Live: a schedule.changed event for the room refetches the list (and a run.changed one the
-// runs lists).
+// buttons). Live through useRoomRunsLive (api/runs-live.ts), called by the room page.
 import { useQueryClient } from '@tanstack/react-query';
-import { useEffect, useState } from 'react';
+import { useState } from 'react';
 import { api, call } from '../api/client.js';
-import { liveSocket } from '../api/live.js';
 import { useImages } from '../api/queries.js';
 import { runKeys, useRoomSchedules, type Schedule } from '../api/runs-queries.js';
 import { useI18n } from '../i18n/react.js';
@@ -43,7 +41,7 @@ function ScheduleItem({ s, canEdit, images }: { s: Schedule; canEdit: boolean; i
       </p>
       <p className="meta">
         <span className={`state ${s.enabled ? 'state-done' : 'state-cancelled'}`}>
-          <span aria-hidden="true">{s.enabled ? '✔' : '⏸'}</span> {s.enabled ? t('schedules.enabled') : t('schedules.disabled')}
+          <span aria-hidden="true">{s.enabled ? '✔' : '○'}</span> {s.enabled ? t('schedules.enabled') : t('schedules.disabled')}
         </span>{' '}
         {s.once && <> · {t('schedules.once')}</>} · {t('schedules.window', { start: s.window.start, end: s.window.end })}
         {s.enabled && s.next[0] && <> · {t('schedules.next', { when: atWords(lang, s.next[0]) })}</>}
@@ -65,27 +63,10 @@ function ScheduleItem({ s, canEdit, images }: { s: Schedule; canEdit: boolean; i
 
 export function RoomSchedules({ roomId, canEdit }: { roomId: number; canEdit: boolean }) {
   const { t } = useI18n();
-  const qc = useQueryClient();
   const schedules = useRoomSchedules(roomId);
   // The images' names, only once there is a schedule to name one (the room page's first render does not wait for them).
   const imageList = useImages((schedules.data?.length ?? 0) > 0);
   const images = new Map((imageList.data ?? []).map((i) => [i.id, i.name]));
-  useEffect(() => {
-    const sock = liveSocket();
-    const on = (p: { roomId: number }) => {
-      if (p.roomId === roomId) void qc.invalidateQueries({ queryKey: runKeys.schedules(roomId) });
-    };
-    // A run of this room changed: the runs list and the rooms page's newest runs are stale too.
-    const onRun = (p: { roomId: number | null }) => {
-      if (p.roomId === roomId) void qc.invalidateQueries({ queryKey: ['runs'] });
-    };
-    sock.on('schedule:update', on);
-    sock.on('run:update', onRun);
-    return () => {
-      sock.off('schedule:update', on);
-      sock.off('run:update', onRun);
-    };
-  }, [qc, roomId]);
   return (
     <section aria-labelledby="schedules-title">
       <h2 id="schedules-title">{t('schedules.title')}</h2>

@@ -39,6 +39,7 @@ export const enRuns: Record<keyof typeof frRuns, Message> = {
   'at.tomorrowNight': 'tomorrow night at {time}',
   'at.day': '{date} at {time}',
 
+  'room.lastResult': 'Last result:',
   'schedules.title': 'Scheduled restores',
   'schedules.none': 'No restore scheduled for this room.',
   'schedules.item': '{words}, with {image} ({version})',

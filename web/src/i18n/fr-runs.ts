@@ -36,6 +36,7 @@ export const frRuns = {
   'at.tomorrowNight': 'demain soir à {time}',
   'at.day': '{date} à {time}',
 
+  'room.lastResult': 'Dernier résultat :',
   'schedules.title': 'Restaurations planifiées',
   'schedules.none': 'Aucune restauration planifiée pour cette salle.',
   'schedules.item': '{words}, avec {image} ({version})',

@@ -4,6 +4,8 @@ import { useState } from 'react';
 import { Link, useParams } from 'react-router';
 import type { Run } from '../api/client.js';
 import { useLatestRun, useReport, useRoom, useRoomHosts, useRun } from '../api/queries.js';
+import { useLatestByPc } from '../api/runs-queries.js';
+import { useRoomRunsLive } from '../api/runs-live.js';
 import { useLiveConnected, useRoomLive } from '../api/useLive.js';
 import { ErrorMessage } from '../components/ErrorMessage.js';
 import { PcCard } from '../components/PcCard.js';
@@ -38,6 +40,9 @@ export function RoomPage() {
   const report = useReport(latest.data?.id, needsReasons);
   const canRestore = useSession().data?.user.role !== 'viewer';
   const etas = useRoomLive(roomId);
+  useRoomRunsLive(roomId);
+  // Each PC's newest result, for the PCs the room's newest run did not include.
+  const lastByPc = useLatestByPc(roomId);
   const connected = useLiveConnected();
   const [selected, setSelected] = useState<ReadonlySet<number>>(new Set());
   const [dialog, setDialog] = useState<RestoreTarget | null>(null);
@@ -48,6 +53,7 @@ export function RoomPage() {
 
   const list = hosts.data;
   const pcOf = new Map((run.data?.pcs ?? []).map((p) => [p.hostId, p]));
+  const lastOf = new Map((lastByPc.data ?? []).map((p) => [p.hostId, p]));
   const reasonOf = new Map((report.data?.pcs ?? []).filter((p) => p.needsAPerson && p.reason).map((p) => [p.id, lang === 'fr' ? p.reason!.fr : p.reason!.en]));
   const toggle = (id: number) =>
     setSelected((s) => {
@@ -92,7 +98,7 @@ export function RoomPage() {
           {list.map((h) => {
             const pc = pcOf.get(h.id);
             return (
-              <PcCard key={h.id} host={h} pc={pc} eta={pc ? etas.get(pc.id) : undefined} reason={pc ? reasonOf.get(pc.id) : undefined} selected={selected.has(h.id)} onToggle={() => toggle(h.id)} />
+              <PcCard key={h.id} host={h} pc={pc} eta={pc ? etas.get(pc.id) : undefined} last={pc ? undefined : lastOf.get(h.id)} reason={pc ? reasonOf.get(pc.id) : undefined} selected={selected.has(h.id)} onToggle={() => toggle(h.id)} />
             );
           })}
         </ul>
