@@ -6,6 +6,8 @@ import { RoomRepository } from '../../services/inventory/rooms.js';
 import { DEFAULT_BYTES_PER_SECOND, OVERHEAD_SECONDS } from '../../services/runs/estimate.js';
 import { RunRepository } from '../../services/runs/repository.js';
 import { RunService } from '../../services/runs/service.js';
+import { startTestApp, TEST_ADMIN_PASSWORD, type TestApp } from '../support/app.js';
+import { ApiClient } from '../support/client.js';
 import { DIALECTS } from '../support/env.js';
 import { refused } from '../support/refused.js';
 import { publishVersion } from '../support/runs.js';
@@ -82,5 +84,41 @@ describe.each(DIALECTS)('runs overview and estimate (%s)', (dialect) => {
     expect(d.words).toEqual({ fr: 'du lundi au vendredi à 22:00', en: 'Monday to Friday at 22:00' });
     expect(d.next).toHaveLength(3);
     expect(() => s.schedules.describe('0 25 * * *')).toThrow(expect.objectContaining({ code: 'bad_cron' }));
+  });
+});
+
+describe('runs overview, estimate and cron words through HTTP: login needed, a viewer reads', () => {
+  let app: TestApp;
+  let viewer: ApiClient;
+  let imageId: number;
+  let roomId: number;
+
+  beforeAll(async () => {
+    app = await startTestApp('sqlite');
+    const admin = new ApiClient(app.url);
+    await admin.login('admin', TEST_ADMIN_PASSWORD);
+    viewer = await admin.userClient('viewer1', 'viewer');
+    const c = app.container;
+    roomId = (await c.inventory.createRoom(actor, { name: 'B204' })).id;
+    const ref = await c.inventory.createHost(actor, { name: 'REF', mac: '02:00:00:00:0d:99', roomId: null });
+    imageId = (await c.catalogue.createImage(actor, { name: 'Windows 11' })).id;
+    await publishVersion({ ...c, database: c.database }, imageId, ref);
+  });
+
+  afterAll(async () => {
+    await app?.stop();
+  });
+
+  it('answers a viewer, refuses without a session, and is not taken for a run id', async () => {
+    const anonymous = new ApiClient(app.url);
+    for (const path of [`/api/v1/runs/estimate?image=${imageId}&pcs=3`, '/api/v1/runs/latest-by-room', `/api/v1/runs/latest-by-pc?room=${roomId}`, '/api/v1/schedules/words?cron=0+22+*+*+5'])
+      expect((await anonymous.request('GET', path)).status, path).toBe(401);
+    expect((await viewer.request('GET', `/api/v1/runs/estimate?image=${imageId}&pcs=3`)).body).toMatchObject({ basis: 'default', pcs: 3, waves: 1, version: 1 });
+    expect((await viewer.request('GET', '/api/v1/runs/latest-by-room')).body).toEqual([]);
+    expect((await viewer.request('GET', `/api/v1/runs/latest-by-pc?room=${roomId}`)).body).toEqual([]);
+    const words = await viewer.request('GET', '/api/v1/schedules/words?cron=0+22+*+*+5');
+    expect(words.body).toMatchObject({ cron: '0 22 * * 5', words: { fr: 'le vendredi à 22:00', en: 'every Friday at 22:00' } });
+    expect(await viewer.request('GET', '/api/v1/schedules/words?cron=0+25+*+*+5')).toMatchObject({ status: 400, body: { code: 'bad_cron' } });
+    expect((await viewer.request('GET', `/api/v1/runs/estimate?image=${imageId}&pcs=0`)).status).toBe(400);
   });
 });
