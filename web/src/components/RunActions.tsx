@@ -10,8 +10,9 @@ import type { MessageKey } from '../i18n/index.js';
 import { useI18n } from '../i18n/react.js';
 import { ErrorMessage } from './ErrorMessage.js';
 
-const RUN_ERRORS = new Set(['run_running', 'nothing_to_retry', 'image_gone', 'run_finished', 'run_pc_finished']);
+const RUN_ERRORS = new Set(['run_running', 'nothing_to_retry', 'image_gone', 'run_finished', 'run_pc_finished', 'bad_cron', 'bad_window', 'bad_time_zone', 'window_over']);
 
+/** A refusal of the runs or schedules API in words (those codes the shared catalogue does not name), else ErrorMessage. */
 export function RunError({ error }: { error: unknown }) {
   const { t } = useI18n();
   if (error instanceof ApiError && RUN_ERRORS.has(error.code))

@@ -83,4 +83,8 @@ export const enRuns: Record<keyof typeof frRuns, Message> = {
   'runError.image_gone': 'The image of this restore was deleted.',
   'runError.run_finished': 'This restore has already ended.',
   'runError.run_pc_finished': 'This PC has already finished.',
+  'runError.bad_cron': 'This cron expression is not valid: five fields, e.g. 0 22 * * 1-5.',
+  'runError.bad_window': 'The window is empty: its end must differ from its start.',
+  'runError.bad_time_zone': 'The server does not know the school’s time zone.',
+  'runError.window_over': 'The window is already over: nothing was started.',
 };

@@ -80,4 +80,8 @@ export const frRuns = {
   'runError.image_gone': 'L’image de cette restauration a été supprimée.',
   'runError.run_finished': 'Cette restauration est déjà terminée.',
   'runError.run_pc_finished': 'Ce PC a déjà terminé.',
+  'runError.bad_cron': 'Cette expression cron n’est pas valable : cinq champs, par exemple 0 22 * * 1-5.',
+  'runError.bad_window': 'La plage horaire est vide : l’heure de fin doit différer de l’heure de début.',
+  'runError.bad_time_zone': 'Le fuseau horaire de l’établissement n’est pas reconnu par le serveur.',
+  'runError.window_over': 'La plage horaire est déjà terminée : rien n’a été lancé.',
 };
