@@ -6,6 +6,7 @@ import { closeLive } from './api/live.js';
 import { ErrorMessage } from './components/ErrorMessage.js';
 import { Layout } from './components/Layout.js';
 import { I18nProvider, useI18n } from './i18n/react.js';
+import { InventoryPage } from './pages/InventoryPage.js';
 import { LoginPage } from './pages/LoginPage.js';
 import { NotFoundPage } from './pages/NotFoundPage.js';
 import { PasswordPage } from './pages/PasswordPage.js';
@@ -50,6 +51,7 @@ export function App() {
                 <Route path="/rooms" element={<RoomsPage />} />
                 <Route path="/rooms/:id" element={<RoomPage />} />
                 <Route path="/runs/:id" element={<RunPage />} />
+                <Route path="/inventory" element={<InventoryPage />} />
                 <Route path="*" element={<NotFoundPage />} />
               </Route>
             </Routes>

@@ -29,6 +29,7 @@ export function Layout({ children }: { children: ReactNode }) {
         {user && !user.mustChangePassword && (
           <nav aria-label={t('nav.label')}>
             <NavLink to="/rooms">{t('nav.rooms')}</NavLink>
+            <NavLink to="/inventory">{t('nav.inventory')}</NavLink>
           </nav>
         )}
         <div className="top-end">
