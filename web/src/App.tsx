@@ -7,6 +7,7 @@ import { ErrorMessage } from './components/ErrorMessage.js';
 import { Layout } from './components/Layout.js';
 import { I18nProvider, useI18n } from './i18n/react.js';
 import { InventoryPage } from './pages/InventoryPage.js';
+import { PcPage } from './pages/PcPage.js';
 import { LoginPage } from './pages/LoginPage.js';
 import { NotFoundPage } from './pages/NotFoundPage.js';
 import { PasswordPage } from './pages/PasswordPage.js';
@@ -52,6 +53,7 @@ export function App() {
                 <Route path="/rooms/:id" element={<RoomPage />} />
                 <Route path="/runs/:id" element={<RunPage />} />
                 <Route path="/inventory" element={<InventoryPage />} />
+                <Route path="/pcs/:id" element={<PcPage />} />
                 <Route path="*" element={<NotFoundPage />} />
               </Route>
             </Routes>
