@@ -8,6 +8,7 @@ import { Layout } from './components/Layout.js';
 import { I18nProvider, useI18n } from './i18n/react.js';
 import { InventoryPage } from './pages/InventoryPage.js';
 import { PcPage } from './pages/PcPage.js';
+import { ImagesPage } from './pages/ImagesPage.js';
 import { LoginPage } from './pages/LoginPage.js';
 import { NotFoundPage } from './pages/NotFoundPage.js';
 import { PasswordPage } from './pages/PasswordPage.js';
@@ -54,6 +55,7 @@ export function App() {
                 <Route path="/runs/:id" element={<RunPage />} />
                 <Route path="/inventory" element={<InventoryPage />} />
                 <Route path="/pcs/:id" element={<PcPage />} />
+                <Route path="/images" element={<ImagesPage />} />
                 <Route path="*" element={<NotFoundPage />} />
               </Route>
             </Routes>

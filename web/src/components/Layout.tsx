@@ -30,6 +30,7 @@ export function Layout({ children }: { children: ReactNode }) {
           <nav aria-label={t('nav.label')}>
             <NavLink to="/rooms">{t('nav.rooms')}</NavLink>
             <NavLink to="/inventory">{t('nav.inventory')}</NavLink>
+            <NavLink to="/images">{t('nav.images')}</NavLink>
           </nav>
         )}
         <div className="top-end">
