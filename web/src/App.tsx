@@ -9,6 +9,7 @@ import { I18nProvider, useI18n } from './i18n/react.js';
 import { InventoryPage } from './pages/InventoryPage.js';
 import { PcPage } from './pages/PcPage.js';
 import { ImagesPage } from './pages/ImagesPage.js';
+import { SystemPage } from './pages/SystemPage.js';
 import { LoginPage } from './pages/LoginPage.js';
 import { NotFoundPage } from './pages/NotFoundPage.js';
 import { PasswordPage } from './pages/PasswordPage.js';
@@ -56,6 +57,7 @@ export function App() {
                 <Route path="/inventory" element={<InventoryPage />} />
                 <Route path="/pcs/:id" element={<PcPage />} />
                 <Route path="/images" element={<ImagesPage />} />
+                <Route path="/system" element={<SystemPage />} />
                 <Route path="*" element={<NotFoundPage />} />
               </Route>
             </Routes>

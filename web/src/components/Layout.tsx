@@ -31,6 +31,7 @@ export function Layout({ children }: { children: ReactNode }) {
             <NavLink to="/rooms">{t('nav.rooms')}</NavLink>
             <NavLink to="/inventory">{t('nav.inventory')}</NavLink>
             <NavLink to="/images">{t('nav.images')}</NavLink>
+            {user.role === 'admin' && <NavLink to="/system">{t('nav.system')}</NavLink>}
           </nav>
         )}
         <div className="top-end">
