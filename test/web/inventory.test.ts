@@ -101,9 +101,17 @@ describe.runIf(hasChromium)('web UI: inventory, PC, images and system pages', ()
     await page.getByTestId('facts').getByText('Dell Inc. OptiPlex 7010').waitFor();
     await page.getByTestId('facts').getByText('8 Go', { exact: true }).waitFor();
     await page.getByText('Aucune tâche pour ce PC.').waitFor();
-    await page.getByRole('button', { name: 'Restaurer ce PC' }).waitFor();
     await page.getByRole('button', { name: 'Lancer la capture' }).waitFor();
     await checkPage(page, 'pc');
+    // Restore reuses the room's dialog, on this one PC (no ready image here: it says so).
+    await page.getByRole('button', { name: 'Restaurer ce PC' }).click();
+    await page.getByTestId('restore-dialog').getByText('Aucune image prête').waitFor();
+    await page.getByTestId('restore-dialog').getByRole('button', { name: 'Fermer' }).click();
+    // A capture into the image, queued for the PC's next network boot, in its history.
+    await page.getByLabel('Notes de la nouvelle version').fill('Windows 11 24H2, Office');
+    await page.getByRole('button', { name: 'Lancer la capture' }).click();
+    await page.getByText('Capture programmée : démarrez B204-01 sur le réseau.').waitFor();
+    await page.getByTestId('pc-tasks').getByText('Capture — Windows 11').waitFor();
 
     // Images, as admin: the image, its (no) versions, the capture form and the garbage collection.
     await page.getByRole('navigation').getByRole('link', { name: 'Images' }).click();

@@ -18,7 +18,7 @@ function Health() {
         <ul data-testid="health">
           <li>{t('sys.overall', { status: h.status === 'ok' ? t('sys.ok') : t('sys.degraded') })}</li>
           <li>
-            {t('sys.database', { dialect: h.database.dialect })} : {h.database.status === 'up' ? t('sys.up') : t('sys.down')}
+            {t('sys.database', { dialect: h.database.dialect })} — {h.database.status === 'up' ? t('sys.up') : t('sys.down')}
           </li>
           <li>
             {t('sys.redis')} — {h.redis.status === 'up' ? t('sys.up') : t('sys.down')}
