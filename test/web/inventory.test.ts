@@ -96,6 +96,7 @@ describe.runIf(hasChromium)('web UI: inventory, PC, images and system pages', ()
     await page.getByRole('link', { name: 'B204' }).click();
     await page.getByRole('heading', { name: 'B204' }).waitFor();
     for (const n of ['B204-01', 'B204-02', 'NOUVEAU-01']) await page.locator(`[data-testid=pc][data-host="${n}"]`).waitFor();
+    await checkPage(page, 'room-imported');
     await page.getByRole('link', { name: 'Détails de B204-01' }).click();
     await page.getByRole('heading', { name: 'PC B204-01' }).waitFor();
     await page.getByTestId('facts').getByText('Dell Inc. OptiPlex 7010').waitFor();

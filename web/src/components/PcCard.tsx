@@ -44,7 +44,7 @@ export function PcCard({ host, pc, eta, reason, selected, onToggle }: PcCardProp
       {reason && <span className="meta">{reason}</span>}
       <span className="meta">{host.lastSeenAt ? t('room.lastSeen', { when: relative(host.lastSeenAt) }) : t('room.neverSeen')}</span>
       <Link to={`/pcs/${host.id}`} className="meta" aria-label={t('pc.open', { name: host.name })}>
-        {t('pc.facts')}
+        {t('pc.details')}
       </Link>
     </li>
   );

@@ -99,6 +99,7 @@ export const enInventory: Record<keyof typeof frInventory, string | { one: strin
   'pc.noImages': 'No image: create one on the Images page.',
   'pc.back': 'Back to the room',
   'pc.open': 'Details of {name}',
+  'pc.details': 'Details',
   'task.capture': 'Capture',
   'task.restore': 'Restore',
   'task.inventory': 'Hardware report',

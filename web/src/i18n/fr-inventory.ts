@@ -97,6 +97,7 @@ export const frInventory = {
   'pc.noImages': 'Aucune image : créez-en une sur la page Images.',
   'pc.back': 'Retour à la salle',
   'pc.open': 'Détails de {name}',
+  'pc.details': 'Détails',
   'task.capture': 'Capture',
   'task.restore': 'Restauration',
   'task.inventory': 'Relevé matériel',
