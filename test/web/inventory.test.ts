@@ -56,6 +56,12 @@ describe.runIf(hasChromium)('web UI: inventory, PC, images and system pages', ()
     await page.getByText('NOUVEAU-01').waitFor();
     await page.locator('[data-testid=registration][data-open=false]').waitFor();
     await checkPage(page, 'inventory');
+    await page.getByLabel('Durée').selectOption({ label: '15 min' });
+    await page.getByRole('button', { name: 'Ouvrir l’enregistrement' }).click();
+    await page.locator('[data-testid=registration][data-open=true]').waitFor();
+    expect((await app.container.registration.state()).open).toBe(true);
+    await page.getByRole('button', { name: 'Fermer l’enregistrement' }).click();
+    await page.locator('[data-testid=registration][data-open=false]').waitFor();
 
     // A bad file: its problems by line, in French, and nothing written.
     await page.getByLabel('Fichier CSV', { exact: true }).setInputFiles({ name: 'salles.csv', mimeType: 'text/csv', buffer: Buffer.from(BAD_CSV) });
@@ -139,7 +145,11 @@ describe.runIf(hasChromium)('web UI: inventory, PC, images and system pages', ()
     await page.getByRole('button', { name: 'Créer un jeton' }).click();
     const secret = await page.getByLabel('Jeton script-inventaire').inputValue();
     expect(secret.length).toBeGreaterThan(20);
-    await page.getByRole('button', { name: 'Révoquer script-inventaire' }).waitFor();
+    await page.getByRole('button', { name: 'Révoquer script-inventaire' }).click();
+    // The confirmation puts the keyboard on its safe choice.
+    expect(await page.evaluate(() => (globalThis as any).document.activeElement?.textContent)).toBe('Annuler');
+    await page.getByRole('alertdialog').getByRole('button', { name: 'Révoquer script-inventaire' }).click();
+    await page.getByText('Aucun jeton.').waitFor();
     await page.getByTestId('audit').getByText('admin').first().waitFor();
     await checkPage(page, 'system');
     expect(errors).toEqual([]);

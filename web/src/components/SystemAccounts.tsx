@@ -5,7 +5,9 @@ import { useState, type FormEvent } from 'react';
 import { adminKeys, useTokens, useUsers, type Role } from '../api/admin.js';
 import { api, call } from '../api/client.js';
 import { useI18n } from '../i18n/react.js';
+import { Confirm } from './Confirm.js';
 import { Problem } from './Problem.js';
+import { TableWrap } from './TableWrap.js';
 
 const ROLES: Role[] = ['viewer', 'technician', 'admin'];
 
@@ -59,7 +61,7 @@ export function Users() {
       <h2 id="users-title">{t('sys.users')}</h2>
       {users.isError && <Problem error={users.error} />}
       {users.data && (
-        <div className="table-wrap">
+        <TableWrap label={t('sys.users')}>
           <table data-testid="users">
             <thead>
               <tr>
@@ -87,7 +89,7 @@ export function Users() {
               ))}
             </tbody>
           </table>
-        </div>
+        </TableWrap>
       )}
       <h3>{t('sys.newUser')}</h3>
       <form className="stack" onSubmit={(e) => void create(e)} aria-label={t('sys.newUser')}>
@@ -156,7 +158,7 @@ export function Tokens() {
       {tokens.isError && <Problem error={tokens.error} />}
       {tokens.data?.length === 0 && <p>{t('sys.noTokens')}</p>}
       {tokens.data && tokens.data.length > 0 && (
-        <div className="table-wrap">
+        <TableWrap label={t('sys.tokens')}>
           <table data-testid="tokens">
             <thead>
               <tr>
@@ -185,20 +187,15 @@ export function Tokens() {
               ))}
             </tbody>
           </table>
-        </div>
+        </TableWrap>
       )}
       {revoking && (
-        <div className="notice stack" role="alertdialog" aria-labelledby="revoke-text">
-          <p id="revoke-text">{t('sys.revokeConfirm', { name: revoking.name })}</p>
-          <div className="actions">
-            <button type="button" className="danger" onClick={() => void revoke(revoking.id)}>
-              {t('sys.revoke', { name: revoking.name })}
-            </button>
-            <button type="button" className="secondary" onClick={() => setRevoking(null)}>
-              {t('app.cancel')}
-            </button>
-          </div>
-        </div>
+        <Confirm
+          text={t('sys.revokeConfirm', { name: revoking.name })}
+          action={t('sys.revoke', { name: revoking.name })}
+          onConfirm={() => void revoke(revoking.id)}
+          onCancel={() => setRevoking(null)}
+        />
       )}
       <h3>{t('sys.newToken')}</h3>
       <form className="stack" onSubmit={(e) => void create(e)} aria-label={t('sys.newToken')}>

@@ -2,6 +2,7 @@
 // room; and the registration window (open for some minutes, close), for technicians.
 import { useQueryClient } from '@tanstack/react-query';
 import { useState, type FormEvent } from 'react';
+import { Link } from 'react-router';
 import { adminKeys, useHasRole, useHosts, useRegistration } from '../api/admin.js';
 import { api, call } from '../api/client.js';
 import { keys, useRooms } from '../api/queries.js';
@@ -120,6 +121,9 @@ export function UnassignedPcs() {
                   <span className="name">{h.name}</span>
                 )}
                 <span className="meta">{h.mac}</span>
+                <Link to={`/pcs/${h.id}`} className="meta" aria-label={t('pc.open', { name: h.name })}>
+                  {t('pc.details')}
+                </Link>
                 <span className="meta">{h.lastSeenAt ? t('room.lastSeen', { when: relative(h.lastSeenAt) }) : t('room.neverSeen')}</span>
               </li>
             ))}

@@ -7,9 +7,11 @@ import { formatBytes, useHasRole, type ImageVersion } from '../api/admin.js';
 import { api, call, type Image } from '../api/client.js';
 import { keys, useImages } from '../api/queries.js';
 import { CaptureForm } from '../components/CaptureForm.js';
+import { Confirm } from '../components/Confirm.js';
 import { ErrorMessage } from '../components/ErrorMessage.js';
 import { Problem } from '../components/Problem.js';
 import { useI18n, useTitle } from '../i18n/react.js';
+import { TableWrap } from '../components/TableWrap.js';
 
 const V_ICONS: Record<ImageVersion['state'], string> = { capturing: '◷', ready: '✔', damaged: '⚠', failed: '✖', deleted: '⊘' };
 
@@ -115,7 +117,7 @@ function ImageCard({ image, technician }: { image: Image; technician: boolean })
       {versions.length === 0 ? (
         <p>{t('img.noVersions')}</p>
       ) : (
-        <div className="table-wrap">
+        <TableWrap label={t('img.versions', { name: image.name })}>
           <table aria-label={t('img.versions', { name: image.name })}>
             <thead>
               <tr>
@@ -134,7 +136,7 @@ function ImageCard({ image, technician }: { image: Image; technician: boolean })
               ))}
             </tbody>
           </table>
-        </div>
+        </TableWrap>
       )}
     </section>
   );
@@ -194,17 +196,7 @@ function GarbageCollection() {
       <h2 id="gc-title">{t('img.gc')}</h2>
       <p className="meta">{t('img.gcHelp')}</p>
       {confirming ? (
-        <div className="notice stack" role="alertdialog" aria-labelledby="gc-confirm">
-          <p id="gc-confirm">{t('img.gcConfirm')}</p>
-          <div className="actions">
-            <button type="button" className="danger" disabled={busy} onClick={() => void run()}>
-              {t('img.gc')}
-            </button>
-            <button type="button" className="secondary" onClick={() => setConfirming(false)}>
-              {t('app.cancel')}
-            </button>
-          </div>
-        </div>
+        <Confirm text={t('img.gcConfirm')} action={t('img.gc')} busy={busy} onConfirm={() => void run()} onCancel={() => setConfirming(false)} />
       ) : (
         <button type="button" className="secondary" onClick={() => setConfirming(true)}>
           {t('img.gc')}…

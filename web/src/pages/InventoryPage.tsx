@@ -8,6 +8,7 @@ import { Problem } from '../components/Problem.js';
 import { UnassignedPcs } from '../components/UnassignedPcs.js';
 import type { MessageKey } from '../i18n/index.js';
 import { useI18n, useTitle } from '../i18n/react.js';
+import { TableWrap } from '../components/TableWrap.js';
 
 type LineError = ImportReport['errors'][number];
 const CSV_CODES = new Set([
@@ -26,7 +27,7 @@ function LineErrors({ errors }: { errors: LineError[] }) {
         {t('inv.errorsTitle', { count: errors.length })}
       </p>
       <p>{t('inv.errorsHelp')}</p>
-      <div className="table-wrap">
+      <TableWrap label={t('inv.problem')}>
         <table>
           <thead>
             <tr>
@@ -45,7 +46,7 @@ function LineErrors({ errors }: { errors: LineError[] }) {
             ))}
           </tbody>
         </table>
-      </div>
+      </TableWrap>
     </div>
   );
 }

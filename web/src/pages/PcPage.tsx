@@ -9,6 +9,7 @@ import { Problem } from '../components/Problem.js';
 import { RestoreDialog } from '../components/RestoreDialog.js';
 import type { MessageKey } from '../i18n/index.js';
 import { useI18n, useTitle } from '../i18n/react.js';
+import { TableWrap } from '../components/TableWrap.js';
 
 interface Facts {
   system?: { vendor?: string; model?: string; serial?: string };
@@ -63,7 +64,7 @@ function TaskHistory({ tasks }: { tasks: Task[] }) {
   const kindName = useKindName();
   if (tasks.length === 0) return <p>{t('pc.noHistory')}</p>;
   return (
-    <div className="table-wrap">
+    <TableWrap label={t('pc.history')}>
       <table data-testid="pc-tasks">
         <thead>
           <tr>
@@ -90,7 +91,7 @@ function TaskHistory({ tasks }: { tasks: Task[] }) {
           ))}
         </tbody>
       </table>
-    </div>
+    </TableWrap>
   );
 }
 

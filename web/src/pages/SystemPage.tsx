@@ -5,6 +5,7 @@ import { useAudit, useContainers, useHasRole, useHealth } from '../api/admin.js'
 import { Problem } from '../components/Problem.js';
 import { Tokens, Users } from '../components/SystemAccounts.js';
 import { useI18n, useTitle } from '../i18n/react.js';
+import { TableWrap } from '../components/TableWrap.js';
 
 function Health() {
   const { t } = useI18n();
@@ -46,7 +47,7 @@ function Containers() {
       {c.isError && <Problem error={c.error} />}
       {c.data && !c.data.available && <p data-testid="containers-off">{t('sys.containersOff')}</p>}
       {c.data?.available && (
-        <div className="table-wrap">
+        <TableWrap label={t('sys.containers')}>
           <table>
             <thead>
               <tr>
@@ -70,7 +71,7 @@ function Containers() {
               ))}
             </tbody>
           </table>
-        </div>
+        </TableWrap>
       )}
     </section>
   );
@@ -85,7 +86,7 @@ function Audit() {
       <h2 id="audit-title">{t('sys.audit')}</h2>
       {audit.isError && <Problem error={audit.error} />}
       {entries.length > 0 && (
-        <div className="table-wrap">
+        <TableWrap label={t('sys.audit')}>
           <table data-testid="audit">
             <thead>
               <tr>
@@ -106,7 +107,7 @@ function Audit() {
               ))}
             </tbody>
           </table>
-        </div>
+        </TableWrap>
       )}
       {audit.hasNextPage ? (
         <div className="actions">
