@@ -26,6 +26,7 @@ describe.runIf(hasChromium)('web UI: inventory, PC, images and system pages', ()
   let tb: TestBrowser;
   const actor = { userId: null, name: 'test', ip: null };
   const VIEWER_PASSWORD = 'lecture-seule-2026';
+  let imageId = 0;
 
   beforeAll(async () => {
     app = await startTestApp('sqlite');
@@ -33,7 +34,7 @@ describe.runIf(hasChromium)('web UI: inventory, PC, images and system pages', ()
     // A PC registered at network boot, in no room yet.
     const fresh = await c.inventory.createHost(actor, { name: 'NOUVEAU-01', mac: '02:5e:10:00:00:99', roomId: null });
     await c.database.db.updateTable('hosts').set({ last_seen_at: new Date().toISOString() }).where('id', '=', fresh.id).execute();
-    await c.catalogue.createImage(actor, { name: 'Windows 11' });
+    imageId = (await c.catalogue.createImage(actor, { name: 'Windows 11' })).id;
     await c.accounts.createUser(actor, { username: 'prof', role: 'viewer', password: VIEWER_PASSWORD });
     await c.database.db.updateTable('users').set({ must_change_password: 0 }).where('username', '=', 'prof').execute();
     tb = await launchBrowser();
@@ -97,7 +98,23 @@ describe.runIf(hasChromium)('web UI: inventory, PC, images and system pages', ()
 
     // The PCs in their rooms; a PC page with its hardware facts.
     const b01 = (await app.container.inventory.listHosts({ q: 'B204-01' }))[0]!;
-    await app.container.database.db.updateTable('hosts').set({ hardware: JSON.stringify(hardwareFacts(b01.mac)) }).where('id', '=', b01.id).execute();
+    const db = app.container.database.db;
+    await db.updateTable('hosts').set({ hardware: JSON.stringify(hardwareFacts(b01.mac)) }).where('id', '=', b01.id).execute();
+    // A restore that failed last week, with the client's reason.
+    const week = new Date(Date.now() - 7 * 86400_000).toISOString();
+    await db
+      .insertInto('tasks')
+      .values({ host_id: b01.id, kind: 'restore', state: 'failed', created_by: 'admin', created_at: week, started_at: week, finished_at: week, error: 'no disk of at least 100 GB was found', result: null, params: null, claimed_ip: null, claimed_at: null })
+      .execute();
+    // A version found damaged by a verify.
+    await db
+      .insertInto('image_versions')
+      .values({
+        image_id: imageId, number: 1, state: 'damaged', notes: null, created_by: 'admin', source_host_id: b01.id, task_id: null, chunk_size: 4 << 20, disk_bytes: 500107862016,
+        used_bytes: 40 * 2 ** 30, stored_bytes: 18 * 2 ** 30, chunk_count: 9000, manifest_sha256: null, source_mac: b01.mac, source_serial: null, source_ip: null,
+        error: '3 chunks are missing from the store', created_at: week, published_at: week,
+      })
+      .execute();
     await page.getByRole('navigation').getByRole('link', { name: 'Salles' }).click();
     await page.getByRole('link', { name: 'B204' }).click();
     await page.getByRole('heading', { name: 'B204' }).waitFor();
@@ -107,7 +124,8 @@ describe.runIf(hasChromium)('web UI: inventory, PC, images and system pages', ()
     await page.getByRole('heading', { name: 'PC B204-01' }).waitFor();
     await page.getByTestId('facts').getByText('Dell Inc. OptiPlex 7010').waitFor();
     await page.getByTestId('facts').getByText('8 Go', { exact: true }).waitFor();
-    await page.getByText('Aucune tâche pour ce PC.').waitFor();
+    await page.getByTestId('last-error').getByText('Restauration du', { exact: false }).waitFor();
+    expect(await page.getByTestId('last-error').textContent()).toContain('no disk of at least 100 GB was found');
     await page.getByRole('button', { name: 'Lancer la capture' }).waitFor();
     await checkPage(page, 'pc');
     // Restore reuses the room's dialog, on this one PC (no ready image here: it says so).
@@ -123,7 +141,15 @@ describe.runIf(hasChromium)('web UI: inventory, PC, images and system pages', ()
     // Images, as admin: the image, its (no) versions, the capture form and the garbage collection.
     await page.getByRole('navigation').getByRole('link', { name: 'Images' }).click();
     await page.getByRole('heading', { name: 'Windows 11' }).waitFor();
-    await page.getByText('Aucune version : capturez un PC de référence.').waitFor();
+    const damaged = page.locator('[data-testid=version][data-state=damaged]');
+    await damaged.getByText('Endommagée').waitFor();
+    await damaged.getByText('Cette version ne sera plus restaurée.', { exact: false }).waitFor();
+    await damaged.getByText('40 Go utilisés', { exact: false }).waitFor();
+    await page.getByRole('button', { name: 'Modifier les notes de v1' }).click();
+    await page.getByLabel('Notes de la version 1').fill('Windows 11 23H2');
+    await page.getByRole('button', { name: 'Enregistrer' }).click();
+    await damaged.getByText('Windows 11 23H2').waitFor();
+    await page.getByRole('button', { name: 'Vérifier v1' }).waitFor();
     await page.getByRole('button', { name: 'Libérer l’espace…' }).click();
     await page.getByText('Supprimer définitivement les données inutilisées ?').waitFor();
     await page.getByRole('button', { name: 'Libérer l’espace', exact: true }).click();

@@ -11,7 +11,6 @@ import { Confirm } from '../components/Confirm.js';
 import { ErrorMessage } from '../components/ErrorMessage.js';
 import { Problem } from '../components/Problem.js';
 import { useI18n, useTitle } from '../i18n/react.js';
-import { TableWrap } from '../components/TableWrap.js';
 
 const V_ICONS: Record<ImageVersion['state'], string> = { capturing: '◷', ready: '✔', damaged: '⚠', failed: '✖', deleted: '⊘' };
 
@@ -52,58 +51,67 @@ function VersionRow({ image, v, technician }: { image: Image; v: ImageVersion; t
   };
   const canVerify = v.state === 'ready' || v.state === 'damaged';
   return (
-    <tr data-testid="version" data-state={v.state}>
-      <td>v{v.number}</td>
-      <td>
+    <li className="version" data-testid="version" data-state={v.state}>
+      <h3>
+        v{v.number}{' '}
         <span className={`state vstate-${v.state}`}>
           <span aria-hidden="true">{V_ICONS[v.state]}</span> {t(`img.vstate.${v.state}`)}
         </span>
-        {v.state === 'damaged' && <p className="meta">{t('img.damagedHelp')}</p>}
-        {(v.state === 'damaged' || v.state === 'failed') && v.error && <p className="meta">{v.error}</p>}
-      </td>
-      <td>{t('img.sizeText', { used: formatBytes(lang, v.usedBytes), disk: formatBytes(lang, v.diskBytes), stored: formatBytes(lang, v.storedBytes) })}</td>
-      <td>
-        {dateTime(v.publishedAt ?? v.createdAt)}
-        {v.sourceHost && <p className="meta">{t('img.source', { pc: v.sourceHost })}</p>}
-      </td>
-      <td>{v.createdBy}</td>
-      <td>
-        {editing ? (
-          <form className="stack" onSubmit={(e) => void save(e)}>
-            <label>
-              {t('img.notesOf', { version: v.number })}
-              <textarea value={notes} maxLength={2000} rows={2} onChange={(e) => setNotes(e.target.value)} />
-            </label>
-            <div className="actions">
-              <button type="submit">{t('common.save')}</button>
-              <button type="button" className="secondary" onClick={() => setEditing(false)}>
-                {t('app.cancel')}
-              </button>
-            </div>
-          </form>
-        ) : (
-          (v.notes ?? t('common.none'))
-        )}
-      </td>
-      {technician && (
-        <td>
+      </h3>
+      {v.state === 'damaged' && <p className="error">{t('img.damagedHelp')}</p>}
+      {(v.state === 'damaged' || v.state === 'failed') && v.error && <p className="meta">{v.error}</p>}
+      <dl className="facts">
+        <div>
+          <dt>{t('img.size')}</dt>
+          <dd>{t('img.sizeText', { used: formatBytes(lang, v.usedBytes), disk: formatBytes(lang, v.diskBytes), stored: formatBytes(lang, v.storedBytes) })}</dd>
+        </div>
+        <div>
+          <dt>{t('img.date')}</dt>
+          <dd>
+            {dateTime(v.publishedAt ?? v.createdAt)}
+            {v.sourceHost && <span className="meta"> — {t('img.source', { pc: v.sourceHost })}</span>}
+          </dd>
+        </div>
+        <div>
+          <dt>{t('img.author')}</dt>
+          <dd>{v.createdBy}</dd>
+        </div>
+        <div>
+          <dt>{t('img.notes')}</dt>
+          <dd>{v.notes ?? t('common.none')}</dd>
+        </div>
+      </dl>
+      {editing && (
+        <form className="stack" onSubmit={(e) => void save(e)}>
+          <label>
+            {t('img.notesOf', { version: v.number })}
+            <textarea value={notes} maxLength={2000} rows={2} onChange={(e) => setNotes(e.target.value)} />
+          </label>
           <div className="actions">
-            {canVerify && (
-              <button type="button" className="secondary" disabled={busy} onClick={() => void verify()}>
-                {busy ? t('img.verifying') : t('img.verify', { version: v.number })}
-              </button>
-            )}
-            {!editing && v.state !== 'deleted' && (
-              <button type="button" className="secondary" onClick={() => setEditing(true)}>
-                {t('img.editNotes', { version: v.number })}
-              </button>
-            )}
+            <button type="submit">{t('common.save')}</button>
+            <button type="button" className="secondary" onClick={() => setEditing(false)}>
+              {t('app.cancel')}
+            </button>
           </div>
-          {outcome && <p role="status">{outcome}</p>}
-          {error !== null && <Problem error={error} />}
-        </td>
+        </form>
       )}
-    </tr>
+      {technician && (
+        <div className="actions">
+          {canVerify && (
+            <button type="button" className="secondary" disabled={busy} onClick={() => void verify()}>
+              {busy ? t('img.verifying') : t('img.verify', { version: v.number })}
+            </button>
+          )}
+          {!editing && v.state !== 'deleted' && (
+            <button type="button" className="secondary" onClick={() => setEditing(true)}>
+              {t('img.editNotes', { version: v.number })}
+            </button>
+          )}
+        </div>
+      )}
+      {outcome && <p role="status">{outcome}</p>}
+      {error !== null && <Problem error={error} />}
+    </li>
   );
 }
 
@@ -117,26 +125,11 @@ function ImageCard({ image, technician }: { image: Image; technician: boolean })
       {versions.length === 0 ? (
         <p>{t('img.noVersions')}</p>
       ) : (
-        <TableWrap label={t('img.versions', { name: image.name })}>
-          <table aria-label={t('img.versions', { name: image.name })}>
-            <thead>
-              <tr>
-                <th scope="col">{t('img.version')}</th>
-                <th scope="col">{t('img.state')}</th>
-                <th scope="col">{t('img.size')}</th>
-                <th scope="col">{t('img.date')}</th>
-                <th scope="col">{t('img.author')}</th>
-                <th scope="col">{t('img.notes')}</th>
-                {technician && <th scope="col">{t('pc.actions')}</th>}
-              </tr>
-            </thead>
-            <tbody>
-              {versions.map((v) => (
-                <VersionRow key={v.id} image={image} v={v} technician={technician} />
-              ))}
-            </tbody>
-          </table>
-        </TableWrap>
+        <ul className="versions" aria-label={t('img.versions', { name: image.name })}>
+          {versions.map((v) => (
+            <VersionRow key={v.id} image={image} v={v} technician={technician} />
+          ))}
+        </ul>
       )}
     </section>
   );
