@@ -3,6 +3,7 @@
 // PCs to sort moved to a room, the images and system pages as admin; and a viewer, who sees none of
 // the technician's or admin's actions. Screenshots at 1280 and 375 px, axe on every page.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { writeAudit } from '../../services/core/audit.js';
 import { startTestApp, TEST_ADMIN_PASSWORD, type TestApp } from '../support/app.js';
 import { checkPage, hasChromium, launchBrowser, type TestBrowser } from '../support/browser.js';
 import { hardwareFacts } from '../support/facts.js';
@@ -37,6 +38,8 @@ describe.runIf(hasChromium)('web UI: inventory, PC, images and system pages', ()
     imageId = (await c.catalogue.createImage(actor, { name: 'Windows 11' })).id;
     await c.accounts.createUser(actor, { username: 'prof', role: 'viewer', password: VIEWER_PASSWORD });
     await c.database.db.updateTable('users').set({ must_change_password: 0 }).where('username', '=', 'prof').execute();
+    // Older history than one page of the audit log holds.
+    for (let i = 1; i <= 30; i++) await writeAudit(c.database.db, { userId: null, name: 'ancien', ip: null }, { action: 'old.entry', targetType: 'test', targetId: i });
     tb = await launchBrowser();
   }, 60_000);
 
@@ -177,6 +180,13 @@ describe.runIf(hasChromium)('web UI: inventory, PC, images and system pages', ()
     await page.getByRole('alertdialog').getByRole('button', { name: 'Révoquer script-inventaire' }).click();
     await page.getByText('Aucun jeton.').waitFor();
     await page.getByTestId('audit').getByText('admin').first().waitFor();
+    // The audit log, paged: the oldest entries come with the next page.
+    const auditRows = page.getByTestId('audit').locator('tbody tr');
+    expect(await auditRows.count()).toBe(25);
+    await page.getByRole('button', { name: 'Entrées plus anciennes' }).click();
+    await page.getByText('Début du journal atteint.').waitFor();
+    expect(await auditRows.count()).toBeGreaterThan(30);
+    await page.getByTestId('audit').getByRole('cell', { name: 'test 1', exact: true }).waitFor();
     await checkPage(page, 'system');
     expect(errors).toEqual([]);
     await ctx.close();

@@ -147,6 +147,7 @@ export function Tokens() {
     try {
       await call(api.DELETE('/api/v1/tokens/{id}', { params: { path: { id: String(id) } } }));
       setRevoking(null);
+      setSecret(null);
       await qc.invalidateQueries({ queryKey: adminKeys.tokens });
     } catch (err) {
       setError(err);

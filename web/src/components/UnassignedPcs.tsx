@@ -38,7 +38,7 @@ function Registration({ canChange }: { canChange: boolean }) {
         </p>
       )}
       {canChange && reg.data && (
-        <div className="actions">
+        <div className="actions bottom">
           {open ? (
             <button type="button" className="secondary" onClick={() => void change(false)}>
               {t('inv.regCloseBtn')}
@@ -129,7 +129,7 @@ export function UnassignedPcs() {
             ))}
           </ul>
           {technician && (
-            <div className="actions">
+            <div className="actions bottom">
               <label>
                 {t('inv.moveTo')}
                 <select value={roomId} onChange={(e) => setRoomId(e.target.value)}>
