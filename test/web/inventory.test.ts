@@ -64,6 +64,9 @@ describe.runIf(hasChromium)('web UI: inventory, PC, images and system pages', ()
     await page.getByRole('button', { name: 'Ouvrir l’enregistrement' }).click();
     await page.locator('[data-testid=registration][data-open=true]').waitFor();
     expect((await app.container.registration.state()).open).toBe(true);
+    // A PC that network-boots meanwhile appears without a reload.
+    await app.container.inventory.createHost(actor, { name: 'NOUVEAU-02', mac: '02:5e:10:00:00:98', roomId: null });
+    await page.getByTestId('unassigned-pc').filter({ hasText: 'NOUVEAU-02' }).waitFor();
     await page.getByRole('button', { name: 'Fermer l’enregistrement' }).click();
     await page.locator('[data-testid=registration][data-open=false]').waitFor();
 
@@ -79,8 +82,14 @@ describe.runIf(hasChromium)('web UI: inventory, PC, images and system pages', ()
     expect(await rows.nth(1).getAttribute('data-line')).toBe('4');
     expect(await rows.nth(1).textContent()).toContain('Adresse IP « 10.0.300.1 » invalide');
     await checkPage(page, 'inventory-errors');
+    // The same problems in English when the language changes.
+    await page.getByLabel('Langue').selectOption('en');
+    await page.getByText('2 problems in the file: nothing was saved').waitFor();
+    expect(await rows.nth(0).textContent()).toContain('MAC address "zz:5e:10:00:00:02" is not valid');
+    await page.getByLabel('Language').selectOption('fr');
+    await page.getByText('2 problèmes dans le fichier : rien n’a été enregistré').waitFor();
     expect((await app.container.inventory.listRooms()).length).toBe(0);
-    expect((await app.container.inventory.listHosts({})).map((h) => h.name)).toEqual(['NOUVEAU-01']);
+    expect((await app.container.inventory.listHosts({})).map((h) => h.name)).toEqual(['NOUVEAU-01', 'NOUVEAU-02']);
 
     // A good file: the dry run's summary, then the import.
     await page.getByLabel('Fichier CSV', { exact: true }).setInputFiles({ name: 'salles.csv', mimeType: 'text/csv', buffer: Buffer.from(GOOD_CSV) });
@@ -94,9 +103,10 @@ describe.runIf(hasChromium)('web UI: inventory, PC, images and system pages', ()
 
     // The PC to sort, moved into B204.
     await page.getByLabel('Choisir NOUVEAU-01').check();
+    await page.getByLabel('Choisir NOUVEAU-02').check();
     await page.getByLabel('Salle de destination').selectOption({ label: 'B204' });
-    await page.getByRole('button', { name: 'Ranger 1 PC' }).click();
-    await page.getByText('1 PC rangé dans B204.').waitFor();
+    await page.getByRole('button', { name: 'Ranger 2 PC' }).click();
+    await page.getByText('2 PC rangés dans B204.').waitFor();
     await page.getByText('Aucun PC à classer.').waitFor();
 
     // The PCs in their rooms; a PC page with its hardware facts.

@@ -31,9 +31,13 @@ export const adminKeys = {
   containers: ['containers'] as const,
 };
 
-/** PCs: of no room ("unassigned"), or all ("all"). */
-export const useHosts = (room: 'unassigned' | 'all') =>
-  useQuery({ queryKey: adminKeys.hosts(room), queryFn: () => call(api.GET('/api/v1/hosts', { params: { query: room === 'all' ? {} : { room } } })) });
+/** PCs: of no room ("unassigned"), or all ("all"); `pollMs`: asked again that often (while registration is open). */
+export const useHosts = (room: 'unassigned' | 'all', pollMs: number | false = false) =>
+  useQuery({
+    queryKey: adminKeys.hosts(room),
+    refetchInterval: pollMs,
+    queryFn: () => call(api.GET('/api/v1/hosts', { params: { query: room === 'all' ? {} : { room } } })),
+  });
 
 export const useHost = (id: number) => useQuery({ queryKey: adminKeys.host(id), queryFn: () => call(api.GET('/api/v1/hosts/{id}', { params: { path: { id: String(id) } } })) });
 

@@ -71,7 +71,9 @@ export function UnassignedPcs() {
   const { t, relative } = useI18n();
   const qc = useQueryClient();
   const technician = useHasRole('technician');
-  const hosts = useHosts('unassigned');
+  // While registration is open, PCs that network-boot appear here without a reload.
+  const registrationOpen = useRegistration().data?.open === true;
+  const hosts = useHosts('unassigned', registrationOpen ? 5_000 : false);
   const rooms = useRooms();
   const [chosen, setChosen] = useState<ReadonlySet<number>>(new Set());
   const [roomId, setRoomId] = useState('');
