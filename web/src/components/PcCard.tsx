@@ -1,5 +1,6 @@
 // One PC of a room's grid: a checkbox to select it, its state (icon and words), its restore progress
 // and time left during a run, and when it was last seen.
+import { Link } from 'react-router';
 import type { Host, RunPc } from '../api/client.js';
 import type { Eta } from '../api/useLive.js';
 import { useI18n } from '../i18n/react.js';
@@ -42,6 +43,9 @@ export function PcCard({ host, pc, eta, reason, selected, onToggle }: PcCardProp
       )}
       {reason && <span className="meta">{reason}</span>}
       <span className="meta">{host.lastSeenAt ? t('room.lastSeen', { when: relative(host.lastSeenAt) }) : t('room.neverSeen')}</span>
+      <Link to={`/pcs/${host.id}`} className="meta" aria-label={t('pc.open', { name: host.name })}>
+        {t('pc.details')}
+      </Link>
     </li>
   );
 }

@@ -1,4 +1,5 @@
 // English catalogue: the same keys and {placeholders} as fr.ts.
+import { enInventory } from './en-inventory.js';
 import type { Catalogue } from './index.js';
 
 export const en: Catalogue = {
@@ -124,4 +125,5 @@ export const en: Catalogue = {
   'run.noReason': '—',
   'run.counts': '{done} done, {failed} failed, {open} in progress of {total}',
   'run.toRoom': 'Back to the room',
+  ...enInventory,
 };

@@ -1,6 +1,7 @@
 // French catalogue (the default language). Every string the UI shows lives here and in en.ts, with the
 // same keys and the same {placeholders} (test/web/i18n.test.ts checks both). A plural message is an
 // object of Intl.PluralRules categories chosen by the `count` parameter.
+import { frInventory } from './fr-inventory.js';
 export const fr = {
   'app.name': 'roomcast',
   'app.skip': 'Aller au contenu',
@@ -124,4 +125,5 @@ export const fr = {
   'run.noReason': '—',
   'run.counts': '{done} terminés, {failed} en échec, {open} en cours sur {total}',
   'run.toRoom': 'Retour à la salle',
+  ...frInventory,
 };
