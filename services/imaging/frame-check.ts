@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
 import zlib from 'node:zlib';
-import { dataSpans, frameContentSize, frameLength, ZstdError, zstdDecompress } from './zstd.js';
+import { chunkDecoderSource, ZstdError, zstdDecompress } from './zstd.js';
 
 export interface FrameCheck {
   /** SHA-256 (hex) of the decompressed bytes. */
@@ -28,48 +28,22 @@ const hasNativeZstd = typeof (zlib as unknown as { zstdDecompressSync?: unknown 
 // CommonJS run by each worker (eval: no file to find next to the compiled or bundled module). A chunk
 // may hold several frames (format v3: a skippable index frame, then one frame per 64 KiB block), and
 // node:zlib's zstd stops at a skippable frame, or at the end of a frame that does not fill its output
-// piece: the chunk is cut into runs of data frames with zstd.ts's own functions (their source is put
-// into the worker's, so there is one copy of the frame parser); each run is decompressed at once with
-// pieces of its block size, and again frame by frame when its output is not as long as its block
-// index says (zstd.ts dataSpans; zstdDecompress does the same).
+// piece: zstd.ts decodeChunkSync cuts it into runs of data frames and decompresses each run at once,
+// or frame by frame when its output is not as long as its block index says (its source is put into
+// the worker's: one copy of the frame parser).
 const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads');
 const zlib = require('node:zlib');
 const crypto = require('node:crypto');
 const fs = require('node:fs');
-const __name = (f) => f; // esbuild's keepNames helper, when the functions below come from tsx
-class ZstdError extends Error {}
-const FRAME_MAGIC = 0xfd2fb528;
-${frameLength.toString()}
-${frameContentSize.toString()}
-${dataSpans.toString()}
+${chunkDecoderSource()}
 parentPort.on('message', ({ id, file, maxSize }) => {
   try {
-    const spans = dataSpans(fs.readFileSync(file));
     const hash = crypto.createHash('sha256');
     let size = 0;
-    const add = (raw) => {
-      size += raw.length;
-      if (size > maxSize) throw new Error('zstd output larger than ' + maxSize + ' bytes');
-      hash.update(raw);
-    };
-    for (const s of spans) {
-      if (s.piece !== null && s.piece >= 64 && s.frames.length > 1 && s.min <= maxSize - size) {
-        let raw = null;
-        try {
-          raw = zlib.zstdDecompressSync(s.bytes, { maxOutputLength: maxSize - size, chunkSize: s.piece });
-        } catch {
-          raw = null; // decompressed again frame by frame below, for the frame's own error
-        }
-        if (raw && raw.length >= s.min && raw.length <= s.max) {
-          add(raw);
-          continue;
-        }
-      }
-      // Each frame's output in one buffer of its expected size (a v3 block): a buffer of the whole
-      // chunk's size per 64 KiB frame cost an allocation of 4 MiB and the garbage collections it set off.
-      const piece = Math.max(65536, Math.min(67108864, Math.ceil(maxSize / s.frames.length)));
-      for (const f of s.frames) add(zlib.zstdDecompressSync(f, { maxOutputLength: Math.max(1, maxSize - size), chunkSize: piece }));
+    for (const part of decodeChunkSync(zlib, fs.readFileSync(file), maxSize)) {
+      hash.update(part);
+      size += part.length;
     }
     parentPort.postMessage({ id, hash: hash.digest('hex'), size });
   } catch (err) {

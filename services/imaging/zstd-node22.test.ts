@@ -1,4 +1,4 @@
-// zstd.ts and frame-check.ts as the appliance and the boot client run them: on Node 22, where node:zlib
+// zstd.ts, frame-check.ts and client/decoder.ts as the appliance and the boot client run them: on Node 22, where node:zlib
 // has zstd (the tests' Node 20 runs the zstd program instead). test/support/zstd-native-cases.ts runs
 // under a real Node 22 binary (test/support/node22.ts: build-imaging.sh's cache, or npm pack).
 import { execFile } from 'node:child_process';
@@ -26,14 +26,18 @@ describe('zstd chunks on Node 22 (node:zlib)', () => {
   });
 
   it.each(['v3-64k', 'v3-16k-short-tail', 'v1-one-frame', 'mixed-frames', 'v3-short-middle-block'])('decompresses and checks a %s chunk to the bytes it was made of', (name) => {
-    const s = r[name] as { equal: boolean; checkedHashOk: boolean; checkedSize: number; size: number };
+    const s = r[name] as { equal: boolean; checkedHashOk: boolean; checkedSize: number; size: number; decoded: boolean; movedAway: boolean; viewKept: boolean };
     expect(s.equal).toBe(true);
+    expect(s.decoded).toBe(true); // the client's decoder (worker threads): bytes and hash
+    expect(s.movedAway).toBe(true); // a downloaded frame is moved to the worker, not copied
+    expect(s.viewKept).toBe(true); // a view into a larger buffer is copied, the buffer left whole
     expect(s.checkedHashOk).toBe(true);
     expect(s.checkedSize).toBe(s.size);
   });
 
   it('refuses a chunk with one byte flipped, and one larger than its chunk size, as not valid zstd', () => {
-    expect(r['v3-one-byte-flipped']).toEqual({ decompress: expect.stringMatching(/^ZstdError: /), check: expect.stringMatching(/^ZstdError: /) });
-    expect(r['v3-over-max-size']).toEqual({ decompress: expect.stringMatching(/^ZstdError: /), check: expect.stringMatching(/^ZstdError: /) });
+    const refused = { decompress: expect.stringMatching(/^ZstdError: /), check: expect.stringMatching(/^ZstdError: /), decode: expect.stringMatching(/^ZstdError: /) };
+    expect(r['v3-one-byte-flipped']).toEqual(refused);
+    expect(r['v3-over-max-size']).toEqual(refused);
   });
 });

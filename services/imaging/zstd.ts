@@ -212,6 +212,53 @@ export function dataSpans(data: Buffer): DataSpan[] {
 }
 
 /**
+ * Decompresses a stored chunk with node:zlib's synchronous zstd (`z`: node:zlib, passed in so that
+ * a worker thread can run this function's source, frame-check.ts and client/decoder.ts): its parts in
+ * order. Each run of data frames in one pass when its block index allows (dataSpans), else frame by
+ * frame; throws when the result would exceed `maxSize` or a frame is not valid zstd.
+ */
+export function decodeChunkSync(z: { zstdDecompressSync(b: Buffer, o: object): Buffer }, data: Buffer, maxSize: number): Buffer[] {
+  const parts: Buffer[] = [];
+  let size = 0;
+  const add = (raw: Buffer) => {
+    size += raw.length;
+    if (size > maxSize) throw new ZstdError(`zstd output larger than ${maxSize} bytes`);
+    parts.push(raw);
+  };
+  for (const s of dataSpans(data)) {
+    if (s.piece !== null && s.piece >= 64 && s.frames.length > 1 && s.min <= maxSize - size) {
+      let raw: Buffer | null = null;
+      try {
+        raw = z.zstdDecompressSync(s.bytes, { maxOutputLength: maxSize - size, chunkSize: s.piece });
+      } catch {
+        raw = null; // decompressed again frame by frame below, for the frame's own error
+      }
+      if (raw && raw.length >= s.min && raw.length <= s.max) {
+        add(raw);
+        continue;
+      }
+    }
+    // Each frame's output in one buffer of its expected size (a v3 block), not 16 KiB pieces to join.
+    const piece = Math.max(65536, Math.min(67108864, Math.ceil(maxSize / s.frames.length)));
+    for (const f of s.frames) add(z.zstdDecompressSync(f, { maxOutputLength: Math.max(1, maxSize - size), chunkSize: piece }));
+  }
+  return parts;
+}
+
+/** The source of the functions above, for a worker thread (eval) that decodes chunks. */
+export function chunkDecoderSource(): string {
+  return [
+    'const __name = (f) => f; // esbuild\'s keepNames helper, when the functions come from tsx or a bundle',
+    'class ZstdError extends Error {}',
+    `const FRAME_MAGIC = ${FRAME_MAGIC};`,
+    frameLength.toString(),
+    frameContentSize.toString(),
+    dataSpans.toString(),
+    decodeChunkSync.toString(),
+  ].join('\n');
+}
+
+/**
  * One zstd compression context of node:zlib kept across frames: each block is written and the frame
  * ended (ZSTD_e_end), so the next block starts a new, independent frame in the same context. A context
  * set up per 64 KiB block (zstdCompress) allocated and cleared its tables each time, which cost more

@@ -4,6 +4,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { ChunkDecoder } from '../../services/imaging/client/decoder.js';
 import { frameChecker } from '../../services/imaging/frame-check.js';
 import { encodeBlockIndex } from '../../services/imaging/format.js';
 import { ZstdError, zstdCompress, zstdCompressBlocks, zstdDecompress, zstdEngine, zstdFrames } from '../../services/imaging/zstd.js';
@@ -21,13 +22,27 @@ function data(n: number): Buffer {
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rc-zstd22-'));
 const checker = frameChecker(2);
+const decoder = ChunkDecoder.create(2)!;
 const out: Record<string, unknown> = { node: process.version, zstdEngine, checker: checker.engine };
 async function shape(name: string, raw: Buffer, stored: Buffer, maxSize = raw.length) {
   const file = path.join(dir, name);
   fs.writeFileSync(file, stored);
   const back = await zstdDecompress(stored, maxSize);
   const checked = await checker.check(file, maxSize);
-  out[name] = { equal: back.equals(raw), checkedHashOk: checked.hash === sha(raw), checkedSize: checked.size, size: raw.length };
+  // The client's decoder: once with a frame that owns its memory (moved to the worker), once with a view into a larger buffer (copied).
+  const owned = Buffer.from(Uint8Array.prototype.slice.call(stored));
+  const moved = await decoder.decode(owned, maxSize);
+  const framed = Buffer.concat([Buffer.alloc(7), stored]).subarray(7);
+  const copied = await decoder.decode(framed, maxSize);
+  out[name] = {
+    equal: back.equals(raw),
+    checkedHashOk: checked.hash === sha(raw),
+    checkedSize: checked.size,
+    size: raw.length,
+    decoded: moved.data.equals(raw) && moved.hash === sha(raw) && copied.data.equals(raw) && copied.hash === sha(raw),
+    movedAway: owned.length === 0,
+    viewKept: framed.equals(stored),
+  };
 }
 async function refused(name: string, stored: Buffer, maxSize: number) {
   const file = path.join(dir, name);
@@ -35,6 +50,7 @@ async function refused(name: string, stored: Buffer, maxSize: number) {
   const r: Record<string, string> = {};
   await zstdDecompress(stored, maxSize).then(() => (r.decompress = 'accepted'), (e: Error) => (r.decompress = e instanceof ZstdError ? `ZstdError: ${e.message}` : `other: ${e.message}`));
   await checker.check(file, maxSize).then(() => (r.check = 'accepted'), (e: Error) => (r.check = e instanceof ZstdError ? `ZstdError: ${e.message}` : `other: ${e.message}`));
+  await decoder.decode(Buffer.from(stored), maxSize).then(() => (r.decode = 'accepted'), (e: Error) => (r.decode = e instanceof ZstdError ? `ZstdError: ${e.message}` : `other: ${e.message}`));
   out[name] = r;
 }
 try {
@@ -58,6 +74,7 @@ try {
   await refused('v3-over-max-size', v3, w.length - 65536);
 } finally {
   await checker.close();
+  await decoder.close();
   fs.rmSync(dir, { recursive: true, force: true });
 }
 process.stdout.write(`${JSON.stringify(out)}\n`);

@@ -6,6 +6,10 @@ import { closeLive } from './api/live.js';
 import { ErrorMessage } from './components/ErrorMessage.js';
 import { Layout } from './components/Layout.js';
 import { I18nProvider, useI18n } from './i18n/react.js';
+import { InventoryPage } from './pages/InventoryPage.js';
+import { PcPage } from './pages/PcPage.js';
+import { ImagesPage } from './pages/ImagesPage.js';
+import { SystemPage } from './pages/SystemPage.js';
 import { LoginPage } from './pages/LoginPage.js';
 import { NotFoundPage } from './pages/NotFoundPage.js';
 import { PasswordPage } from './pages/PasswordPage.js';
@@ -52,6 +56,10 @@ export function App() {
                 <Route path="/rooms/:id" element={<RoomPage />} />
                 <Route path="/runs" element={<RunsPage />} />
                 <Route path="/runs/:id" element={<RunPage />} />
+                <Route path="/inventory" element={<InventoryPage />} />
+                <Route path="/pcs/:id" element={<PcPage />} />
+                <Route path="/images" element={<ImagesPage />} />
+                <Route path="/system" element={<SystemPage />} />
                 <Route path="*" element={<NotFoundPage />} />
               </Route>
             </Routes>

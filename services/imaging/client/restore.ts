@@ -28,6 +28,7 @@ import { fitHead, holdsHead, wipeHead, writeAt, writeHead, type FittedHead } fro
 import { sameTable, writeTable } from './layout.js';
 import { ProgressMeter, mib } from './progress.js';
 import { ClientError, run, tryRun } from './sys.js';
+import { ChunkDecoder } from './decoder.js';
 import { fetchChunk, newTimings, readBack, writeWindows, type Timings, type TransferCounts } from './windows.js';
 /** Boot code of an MBR (v1 images restore only these bytes of LBA 0 themselves). */
 const MBR_CODE = 440;
@@ -134,8 +135,13 @@ export async function restore(o: RestoreOptions): Promise<RestoreReport> {
 
       // 3. Every window the disk lacks.
       meter.setPhase('restore', totalBytes, slots.length, 'comparing the disk with the image, fetching what differs');
-      const w = { api: o.api, disk: o.disk, blockSize: m.version === 3 ? m.blockSize : undefined, concurrency: o.concurrency ?? 4, meter, timings: t };
-      written = await writeWindows(w, fh, slots, m.chunkSize, report, headSlot?.held ? new Map([[headSlot.chunk!.hash, headData!]]) : new Map());
+      const decoder = ChunkDecoder.create();
+      try {
+        const w = { api: o.api, disk: o.disk, decoder, blockSize: m.version === 3 ? m.blockSize : undefined, concurrency: o.concurrency ?? 4, meter, timings: t };
+        written = await writeWindows(w, fh, slots, m.chunkSize, report, headSlot?.held ? new Map([[headSlot.chunk!.hash, headData!]]) : new Map());
+      } finally {
+        await decoder?.close();
+      }
       const s = performance.now();
       await fh.sync();
       phase.sync += (performance.now() - s) / 1000;

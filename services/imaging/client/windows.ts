@@ -18,6 +18,7 @@ import { zstdDecompress } from '../zstd.js';
 import type { ImagingApi } from './api.js';
 import { Pool, readWindow, sha256, usedIn, writeFully, type Slot } from './engine.js';
 import type { ProgressMeter } from './progress.js';
+import type { ChunkDecoder } from './decoder.js';
 import { WindowHasher } from './hasher.js';
 import { ClientError } from './sys.js';
 
@@ -51,6 +52,8 @@ export interface WindowsOptions {
   api: ImagingApi;
   /** The disk's path, for the worker threads that read and hash its windows. */
   disk: string;
+  /** Worker threads that decompress and hash the chunks fetched (null: here, as zstd.ts can). */
+  decoder?: ChunkDecoder | null;
   /** v3: the manifest's block size; undefined for v1/v2. */
   blockSize: number | undefined;
   concurrency: number;
@@ -224,7 +227,7 @@ export async function writeWindows(o: WindowsOptions, fh: fs.FileHandle, slots: 
     }
     const group = [w];
     pending.set(hash, group);
-    await run(async () => writeGroup(hash, group, await fetchChunk(o.api, w.slot.chunk!, report, t), true));
+    await run(async () => writeGroup(hash, group, await fetchChunk(o.api, w.slot.chunk!, report, t, o.decoder), true));
   };
 
   await eachCompared(o.disk, fh, slots, chunkSize, blockSize, t, async (s, diff, local) => {
@@ -298,15 +301,15 @@ async function patchBlocks(api: ImagingApi, c: Chunk, mine: Buffer, diff: number
  * Fetches, decompresses and checks one chunk; a corrupt one is fetched once more, then reported to
  * the server (which checks its copy and marks the versions that hold it damaged) before giving up.
  */
-export async function fetchChunk(api: ImagingApi, c: Chunk, report: TransferCounts, t: Timings): Promise<Buffer> {
+export async function fetchChunk(api: ImagingApi, c: Chunk, report: TransferCounts, t: Timings, decoder?: ChunkDecoder | null): Promise<Buffer> {
   let why = '';
   for (let attempt = 1; attempt <= 2; attempt++) {
     const z = await timed(t, 'fetch', api.getChunk(c.hash));
     report.fetchedChunks += attempt === 1 ? 1 : 0;
     report.fetchedBytes += z.length;
     try {
-      const data = await timed(t, 'decompress', zstdDecompress(z, c.length));
-      if (data.length === c.length && sha256(data) === c.hash) return data;
+      const { data, hash } = decoder ? await timed(t, 'decompress', decoder.decode(z, c.length)) : await timed(t, 'decompress', zstdDecompress(z, c.length).then((d) => ({ data: d, hash: sha256(d) })));
+      if (data.length === c.length && hash === c.hash) return data;
       why = `its content does not match its hash`;
     } catch (err) {
       why = (err as Error).message;

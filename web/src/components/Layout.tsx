@@ -30,6 +30,9 @@ export function Layout({ children }: { children: ReactNode }) {
           <nav aria-label={t('nav.label')}>
             <NavLink to="/rooms">{t('nav.rooms')}</NavLink>
             <NavLink to="/runs">{t('nav.runs')}</NavLink>
+            <NavLink to="/inventory">{t('nav.inventory')}</NavLink>
+            <NavLink to="/images">{t('nav.images')}</NavLink>
+            {user.role === 'admin' && <NavLink to="/system">{t('nav.system')}</NavLink>}
           </nav>
         )}
         <div className="top-end">

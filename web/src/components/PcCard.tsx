@@ -51,6 +51,9 @@ export function PcCard({ host, pc, eta, reason, selected, onToggle, last }: PcCa
         </span>
       )}
       <span className="meta">{host.lastSeenAt ? t('room.lastSeen', { when: relative(host.lastSeenAt) }) : t('room.neverSeen')}</span>
+      <Link to={`/pcs/${host.id}`} className="meta" aria-label={t('pc.open', { name: host.name })}>
+        {t('pc.details')}
+      </Link>
     </li>
   );
 }

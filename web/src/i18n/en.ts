@@ -1,5 +1,6 @@
 // English catalogue: the same keys and {placeholders} as fr.ts.
 import { enRuns } from './en-runs.js';
+import { enInventory } from './en-inventory.js';
 import type { Catalogue } from './index.js';
 
 export const en: Catalogue = {
@@ -126,4 +127,5 @@ export const en: Catalogue = {
   'run.counts': '{done} done, {failed} failed, {open} in progress of {total}',
   'run.toRoom': 'Back to the room',
   ...enRuns,
+  ...enInventory,
 };

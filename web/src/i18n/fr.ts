@@ -2,6 +2,7 @@
 // same keys and the same {placeholders} (test/web/i18n.test.ts checks both). A plural message is an
 // object of Intl.PluralRules categories chosen by the `count` parameter.
 import { frRuns } from './fr-runs.js';
+import { frInventory } from './fr-inventory.js';
 export const fr = {
   'app.name': 'roomcast',
   'app.skip': 'Aller au contenu',
@@ -126,4 +127,5 @@ export const fr = {
   'run.counts': '{done} terminés, {failed} en échec, {open} en cours sur {total}',
   'run.toRoom': 'Retour à la salle',
   ...frRuns,
+  ...frInventory,
 };

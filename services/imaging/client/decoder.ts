@@ -1,0 +1,96 @@
+// A restore's chunks decompressed and hashed on worker threads (Node >= 22.15: zstd in node:zlib):
+// the downloaded frame goes to a worker (its memory moved, not copied), which decompresses it with
+// zstd.ts decodeChunkSync (one pass per run of block frames) and hashes the result; the bytes come
+// back moved too. The main thread is left with the downloads and the writes: decompressing there, or
+// on the libuv pool in 64 KiB pieces each handed back to the main thread, made it the restore's
+// bottleneck (test/bench/results/imaging.md).
+import os from 'node:os';
+import { Worker } from 'node:worker_threads';
+import zlib from 'node:zlib';
+import { chunkDecoderSource, ZstdError } from '../zstd.js';
+
+const WORKER_SOURCE = `
+const { parentPort } = require('node:worker_threads');
+const zlib = require('node:zlib');
+const { createHash } = require('node:crypto');
+${chunkDecoderSource()}
+parentPort.on('message', ({ id, frame, maxSize }) => {
+  try {
+    const parts = decodeChunkSync(zlib, Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength), maxSize);
+    let out = parts.length === 1 ? parts[0] : Buffer.concat(parts);
+    // Moved back whole: a buffer that shares its memory with others is copied into its own first.
+    if (out.byteOffset !== 0 || out.byteLength !== out.buffer.byteLength) out = Buffer.from(Uint8Array.prototype.slice.call(out));
+    const hash = createHash('sha256').update(out).digest('hex');
+    parentPort.postMessage({ id, data: out, hash }, [out.buffer]);
+  } catch (err) {
+    parentPort.postMessage({ id, error: String((err && err.message) || err) });
+  }
+});
+`;
+
+export interface Decoded {
+  data: Buffer;
+  /** SHA-256 (hex) of `data`. */
+  hash: string;
+}
+
+const hasNativeZstd = typeof (zlib as unknown as { zstdDecompressSync?: unknown }).zstdDecompressSync === 'function';
+
+/** Worker threads that decompress and hash chunks; null where node:zlib has no zstd (the tests' Node 20). */
+export class ChunkDecoder {
+  private readonly workers: Worker[] = [];
+  private readonly idle: Worker[] = [];
+  private readonly queue: Array<{ frame: Buffer; maxSize: number; resolve: (d: Decoded) => void; reject: (e: Error) => void }> = [];
+  private readonly busy = new Map<Worker, { resolve: (d: Decoded) => void; reject: (e: Error) => void }>();
+
+  static create(threads = Math.max(2, Math.min(4, os.availableParallelism()))): ChunkDecoder | null {
+    return hasNativeZstd ? new ChunkDecoder(threads) : null;
+  }
+
+  private constructor(threads: number) {
+    for (let i = 0; i < threads; i++) {
+      const w = new Worker(WORKER_SOURCE, { eval: true });
+      w.unref();
+      w.on('message', (m: { data?: Uint8Array; hash?: string; error?: string }) => {
+        const job = this.busy.get(w);
+        this.busy.delete(w);
+        if (job) {
+          if (m.error !== undefined) job.reject(new ZstdError(`not a valid zstd chunk: ${m.error}`));
+          else job.resolve({ data: Buffer.from(m.data!.buffer, m.data!.byteOffset, m.data!.byteLength), hash: m.hash! });
+        }
+        this.idle.push(w);
+        this.pump();
+      });
+      w.on('error', (err) => {
+        this.busy.get(w)?.reject(err);
+        this.busy.delete(w);
+      });
+      this.workers.push(w);
+      this.idle.push(w);
+    }
+  }
+
+  private pump(): void {
+    while (this.queue.length && this.idle.length) {
+      const w = this.idle.pop()!;
+      const job = this.queue.shift()!;
+      this.busy.set(w, job);
+      const f = job.frame;
+      // Moved when the frame owns its memory (a download does), else copied.
+      const own = f.byteOffset === 0 && f.byteLength === f.buffer.byteLength && !(f.buffer instanceof SharedArrayBuffer);
+      w.postMessage({ id: 0, frame: f, maxSize: job.maxSize }, own ? [f.buffer as ArrayBuffer] : []);
+    }
+  }
+
+  /** Decompresses a stored chunk (at most `maxSize` bytes) and hashes it; `frame` is moved to the worker: do not use it after. */
+  decode(frame: Buffer, maxSize: number): Promise<Decoded> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ frame, maxSize, resolve, reject });
+      this.pump();
+    });
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.workers.map((w) => w.terminate()));
+  }
+}

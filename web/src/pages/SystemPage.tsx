@@ -1,0 +1,140 @@
+// System (admin): the server's health (database, Redis, workers, the boot client's files from
+// /api/health), the containers view, users and API tokens (../components/SystemAccounts.tsx), and the
+// audit log, paged.
+import { useAudit, useContainers, useHasRole, useHealth } from '../api/admin.js';
+import { Problem } from '../components/Problem.js';
+import { Tokens, Users } from '../components/SystemAccounts.js';
+import { useI18n, useTitle } from '../i18n/react.js';
+import { TableWrap } from '../components/TableWrap.js';
+
+function Health() {
+  const { t } = useI18n();
+  const health = useHealth();
+  const h = health.data;
+  return (
+    <section aria-labelledby="health-title">
+      <h2 id="health-title">{t('sys.health')}</h2>
+      {health.isError && <Problem error={health.error} />}
+      {h && (
+        <ul data-testid="health">
+          <li>{t('sys.overall', { status: h.status === 'ok' ? t('sys.ok') : t('sys.degraded') })}</li>
+          <li>
+            {t('sys.database', { dialect: h.database.dialect })} — {h.database.status === 'up' ? t('sys.up') : t('sys.down')}
+          </li>
+          <li>
+            {t('sys.redis')} — {h.redis.status === 'up' ? t('sys.up') : t('sys.down')}
+          </li>
+          <li>{t('sys.workers', { count: h.workers })}</li>
+          <li>{t('sys.version', { version: h.version })}</li>
+        </ul>
+      )}
+      <h3>{t('sys.bootClient')}</h3>
+      {h && (
+        <p className={h.bootClient.status === 'complete' ? '' : 'error'} data-testid="boot-client">
+          {h.bootClient.status === 'complete' ? t('sys.bootComplete') : t('sys.bootMissing', { files: h.bootClient.missing.join(', ') })}
+        </p>
+      )}
+    </section>
+  );
+}
+
+function Containers() {
+  const { t, relative } = useI18n();
+  const c = useContainers();
+  return (
+    <section aria-labelledby="containers-title">
+      <h2 id="containers-title">{t('sys.containers')}</h2>
+      {c.isError && <Problem error={c.error} />}
+      {c.data && !c.data.available && <p data-testid="containers-off">{t('sys.containersOff')}</p>}
+      {c.data?.available && (
+        <TableWrap label={t('sys.containers')}>
+          <table>
+            <thead>
+              <tr>
+                <th scope="col">{t('sys.container')}</th>
+                <th scope="col">{t('sys.cState')}</th>
+                <th scope="col">{t('sys.cHealth')}</th>
+                <th scope="col">{t('sys.cRestarts')}</th>
+              </tr>
+            </thead>
+            <tbody>
+              {c.data.containers.map((x) => (
+                <tr key={x.id}>
+                  <td>{x.service ?? x.name}</td>
+                  <td>
+                    {x.status}
+                    {x.startedAt && <span className="meta"> ({relative(x.startedAt)})</span>}
+                  </td>
+                  <td>{x.health}</td>
+                  <td>{x.restarts}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </TableWrap>
+      )}
+    </section>
+  );
+}
+
+function Audit() {
+  const { t, dateTime } = useI18n();
+  const audit = useAudit();
+  const entries = audit.data?.pages.flat() ?? [];
+  return (
+    <section aria-labelledby="audit-title">
+      <h2 id="audit-title">{t('sys.audit')}</h2>
+      {audit.isError && <Problem error={audit.error} />}
+      {entries.length > 0 && (
+        <TableWrap label={t('sys.audit')}>
+          <table data-testid="audit">
+            <thead>
+              <tr>
+                <th scope="col">{t('sys.auditWhen')}</th>
+                <th scope="col">{t('sys.auditWho')}</th>
+                <th scope="col">{t('sys.auditAction')}</th>
+                <th scope="col">{t('sys.auditTarget')}</th>
+              </tr>
+            </thead>
+            <tbody>
+              {entries.map((e) => (
+                <tr key={e.id}>
+                  <td>{dateTime(e.at)}</td>
+                  <td>{e.actor}</td>
+                  <td>{e.action}</td>
+                  <td>{e.targetType ? `${e.targetType}${e.targetId ? ` ${e.targetId}` : ''}` : t('common.none')}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </TableWrap>
+      )}
+      {audit.hasNextPage ? (
+        <div className="actions">
+          <button type="button" className="secondary" disabled={audit.isFetchingNextPage} onClick={() => void audit.fetchNextPage()}>
+            {t('sys.auditMore')}
+          </button>
+        </div>
+      ) : (
+        audit.data && <p className="meta">{t('sys.auditEnd')}</p>
+      )}
+    </section>
+  );
+}
+
+export function SystemPage() {
+  const { t } = useI18n();
+  useTitle(t('sys.title'));
+  const admin = useHasRole('admin');
+  if (!admin) return <p className="error" role="alert">{t('error.forbidden')}</p>;
+  return (
+    <section>
+      <h1>{t('sys.title')}</h1>
+      <Health />
+      <Containers />
+      <Users />
+      <Tokens />
+      <Audit />
+    </section>
+  );
+}
