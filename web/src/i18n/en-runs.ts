@@ -62,6 +62,7 @@ export const enRuns: Record<keyof typeof frRuns, Message> = {
   'runs.state': 'State',
   'runs.when': 'When',
   'runs.byWho': 'by {who}',
+  'runs.bySchedule': 'scheduled',
   'runs.open': 'Restore #{id}',
   'runs.noRoom': 'Chosen PCs',
   'runs.filter': 'State',

@@ -59,6 +59,7 @@ export const frRuns = {
   'runs.state': 'État',
   'runs.when': 'Quand',
   'runs.byWho': 'par {who}',
+  'runs.bySchedule': 'planifiée',
   'runs.open': 'Restauration n° {id}',
   'runs.noRoom': 'PC choisis',
   'runs.filter': 'État',

@@ -50,7 +50,7 @@ export function RunsPage() {
                     <time dateTime={r.createdAt} title={dateTime(r.createdAt)}>
                       {relative(r.createdAt)}
                     </time>
-                    <span className="meta"> · {t('runs.byWho', { who: r.createdBy })}</span>
+                    <span className="meta"> · {r.createdBy.startsWith('schedule:') ? t('runs.bySchedule') : t('runs.byWho', { who: r.createdBy })}</span>
                   </th>
                   <td>
                     {r.room ?? t('runs.noRoom')}
