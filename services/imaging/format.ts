@@ -360,7 +360,7 @@ export function blockHashes(window: Buffer, blockSize: number): string[] {
  * payload: BLOCK_INDEX_TAG, the block size, then the size of each block's frame (u32 little-endian).
  */
 export const BLOCK_INDEX_MAGIC = 0x184d2a5b;
-const BLOCK_INDEX_TAG = 0x31626372; // 'rcb1'
+export const BLOCK_INDEX_TAG = 0x31626372; // 'rcb1'
 
 export function blockIndexLength(blocks: number): number {
   return 16 + 4 * blocks;

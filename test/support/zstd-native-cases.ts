@@ -4,9 +4,11 @@ import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { contentDigest } from '../../services/imaging/client/api.js';
+import { WindowCompressor } from '../../services/imaging/client/compressor.js';
 import { ChunkDecoder } from '../../services/imaging/client/decoder.js';
 import { frameChecker } from '../../services/imaging/frame-check.js';
-import { encodeBlockIndex } from '../../services/imaging/format.js';
+import { encodeBlockIndex, maskWindow, type Extent } from '../../services/imaging/format.js';
 import { ZstdError, zstdCompress, zstdCompressBlocks, zstdDecompress, zstdEngine, zstdFrames } from '../../services/imaging/zstd.js';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
@@ -40,7 +42,8 @@ async function shape(name: string, raw: Buffer, stored: Buffer, maxSize = raw.le
     checkedSize: checked.size,
     size: raw.length,
     decoded: moved.data.equals(raw) && moved.hash === sha(raw) && copied.data.equals(raw) && copied.hash === sha(raw),
-    movedAway: owned.length === 0,
+    sent: owned.length === 0 ? 'moved' : 'copied',
+    storedSize: stored.length,
     viewKept: framed.equals(stored),
   };
 }
@@ -60,6 +63,8 @@ try {
   const odd = data((4 << 20) - 5000); // the last block short
   await shape('v3-16k-short-tail', odd, await zstdCompressBlocks(odd, 16 * 1024));
   await shape('v1-one-frame', w, await zstdCompress(w));
+  const small = data(3000); // decoded into less than Node's pool size
+  await shape('v3-small', small, await zstdCompressBlocks(small, 64 * 1024));
   // Frames of unequal sizes in one run: the one-pass decompression stops early and each frame is done alone.
   const parts = [data(65536), data(1000), data(65536), data(300)];
   await shape('mixed-frames', Buffer.concat(parts), Buffer.concat(await Promise.all(parts.map((p) => zstdCompress(p)))));
@@ -68,6 +73,33 @@ try {
   const blocks = [data(65536), data(1000), data(65536), data(65536)];
   const frames = await Promise.all(blocks.map(async (b) => zstdFrames(await zstdCompressBlocks(b, 65536))[0]!));
   await shape('v3-short-middle-block', Buffer.concat(blocks), Buffer.concat([encodeBlockIndex(65536, frames.map((f) => f.length)), ...frames]));
+  // The capture's compressor (worker threads reading the disk themselves): a window with holes, one
+  // running past the end of the disk; what it makes decompresses to the masked window, and its digest
+  // is the Content-Digest of what it made.
+  const disk = path.join(dir, 'disk');
+  const content = data(3 * (1 << 20) + 12345);
+  fs.writeFileSync(disk, content);
+  const compressor = WindowCompressor.create(disk, 64 * 1024, 3, 2)!;
+  try {
+    const windows = [
+      { base: 0, length: 1 << 20, used: [[0, 1 << 20]] as Extent[] },
+      { base: 1 << 20, length: 1 << 20, used: [[4096, 70_000], [300_000, 5000]] as Extent[] },
+      { base: 3 << 20, length: 1 << 20, used: [[0, 1 << 20]] as Extent[] },
+      { base: 2 << 20, length: 1 << 20, used: [] as Extent[] }, // all zeros: a chunk of a few hundred bytes (Node's pool)
+    ];
+    const got = await Promise.all(windows.map((w, i) => compressor.compress(w, i === 1)));
+    out.compressor = await Promise.all(
+      windows.map(async (w, i) => {
+        const want = Buffer.alloc(w.length);
+        content.copy(want, 0, w.base, Math.min(content.length, w.base + w.length));
+        maskWindow(want, w.used);
+        const g = got[i]!;
+        return { roundTrip: (await zstdDecompress(g.data, w.length)).equals(want), digestOk: g.digest === contentDigest(g.data), rawHash: g.rawHash === '' ? 'none' : g.rawHash === sha(want) ? 'right' : 'wrong' };
+      }),
+    );
+  } finally {
+    await compressor.close();
+  }
   const bad = Buffer.from(v3);
   bad[bad.length >> 1]! ^= 0x5a;
   await refused('v3-one-byte-flipped', bad, w.length);

@@ -18,8 +18,13 @@ parentPort.on('message', ({ id, frame, maxSize }) => {
   try {
     const parts = decodeChunkSync(zlib, Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength), maxSize);
     let out = parts.length === 1 ? parts[0] : Buffer.concat(parts);
-    // Moved back whole: a buffer that shares its memory with others is copied into its own first.
-    if (out.byteOffset !== 0 || out.byteLength !== out.buffer.byteLength) out = Buffer.from(Uint8Array.prototype.slice.call(out));
+    // Moved back whole: a small buffer may live in Node's shared pool (which cannot be moved) and a
+    // view shares its memory, so those are copied into memory of their own first.
+    if (out.byteLength < 65536 || out.byteOffset !== 0 || out.byteLength !== out.buffer.byteLength) {
+      const u = new Uint8Array(out.byteLength);
+      u.set(out);
+      out = u;
+    }
     const hash = createHash('sha256').update(out).digest('hex');
     parentPort.postMessage({ id, data: out, hash }, [out.buffer]);
   } catch (err) {
@@ -76,8 +81,8 @@ export class ChunkDecoder {
       const job = this.queue.shift()!;
       this.busy.set(w, job);
       const f = job.frame;
-      // Moved when the frame owns its memory (a download does), else copied.
-      const own = f.byteOffset === 0 && f.byteLength === f.buffer.byteLength && !(f.buffer instanceof SharedArrayBuffer);
+      // Moved when the frame owns its memory (a download does; a small one may live in Node's pool), else copied.
+      const own = f.byteLength >= 65536 && f.byteOffset === 0 && f.byteLength === f.buffer.byteLength && !(f.buffer instanceof SharedArrayBuffer);
       w.postMessage({ id: 0, frame: f, maxSize: job.maxSize }, own ? [f.buffer as ArrayBuffer] : []);
     }
   }

@@ -24,6 +24,7 @@ import {
 } from '../format.js';
 import { zstdCompressBlocks } from '../zstd.js';
 import { contentDigest, type ImagingApi } from './api.js';
+import { WindowCompressor } from './compressor.js';
 import { WindowHasher } from './hasher.js';
 import { describeDisk } from './disk.js';
 import { ebrExtents, readLayout } from './layout.js';
@@ -244,42 +245,56 @@ export async function capture(o: CaptureOptions): Promise<CaptureReport> {
       let uploadedBytes = 0;
       // One read buffer per upload in flight, reused (not 4 MiB allocated and zeroed per chunk).
       const readBufs: Buffer[] = [];
+      // On Node 22 worker threads read, compress and digest the windows (compressor.ts); else here.
+      const compressor = WindowCompressor.create(o.disk, blockSize, o.level ?? 3);
       const upload = async (list: Slot[], recheck: boolean) => {
         const pool = new Pool(o.concurrency ?? 4);
         for (const s of list) {
           await pool.add(async () => {
-            const buf = readBufs.pop() ?? Buffer.allocUnsafe(chunkSize);
             let z: Buffer;
-            try {
-              const data = await readWindow(fh, s, buf);
-              // The store checks every chunk's content against its hash: a first upload is not hashed
-              // again here; one the store found wrong is, to tell a changed disk from a damaged transfer.
-              if (recheck && sha256(data) !== s.chunk!.hash) throw diskChanged(s);
-              z = await zstdCompressBlocks(data, blockSize, o.level ?? 3);
-            } finally {
-              readBufs.push(buf);
+            let digest: string;
+            // The store checks every chunk's content against its hash: a first upload is not hashed
+            // again here; one the store found wrong is, to tell a changed disk from a damaged transfer.
+            if (compressor) {
+              const c = await compressor.compress({ base: s.base, length: s.window.length, used: s.window.used }, recheck);
+              if (recheck && c.rawHash !== s.chunk!.hash) throw diskChanged(s);
+              [z, digest] = [c.data, c.digest];
+            } else {
+              const buf = readBufs.pop() ?? Buffer.allocUnsafe(chunkSize);
+              try {
+                const data = await readWindow(fh, s, buf);
+                if (recheck && sha256(data) !== s.chunk!.hash) throw diskChanged(s);
+                z = await zstdCompressBlocks(data, blockSize, o.level ?? 3);
+              } finally {
+                readBufs.push(buf);
+              }
+              digest = contentDigest(z);
             }
-            await o.api.putChunk(s.chunk!.hash, z, contentDigest(z));
+            await o.api.putChunk(s.chunk!.hash, z, digest);
             uploadedBytes += z.length;
             meter.add(s.window.length);
           });
         }
         await pool.drain();
       };
-      await upload(toSend, false);
-      meter.setPhase('commit', 0, 0, 'publishing the version');
-      const slotOf = new Map(toSend.map((s) => [s.chunk!.hash, s]));
-      for (let round = 1; ; round++) {
-        try {
-          await o.api.commit();
-          break;
-        } catch (err) {
-          const missing = err instanceof ClientError && err.code === 'chunks_missing' ? (err.details.missing as string[]) : null;
-          if (!missing || round >= COMMIT_ROUNDS) throw err;
-          const again = missing.map((h) => slotOf.get(h) ?? slots.find((s) => s.chunk!.hash === h)).filter((s): s is Slot => !!s);
-          log(`roomcast: the store lacks ${missing.length} chunk(s) after the upload (${(err as Error).message}); uploading them again`);
-          await upload(again, true);
+      try {
+        await upload(toSend, false);
+        meter.setPhase('commit', 0, 0, 'publishing the version');
+        const slotOf = new Map(toSend.map((s) => [s.chunk!.hash, s]));
+        for (let round = 1; ; round++) {
+          try {
+            await o.api.commit();
+            break;
+          } catch (err) {
+            const missing = err instanceof ClientError && err.code === 'chunks_missing' ? (err.details.missing as string[]) : null;
+            if (!missing || round >= COMMIT_ROUNDS) throw err;
+            const again = missing.map((h) => slotOf.get(h) ?? slots.find((s) => s.chunk!.hash === h)).filter((s): s is Slot => !!s);
+            log(`roomcast: the store lacks ${missing.length} chunk(s) after the upload (${(err as Error).message}); uploading them again`);
+            await upload(again, true);
+          }
         }
+      } finally {
+        await compressor?.close();
       }
       log(`roomcast: capture done: version ${number}, ${toSend.length} chunks uploaded (${mib(uploadedBytes)}), ${slots.length - toSend.length} already in the store`);
       return { versionId, number, chunks: slots.length, uploadedChunks: toSend.length, uploadedBytes, usedBytes: totalBytes, hiberfileRemoved };
