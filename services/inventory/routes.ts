@@ -2,7 +2,7 @@
 import { z } from 'zod';
 import { decimal, defineRoute, idParam, type AnyRoute } from '../core/route.js';
 import { assertImportable, type HostImporter } from './import.js';
-import type { InventoryService } from './service.js';
+import { PLAN_MAX, type InventoryService } from './service.js';
 
 const RoomSchema = z
   .object({ id: z.number().int(), name: z.string(), description: z.string().nullable(), subnet: z.string().nullable().describe("IPv4 subnet (10.1.2.0/24): Wake-on-LAN goes to its directed broadcast too"), hostCount: z.number().int(), createdAt: z.string(), updatedAt: z.string() })
@@ -18,6 +18,8 @@ const HostSchema = z
     ip: z.string().nullable(),
     serial: z.string().nullable(),
     diskSerial: z.string().nullable().describe('serial of the disk restores must target on this PC; null: the client picks the largest internal disk'),
+    planRow: z.number().int().nullable().describe("row of the PC's place on its room's plan, from 1; null: not placed"),
+    planCol: z.number().int().nullable().describe("column of the PC's place on its room's plan, from 1; null: not placed"),
     notes: z.string().nullable(),
     hardware: z.record(z.string(), z.unknown()).nullable(),
     lastSeenAt: z.string().nullable(),
@@ -51,6 +53,8 @@ const HostFields = {
   diskSerial: Text(128),
   notes: Text(2000),
 };
+
+const PlanCell = z.number().int().min(1).max(PLAN_MAX).nullable().optional();
 
 /** The largest CSV file an import reads. */
 export const IMPORT_BODY_LIMIT = 4 * 1024 * 1024;
@@ -125,8 +129,10 @@ export function inventoryRoutes(inventory: InventoryService, importer: HostImpor
     }),
     defineRoute({ method: 'get', path: '/api/v1/hosts/:id', summary: 'One PC', tag: 'inventory', access: 'viewer', params: idParam, response: HostSchema, handler: ({ params }) => inventory.getHost(params.id) }),
     defineRoute({
-      method: 'patch', path: '/api/v1/hosts/:id', summary: 'Change a PC (name, MAC, room, IP, serial, pinned disk serial, notes)', tag: 'inventory', access: 'technician',
-      params: idParam, body: z.object(HostFields).partial().strict(), response: HostSchema,
+      method: 'patch', path: '/api/v1/hosts/:id', summary: 'Change a PC (name, MAC, room, place on the room plan, IP, serial, pinned disk serial, notes)', tag: 'inventory', access: 'technician',
+      params: idParam, response: HostSchema,
+      body: z.object({ ...HostFields, planRow: PlanCell.describe("row on the room's plan (null: take the PC off the plan)"), planCol: PlanCell.describe("column on the room's plan (null: take the PC off the plan)") }).partial().strict(),
+      errors: { 400: 'plan_incomplete | plan_needs_room', 409: 'cell_taken | duplicate_mac | duplicate_name' },
       handler: ({ auth, params, body }) => inventory.updateHost(auth!.actor, params.id, body),
     }),
     defineRoute({

@@ -24,7 +24,13 @@ export interface HostInput {
   serial?: string | null;
   diskSerial?: string | null;
   notes?: string | null;
+  /** Place on the room's plan, from 1 (null: not placed); only with a change, never on creation. */
+  planRow?: number | null;
+  planCol?: number | null;
 }
+
+/** The plan's largest row and column. */
+export const PLAN_MAX = 40;
 
 const blankToNull = (v: string | null | undefined) => {
   const t = v?.trim();
@@ -164,7 +170,9 @@ export class InventoryService {
       const before = await this.getHost(id, trx);
       await this.assertRoom(trx, patch.roomId);
       await this.assertUnique(trx, patch, id);
+      const place = await this.planPlace(trx, before, patch);
       await this.hosts.update(tx, id, {
+        ...place,
         ...(patch.name !== undefined ? { name: patch.name } : {}),
         ...(patch.mac !== undefined ? { mac: patch.mac } : {}),
         ...(patch.roomId !== undefined ? { room_id: patch.roomId } : {}),
@@ -207,10 +215,31 @@ export class InventoryService {
   }
 
   /** Runs a write; turns a unique-index race into the same 409 the pre-checks give. */
+  /**
+   * The plan columns a change writes: the place asked for, checked (both or neither, a room, a free
+   * cell); none asked and a new room: the place is cleared (the hosts repository does that too).
+   */
+  private async planPlace(db: Kysely<DB>, before: HostView, patch: Partial<HostInput>): Promise<{ plan_row?: number | null; plan_col?: number | null }> {
+    const roomId = patch.roomId !== undefined ? patch.roomId : before.roomId;
+    const moved = roomId !== before.roomId;
+    if (patch.planRow === undefined && patch.planCol === undefined) return moved ? { plan_row: null, plan_col: null } : {};
+    const row = patch.planRow !== undefined ? patch.planRow : moved ? null : before.planRow;
+    const col = patch.planCol !== undefined ? patch.planCol : moved ? null : before.planCol;
+    if ((row === null) !== (col === null)) throw new AppError(400, 'plan_incomplete', 'a place on the plan needs both a row and a column (or neither, to take the PC off the plan)');
+    if (row !== null && col !== null) {
+      if (roomId === null) throw new AppError(400, 'plan_needs_room', `${before.name} is in no room, so it cannot be placed on a room's plan; put it in a room first`);
+      const other = await this.hosts.atCell(db, roomId, row, col);
+      if (other && other.id !== before.id) throw conflict('cell_taken', `row ${row}, column ${col} of this room's plan already holds ${other.name}; take it off or choose another place`);
+    }
+    return { plan_row: row, plan_col: col };
+  }
+
   private async writeHost<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
     try {
       return await this.events.transaction(this.db, fn);
     } catch (err) {
+      if (isUniqueViolation(err) && /plan/.test(`${(err as { constraint?: string }).constraint ?? ''} ${(err as Error).message}`))
+        throw conflict('cell_taken', "another PC was put at this place on the room's plan at the same moment; reload and choose another place");
       if (isUniqueViolation(err)) throw conflict('duplicate_host', 'another PC with this MAC or name was saved at the same moment; reload and try again');
       throw err;
     }

@@ -27,6 +27,9 @@ export interface HostTable {
   last_seen_at: Timestamp | null;
   /** Serial of the disk restores must target on this PC (pinned by a technician); null: the client picks. */
   disk_serial: string | null;
+  /** Place on the room's plan, from 1 (both null: not placed); cleared when the PC changes room. */
+  plan_row: number | null;
+  plan_col: number | null;
   created_at: Timestamp;
   updated_at: Timestamp;
 }

@@ -1728,7 +1728,7 @@ export interface paths {
         options?: never;
         head?: never;
         /**
-         * Change a PC (name, MAC, room, IP, serial, pinned disk serial, notes)
+         * Change a PC (name, MAC, room, place on the room plan, IP, serial, pinned disk serial, notes)
          * @description Needs the **technician** role or higher.
          */
         patch: {
@@ -1750,6 +1750,10 @@ export interface paths {
                         serial?: string | null;
                         diskSerial?: string | null;
                         notes?: string | null;
+                        /** @description row on the room's plan (null: take the PC off the plan) */
+                        planRow?: number | null;
+                        /** @description column on the room's plan (null: take the PC off the plan) */
+                        planCol?: number | null;
                     };
                 };
             };
@@ -1763,7 +1767,7 @@ export interface paths {
                         "application/json": components["schemas"]["Host"];
                     };
                 };
-                /** @description validation_failed: the input does not match the schema */
+                /** @description plan_incomplete | plan_needs_room */
                 400: {
                     headers: {
                         [name: string]: unknown;
@@ -1783,6 +1787,15 @@ export interface paths {
                 };
                 /** @description forbidden: needs the technician role (or csrf_failed, password_change_required) */
                 403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description cell_taken | duplicate_mac | duplicate_name */
+                409: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -6086,6 +6099,10 @@ export interface components {
             serial: string | null;
             /** @description serial of the disk restores must target on this PC; null: the client picks the largest internal disk */
             diskSerial: string | null;
+            /** @description row of the PC's place on its room's plan, from 1; null: not placed */
+            planRow: number | null;
+            /** @description column of the PC's place on its room's plan, from 1; null: not placed */
+            planCol: number | null;
             notes: string | null;
             hardware: {
                 [key: string]: unknown;
