@@ -1,0 +1,22 @@
+// French messages of the room plan (PCs placed by row and column on the room page).
+export const frPlan = {
+  'plan.title': 'Plan de la salle',
+  'plan.region': 'Plan de la salle (faire défiler si besoin)',
+  'plan.place': 'Rangée {row}, colonne {col}',
+  'plan.unplaced': 'PC non placés sur le plan',
+  'plan.formTitle': 'Placer un PC sur le plan',
+  'plan.help': 'Choisissez un PC, puis sa rangée et sa colonne (1 = devant à gauche).',
+  'plan.pc': 'PC',
+  'plan.row': 'Rangée',
+  'plan.col': 'Colonne',
+  'plan.submit': 'Placer',
+  'plan.remove': 'Retirer du plan',
+  'plan.notPlaced': '{name} (non placé)',
+  'plan.at': '{name} (rangée {row}, colonne {col})',
+  'plan.saved': '{name} est placé rangée {row}, colonne {col}.',
+  'plan.removed': '{name} est retiré du plan.',
+  'plan.taken': 'La rangée {row}, colonne {col} est déjà occupée par {name} : retirez-le du plan ou choisissez une autre place.',
+  'error.cell_taken': 'Cette place du plan est déjà occupée par un autre PC de la salle : choisissez une autre place.',
+  'error.plan_incomplete': 'Une place sur le plan demande une rangée et une colonne.',
+  'error.plan_needs_room': "Ce PC n'est dans aucune salle : mettez-le d'abord dans une salle pour le placer sur son plan.",
+};
