@@ -1,7 +1,7 @@
 // The room plan: where each PC sits (row and column from 1), and the form a technician places a PC
 // with (selects, so the keyboard alone does it). The page draws the placed PCs on a CSS grid.
 import { useQueryClient } from '@tanstack/react-query';
-import { useState, type FormEvent } from 'react';
+import { useId, useState, type FormEvent } from 'react';
 import { ApiError, api, call, type Host } from '../api/client.js';
 import { keys } from '../api/queries.js';
 import { useI18n } from '../i18n/react.js';
@@ -39,6 +39,8 @@ export function PlanForm({ roomId, hosts }: { roomId: number; hosts: Host[] }) {
   const [taken, setTaken] = useState<string | null>(null);
   const [done, setDone] = useState<string | null>(null);
   const host = hosts.find((h) => String(h.id) === hostId);
+  // Labels beside (not around) their selects: a select's name is then its label alone, not "Row 2".
+  const ids = useId();
 
   const choose = (id: string) => {
     setHostId(id);
@@ -72,36 +74,36 @@ export function PlanForm({ roomId, hosts }: { roomId: number; hosts: Host[] }) {
       <h3 id="plan-form-title">{t('plan.formTitle')}</h3>
       <p className="meta">{t('plan.help')}</p>
       <div className="actions bottom">
-        <label>
-          {t('plan.pc')}
-          <select value={hostId} onChange={(e) => choose(e.target.value)} data-testid="plan-pc">
+        <span className="field">
+          <label htmlFor={`${ids}-pc`}>{t('plan.pc')}</label>
+          <select id={`${ids}-pc`} value={hostId} onChange={(e) => choose(e.target.value)} data-testid="plan-pc">
             {hosts.map((h) => (
               <option key={h.id} value={h.id}>
                 {isPlaced(h) ? t('plan.at', { name: h.name, row: h.planRow, col: h.planCol }) : t('plan.notPlaced', { name: h.name })}
               </option>
             ))}
           </select>
-        </label>
-        <label>
-          {t('plan.row')}
-          <select value={cell.row} onChange={(e) => setCell({ ...cell, row: Number(e.target.value) })} data-testid="plan-row">
+        </span>
+        <span className="field">
+          <label htmlFor={`${ids}-row`}>{t('plan.row')}</label>
+          <select id={`${ids}-row`} value={cell.row} onChange={(e) => setCell({ ...cell, row: Number(e.target.value) })} data-testid="plan-row">
             {CELLS.map((n) => (
               <option key={n} value={n}>
                 {n}
               </option>
             ))}
           </select>
-        </label>
-        <label>
-          {t('plan.col')}
-          <select value={cell.col} onChange={(e) => setCell({ ...cell, col: Number(e.target.value) })} data-testid="plan-col">
+        </span>
+        <span className="field">
+          <label htmlFor={`${ids}-col`}>{t('plan.col')}</label>
+          <select id={`${ids}-col`} value={cell.col} onChange={(e) => setCell({ ...cell, col: Number(e.target.value) })} data-testid="plan-col">
             {CELLS.map((n) => (
               <option key={n} value={n}>
                 {n}
               </option>
             ))}
           </select>
-        </label>
+        </span>
         <button type="submit" disabled={!host}>
           {t('plan.submit')}
         </button>
