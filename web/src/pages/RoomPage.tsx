@@ -104,7 +104,7 @@ export function RoomPage() {
           {plan.placed.length > 0 && (
             // Wider than a phone: the plan scrolls inside a labelled region the keyboard can reach.
             <div className="plan-scroll" role="region" aria-label={t('plan.region')} tabIndex={0} data-testid="plan">
-              <ul className="plan" aria-label={t('plan.title')} style={{ gridTemplateColumns: `repeat(${plan.cols}, minmax(9.5rem, 1fr))`, gridTemplateRows: `repeat(${plan.rows}, auto)` }}>
+              <ul className="plan" aria-label={t('plan.title')} style={{ gridTemplateColumns: `repeat(${plan.cols}, minmax(9.5rem, 13rem))`, gridTemplateRows: `repeat(${plan.rows}, auto)` }}>
                 {plan.placed.map((h) => card(h, { gridRow: h.planRow, gridColumn: h.planCol }))}
               </ul>
             </div>
