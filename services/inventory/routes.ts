@@ -5,7 +5,11 @@ import { assertImportable, type HostImporter } from './import.js';
 import { PLAN_MAX, type InventoryService } from './service.js';
 
 const RoomSchema = z
-  .object({ id: z.number().int(), name: z.string(), description: z.string().nullable(), subnet: z.string().nullable().describe("IPv4 subnet (10.1.2.0/24): Wake-on-LAN goes to its directed broadcast too"), hostCount: z.number().int(), createdAt: z.string(), updatedAt: z.string() })
+  .object({ id: z.number().int(), name: z.string(), description: z.string().nullable(), subnet: z.string().nullable().describe("IPv4 subnet (10.1.2.0/24): Wake-on-LAN goes to its directed broadcast too"),
+    imageId: z.number().int().nullable().describe('the image a run restores when it names none; null: none set'),
+    image: z.string().nullable().describe("that image's name"),
+    version: z.number().int().nullable().describe("its version number; null: the image's newest ready version"),
+    hostCount: z.number().int(), createdAt: z.string(), updatedAt: z.string() })
   .meta({ id: 'Room' });
 
 const HostSchema = z
@@ -69,8 +73,14 @@ export function inventoryRoutes(inventory: InventoryService, importer: HostImpor
     }),
     defineRoute({ method: 'get', path: '/api/v1/rooms/:id', summary: 'One room', tag: 'inventory', access: 'viewer', params: idParam, response: RoomSchema, handler: ({ params }) => inventory.getRoom(params.id) }),
     defineRoute({
-      method: 'patch', path: '/api/v1/rooms/:id', summary: 'Rename a room or change its description', tag: 'inventory', access: 'technician',
-      params: idParam, body: z.object({ name: RoomName.optional(), description: Text(500), subnet: Text(18) }).strict(), response: RoomSchema,
+      method: 'patch', path: '/api/v1/rooms/:id', summary: 'Rename a room, change its description or subnet, or set the image version its runs use', tag: 'inventory', access: 'technician',
+      params: idParam, response: RoomSchema,
+      body: z.object({
+        name: RoomName.optional(), description: Text(500), subnet: Text(18),
+        imageId: z.number().int().positive().nullable().optional().describe('the image runs restore when they name none (null: none)'),
+        version: z.number().int().positive().nullable().optional().describe("its version (null or absent: the image's newest ready one)"),
+      }).strict(),
+      errors: { 400: 'bad_subnet | image_required | unknown_image | unknown_version', 409: 'duplicate_room | version_not_ready | version_damaged' },
       handler: ({ auth, params, body }) => inventory.updateRoom(auth!.actor, params.id, body),
     }),
     defineRoute({

@@ -66,6 +66,8 @@ export class InventoryService {
     private readonly rooms: RoomRepository,
     private readonly hosts: HostRepository,
     private readonly events: EventBus,
+    /** Checks an image version a room may be set to use (null: the newest ready); throws the API's refusal. */
+    private readonly checkVersion: (db: Kysely<DB>, imageId: number, version: number | null) => Promise<void> = async () => undefined,
   ) {}
 
   listRooms(): Promise<RoomView[]> {
@@ -93,7 +95,7 @@ export class InventoryService {
     return this.getRoom(id);
   }
 
-  async updateRoom(actor: Actor, id: number, patch: { name?: string; description?: string | null; subnet?: string | null }): Promise<RoomView> {
+  async updateRoom(actor: Actor, id: number, patch: { name?: string; description?: string | null; subnet?: string | null; imageId?: number | null; version?: number | null }): Promise<RoomView> {
     await this.db.transaction().execute(async (trx) => {
       const room = await this.rooms.byId(id, trx);
       if (!room) throw notFound('room', id);
@@ -101,10 +103,22 @@ export class InventoryService {
         const clash = await this.rooms.byName(patch.name, trx);
         if (clash && clash.id !== id) throw conflict('duplicate_room', `a room named "${patch.name}" already exists`);
       }
-      await this.rooms.update(trx, id, { ...(patch.name !== undefined ? { name: patch.name } : {}), ...(patch.description !== undefined ? { description: blankToNull(patch.description) } : {}), ...(patch.subnet !== undefined ? { subnet: checkSubnet(patch.subnet) } : {}) });
+      const uses = await this.roomImage(trx, room, patch);
+      await this.rooms.update(trx, id, { ...(patch.name !== undefined ? { name: patch.name } : {}), ...(patch.description !== undefined ? { description: blankToNull(patch.description) } : {}), ...(patch.subnet !== undefined ? { subnet: checkSubnet(patch.subnet) } : {}), ...uses });
       await writeAudit(trx, actor, { action: 'room.update', targetType: 'room', targetId: id, details: { from: { name: room.name }, to: patch } });
     });
     return this.getRoom(id);
+  }
+
+  /** The image columns a room change writes: imageId null clears both; a version alone keeps the image. */
+  private async roomImage(db: Kysely<DB>, room: { name: string; image_id: number | null }, patch: { imageId?: number | null; version?: number | null }) {
+    if (patch.imageId === undefined && patch.version === undefined) return {};
+    if (patch.imageId === null) return { image_id: null, image_version: null };
+    const imageId = patch.imageId ?? room.image_id;
+    if (imageId === null) throw new AppError(400, 'image_required', `room "${room.name}" uses no image yet: give imageId with the version`);
+    const version = patch.version ?? null;
+    await this.checkVersion(db, imageId, version);
+    return { image_id: imageId, image_version: version };
   }
 
   /** Refuses to delete a room with hosts unless they are to become unassigned. */

@@ -10,6 +10,10 @@ export interface RoomTable {
   description: string | null;
   /** IPv4 subnet (10.1.2.0/24): Wake-on-LAN to its directed broadcast. */
   subnet: string | null;
+  /** The image a run restores when it names none (null: the run must name one). */
+  image_id: number | null;
+  /** Its version number (null: the image's newest ready version). */
+  image_version: number | null;
   created_at: Timestamp;
   updated_at: Timestamp;
 }
