@@ -1,4 +1,5 @@
-// French messages of the room plan (PCs placed by row and column on the room page).
+// French messages of the room plan (PCs placed by row and column on the room page) and of the image
+// version a room uses (room page, images page).
 export const frPlan = {
   'plan.title': 'Plan de la salle',
   'plan.region': 'Plan de la salle (faire défiler si besoin)',
@@ -16,6 +17,15 @@ export const frPlan = {
   'plan.saved': '{name} est placé rangée {row}, colonne {col}.',
   'plan.removed': '{name} est retiré du plan.',
   'plan.taken': 'La rangée {row}, colonne {col} est déjà occupée par {name} : retirez-le du plan ou choisissez une autre place.',
+  'roomImage.none': 'Version utilisée : aucune, choisie à chaque restauration.',
+  'roomImage.newest': 'Version utilisée : {image}, la plus récente prête.',
+  'roomImage.version': 'Version utilisée : {image} v{version}.',
+  'roomImage.usedBy': 'Utilisée par : {rooms}',
+  'roomImage.roomFor': 'Salle qui restaurera la v{version}',
+  'roomImage.chooseRoom': 'Choisir une salle…',
+  'roomImage.use': 'Utiliser la v{version} pour cette salle',
+  'roomImage.set': 'La salle {room} utilise désormais {image} v{version}.',
+  'error.image_required': "Aucune image n'est choisie pour cette salle : choisissez-en une.",
   'error.cell_taken': 'Cette place du plan est déjà occupée par un autre PC de la salle : choisissez une autre place.',
   'error.plan_incomplete': 'Une place sur le plan demande une rangée et une colonne.',
   'error.plan_needs_room': "Ce PC n'est dans aucune salle : mettez-le d'abord dans une salle pour le placer sur son plan.",

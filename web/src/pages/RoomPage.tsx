@@ -70,12 +70,15 @@ export function RoomPage() {
     return <PcCard key={h.id} host={h} pc={pc} eta={pc ? etas.get(pc.id) : undefined} last={pc ? undefined : lastOf.get(h.id)} reason={pc ? reasonOf.get(pc.id) : undefined} selected={selected.has(h.id)} onToggle={() => toggle(h.id)} style={style} />;
   };
   const open = (whole: boolean) =>
-    setDialog({ roomId, roomName: room.data.name, hosts: whole ? list : chosen, whole, defaultImageId: run.data?.image.id ?? null });
+    setDialog({ roomId, roomName: room.data.name, hosts: whole ? list : chosen, whole, defaultImageId: room.data.imageId ?? run.data?.image.id ?? null, defaultVersion: room.data.imageId !== null ? room.data.version : null });
 
   return (
     <section>
       <h1>{room.data.name}</h1>
       {room.data.description && <p>{room.data.description}</p>}
+      <p data-testid="room-image">
+        {room.data.image === null ? t('roomImage.none') : room.data.version === null ? t('roomImage.newest', { image: room.data.image }) : t('roomImage.version', { image: room.data.image, version: room.data.version })}
+      </p>
       {run.data && <RunBanner run={run.data} />}
       {canRestore && (
         <div className="actions">
