@@ -1,9 +1,12 @@
 // In a real browser against the real server (SQLite, Redis): a technician places a PC on the room plan
 // with the form (keyboard-usable selects), sees it at its row and column, still there after a reload;
-// a taken cell is said in a sentence naming its PC. Screenshots at 1280 and 375 px, axe on the page.
+// a taken cell is said in a sentence naming its PC. Then the image version a room uses, chosen on the
+// images page, said on the room page and preselected by the restore dialog. Screenshots at 1280 and
+// 375 px, axe on the pages.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, TEST_ADMIN_PASSWORD, type TestApp } from '../support/app.js';
 import { checkPage, hasChromium, launchBrowser, type TestBrowser } from '../support/browser.js';
+import { publishVersion } from '../support/runs.js';
 
 if (!hasChromium) console.warn('test/web/room-plan.test.ts skipped: /usr/bin/chromium is absent (apt-get install chromium; .ci/run installs it)');
 
@@ -18,6 +21,9 @@ describe.runIf(hasChromium)('web UI: the room plan', () => {
     const c = app.container;
     roomId = (await c.inventory.createRoom(actor, { name: 'C110' })).id;
     for (let n = 1; n <= 4; n++) await c.inventory.createHost(actor, { name: `C110-0${n}`, mac: `02:5e:20:00:00:0${n}`, roomId });
+    const ref = await c.inventory.createHost(actor, { name: 'REF-C', mac: '02:5e:20:00:00:ff', roomId: null });
+    const imageId = (await c.catalogue.createImage(actor, { name: 'Windows 11' })).id;
+    for (let n = 0; n < 2; n++) await publishVersion(c, imageId, ref);
     tb = await launchBrowser();
   }, 60_000);
 
@@ -92,6 +98,36 @@ describe.runIf(hasChromium)('web UI: the room plan', () => {
     expect(await page.evaluate(() => (globalThis as unknown as { document: { documentElement: { scrollWidth: number } } }).document.documentElement.scrollWidth)).toBeLessThanOrEqual(376);
     await page.setViewportSize({ width: 1280, height: 900 });
     await checkPage(page, 'room-plan');
+    expect(errors).toEqual([]);
+  });
+
+  it('sets the version a room uses from the images page; the room page says it and the restore dialog preselects it', async () => {
+    const ctx = await tb.context(app.url);
+    const page = await ctx.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto('/login');
+    await page.getByLabel('Identifiant').fill('admin');
+    await page.getByLabel('Mot de passe').fill(TEST_ADMIN_PASSWORD);
+    await page.getByRole('button', { name: 'Se connecter' }).click();
+    await page.getByRole('heading', { name: 'Salles' }).waitFor();
+
+    await page.getByRole('navigation').getByRole('link', { name: 'Images' }).click();
+    await page.getByRole('heading', { name: 'Windows 11' }).waitFor();
+    await page.getByLabel('Salle qui restaurera la v1', { exact: true }).selectOption({ label: 'C110' });
+    await page.getByRole('button', { name: 'Utiliser la v1 pour cette salle' }).click();
+    await page.getByText('La salle C110 utilise désormais Windows 11 v1.').waitFor();
+    await page.getByText('Utilisée par : C110').waitFor();
+    await checkPage(page, 'images-room-version');
+
+    await page.goto(`/rooms/${roomId}`);
+    await page.getByText('Version utilisée : Windows 11 v1.').waitFor();
+    await page.reload();
+    await page.getByText('Version utilisée : Windows 11 v1.').waitFor();
+    await page.getByRole('button', { name: 'Restaurer la salle' }).click();
+    const dialog = page.getByRole('dialog');
+    // v1 preselected, though v2 is newer.
+    expect(await dialog.getByRole('combobox', { name: /^Version/ }).inputValue()).toBe('1');
     expect(errors).toEqual([]);
   });
 });
