@@ -7,6 +7,7 @@
 //   openContainer()   opens the database (migrated), Redis and the event relay, then builds the services
 //   inertContainer()  an in-memory database and a Redis handle that never connects: enough to declare
 //                     the routes (OpenAPI, route tests) with the real services and nothing faked
+import { AppError } from './core/errors.js';
 import fs from 'node:fs';
 import { pino } from 'pino';
 import { AccountService } from './accounts/service.js';
@@ -109,7 +110,14 @@ export function buildServices(config: Config, log: Logger, database: Database, o
     settings,
     accounts: new AccountService(db, { sessionHours: config.sessionHours }, log),
     hosts,
-    inventory: new InventoryService(db, rooms, hosts, events),
+    // A room's image version is checked as a restore would check it (a null version: the image must exist).
+    inventory: new InventoryService(db, rooms, hosts, events, async (trx, imageId, version) => {
+      try {
+        await kinds.get('restore').resolve(trx, { imageId, ...(version !== null ? { version } : {}) });
+      } catch (err) {
+        if (!(version === null && err instanceof AppError && err.code === 'no_ready_version')) throw err;
+      }
+    }),
     importer: new HostImporter(db, rooms, hosts, events),
     tasks,
     registration,

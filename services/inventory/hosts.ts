@@ -16,6 +16,9 @@ export interface HostView {
   serial: string | null;
   /** Serial of the disk restores must target (pinned by a technician); null: the client picks. */
   diskSerial: string | null;
+  /** Place on the room's plan, from 1; null: not placed. */
+  planRow: number | null;
+  planCol: number | null;
   notes: string | null;
   hardware: Record<string, unknown> | null;
   lastSeenAt: string | null;
@@ -34,6 +37,8 @@ const toHostView = (h: HostRow): HostView => ({
   ip: h.ip,
   serial: h.serial,
   diskSerial: h.disk_serial,
+  planRow: h.plan_row,
+  planCol: h.plan_col,
   notes: h.notes,
   hardware: h.hardware === null ? null : (JSON.parse(h.hardware) as Record<string, unknown>),
   lastSeenAt: h.last_seen_at,
@@ -42,7 +47,8 @@ const toHostView = (h: HostRow): HostView => ({
 });
 
 /** The columns a new PC is written with (id, created_at and updated_at are set here). */
-export type NewHostRow = Omit<HostTable, 'id' | 'created_at' | 'updated_at' | 'disk_serial' | 'hardware' | 'last_seen_at'> & Partial<Pick<HostTable, 'disk_serial' | 'hardware' | 'last_seen_at'>>;
+export type NewHostRow = Omit<HostTable, 'id' | 'created_at' | 'updated_at' | 'disk_serial' | 'hardware' | 'last_seen_at' | 'plan_row' | 'plan_col'> &
+  Partial<Pick<HostTable, 'disk_serial' | 'hardware' | 'last_seen_at'>>;
 /** Columns a change may set (updated_at is set here). */
 export type HostPatch = Partial<Omit<HostTable, 'id' | 'created_at' | 'updated_at'>>;
 
@@ -121,6 +127,11 @@ export class HostRepository {
     return new Set(rows.map((r) => r.name.toLowerCase()));
   }
 
+  /** The PC at a cell of a room's plan. */
+  atCell(db: Kysely<DB>, roomId: number, row: number, col: number): Promise<Pick<Host, 'id' | 'name'> | undefined> {
+    return db.selectFrom('hosts').select(['id', 'name']).where('room_id', '=', roomId).where('plan_row', '=', row).where('plan_col', '=', col).executeTakeFirst();
+  }
+
   async count(db: Kysely<DB>, roomId: number): Promise<number> {
     const { n } = await db.selectFrom('hosts').select((eb) => eb.fn.countAll<number>().as('n')).where('room_id', '=', roomId).executeTakeFirstOrThrow();
     return Number(n);
@@ -157,6 +168,11 @@ export class HostRepository {
   }
 
   async update(tx: Tx, id: number, patch: HostPatch, change: HostChange = 'updated'): Promise<void> {
+    // A PC that changes room leaves its place on the old room's plan (unless the change sets a new one).
+    if (patch.room_id !== undefined && patch.plan_row === undefined && patch.plan_col === undefined) {
+      const cur = await tx.trx.selectFrom('hosts').select('room_id').where('id', '=', id).executeTakeFirst();
+      if (cur && cur.room_id !== patch.room_id) patch = { ...patch, plan_row: null, plan_col: null };
+    }
     const r = await tx.trx
       .updateTable('hosts')
       .set({ ...patch, updated_at: nowIso() })
@@ -169,13 +185,16 @@ export class HostRepository {
   /** Puts PCs in a room (null: unassigned). */
   async move(tx: Tx, ids: number[], roomId: number | null): Promise<void> {
     if (ids.length === 0) return;
+    // Those that change room leave their place on the old room's plan.
+    const leaving = tx.trx.updateTable('hosts').set({ plan_row: null, plan_col: null }).where('id', 'in', ids);
+    await (roomId === null ? leaving.where('room_id', 'is not', null) : leaving.where((eb) => eb.or([eb('room_id', 'is', null), eb('room_id', '!=', roomId)]))).execute();
     const rows = await tx.trx.updateTable('hosts').set({ room_id: roomId, updated_at: nowIso() }).where('id', 'in', ids).returning('id').execute();
     for (const r of rows) tx.out.add('host.changed', { hostId: r.id, roomId, change: 'moved' });
   }
 
   /** Every PC of a room becomes unassigned (the room is being deleted). */
   async unassignRoom(tx: Tx, roomId: number): Promise<void> {
-    const rows = await tx.trx.updateTable('hosts').set({ room_id: null, updated_at: nowIso() }).where('room_id', '=', roomId).returning('id').execute();
+    const rows = await tx.trx.updateTable('hosts').set({ room_id: null, plan_row: null, plan_col: null, updated_at: nowIso() }).where('room_id', '=', roomId).returning('id').execute();
     for (const r of rows) tx.out.add('host.changed', { hostId: r.id, roomId: null, change: 'moved' });
   }
 

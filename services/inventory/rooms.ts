@@ -10,16 +10,23 @@ export interface RoomView {
   description: string | null;
   /** IPv4 subnet of the room (10.1.2.0/24): the worker wakes its PCs at its directed broadcast too. */
   subnet: string | null;
+  /** The image version a run restores when it names none: image null, none set; version null, the newest ready. */
+  imageId: number | null;
+  image: string | null;
+  version: number | null;
   hostCount: number;
   createdAt: string;
   updatedAt: string;
 }
 
-const toView = (r: Room & { host_count: number | string | null }): RoomView => ({
+const toView = (r: Room & { host_count: number | string | null; image_name: string | null }): RoomView => ({
   id: r.id,
   name: r.name,
   description: r.description,
   subnet: r.subnet,
+  imageId: r.image_id,
+  image: r.image_name,
+  version: r.image_id === null ? null : r.image_version,
   hostCount: Number(r.host_count ?? 0),
   createdAt: r.created_at,
   updatedAt: r.updated_at,
@@ -31,7 +38,11 @@ export class RoomRepository {
   private views(db: Kysely<DB>) {
     return db
       .selectFrom('rooms')
-      .select((eb) => ['id', 'name', 'description', 'subnet', 'created_at', 'updated_at', eb.selectFrom('hosts').select((h) => h.fn.countAll<number>().as('n')).whereRef('hosts.room_id', '=', 'rooms.id').as('host_count')]);
+      .select((eb) => [
+        'id', 'name', 'description', 'subnet', 'image_id', 'image_version', 'created_at', 'updated_at',
+        eb.selectFrom('images').select('images.name').whereRef('images.id', '=', 'rooms.image_id').as('image_name'),
+        eb.selectFrom('hosts').select((h) => h.fn.countAll<number>().as('n')).whereRef('hosts.room_id', '=', 'rooms.id').as('host_count'),
+      ]);
   }
 
   /** Every room with its number of PCs, by name. */
@@ -59,11 +70,11 @@ export class RoomRepository {
 
   async insert(trx: Kysely<DB>, name: string, description: string | null, subnet: string | null = null): Promise<number> {
     const now = nowIso();
-    const row = await trx.insertInto('rooms').values({ name, description, subnet, created_at: now, updated_at: now }).returning('id').executeTakeFirstOrThrow();
+    const row = await trx.insertInto('rooms').values({ name, description, subnet, image_id: null, image_version: null, created_at: now, updated_at: now }).returning('id').executeTakeFirstOrThrow();
     return row.id;
   }
 
-  async update(trx: Kysely<DB>, id: number, patch: { name?: string; description?: string | null; subnet?: string | null }): Promise<void> {
+  async update(trx: Kysely<DB>, id: number, patch: { name?: string; description?: string | null; subnet?: string | null; image_id?: number | null; image_version?: number | null }): Promise<void> {
     await trx
       .updateTable('rooms')
       .set({ ...patch, updated_at: nowIso() })

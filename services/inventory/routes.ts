@@ -2,10 +2,14 @@
 import { z } from 'zod';
 import { decimal, defineRoute, idParam, type AnyRoute } from '../core/route.js';
 import { assertImportable, type HostImporter } from './import.js';
-import type { InventoryService } from './service.js';
+import { PLAN_MAX, type InventoryService } from './service.js';
 
 const RoomSchema = z
-  .object({ id: z.number().int(), name: z.string(), description: z.string().nullable(), subnet: z.string().nullable().describe("IPv4 subnet (10.1.2.0/24): Wake-on-LAN goes to its directed broadcast too"), hostCount: z.number().int(), createdAt: z.string(), updatedAt: z.string() })
+  .object({ id: z.number().int(), name: z.string(), description: z.string().nullable(), subnet: z.string().nullable().describe("IPv4 subnet (10.1.2.0/24): Wake-on-LAN goes to its directed broadcast too"),
+    imageId: z.number().int().nullable().describe('the image a run restores when it names none; null: none set'),
+    image: z.string().nullable().describe("that image's name"),
+    version: z.number().int().nullable().describe("its version number; null: the image's newest ready version"),
+    hostCount: z.number().int(), createdAt: z.string(), updatedAt: z.string() })
   .meta({ id: 'Room' });
 
 const HostSchema = z
@@ -18,6 +22,8 @@ const HostSchema = z
     ip: z.string().nullable(),
     serial: z.string().nullable(),
     diskSerial: z.string().nullable().describe('serial of the disk restores must target on this PC; null: the client picks the largest internal disk'),
+    planRow: z.number().int().nullable().describe("row of the PC's place on its room's plan, from 1; null: not placed"),
+    planCol: z.number().int().nullable().describe("column of the PC's place on its room's plan, from 1; null: not placed"),
     notes: z.string().nullable(),
     hardware: z.record(z.string(), z.unknown()).nullable(),
     lastSeenAt: z.string().nullable(),
@@ -52,6 +58,8 @@ const HostFields = {
   notes: Text(2000),
 };
 
+const PlanCell = z.number().int().min(1).max(PLAN_MAX).nullable().optional();
+
 /** The largest CSV file an import reads. */
 export const IMPORT_BODY_LIMIT = 4 * 1024 * 1024;
 
@@ -65,8 +73,14 @@ export function inventoryRoutes(inventory: InventoryService, importer: HostImpor
     }),
     defineRoute({ method: 'get', path: '/api/v1/rooms/:id', summary: 'One room', tag: 'inventory', access: 'viewer', params: idParam, response: RoomSchema, handler: ({ params }) => inventory.getRoom(params.id) }),
     defineRoute({
-      method: 'patch', path: '/api/v1/rooms/:id', summary: 'Rename a room or change its description', tag: 'inventory', access: 'technician',
-      params: idParam, body: z.object({ name: RoomName.optional(), description: Text(500), subnet: Text(18) }).strict(), response: RoomSchema,
+      method: 'patch', path: '/api/v1/rooms/:id', summary: 'Rename a room, change its description or subnet, or set the image version its runs use', tag: 'inventory', access: 'technician',
+      params: idParam, response: RoomSchema,
+      body: z.object({
+        name: RoomName.optional(), description: Text(500), subnet: Text(18),
+        imageId: z.number().int().positive().nullable().optional().describe('the image runs restore when they name none (null: none)'),
+        version: z.number().int().positive().nullable().optional().describe("its version (null or absent: the image's newest ready one)"),
+      }).strict(),
+      errors: { 400: 'bad_subnet | image_required | unknown_image | unknown_version', 409: 'duplicate_room | version_not_ready | version_damaged' },
       handler: ({ auth, params, body }) => inventory.updateRoom(auth!.actor, params.id, body),
     }),
     defineRoute({
@@ -125,8 +139,10 @@ export function inventoryRoutes(inventory: InventoryService, importer: HostImpor
     }),
     defineRoute({ method: 'get', path: '/api/v1/hosts/:id', summary: 'One PC', tag: 'inventory', access: 'viewer', params: idParam, response: HostSchema, handler: ({ params }) => inventory.getHost(params.id) }),
     defineRoute({
-      method: 'patch', path: '/api/v1/hosts/:id', summary: 'Change a PC (name, MAC, room, IP, serial, pinned disk serial, notes)', tag: 'inventory', access: 'technician',
-      params: idParam, body: z.object(HostFields).partial().strict(), response: HostSchema,
+      method: 'patch', path: '/api/v1/hosts/:id', summary: 'Change a PC (name, MAC, room, place on the room plan, IP, serial, pinned disk serial, notes)', tag: 'inventory', access: 'technician',
+      params: idParam, response: HostSchema,
+      body: z.object({ ...HostFields, planRow: PlanCell.describe("row on the room's plan (null: take the PC off the plan)"), planCol: PlanCell.describe("column on the room's plan (null: take the PC off the plan)") }).partial().strict(),
+      errors: { 400: 'plan_incomplete | plan_needs_room', 409: 'cell_taken | duplicate_mac | duplicate_name' },
       handler: ({ auth, params, body }) => inventory.updateHost(auth!.actor, params.id, body),
     }),
     defineRoute({

@@ -24,7 +24,13 @@ export interface HostInput {
   serial?: string | null;
   diskSerial?: string | null;
   notes?: string | null;
+  /** Place on the room's plan, from 1 (null: not placed); only with a change, never on creation. */
+  planRow?: number | null;
+  planCol?: number | null;
 }
+
+/** The plan's largest row and column. */
+export const PLAN_MAX = 40;
 
 const blankToNull = (v: string | null | undefined) => {
   const t = v?.trim();
@@ -60,6 +66,8 @@ export class InventoryService {
     private readonly rooms: RoomRepository,
     private readonly hosts: HostRepository,
     private readonly events: EventBus,
+    /** Checks an image version a room may be set to use (null: the newest ready); throws the API's refusal. */
+    private readonly checkVersion: (db: Kysely<DB>, imageId: number, version: number | null) => Promise<void> = async () => undefined,
   ) {}
 
   listRooms(): Promise<RoomView[]> {
@@ -87,7 +95,7 @@ export class InventoryService {
     return this.getRoom(id);
   }
 
-  async updateRoom(actor: Actor, id: number, patch: { name?: string; description?: string | null; subnet?: string | null }): Promise<RoomView> {
+  async updateRoom(actor: Actor, id: number, patch: { name?: string; description?: string | null; subnet?: string | null; imageId?: number | null; version?: number | null }): Promise<RoomView> {
     await this.db.transaction().execute(async (trx) => {
       const room = await this.rooms.byId(id, trx);
       if (!room) throw notFound('room', id);
@@ -95,10 +103,22 @@ export class InventoryService {
         const clash = await this.rooms.byName(patch.name, trx);
         if (clash && clash.id !== id) throw conflict('duplicate_room', `a room named "${patch.name}" already exists`);
       }
-      await this.rooms.update(trx, id, { ...(patch.name !== undefined ? { name: patch.name } : {}), ...(patch.description !== undefined ? { description: blankToNull(patch.description) } : {}), ...(patch.subnet !== undefined ? { subnet: checkSubnet(patch.subnet) } : {}) });
+      const uses = await this.roomImage(trx, room, patch);
+      await this.rooms.update(trx, id, { ...(patch.name !== undefined ? { name: patch.name } : {}), ...(patch.description !== undefined ? { description: blankToNull(patch.description) } : {}), ...(patch.subnet !== undefined ? { subnet: checkSubnet(patch.subnet) } : {}), ...uses });
       await writeAudit(trx, actor, { action: 'room.update', targetType: 'room', targetId: id, details: { from: { name: room.name }, to: patch } });
     });
     return this.getRoom(id);
+  }
+
+  /** The image columns a room change writes: imageId null clears both; a version alone keeps the image. */
+  private async roomImage(db: Kysely<DB>, room: { name: string; image_id: number | null }, patch: { imageId?: number | null; version?: number | null }) {
+    if (patch.imageId === undefined && patch.version === undefined) return {};
+    if (patch.imageId === null) return { image_id: null, image_version: null };
+    const imageId = patch.imageId ?? room.image_id;
+    if (imageId === null) throw new AppError(400, 'image_required', `room "${room.name}" uses no image yet: give imageId with the version`);
+    const version = patch.version ?? null;
+    await this.checkVersion(db, imageId, version);
+    return { image_id: imageId, image_version: version };
   }
 
   /** Refuses to delete a room with hosts unless they are to become unassigned. */
@@ -164,7 +184,9 @@ export class InventoryService {
       const before = await this.getHost(id, trx);
       await this.assertRoom(trx, patch.roomId);
       await this.assertUnique(trx, patch, id);
+      const place = await this.planPlace(trx, before, patch);
       await this.hosts.update(tx, id, {
+        ...place,
         ...(patch.name !== undefined ? { name: patch.name } : {}),
         ...(patch.mac !== undefined ? { mac: patch.mac } : {}),
         ...(patch.roomId !== undefined ? { room_id: patch.roomId } : {}),
@@ -207,10 +229,31 @@ export class InventoryService {
   }
 
   /** Runs a write; turns a unique-index race into the same 409 the pre-checks give. */
+  /**
+   * The plan columns a change writes: the place asked for, checked (both or neither, a room, a free
+   * cell); none asked and a new room: the place is cleared (the hosts repository does that too).
+   */
+  private async planPlace(db: Kysely<DB>, before: HostView, patch: Partial<HostInput>): Promise<{ plan_row?: number | null; plan_col?: number | null }> {
+    const roomId = patch.roomId !== undefined ? patch.roomId : before.roomId;
+    const moved = roomId !== before.roomId;
+    if (patch.planRow === undefined && patch.planCol === undefined) return moved ? { plan_row: null, plan_col: null } : {};
+    const row = patch.planRow !== undefined ? patch.planRow : moved ? null : before.planRow;
+    const col = patch.planCol !== undefined ? patch.planCol : moved ? null : before.planCol;
+    if ((row === null) !== (col === null)) throw new AppError(400, 'plan_incomplete', 'a place on the plan needs both a row and a column (or neither, to take the PC off the plan)');
+    if (row !== null && col !== null) {
+      if (roomId === null) throw new AppError(400, 'plan_needs_room', `${before.name} is in no room, so it cannot be placed on a room's plan; put it in a room first`);
+      const other = await this.hosts.atCell(db, roomId, row, col);
+      if (other && other.id !== before.id) throw conflict('cell_taken', `row ${row}, column ${col} of this room's plan already holds ${other.name}; take it off or choose another place`);
+    }
+    return { plan_row: row, plan_col: col };
+  }
+
   private async writeHost<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
     try {
       return await this.events.transaction(this.db, fn);
     } catch (err) {
+      if (isUniqueViolation(err) && /plan/.test(`${(err as { constraint?: string }).constraint ?? ''} ${(err as Error).message}`))
+        throw conflict('cell_taken', "another PC was put at this place on the room's plan at the same moment; reload and choose another place");
       if (isUniqueViolation(err)) throw conflict('duplicate_host', 'another PC with this MAC or name was saved at the same moment; reload and try again');
       throw err;
     }

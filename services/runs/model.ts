@@ -8,8 +8,8 @@ export const RunInputSchema = z
   .object({
     roomId: z.number().int().positive().optional().describe("the room whose PCs are restored (all of them, unless hostIds narrows it)"),
     hostIds: z.array(z.number().int().positive()).min(1).max(1000).optional().describe('chosen PCs (of the room, when roomId is given)'),
-    imageId: z.number().int().positive().describe('the image to restore'),
-    version: z.number().int().positive().optional().describe('version number; default the newest ready version'),
+    imageId: z.number().int().positive().optional().describe("the image to restore; default the room's (PATCH /rooms/{id} imageId)"),
+    version: z.number().int().positive().optional().describe("version number; default the version the room is set to use (for its image), else the newest ready version"),
     steps: z.array(z.enum(STEPS)).optional().describe(`the steps, in order (default ${STEPS.join(', ')}); restore and verify are always in`),
     maxParallel: z.number().int().min(1).max(500).default(35).describe('at most so many PCs restored at once'),
     wakeAttempts: z.number().int().min(1).max(10).default(DEFAULT_PIPELINE.wakeAttempts),

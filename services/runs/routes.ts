@@ -121,7 +121,7 @@ export function runRoutes(runs: RunService): AnyRoute[] {
       summary: 'Start a room run: wake, boot, restore, verify and power off a room (or chosen PCs) with a version of an image',
       body: RunInputSchema,
       response: RunSchema,
-      errors: { 400: 'validation_failed | bad_steps | wake_not_configured | not_in_room | unknown_host | empty_room | unknown_image | unknown_version | window_over', 404: 'not_found', 409: 'in_another_run | no_ready_version | version_not_ready | version_damaged' },
+      errors: { 400: 'validation_failed | bad_steps | wake_not_configured | not_in_room | unknown_host | empty_room | image_required | unknown_image | unknown_version | window_over', 404: 'not_found', 409: 'in_another_run | no_ready_version | version_not_ready | version_damaged' },
       handler: ({ auth, body }) => runs.create(auth!.actor, body),
     }),
     defineRoute({

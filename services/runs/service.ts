@@ -71,8 +71,12 @@ export class RunService {
       const busy = await this.repo.openOfHosts(targets.map((h) => h.id), tx.trx);
       if (busy.length)
         throw conflict('in_another_run', `${busy.map((b) => b.host_name).join(', ')} ${busy.length > 1 ? 'are' : 'is'} already in run ${[...new Set(busy.map((b) => b.run_id))].join(', ')}; wait for it to end or cancel it`);
+      // No image named: the room's; no version named for the room's image: the room's (null: newest ready).
+      const image = imageId ?? room?.image_id ?? undefined;
+      if (image === undefined) throw new AppError(400, 'image_required', room ? `room "${room.name}" uses no image yet: name imageId, or set the room's image first` : 'name imageId: chosen PCs have no room image');
+      const chosen = version ?? (room && image === room.image_id ? (room.image_version ?? undefined) : undefined);
       // The restore kind checks the version (ready, not damaged) as it would for a single task.
-      const params = await this.tasks.kinds.get('restore').resolve(tx.trx, { imageId, ...(version !== undefined ? { version } : {}) });
+      const params = await this.tasks.kinds.get('restore').resolve(tx.trx, { imageId: image, ...(chosen !== undefined ? { version: chosen } : {}) });
       const p = params as { imageId: number; image: string; versionId: number; version: number };
       const at = new Date(this.now()).toISOString();
       const id = await this.repo.insertRun(

@@ -315,5 +315,22 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
         await db.schema.alterTable('schedules').addColumn('once', 'integer', (c) => c.notNull().defaultTo(0)).execute();
       },
     },
+    '2026-12-07-0010-hosts-plan': {
+      async up(db: Kysely<unknown>) {
+        // A PC's place on its room's plan (row and column from 1; null: not placed). One PC per cell of a
+        // room: the unique index holds it even for two concurrent writers (nulls never collide).
+        await db.schema.alterTable('hosts').addColumn('plan_row', 'integer').execute();
+        await db.schema.alterTable('hosts').addColumn('plan_col', 'integer').execute();
+        await db.schema.createIndex('hosts_plan_cell').on('hosts').columns(['room_id', 'plan_row', 'plan_col']).unique().execute();
+      },
+    },
+    '2026-12-07-0011-rooms-image': {
+      async up(db: Kysely<unknown>) {
+        // The image version a room is set to use: a run that names none restores it. A null version: the
+        // image's newest ready one; a null image: the run must name one.
+        await db.schema.alterTable('rooms').addColumn('image_id', 'integer', (c) => c.references('images.id').onDelete('set null')).execute();
+        await db.schema.alterTable('rooms').addColumn('image_version', 'integer').execute();
+      },
+    },
   };
 }

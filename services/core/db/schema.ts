@@ -10,6 +10,10 @@ export interface RoomTable {
   description: string | null;
   /** IPv4 subnet (10.1.2.0/24): Wake-on-LAN to its directed broadcast. */
   subnet: string | null;
+  /** The image a run restores when it names none (null: the run must name one). */
+  image_id: number | null;
+  /** Its version number (null: the image's newest ready version). */
+  image_version: number | null;
   created_at: Timestamp;
   updated_at: Timestamp;
 }
@@ -27,6 +31,9 @@ export interface HostTable {
   last_seen_at: Timestamp | null;
   /** Serial of the disk restores must target on this PC (pinned by a technician); null: the client picks. */
   disk_serial: string | null;
+  /** Place on the room's plan, from 1 (both null: not placed); cleared when the PC changes room. */
+  plan_row: number | null;
+  plan_col: number | null;
   created_at: Timestamp;
   updated_at: Timestamp;
 }

@@ -86,7 +86,7 @@ export function importCsv(file: Blob, fileName: string, dryRun: boolean): Promis
 /** Codes these pages know beyond the shared ones (./client.ts). */
 const LOCAL: ReadonlySet<string> = new Set([
   'one_host_per_capture', 'unknown_image', 'duplicate_image', 'username_taken', 'last_admin', 'role_too_high', 'import_rejected', 'unknown_room', 'unknown_host',
-  'payload_too_large',
+  'payload_too_large', 'cell_taken', 'plan_incomplete', 'plan_needs_room', 'image_required',
 ]);
 
 /** problemMessage() with this area's codes. */

@@ -1109,7 +1109,7 @@ export interface paths {
         options?: never;
         head?: never;
         /**
-         * Rename a room or change its description
+         * Rename a room, change its description or subnet, or set the image version its runs use
          * @description Needs the **technician** role or higher.
          */
         patch: {
@@ -1127,6 +1127,10 @@ export interface paths {
                         name?: string;
                         description?: string | null;
                         subnet?: string | null;
+                        /** @description the image runs restore when they name none (null: none) */
+                        imageId?: number | null;
+                        /** @description its version (null or absent: the image's newest ready one) */
+                        version?: number | null;
                     };
                 };
             };
@@ -1140,7 +1144,7 @@ export interface paths {
                         "application/json": components["schemas"]["Room"];
                     };
                 };
-                /** @description validation_failed: the input does not match the schema */
+                /** @description bad_subnet | image_required | unknown_image | unknown_version */
                 400: {
                     headers: {
                         [name: string]: unknown;
@@ -1160,6 +1164,15 @@ export interface paths {
                 };
                 /** @description forbidden: needs the technician role (or csrf_failed, password_change_required) */
                 403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description duplicate_room | version_not_ready | version_damaged */
+                409: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -1728,7 +1741,7 @@ export interface paths {
         options?: never;
         head?: never;
         /**
-         * Change a PC (name, MAC, room, IP, serial, pinned disk serial, notes)
+         * Change a PC (name, MAC, room, place on the room plan, IP, serial, pinned disk serial, notes)
          * @description Needs the **technician** role or higher.
          */
         patch: {
@@ -1750,6 +1763,10 @@ export interface paths {
                         serial?: string | null;
                         diskSerial?: string | null;
                         notes?: string | null;
+                        /** @description row on the room's plan (null: take the PC off the plan) */
+                        planRow?: number | null;
+                        /** @description column on the room's plan (null: take the PC off the plan) */
+                        planCol?: number | null;
                     };
                 };
             };
@@ -1763,7 +1780,7 @@ export interface paths {
                         "application/json": components["schemas"]["Host"];
                     };
                 };
-                /** @description validation_failed: the input does not match the schema */
+                /** @description plan_incomplete | plan_needs_room */
                 400: {
                     headers: {
                         [name: string]: unknown;
@@ -1783,6 +1800,15 @@ export interface paths {
                 };
                 /** @description forbidden: needs the technician role (or csrf_failed, password_change_required) */
                 403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description cell_taken | duplicate_mac | duplicate_name */
+                409: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -2910,9 +2936,9 @@ export interface paths {
                         roomId?: number;
                         /** @description chosen PCs (of the room, when roomId is given) */
                         hostIds?: number[];
-                        /** @description the image to restore */
-                        imageId: number;
-                        /** @description version number; default the newest ready version */
+                        /** @description the image to restore; default the room's (PATCH /rooms/{id} imageId) */
+                        imageId?: number;
+                        /** @description version number; default the version the room is set to use (for its image), else the newest ready version */
                         version?: number;
                         /** @description the steps, in order (default wake, restore, verify, poweroff); restore and verify are always in */
                         steps?: ("wake" | "restore" | "verify" | "poweroff")[];
@@ -2961,7 +2987,7 @@ export interface paths {
                         "application/json": components["schemas"]["Run"];
                     };
                 };
-                /** @description validation_failed | bad_steps | wake_not_configured | not_in_room | unknown_host | empty_room | unknown_image | unknown_version | window_over */
+                /** @description validation_failed | bad_steps | wake_not_configured | not_in_room | unknown_host | empty_room | image_required | unknown_image | unknown_version | window_over */
                 400: {
                     headers: {
                         [name: string]: unknown;
@@ -6072,6 +6098,12 @@ export interface components {
             description: string | null;
             /** @description IPv4 subnet (10.1.2.0/24): Wake-on-LAN goes to its directed broadcast too */
             subnet: string | null;
+            /** @description the image a run restores when it names none; null: none set */
+            imageId: number | null;
+            /** @description that image's name */
+            image: string | null;
+            /** @description its version number; null: the image's newest ready version */
+            version: number | null;
             hostCount: number;
             createdAt: string;
             updatedAt: string;
@@ -6086,6 +6118,10 @@ export interface components {
             serial: string | null;
             /** @description serial of the disk restores must target on this PC; null: the client picks the largest internal disk */
             diskSerial: string | null;
+            /** @description row of the PC's place on its room's plan, from 1; null: not placed */
+            planRow: number | null;
+            /** @description column of the PC's place on its room's plan, from 1; null: not placed */
+            planCol: number | null;
             notes: string | null;
             hardware: {
                 [key: string]: unknown;

@@ -1,5 +1,6 @@
 // One PC of a room's grid: a checkbox to select it, its state (icon and words), its restore progress
 // and time left during a run, and when it was last seen.
+import type { CSSProperties } from 'react';
 import { Link } from 'react-router';
 import type { Host, RunPc } from '../api/client.js';
 import type { PcLastResult } from '../api/runs-queries.js';
@@ -17,16 +18,18 @@ export interface PcCardProps {
   onToggle: () => void;
   /** Its newest result in an earlier run, when the room's newest run did not include it. */
   last?: PcLastResult;
+  /** Its cell on the room plan (grid-row and grid-column), when placed. */
+  style?: CSSProperties;
 }
 
-export function PcCard({ host, pc, eta, reason, selected, onToggle, last }: PcCardProps) {
+export function PcCard({ host, pc, eta, reason, selected, onToggle, last, style }: PcCardProps) {
   const { t, relative, duration } = useI18n();
   const state = pc?.state ?? 'idle';
   const moving = (state === 'restoring' || state === 'verifying') && pc !== undefined && pc.bytesTotal > 0;
   const percent = moving ? Math.min(100, Math.round((pc.bytesDone / pc.bytesTotal) * 100)) : 0;
   const id = `pc-${host.id}`;
   return (
-    <li className={selected ? 'pc selected' : 'pc'} data-testid="pc" data-host={host.name} data-state={state}>
+    <li className={selected ? 'pc selected' : 'pc'} style={style} data-testid="pc" data-host={host.name} data-state={state} data-row={host.planRow ?? undefined} data-col={host.planCol ?? undefined}>
       <label className="check">
         <input type="checkbox" checked={selected} onChange={onToggle} aria-label={t('room.select', { name: host.name })} />
         <span className="name" id={id}>
@@ -34,6 +37,7 @@ export function PcCard({ host, pc, eta, reason, selected, onToggle, last }: PcCa
         </span>
       </label>
       <StateBadge state={state} />
+      {host.planRow !== null && host.planCol !== null && <span className="meta">{t('plan.place', { row: host.planRow, col: host.planCol })}</span>}
       {moving && (
         <>
           <progress max={100} value={percent} aria-label={t('room.progress', { name: host.name })}>

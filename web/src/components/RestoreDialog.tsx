@@ -20,6 +20,8 @@ export interface RestoreTarget {
   hosts: Host[];
   whole: boolean;
   defaultImageId: number | null;
+  /** The version the room is set to use, for defaultImageId (null: the newest ready). */
+  defaultVersion?: number | null;
 }
 
 export function RestoreDialog({ target, onClose, onStarted, onScheduled }: { target: RestoreTarget; onClose: () => void; onStarted: (run: Run) => void; onScheduled?: () => void }) {
@@ -29,7 +31,7 @@ export function RestoreDialog({ target, onClose, onStarted, onScheduled }: { tar
   const images = useImages();
   const restorable = (images.data ?? []).filter((i) => i.latestReady !== null);
   const [imageId, setImageId] = useState<number | null>(null);
-  const [version, setVersion] = useState('');
+  const [picked, setVersion] = useState(target.defaultVersion != null ? String(target.defaultVersion) : '');
   const [powerOff, setPowerOff] = useState(true);
   const [when, setWhen] = useState<WhenChoice>(WHEN_DEFAULT);
   const [cron, setCron] = useState<string | null>(null);
@@ -46,6 +48,8 @@ export function RestoreDialog({ target, onClose, onStarted, onScheduled }: { tar
   const chosenId = imageId ?? (restorable.some((i) => i.id === target.defaultImageId) ? target.defaultImageId : (restorable[0]?.id ?? null));
   const image = restorable.find((i) => i.id === chosenId);
   const versions = (image?.versions ?? []).filter((v) => v.restorable);
+  // The room's version preselected, while it is one of this image's restorable ones.
+  const version = picked !== '' && !versions.some((v) => String(v.number) === picked) ? '' : picked;
   const versionNumber = version === '' ? (image?.latestReady ?? 0) : Number(version);
   const count = target.hosts.length;
 

@@ -1,6 +1,7 @@
 // English catalogue: the same keys and {placeholders} as fr.ts.
 import { enRuns } from './en-runs.js';
 import { enInventory } from './en-inventory.js';
+import { enPlan } from './en-plan.js';
 import type { Catalogue } from './index.js';
 
 export const en: Catalogue = {
@@ -128,4 +129,5 @@ export const en: Catalogue = {
   'run.toRoom': 'Back to the room',
   ...enRuns,
   ...enInventory,
+  ...enPlan,
 };

@@ -3,6 +3,7 @@
 // object of Intl.PluralRules categories chosen by the `count` parameter.
 import { frRuns } from './fr-runs.js';
 import { frInventory } from './fr-inventory.js';
+import { frPlan } from './fr-plan.js';
 export const fr = {
   'app.name': 'roomcast',
   'app.skip': 'Aller au contenu',
@@ -128,4 +129,5 @@ export const fr = {
   'run.toRoom': 'Retour à la salle',
   ...frRuns,
   ...frInventory,
+  ...frPlan,
 };

@@ -9,6 +9,7 @@ import { keys, useImages } from '../api/queries.js';
 import { CaptureForm } from '../components/CaptureForm.js';
 import { Confirm } from '../components/Confirm.js';
 import { ErrorMessage } from '../components/ErrorMessage.js';
+import { UseForRoom } from '../components/UseForRoom.js';
 import { Problem } from '../components/Problem.js';
 import { useI18n, useTitle } from '../i18n/react.js';
 
@@ -111,6 +112,7 @@ function VersionRow({ image, v, technician }: { image: Image; v: ImageVersion; t
       )}
       {outcome && <p role="status">{outcome}</p>}
       {error !== null && <Problem error={error} />}
+      {v.state === 'ready' && <UseForRoom image={image} version={v.number} technician={technician} />}
     </li>
   );
 }

@@ -9,6 +9,7 @@ import { useRoomRunsLive } from '../api/runs-live.js';
 import { useLiveConnected, useRoomLive } from '../api/useLive.js';
 import { ErrorMessage } from '../components/ErrorMessage.js';
 import { PcCard } from '../components/PcCard.js';
+import { PlanForm, planLayout } from '../components/RoomPlan.js';
 import { RestoreDialog, type RestoreTarget } from '../components/RestoreDialog.js';
 import { RoomSchedules } from '../components/RoomSchedules.js';
 import { useI18n, useTitle } from '../i18n/react.js';
@@ -63,13 +64,21 @@ export function RoomPage() {
       return n;
     });
   const chosen = list.filter((h) => selected.has(h.id));
+  const plan = planLayout(list);
+  const card = (h: (typeof list)[number], style?: { gridRow: number; gridColumn: number }) => {
+    const pc = pcOf.get(h.id);
+    return <PcCard key={h.id} host={h} pc={pc} eta={pc ? etas.get(pc.id) : undefined} last={pc ? undefined : lastOf.get(h.id)} reason={pc ? reasonOf.get(pc.id) : undefined} selected={selected.has(h.id)} onToggle={() => toggle(h.id)} style={style} />;
+  };
   const open = (whole: boolean) =>
-    setDialog({ roomId, roomName: room.data.name, hosts: whole ? list : chosen, whole, defaultImageId: run.data?.image.id ?? null });
+    setDialog({ roomId, roomName: room.data.name, hosts: whole ? list : chosen, whole, defaultImageId: room.data.imageId ?? run.data?.image.id ?? null, defaultVersion: room.data.imageId !== null ? room.data.version : null });
 
   return (
     <section>
       <h1>{room.data.name}</h1>
       {room.data.description && <p>{room.data.description}</p>}
+      <p data-testid="room-image">
+        {room.data.image === null ? t('roomImage.none') : room.data.version === null ? t('roomImage.newest', { image: room.data.image }) : t('roomImage.version', { image: room.data.image, version: room.data.version })}
+      </p>
       {run.data && <RunBanner run={run.data} />}
       {canRestore && (
         <div className="actions">
@@ -94,14 +103,25 @@ export function RoomPage() {
       {list.length === 0 ? (
         <p>{t('room.noPcs')}</p>
       ) : (
-        <ul className="grid" aria-label={t('room.pcs')}>
-          {list.map((h) => {
-            const pc = pcOf.get(h.id);
-            return (
-              <PcCard key={h.id} host={h} pc={pc} eta={pc ? etas.get(pc.id) : undefined} last={pc ? undefined : lastOf.get(h.id)} reason={pc ? reasonOf.get(pc.id) : undefined} selected={selected.has(h.id)} onToggle={() => toggle(h.id)} />
-            );
-          })}
-        </ul>
+        <>
+          {plan.placed.length > 0 && (
+            // Wider than a phone: the plan scrolls inside a labelled region the keyboard can reach.
+            <div className="plan-scroll" role="region" aria-label={t('plan.region')} tabIndex={0} data-testid="plan">
+              <ul className="plan" aria-label={t('plan.title')} style={{ gridTemplateColumns: `repeat(${plan.cols}, minmax(9.5rem, 13rem))`, gridTemplateRows: `repeat(${plan.rows}, auto)` }}>
+                {plan.placed.map((h) => card(h, { gridRow: h.planRow, gridColumn: h.planCol }))}
+              </ul>
+            </div>
+          )}
+          {plan.unplaced.length > 0 && (
+            <>
+              {plan.placed.length > 0 && <h3>{t('plan.unplaced')}</h3>}
+              <ul className="grid" aria-label={plan.placed.length > 0 ? t('plan.unplaced') : t('room.pcs')} data-testid="unplaced">
+                {plan.unplaced.map((h) => card(h))}
+              </ul>
+            </>
+          )}
+          {canRestore && <PlanForm key={list.map((h) => h.id).join()} roomId={roomId} hosts={list} />}
+        </>
       )}
       <RoomSchedules roomId={roomId} canEdit={canRestore} />
       {dialog && (
