@@ -45,7 +45,7 @@ const FireSchema = z
   })
   .meta({ id: 'ScheduleFire' });
 
-const errors400 = 'validation_failed | bad_cron | bad_time_zone | bad_window | bad_steps | bad_options | unknown_image | unknown_version';
+const errors400 = 'validation_failed | bad_cron | bad_time_zone | once_too_far | bad_window | bad_steps | bad_options | unknown_image | unknown_version';
 const errors409 = 'no_ready_version | version_not_ready | version_damaged';
 
 export function scheduleRoutes(schedules: ScheduleService): AnyRoute[] {

@@ -22,6 +22,9 @@ import type { ScheduleRepository, ScheduleRow } from './repository.js';
 import { cronProblem, DEFAULT_TIME_ZONE, hhmm, inWindow, isTimeZone, localHhmm, nextFires, windowEndAfter } from './time.js';
 import { cronBoth } from './words.js';
 
+/** How soon a one-off schedule must fire. */
+const ONCE_WITHIN_MS = 24 * 3600 * 1000;
+
 const shape = RunInputSchema.shape;
 /** The run options a schedule passes to each run (RunService applies the defaults of those left out). */
 export const ScheduleOptionsSchema = z
@@ -152,7 +155,11 @@ export class ScheduleService {
       const s = await this.repo.byId(id, tx.trx);
       if (!s) throw notFound('schedule', id);
       const current = { roomId: s.room_id, imageId: s.image_id, version: s.version, cron: s.cron, timeZone: s.time_zone, windowStart: s.window_start, windowEnd: s.window_end, options: JSON.parse(s.options) as object, enabled: s.enabled === 1, once: s.once === 1 };
-      const row = this.check(ScheduleInputSchema.safeParse({ ...current, ...(patch.data as object) }));
+      // Only the fields the patch names: the schema's defaults (version, zone, options, enabled, once)
+      // must not overwrite what the schedule has (a PATCH { enabled: false } turned a one-off into a
+      // nightly schedule and reset its options).
+      const named = Object.fromEntries(Object.entries(patch.data as object).filter(([k]) => Object.hasOwn(raw as object, k)));
+      const row = this.check(ScheduleInputSchema.safeParse({ ...current, ...named }));
       await this.checkTargets(tx.trx, row);
       const at = new Date(this.now()).toISOString();
       await this.repo.replace(tx.trx, id, row, at);
@@ -268,6 +275,15 @@ export class ScheduleService {
     const bad = cronProblem(cron);
     if (bad) throw new AppError(400, 'bad_cron', bad);
     if (!isTimeZone(v.timeZone)) throw new AppError(400, 'bad_time_zone', `"${v.timeZone}" is not a time zone this server knows; use an IANA name such as Europe/Paris`);
+    if (v.once && v.enabled) {
+      // A one-off is "tonight": one whose first instant is further away (a date already past this
+      // year, the dialog confirmed after 22:00, a used one-off turned on again) would erase the room a
+      // year later.
+      const [first] = nextFires(cron, v.timeZone, this.now(), 1);
+      if (first === undefined || first - this.now() > ONCE_WITHIN_MS) {
+        throw new AppError(400, 'once_too_far', `a one-off restore must start within the next 24 hours; its cron ${cron} next fires ${first === undefined ? 'never' : new Date(first).toISOString()}: make a new one for the day you want`);
+      }
+    }
     if (hhmm(v.windowStart) === hhmm(v.windowEnd)) throw new AppError(400, 'bad_window', `the window ${v.windowStart}–${v.windowEnd} is empty; give a start and an end (22:00–06:00 crosses midnight)`);
     // The options must make a valid run (the steps' order, restore and verify in): checked as RunService will.
     const steps = checkSteps(v.options.steps ?? STEPS);

@@ -94,7 +94,9 @@ describe.each(DIALECTS)('schedules through ScheduleService (%s)', (dialect) => {
 
   it('turns a one-off ("tonight, once") off after its instant, said as a date in words', async () => {
     clock = Date.parse('2027-01-11T12:00:00Z');
-    const once = await schedules.create(actor, { roomId, imageId, cron: '0 22 11 1 *', windowStart: '22:00', windowEnd: '06:00', once: true });
+    const once = await schedules.create(actor, { roomId, imageId, cron: '0 22 11 1 *', windowStart: '22:00', windowEnd: '06:00', once: true, options: { maxParallel: 3 } });
+    // A patch changes what it names and nothing else (not the fields the schema has defaults for).
+    expect(await schedules.update(actor, once.id, { windowEnd: '05:00' })).toMatchObject({ once: true, enabled: true, options: { maxParallel: 3 }, window: { end: '05:00' } });
     expect(once).toMatchObject({ once: true, enabled: true, words: { fr: 'le 11 janvier à 22:00', en: 'on 11 January at 22:00' }, next: ['2027-01-11T21:00:00.000Z', expect.any(String), expect.any(String)] });
     heard.length = 0;
     clock = Date.parse('2027-01-11T21:00:01Z');
@@ -102,6 +104,10 @@ describe.each(DIALECTS)('schedules through ScheduleService (%s)', (dialect) => {
     expect(r).toMatchObject({ outcome: 'started' });
     expect(await schedules.get(once.id)).toMatchObject({ enabled: false, once: true, next: [] });
     expect(heard).toEqual(['schedule.changed:fired', 'schedule.changed:updated']);
+    // Turned on again after its instant, or made for "tonight" once tonight's 22:00 has passed, it
+    // would fire a year later: refused, with what to do.
+    expect(await refused(schedules.update(actor, once.id, { enabled: true }))).toMatchObject({ status: 400, code: 'once_too_far', message: expect.stringContaining('24 hours') });
+    expect(await refused(schedules.create(actor, { roomId, imageId, cron: '0 22 11 1 *', windowStart: '22:00', windowEnd: '06:00', once: true }))).toMatchObject({ code: 'once_too_far' });
     await runs.cancel(actor, r!.runId!);
     await schedules.delete(actor, once.id);
   });

@@ -3971,7 +3971,7 @@ export interface paths {
                         "application/json": components["schemas"]["Schedule"];
                     };
                 };
-                /** @description validation_failed | bad_cron | bad_time_zone | bad_window | bad_steps | bad_options | unknown_image | unknown_version */
+                /** @description validation_failed | bad_cron | bad_time_zone | once_too_far | bad_window | bad_steps | bad_options | unknown_image | unknown_version */
                 400: {
                     headers: {
                         [name: string]: unknown;
@@ -4296,7 +4296,7 @@ export interface paths {
                         "application/json": components["schemas"]["Schedule"];
                     };
                 };
-                /** @description validation_failed | bad_cron | bad_time_zone | bad_window | bad_steps | bad_options | unknown_image | unknown_version */
+                /** @description validation_failed | bad_cron | bad_time_zone | once_too_far | bad_window | bad_steps | bad_options | unknown_image | unknown_version */
                 400: {
                     headers: {
                         [name: string]: unknown;
