@@ -34,5 +34,6 @@ describe('web i18n catalogues', () => {
     expect(formatRelative('fr', new Date(now.getTime() - 3 * 60_000), now)).toMatch(/il y a 3\s?min/);
     expect(formatRelative('en', new Date(now.getTime() + 2 * 3600_000), now)).toMatch(/in 2 hr/);
     expect(formatDuration('en', 80 * 60)).toMatch(/1 hr 20 min/);
+    expect(formatDuration('en', 3599)).toMatch(/1 hr 0 min/); // never "60 min"
   });
 });

@@ -116,7 +116,7 @@ export function RestoreDialog({ target, onClose, onStarted, onScheduled }: { tar
 
   const title = t('restore.title', { target: target.whole ? target.roomName : t('room.selected', { count }) });
   return (
-    <dialog ref={ref} aria-labelledby="restore-title" onCancel={onClose} onClose={onClose} data-testid="restore-dialog">
+    <dialog ref={ref} aria-labelledby="restore-title" onCancel={(e) => (busy ? e.preventDefault() : onClose())} onClose={onClose} data-testid="restore-dialog">
       <h2 id="restore-title">{step === 'form' ? title : t('restore.confirmTitle')}</h2>
       {images.isError && <ErrorMessage error={images.error} onRetry={() => void images.refetch()} />}
       {images.isPending && <p role="status">{t('app.loading')}</p>}

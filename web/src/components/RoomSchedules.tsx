@@ -9,6 +9,7 @@ import { runKeys, useRoomSchedules, type Schedule } from '../api/runs-queries.js
 import { useI18n } from '../i18n/react.js';
 import { atWords } from '../i18n/when.js';
 import { ErrorMessage } from './ErrorMessage.js';
+import { RunError } from './RunActions.js';
 
 function ScheduleItem({ s, canEdit, images }: { s: Schedule; canEdit: boolean; images: Map<number, string> }) {
   const { t, lang } = useI18n();
@@ -46,12 +47,15 @@ function ScheduleItem({ s, canEdit, images }: { s: Schedule; canEdit: boolean; i
         {s.once && <> · {t('schedules.once')}</>} · {t('schedules.window', { start: s.window.start, end: s.window.end })}
         {s.enabled && s.next[0] && <> · {t('schedules.next', { when: atWords(lang, s.next[0]) })}</>}
       </p>
-      {error !== null && <ErrorMessage error={error} />}
+      {error !== null && <RunError error={error} />}
       {canEdit && (
         <div className="actions">
-          <button type="button" className="secondary" disabled={busy} onClick={() => void toggle()} aria-label={`${s.enabled ? t('schedules.disable') : t('schedules.enable')} — ${words}`}>
-            {s.enabled ? t('schedules.disable') : t('schedules.enable')}
-          </button>
+          {/* A one-off that is off has run (or was stopped): it is not turned on again (the server refuses it a year later); make a new one. */}
+          {!(s.once && !s.enabled) && (
+            <button type="button" className="secondary" disabled={busy} onClick={() => void toggle()} aria-label={`${s.enabled ? t('schedules.disable') : t('schedules.enable')} — ${words}`}>
+              {s.enabled ? t('schedules.disable') : t('schedules.enable')}
+            </button>
+          )}
           <button type="button" className="secondary" disabled={busy} onClick={remove} aria-label={`${t('schedules.delete')} — ${words}`}>
             {t('schedules.delete')}
           </button>

@@ -10,7 +10,7 @@ import type { MessageKey } from '../i18n/index.js';
 import { useI18n } from '../i18n/react.js';
 import { ErrorMessage } from './ErrorMessage.js';
 
-const RUN_ERRORS = new Set(['run_running', 'nothing_to_retry', 'image_gone', 'run_finished', 'run_pc_finished', 'bad_cron', 'bad_window', 'bad_time_zone', 'window_over']);
+const RUN_ERRORS = new Set(['run_running', 'nothing_to_retry', 'image_gone', 'run_finished', 'run_pc_finished', 'bad_cron', 'bad_window', 'bad_time_zone', 'window_over', 'once_too_far']);
 
 /** A refusal of the runs or schedules API in words (those codes the shared catalogue does not name), else ErrorMessage. */
 export function RunError({ error }: { error: unknown }) {
@@ -34,6 +34,8 @@ export function RunActions({ runId, state, failed }: { runId: number; state: Run
   const path = { params: { path: { id: String(runId) } } };
 
   const retry = async () => {
+    // Retrying erases the failed PCs' disks again: asked first, as every other erasing action is.
+    if (!window.confirm(t('runActions.retryConfirm', { count: failed }))) return;
     setBusy('retry');
     setError(null);
     try {

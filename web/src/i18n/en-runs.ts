@@ -74,6 +74,7 @@ export const enRuns: Record<keyof typeof frRuns, Message> = {
   'runActions.openRetry': 'Open the new restore',
   'runActions.cancel': 'Cancel the restore',
   'runActions.cancelConfirm': 'Cancel restore #{id}? PCs not yet done will be stopped.',
+  'runActions.retryConfirm': { one: 'Restore the failed PC ({count}) again? Its disk will be erased and restored.', other: 'Restore the {count} failed PCs again? Their disks will be erased and restored.' },
   'runActions.cancelPc': 'Cancel {name}',
   'runActions.cancelPcConfirm': 'Cancel the restore of {name}?',
   'runActions.actions': 'Actions',
@@ -88,4 +89,5 @@ export const enRuns: Record<keyof typeof frRuns, Message> = {
   'runError.bad_window': 'The window is empty: its end must differ from its start.',
   'runError.bad_time_zone': 'The server does not know the school’s time zone.',
   'runError.window_over': 'The window is already over: nothing was started.',
+  'runError.once_too_far': 'A one-off restore must start within the next 24 hours: it is too late for tonight, or it already took place. Choose another day or a regular restore.',
 };

@@ -71,6 +71,7 @@ export const frRuns = {
   'runActions.openRetry': 'Voir la nouvelle restauration',
   'runActions.cancel': 'Annuler la restauration',
   'runActions.cancelConfirm': 'Annuler la restauration n° {id} ? Les PC pas encore terminés seront arrêtés.',
+  'runActions.retryConfirm': { one: 'Relancer la restauration du PC en échec ({count}) ? Son disque sera effacé et restauré.', other: 'Relancer la restauration des {count} PC en échec ? Leurs disques seront effacés et restaurés.' },
   'runActions.cancelPc': 'Annuler {name}',
   'runActions.cancelPcConfirm': 'Annuler la restauration de {name} ?',
   'runActions.actions': 'Actions',
@@ -85,4 +86,5 @@ export const frRuns = {
   'runError.bad_window': 'La plage horaire est vide : l’heure de fin doit différer de l’heure de début.',
   'runError.bad_time_zone': 'Le fuseau horaire de l’établissement n’est pas reconnu par le serveur.',
   'runError.window_over': 'La plage horaire est déjà terminée : rien n’a été lancé.',
+  'runError.once_too_far': 'Une restauration « une seule fois » doit commencer dans les prochaines 24 heures : il est trop tard pour ce soir, ou elle a déjà eu lieu. Choisissez une autre date ou une restauration régulière.',
 };

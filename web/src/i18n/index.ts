@@ -98,7 +98,8 @@ export function formatDuration(lang: Lang, seconds: number): string {
   const s = Math.max(0, Math.round(seconds));
   const unit = (value: number, u: 'hour' | 'minute' | 'second') => new Intl.NumberFormat(lang, { style: 'unit', unit: u, unitDisplay: 'short' }).format(value);
   if (s < 60) return unit(s, 'second');
-  const h = Math.floor(s / 3600);
-  const m = Math.round((s % 3600) / 60);
+  const total = Math.round(s / 60); // minutes first, so that 3599 s is "1 h 0 min", never "60 min"
+  const h = Math.floor(total / 60);
+  const m = total % 60;
   return h > 0 ? `${unit(h, 'hour')} ${unit(m, 'minute')}` : unit(m, 'minute');
 }

@@ -4,6 +4,7 @@ import { useState } from 'react';
 import { Link, useParams } from 'react-router';
 import { formatBytes, useHasRole, useHost, useHostTasks, type Task } from '../api/admin.js';
 import type { Host } from '../api/client.js';
+import { useRoom } from '../api/queries.js';
 import { CaptureForm } from '../components/CaptureForm.js';
 import { Problem } from '../components/Problem.js';
 import { RestoreDialog } from '../components/RestoreDialog.js';
@@ -151,8 +152,9 @@ export function PcPage() {
         {tasks.data && <TaskHistory tasks={tasks.data} />}
       </section>
       {restoring && h.roomId !== null && (
-        <RestoreDialog
-          target={{ roomId: h.roomId, roomName: h.room ?? '', hosts: [h], whole: false, defaultImageId: null }}
+        <PcRestore
+          host={h}
+          roomId={h.roomId}
           onClose={() => setRestoring(false)}
           onStarted={() => {
             setRestoring(false);
@@ -161,5 +163,21 @@ export function PcPage() {
         />
       )}
     </section>
+  );
+}
+
+/** The restore dialog on this one PC, with the image and version its room uses preselected, as on the room page. */
+function PcRestore({ host, roomId, onClose, onStarted }: { host: Host; roomId: number; onClose: () => void; onStarted: () => void }) {
+  const { t } = useI18n();
+  const room = useRoom(roomId);
+  if (room.isError) return <Problem error={room.error} />;
+  if (!room.data) return <p role="status">{t('app.loading')}</p>;
+  const r = room.data;
+  return (
+    <RestoreDialog
+      target={{ roomId, roomName: r.name, hosts: [host], whole: false, defaultImageId: r.imageId ?? null, defaultVersion: r.imageId !== null ? r.version : null }}
+      onClose={onClose}
+      onStarted={onStarted}
+    />
   );
 }
