@@ -51,6 +51,25 @@ export function clientRoutes(imaging: MachineProtocol): AnyRoute[] {
       handler: ({ machine, body }) => imaging.registerCapture(machine!, body as Buffer),
     }),
     defineRoute({
+      method: 'post', path: '/api/v1/client/capture/chunks', tag: 'client', access: 'machine',
+      summary:
+        'Streaming capture: name the chunks read and hashed so far, before the manifest exists. The first batch records the capturing version; ' +
+        'each batch joins its version\'s chunk list (kept from the store\'s GC from then on) and the answer lists those the store lacks: upload them (PUT /api/v1/client/chunks/:hash). ' +
+        'The manifest, posted at the end (POST /api/v1/client/capture), replaces the list; then commit.',
+      body: z.object({
+        chunkSize: z.number().int().min(65536).max(64 * 1024 * 1024).describe('the capture\'s chunk size (as its manifest will give it)'),
+        chunks: z
+          .array(z.object({ hash: hashParams.shape.hash, length: z.number().int().positive().describe('uncompressed bytes of the window') }))
+          .min(1)
+          .max(4096),
+      }),
+      response: z
+        .object({ versionId: z.number().int(), number: z.number().int(), missing: z.array(z.string()).describe('hashes of this batch the store lacks'), missingBytes: Bytes.describe('their uncompressed size') })
+        .meta({ id: 'ChunkAnnouncementAnswer' }),
+      errors: { ...errors, 400: 'bad_chunk_list', 404: 'task_gone | image_gone', 409: 'task_not_running | task_failed | wrong_task_kind | capture_committed | chunk_size_changed', 507: 'insufficient_storage' },
+      handler: ({ machine, body }) => imaging.announceChunks(machine!, body),
+    }),
+    defineRoute({
       method: 'put', path: '/api/v1/client/chunks/:hash', tag: 'client', access: 'machine',
       summary:
         'Capture: upload one chunk (its zstd frame); the store keeps it only if its decompressed bytes hash to :hash. ' +

@@ -46,6 +46,12 @@ export interface CommitAnswer {
   manifestSha256: string;
 }
 
+/** A streaming capture's batch (POST /api/v1/client/capture/chunks). */
+export interface ChunkAnnouncement {
+  chunkSize: number;
+  chunks: Array<{ hash: string; length: number }>;
+}
+
 /** Used bytes of a manifest: the used extents of every partition and the boot area written back. */
 const usedBytesOf = (m: Manifest) => m.partitions.reduce((s, p) => s + p.usedBytes, 0) + m.bootArea.write.reduce((s, [, l]) => s + l, 0);
 
@@ -103,6 +109,8 @@ export class MachineProtocol {
         throw conflict('capture_committed', `version ${existing.number} of this task is already committed; post the result (POST /api/v1/client/result)`);
       }
       let version: { id: number; number: number };
+      // A version created by a streaming capture's first batch has no manifest yet: this is its first.
+      const again = existing !== undefined && (await this.store.hasPending(existing.id));
       if (existing) {
         version = { id: existing.id, number: existing.number };
         await this.images.recapture(tx, existing.id, stats, hashes);
@@ -117,11 +125,60 @@ export class MachineProtocol {
       await this.store.checkSpace(missingBytes);
       await this.store.writeDurable(this.store.pendingManifestPath(version.id), normalized);
       await writeAudit(trx, machine.actor, {
-        action: existing ? 'image.version.recapture' : 'image.version.capture',
+        action: again ? 'image.version.recapture' : 'image.version.capture',
         targetType: 'image',
         targetId: image.id,
         details: { version: version.number, versionId: version.id, taskId: task.id, chunks: hashes.length, missing: missing.length, missingBytes },
       });
+      return { versionId: version.id, number: version.number, missing, missingBytes };
+    });
+  }
+
+  /**
+   * A streaming capture's batch of chunk hashes, named as the client reads and hashes its disk (before
+   * it has a manifest): the first batch records the 'capturing' version, each batch adds its hashes to
+   * the version's chunk list under the store lock (from then on GC keeps them: a chunk answered as
+   * present cannot be collected before the commit), and the answer lists those the store lacks. The
+   * manifest, posted at the end (registerCapture), replaces the list with the final one.
+   */
+  async announceChunks(machine: MachineAuth, body: ChunkAnnouncement): Promise<Omit<CaptureAnswer, 'missingBytes'> & { missingBytes: number }> {
+    const task = await this.tasks.machineTask(machine, ['capture']);
+    const lengths = new Map<string, number>();
+    for (const c of body.chunks) {
+      if (c.length > body.chunkSize) throw new AppError(400, 'bad_chunk_list', `chunk ${c.hash} is ${c.length} bytes long, more than the chunk size (${body.chunkSize})`);
+      lengths.set(c.hash, Math.max(c.length, lengths.get(c.hash) ?? 0));
+    }
+    const hashes = [...lengths.keys()];
+    const params = CaptureParamsSchema.parse(this.tasks.kinds.paramsOf(task));
+    return this.events.transaction(this.db, async (tx) => {
+      const trx = tx.trx;
+      await this.store.lock(trx);
+      const state = await this.tasks.stateOf(task.id, trx);
+      if (state !== 'running') throw conflict('task_not_running', `task ${task.id} is ${state ?? 'gone'}, not running; power off`);
+      const image = await this.images.image(params.imageId, trx);
+      if (!image) throw new AppError(404, 'image_gone', `image ${params.imageId} ("${params.image}") no longer exists; cancel this task`);
+      const existing = await this.images.captureOf(task.id, trx);
+      if (existing?.state === 'ready') {
+        throw conflict('capture_committed', `version ${existing.number} of this task is already committed; post the result (POST /api/v1/client/result)`);
+      }
+      let version: { id: number; number: number };
+      if (existing) {
+        if (existing.chunk_size !== body.chunkSize) {
+          throw conflict('chunk_size_changed', `this capture was started with ${existing.chunk_size}-byte chunks, not ${body.chunkSize}; post the manifest (POST /api/v1/client/capture) to start it over`);
+        }
+        version = { id: existing.id, number: existing.number };
+        await this.images.addChunks(tx, existing.id, hashes);
+      } else {
+        const source = { mac: task.mac, serial: task.serial, ip: machine.actor.ip };
+        const stats = { chunk_size: body.chunkSize, disk_bytes: 0, used_bytes: 0, stored_bytes: 0, chunk_count: 0 };
+        version = await this.images.insertCapturing(tx, { imageId: image.id, notes: params.notes, createdBy: task.created_by, sourceHostId: task.host_id, source, taskId: task.id, stats, hashes });
+      }
+      const present = await this.store.present(hashes, trx);
+      // One being checked (uploaded before a restart) is not asked again: the commit waits for its
+      // check and lists it missing if it fails.
+      const missing = hashes.filter((h) => !present.has(h) && !this.intake.checking(h));
+      const missingBytes = missing.reduce((s, h) => s + lengths.get(h)!, 0);
+      await this.store.checkSpace(missingBytes);
       return { versionId: version.id, number: version.number, missing, missingBytes };
     });
   }

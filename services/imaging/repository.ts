@@ -157,6 +157,20 @@ export class ImageRepository {
     await this.insertChunkList(tx.trx, versionId, hashes);
   }
 
+  /**
+   * A streaming capture names more of its chunks (protocol.ts announceChunks): added to the capturing
+   * version's list (those already there are kept), so the store's GC keeps them from now on.
+   */
+  async addChunks(tx: Tx, versionId: number, hashes: string[]): Promise<void> {
+    for (let i = 0; i < hashes.length; i += INSERT_BATCH) {
+      await tx.trx
+        .insertInto('image_version_chunks')
+        .values(hashes.slice(i, i + INSERT_BATCH).map((hash) => ({ version_id: versionId, hash })))
+        .onConflict((oc) => oc.columns(['version_id', 'hash']).doNothing())
+        .execute();
+    }
+  }
+
   private async insertChunkList(trx: Kysely<DB>, versionId: number, hashes: string[]): Promise<void> {
     for (let i = 0; i < hashes.length; i += INSERT_BATCH) {
       await trx

@@ -142,6 +142,14 @@ export class ImageStore {
     return fs.promises.readFile(this.pendingManifestPath(versionId), 'utf8');
   }
 
+  /** Whether a capture's pending manifest was written (a streaming capture has none before its end). */
+  async hasPending(versionId: number): Promise<boolean> {
+    return fs.promises.access(this.pendingManifestPath(versionId)).then(
+      () => true,
+      () => false,
+    );
+  }
+
   async removePending(versionId: number): Promise<void> {
     await fs.promises.rm(this.pendingManifestPath(versionId), { force: true });
   }

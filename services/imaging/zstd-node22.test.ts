@@ -44,6 +44,18 @@ describe('zstd chunks on Node 22 (node:zlib)', () => {
     ]);
   });
 
+  it("the streaming capture's held windows: hashed as format.ts hashes them, then compressed from the bytes read or dropped; a stale handle refused with a reason; closed workers refuse at once", () => {
+    expect(r.held).toEqual([
+      { hashOk: true, blocksOk: true, compressed: true },
+      { hashOk: true, blocksOk: true, compressed: 'dropped' },
+      { hashOk: true, blocksOk: true, compressed: true },
+      { hashOk: true, blocksOk: true, compressed: 'dropped' },
+    ]);
+    expect(r.heldTwice).toMatch(/is not held by this worker/);
+    expect(r.afterRefusal).toBe(true);
+    expect(r.afterClose).toMatch(/were closed/);
+  });
+
   it('refuses a chunk with one byte flipped, and one larger than its chunk size, as not valid zstd', () => {
     const refused = { decompress: expect.stringMatching(/^ZstdError: /), check: expect.stringMatching(/^ZstdError: /), decode: expect.stringMatching(/^ZstdError: /) };
     expect(r['v3-one-byte-flipped']).toEqual(refused);

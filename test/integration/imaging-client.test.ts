@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HttpImagingApi } from '../../services/imaging/client/api.js';
+import { contentDigest, HttpImagingApi } from '../../services/imaging/client/api.js';
 import { runTask } from '../../services/imaging/client/main.js';
 import { allChunks, maskWindow, windowsOf, type Extent, type Manifest } from '../../services/imaging/format.js';
 import { ApiClient } from '../support/client.js';
@@ -339,7 +339,7 @@ describe.skipIf(!isRoot || missing.length > 0)('imaging client on loop devices a
     fs.rmSync(file('bitlocker.img'), { force: true });
   }, 120_000);
 
-  it('reports a disk that changed under the capture (disk_changed): the store rejects the changed chunk, and the re-read shows the change', async () => {
+  it('reports a disk that changed under the capture (disk_changed): the store rejects a damaged upload, and the re-read shows the change', async () => {
     await run('cp', ['--sparse=always', file('master.img'), file('changing.img')]);
     // A new file, so that some window is new to the store and gets uploaded.
     const ntfs = SCHOOL_LAYOUT.find((p) => p.fs === 'ntfs')!;
@@ -348,14 +348,24 @@ describe.skipIf(!isRoot || missing.length > 0)('imaging client on loop devices a
     const { taskId, token, action } = await bootForTask({ kind: 'capture', imageId });
     expect(action).toBe('capture');
     const l = await loopOf(file('changing.img'));
-    // Once the manifest is sent, something writes into a window the store lacks: the upload reads
-    // other bytes than the hash pass did.
+    // A streaming capture reads each window once, so its hash and its upload always agree. Here every
+    // first upload arrives damaged (one byte flipped, its Content-Digest right: the transfer check
+    // passes, the store's content check rejects it), and once the manifest is sent something writes
+    // into one of those windows: the commit finds them missing, the client reads them again, and the
+    // changed one no longer has the hash of its manifest entry.
+    const damaged = new Set<string>();
     class ChangingDisk extends HttpImagingApi {
+      override async putChunk(hash: string, data: Buffer, digest?: string) {
+        if (damaged.has(hash)) return super.putChunk(hash, data, digest);
+        damaged.add(hash);
+        const bad = Buffer.from(data);
+        bad[bad.length - 9] = bad[bad.length - 9]! ^ 0xff;
+        return super.putChunk(hash, bad, contentDigest(bad));
+      }
       override async registerCapture(m: Manifest) {
         const answer = await super.registerCapture(m);
-        const want = new Set(answer.missing);
-        const p = m.partitions.find((x) => x.chunks.some((c) => want.has(c.hash)))!;
-        const c = p.chunks.find((x) => want.has(x.hash))!;
+        const p = m.partitions.find((x) => x.chunks.some((c) => damaged.has(c.hash)))!;
+        const c = p.chunks.find((x) => damaged.has(x.hash))!;
         const [uo, ul] = p.used.find(([o, n]) => o + n > c.offset && o < c.offset + c.length)!;
         const at = Math.max(uo, c.offset);
         const fd = fs.openSync(l, 'r+');
@@ -371,7 +381,7 @@ describe.skipIf(!isRoot || missing.length > 0)('imaging client on loop devices a
       await release(l);
     }
     expect(ok).toBe(false);
-    expect(log.some((x) => /the store lacks 1 chunk\(s\) after the upload .*rejected when checked/.test(x)), log.slice(-10).join('\n')).toBe(true);
+    expect(log.some((x) => /the store lacks \d+ chunk\(s\) after the upload .*rejected when checked/.test(x)), log.slice(-10).join('\n')).toBe(true);
     const t = await task(taskId);
     expect(t.state).toBe('failed');
     expect(t.error).toMatch(/the disk changed during the capture/);

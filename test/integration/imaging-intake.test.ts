@@ -55,6 +55,11 @@ class Machine {
   commit() {
     return this.api.post('/api/v1/client/capture/commit', {});
   }
+  /** A streaming capture's batch: the chunks of `m` whose hash is in `hashes`. */
+  announce(m: Manifest, hashes: string[], chunkSize = m.chunkSize) {
+    const all = [...m.bootArea.chunks, ...m.partitions.flatMap((p) => p.chunks)];
+    return this.api.post('/api/v1/client/capture/chunks', { chunkSize, chunks: hashes.map((h) => ({ hash: h, length: all.find((c) => c.hash === h)!.length })) });
+  }
 }
 
 describe.each(DIALECTS)('chunk uploads with a Content-Digest on %s', (dialect) => {
@@ -77,10 +82,11 @@ describe.each(DIALECTS)('chunk uploads with a Content-Digest on %s', (dialect) =
   };
   const cancel = (taskId: number) => tech.post(`/api/v1/tasks/${taskId}/cancel`, {});
 
+  let admin: ApiClient;
   beforeAll(async () => {
     app = await startTestApp(dialect);
     store = path.join(app.dataDir, 'images');
-    const admin = new ApiClient(app.url);
+    admin = new ApiClient(app.url);
     await admin.login('admin', TEST_ADMIN_PASSWORD);
     tech = await admin.userClient('tech', 'technician');
     hostId = (await tech.post('/api/v1/hosts', { name: 'B205-REF', mac: MAC })).body.id;
@@ -166,6 +172,70 @@ describe.each(DIALECTS)('chunk uploads with a Content-Digest on %s', (dialect) =
       fs.rmSync(held.dir, { recursive: true, force: true });
     }
   });
+
+  it('a streaming capture names its chunks in batches before its manifest: the GC keeps what the store said it has, the version is the same after a restart, the manifest ends it', async () => {
+    const streamImage = (await tech.post('/api/v1/images', { name: `streaming ${dialect}` })).body.id as number;
+    const keys = Array.from({ length: 12 }, (_, i) => `stream-${i}`);
+    const b = await buildImage(keys, 'stream-boot');
+    const hashes = distinct(b.manifest);
+    const endRunning = async () => {
+      const list = (await tech.get('/api/v1/tasks?kind=capture')).body as Array<{ id: number; state: string }>;
+      for (const t of list.filter((x) => x.state === 'running' || x.state === 'queued')) await cancel(t.id);
+    };
+    await endRunning(); // an earlier test's capture, committed but never ended
+    const captureTask = async () => {
+      const t = await tech.post('/api/v1/tasks', { kind: 'capture', hostIds: [hostId], imageId: streamImage });
+      expect(t.status, JSON.stringify(t.body)).toBe(201);
+      return Machine.boot(app.url, MAC);
+    };
+    let number = 0;
+    for (let round = 0; round < 3; round++) {
+      const m = await captureTask();
+      // The previous version goes (every chunk becomes collectable) while the new capture asks about them.
+      if (number) expect((await tech.delete(`/api/v1/images/${streamImage}/versions/${number}`)).status).toBe(204);
+      const [gc, first] = await Promise.all([admin.post('/api/v1/images/gc'), m.announce(b.manifest, hashes.slice(0, 8))]);
+      expect(gc.status).toBe(200);
+      expect(first.status, JSON.stringify(first.body)).toBe(200);
+      const told = hashes.slice(0, 8).filter((h) => !first.body.missing.includes(h));
+      for (const h of told) expect(fs.existsSync(chunkFile(h)), `round ${round}: ${h} was said to be in the store`).toBe(true);
+      if (round === 0) expect(first.body.missing).toEqual(hashes.slice(0, 8));
+      const v = ((await tech.get(`/api/v1/images/${streamImage}`)).body.versions as Array<{ number: number; state: string }>).find((x) => x.number === first.body.number);
+      expect(v?.state).toBe('capturing');
+      // A GC after the answer keeps them: they are in the capturing version's list.
+      expect((await admin.post('/api/v1/images/gc')).status).toBe(200);
+      for (const h of told) expect(fs.existsSync(chunkFile(h))).toBe(true);
+      await m.uploadAll(b, first.body.missing);
+
+      // The client restarts: its batches again, the same version; what it uploaded is not asked again.
+      const again = await m.announce(b.manifest, hashes);
+      expect(again.body).toMatchObject({ versionId: first.body.versionId, number: first.body.number });
+      expect(again.body.missing.filter((h: string) => first.body.missing.includes(h) || told.includes(h))).toEqual([]);
+      await m.uploadAll(b, again.body.missing);
+      const reg = await m.capture(b.manifest);
+      expect(reg.status, JSON.stringify(reg.body)).toBe(200);
+      expect(reg.body.versionId).toBe(first.body.versionId);
+      const commit = await m.commit();
+      expect(commit.status, JSON.stringify(commit.body)).toBe(200);
+      expect(commit.body).toMatchObject({ state: 'ready', chunkCount: hashes.length });
+      expect((await m.api.post('/api/v1/client/result', { ok: true })).body.state).toBe('done');
+      expect((await tech.post(`/api/v1/images/${streamImage}/versions/${commit.body.number}/verify`)).body.ok).toBe(true);
+      number = commit.body.number;
+    }
+    // One capture audit per version (its manifest is its first: not a 'recapture').
+    const audit = (await admin.get('/api/v1/audit?action=image.version.recapture')).body as Array<{ details: { versionId: number } }>;
+    expect(audit.filter((a) => a.details.versionId >= number - 2)).toEqual([]);
+
+    // Refusals: another chunk size once started, a window longer than the chunk size, no task token.
+    const m = await captureTask();
+    expect((await m.announce(b.manifest, hashes.slice(0, 2))).status).toBe(200);
+    const size = await m.announce(b.manifest, hashes.slice(0, 2), b.manifest.chunkSize * 2);
+    expect(size.status).toBe(409);
+    expect(size.body.code).toBe('chunk_size_changed');
+    const long = await m.api.post('/api/v1/client/capture/chunks', { chunkSize: 65536, chunks: [{ hash: hashes[0], length: 65537 }] });
+    expect(long.status).toBe(400);
+    expect(await new ApiClient(app.url).post('/api/v1/client/capture/chunks', { chunkSize: 65536, chunks: [{ hash: hashes[0], length: 1 }] }).then((r) => r.status)).toBe(401);
+    await endRunning();
+  }, 120_000);
 });
 
 describe('an api killed while chunks are being checked', () => {

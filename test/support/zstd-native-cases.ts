@@ -8,7 +8,7 @@ import { contentDigest } from '../../services/imaging/client/api.js';
 import { WindowCompressor } from '../../services/imaging/client/compressor.js';
 import { ChunkDecoder } from '../../services/imaging/client/decoder.js';
 import { frameChecker } from '../../services/imaging/frame-check.js';
-import { encodeBlockIndex, maskWindow, type Extent } from '../../services/imaging/format.js';
+import { blockHashes, encodeBlockIndex, maskWindow, type Extent } from '../../services/imaging/format.js';
 import { ZstdError, zstdCompress, zstdCompressBlocks, zstdDecompress, zstdEngine, zstdFrames } from '../../services/imaging/zstd.js';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
@@ -97,9 +97,36 @@ try {
         return { roundTrip: (await zstdDecompress(g.data, w.length)).equals(want), digestOk: g.digest === contentDigest(g.data), rawHash: g.rawHash === '' ? 'none' : g.rawHash === sha(want) ? 'right' : 'wrong' };
       }),
     );
+    // The streaming capture's way: read and hash (the bytes kept by the worker), then compress or drop.
+    const held = await Promise.all(windows.map((w) => compressor.read(w)));
+    const kept = await Promise.all(held.map((h, i) => (i % 2 === 0 ? compressor.compressHeld(h) : (compressor.drop(h), null))));
+    out.held = await Promise.all(
+      windows.map(async (w, i) => {
+        const want = Buffer.alloc(w.length);
+        content.copy(want, 0, w.base, Math.min(content.length, w.base + w.length));
+        maskWindow(want, w.used);
+        const k = kept[i];
+        return {
+          hashOk: held[i]!.hash === sha(want),
+          blocksOk: JSON.stringify(held[i]!.blocks) === JSON.stringify(blockHashes(want, 64 * 1024)),
+          compressed: k ? (await zstdDecompress(k.data, w.length)).equals(want) && k.digest === contentDigest(k.data) : 'dropped',
+        };
+      }),
+    );
+    // A held window compressed again (already given back) is refused with a reason, the worker lives on.
+    out.heldTwice = await compressor.compressHeld(held[0]!).then(
+      () => 'accepted',
+      (e: Error) => e.message,
+    );
+    out.afterRefusal = (await compressor.read(windows[0]!)).hash === held[0]!.hash;
   } finally {
     await compressor.close();
   }
+  // After close, a call is refused at once with the reason rather than waiting for ever.
+  out.afterClose = await compressor.read({ base: 0, length: 4096, used: [[0, 4096]] }).then(
+    () => 'answered',
+    (e: Error) => e.message,
+  );
   const bad = Buffer.from(v3);
   bad[bad.length >> 1]! ^= 0x5a;
   await refused('v3-one-byte-flipped', bad, w.length);

@@ -18,6 +18,8 @@ export interface TaskResult {
 export interface ImagingApi {
   task(): Promise<ClientTask>;
   registerCapture(manifest: Manifest): Promise<{ versionId: number; number: number; missing: string[] }>;
+  /** Streaming capture: names a batch of chunks before the manifest; answers which of them the store lacks. */
+  announceChunks(chunkSize: number, chunks: Array<{ hash: string; length: number }>): Promise<{ versionId: number; number: number; missing: string[] }>;
   /** `digest`: the frame's Content-Digest when the caller computed it already (contentDigest). */
   putChunk(hash: string, data: Buffer, digest?: string): Promise<void>;
   /** Throws a ClientError with code 'chunks_missing' and details.missing (the hashes) when some chunks are not in the store. */
@@ -128,6 +130,11 @@ export class HttpImagingApi implements ImagingApi {
 
   async registerCapture(manifest: Manifest) {
     const res = await this.call('POST', '/api/v1/client/capture', { json: manifest });
+    return (await res.json()) as { versionId: number; number: number; missing: string[] };
+  }
+
+  async announceChunks(chunkSize: number, chunks: Array<{ hash: string; length: number }>) {
+    const res = await this.call('POST', '/api/v1/client/capture/chunks', { json: { chunkSize, chunks } });
     return (await res.json()) as { versionId: number; number: number; missing: string[] };
   }
 

@@ -1,25 +1,27 @@
-// A capture's chunks read, compressed and digested on worker threads (Node >= 22.15: zstd in
-// node:zlib): each worker reads the window from the disk itself, masks it, compresses it as a v3 stored
-// chunk (the block index, then one frame per block from one zstd context kept across frames, as
-// zstd.ts zstdCompressBlocks does) and computes the SHA-256 of what will be sent (the Content-Digest);
-// the bytes come back moved, not copied. The main thread is left with the uploads: compressing on the
-// libuv pool handed each 64 KiB block's frame back to it, 64 trips per chunk, which made it the
-// capture's bottleneck beside the hashing (test/bench/results/imaging.md).
+// A capture's windows read, hashed, compressed and digested on worker threads (Node >= 22.15: zstd in
+// node:zlib), each window read from the disk once. A streaming capture (capture.ts) asks a worker to
+// read a window and hash it (its SHA-256 and v3 block hashes, as the store checks them); the worker
+// keeps the bytes while the store is asked whether it has that content, then compresses them as a v3
+// stored chunk (the block index, then one frame per block from one zstd context kept across frames, as
+// zstd.ts zstdCompressBlocks does) with the SHA-256 of what will be sent (the Content-Digest), or drops
+// them. The compressed bytes come back moved, not copied. The main thread is left with the HTTP.
+//
+// A worker that dies (out of memory, a bug) fails every window it held or had queued, and every later
+// call, with the reason: the capture stops with it rather than waiting for ever.
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
 import zlib from 'node:zlib';
-import { BLOCK_INDEX_MAGIC, BLOCK_INDEX_TAG, blockIndexLength, encodeBlockIndex, maskWindow } from '../format.js';
-import type { WindowToHash } from './hasher.js';
+import { BLOCK_INDEX_MAGIC, BLOCK_INDEX_TAG, blockIndexLength, encodeBlockIndex } from '../format.js';
+import { WINDOW_SOURCE, type WindowToHash } from './hasher.js';
 
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const fs = require('node:fs');
 const zlib = require('node:zlib');
 const { createHash } = require('node:crypto');
-const __name = (f) => f; // esbuild's keepNames helper
+${WINDOW_SOURCE}
 const BLOCK_INDEX_MAGIC = ${BLOCK_INDEX_MAGIC};
 const BLOCK_INDEX_TAG = ${BLOCK_INDEX_TAG};
-${maskWindow.toString()}
 ${blockIndexLength.toString()}
 ${encodeBlockIndex.toString()}
 const c = zlib.constants;
@@ -57,30 +59,60 @@ function owned(b) {
   u.set(b);
   return u;
 }
-let buf = Buffer.alloc(0);
-async function handle({ id, base, length, used, raw }) {
+async function compressWindow(b) {
+  const bs = workerData.blockSize;
+  const frames = [];
+  for (let o = 0; o < b.length; o += bs) frames.push(await frame(b.subarray(o, Math.min(o + bs, b.length))));
+  const data = owned(Buffer.concat([encodeBlockIndex(bs, frames.map((f) => f.length)), ...frames]));
+  return { data, digest: createHash('sha256').update(data).digest('base64') };
+}
+// Windows read and hashed, kept until the main thread says compress or drop; their buffers reused.
+const held = new Map();
+const spare = [];
+function take(length) {
+  const b = spare.pop();
+  return b && b.length >= length ? b : Buffer.allocUnsafe(length);
+}
+function release(id) {
+  const h = held.get(id);
+  held.delete(id);
+  if (h && spare.length < 4) spare.push(h.full);
+  return h;
+}
+async function handle(m) {
   try {
-    if (buf.length < length) buf = Buffer.allocUnsafe(length);
-    const b = buf.subarray(0, length);
-    let got = 0;
-    while (got < length) {
-      const n = fs.readSync(fd, b, got, length - got, base + got);
-      if (n === 0) {
-        b.fill(0, got); // past the end of the disk: zeros, as engine.ts readFully
-        break;
-      }
-      got += n;
+    if (m.op === 'drop') {
+      release(m.id);
+      return;
     }
-    maskWindow(b, used);
-    const rawHash = raw ? createHash('sha256').update(b).digest('hex') : '';
-    const bs = workerData.blockSize;
-    const frames = [];
-    for (let o = 0; o < length; o += bs) frames.push(await frame(b.subarray(o, Math.min(o + bs, length))));
-    const data = owned(Buffer.concat([encodeBlockIndex(bs, frames.map((f) => f.length)), ...frames]));
-    const digest = createHash('sha256').update(data).digest('base64');
-    parentPort.postMessage({ id, data, digest, rawHash }, [data.buffer]);
+    if (m.op === 'read') {
+      const full = take(m.length);
+      const b = maskWindow(readWindowSync(fd, full.subarray(0, m.length), m.base), m.used);
+      held.set(m.id, { full, b });
+      parentPort.postMessage({ id: m.id, hash: windowHash(b), blocks: blockHashes(b, workerData.blockSize) });
+      return;
+    }
+    if (m.op === 'compress') {
+      const h = held.get(m.id);
+      if (!h) throw new Error('window ' + m.id + ' is not held by this worker');
+      const z = await compressWindow(h.b);
+      release(m.id);
+      parentPort.postMessage({ id: m.id, data: z.data, digest: z.digest, rawHash: '' }, [z.data.buffer]);
+      return;
+    }
+    // 'once': read, mask, compress (and hash when asked), nothing kept.
+    const full = take(m.length);
+    try {
+      const b = maskWindow(readWindowSync(fd, full.subarray(0, m.length), m.base), m.used);
+      const rawHash = m.raw ? createHash('sha256').update(b).digest('hex') : '';
+      const z = await compressWindow(b);
+      parentPort.postMessage({ id: m.id, data: z.data, digest: z.digest, rawHash }, [z.data.buffer]);
+    } finally {
+      if (spare.length < 4) spare.push(full);
+    }
   } catch (err) {
-    parentPort.postMessage({ id, error: String((err && err.message) || err), code: err && err.code });
+    if (m.op === 'compress') release(m.id);
+    parentPort.postMessage({ id: m.id, error: String((err && err.message) || err), code: err && err.code });
   }
 }
 let chain = Promise.resolve();
@@ -98,59 +130,131 @@ export interface CompressedWindow {
   rawHash: string;
 }
 
+/** A window read and hashed by a worker, which keeps its bytes until compressHeld or drop. */
+export interface HeldWindow {
+  hash: string;
+  blocks: string[];
+  readonly worker: number;
+  readonly id: number;
+}
+
+interface Reply {
+  id: number;
+  hash?: string;
+  blocks?: string[];
+  data?: Uint8Array;
+  digest?: string;
+  rawHash?: string;
+  error?: string;
+  code?: string;
+}
+
+interface Slot {
+  worker: Worker;
+  pending: Map<number, { resolve: (r: Reply) => void; reject: (e: Error) => void }>;
+  /** Windows held plus requests not answered: where the next read goes. */
+  load: number;
+}
+
 const hasNativeZstd = typeof (zlib as unknown as { zstdCompress?: unknown }).zstdCompress === 'function';
 
-/** Worker threads that read, compress and digest windows of `disk`; null where node:zlib has no zstd (the tests' Node 20). */
+/** Worker threads that read, hash, compress and digest windows of `disk`; null where node:zlib has no zstd (the tests' Node 20). */
 export class WindowCompressor {
-  private readonly workers: Worker[] = [];
-  private readonly idle: Worker[] = [];
-  private readonly queue: Array<{ w: WindowToHash; raw: boolean; resolve: (c: CompressedWindow) => void; reject: (e: Error) => void }> = [];
-  private readonly busy = new Map<Worker, { resolve: (c: CompressedWindow) => void; reject: (e: Error) => void }>();
+  private readonly slots: Slot[] = [];
+  private nextId = 1;
+  private failed: Error | null = null;
 
   static create(disk: string, blockSize: number, level: number, threads = Math.max(2, Math.min(4, os.availableParallelism()))): WindowCompressor | null {
     return hasNativeZstd ? new WindowCompressor(disk, blockSize, level, threads) : null;
   }
 
-  private constructor(disk: string, blockSize: number, level: number, threads: number) {
+  private constructor(
+    private readonly disk: string,
+    blockSize: number,
+    level: number,
+    threads: number,
+  ) {
     for (let i = 0; i < threads; i++) {
-      const w = new Worker(WORKER_SOURCE, { eval: true, workerData: { disk, blockSize, level } });
-      w.on('message', (m: { data?: Uint8Array; digest?: string; rawHash?: string; error?: string; code?: string }) => {
-        const job = this.busy.get(w);
-        this.busy.delete(w);
-        if (job) {
-          if (m.error !== undefined) job.reject(Object.assign(new Error(`reading or compressing ${disk}: ${m.error}`), { code: m.code }));
-          else job.resolve({ data: Buffer.from(m.data!.buffer, m.data!.byteOffset, m.data!.byteLength), digest: `sha-256=:${m.digest!}:`, rawHash: m.rawHash! });
-        }
-        this.idle.push(w);
-        this.pump();
+      const slot: Slot = { worker: new Worker(WORKER_SOURCE, { eval: true, workerData: { disk, blockSize, level } }), pending: new Map(), load: 0 };
+      slot.worker.on('message', (m: Reply) => {
+        const job = slot.pending.get(m.id);
+        slot.pending.delete(m.id);
+        if (!job) return;
+        if (m.error !== undefined) job.reject(Object.assign(new Error(`reading or compressing ${disk}: ${m.error}`), { code: m.code }));
+        else job.resolve(m);
       });
-      w.on('error', (err) => {
-        this.busy.get(w)?.reject(err);
-        this.busy.delete(w);
-      });
-      this.workers.push(w);
-      this.idle.push(w);
+      const die = (err: Error) => {
+        this.failed ??= err;
+        for (const job of slot.pending.values()) job.reject(err);
+        slot.pending.clear();
+      };
+      slot.worker.on('error', (err) => die(new Error(`a compression worker failed: ${err.message}`)));
+      slot.worker.on('exit', (code) => die(new Error(`a compression worker stopped (exit code ${code})`)));
+      this.slots.push(slot);
     }
   }
 
-  private pump(): void {
-    while (this.queue.length && this.idle.length) {
-      const w = this.idle.pop()!;
-      const job = this.queue.shift()!;
-      this.busy.set(w, job);
-      w.postMessage({ id: 0, base: job.w.base, length: job.w.length, used: job.w.used, raw: job.raw });
-    }
-  }
-
-  /** The window read from the disk, compressed and digested; `raw`: also hash the masked window (to tell a changed disk). */
-  compress(w: WindowToHash, raw = false): Promise<CompressedWindow> {
+  private ask(slot: Slot, message: Record<string, unknown> & { id: number }): Promise<Reply> {
+    if (this.failed) return Promise.reject(this.failed);
     return new Promise((resolve, reject) => {
-      this.queue.push({ w, raw, resolve, reject });
-      this.pump();
+      slot.pending.set(message.id, { resolve, reject });
+      slot.worker.postMessage(message);
     });
   }
 
-  async close(): Promise<void> {
-    await Promise.all(this.workers.map((w) => w.terminate()));
+  private leastLoaded(): Slot {
+    return this.slots.reduce((a, b) => (b.load < a.load ? b : a));
   }
+
+  /** Reads and hashes a window; its bytes stay in the worker until compressHeld or drop. */
+  async read(w: WindowToHash): Promise<HeldWindow> {
+    const worker = this.slots.indexOf(this.leastLoaded());
+    const slot = this.slots[worker]!;
+    const id = this.nextId++;
+    slot.load++;
+    try {
+      const r = await this.ask(slot, { op: 'read', id, base: w.base, length: w.length, used: w.used });
+      return { hash: r.hash!, blocks: r.blocks!, worker, id };
+    } catch (err) {
+      slot.load--;
+      throw err;
+    }
+  }
+
+  /** The held window compressed and digested (then no longer held). */
+  async compressHeld(h: HeldWindow): Promise<CompressedWindow> {
+    const slot = this.slots[h.worker]!;
+    try {
+      return toCompressed(await this.ask(slot, { op: 'compress', id: h.id }));
+    } finally {
+      slot.load--;
+    }
+  }
+
+  /** The store has this content: the worker forgets the window. */
+  drop(h: HeldWindow): void {
+    const slot = this.slots[h.worker]!;
+    slot.load--;
+    if (!this.failed) slot.worker.postMessage({ op: 'drop', id: h.id });
+  }
+
+  /** The window read from the disk, compressed and digested, nothing kept; `raw`: also hash the masked window (to tell a changed disk). */
+  async compress(w: WindowToHash, raw = false): Promise<CompressedWindow> {
+    const slot = this.leastLoaded();
+    slot.load++;
+    try {
+      return toCompressed(await this.ask(slot, { op: 'once', id: this.nextId++, base: w.base, length: w.length, used: w.used, raw }));
+    } finally {
+      slot.load--;
+    }
+  }
+
+  async close(): Promise<void> {
+    this.failed ??= new Error(`the compression workers of ${this.disk} were closed`);
+    await Promise.all(this.slots.map((s) => s.worker.terminate()));
+  }
+}
+
+function toCompressed(m: Reply): CompressedWindow {
+  return { data: Buffer.from(m.data!.buffer, m.data!.byteOffset, m.data!.byteLength), digest: `sha-256=:${m.digest!}:`, rawHash: m.rawHash ?? '' };
 }

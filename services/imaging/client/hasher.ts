@@ -23,13 +23,14 @@ export interface WindowHashes {
   blocks: string[];
 }
 
-// CommonJS run by each worker (eval: no file next to the bundled client to find).
-const WORKER_SOURCE = `
-const { parentPort, workerData } = require('node:worker_threads');
-const fs = require('node:fs');
-const { createHash } = require('node:crypto');
+/**
+ * What every window worker needs (CommonJS text; it expects `fs`, `createHash` and `workerData`): the
+ * mask and block hashes of format.ts, the window's hash (an all-zero window hashed once) and a read of
+ * a window that gives zeros past the end of the disk (as engine.ts readFully). compressor.ts uses it too.
+ */
+export const WINDOW_SOURCE = `
 const __name = (f) => f; // esbuild's keepNames helper
-const zeroHashes = new Map();
+const zeroHashes = new Map(); // format.ts blockHashes: an all-zero block hashed once per length
 let zeros = Buffer.alloc(0);
 // format.ts blockHash, written out (its createHash is an import, which a bundler or a test runner may
 // rename in the function's text); client.test.ts checks the workers' hashes against format.ts's.
@@ -38,8 +39,6 @@ function blockHash(b) {
 }
 ${maskWindow.toString()}
 ${blockHashes.toString()}
-const fd = fs.openSync(workerData.disk, 'r');
-let buf = Buffer.alloc(0);
 const zeroWindow = new Map();
 function windowHash(b) {
   if (zeros.length < b.length) zeros = Buffer.alloc(b.length);
@@ -48,19 +47,32 @@ function windowHash(b) {
   if (!h) zeroWindow.set(b.length, (h = createHash('sha256').update(b).digest('hex')));
   return h;
 }
+function readWindowSync(fd, b, base) {
+  let got = 0;
+  while (got < b.length) {
+    const n = fs.readSync(fd, b, got, b.length - got, base + got);
+    if (n === 0) {
+      b.fill(0, got); // past the end of the disk: zeros
+      break;
+    }
+    got += n;
+  }
+  return b;
+}
+`;
+
+// CommonJS run by each worker (eval: no file next to the bundled client to find).
+const WORKER_SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads');
+const fs = require('node:fs');
+const { createHash } = require('node:crypto');
+${WINDOW_SOURCE}
+const fd = fs.openSync(workerData.disk, 'r');
+let buf = Buffer.alloc(0);
 parentPort.on('message', ({ id, base, length, used, want }) => {
   try {
     if (buf.length < length) buf = Buffer.allocUnsafe(length);
-    const b = buf.subarray(0, length);
-    let got = 0;
-    while (got < length) {
-      const n = fs.readSync(fd, b, got, length - got, base + got);
-      if (n === 0) {
-        b.fill(0, got); // past the end of the disk: zeros, as engine.ts readFully
-        break;
-      }
-      got += n;
-    }
+    const b = readWindowSync(fd, buf.subarray(0, length), base);
     maskWindow(b, used);
     parentPort.postMessage({ id, hash: want === 'blocks' ? '' : windowHash(b), blocks: want === 'window' ? [] : blockHashes(b, workerData.blockSize) });
   } catch (err) {

@@ -11,7 +11,7 @@
 import fs from 'node:fs';
 import { HttpImagingApi, type ImagingApi } from './api.js';
 import { chooseDisk, listDisks } from './disk.js';
-import { capture } from './engine.js';
+import { capture } from './capture.js';
 import { describeFailure, restore } from './restore.js';
 import { ClientError } from './sys.js';
 import type { EndAction } from '../format.js';

@@ -178,7 +178,7 @@ export interface ClientRun {
   log: string[];
 }
 
-export const PHASE_LINE = /^roomcast: (scan|hash|upload|commit|restore|verify): /;
+export const PHASE_LINE = /^roomcast: (scan|hash|upload|capture|commit|restore|verify): /;
 
 export async function runClient(rt: ClientRuntime, api: ApiProcess, token: string, tokenFile: string, disk: string, children: Set<ChildProcess>, profileDir: string | null): Promise<ClientRun> {
   const apiUrl = api.url;

@@ -4826,6 +4826,120 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/client/capture/chunks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Streaming capture: name the chunks read and hashed so far, before the manifest exists. The first batch records the capturing version; each batch joins its version's chunk list (kept from the store's GC from then on) and the answer lists those the store lacks: upload them (PUT /api/v1/client/chunks/:hash). The manifest, posted at the end (POST /api/v1/client/capture), replaces the list; then commit.
+         * @description For a booted roomcast client: its boot token (roomcast.token on the kernel command line) as Authorization: Bearer. User sessions and API tokens are not accepted. Rate-limited per address (429).
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: {
+                content: {
+                    "application/json": {
+                        /** @description the capture's chunk size (as its manifest will give it) */
+                        chunkSize: number;
+                        chunks: {
+                            hash: string;
+                            /** @description uncompressed bytes of the window */
+                            length: number;
+                        }[];
+                    };
+                };
+            };
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ChunkAnnouncementAnswer"];
+                    };
+                };
+                /** @description bad_chunk_list */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description unauthenticated | invalid_token: no boot token, or a malformed, forged or expired one */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description not_a_task_token | task_mismatch */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description task_gone | image_gone */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description task_not_running | task_failed | wrong_task_kind | capture_committed | chunk_size_changed */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description rate_limited: too many requests from this address (Retry-After) */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description insufficient_storage */
+                507: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/client/chunks/{hash}": {
         parameters: {
             query?: never;
@@ -6606,6 +6720,14 @@ export interface components {
             versionId: number;
             number: number;
             /** @description distinct hashes to upload */
+            missing: string[];
+            /** @description their uncompressed size */
+            missingBytes: number;
+        };
+        ChunkAnnouncementAnswer: {
+            versionId: number;
+            number: number;
+            /** @description hashes of this batch the store lacks */
             missing: string[];
             /** @description their uncompressed size */
             missingBytes: number;
