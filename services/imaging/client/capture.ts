@@ -15,14 +15,14 @@
 // A client restarted mid-capture posts its batches again: the version is the same, the chunks it
 // uploaded before are answered present, so only the rest moves.
 import fs from 'node:fs/promises';
-import { blockHashes, DEFAULT_BLOCK_SIZE, DEFAULT_CHUNK_SIZE, FORMAT_NAME, FORMAT_VERSION, isExtended, windowsOf, type Extent, type Manifest, type Partition } from '../format.js';
+import { blockHashes, DEFAULT_BLOCK_SIZE, DEFAULT_CHUNK_SIZE, FORMAT_NAME, FORMAT_VERSION, windowsOf, type Extent, type Manifest, type Partition } from '../format.js';
 import { zstdCompressBlocks } from '../zstd.js';
 import { contentDigest, type ImagingApi } from './api.js';
 import { WindowCompressor, type CompressedWindow } from './compressor.js';
 import { describeDisk } from './disk.js';
-import { CLIENT_NAME, Pool, readWindow, sha256, usedIn, type CaptureOptions, type CaptureReport, type Slot } from './engine.js';
-import { ebrExtents, readLayout } from './layout.js';
-import { probe, removeHiberfile, usedExtents, withLoop } from './partition.js';
+import { CLIENT_NAME, Pool, readWindow, Semaphore, sha256, usedIn, type CaptureOptions, type CaptureReport, type Slot } from './engine.js';
+import { readLayout } from './layout.js';
+import { scanDisk } from './scan.js';
 import { ProgressMeter, mib } from './progress.js';
 import { ClientError } from './sys.js';
 
@@ -30,6 +30,9 @@ import { ClientError } from './sys.js';
 const COMMIT_ROUNDS = 3;
 /** Hashes per batch asked of the store at most. */
 const ANNOUNCE_BATCH = 1024;
+
+/** Windows read and hashed ahead of their upload at most (their bytes held by the workers: 24 × 4 MiB). */
+const READ_AHEAD = 24;
 
 const diskChanged = (s: Slot) =>
   new ClientError(`the disk changed during the capture (${s.where}, offset ${s.window.offset}); make sure nothing else writes to it and capture again`, 'disk_changed');
@@ -135,44 +138,13 @@ export async function capture(o: CaptureOptions): Promise<CaptureReport> {
     const disk = await describeDisk(o.disk);
     const layout = await readLayout(o.disk, disk.sizeBytes);
     log(`roomcast: capturing ${o.disk} (${mib(disk.sizeBytes)}, ${layout.type}, ${layout.partitions.length} partitions)`);
-    meter.setPhase('scan', 0, layout.partitions.length, 'reading the partitions');
-    const hiberfileRemoved: number[] = [];
-    const partitions: Partition[] = [];
-    for (const p of layout.partitions) {
-      const base = { number: p.number, startBytes: p.startBytes, sizeBytes: p.sizeBytes, type: p.type, uuid: p.uuid, name: p.name, bootable: p.bootable };
-      if (isExtended(layout.type, p.type)) {
-        // Its EBRs are its used extents: restored byte for byte like the rest.
-        const used = await ebrExtents(o.disk, p, layout.sectorSize);
-        partitions.push({ ...base, filesystem: 'raw', fsLabel: null, fsUuid: null, usedBytes: used.reduce((n, [, l]) => n + l, 0), used, chunks: [] });
-        log(`roomcast: partition ${p.number}: extended, ${used.length} EBRs`);
-        continue;
-      }
-      const part = await withLoop(o.disk, p.startBytes, p.sizeBytes, async (loop) => {
-        const pr = await probe(loop);
-        if (pr.bitlocker) {
-          throw new ClientError(
-            `partition ${p.number} is encrypted with BitLocker: a captured copy would not start on other PCs; on the reference PC run "manage-bde -off C:", wait for decryption to finish, then capture again`,
-            'bitlocker',
-          );
-        }
-        if (pr.filesystem === 'ntfs' && (await removeHiberfile(loop))) {
-          hiberfileRemoved.push(p.number);
-          log(`roomcast: partition ${p.number}: removed hiberfil.sys (Windows was hibernated or used fast startup)`);
-        }
-        const used = await usedExtents(loop, pr.filesystem, p.sizeBytes);
-        return { fs: pr, used };
-      });
-      const usedBytes = part.used.reduce((s, [, l]) => s + l, 0);
-      log(`roomcast: partition ${p.number}: ${part.fs.filesystem}${part.fs.blkidType && part.fs.filesystem === 'raw' ? ` (${part.fs.blkidType})` : ''}, ${mib(usedBytes)} used of ${mib(p.sizeBytes)}`);
-      partitions.push({ ...base, filesystem: part.fs.filesystem, fsLabel: part.fs.label, fsUuid: part.fs.uuid, usedBytes, used: part.used, chunks: [] });
-      meter.add(0);
-    }
-
+    meter.setPhase('scan', 0, layout.partitions.length, 'probing the partitions');
+    const scan = await scanDisk(o.disk, layout, log);
+    const bootSlots: Slot[] = windowsOf(layout.bootWrite, chunkSize, layout.firstStartBytes).map((w) => ({ where: 'boot area', base: w.offset, window: w }));
+    // The total grows as the partitions' scans end (they overlap the upload of the ones before).
+    meter.setPhase('capture', bootSlots.reduce((n, s) => n + usedIn(s.window), 0), bootSlots.length, 'reading, hashing and uploading the used data');
     const slots: Slot[] = [];
-    for (const w of windowsOf(layout.bootWrite, chunkSize, layout.firstStartBytes)) slots.push({ where: 'boot area', base: w.offset, window: w });
-    for (const p of partitions) for (const w of windowsOf(p.used as Extent[], chunkSize, p.sizeBytes)) slots.push({ where: `partition ${p.number}`, base: p.startBytes + w.offset, window: w });
-    const totalBytes = slots.reduce((s, x) => s + usedIn(x.window), 0);
-    meter.setPhase('capture', totalBytes, slots.length, 'reading, hashing and uploading the used data');
+    const partitions: Partition[] = [];
     const fh = await fs.open(o.disk, 'r');
     const compressor = WindowCompressor.create(o.disk, blockSize, level);
     const source: WindowSource<{ hash: string; blocks: string[] }> = compressor
@@ -187,9 +159,23 @@ export async function capture(o: CaptureOptions): Promise<CaptureReport> {
         uploaded.add(s.chunk!.hash);
         uploadedBytes += c.data.length;
       };
-      // Reads run ahead of the uploads: twice as many windows in flight as uploads at once.
-      const pool = new Pool(2 * (o.concurrency ?? 4));
-      for (const s of slots) {
+      // Reads run well ahead of the uploads (READ_AHEAD windows held at most), so that the store is
+      // asked about many hashes at once (one transaction per batch on the server) and the compression
+      // workers always have a window waiting; at most `concurrency` windows compress and upload at once.
+      const pool = new Pool(READ_AHEAD);
+      const uploads = new Semaphore(o.concurrency ?? 4);
+      const windowsOfDisk = async function* (): AsyncGenerator<Slot> {
+        yield* bootSlots;
+        for (const scanned of scan.partitions) {
+          const p = await scanned;
+          partitions.push(p);
+          const ps = windowsOf(p.used as Extent[], chunkSize, p.sizeBytes).map((w): Slot => ({ where: `partition ${p.number}`, base: p.startBytes + w.offset, window: w }));
+          meter.grow(ps.reduce((n, s) => n + usedIn(s.window), 0), ps.length);
+          yield* ps;
+        }
+      };
+      for await (const s of windowsOfDisk()) {
+        slots.push(s);
         await pool.add(async () => {
           const h = await source.read(s);
           s.chunk = { offset: s.window.offset, length: s.window.length, hash: h.hash, blocks: h.blocks };
@@ -200,14 +186,13 @@ export async function capture(o: CaptureOptions): Promise<CaptureReport> {
             source.drop(h);
             throw err;
           }
-          if (need) await put(s, await source.compressHeld(h));
+          if (need) await uploads.run(async () => put(s, await source.compressHeld(h)));
           else source.drop(h);
           meter.add(usedIn(s.window));
         });
       }
       await pool.drain();
 
-      const bootSlots = slots.filter((s) => s.where === 'boot area');
       for (const p of partitions) p.chunks = slots.filter((s) => s.where === `partition ${p.number}`).map((s) => s.chunk!);
       const manifest: Manifest = {
         format: FORMAT_NAME,
@@ -254,8 +239,9 @@ export async function capture(o: CaptureOptions): Promise<CaptureReport> {
         }
       }
       const distinct = slotOf.size;
+      const totalBytes = slots.reduce((n, x) => n + usedIn(x.window), 0);
       log(`roomcast: capture done: version ${number}, ${uploaded.size} chunks uploaded (${mib(uploadedBytes)}), ${distinct - uploaded.size} already in the store`);
-      return { versionId, number, chunks: slots.length, uploadedChunks: uploaded.size, uploadedBytes, usedBytes: totalBytes, hiberfileRemoved };
+      return { versionId, number, chunks: slots.length, uploadedChunks: uploaded.size, uploadedBytes, usedBytes: totalBytes, hiberfileRemoved: scan.hiberfileRemoved };
     } finally {
       await source.close();
       await fh.close();

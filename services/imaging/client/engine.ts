@@ -85,6 +85,23 @@ export class Pool {
   }
 }
 
+/** At most n jobs at once, in the order they asked. */
+export class Semaphore {
+  private readonly waiting: Array<() => void> = [];
+  constructor(private free: number) {}
+  async run<T>(job: () => Promise<T>): Promise<T> {
+    if (this.free > 0) this.free--;
+    else await new Promise<void>((r) => this.waiting.push(r));
+    try {
+      return await job();
+    } finally {
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.free++;
+    }
+  }
+}
+
 export const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 export const usedIn = (w: Window) => w.used.reduce((s, [, l]) => s + l, 0);
 

@@ -7,15 +7,26 @@ import path from 'node:path';
 import { alignExtents, EXTENT_ALIGN, normalizeExtents, type Extent, type Filesystem } from '../format.js';
 import { ClientError, run, tryRun } from './sys.js';
 
-export async function attachLoop(device: string, offset: number, size: number, readOnly = false): Promise<string> {
-  const { stdout } = await run('losetup', ['--find', '--show', ...(readOnly ? ['--read-only'] : []), '--offset', String(offset), '--sizelimit', String(size), device]);
-  return stdout.trim();
+// One losetup at a time: two `--find` at once may pick the same free device (a capture scans
+// partitions side by side, scan.ts).
+let losetupChain: Promise<unknown> = Promise.resolve();
+function serially<T>(job: () => Promise<T>): Promise<T> {
+  const next = losetupChain.then(job, job);
+  losetupChain = next.catch(() => {});
+  return next;
+}
+
+export function attachLoop(device: string, offset: number, size: number, readOnly = false): Promise<string> {
+  return serially(async () => {
+    const { stdout } = await run('losetup', ['--find', '--show', ...(readOnly ? ['--read-only'] : []), '--offset', String(offset), '--sizelimit', String(size), device]);
+    return stdout.trim();
+  });
 }
 
 export async function detachLoop(loop: string): Promise<void> {
   for (let i = 0; ; i++) {
     try {
-      await run('losetup', ['--detach', loop]);
+      await serially(() => run('losetup', ['--detach', loop]));
       return;
     } catch (err) {
       if (i >= 20) throw err;

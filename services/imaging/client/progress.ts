@@ -37,6 +37,12 @@ export class ProgressMeter {
     this.log(`roomcast: ${phase}: ${message ?? ''} ${chunksTotal} chunks, ${mib(bytesTotal)}`.replace(/\s+/g, ' '));
   }
 
+  /** More work found in the current phase (a capture's partitions, scanned while it runs). */
+  grow(bytes: number, chunks: number): void {
+    this.bytesTotal += bytes;
+    this.chunksTotal += chunks;
+  }
+
   add(bytes: number, chunks = 1): void {
     this.bytesDone += bytes;
     this.chunksDone += chunks;
