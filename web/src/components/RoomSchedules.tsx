@@ -9,7 +9,6 @@ import { runKeys, useRoomSchedules, type Schedule } from '../api/runs-queries.js
 import { useI18n } from '../i18n/react.js';
 import { atWords } from '../i18n/when.js';
 import { ErrorMessage } from './ErrorMessage.js';
-import { RunError } from './RunActions.js';
 
 function ScheduleItem({ s, canEdit, images }: { s: Schedule; canEdit: boolean; images: Map<number, string> }) {
   const { t, lang } = useI18n();
@@ -47,7 +46,7 @@ function ScheduleItem({ s, canEdit, images }: { s: Schedule; canEdit: boolean; i
         {s.once && <> · {t('schedules.once')}</>} · {t('schedules.window', { start: s.window.start, end: s.window.end })}
         {s.enabled && s.next[0] && <> · {t('schedules.next', { when: atWords(lang, s.next[0]) })}</>}
       </p>
-      {error !== null && <RunError error={error} />}
+      {error !== null && <ErrorMessage error={error} />}
       {canEdit && (
         <div className="actions">
           {/* A one-off that is off has run (or was stopped): it is not turned on again (the server refuses it a year later); make a new one. */}

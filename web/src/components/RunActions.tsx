@@ -4,26 +4,10 @@
 import { useQueryClient } from '@tanstack/react-query';
 import { useState } from 'react';
 import { Link } from 'react-router';
-import { api, ApiError, call, type Run } from '../api/client.js';
+import { api, call, type Run } from '../api/client.js';
 import { keys } from '../api/queries.js';
-import type { MessageKey } from '../i18n/index.js';
 import { useI18n } from '../i18n/react.js';
 import { ErrorMessage } from './ErrorMessage.js';
-
-const RUN_ERRORS = new Set(['run_running', 'nothing_to_retry', 'image_gone', 'run_finished', 'run_pc_finished', 'bad_cron', 'bad_window', 'bad_time_zone', 'window_over', 'once_too_far']);
-
-/** A refusal of the runs or schedules API in words (those codes the shared catalogue does not name), else ErrorMessage. */
-export function RunError({ error }: { error: unknown }) {
-  const { t } = useI18n();
-  if (error instanceof ApiError && RUN_ERRORS.has(error.code))
-    return (
-      <p className="error" role="alert">
-        <span aria-hidden="true">⚠ </span>
-        {t(`runError.${error.code}` as MessageKey)}
-      </p>
-    );
-  return <ErrorMessage error={error} />;
-}
 
 export function RunActions({ runId, state, failed }: { runId: number; state: Run['state']; failed: number }) {
   const { t } = useI18n();
@@ -82,7 +66,7 @@ export function RunActions({ runId, state, failed }: { runId: number; state: Run
           {t('runActions.retried', { id: retried })} <Link to={`/runs/${retried}`}>{t('runActions.openRetry')}</Link>
         </p>
       )}
-      {error !== null && <RunError error={error} />}
+      {error !== null && <ErrorMessage error={error} />}
     </div>
   );
 }

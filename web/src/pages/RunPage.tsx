@@ -6,7 +6,7 @@ import { Link, useParams } from 'react-router';
 import { keys, useReport, useRun } from '../api/queries.js';
 import { useRunLive } from '../api/useLive.js';
 import { ErrorMessage } from '../components/ErrorMessage.js';
-import { CancelPcButton, RunActions, RunError } from '../components/RunActions.js';
+import { CancelPcButton, RunActions } from '../components/RunActions.js';
 import { StateBadge } from '../components/StateBadge.js';
 import { useI18n, useTitle } from '../i18n/react.js';
 import { useSession } from '../session.js';
@@ -42,7 +42,7 @@ export function RunPage() {
         </p>
       )}
       {canAct && run.state !== 'not_started' && <RunActions runId={run.id} state={run.state} failed={pcs.filter((p) => p.state === 'failed').length} />}
-      {pcError !== null && <RunError error={pcError} />}
+      {pcError !== null && <ErrorMessage error={pcError} />}
       <div className="actions">
         <a href={`/api/v1/runs/${run.id}/report.html?lang=${lang}`} target="_blank" rel="noopener">
           {t('run.report')}

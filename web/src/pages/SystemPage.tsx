@@ -126,7 +126,7 @@ export function SystemPage() {
   const { t } = useI18n();
   useTitle(t('sys.title'));
   const admin = useHasRole('admin');
-  if (!admin) return <p className="error" role="alert">{t('error.forbidden')}</p>;
+  if (!admin) return <p className="error" role="alert">{t('problem.forbidden')}</p>;
   return (
     <section>
       <h1>{t('sys.title')}</h1>
