@@ -139,6 +139,8 @@ describe.runIf(hasChromium)('web UI: inventory, PC, images and system pages', ()
     await page.getByTestId('facts').getByText('8 Go', { exact: true }).waitFor();
     await page.getByTestId('last-error').getByText('Restauration du', { exact: false }).waitFor();
     expect(await page.getByTestId('last-error').textContent()).toContain('no disk of at least 100 GB was found');
+    // The server's English words are labelled as such.
+    expect(await page.getByTestId('last-error').textContent()).toContain('Détail donné par le serveur (en anglais) : no disk');
     await page.getByRole('button', { name: 'Lancer la capture' }).waitFor();
     await checkPage(page, 'pc');
     // Restore reuses the room's dialog, on this one PC (no ready image here: it says so).
@@ -190,6 +192,8 @@ describe.runIf(hasChromium)('web UI: inventory, PC, images and system pages', ()
     await page.getByRole('alertdialog').getByRole('button', { name: 'Révoquer script-inventaire' }).click();
     await page.getByText('Aucun jeton.').waitFor();
     await page.getByTestId('audit').getByText('admin').first().waitFor();
+    // Actions in words, not codes ('auth.login'); a code this UI does not know ('old.entry') is shown as it is.
+    await page.getByTestId('audit').getByRole('cell', { name: 'Connexion', exact: true }).first().waitFor();
     // The audit log, paged: the oldest entries come with the next page.
     const auditRows = page.getByTestId('audit').locator('tbody tr');
     expect(await auditRows.count()).toBe(25);
@@ -197,6 +201,7 @@ describe.runIf(hasChromium)('web UI: inventory, PC, images and system pages', ()
     await page.getByText('Début du journal atteint.').waitFor();
     expect(await auditRows.count()).toBeGreaterThan(30);
     await page.getByTestId('audit').getByRole('cell', { name: 'test 1', exact: true }).waitFor();
+    await page.getByTestId('audit').getByRole('cell', { name: 'old.entry', exact: true }).first().waitFor();
     await checkPage(page, 'system');
     expect(errors).toEqual([]);
     await ctx.close();

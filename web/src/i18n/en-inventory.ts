@@ -87,7 +87,7 @@ export const enInventory: Record<keyof typeof frInventory, string | { one: strin
   'pc.when': 'Date',
   'pc.by': 'By',
   'pc.lastError': 'Last error',
-  'pc.lastErrorText': '{kind} on {date}: {reason}',
+  'pc.lastErrorText': '{kind} on {date}:',
   'pc.actions': 'Actions',
   'pc.restore': 'Restore this PC',
   'pc.capture': 'Capture into an image',

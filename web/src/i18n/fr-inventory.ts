@@ -85,7 +85,7 @@ export const frInventory = {
   'pc.when': 'Date',
   'pc.by': 'Par',
   'pc.lastError': 'Dernière erreur',
-  'pc.lastErrorText': '{kind} du {date} : {reason}',
+  'pc.lastErrorText': '{kind} du {date} :',
   'pc.actions': 'Actions',
   'pc.restore': 'Restaurer ce PC',
   'pc.capture': 'Capturer dans une image',

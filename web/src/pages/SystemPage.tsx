@@ -2,6 +2,7 @@
 // /api/health), the containers view, users and API tokens (../components/SystemAccounts.tsx), and the
 // audit log, paged.
 import { useAudit, useContainers, useHasRole, useHealth } from '../api/admin.js';
+import { auditActionKey, auditTargetKey } from '../api/audit-words.js';
 import { Problem } from '../components/Problem.js';
 import { Tokens, Users } from '../components/SystemAccounts.js';
 import { useI18n, useTitle } from '../i18n/react.js';
@@ -101,8 +102,8 @@ function Audit() {
                 <tr key={e.id}>
                   <td>{dateTime(e.at)}</td>
                   <td>{e.actor}</td>
-                  <td>{e.action}</td>
-                  <td>{e.targetType ? `${e.targetType}${e.targetId ? ` ${e.targetId}` : ''}` : t('common.none')}</td>
+                  <td>{auditActionKey(e.action) ? t(auditActionKey(e.action)!) : <code>{e.action}</code>}</td>
+                  <td>{e.targetType ? `${auditTargetKey(e.targetType) ? t(auditTargetKey(e.targetType)!) : e.targetType}${e.targetId ? ` ${e.targetId}` : ''}` : t('common.none')}</td>
                 </tr>
               ))}
             </tbody>
