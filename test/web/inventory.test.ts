@@ -180,6 +180,20 @@ describe.runIf(hasChromium)('web UI: inventory, PC, images and system pages', ()
     await page.getByLabel('Mot de passe provisoire').fill('provisoire-tech2');
     await page.getByRole('button', { name: 'Créer', exact: true }).click();
     await page.getByText('Utilisateur tech2 créé.').waitFor();
+    // A role is chosen, then applied and confirmed: the select alone changes nothing.
+    const apply = page.getByRole('button', { name: 'Appliquer le rôle de tech2' });
+    expect(await apply.isDisabled()).toBe(true);
+    await page.getByLabel('Rôle de tech2', { exact: true }).selectOption('admin');
+    await apply.click();
+    const confirmRole = page.getByRole('alertdialog');
+    await confirmRole.getByText('Changer le rôle de tech2 : technicien → administrateur ?', { exact: false }).waitFor();
+    expect(await page.evaluate(() => (globalThis as any).document.activeElement?.textContent)).toBe('Annuler');
+    expect((await app.container.accounts.listUsers()).find((u) => u.username === 'tech2')?.role).toBe('technician');
+    await confirmRole.getByRole('button', { name: 'Changer le rôle de tech2' }).click();
+    await confirmRole.waitFor({ state: 'detached' });
+    await page.locator('button[aria-label="Appliquer le rôle de tech2"]:disabled').waitFor();
+    expect(await page.getByLabel('Rôle de tech2', { exact: true }).inputValue()).toBe('admin');
+    expect((await app.container.accounts.listUsers()).find((u) => u.username === 'tech2')?.role).toBe('admin');
     await page.getByRole('button', { name: 'Désactiver tech2' }).click();
     await page.getByRole('button', { name: 'Réactiver tech2' }).waitFor();
     await page.getByLabel('Nom du jeton').fill('script-inventaire');

@@ -170,4 +170,10 @@ export const enProblems = {
 
   // Words the server gives only in English, shown as they are under this label.
   'server.text': 'Detail from the server:',
+
+  // Changing a user's role (the system page): chosen, applied, confirmed.
+  'sys.roleApply': 'Apply',
+  'sys.roleApplyFor': 'Apply the role of {name}',
+  'sys.roleConfirm': 'Change the role of {name}: {from} → {to}? Their rights change from their next action.',
+  'sys.roleConfirmAction': 'Change the role of {name}',
 };

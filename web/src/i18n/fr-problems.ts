@@ -171,4 +171,10 @@ export const frProblems = {
 
   // Words the server gives only in English, shown as they are under this label.
   'server.text': 'Détail donné par le serveur (en anglais) :',
+
+  // Changing a user's role (the system page): chosen, applied, confirmed.
+  'sys.roleApply': 'Appliquer',
+  'sys.roleApplyFor': 'Appliquer le rôle de {name}',
+  'sys.roleConfirm': 'Changer le rôle de {name} : {from} → {to} ? Ses droits changent dès sa prochaine action.',
+  'sys.roleConfirmAction': 'Changer le rôle de {name}',
 };
