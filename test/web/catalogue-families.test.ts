@@ -1,11 +1,14 @@
 // Messages chosen at runtime (t(`audit.${action}`), t(`state.${state}`)…) exist for every value the
-// server can give: the values are read from the server's source and the API's enums.
+// server can give: the values are read from the server's source and the API's enums (openapi.json). And
+// no message is unused: each key is named in the UI's source, or is a runtime family's value.
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { AUDIT_ACTIONS, AUDIT_TARGETS } from '../../web/src/api/audit-words.js';
-import { CATALOGUES } from '../../web/src/i18n/index.js';
+import { PROBLEM_CODES } from '../../web/src/api/problems.js';
+import { CATALOGUES, LANGS } from '../../web/src/i18n/index.js';
+import { PC_STATE_ORDER } from '../../web/src/states.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -43,4 +46,60 @@ describe('runtime message families', () => {
     expect([...targets].filter((a) => !(AUDIT_TARGETS as readonly string[]).includes(a)).sort(), 'targets missing from web/src/api/audit-words.ts').toEqual([]);
     expect([...AUDIT_ACTIONS.map((a) => `audit.${a}`), ...AUDIT_TARGETS.map((a) => `auditTarget.${a}`)].filter((k) => !both(k))).toEqual([]);
   });
+
+  it('have a message for every value of every family the UI builds at runtime, and no message is unused', () => {
+    const families = runtimeFamilies();
+    // Every t(`prefix.${…}`) in the UI is a family this test knows.
+    const built = new Set([...uiSource().matchAll(/`([a-zA-Z0-9_.]+\.)\$\{/g)].map((m) => m[1]!));
+    expect([...built].filter((p) => !(p in families)).sort(), 'a runtime family this test does not know: add its values').toEqual([]);
+    const missing = Object.entries(families).flatMap(([prefix, values]) => values.map((v) => `${prefix}${v}`).filter((k) => !both(k)));
+    expect(missing, 'runtime messages missing from a catalogue').toEqual([]);
+
+    const src = uiSource();
+    const familyKeys = new Set(Object.entries(families).flatMap(([prefix, values]) => values.map((v) => `${prefix}${v}`)));
+    const unused = Object.keys(CATALOGUES.fr).filter((k) => !familyKeys.has(k) && !src.includes(`'${k}'`));
+    expect(unused, 'messages no code uses: delete them').toEqual([]);
+  });
 });
+
+/** The web UI's source, its catalogues left out. */
+function uiSource(): string {
+  return sources(path.join(repo, 'web', 'src'), /\.tsx?$/)
+    .filter((f) => !/[/\\]i18n[/\\](fr|en)(-[a-z]+)?\.ts$/.test(f) && !f.endsWith('schema.d.ts'))
+    .map((f) => fs.readFileSync(f, 'utf8'))
+    .join('\n');
+}
+
+type Schema = { properties?: Record<string, { enum?: string[] }> };
+const enumOf = (schema: string, prop: string): string[] => {
+  const doc = JSON.parse(fs.readFileSync(path.join(repo, 'openapi', 'openapi.json'), 'utf8')) as { components: { schemas: Record<string, Schema> } };
+  const values = doc.components.schemas[schema]?.properties?.[prop]?.enum;
+  if (!values?.length) throw new Error(`openapi.json has no enum ${schema}.${prop}`);
+  return values;
+};
+const unionOf = (file: string, type: string): string[] => {
+  const m = new RegExp(`type ${type}\\s*=([^;]+);`).exec(fs.readFileSync(path.join(repo, file), 'utf8'));
+  if (!m) throw new Error(`${file} has no type ${type}`);
+  return [...m[1]!.matchAll(/'([a-z][a-z0-9_]*)'/g)].map((x) => x[1]!);
+};
+
+/** prefix → every value the UI can put after it. */
+function runtimeFamilies(): Record<string, readonly string[]> {
+  const pcStates = enumOf('RunPc', 'state');
+  expect([...PC_STATE_ORDER].sort()).toEqual([...pcStates].sort());
+  return {
+    'problem.': PROBLEM_CODES,
+    'audit.': AUDIT_ACTIONS,
+    'auditTarget.': AUDIT_TARGETS,
+    'lang.': LANGS,
+    'state.': [...pcStates, 'idle'], // idle: a PC in no run (StateBadge's ShownState)
+    'runState.': enumOf('Run', 'state'),
+    'taskState.': enumOf('Task', 'state'),
+    'task.': enumOf('Task', 'kind'),
+    'img.vstate.': enumOf('ImageVersion', 'state'),
+    'role.': enumOf('User', 'role'),
+    'estimate.': enumOf('RunEstimate', 'basis'),
+    'when.': unionOf('web/src/components/WhenFields.tsx', 'When').filter((w) => w !== 'now'), // 'now' is restore.now
+    'csv.': [...unionOf('services/inventory/csv-import.ts', 'CsvErrorCode'), ...unionOf('services/inventory/computer-name.ts', 'ComputerNameErrorCode')],
+  };
+}

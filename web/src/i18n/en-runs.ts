@@ -15,7 +15,6 @@ export const enRuns: Record<keyof typeof frRuns, Message> = {
   'when.windowHelp': 'PCs still restoring at that time are stopped cleanly and reported.',
   'when.tonightPast': 'It is past 22:00: for tonight, choose “Now”.',
   'when.wholeRoomOnly': 'A schedule restores the whole room: for a selection, choose “Now”.',
-  'when.badCron': 'This cron expression is not valid: five fields, e.g. 0 22 * * 1-5.',
   'when.scheduled': 'Schedule: {words}, window {start}–{end} ({zone} time).',
   'when.nextAt': 'Next restore: {when}.',
   'when.confirmSchedule': 'Schedule the restore',
@@ -52,7 +51,6 @@ export const enRuns: Record<keyof typeof frRuns, Message> = {
   'schedules.disable': 'Turn off',
   'schedules.delete': 'Delete',
   'schedules.deleteConfirm': 'Delete the schedule “{words}”?',
-  'schedules.label': 'Schedule: {words}',
   'schedules.latest': 'newest ready version',
   'schedules.version': 'v{version}',
 

@@ -12,7 +12,6 @@ export const frRuns = {
   'when.windowHelp': 'Les PC encore en cours à cette heure sont arrêtés proprement et signalés.',
   'when.tonightPast': 'Il est plus de 22:00 : pour ce soir, choisissez « Maintenant ».',
   'when.wholeRoomOnly': 'Une planification restaure toute la salle : pour une sélection, choisissez « Maintenant ».',
-  'when.badCron': 'Cette expression cron n’est pas valable : cinq champs, par exemple 0 22 * * 1-5.',
   'when.scheduled': 'Planification : {words}, plage {start}–{end} (heure de {zone}).',
   'when.nextAt': 'Prochaine restauration : {when}.',
   'when.confirmSchedule': 'Planifier la restauration',
@@ -49,7 +48,6 @@ export const frRuns = {
   'schedules.disable': 'Désactiver',
   'schedules.delete': 'Supprimer',
   'schedules.deleteConfirm': 'Supprimer la planification « {words} » ?',
-  'schedules.label': 'Planification : {words}',
   'schedules.latest': 'dernière version prête',
   'schedules.version': 'v{version}',
 
