@@ -217,6 +217,15 @@ describe.runIf(hasChromium)('web UI: inventory, PC, images and system pages', ()
     await page.getByTestId('audit').getByRole('cell', { name: 'test 1', exact: true }).waitFor();
     await page.getByTestId('audit').getByRole('cell', { name: 'old.entry', exact: true }).first().waitFor();
     await checkPage(page, 'system');
+    // On a phone: the admin tables are cards, nothing scrolls sideways.
+    await page.setViewportSize({ width: 375, height: 812 });
+    const overflow = await page.evaluate(() => {
+      const d = (globalThis as any).document;
+      const wide = [...d.querySelectorAll('.table-wrap')].filter((w: any) => w.scrollWidth > w.clientWidth + 1).map((w: any) => w.getAttribute('aria-label'));
+      return { page: d.documentElement.scrollWidth, wide };
+    });
+    expect(overflow).toEqual({ page: 375, wide: [] });
+    await page.setViewportSize({ width: 1280, height: 900 });
     expect(errors).toEqual([]);
     await ctx.close();
   }, 120_000);

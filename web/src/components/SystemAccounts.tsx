@@ -71,7 +71,7 @@ export function Users() {
       <h2 id="users-title">{t('sys.users')}</h2>
       {users.isError && <Problem error={users.error} />}
       {users.data && (
-        <TableWrap label={t('sys.users')}>
+        <TableWrap label={t('sys.users')} cards>
           <table data-testid="users">
             <thead>
               <tr>
@@ -86,8 +86,8 @@ export function Users() {
                 const draft = drafts[u.id] ?? u.role;
                 return (
                   <tr key={u.id}>
-                    <td>{u.username}</td>
-                    <td>
+                    <td data-label={t('sys.username')}>{u.username}</td>
+                    <td data-label={t('sys.role')}>
                       <div className="inline">
                         <RoleSelect value={draft} label={t('sys.roleOf', { name: u.username })} onChange={(r) => setDrafts((d) => ({ ...d, [u.id]: r }))} />
                         <button
@@ -101,13 +101,13 @@ export function Users() {
                         </button>
                       </div>
                     </td>
-                    <td>
+                    <td data-label={t('sys.status')}>
                       <span>{u.disabled ? t('sys.disabled') : t('sys.active')}</span>{' '}
                       <button type="button" className="secondary" onClick={() => void patch(u.id, { disabled: !u.disabled })}>
                         {u.disabled ? t('sys.enable', { name: u.username }) : t('sys.disable', { name: u.username })}
                       </button>
                     </td>
-                    <td>{u.lastLoginAt ? relative(u.lastLoginAt) : t('common.none')}</td>
+                    <td data-label={t('pc.lastSeen')}>{u.lastLoginAt ? relative(u.lastLoginAt) : t('common.none')}</td>
                   </tr>
                 );
               })}
@@ -192,7 +192,7 @@ export function Tokens() {
       {tokens.isError && <Problem error={tokens.error} />}
       {tokens.data?.length === 0 && <p>{t('sys.noTokens')}</p>}
       {tokens.data && tokens.data.length > 0 && (
-        <TableWrap label={t('sys.tokens')}>
+        <TableWrap label={t('sys.tokens')} cards>
           <table data-testid="tokens">
             <thead>
               <tr>
@@ -206,13 +206,13 @@ export function Tokens() {
             <tbody>
               {tokens.data.map((k) => (
                 <tr key={k.id}>
-                  <td>
+                  <td data-label={t('sys.tokenName')}>
                     {k.name} <span className="meta">({k.prefix}…)</span>
                   </td>
-                  <td>{t(`role.${k.role}`)}</td>
-                  <td>{k.owner}</td>
-                  <td>{k.expiresAt ? dateTime(k.expiresAt) : t('sys.never')}</td>
-                  <td>
+                  <td data-label={t('sys.role')}>{t(`role.${k.role}`)}</td>
+                  <td data-label={t('sys.tokenOwner')}>{k.owner}</td>
+                  <td data-label={t('sys.tokenExpires')}>{k.expiresAt ? dateTime(k.expiresAt) : t('sys.never')}</td>
+                  <td data-label={t('pc.actions')}>
                     <button type="button" className="secondary" onClick={() => setRevoking({ id: k.id, name: k.name })}>
                       {t('sys.revoke', { name: k.name })}
                     </button>

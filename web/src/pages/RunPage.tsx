@@ -11,6 +11,7 @@ import { StateBadge } from '../components/StateBadge.js';
 import { useI18n, useTitle } from '../i18n/react.js';
 import { useSession } from '../session.js';
 import { FINAL_STATES, PC_STATE_ORDER } from '../states.js';
+import { TableWrap } from '../components/TableWrap.js';
 
 export function RunPage() {
   const { t, lang, relative, dateTime } = useI18n();
@@ -49,7 +50,7 @@ export function RunPage() {
         </a>
         {roomId !== null && <Link to={`/rooms/${roomId}`}>{t('run.toRoom')}</Link>}
       </div>
-      <div className="table-wrap">
+      <TableWrap label={t('run.title', { id: run.id })}>
         <table>
           <thead>
             <tr>
@@ -76,7 +77,7 @@ export function RunPage() {
             ))}
           </tbody>
         </table>
-      </div>
+      </TableWrap>
     </section>
   );
 }

@@ -48,7 +48,7 @@ function Containers() {
       {c.isError && <Problem error={c.error} />}
       {c.data && !c.data.available && <p data-testid="containers-off">{t('sys.containersOff')}</p>}
       {c.data?.available && (
-        <TableWrap label={t('sys.containers')}>
+        <TableWrap label={t('sys.containers')} cards>
           <table>
             <thead>
               <tr>
@@ -61,13 +61,13 @@ function Containers() {
             <tbody>
               {c.data.containers.map((x) => (
                 <tr key={x.id}>
-                  <td>{x.service ?? x.name}</td>
-                  <td>
+                  <td data-label={t('sys.container')}>{x.service ?? x.name}</td>
+                  <td data-label={t('sys.cState')}>
                     {x.status}
                     {x.startedAt && <span className="meta"> ({relative(x.startedAt)})</span>}
                   </td>
-                  <td>{x.health}</td>
-                  <td>{x.restarts}</td>
+                  <td data-label={t('sys.cHealth')}>{x.health}</td>
+                  <td data-label={t('sys.cRestarts')}>{x.restarts}</td>
                 </tr>
               ))}
             </tbody>
@@ -87,7 +87,7 @@ function Audit() {
       <h2 id="audit-title">{t('sys.audit')}</h2>
       {audit.isError && <Problem error={audit.error} />}
       {entries.length > 0 && (
-        <TableWrap label={t('sys.audit')}>
+        <TableWrap label={t('sys.audit')} cards>
           <table data-testid="audit">
             <thead>
               <tr>
@@ -100,10 +100,10 @@ function Audit() {
             <tbody>
               {entries.map((e) => (
                 <tr key={e.id}>
-                  <td>{dateTime(e.at)}</td>
-                  <td>{e.actor}</td>
-                  <td>{auditActionKey(e.action) ? t(auditActionKey(e.action)!) : <code>{e.action}</code>}</td>
-                  <td>{e.targetType ? `${auditTargetKey(e.targetType) ? t(auditTargetKey(e.targetType)!) : e.targetType}${e.targetId ? ` ${e.targetId}` : ''}` : t('common.none')}</td>
+                  <td data-label={t('sys.auditWhen')}>{dateTime(e.at)}</td>
+                  <td data-label={t('sys.auditWho')}>{e.actor}</td>
+                  <td data-label={t('sys.auditAction')}>{auditActionKey(e.action) ? t(auditActionKey(e.action)!) : <code>{e.action}</code>}</td>
+                  <td data-label={t('sys.auditTarget')}>{e.targetType ? `${auditTargetKey(e.targetType) ? t(auditTargetKey(e.targetType)!) : e.targetType}${e.targetId ? ` ${e.targetId}` : ''}` : t('common.none')}</td>
                 </tr>
               ))}
             </tbody>
