@@ -217,7 +217,7 @@ describe.runIf(hasChromium)('web UI: inventory, PC, images and system pages', ()
     await page.getByTestId('audit').getByRole('cell', { name: 'test 1', exact: true }).waitFor();
     await page.getByTestId('audit').getByRole('cell', { name: 'old.entry', exact: true }).first().waitFor();
     await checkPage(page, 'system');
-    // On a phone: the admin tables are cards, nothing scrolls sideways.
+    // On a phone: the admin tables are cards, nothing scrolls sideways; the header still names the user.
     await page.setViewportSize({ width: 375, height: 812 });
     const overflow = await page.evaluate(() => {
       const d = (globalThis as any).document;
@@ -225,6 +225,8 @@ describe.runIf(hasChromium)('web UI: inventory, PC, images and system pages', ()
       return { page: d.documentElement.scrollWidth, wide };
     });
     expect(overflow).toEqual({ page: 375, wide: [] });
+    expect(await page.getByTestId('who').locator('.who-short').isVisible()).toBe(true);
+    expect(await page.getByTestId('who').locator('.who-short').textContent()).toBe('admin');
     await page.setViewportSize({ width: 1280, height: 900 });
     expect(errors).toEqual([]);
     await ctx.close();

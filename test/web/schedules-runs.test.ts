@@ -62,6 +62,8 @@ describe.runIf(hasChromium)('web UI: schedules, runs and the morning report', ()
     await page.getByRole('link', { name: 'B204' }).click();
     await page.getByRole('heading', { name: 'B204' }).waitFor();
     await page.getByText('Aucune restauration planifiée pour cette salle.').waitFor();
+    // Who can restore can select PCs (a viewer cannot: below).
+    await page.getByRole('checkbox', { name: 'Sélectionner B204-01' }).waitFor();
 
     await page.getByRole('button', { name: 'Restaurer la salle' }).click();
     const dialog = page.getByRole('dialog');
@@ -132,6 +134,9 @@ describe.runIf(hasChromium)('web UI: schedules, runs and the morning report', ()
     await vpage.getByTestId('schedule').getByText('du lundi au vendredi à 22:00, avec Windows 11 (dernière version prête)').waitFor();
     expect(await vpage.getByTestId('schedule').getByRole('button').count()).toBe(0);
     expect(await vpage.getByRole('button', { name: 'Restaurer la salle' }).count()).toBe(0);
+    // Nor a selection that would lead nowhere.
+    await vpage.getByTestId('pc').first().waitFor();
+    expect(await vpage.getByRole('checkbox').count()).toBe(0);
     await vctx.close();
   }, 60_000);
 
