@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { AUDIT_ACTIONS, AUDIT_TARGETS } from '../../web/src/api/audit-words.js';
 import { PROBLEM_CODES } from '../../web/src/api/problems.js';
 import { CATALOGUES, LANGS } from '../../web/src/i18n/index.js';
-import { PC_STATE_ORDER } from '../../web/src/states.js';
+import { CONTAINER_STATES, PC_STATE_ORDER } from '../../web/src/states.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -49,6 +49,7 @@ describe('runtime message families', () => {
 
   it('have a message for every value of every family the UI builds at runtime, and no message is unused', () => {
     const families = runtimeFamilies();
+    for (const [prefix, values] of Object.entries(families)) expect(values.length, `values of ${prefix}`).toBeGreaterThan(1);
     // Every t(`prefix.${…}`) in the UI is a family this test knows.
     const built = new Set([...uiSource().matchAll(/`([a-zA-Z0-9_.]+\.)\$\{/g)].map((m) => m[1]!));
     expect([...built].filter((p) => !(p in families)).sort(), 'a runtime family this test does not know: add its values').toEqual([]);
@@ -83,6 +84,12 @@ const unionOf = (file: string, type: string): string[] => {
   return [...m[1]!.matchAll(/'([a-z][a-z0-9_]*)'/g)].map((x) => x[1]!);
 };
 
+const literalsOf = (file: string, re: RegExp): string[] => {
+  const m = re.exec(fs.readFileSync(path.join(repo, file), 'utf8'));
+  if (!m) throw new Error(`${file} does not match ${re}`);
+  return [...m[1]!.matchAll(/'([a-z][a-z0-9_]*)'/g)].map((x) => x[1]!);
+};
+
 /** prefix → every value the UI can put after it. */
 function runtimeFamilies(): Record<string, readonly string[]> {
   const pcStates = enumOf('RunPc', 'state');
@@ -100,6 +107,8 @@ function runtimeFamilies(): Record<string, readonly string[]> {
     'role.': enumOf('User', 'role'),
     'estimate.': enumOf('RunEstimate', 'basis'),
     'when.': unionOf('web/src/components/WhenFields.tsx', 'When').filter((w) => w !== 'now'), // 'now' is restore.now
+    'containerState.': CONTAINER_STATES,
+    'containerHealth.': literalsOf('services/system/docker.ts', /\bhealth: ('[^;]+);/),
     'csv.': [...unionOf('services/inventory/csv-import.ts', 'CsvErrorCode'), ...unionOf('services/inventory/computer-name.ts', 'ComputerNameErrorCode')],
   };
 }

@@ -176,4 +176,17 @@ export const enProblems = {
   'sys.roleApplyFor': 'Apply the role of {name}',
   'sys.roleConfirm': 'Change the role of {name}: {from} → {to}? Their rights change from their next action.',
   'sys.roleConfirmAction': 'Change the role of {name}',
+
+  // The system page's containers: Docker's state and health check in words.
+  'containerState.created': 'created',
+  'containerState.running': 'running',
+  'containerState.paused': 'paused',
+  'containerState.restarting': 'restarting',
+  'containerState.removing': 'being removed',
+  'containerState.exited': 'stopped',
+  'containerState.dead': 'out of order',
+  'containerHealth.healthy': '✔ healthy',
+  'containerHealth.unhealthy': '✖ unhealthy',
+  'containerHealth.starting': 'starting',
+  'containerHealth.none': 'not checked',
 };

@@ -177,4 +177,17 @@ export const frProblems = {
   'sys.roleApplyFor': 'Appliquer le rôle de {name}',
   'sys.roleConfirm': 'Changer le rôle de {name} : {from} → {to} ? Ses droits changent dès sa prochaine action.',
   'sys.roleConfirmAction': 'Changer le rôle de {name}',
+
+  // The system page's containers: Docker's state and health check in words.
+  'containerState.created': 'créé',
+  'containerState.running': 'en marche',
+  'containerState.paused': 'en pause',
+  'containerState.restarting': 'en redémarrage',
+  'containerState.removing': 'en suppression',
+  'containerState.exited': 'arrêté',
+  'containerState.dead': 'hors service',
+  'containerHealth.healthy': '✔ en bonne santé',
+  'containerHealth.unhealthy': '✖ en difficulté',
+  'containerHealth.starting': 'démarrage en cours',
+  'containerHealth.none': 'non vérifiée',
 };

@@ -7,6 +7,7 @@ import { Problem } from '../components/Problem.js';
 import { Tokens, Users } from '../components/SystemAccounts.js';
 import { useI18n, useTitle } from '../i18n/react.js';
 import { TableWrap } from '../components/TableWrap.js';
+import { isContainerState } from '../states.js';
 
 function Health() {
   const { t } = useI18n();
@@ -63,10 +64,10 @@ function Containers() {
                 <tr key={x.id}>
                   <td data-label={t('sys.container')}>{x.service ?? x.name}</td>
                   <td data-label={t('sys.cState')}>
-                    {x.status}
+                    {isContainerState(x.state) ? t(`containerState.${x.state}`) : x.state}
                     {x.startedAt && <span className="meta"> ({relative(x.startedAt)})</span>}
                   </td>
-                  <td data-label={t('sys.cHealth')}>{x.health}</td>
+                  <td data-label={t('sys.cHealth')}>{t(`containerHealth.${x.health}`)}</td>
                   <td data-label={t('sys.cRestarts')}>{x.restarts}</td>
                 </tr>
               ))}
