@@ -139,6 +139,8 @@ describe.runIf(hasChromium)('web UI: inventory, PC, images and system pages', ()
     await page.getByTestId('facts').getByText('8 Go', { exact: true }).waitFor();
     await page.getByTestId('last-error').getByText('Restauration du', { exact: false }).waitFor();
     expect(await page.getByTestId('last-error').textContent()).toContain('no disk of at least 100 GB was found');
+    // The server's English words are labelled as such.
+    expect(await page.getByTestId('last-error').textContent()).toContain('Détail donné par le serveur (en anglais) : no disk');
     await page.getByRole('button', { name: 'Lancer la capture' }).waitFor();
     await checkPage(page, 'pc');
     // Restore reuses the room's dialog, on this one PC (no ready image here: it says so).
@@ -178,6 +180,20 @@ describe.runIf(hasChromium)('web UI: inventory, PC, images and system pages', ()
     await page.getByLabel('Mot de passe provisoire').fill('provisoire-tech2');
     await page.getByRole('button', { name: 'Créer', exact: true }).click();
     await page.getByText('Utilisateur tech2 créé.').waitFor();
+    // A role is chosen, then applied and confirmed: the select alone changes nothing.
+    const apply = page.getByRole('button', { name: 'Appliquer le rôle de tech2' });
+    expect(await apply.isDisabled()).toBe(true);
+    await page.getByLabel('Rôle de tech2', { exact: true }).selectOption('admin');
+    await apply.click();
+    const confirmRole = page.getByRole('alertdialog');
+    await confirmRole.getByText('Changer le rôle de tech2 : technicien → administrateur ?', { exact: false }).waitFor();
+    expect(await page.evaluate(() => (globalThis as any).document.activeElement?.textContent)).toBe('Annuler');
+    expect((await app.container.accounts.listUsers()).find((u) => u.username === 'tech2')?.role).toBe('technician');
+    await confirmRole.getByRole('button', { name: 'Changer le rôle de tech2' }).click();
+    await confirmRole.waitFor({ state: 'detached' });
+    await page.locator('button[aria-label="Appliquer le rôle de tech2"]:disabled').waitFor();
+    expect(await page.getByLabel('Rôle de tech2', { exact: true }).inputValue()).toBe('admin');
+    expect((await app.container.accounts.listUsers()).find((u) => u.username === 'tech2')?.role).toBe('admin');
     await page.getByRole('button', { name: 'Désactiver tech2' }).click();
     await page.getByRole('button', { name: 'Réactiver tech2' }).waitFor();
     await page.getByLabel('Nom du jeton').fill('script-inventaire');
@@ -190,6 +206,8 @@ describe.runIf(hasChromium)('web UI: inventory, PC, images and system pages', ()
     await page.getByRole('alertdialog').getByRole('button', { name: 'Révoquer script-inventaire' }).click();
     await page.getByText('Aucun jeton.').waitFor();
     await page.getByTestId('audit').getByText('admin').first().waitFor();
+    // Actions in words, not codes ('auth.login'); a code this UI does not know ('old.entry') is shown as it is.
+    await page.getByTestId('audit').getByRole('cell', { name: 'Connexion', exact: true }).first().waitFor();
     // The audit log, paged: the oldest entries come with the next page.
     const auditRows = page.getByTestId('audit').locator('tbody tr');
     expect(await auditRows.count()).toBe(25);
@@ -197,7 +215,19 @@ describe.runIf(hasChromium)('web UI: inventory, PC, images and system pages', ()
     await page.getByText('Début du journal atteint.').waitFor();
     expect(await auditRows.count()).toBeGreaterThan(30);
     await page.getByTestId('audit').getByRole('cell', { name: 'test 1', exact: true }).waitFor();
+    await page.getByTestId('audit').getByRole('cell', { name: 'old.entry', exact: true }).first().waitFor();
     await checkPage(page, 'system');
+    // On a phone: the admin tables are cards, nothing scrolls sideways; the header still names the user.
+    await page.setViewportSize({ width: 375, height: 812 });
+    const overflow = await page.evaluate(() => {
+      const d = (globalThis as any).document;
+      const wide = [...d.querySelectorAll('.table-wrap')].filter((w: any) => w.scrollWidth > w.clientWidth + 1).map((w: any) => w.getAttribute('aria-label'));
+      return { page: d.documentElement.scrollWidth, wide };
+    });
+    expect(overflow).toEqual({ page: 375, wide: [] });
+    expect(await page.getByTestId('who').locator('.who-short').isVisible()).toBe(true);
+    expect(await page.getByTestId('who').locator('.who-short').textContent()).toBe('admin');
+    await page.setViewportSize({ width: 1280, height: 900 });
     expect(errors).toEqual([]);
     await ctx.close();
   }, 120_000);

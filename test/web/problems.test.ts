@@ -1,7 +1,8 @@
 // The web client turns every failure into a sentence of the catalogues: API problems by their code
 // (or status), network failures, and a 401 sends the app back to the login page.
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { ApiError, call, NetworkError, problemMessage, setUnauthenticatedHandler } from '../../web/src/api/client.js';
+import { ApiError, call, NetworkError, setUnauthenticatedHandler } from '../../web/src/api/client.js';
+import { problemMessage } from '../../web/src/api/problems.js';
 import { CATALOGUES, translate } from '../../web/src/i18n/index.js';
 
 const answer = (status: number, body: unknown) => Promise.resolve({ error: body, response: new Response(null, { status }) });
@@ -13,11 +14,15 @@ describe('web client problems', () => {
     const cases: Array<[unknown, string]> = [
       [new NetworkError('fetch failed'), 'error.network'],
       [new TypeError('Failed to fetch'), 'error.network'],
-      [new ApiError(409, 'in_another_run', 'PC 3 is in run 2'), 'error.in_another_run'],
-      [new ApiError(401, 'invalid_credentials', 'wrong'), 'error.invalid_credentials'],
-      [new ApiError(403, 'some_new_code', 'x'), 'error.forbidden'],
-      [new ApiError(404, 'not_found', 'x'), 'error.not_found'],
-      [new ApiError(500, 'internal_error', 'x'), 'error.server'],
+      [new ApiError(409, 'in_another_run', 'PC 3 is in run 2'), 'problem.in_another_run'],
+      [new ApiError(401, 'invalid_credentials', 'wrong'), 'problem.invalid_credentials'],
+      [new ApiError(400, 'not_in_room', 'host(s) 4 are not in room "B204"'), 'problem.not_in_room'],
+      [new ApiError(409, 'run_running', 'x'), 'problem.run_running'],
+      [new ApiError(403, 'some_new_code', 'x'), 'problem.forbidden'],
+      [new ApiError(404, 'http_404', 'x'), 'problem.not_found'],
+      [new ApiError(429, 'http_429', 'x'), 'problem.rate_limited'],
+      [new ApiError(500, 'internal_error', 'x'), 'problem.internal_error'],
+      [new ApiError(502, 'http_502', 'x'), 'error.server'],
       [new ApiError(418, 'teapot', 'x'), 'error.unknown'],
       [new Error('anything else'), 'error.server'],
     ];

@@ -53,11 +53,17 @@ describe.runIf(hasChromium)('web UI: schedules, runs and the morning report', ()
     const page = await ctx.newPage();
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(e.message));
-    page.on('dialog', (d) => void d.accept());
+    // Every confirmation is in the page (<Confirm>), never a browser dialog.
+    page.on('dialog', (d) => {
+      errors.push(`browser dialog: ${d.message()}`);
+      void d.dismiss();
+    });
     await login(page, 'admin', TEST_ADMIN_PASSWORD);
     await page.getByRole('link', { name: 'B204' }).click();
     await page.getByRole('heading', { name: 'B204' }).waitFor();
     await page.getByText('Aucune restauration planifiée pour cette salle.').waitFor();
+    // Who can restore can select PCs (a viewer cannot: below).
+    await page.getByRole('checkbox', { name: 'Sélectionner B204-01' }).waitFor();
 
     await page.getByRole('button', { name: 'Restaurer la salle' }).click();
     const dialog = page.getByRole('dialog');
@@ -90,6 +96,7 @@ describe.runIf(hasChromium)('web UI: schedules, runs and the morning report', ()
       const tonight = page.getByTestId('schedule').filter({ hasText: 'Une seule fois' });
       await tonight.getByText('Prochaine : ce soir à 22:00').waitFor();
       await tonight.getByRole('button', { name: /^Supprimer — / }).click();
+      await tonight.getByRole('alertdialog').getByRole('button', { name: 'Supprimer', exact: true }).click();
       await tonight.waitFor({ state: 'detached' });
     }
 
@@ -127,6 +134,9 @@ describe.runIf(hasChromium)('web UI: schedules, runs and the morning report', ()
     await vpage.getByTestId('schedule').getByText('du lundi au vendredi à 22:00, avec Windows 11 (dernière version prête)').waitFor();
     expect(await vpage.getByTestId('schedule').getByRole('button').count()).toBe(0);
     expect(await vpage.getByRole('button', { name: 'Restaurer la salle' }).count()).toBe(0);
+    // Nor a selection that would lead nowhere.
+    await vpage.getByTestId('pc').first().waitFor();
+    expect(await vpage.getByRole('checkbox').count()).toBe(0);
     await vctx.close();
   }, 60_000);
 
@@ -141,7 +151,11 @@ describe.runIf(hasChromium)('web UI: schedules, runs and the morning report', ()
     const page = await ctx.newPage();
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(e.message));
-    page.on('dialog', (d) => void d.accept());
+    // Every confirmation is in the page (<Confirm>), never a browser dialog.
+    page.on('dialog', (d) => {
+      errors.push(`browser dialog: ${d.message()}`);
+      void d.dismiss();
+    });
     await login(page, 'admin', TEST_ADMIN_PASSWORD);
     await page.getByRole('navigation').getByRole('link', { name: 'Restaurations' }).click();
     await page.getByRole('heading', { name: 'Restaurations' }).waitFor();
@@ -165,12 +179,17 @@ describe.runIf(hasChromium)('web UI: schedules, runs and the morning report', ()
     await checkPage(page, 'run-failed-retry');
 
     await page.getByRole('button', { name: 'Relancer 1 PC en échec' }).click();
+    // Asked first in the page (no browser dialog): it erases the PC again.
+    await page.getByRole('alertdialog').getByText('Relancer la restauration du PC en échec (1) ?', { exact: false }).waitFor();
+    await page.getByRole('alertdialog').getByRole('button', { name: 'Relancer 1 PC en échec' }).click();
     const retried = page.getByTestId('retried');
     await retried.getByText(/^Nouvelle restauration n° \d+ lancée pour les PC en échec\./).waitFor();
     await retried.getByRole('link', { name: 'Voir la nouvelle restauration' }).click();
     await page.getByRole('button', { name: 'Annuler B204-01' }).waitFor();
     await checkPage(page, 'run-retry-running');
     await page.getByRole('button', { name: 'Annuler la restauration' }).click();
+    await page.getByRole('alertdialog').getByText(/^Annuler la restauration n° \d+ \?/).waitFor();
+    await page.getByRole('alertdialog').getByRole('button', { name: 'Annuler la restauration' }).click();
     await page.locator('[data-testid=run-state][data-state=cancelled]').waitFor();
     expect(await page.getByTestId('run-pc').first().getAttribute('data-state')).toBe('cancelled');
 

@@ -1,9 +1,8 @@
 // Server state of the inventory, PC, images and system pages (TanStack Query hooks), the CSV import
 // (the file sent as the raw body, as it is: the server detects its encoding) and the role checks.
 import { useInfiniteQuery, useQuery } from '@tanstack/react-query';
-import type { MessageKey } from '../i18n/index.js';
 import { useSession } from '../session.js';
-import { api, ApiError, call, problemMessage, type Schemas } from './client.js';
+import { api, call, type Schemas } from './client.js';
 
 export type Role = Schemas['User']['role'];
 export type ImportReport = Schemas['ImportReport'];
@@ -81,19 +80,6 @@ export function importCsv(file: Blob, fileName: string, dryRun: boolean): Promis
       headers: { 'content-type': 'text/csv' },
     }),
   );
-}
-
-/** Codes these pages know beyond the shared ones (./client.ts). */
-const LOCAL: ReadonlySet<string> = new Set([
-  'one_host_per_capture', 'unknown_image', 'duplicate_image', 'username_taken', 'last_admin', 'role_too_high', 'import_rejected', 'unknown_room', 'unknown_host',
-  'payload_too_large', 'cell_taken', 'plan_incomplete', 'plan_needs_room', 'image_required',
-]);
-
-/** problemMessage() with this area's codes. */
-export function adminProblem(err: unknown): { key: MessageKey; params?: Record<string, string | number> } {
-  if (err instanceof ApiError && LOCAL.has(err.code)) return { key: `error.${err.code}` as MessageKey };
-  if (err instanceof ApiError && err.status === 403 && err.code.startsWith('role_too_high')) return { key: 'error.role_too_high' };
-  return problemMessage(err);
 }
 
 const UNITS = ['B', 'KB', 'MB', 'GB', 'TB'];

@@ -1,8 +1,7 @@
 // The typed REST client (openapi-fetch over the generated schema.d.ts), same-origin with the session
 // cookie; the CSRF token from the session is sent on every change. Problems become ApiError, and
-// problemText() turns any error into a sentence in the current language (never a raw error on screen).
+// ./problems.ts turns any error into a sentence in the current language (never a raw error on screen).
 import createClient, { type Middleware } from 'openapi-fetch';
-import type { MessageKey } from '../i18n/index.js';
 import type { components, paths } from './schema.js';
 
 export type Schemas = components['schemas'];
@@ -63,23 +62,4 @@ export async function call<T>(p: Promise<{ data?: T; error?: unknown; response: 
   const detail = typeof body.detail === 'string' ? body.detail : typeof body.message === 'string' ? body.message : r.response.statusText;
   if (r.response.status === 401 && code !== 'invalid_credentials') onUnauthenticated();
   throw new ApiError(r.response.status, code, detail);
-}
-
-const KNOWN: ReadonlySet<string> = new Set([
-  'unauthenticated', 'invalid_credentials', 'too_many_attempts', 'csrf_failed', 'forbidden', 'not_found', 'validation_failed', 'weak_password',
-  'wrong_password', 'password_change_required', 'in_another_run', 'no_ready_version', 'version_not_ready', 'version_damaged', 'empty_room', 'wake_not_configured',
-]);
-
-/** Which message tells a person what went wrong, and its parameters. */
-export function problemMessage(err: unknown): { key: MessageKey; params?: Record<string, string | number> } {
-  if (err instanceof NetworkError || err instanceof TypeError) return { key: 'error.network' };
-  if (err instanceof ApiError) {
-    if (KNOWN.has(err.code)) return { key: `error.${err.code}` as MessageKey };
-    if (err.status === 401) return { key: 'error.unauthenticated' };
-    if (err.status === 403) return { key: 'error.forbidden' };
-    if (err.status === 404) return { key: 'error.not_found' };
-    if (err.status >= 500) return { key: 'error.server' };
-    return { key: 'error.unknown', params: { status: err.status } };
-  }
-  return { key: 'error.server' };
 }

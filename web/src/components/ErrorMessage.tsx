@@ -1,5 +1,5 @@
 // An API problem as a readable sentence in the current language, with an optional retry button.
-import { problemMessage } from '../api/client.js';
+import { problemMessage } from '../api/problems.js';
 import { useI18n } from '../i18n/react.js';
 
 export function ErrorMessage({ error, onRetry }: { error: unknown; onRetry?: () => void }) {

@@ -48,7 +48,13 @@ export function Layout({ children }: { children: ReactNode }) {
           </label>
           {user && (
             <>
-              <span className="who">{t('nav.user', { name: user.username })}</span>
+              {/* On a phone only the name shows (cut with … when long); a screen reader still hears the sentence. */}
+              <span className="who" title={t('nav.user', { name: user.username })} data-testid="who">
+                <span className="who-full">{t('nav.user', { name: user.username })}</span>
+                <span className="who-short" aria-hidden="true">
+                  {user.username}
+                </span>
+              </span>
               <button type="button" className="secondary" onClick={onLogout}>
                 {t('nav.logout')}
               </button>

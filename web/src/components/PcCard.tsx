@@ -1,4 +1,4 @@
-// One PC of a room's grid: a checkbox to select it, its state (icon and words), its restore progress
+// One PC of a room's grid: a checkbox to select it (for those who can restore), its state (icon and words), its restore progress
 // and time left during a run, and when it was last seen.
 import type { CSSProperties } from 'react';
 import { Link } from 'react-router';
@@ -15,7 +15,8 @@ export interface PcCardProps {
   /** Why the PC needs a person, in the current language (from the run's report). */
   reason: string | undefined;
   selected: boolean;
-  onToggle: () => void;
+  /** Selects it for a restore; without it (a viewer), no checkbox. */
+  onToggle?: () => void;
   /** Its newest result in an earlier run, when the room's newest run did not include it. */
   last?: PcLastResult;
   /** Its cell on the room plan (grid-row and grid-column), when placed. */
@@ -30,12 +31,18 @@ export function PcCard({ host, pc, eta, reason, selected, onToggle, last, style 
   const id = `pc-${host.id}`;
   return (
     <li className={selected ? 'pc selected' : 'pc'} style={style} data-testid="pc" data-host={host.name} data-state={state} data-row={host.planRow ?? undefined} data-col={host.planCol ?? undefined}>
-      <label className="check">
-        <input type="checkbox" checked={selected} onChange={onToggle} aria-label={t('room.select', { name: host.name })} />
+      {onToggle ? (
+        <label className="check">
+          <input type="checkbox" checked={selected} onChange={onToggle} aria-label={t('room.select', { name: host.name })} />
+          <span className="name" id={id}>
+            {host.name}
+          </span>
+        </label>
+      ) : (
         <span className="name" id={id}>
           {host.name}
         </span>
-      </label>
+      )}
       <StateBadge state={state} />
       {host.planRow !== null && host.planCol !== null && <span className="meta">{t('plan.place', { row: host.planRow, col: host.planCol })}</span>}
       {moving && (

@@ -1,14 +1,7 @@
-// ErrorMessage for the inventory, images and system pages: also knows their API codes (../api/admin.ts).
-import { adminProblem } from '../api/admin.js';
-import { useI18n } from '../i18n/react.js';
+// The error of the inventory, images and system pages: the same sentence as ErrorMessage (one table of
+// codes, ../api/problems.ts), without a retry button.
+import { ErrorMessage } from './ErrorMessage.js';
 
 export function Problem({ error }: { error: unknown }) {
-  const { t } = useI18n();
-  const m = adminProblem(error);
-  return (
-    <div className="error" role="alert">
-      <span aria-hidden="true">⚠ </span>
-      {t(m.key, m.params)}
-    </div>
-  );
+  return <ErrorMessage error={error} />;
 }

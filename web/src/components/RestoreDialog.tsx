@@ -10,7 +10,6 @@ import { runKeys } from '../api/runs-queries.js';
 import { getTimeZone } from '../i18n/index.js';
 import { useI18n } from '../i18n/react.js';
 import { ErrorMessage } from './ErrorMessage.js';
-import { RunError } from './RunActions.js';
 import { cronOf, EstimateLine, ScheduleWords, WHEN_DEFAULT, WhenFields, windowStartOf, type WhenChoice } from './WhenFields.js';
 
 export interface RestoreTarget {
@@ -183,7 +182,7 @@ export function RestoreDialog({ target, onClose, onStarted, onScheduled }: { tar
             ))}
           </ul>
           <EstimateLine imageId={image.id} version={version === '' ? null : Number(version)} pcs={count} />
-          {error !== null && <RunError error={error} />}
+          {error !== null && <ErrorMessage error={error} />}
           <div className="actions">
             {cron === null ? (
               <button type="button" className="danger" disabled={busy} onClick={() => void start()}>

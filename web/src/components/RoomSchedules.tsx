@@ -8,8 +8,8 @@ import { useImages } from '../api/queries.js';
 import { runKeys, useRoomSchedules, type Schedule } from '../api/runs-queries.js';
 import { useI18n } from '../i18n/react.js';
 import { atWords } from '../i18n/when.js';
+import { Confirm } from './Confirm.js';
 import { ErrorMessage } from './ErrorMessage.js';
-import { RunError } from './RunActions.js';
 
 function ScheduleItem({ s, canEdit, images }: { s: Schedule; canEdit: boolean; images: Map<number, string> }) {
   const { t, lang } = useI18n();
@@ -31,8 +31,10 @@ function ScheduleItem({ s, canEdit, images }: { s: Schedule; canEdit: boolean; i
   };
   const id = { params: { path: { id: String(s.id) } } };
   const toggle = () => act(() => call(api.PATCH('/api/v1/schedules/{id}', { ...id, body: { enabled: !s.enabled } })));
+  const [asking, setAsking] = useState(false);
   const remove = () => {
-    if (window.confirm(t('schedules.deleteConfirm', { words }))) void act(() => call(api.DELETE('/api/v1/schedules/{id}', id)));
+    setAsking(false);
+    void act(() => call(api.DELETE('/api/v1/schedules/{id}', id)));
   };
   const version = s.version === null ? t('schedules.latest') : t('schedules.version', { version: s.version });
   return (
@@ -47,7 +49,7 @@ function ScheduleItem({ s, canEdit, images }: { s: Schedule; canEdit: boolean; i
         {s.once && <> · {t('schedules.once')}</>} · {t('schedules.window', { start: s.window.start, end: s.window.end })}
         {s.enabled && s.next[0] && <> · {t('schedules.next', { when: atWords(lang, s.next[0]) })}</>}
       </p>
-      {error !== null && <RunError error={error} />}
+      {error !== null && <ErrorMessage error={error} />}
       {canEdit && (
         <div className="actions">
           {/* A one-off that is off has run (or was stopped): it is not turned on again (the server refuses it a year later); make a new one. */}
@@ -56,11 +58,12 @@ function ScheduleItem({ s, canEdit, images }: { s: Schedule; canEdit: boolean; i
               {s.enabled ? t('schedules.disable') : t('schedules.enable')}
             </button>
           )}
-          <button type="button" className="secondary" disabled={busy} onClick={remove} aria-label={`${t('schedules.delete')} — ${words}`}>
+          <button type="button" className="secondary" disabled={busy || asking} onClick={() => setAsking(true)} aria-label={`${t('schedules.delete')} — ${words}`}>
             {t('schedules.delete')}
           </button>
         </div>
       )}
+      {asking && <Confirm text={t('schedules.deleteConfirm', { words })} action={t('schedules.delete')} busy={busy} onConfirm={remove} onCancel={() => setAsking(false)} />}
     </li>
   );
 }

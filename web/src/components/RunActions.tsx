@@ -1,29 +1,14 @@
 // A run's buttons (technician role): retry its failed PCs in a new run (POST /runs/{id}/retry), cancel
 // the whole run (POST /runs/{id}/cancel), or one PC (POST /runs/{id}/pcs/{pcId}/cancel). A refusal is
-// said as a sentence in the current language.
+// said as a sentence in the current language; each action is asked first (<Confirm>).
 import { useQueryClient } from '@tanstack/react-query';
 import { useState } from 'react';
 import { Link } from 'react-router';
-import { api, ApiError, call, type Run } from '../api/client.js';
+import { api, call, type Run } from '../api/client.js';
 import { keys } from '../api/queries.js';
-import type { MessageKey } from '../i18n/index.js';
 import { useI18n } from '../i18n/react.js';
+import { Confirm } from './Confirm.js';
 import { ErrorMessage } from './ErrorMessage.js';
-
-const RUN_ERRORS = new Set(['run_running', 'nothing_to_retry', 'image_gone', 'run_finished', 'run_pc_finished', 'bad_cron', 'bad_window', 'bad_time_zone', 'window_over', 'once_too_far']);
-
-/** A refusal of the runs or schedules API in words (those codes the shared catalogue does not name), else ErrorMessage. */
-export function RunError({ error }: { error: unknown }) {
-  const { t } = useI18n();
-  if (error instanceof ApiError && RUN_ERRORS.has(error.code))
-    return (
-      <p className="error" role="alert">
-        <span aria-hidden="true">⚠ </span>
-        {t(`runError.${error.code}` as MessageKey)}
-      </p>
-    );
-  return <ErrorMessage error={error} />;
-}
 
 export function RunActions({ runId, state, failed }: { runId: number; state: Run['state']; failed: number }) {
   const { t } = useI18n();
@@ -31,11 +16,11 @@ export function RunActions({ runId, state, failed }: { runId: number; state: Run
   const [busy, setBusy] = useState<'retry' | 'cancel' | null>(null);
   const [error, setError] = useState<unknown>(null);
   const [retried, setRetried] = useState<number | null>(null);
+  const [asking, setAsking] = useState<'retry' | 'cancel' | null>(null);
   const path = { params: { path: { id: String(runId) } } };
 
   const retry = async () => {
-    // Retrying erases the failed PCs' disks again: asked first, as every other erasing action is.
-    if (!window.confirm(t('runActions.retryConfirm', { count: failed }))) return;
+    setAsking(null);
     setBusy('retry');
     setError(null);
     try {
@@ -50,7 +35,7 @@ export function RunActions({ runId, state, failed }: { runId: number; state: Run
     }
   };
   const cancel = async () => {
-    if (!window.confirm(t('runActions.cancelConfirm', { id: runId }))) return;
+    setAsking(null);
     setBusy('cancel');
     setError(null);
     try {
@@ -67,22 +52,27 @@ export function RunActions({ runId, state, failed }: { runId: number; state: Run
     <div className="stack">
       <div className="actions">
         {state !== 'running' && failed > 0 && (
-          <button type="button" disabled={busy !== null} onClick={() => void retry()}>
+          <button type="button" disabled={busy !== null || asking !== null} onClick={() => setAsking('retry')}>
             {busy === 'retry' ? t('runActions.retryBusy') : t('runActions.retry', { count: failed })}
           </button>
         )}
         {state === 'running' && (
-          <button type="button" className="danger" disabled={busy !== null} onClick={() => void cancel()}>
+          <button type="button" className="danger" disabled={busy !== null || asking !== null} onClick={() => setAsking('cancel')}>
             {t('runActions.cancel')}
           </button>
         )}
       </div>
+      {/* Retrying erases the failed PCs' disks again: asked first, as every other erasing action is. */}
+      {asking === 'retry' && (
+        <Confirm text={t('runActions.retryConfirm', { count: failed })} action={t('runActions.retry', { count: failed })} onConfirm={() => void retry()} onCancel={() => setAsking(null)} />
+      )}
+      {asking === 'cancel' && <Confirm text={t('runActions.cancelConfirm', { id: runId })} action={t('runActions.cancel')} onConfirm={() => void cancel()} onCancel={() => setAsking(null)} />}
       {retried !== null && (
         <p role="status" data-testid="retried">
           {t('runActions.retried', { id: retried })} <Link to={`/runs/${retried}`}>{t('runActions.openRetry')}</Link>
         </p>
       )}
-      {error !== null && <RunError error={error} />}
+      {error !== null && <ErrorMessage error={error} />}
     </div>
   );
 }
@@ -92,8 +82,9 @@ export function CancelPcButton({ runId, pcId, name, onError }: { runId: number; 
   const { t } = useI18n();
   const qc = useQueryClient();
   const [busy, setBusy] = useState(false);
+  const [asking, setAsking] = useState(false);
   const cancel = async () => {
-    if (!window.confirm(t('runActions.cancelPcConfirm', { name }))) return;
+    setAsking(false);
     setBusy(true);
     try {
       await call(api.POST('/api/v1/runs/{id}/pcs/{pcId}/cancel', { params: { path: { id: String(runId), pcId: String(pcId) } } }));
@@ -104,8 +95,9 @@ export function CancelPcButton({ runId, pcId, name, onError }: { runId: number; 
       setBusy(false);
     }
   };
+  if (asking) return <Confirm text={t('runActions.cancelPcConfirm', { name })} action={t('runActions.cancelPc', { name })} onConfirm={() => void cancel()} onCancel={() => setAsking(false)} />;
   return (
-    <button type="button" className="secondary" disabled={busy} onClick={() => void cancel()}>
+    <button type="button" className="secondary" disabled={busy} onClick={() => setAsking(true)}>
       {t('runActions.cancelPc', { name })}
     </button>
   );

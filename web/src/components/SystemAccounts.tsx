@@ -1,5 +1,6 @@
-// The system page's accounts (admin): users (create with a one-time password, change role, disable or
-// enable) and API tokens (create: the secret shown once; revoke with a confirmation).
+// The system page's accounts (admin): users (create with a one-time password, change role: chosen, then
+// applied and confirmed; disable or enable) and API tokens (create: the secret shown once; revoke with a
+// confirmation).
 import { useQueryClient } from '@tanstack/react-query';
 import { useState, type FormEvent } from 'react';
 import { adminKeys, useTokens, useUsers, type Role } from '../api/admin.js';
@@ -33,13 +34,22 @@ export function Users() {
   const [password, setPassword] = useState('');
   const [role, setRole] = useState<Role>('technician');
   const [created, setCreated] = useState<string | null>(null);
+  // Roles chosen in the table, not yet applied (by user id); the one being confirmed.
+  const [drafts, setDrafts] = useState<Record<number, Role>>({});
+  const [changing, setChanging] = useState<{ id: number; name: string; from: Role; to: Role } | null>(null);
+  const [busy, setBusy] = useState(false);
 
   const patch = async (id: number, body: { role?: Role; disabled?: boolean }) => {
     setError(null);
+    setBusy(true);
     try {
       await call(api.PATCH('/api/v1/users/{id}', { params: { path: { id: String(id) } }, body }));
+      if (body.role) setDrafts(({ [id]: _, ...rest }) => rest);
     } catch (err) {
       setError(err);
+    } finally {
+      setBusy(false);
+      setChanging(null);
     }
     await qc.invalidateQueries({ queryKey: adminKeys.users });
   };
@@ -61,7 +71,7 @@ export function Users() {
       <h2 id="users-title">{t('sys.users')}</h2>
       {users.isError && <Problem error={users.error} />}
       {users.data && (
-        <TableWrap label={t('sys.users')}>
+        <TableWrap label={t('sys.users')} cards>
           <table data-testid="users">
             <thead>
               <tr>
@@ -72,24 +82,47 @@ export function Users() {
               </tr>
             </thead>
             <tbody>
-              {users.data.map((u) => (
-                <tr key={u.id}>
-                  <td>{u.username}</td>
-                  <td>
-                    <RoleSelect value={u.role} label={t('sys.roleOf', { name: u.username })} onChange={(r) => void patch(u.id, { role: r })} />
-                  </td>
-                  <td>
-                    <span>{u.disabled ? t('sys.disabled') : t('sys.active')}</span>{' '}
-                    <button type="button" className="secondary" onClick={() => void patch(u.id, { disabled: !u.disabled })}>
-                      {u.disabled ? t('sys.enable', { name: u.username }) : t('sys.disable', { name: u.username })}
-                    </button>
-                  </td>
-                  <td>{u.lastLoginAt ? relative(u.lastLoginAt) : t('common.none')}</td>
-                </tr>
-              ))}
+              {users.data.map((u) => {
+                const draft = drafts[u.id] ?? u.role;
+                return (
+                  <tr key={u.id}>
+                    <td data-label={t('sys.username')}>{u.username}</td>
+                    <td data-label={t('sys.role')}>
+                      <div className="inline">
+                        <RoleSelect value={draft} label={t('sys.roleOf', { name: u.username })} onChange={(r) => setDrafts((d) => ({ ...d, [u.id]: r }))} />
+                        <button
+                          type="button"
+                          className="secondary"
+                          disabled={draft === u.role || busy}
+                          aria-label={t('sys.roleApplyFor', { name: u.username })}
+                          onClick={() => setChanging({ id: u.id, name: u.username, from: u.role, to: draft })}
+                        >
+                          {t('sys.roleApply')}
+                        </button>
+                      </div>
+                    </td>
+                    <td data-label={t('sys.status')}>
+                      <span>{u.disabled ? t('sys.disabled') : t('sys.active')}</span>{' '}
+                      <button type="button" className="secondary" onClick={() => void patch(u.id, { disabled: !u.disabled })}>
+                        {u.disabled ? t('sys.enable', { name: u.username }) : t('sys.disable', { name: u.username })}
+                      </button>
+                    </td>
+                    <td data-label={t('pc.lastSeen')}>{u.lastLoginAt ? relative(u.lastLoginAt) : t('common.none')}</td>
+                  </tr>
+                );
+              })}
             </tbody>
           </table>
         </TableWrap>
+      )}
+      {changing && (
+        <Confirm
+          text={t('sys.roleConfirm', { name: changing.name, from: t(`role.${changing.from}`), to: t(`role.${changing.to}`) })}
+          action={t('sys.roleConfirmAction', { name: changing.name })}
+          busy={busy}
+          onConfirm={() => void patch(changing.id, { role: changing.to })}
+          onCancel={() => setChanging(null)}
+        />
       )}
       <h3>{t('sys.newUser')}</h3>
       <form className="stack" onSubmit={(e) => void create(e)} aria-label={t('sys.newUser')}>
@@ -159,7 +192,7 @@ export function Tokens() {
       {tokens.isError && <Problem error={tokens.error} />}
       {tokens.data?.length === 0 && <p>{t('sys.noTokens')}</p>}
       {tokens.data && tokens.data.length > 0 && (
-        <TableWrap label={t('sys.tokens')}>
+        <TableWrap label={t('sys.tokens')} cards>
           <table data-testid="tokens">
             <thead>
               <tr>
@@ -173,13 +206,13 @@ export function Tokens() {
             <tbody>
               {tokens.data.map((k) => (
                 <tr key={k.id}>
-                  <td>
+                  <td data-label={t('sys.tokenName')}>
                     {k.name} <span className="meta">({k.prefix}…)</span>
                   </td>
-                  <td>{t(`role.${k.role}`)}</td>
-                  <td>{k.owner}</td>
-                  <td>{k.expiresAt ? dateTime(k.expiresAt) : t('sys.never')}</td>
-                  <td>
+                  <td data-label={t('sys.role')}>{t(`role.${k.role}`)}</td>
+                  <td data-label={t('sys.tokenOwner')}>{k.owner}</td>
+                  <td data-label={t('sys.tokenExpires')}>{k.expiresAt ? dateTime(k.expiresAt) : t('sys.never')}</td>
+                  <td data-label={t('pc.actions')}>
                     <button type="button" className="secondary" onClick={() => setRevoking({ id: k.id, name: k.name })}>
                       {t('sys.revoke', { name: k.name })}
                     </button>

@@ -1,7 +1,6 @@
 // The "when" of a restore: now, or a schedule (tonight once, every weekday night, every Friday night,
 // a custom cron) with the end of its window; and, for the confirmation, the schedule said back in
 // words by the server (GET /api/v1/schedules/words) with its next instant, and the run's estimate.
-import { ApiError } from '../api/client.js';
 import { useCronWords, useEstimate } from '../api/runs-queries.js';
 import { getTimeZone } from '../i18n/index.js';
 import { useI18n } from '../i18n/react.js';
@@ -86,7 +85,7 @@ export function ScheduleWords({ cron, windowEnd }: { cron: string; windowEnd: st
   const tz = getTimeZone();
   const words = useCronWords(cron, tz, true);
   if (words.isPending) return <p role="status">{t('app.loading')}</p>;
-  if (words.isError) return words.error instanceof ApiError && words.error.code === 'bad_cron' ? <p className="error" role="alert">{t('when.badCron')}</p> : <ErrorMessage error={words.error} />;
+  if (words.isError) return <ErrorMessage error={words.error} />;
   const next = words.data.next[0];
   return (
     <div data-testid="schedule-words">

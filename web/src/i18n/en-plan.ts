@@ -27,8 +27,4 @@ export const enPlan: Record<keyof typeof frPlan, string> = {
   'roomImage.chooseRoom': 'Choose a room…',
   'roomImage.use': 'Use v{version} for this room',
   'roomImage.set': 'Room {room} now uses {image} v{version}.',
-  'error.image_required': 'No image is chosen for this room: choose one.',
-  'error.cell_taken': "This place on the plan already holds another PC of the room: choose another place.",
-  'error.plan_incomplete': 'A place on the plan needs both a row and a column.',
-  'error.plan_needs_room': 'This PC is in no room: put it in a room first to place it on its plan.',
 };

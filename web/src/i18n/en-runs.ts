@@ -15,7 +15,6 @@ export const enRuns: Record<keyof typeof frRuns, Message> = {
   'when.windowHelp': 'PCs still restoring at that time are stopped cleanly and reported.',
   'when.tonightPast': 'It is past 22:00: for tonight, choose “Now”.',
   'when.wholeRoomOnly': 'A schedule restores the whole room: for a selection, choose “Now”.',
-  'when.badCron': 'This cron expression is not valid: five fields, e.g. 0 22 * * 1-5.',
   'when.scheduled': 'Schedule: {words}, window {start}–{end} ({zone} time).',
   'when.nextAt': 'Next restore: {when}.',
   'when.confirmSchedule': 'Schedule the restore',
@@ -52,7 +51,6 @@ export const enRuns: Record<keyof typeof frRuns, Message> = {
   'schedules.disable': 'Turn off',
   'schedules.delete': 'Delete',
   'schedules.deleteConfirm': 'Delete the schedule “{words}”?',
-  'schedules.label': 'Schedule: {words}',
   'schedules.latest': 'newest ready version',
   'schedules.version': 'v{version}',
 
@@ -80,14 +78,4 @@ export const enRuns: Record<keyof typeof frRuns, Message> = {
   'runActions.actions': 'Actions',
   'runActions.notStarted': 'This restore did not start: {why}',
 
-  'runError.run_running': 'The restore is still running: retry its failed PCs once it has ended.',
-  'runError.nothing_to_retry': 'No failed PC to retry.',
-  'runError.image_gone': 'The image of this restore was deleted.',
-  'runError.run_finished': 'This restore has already ended.',
-  'runError.run_pc_finished': 'This PC has already finished.',
-  'runError.bad_cron': 'This cron expression is not valid: five fields, e.g. 0 22 * * 1-5.',
-  'runError.bad_window': 'The window is empty: its end must differ from its start.',
-  'runError.bad_time_zone': 'The server does not know the school’s time zone.',
-  'runError.window_over': 'The window is already over: nothing was started.',
-  'runError.once_too_far': 'A one-off restore must start within the next 24 hours: it is too late for tonight, or it already took place. Choose another day or a regular restore.',
 };

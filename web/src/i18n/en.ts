@@ -2,6 +2,7 @@
 import { enRuns } from './en-runs.js';
 import { enInventory } from './en-inventory.js';
 import { enPlan } from './en-plan.js';
+import { enProblems } from './en-problems.js';
 import type { Catalogue } from './index.js';
 
 export const en: Catalogue = {
@@ -39,22 +40,6 @@ export const en: Catalogue = {
   'password.submit': 'Save the password',
 
   'error.network': 'The server does not answer. Check the network connection and try again.',
-  'error.unauthenticated': 'Your session has expired: please log in again.',
-  'error.invalid_credentials': 'Wrong username or password.',
-  'error.too_many_attempts': 'Too many login attempts. Wait a little before trying again.',
-  'error.csrf_failed': 'This page is out of date. Reload it and try again.',
-  'error.forbidden': 'Your account is not allowed to do this.',
-  'error.not_found': 'This item does not exist (any more).',
-  'error.validation_failed': 'Some of the values entered are not valid.',
-  'error.weak_password': 'This password will not do: at least 10 characters, different from the current one.',
-  'error.wrong_password': 'The current password is wrong.',
-  'error.password_change_required': 'Change your temporary password first.',
-  'error.in_another_run': 'Some of these PCs are already being restored.',
-  'error.no_ready_version': 'This image has no version ready to restore.',
-  'error.version_not_ready': 'This version of the image is not ready.',
-  'error.version_damaged': 'This version of the image is damaged: verify it or choose another one.',
-  'error.empty_room': 'This room has no PCs.',
-  'error.wake_not_configured': 'Wake-on-LAN is not configured on the server.',
   'error.server': 'The server ran into a problem. Try again; if it persists, read its log.',
   'error.unknown': 'The request failed (code {status}).',
 
@@ -130,4 +115,5 @@ export const en: Catalogue = {
   ...enRuns,
   ...enInventory,
   ...enPlan,
+  ...enProblems,
 };

@@ -25,8 +25,4 @@ export const frPlan = {
   'roomImage.chooseRoom': 'Choisir une salle…',
   'roomImage.use': 'Utiliser la v{version} pour cette salle',
   'roomImage.set': 'La salle {room} utilise désormais {image} v{version}.',
-  'error.image_required': "Aucune image n'est choisie pour cette salle : choisissez-en une.",
-  'error.cell_taken': 'Cette place du plan est déjà occupée par un autre PC de la salle : choisissez une autre place.',
-  'error.plan_incomplete': 'Une place sur le plan demande une rangée et une colonne.',
-  'error.plan_needs_room': "Ce PC n'est dans aucune salle : mettez-le d'abord dans une salle pour le placer sur son plan.",
 };

@@ -12,7 +12,6 @@ export const frRuns = {
   'when.windowHelp': 'Les PC encore en cours à cette heure sont arrêtés proprement et signalés.',
   'when.tonightPast': 'Il est plus de 22:00 : pour ce soir, choisissez « Maintenant ».',
   'when.wholeRoomOnly': 'Une planification restaure toute la salle : pour une sélection, choisissez « Maintenant ».',
-  'when.badCron': 'Cette expression cron n’est pas valable : cinq champs, par exemple 0 22 * * 1-5.',
   'when.scheduled': 'Planification : {words}, plage {start}–{end} (heure de {zone}).',
   'when.nextAt': 'Prochaine restauration : {when}.',
   'when.confirmSchedule': 'Planifier la restauration',
@@ -49,7 +48,6 @@ export const frRuns = {
   'schedules.disable': 'Désactiver',
   'schedules.delete': 'Supprimer',
   'schedules.deleteConfirm': 'Supprimer la planification « {words} » ?',
-  'schedules.label': 'Planification : {words}',
   'schedules.latest': 'dernière version prête',
   'schedules.version': 'v{version}',
 
@@ -77,14 +75,4 @@ export const frRuns = {
   'runActions.actions': 'Actions',
   'runActions.notStarted': 'Cette restauration n’a pas démarré : {why}',
 
-  'runError.run_running': 'La restauration est encore en cours : relancez les PC en échec quand elle sera finie.',
-  'runError.nothing_to_retry': 'Aucun PC en échec à relancer.',
-  'runError.image_gone': 'L’image de cette restauration a été supprimée.',
-  'runError.run_finished': 'Cette restauration est déjà terminée.',
-  'runError.run_pc_finished': 'Ce PC a déjà terminé.',
-  'runError.bad_cron': 'Cette expression cron n’est pas valable : cinq champs, par exemple 0 22 * * 1-5.',
-  'runError.bad_window': 'La plage horaire est vide : l’heure de fin doit différer de l’heure de début.',
-  'runError.bad_time_zone': 'Le fuseau horaire de l’établissement n’est pas reconnu par le serveur.',
-  'runError.window_over': 'La plage horaire est déjà terminée : rien n’a été lancé.',
-  'runError.once_too_far': 'Une restauration « une seule fois » doit commencer dans les prochaines 24 heures : il est trop tard pour ce soir, ou elle a déjà eu lieu. Choisissez une autre date ou une restauration régulière.',
 };

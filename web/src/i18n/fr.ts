@@ -4,6 +4,7 @@
 import { frRuns } from './fr-runs.js';
 import { frInventory } from './fr-inventory.js';
 import { frPlan } from './fr-plan.js';
+import { frProblems } from './fr-problems.js';
 export const fr = {
   'app.name': 'roomcast',
   'app.skip': 'Aller au contenu',
@@ -39,22 +40,6 @@ export const fr = {
   'password.submit': 'Enregistrer le mot de passe',
 
   'error.network': 'Le serveur ne répond pas. Vérifiez la connexion réseau puis réessayez.',
-  'error.unauthenticated': 'Votre session a expiré : reconnectez-vous.',
-  'error.invalid_credentials': 'Identifiant ou mot de passe incorrect.',
-  'error.too_many_attempts': 'Trop de tentatives de connexion. Patientez un peu avant de réessayer.',
-  'error.csrf_failed': 'La page n’est plus à jour. Rechargez-la puis recommencez.',
-  'error.forbidden': 'Votre compte n’a pas le droit de faire cela.',
-  'error.not_found': 'Cet élément n’existe pas (ou plus).',
-  'error.validation_failed': 'Certaines valeurs saisies ne sont pas valables.',
-  'error.weak_password': 'Ce mot de passe ne convient pas : au moins 10 caractères, différent de l’actuel.',
-  'error.wrong_password': 'Le mot de passe actuel est incorrect.',
-  'error.password_change_required': 'Changez d’abord votre mot de passe provisoire.',
-  'error.in_another_run': 'Certains de ces PC sont déjà en cours de restauration.',
-  'error.no_ready_version': 'Cette image n’a aucune version prête à être restaurée.',
-  'error.version_not_ready': 'Cette version de l’image n’est pas prête.',
-  'error.version_damaged': 'Cette version de l’image est endommagée : vérifiez-la ou choisissez-en une autre.',
-  'error.empty_room': 'Cette salle n’a aucun PC.',
-  'error.wake_not_configured': 'Le réveil par le réseau (Wake-on-LAN) n’est pas configuré sur le serveur.',
   'error.server': 'Le serveur a rencontré un problème. Réessayez ; si cela persiste, consultez son journal.',
   'error.unknown': 'La demande a échoué (code {status}).',
 
@@ -130,4 +115,5 @@ export const fr = {
   ...frRuns,
   ...frInventory,
   ...frPlan,
+  ...frProblems,
 };

@@ -12,6 +12,7 @@ import { ErrorMessage } from '../components/ErrorMessage.js';
 import { UseForRoom } from '../components/UseForRoom.js';
 import { Problem } from '../components/Problem.js';
 import { useI18n, useTitle } from '../i18n/react.js';
+import { ServerText } from '../components/ServerText.js';
 
 const V_ICONS: Record<ImageVersion['state'], string> = { capturing: '◷', ready: '✔', damaged: '⚠', failed: '✖', deleted: '⊘' };
 
@@ -60,7 +61,11 @@ function VersionRow({ image, v, technician }: { image: Image; v: ImageVersion; t
         </span>
       </h3>
       {v.state === 'damaged' && <p className="error">{t('img.damagedHelp')}</p>}
-      {(v.state === 'damaged' || v.state === 'failed') && v.error && <p className="meta">{v.error}</p>}
+      {(v.state === 'damaged' || v.state === 'failed') && v.error && (
+        <p className="meta">
+          <ServerText text={v.error} />
+        </p>
+      )}
       <dl className="facts">
         <div>
           <dt>{t('img.size')}</dt>

@@ -41,7 +41,7 @@ export function LoginPage() {
       <p>{t('login.intro')}</p>
       {expired && !error && (
         <p className="notice" role="status">
-          {t('error.unauthenticated')}
+          {t('problem.unauthenticated')}
         </p>
       )}
       {loggedOut && !error && (

@@ -5,7 +5,7 @@ export function NotFoundPage() {
   const { t } = useI18n();
   return (
     <section>
-      <h1>{t('error.not_found')}</h1>
+      <h1>{t('problem.not_found')}</h1>
       <p>
         <Link to="/rooms">{t('nav.rooms')}</Link>
       </p>

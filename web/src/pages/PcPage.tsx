@@ -10,6 +10,7 @@ import { Problem } from '../components/Problem.js';
 import { RestoreDialog } from '../components/RestoreDialog.js';
 import type { MessageKey } from '../i18n/index.js';
 import { useI18n, useTitle } from '../i18n/react.js';
+import { ServerText } from '../components/ServerText.js';
 import { TableWrap } from '../components/TableWrap.js';
 
 interface Facts {
@@ -127,7 +128,7 @@ export function PcPage() {
           <h2 id="error-title">{t('pc.lastError')}</h2>
           <p className="error" data-testid="last-error">
             <span aria-hidden="true">✖ </span>
-            {t('pc.lastErrorText', { kind: kindName(lastFailed.kind), date: dateTime(lastFailed.finishedAt ?? lastFailed.createdAt), reason: lastFailed.error ?? '' })}
+            {t('pc.lastErrorText', { kind: kindName(lastFailed.kind), date: dateTime(lastFailed.finishedAt ?? lastFailed.createdAt) })} <ServerText text={lastFailed.error ?? ''} code={(lastFailed.result?.details as { code?: unknown } | undefined)?.code} />
           </p>
         </section>
       )}

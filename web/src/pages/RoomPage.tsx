@@ -67,7 +67,7 @@ export function RoomPage() {
   const plan = planLayout(list);
   const card = (h: (typeof list)[number], style?: { gridRow: number; gridColumn: number }) => {
     const pc = pcOf.get(h.id);
-    return <PcCard key={h.id} host={h} pc={pc} eta={pc ? etas.get(pc.id) : undefined} last={pc ? undefined : lastOf.get(h.id)} reason={pc ? reasonOf.get(pc.id) : undefined} selected={selected.has(h.id)} onToggle={() => toggle(h.id)} style={style} />;
+    return <PcCard key={h.id} host={h} pc={pc} eta={pc ? etas.get(pc.id) : undefined} last={pc ? undefined : lastOf.get(h.id)} reason={pc ? reasonOf.get(pc.id) : undefined} selected={selected.has(h.id)} onToggle={canRestore ? () => toggle(h.id) : undefined} style={style} />;
   };
   const open = (whole: boolean) =>
     setDialog({ roomId, roomName: room.data.name, hosts: whole ? list : chosen, whole, defaultImageId: room.data.imageId ?? run.data?.image.id ?? null, defaultVersion: room.data.imageId !== null ? room.data.version : null });

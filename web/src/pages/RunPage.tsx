@@ -6,11 +6,12 @@ import { Link, useParams } from 'react-router';
 import { keys, useReport, useRun } from '../api/queries.js';
 import { useRunLive } from '../api/useLive.js';
 import { ErrorMessage } from '../components/ErrorMessage.js';
-import { CancelPcButton, RunActions, RunError } from '../components/RunActions.js';
+import { CancelPcButton, RunActions } from '../components/RunActions.js';
 import { StateBadge } from '../components/StateBadge.js';
 import { useI18n, useTitle } from '../i18n/react.js';
 import { useSession } from '../session.js';
 import { FINAL_STATES, PC_STATE_ORDER } from '../states.js';
+import { TableWrap } from '../components/TableWrap.js';
 
 export function RunPage() {
   const { t, lang, relative, dateTime } = useI18n();
@@ -42,14 +43,14 @@ export function RunPage() {
         </p>
       )}
       {canAct && run.state !== 'not_started' && <RunActions runId={run.id} state={run.state} failed={pcs.filter((p) => p.state === 'failed').length} />}
-      {pcError !== null && <RunError error={pcError} />}
+      {pcError !== null && <ErrorMessage error={pcError} />}
       <div className="actions">
         <a href={`/api/v1/runs/${run.id}/report.html?lang=${lang}`} target="_blank" rel="noopener">
           {t('run.report')}
         </a>
         {roomId !== null && <Link to={`/rooms/${roomId}`}>{t('run.toRoom')}</Link>}
       </div>
-      <div className="table-wrap">
+      <TableWrap label={t('run.title', { id: run.id })}>
         <table>
           <thead>
             <tr>
@@ -76,7 +77,7 @@ export function RunPage() {
             ))}
           </tbody>
         </table>
-      </div>
+      </TableWrap>
     </section>
   );
 }

@@ -5,6 +5,7 @@ import { Link } from 'react-router';
 import { useRuns, type RunState } from '../api/runs-queries.js';
 import { ErrorMessage } from '../components/ErrorMessage.js';
 import { useI18n, useTitle } from '../i18n/react.js';
+import { TableWrap } from '../components/TableWrap.js';
 
 const STATES: RunState[] = ['running', 'done', 'cancelled', 'not_started'];
 const ICONS: Record<RunState, string> = { running: '▶', done: '✔', cancelled: '⊘', not_started: '✖' };
@@ -32,7 +33,7 @@ export function RunsPage() {
       {runs.isError && <ErrorMessage error={runs.error} onRetry={() => void runs.refetch()} />}
       {runs.data?.length === 0 && <p>{t('runs.none')}</p>}
       {runs.data && runs.data.length > 0 && (
-        <div className="table-wrap">
+        <TableWrap label={t('runs.title')}>
           <table>
             <thead>
               <tr>
@@ -65,7 +66,7 @@ export function RunsPage() {
               ))}
             </tbody>
           </table>
-        </div>
+        </TableWrap>
       )}
     </section>
   );

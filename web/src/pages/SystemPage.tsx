@@ -2,10 +2,12 @@
 // /api/health), the containers view, users and API tokens (../components/SystemAccounts.tsx), and the
 // audit log, paged.
 import { useAudit, useContainers, useHasRole, useHealth } from '../api/admin.js';
+import { auditActionKey, auditTargetKey } from '../api/audit-words.js';
 import { Problem } from '../components/Problem.js';
 import { Tokens, Users } from '../components/SystemAccounts.js';
 import { useI18n, useTitle } from '../i18n/react.js';
 import { TableWrap } from '../components/TableWrap.js';
+import { isContainerState } from '../states.js';
 
 function Health() {
   const { t } = useI18n();
@@ -47,7 +49,7 @@ function Containers() {
       {c.isError && <Problem error={c.error} />}
       {c.data && !c.data.available && <p data-testid="containers-off">{t('sys.containersOff')}</p>}
       {c.data?.available && (
-        <TableWrap label={t('sys.containers')}>
+        <TableWrap label={t('sys.containers')} cards>
           <table>
             <thead>
               <tr>
@@ -60,13 +62,13 @@ function Containers() {
             <tbody>
               {c.data.containers.map((x) => (
                 <tr key={x.id}>
-                  <td>{x.service ?? x.name}</td>
-                  <td>
-                    {x.status}
+                  <td data-label={t('sys.container')}>{x.service ?? x.name}</td>
+                  <td data-label={t('sys.cState')}>
+                    {isContainerState(x.state) ? t(`containerState.${x.state}`) : x.state}
                     {x.startedAt && <span className="meta"> ({relative(x.startedAt)})</span>}
                   </td>
-                  <td>{x.health}</td>
-                  <td>{x.restarts}</td>
+                  <td data-label={t('sys.cHealth')}>{t(`containerHealth.${x.health}`)}</td>
+                  <td data-label={t('sys.cRestarts')}>{x.restarts}</td>
                 </tr>
               ))}
             </tbody>
@@ -86,7 +88,7 @@ function Audit() {
       <h2 id="audit-title">{t('sys.audit')}</h2>
       {audit.isError && <Problem error={audit.error} />}
       {entries.length > 0 && (
-        <TableWrap label={t('sys.audit')}>
+        <TableWrap label={t('sys.audit')} cards>
           <table data-testid="audit">
             <thead>
               <tr>
@@ -99,10 +101,10 @@ function Audit() {
             <tbody>
               {entries.map((e) => (
                 <tr key={e.id}>
-                  <td>{dateTime(e.at)}</td>
-                  <td>{e.actor}</td>
-                  <td>{e.action}</td>
-                  <td>{e.targetType ? `${e.targetType}${e.targetId ? ` ${e.targetId}` : ''}` : t('common.none')}</td>
+                  <td data-label={t('sys.auditWhen')}>{dateTime(e.at)}</td>
+                  <td data-label={t('sys.auditWho')}>{e.actor}</td>
+                  <td data-label={t('sys.auditAction')}>{auditActionKey(e.action) ? t(auditActionKey(e.action)!) : <code>{e.action}</code>}</td>
+                  <td data-label={t('sys.auditTarget')}>{e.targetType ? `${auditTargetKey(e.targetType) ? t(auditTargetKey(e.targetType)!) : e.targetType}${e.targetId ? ` ${e.targetId}` : ''}` : t('common.none')}</td>
                 </tr>
               ))}
             </tbody>
@@ -126,7 +128,7 @@ export function SystemPage() {
   const { t } = useI18n();
   useTitle(t('sys.title'));
   const admin = useHasRole('admin');
-  if (!admin) return <p className="error" role="alert">{t('error.forbidden')}</p>;
+  if (!admin) return <p className="error" role="alert">{t('problem.forbidden')}</p>;
   return (
     <section>
       <h1>{t('sys.title')}</h1>
