@@ -102,6 +102,8 @@ export const enProblems = {
   'problem.digest_mismatch': 'A block of the image was damaged in transfer: the PC sends it again; if it persists, check the network.',
   'problem.hash_mismatch': 'A block of the image does not match its fingerprint: the PC sends it again; if it persists, check the network.',
   'problem.chunk_too_large': 'A block of the image is larger than expected: start the capture again.',
+  'problem.bad_chunk_list': 'The PC named blocks longer than its capture’s block size: start the capture again.',
+  'problem.chunk_size_changed': 'This capture changed its block size midway: start the capture again.',
   'problem.chunk_not_expected': 'The PC sent a block that is not part of its capture: start the capture again.',
   'problem.chunk_not_found': 'A block of the image is missing on the server: verify this version.',
   'problem.chunk_missing': 'A block of this version is missing or damaged: the version is marked damaged. Verify it or capture it again.',

@@ -103,6 +103,8 @@ export const frProblems = {
   'problem.digest_mismatch': 'Un bloc de l’image a été abîmé pendant le transfert : le PC l’envoie à nouveau ; si cela persiste, vérifiez le réseau.',
   'problem.hash_mismatch': 'Un bloc de l’image ne correspond pas à son empreinte : le PC l’envoie à nouveau ; si cela persiste, vérifiez le réseau.',
   'problem.chunk_too_large': 'Un bloc de l’image est plus gros que prévu : relancez la capture.',
+  'problem.bad_chunk_list': 'Le PC a envoyé une liste de blocs plus longs que la taille de bloc de sa capture : relancez la capture.',
+  'problem.chunk_size_changed': 'Cette capture a changé de taille de bloc en cours de route : relancez la capture.',
   'problem.chunk_not_expected': 'Le PC a envoyé un bloc qui n’est pas dans sa capture : relancez la capture.',
   'problem.chunk_not_found': 'Un bloc de l’image manque sur le serveur : vérifiez cette version.',
   'problem.chunk_missing': 'Un bloc de cette version manque ou est abîmé : la version est marquée endommagée. Vérifiez-la ou capturez-la à nouveau.',
