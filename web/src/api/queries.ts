@@ -1,12 +1,17 @@
 // Server state for the pages (TanStack Query): one hook per resource, with stable query keys the live
-// updates (./useLive.ts) patch or invalidate.
+// updates (./useLive.ts) patch or invalidate. Every query key of the app's PCs is here, under one
+// ['hosts'] root: invalidating keys.allHosts reaches every view of them (room, inventory, PC page).
 import { useQuery } from '@tanstack/react-query';
 import { api, call } from './client.js';
 
 export const keys = {
   rooms: ['rooms'] as const,
   room: (id: number) => ['room', id] as const,
-  hosts: (roomId: number) => ['room', roomId, 'hosts'] as const,
+  allHosts: ['hosts'] as const,
+  hosts: (roomId: number) => ['hosts', 'room', roomId] as const,
+  hostList: (which: 'unassigned' | 'all') => ['hosts', 'list', which] as const,
+  host: (id: number) => ['hosts', 'one', id] as const,
+  hostTasks: (id: number) => ['hosts', 'one', id, 'tasks'] as const,
   latestRun: (roomId: number) => ['room', roomId, 'latest-run'] as const,
   run: (id: number) => ['run', id] as const,
   report: (id: number) => ['run', id, 'report'] as const,

@@ -58,6 +58,7 @@ export function useRoomLive(roomId: number): Map<number, Eta> {
     const sock = liveSocket();
     const refetchAll = () => {
       void qc.invalidateQueries({ queryKey: ['room', roomId] });
+      void qc.invalidateQueries({ queryKey: keys.hosts(roomId) });
       void qc.invalidateQueries({ queryKey: ['run'] });
     };
     const onPc = (p: RunPcChanged) => {

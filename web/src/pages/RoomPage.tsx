@@ -120,7 +120,7 @@ export function RoomPage() {
               </ul>
             </>
           )}
-          {canRestore && <PlanForm key={list.map((h) => h.id).join()} roomId={roomId} hosts={list} />}
+          {canRestore && <PlanForm key={list.map((h) => h.id).join()} hosts={list} />}
         </>
       )}
       <RoomSchedules roomId={roomId} canEdit={canRestore} />
