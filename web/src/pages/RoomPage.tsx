@@ -6,8 +6,9 @@ import type { Run } from '../api/client.js';
 import { useLatestRun, useReport, useRoom, useRoomHosts, useRun } from '../api/queries.js';
 import { useLatestByPc } from '../api/runs-queries.js';
 import { useRoomRunsLive } from '../api/runs-live.js';
-import { useLiveConnected, useRoomLive } from '../api/useLive.js';
+import { useRoomLive } from '../api/useLive.js';
 import { ErrorMessage } from '../components/ErrorMessage.js';
+import { LiveBadge } from '../components/LiveBadge.js';
 import { PcCard } from '../components/PcCard.js';
 import { PlanForm, planLayout } from '../components/RoomPlan.js';
 import { RestoreDialog, type RestoreTarget } from '../components/RestoreDialog.js';
@@ -40,11 +41,10 @@ export function RoomPage() {
   const needsReasons = ['failed', 'skipped', 'cancelled'].some((s) => (run.data?.counts[s] ?? 0) > 0);
   const report = useReport(latest.data?.id, needsReasons);
   const canRestore = useSession().data?.user.role !== 'viewer';
-  const etas = useRoomLive(roomId);
+  const { etas, status } = useRoomLive(roomId);
   useRoomRunsLive(roomId);
   // Each PC's newest result, for the PCs the room's newest run did not include.
   const lastByPc = useLatestByPc(roomId);
-  const connected = useLiveConnected();
   const [selected, setSelected] = useState<ReadonlySet<number>>(new Set());
   const [dialog, setDialog] = useState<RestoreTarget | null>(null);
 
@@ -96,9 +96,7 @@ export function RoomPage() {
       )}
       <h2>
         {t('room.pcs')}{' '}
-        <span className="live" data-testid="live" data-connected={connected}>
-          {connected ? `● ${t('room.live')}` : `○ ${t('room.offline')}`}
-        </span>
+        <LiveBadge status={status} />
       </h2>
       {list.length === 0 ? (
         <p>{t('room.noPcs')}</p>
