@@ -6063,6 +6063,23 @@ export interface components {
                 missing: ("vmlinuz" | "initrd.img" | "imaging.img")[];
                 detail?: string;
             };
+            /** @description the iPXE binaries PXE firmware loads over TFTP, checked against their pinned SHA-256; does not change status */
+            ipxe: {
+                /** @enum {string} */
+                status: "complete" | "incomplete";
+                /** @description the TFTP root they are served from */
+                root: string;
+                files: {
+                    /** @enum {string} */
+                    name: "undionly.kpxe" | "ipxe.efi" | "snponly.efi";
+                    /**
+                     * @description mismatch: not the file images/ipxe/SHA256SUMS pins
+                     * @enum {string}
+                     */
+                    state: "ok" | "missing" | "mismatch";
+                }[];
+                detail?: string;
+            };
         };
         Session: {
             user: components["schemas"]["User"];
@@ -6070,6 +6087,8 @@ export interface components {
             expiresAt?: string;
             /** @enum {string} */
             via: "session" | "token";
+            /** @description the school's IANA time zone (ROOMCAST_TIME_ZONE, read-only): the web UI shows dates in it */
+            timeZone: string;
         };
         User: {
             id: number;
