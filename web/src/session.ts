@@ -1,8 +1,10 @@
 // The current session as server state: GET /api/v1/auth/session (null when logged out), login, logout,
-// and what happens when the server ended the session: the previous user's data leaves the cache.
+// and what happens when the server ended the session: the previous user's data leaves the cache. The
+// session answer also names the school's time zone, which every date of the UI is then shown in.
 import { useQuery, type QueryClient } from '@tanstack/react-query';
 import { api, ApiError, call, setCsrfToken, type Session } from './api/client.js';
 import { closeLive } from './api/live.js';
+import { setTimeZone } from './i18n/index.js';
 
 export const SESSION_KEY = ['session'] as const;
 
@@ -19,6 +21,7 @@ async function fetchSession(): Promise<Session | null> {
   try {
     const s = await call(api.GET('/api/v1/auth/session'), { quiet: true });
     setCsrfToken(s.csrfToken);
+    setTimeZone(s.timeZone);
     return s;
   } catch (err) {
     if (err instanceof ApiError && err.status === 401) return null;
@@ -50,6 +53,7 @@ export function sessionEnded(qc: QueryClient): void {
 export async function login(qc: QueryClient, username: string, password: string): Promise<Session> {
   const s = await call(api.POST('/api/v1/auth/login', { body: { username, password } }));
   setCsrfToken(s.csrfToken);
+  setTimeZone(s.timeZone);
   forgetUserData(qc);
   qc.setQueryData(SESSION_KEY, s);
   return s;

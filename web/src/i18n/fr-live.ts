@@ -5,4 +5,12 @@ export const frLive = {
   'live.connecting': 'Connexion au direct…',
   'live.off': 'Pas en direct : rechargez la page pour voir les changements',
   'live.down': 'Direct interrompu, reconnexion…',
+  'ipxe.title': 'Fichiers de démarrage iPXE (TFTP)',
+  'ipxe.complete': 'Les trois fichiers iPXE sont présents et conformes à leur empreinte.',
+  'ipxe.incomplete': 'Les PC ne pourront pas démarrer par le réseau de façon fiable : installez les fichiers avec « npm run ipxe ».',
+  'ipxe.ok': '{name} : présent, empreinte conforme',
+  'ipxe.missing': '{name} : absent',
+  'ipxe.mismatch': '{name} : présent, mais ce n’est pas le fichier attendu (empreinte différente)',
+  'ipxe.root': 'Dossier TFTP : {root}',
+  'tz.school': 'Fuseau horaire de l’établissement : {zone} (dates et heures affichées dans ce fuseau)',
 };
