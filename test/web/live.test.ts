@@ -2,7 +2,8 @@
 // A run's page patches each PC's state from socket.io without asking for the report again; the live
 // badge says "live" only once the server accepted the subscription, "not live" when it refused it; the
 // rooms page's cards follow the PCs' states, the runs' results and the PC counts without a reload; and
-// a session that ended leaves nothing of its user's data for the next one.
+// a session that ended leaves nothing of its user's data for the next one. And a PC's history links a
+// room run's restore to its run.
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, TEST_ADMIN_PASSWORD, type TestApp } from '../support/app.js';
@@ -19,6 +20,7 @@ describe.runIf(hasChromium)('web UI: live updates and the end of a session', () 
   let hostIds: number[] = [];
   let runId = 0;
   let runPcIds: number[] = [];
+  let imageId = 0;
   let at = Date.now();
 
   /** A PC of the run changes state, as the worker would say it (the page cannot tell). */
@@ -38,7 +40,7 @@ describe.runIf(hasChromium)('web UI: live updates and the end of a session', () 
     ({ roomId, hostIds } = await seedRoom(app, 'B204', 3, '02:5e:30:00:00'));
     await seedRoom(app, 'CDI', 0, '02:5e:31:00:00');
     const ref = await seedLoosePc(app, 'REF', '02:5e:30:00:00:ff');
-    const imageId = (await c.catalogue.createImage(actor, { name: 'Windows 11' })).id;
+    imageId = (await c.catalogue.createImage(actor, { name: 'Windows 11' })).id;
     await publishVersion(c, imageId, ref);
     await seedUser(app, 'prof', 'viewer', 'lecture-seule-2026');
     // A run that stays open: its PCs wait an hour to wake.
@@ -146,6 +148,21 @@ describe.runIf(hasChromium)('web UI: live updates and the end of a session', () 
     expect(await page.getByTestId('room-card').count()).toBe(0);
     release();
     await page.locator('[data-testid=room-card][data-room=B204]').waitFor();
+    expect(errors).toEqual([]);
+    await ctx.close();
+  }, 60_000);
+
+  it("links a room run's restore in a PC's history to its run", async () => {
+    const c = app.container;
+    // The restore task a run gives its PC once it booted (here made directly: the PCs never wake).
+    const { created } = await c.tasks.create(actor, [hostIds[0]!], 'restore', { imageId });
+    await c.database.db.updateTable('run_pcs').set({ task_id: created[0]! }).where('id', '=', runPcIds[0]!).execute();
+    const { ctx, page, errors } = await openPage(tb, app.url);
+    await login(page, 'admin', TEST_ADMIN_PASSWORD);
+    await page.goto(`/pcs/${hostIds[0]}`);
+    await page.getByTestId('pc-tasks').getByRole('link', { name: `voir la restauration n° ${runId}` }).click();
+    await page.getByRole('heading', { name: `Restauration n° ${runId}` }).waitFor();
+    expect(new URL(page.url()).pathname).toBe(`/runs/${runId}`);
     expect(errors).toEqual([]);
     await ctx.close();
   }, 60_000);

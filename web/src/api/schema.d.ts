@@ -6248,6 +6248,8 @@ export interface components {
             params: {
                 [key: string]: unknown;
             } | null;
+            /** @description the room run this task restores a PC for; null for a task started on its own */
+            runId: number | null;
         };
         NewTask: {
             /**

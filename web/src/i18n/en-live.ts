@@ -13,4 +13,5 @@ export const enLive = {
   'ipxe.mismatch': '{name}: present, but not the expected file (checksum differs)',
   'ipxe.root': 'TFTP folder: {root}',
   'tz.school': 'School time zone: {zone} (dates and times are shown in it)',
+  'history.run': 'see run #{id}',
 };

@@ -13,4 +13,5 @@ export const frLive = {
   'ipxe.mismatch': '{name} : présent, mais ce n’est pas le fichier attendu (empreinte différente)',
   'ipxe.root': 'Dossier TFTP : {root}',
   'tz.school': 'Fuseau horaire de l’établissement : {zone} (dates et heures affichées dans ce fuseau)',
+  'history.run': 'voir la restauration n° {id}',
 };
