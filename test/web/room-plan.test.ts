@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, TEST_ADMIN_PASSWORD, type TestApp } from '../support/app.js';
 import { checkPage, hasChromium, launchBrowser, type TestBrowser } from '../support/browser.js';
 import { publishVersion } from '../support/runs.js';
+import { actor, login, openPage, seedLoosePc, seedRoom } from './support.js';
 
 if (!hasChromium) console.warn('test/web/room-plan.test.ts skipped: /usr/bin/chromium is absent (apt-get install chromium; .ci/run installs it)');
 
@@ -14,14 +15,12 @@ describe.runIf(hasChromium)('web UI: the room plan', () => {
   let app: TestApp;
   let tb: TestBrowser;
   let roomId = 0;
-  const actor = { userId: null, name: 'test', ip: null };
 
   beforeAll(async () => {
     app = await startTestApp('sqlite');
     const c = app.container;
-    roomId = (await c.inventory.createRoom(actor, { name: 'C110' })).id;
-    for (let n = 1; n <= 4; n++) await c.inventory.createHost(actor, { name: `C110-0${n}`, mac: `02:5e:20:00:00:0${n}`, roomId });
-    const ref = await c.inventory.createHost(actor, { name: 'REF-C', mac: '02:5e:20:00:00:ff', roomId: null });
+    ({ roomId } = await seedRoom(app, 'C110', 4, '02:5e:20:00:00'));
+    const ref = await seedLoosePc(app, 'REF-C', '02:5e:20:00:00:ff');
     const imageId = (await c.catalogue.createImage(actor, { name: 'Windows 11' })).id;
     for (let n = 0; n < 2; n++) await publishVersion(c, imageId, ref);
     tb = await launchBrowser();
@@ -33,15 +32,8 @@ describe.runIf(hasChromium)('web UI: the room plan', () => {
   });
 
   it('places a PC with the form, shows it at its place after a reload, and names the PC holding a taken cell', async () => {
-    const ctx = await tb.context(app.url);
-    const page = await ctx.newPage();
-    const errors: string[] = [];
-    page.on('pageerror', (e) => errors.push(e.message));
-    await page.goto('/login');
-    await page.getByLabel('Identifiant').fill('admin');
-    await page.getByLabel('Mot de passe').fill(TEST_ADMIN_PASSWORD);
-    await page.getByRole('button', { name: 'Se connecter' }).click();
-    await page.getByRole('heading', { name: 'Salles' }).waitFor();
+    const { ctx, page, errors } = await openPage(tb, app.url);
+    await login(page, 'admin', TEST_ADMIN_PASSWORD);
     await page.goto(`/rooms/${roomId}`);
     await page.getByRole('heading', { name: 'C110', level: 1 }).waitFor();
     // Nothing placed yet: no plan, the PCs as a list.
@@ -99,18 +91,12 @@ describe.runIf(hasChromium)('web UI: the room plan', () => {
     await page.setViewportSize({ width: 1280, height: 900 });
     await checkPage(page, 'room-plan');
     expect(errors).toEqual([]);
+    await ctx.close();
   });
 
   it('sets the version a room uses from the images page; the room page says it and the restore dialog preselects it', async () => {
-    const ctx = await tb.context(app.url);
-    const page = await ctx.newPage();
-    const errors: string[] = [];
-    page.on('pageerror', (e) => errors.push(e.message));
-    await page.goto('/login');
-    await page.getByLabel('Identifiant').fill('admin');
-    await page.getByLabel('Mot de passe').fill(TEST_ADMIN_PASSWORD);
-    await page.getByRole('button', { name: 'Se connecter' }).click();
-    await page.getByRole('heading', { name: 'Salles' }).waitFor();
+    const { ctx, page, errors } = await openPage(tb, app.url);
+    await login(page, 'admin', TEST_ADMIN_PASSWORD);
 
     await page.getByRole('navigation').getByRole('link', { name: 'Images' }).click();
     await page.getByRole('heading', { name: 'Windows 11' }).waitFor();
@@ -129,5 +115,6 @@ describe.runIf(hasChromium)('web UI: the room plan', () => {
     // v1 preselected, though v2 is newer.
     expect(await dialog.getByRole('combobox', { name: /^Version/ }).inputValue()).toBe('1');
     expect(errors).toEqual([]);
+    await ctx.close();
   });
 });

@@ -25,17 +25,17 @@ export async function login(page: Page, username: string, password: string): Pro
 }
 
 /**
- * A school room with `pcs` PCs named `<name>-01`…, their MACs `<macPrefix>:01`… (macPrefix: five
- * octets, e.g. '02:5e:20:00:00'). Returns the room's id and the PCs' ids and names.
+ * A school room with `pcs` PCs named `<name>-01`…, their MACs `<mac>:01`… (mac: five octets, e.g.
+ * '02:5e:20:00:00', or the MAC of PC n). Returns the room's id and the PCs' ids and names.
  */
-export async function seedRoom(app: TestApp, name: string, pcs: number, macPrefix: string): Promise<{ roomId: number; hostIds: number[]; names: string[] }> {
+export async function seedRoom(app: TestApp, name: string, pcs: number, mac: string | ((n: number) => string)): Promise<{ roomId: number; hostIds: number[]; names: string[] }> {
   const c = app.container;
   const roomId = (await c.inventory.createRoom(actor, { name })).id;
   const hostIds: number[] = [];
   const names: string[] = [];
   for (let n = 1; n <= pcs; n++) {
     const two = String(n).padStart(2, '0');
-    const h = await c.inventory.createHost(actor, { name: `${name}-${two}`, mac: `${macPrefix}:${two}`, roomId });
+    const h = await c.inventory.createHost(actor, { name: `${name}-${two}`, mac: typeof mac === 'string' ? `${mac}:${two}` : mac(n), roomId });
     hostIds.push(h.id);
     names.push(h.name);
   }
