@@ -17,19 +17,26 @@ export function takeSessionExpired(): boolean {
   return was;
 }
 
-async function fetchSession(): Promise<Session | null> {
+/** The session, or null; quiet on 401 (no loop through the 401 handler), but a session this page had that is now gone ends as any other. */
+async function fetchSession(qc: QueryClient): Promise<Session | null> {
   try {
     const s = await call(api.GET('/api/v1/auth/session'), { quiet: true });
     setCsrfToken(s.csrfToken);
     setTimeZone(s.timeZone);
     return s;
   } catch (err) {
-    if (err instanceof ApiError && err.status === 401) return null;
-    throw err;
+    if (!(err instanceof ApiError && err.status === 401)) throw err;
+    if (qc.getQueryData(SESSION_KEY)) {
+      markSessionExpired();
+      closeLive();
+      setCsrfToken('');
+      forgetUserData(qc);
+    }
+    return null;
   }
 }
 
-export const useSession = () => useQuery({ queryKey: SESSION_KEY, queryFn: fetchSession, staleTime: 60_000, retry: false });
+export const useSession = () => useQuery({ queryKey: SESSION_KEY, queryFn: ({ client }) => fetchSession(client), staleTime: 60_000, retry: false });
 
 /**
  * Drops every cached answer but the session's (its observers would refetch it at once) and stops the
