@@ -1,8 +1,8 @@
 // In a real browser against the real server (SQLite, Redis): a technician places a PC on the room plan
 // with the form (keyboard-usable selects), sees it at its row and column, still there after a reload;
-// a taken cell is said in a sentence naming its PC. Then the image version a room uses, chosen on the
-// images page, said on the room page and preselected by the restore dialog. Screenshots at 1280 and
-// 375 px, axe on the pages.
+// a taken cell is said in a sentence naming its PC; with a mouse, a PC is dragged onto a free cell.
+// Then the image version a room uses, chosen on the images page, said on the room page and preselected
+// by the restore dialog. Screenshots at 1280 and 375 px, axe on the pages.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, TEST_ADMIN_PASSWORD, type TestApp } from '../support/app.js';
 import { checkPage, hasChromium, launchBrowser, type TestBrowser } from '../support/browser.js';
@@ -90,6 +90,26 @@ describe.runIf(hasChromium)('web UI: the room plan', () => {
     expect(await page.evaluate(() => (globalThis as unknown as { document: { documentElement: { scrollWidth: number } } }).document.documentElement.scrollWidth)).toBeLessThanOrEqual(376);
     await page.setViewportSize({ width: 1280, height: 900 });
     await checkPage(page, 'room-plan');
+    expect(errors).toEqual([]);
+    await ctx.close();
+  });
+
+  it('places a PC by dragging it onto a free cell of the plan', async () => {
+    const { ctx, page, errors } = await openPage(tb, app.url);
+    await login(page, 'admin', TEST_ADMIN_PASSWORD);
+    await page.goto(`/rooms/${roomId}`);
+    // The first test placed C110-04 at row 1, column 1 and C110-02 at row 2, column 3.
+    const free = page.locator('[data-testid=plan-cell][data-row="1"][data-col="2"]');
+    await page.locator('[data-testid=unplaced] [data-testid=pc][data-host="C110-03"]').dragTo(free);
+    await page.getByTestId('plan-drop-status').getByText('C110-03 est placé rangée 1, colonne 2.').waitFor();
+    await page.locator('[data-testid=plan] [data-testid=pc][data-host="C110-03"][data-row="1"][data-col="2"]').waitFor();
+    // A placed PC moves the same way; its old cell is free again.
+    await page.locator('[data-testid=plan] [data-testid=pc][data-host="C110-03"]').dragTo(page.locator('[data-testid=plan-cell][data-row="3"][data-col="4"]'));
+    await page.locator('[data-testid=plan] [data-testid=pc][data-host="C110-03"][data-row="3"][data-col="4"]').waitFor();
+    await page.locator('[data-testid=plan-cell][data-row="1"][data-col="2"]').waitFor();
+    const moved = await app.container.inventory.listHosts({ q: 'C110-03' });
+    expect([moved[0]!.planRow, moved[0]!.planCol]).toEqual([3, 4]);
+    await checkPage(page, 'room-plan-drag');
     expect(errors).toEqual([]);
     await ctx.close();
   });

@@ -1,5 +1,6 @@
 // English messages of the live updates (the badge beside a room's PCs or a run's PCs), the school's time
-// zone, the run links of a PC's history, and the iPXE boot files on the system page.
+// zone, the run links of a PC's history, the iPXE boot files on the system page, and the room plan's
+// drag and drop.
 export const enLive = {
   'live.on': 'Live',
   'live.connecting': 'Connecting live updates…',
@@ -14,4 +15,5 @@ export const enLive = {
   'ipxe.root': 'TFTP folder: {root}',
   'tz.school': 'School time zone: {zone} (dates and times are shown in it)',
   'history.run': 'see run #{id}',
+  'plan.dragHelp': 'With a mouse: drag a PC onto a free cell of the plan.',
 };

@@ -1,5 +1,6 @@
 // French messages of the live updates (the badge beside a room's PCs or a run's PCs), the school's time
-// zone, the run links of a PC's history, and the iPXE boot files on the system page.
+// zone, the run links of a PC's history, the iPXE boot files on the system page, and the room plan's
+// drag and drop.
 export const frLive = {
   'live.on': 'En direct',
   'live.connecting': 'Connexion au direct…',
@@ -14,4 +15,5 @@ export const frLive = {
   'ipxe.root': 'Dossier TFTP : {root}',
   'tz.school': 'Fuseau horaire de l’établissement : {zone} (dates et heures affichées dans ce fuseau)',
   'history.run': 'voir la restauration n° {id}',
+  'plan.dragHelp': 'Avec la souris : faites glisser un PC sur une case libre du plan.',
 };

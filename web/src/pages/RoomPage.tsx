@@ -10,6 +10,7 @@ import { useRoomLive } from '../api/useLive.js';
 import { ErrorMessage } from '../components/ErrorMessage.js';
 import { LiveBadge } from '../components/LiveBadge.js';
 import { PcCard } from '../components/PcCard.js';
+import { dropSize, freeCells, usePlanDrop } from '../components/PlanDrop.js';
 import { PlanForm, planLayout } from '../components/RoomPlan.js';
 import { RestoreDialog, type RestoreTarget } from '../components/RestoreDialog.js';
 import { RoomSchedules } from '../components/RoomSchedules.js';
@@ -47,6 +48,7 @@ export function RoomPage() {
   const lastByPc = useLatestByPc(roomId);
   const [selected, setSelected] = useState<ReadonlySet<number>>(new Set());
   const [dialog, setDialog] = useState<RestoreTarget | null>(null);
+  const drop = usePlanDrop(hosts.data ?? []);
 
   const error = room.error ?? hosts.error;
   if (error) return <ErrorMessage error={error} onRetry={() => void Promise.all([room.refetch(), hosts.refetch()])} />;
@@ -65,9 +67,11 @@ export function RoomPage() {
     });
   const chosen = list.filter((h) => selected.has(h.id));
   const plan = planLayout(list);
+  // Who may place PCs also gets one more row and column to drag a PC into.
+  const size = canRestore ? dropSize(plan.rows, plan.cols) : { rows: plan.rows, cols: plan.cols };
   const card = (h: (typeof list)[number], style?: { gridRow: number; gridColumn: number }) => {
     const pc = pcOf.get(h.id);
-    return <PcCard key={h.id} host={h} pc={pc} eta={pc ? etas.get(pc.id) : undefined} last={pc ? undefined : lastOf.get(h.id)} reason={pc ? reasonOf.get(pc.id) : undefined} selected={selected.has(h.id)} onToggle={() => toggle(h.id)} style={style} />;
+    return <PcCard key={h.id} host={h} pc={pc} eta={pc ? etas.get(pc.id) : undefined} last={pc ? undefined : lastOf.get(h.id)} reason={pc ? reasonOf.get(pc.id) : undefined} selected={selected.has(h.id)} onToggle={() => toggle(h.id)} style={style} drag={canRestore ? drop.source(h) : undefined} />;
   };
   const open = (whole: boolean) =>
     setDialog({ roomId, roomName: room.data.name, hosts: whole ? list : chosen, whole, defaultImageId: room.data.imageId ?? run.data?.image.id ?? null, defaultVersion: room.data.imageId !== null ? room.data.version : null });
@@ -105,11 +109,16 @@ export function RoomPage() {
           {plan.placed.length > 0 && (
             // Wider than a phone: the plan scrolls inside a labelled region the keyboard can reach.
             <div className="plan-scroll" role="region" aria-label={t('plan.region')} tabIndex={0} data-testid="plan">
-              <ul className="plan" aria-label={t('plan.title')} style={{ gridTemplateColumns: `repeat(${plan.cols}, minmax(9.5rem, 13rem))`, gridTemplateRows: `repeat(${plan.rows}, auto)` }}>
+              <ul className="plan" aria-label={t('plan.title')} style={{ gridTemplateColumns: `repeat(${size.cols}, minmax(9.5rem, 13rem))`, gridTemplateRows: `repeat(${size.rows}, auto)` }}>
                 {plan.placed.map((h) => card(h, { gridRow: h.planRow, gridColumn: h.planCol }))}
+                {canRestore &&
+                  freeCells(plan.placed, size.rows, size.cols).map(({ row, col }) => (
+                    <li key={`${row}:${col}`} className="plan-cell" aria-hidden="true" data-testid="plan-cell" data-row={row} data-col={col} style={{ gridRow: row, gridColumn: col }} {...drop.target(row, col)} />
+                  ))}
               </ul>
             </div>
           )}
+          {canRestore && plan.placed.length > 0 && drop.status}
           {plan.unplaced.length > 0 && (
             <>
               {plan.placed.length > 0 && <h3>{t('plan.unplaced')}</h3>}
