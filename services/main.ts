@@ -77,7 +77,9 @@ export async function start(config: Config, log: Logger, opts: BuildOptions = {}
             server.closeIdleConnections();
           }),
       });
-      const live = attachLive(server, { accounts: c.accounts, events: c.events, runs: c.runs, log: log.child({ role: 'api' }) });
+      const found = (p: Promise<unknown>) => p.then(() => true, (err: { status?: number }) => (err?.status === 404 ? false : Promise.reject(err)));
+      const exists = (kind: 'room' | 'run' | 'host', id: number) => found(kind === 'room' ? c.inventory.assertRoomExists(id) : kind === 'run' ? c.runs.view(id) : c.inventory.getHost(id));
+      const live = attachLive(server, { accounts: c.accounts, events: c.events, runs: c.runs, log: log.child({ role: 'api' }), exists });
       stoppers.push({ name: 'live events', stop: () => live.close() });
       log.info({ host: config.http.host, port }, `api listening on http://${config.http.host}:${port}`);
     }

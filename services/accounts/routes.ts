@@ -27,7 +27,13 @@ export const UserSchema = z
   .meta({ id: 'User' });
 
 const SessionSchema = z
-  .object({ user: UserSchema, csrfToken: z.string(), expiresAt: z.string().optional(), via: z.enum(['session', 'token']) })
+  .object({
+    user: UserSchema,
+    csrfToken: z.string(),
+    expiresAt: z.string().optional(),
+    via: z.enum(['session', 'token']),
+    timeZone: z.string().describe("the school's IANA time zone (ROOMCAST_TIME_ZONE, read-only): the web UI shows dates in it"),
+  })
   .meta({ id: 'Session' });
 
 const TokenSchema = z
@@ -37,6 +43,8 @@ const TokenSchema = z
 export interface AccountRouteOptions {
   secureCookies: boolean;
   sessionHours: number;
+  /** The school's time zone, told with the session. */
+  timeZone: string;
 }
 
 export function accountRoutes(accounts: AccountService, limiter: LoginLimiter, opts: AccountRouteOptions): AnyRoute[] {
@@ -64,7 +72,7 @@ export function accountRoutes(accounts: AccountService, limiter: LoginLimiter, o
           const s = await accounts.login(body.username, body.password, { ip, userAgent: req.get('user-agent') ?? null });
           limiter.succeed(ip, body.username);
           res.set('Set-Cookie', cookie(s.token, opts.sessionHours * 3600));
-          return { user: s.user, csrfToken: s.csrfToken, expiresAt: s.expiresAt, via: 'session' };
+          return { user: s.user, csrfToken: s.csrfToken, expiresAt: s.expiresAt, via: 'session', timeZone: opts.timeZone };
         } catch (err) {
           if (err instanceof AppError && err.status === 401) limiter.fail(ip, body.username);
           throw err;
@@ -93,7 +101,7 @@ export function accountRoutes(accounts: AccountService, limiter: LoginLimiter, o
       response: SessionSchema,
       handler: async ({ auth }) => {
         const user = await accounts.getUser(auth!.userId);
-        return { user: { ...user, role: auth!.role }, csrfToken: (auth as SessionAuth).csrfToken ?? '', via: auth!.via };
+        return { user: { ...user, role: auth!.role }, csrfToken: (auth as SessionAuth).csrfToken ?? '', via: auth!.via, timeZone: opts.timeZone };
       },
     }),
     defineRoute({

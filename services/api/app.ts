@@ -40,7 +40,7 @@ export function allRoutes(c: Container, health: Pick<HealthProbe, 'check'>, vers
   return [
     ...homeRoutes(version),
     ...healthRoutes(health),
-    ...accountRoutes(c.accounts, new LoginLimiter(), { secureCookies: c.config.secureCookies, sessionHours: c.config.sessionHours }),
+    ...accountRoutes(c.accounts, new LoginLimiter(), { secureCookies: c.config.secureCookies, sessionHours: c.config.sessionHours, timeZone: c.config.timeZone }),
     ...inventoryRoutes(c.inventory, c.importer),
     ...auditRoutes(c.database),
     ...alertRoutes(c.alerts),
@@ -55,7 +55,7 @@ export function allRoutes(c: Container, health: Pick<HealthProbe, 'check'>, vers
   ];
 }
 
-const probe = (c: Container, version: string) => new HealthProbe({ database: c.database, redis: c.redis, version, roles: c.config.roles, clientDir: c.config.clientDir });
+const probe = (c: Container, version: string) => new HealthProbe({ database: c.database, redis: c.redis, version, roles: c.config.roles, clientDir: c.config.clientDir, tftpRoot: c.config.tftp.root });
 
 export function createApp(c: Container, version: string, listeningPort?: () => number): { app: express.Express; routes: AnyRoute[]; close: () => Promise<void> } {
   const app = express();

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { Database } from '../core/db/index.js';
 import type { RedisHandle } from '../core/redis.js';
 import { CLIENT_FILES, missingClientAdvice, missingClientFiles } from '../boot/http/client-files.js';
+import { IPXE_FILES, ipxeStatus } from '../boot/tftp/ipxe-files.js';
 import { openQueue, QUEUES } from '../jobs/queues.js';
 import { defineRoute, type AnyRoute } from '../core/route.js';
 
@@ -18,6 +19,14 @@ export const HealthSchema = z
     bootClient: z
       .object({ status: z.enum(['complete', 'incomplete']), missing: z.array(z.enum(CLIENT_FILES)), detail: z.string().optional() })
       .describe('the files PCs load over HTTP (vmlinuz, initrd.img, imaging.img); does not change status'),
+    ipxe: z
+      .object({
+        status: z.enum(['complete', 'incomplete']),
+        root: z.string().describe('the TFTP root they are served from'),
+        files: z.array(z.object({ name: z.enum(IPXE_FILES as [string, ...string[]]), state: z.enum(['ok', 'missing', 'mismatch']).describe('mismatch: not the file images/ipxe/SHA256SUMS pins') })),
+        detail: z.string().optional(),
+      })
+      .describe('the iPXE binaries PXE firmware loads over TFTP, checked against their pinned SHA-256; does not change status'),
   })
   .meta({ id: 'Health' });
 
@@ -41,7 +50,7 @@ export class HealthProbe {
   private client: ReturnType<RedisHandle['createClient']> | undefined;
   private queue: ReturnType<typeof openQueue> | undefined;
 
-  constructor(private readonly deps: { database: Database; redis: RedisHandle; version: string; roles: string[]; clientDir: string }) {}
+  constructor(private readonly deps: { database: Database; redis: RedisHandle; version: string; roles: string[]; clientDir: string; tftpRoot: string }) {}
 
   async check(): Promise<Health> {
     if (!this.client || !this.queue) {
@@ -51,7 +60,7 @@ export class HealthProbe {
       this.queue.on('error', () => {});
     }
     const client = this.client;
-    const [database, redis, missing] = await Promise.all([timed(() => this.deps.database.ping()), timed(() => client.ping()), missingClientFiles(this.deps.clientDir)]);
+    const [database, redis, missing, ipxe] = await Promise.all([timed(() => this.deps.database.ping()), timed(() => client.ping()), missingClientFiles(this.deps.clientDir), ipxeStatus(this.deps.tftpRoot)]);
     const workers = redis.status === 'up' ? (await this.queue.getWorkers().catch(() => [])).length : 0;
     const ok = database.status === 'up' && redis.status === 'up';
     return {
@@ -62,6 +71,7 @@ export class HealthProbe {
       redis: { ...redis, embedded: this.deps.redis.embedded },
       workers,
       bootClient: missing.length ? { status: 'incomplete', missing, detail: missingClientAdvice(this.deps.clientDir, missing) } : { status: 'complete', missing },
+      ipxe,
     };
   }
 

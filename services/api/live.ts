@@ -4,7 +4,9 @@
 //   site cannot open a socket with a teacher's cookie) or an API token in the handshake's auth.token.
 //   Any role may listen (a viewer too); nothing is accepted from the client but subscriptions.
 // - The client subscribes to what it watches: a school room ({ room: id | 'unassigned' }), a run
-//   ({ run: id }), a PC ({ host: id }), or the images and alerts lists; each is a socket.io room.
+//   ({ run: id }), a PC ({ host: id }), or the images and alerts lists; each is a socket.io room. A room,
+//   run or PC that does not exist is refused ({ ok: false, error: 'not_found' }): the UI then says it
+//   is not live rather than showing a live badge nothing will ever update.
 // - Server events (core/events.ts) are pushed as their client event (toClientEvent: the typed map
 //   shared with the UI) to the rooms they concern, after the database change they describe; the
 //   relay brings the worker's events here too.
@@ -49,7 +51,13 @@ const sameOrigin = (origin: string | undefined, host: string | undefined) => {
   }
 };
 
-export function attachLive(server: HttpServer, deps: { accounts: Pick<AccountService, 'authenticateSession' | 'authenticateToken'>; events: EventBus; runs: Pick<RunService, 'view'>; log: Logger }): { close(): Promise<void> } {
+/** Whether the thing a subscription names exists (a room, run or PC by id; the lists always do). */
+export type SubscriptionCheck = (kind: 'room' | 'run' | 'host', id: number) => Promise<boolean>;
+
+export function attachLive(
+  server: HttpServer,
+  deps: { accounts: Pick<AccountService, 'authenticateSession' | 'authenticateToken'>; events: EventBus; runs: Pick<RunService, 'view'>; log: Logger; exists?: SubscriptionCheck },
+): { close(): Promise<void> } {
   const log = deps.log.child({ part: 'live' });
   const io = new Server<ClientToServer, ServerToClient, Record<string, never>, { auth: AuthContext }>(server, { serveClient: false, cors: { origin: false } });
 
@@ -77,8 +85,16 @@ export function attachLive(server: HttpServer, deps: { accounts: Pick<AccountSer
       const room = roomOf(s);
       if (typeof ack !== 'function') return;
       if (!room) return ack({ ok: false, error: 'subscribe to { room: id | "unassigned" }, { run: id }, { host: id } or { list: "images" | "alerts" | "boot" }' });
-      void socket.join(room);
-      ack({ ok: true, joined: room });
+      const [kind, id] = room.split(':') as [string, string | undefined];
+      const check = deps.exists && id !== undefined && id !== 'unassigned' ? deps.exists(kind as 'room' | 'run' | 'host', Number(id)) : Promise.resolve(true);
+      check.then(
+        (found) => {
+          if (!found) return ack({ ok: false, error: 'not_found' });
+          void socket.join(room);
+          ack({ ok: true, joined: room });
+        },
+        (err: Error) => ack({ ok: false, error: err.message }),
+      );
     });
     socket.on('unsubscribe', (s, ack) => {
       const room = roomOf(s);

@@ -62,6 +62,12 @@ describe('loadConfig', () => {
     expect(fails({ ROOMCAST_BOOT_IP: 'salle-b204' })).toContain("expected an IPv4 address of this server on the PCs' network");
   });
 
+  it("takes the school's time zone from ROOMCAST_TIME_ZONE (Europe/Paris by default) and refuses an unknown one", () => {
+    expect(loadConfig({}).timeZone).toBe('Europe/Paris');
+    expect(loadConfig({ ROOMCAST_TIME_ZONE: 'America/Martinique' }).timeZone).toBe('America/Martinique');
+    expect(fails({ ROOMCAST_TIME_ZONE: 'Mars/Olympus' })).toMatch(/ROOMCAST_TIME_ZONE.*IANA time zone/);
+  });
+
   it('turns on secure cookies behind an https public URL', () => {
     const c = loadConfig({ ROOMCAST_PUBLIC_URL: 'https://roomcast.lycee.example/' });
     expect(c.publicUrl).toBe('https://roomcast.lycee.example');

@@ -115,6 +115,21 @@ const envSchema = z.object({
     .default([]),
   ROOMCAST_REPORT_FROM: optionalString,
   ROOMCAST_REPORT_LANG: z.enum(['fr', 'en'], { error: 'fr or en' }).default('fr'),
+  // The school's time zone: the web UI shows every date and time in it (read-only, from the session answer).
+  ROOMCAST_TIME_ZONE: z
+    .string()
+    .refine(
+      (tz) => {
+        try {
+          new Intl.DateTimeFormat('en', { timeZone: tz });
+          return true;
+        } catch {
+          return false;
+        }
+      },
+      { error: 'an IANA time zone such as Europe/Paris' },
+    )
+    .default('Europe/Paris'),
   ROOMCAST_SESSION_HOURS: z.coerce
     .number({ error: 'a number of hours between 1 and 720' })
     .min(1, { error: 'a number of hours between 1 and 720' })
@@ -153,6 +168,8 @@ export interface Config {
   secureCookies: boolean;
   trustProxy: boolean;
   sessionHours: number;
+  /** The school's IANA time zone (ROOMCAST_TIME_ZONE, default Europe/Paris): the web UI's dates. */
+  timeZone: string;
   /** Wake-on-LAN: the interfaces whose subnets get the magic packets, and addresses used as they are. */
   wol: { interfaces: string[]; addresses: string[] };
   /** Room runs' BullMQ timing: longest sleep of a PC's job between turns, and a job's lock (stalled jobs are looked for as often). */
@@ -233,6 +250,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     secureCookies: e.ROOMCAST_SECURE_COOKIES ?? publicUrl?.startsWith('https://') ?? false,
     trustProxy: e.ROOMCAST_TRUST_PROXY ?? false,
     sessionHours: e.ROOMCAST_SESSION_HOURS,
+    timeZone: e.ROOMCAST_TIME_ZONE,
     wol: { interfaces: e.ROOMCAST_WOL_INTERFACES, addresses: e.ROOMCAST_WOL_ADDRESSES },
     runs: { pollMs: e.ROOMCAST_RUN_POLL_MS, lockMs: e.ROOMCAST_RUN_LOCK_MS },
     mail:

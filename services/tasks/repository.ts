@@ -24,6 +24,8 @@ export interface TaskView {
   result: Record<string, unknown> | null;
   /** What the task works on (its kind's params); null for kinds without any. */
   params: Record<string, unknown> | null;
+  /** The room run this task restores a PC for; null for a task started on its own. */
+  runId: number | null;
 }
 
 export interface TaskFilter {
@@ -36,7 +38,7 @@ export interface TaskFilter {
   limit?: number;
 }
 
-type ViewRow = Task & { host_name: string; mac: string; room_id: number | null; room_name: string | null };
+type ViewRow = Task & { host_name: string; mac: string; room_id: number | null; room_name: string | null; run_id: number | null };
 
 const json = (v: string | null) => (v === null ? null : (JSON.parse(v) as Record<string, unknown>));
 
@@ -56,6 +58,7 @@ const toView = (t: ViewRow): TaskView => ({
   error: t.error,
   result: json(t.result),
   params: json(t.params),
+  runId: t.run_id,
 });
 
 /** Columns a state change sets besides the state. */
@@ -74,8 +77,10 @@ export class TaskRepository {
       .selectFrom('tasks')
       .innerJoin('hosts', 'hosts.id', 'tasks.host_id')
       .leftJoin('rooms', 'rooms.id', 'hosts.room_id')
+      // A run's PC points at its restore task (one PC per task; indexed run_pcs_task).
+      .leftJoin('run_pcs', 'run_pcs.task_id', 'tasks.id')
       .selectAll('tasks')
-      .select(['hosts.name as host_name', 'hosts.mac', 'hosts.room_id', 'rooms.name as room_name']);
+      .select(['hosts.name as host_name', 'hosts.mac', 'hosts.room_id', 'rooms.name as room_name', 'run_pcs.run_id as run_id']);
   }
 
   async view(id: number, db: Kysely<DB> = this.db): Promise<TaskView | undefined> {

@@ -26,6 +26,7 @@ export const taskSchema = (kinds: TaskKindRegistry) =>
       error: z.string().nullable(),
       result: z.record(z.string(), z.unknown()).nullable().describe('the outcome; while a capture or restore runs, {progress} from the client'),
       params: z.record(z.string(), z.unknown()).nullable().describe('what the task works on, by kind; capture: {imageId, image, notes}; restore: {imageId, image, versionId, version}'),
+      runId: z.number().int().nullable().describe('the room run this task restores a PC for; null for a task started on its own'),
     })
     .meta({ id: 'Task' });
 

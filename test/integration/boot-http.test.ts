@@ -259,6 +259,9 @@ describe.each(DIALECTS)('network boot over HTTP on %s', (dialect) => {
     expect(health.status).toBe(200);
     expect(health.body).toMatchObject({ status: 'ok', bootClient: { status: 'incomplete', missing: ['initrd.img', 'imaging.img'] } });
     expect(health.body.bootClient.detail).toMatch(/PCs cannot start the roomcast client/);
+    // The iPXE binaries of the TFTP root, checked against their pins: none here.
+    expect(health.body.ipxe).toMatchObject({ status: 'incomplete', files: [{ name: 'undionly.kpxe', state: 'missing' }, { name: 'ipxe.efi', state: 'missing' }, { name: 'snponly.efi', state: 'missing' }] });
+    expect(health.body.ipxe.detail).toMatch(/images\/ipxe\/fetch\.sh/);
   });
 
   it('answers 429 to an address that floods the firmware routes', async () => {

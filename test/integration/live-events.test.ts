@@ -78,6 +78,11 @@ describe('live events (socket.io on the api)', () => {
     }
     expect(await emitAck(bySession, 'subscribe', { room: roomId })).toEqual({ ok: true, joined: `room:${roomId}` });
     expect(await emitAck(bySession, 'subscribe', { room: 'x' })).toMatchObject({ ok: false });
+    // A room, run or PC that does not exist is refused: the UI then says it is not live.
+    expect(await emitAck(bySession, 'subscribe', { room: 999_999 })).toEqual({ ok: false, error: 'not_found' });
+    expect(await emitAck(bySession, 'subscribe', { run: 999_999 })).toEqual({ ok: false, error: 'not_found' });
+    expect(await emitAck(bySession, 'subscribe', { host: 999_999 })).toEqual({ ok: false, error: 'not_found' });
+    expect(await emitAck(bySession, 'subscribe', { host: hostIds[0] })).toEqual({ ok: true, joined: `host:${hostIds[0]}` });
 
     const run = (await admin.post('/api/v1/runs', { roomId, imageId, steps: ['restore', 'verify'], maxParallel: 1 })).body;
     expect(run.state).toBe('running');

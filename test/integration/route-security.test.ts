@@ -59,6 +59,7 @@ describe('route security (every route)', () => {
       'GET /api/v1/client/task',
       'POST /api/v1/boot/hello',
       'POST /api/v1/client/capture',
+      'POST /api/v1/client/capture/chunks',
       'POST /api/v1/client/capture/commit',
       'POST /api/v1/client/chunks/:hash/damaged',
       'POST /api/v1/client/progress',

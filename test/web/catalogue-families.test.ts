@@ -109,6 +109,7 @@ function runtimeFamilies(): Record<string, readonly string[]> {
     'when.': unionOf('web/src/components/WhenFields.tsx', 'When').filter((w) => w !== 'now'), // 'now' is restore.now
     'containerState.': CONTAINER_STATES,
     'containerHealth.': literalsOf('services/system/docker.ts', /\bhealth: ('[^;]+);/),
+    'ipxe.': unionOf('services/boot/tftp/ipxe-files.ts', 'IpxeFileState'),
     'csv.': [...unionOf('services/inventory/csv-import.ts', 'CsvErrorCode'), ...unionOf('services/inventory/computer-name.ts', 'ComputerNameErrorCode')],
   };
 }

@@ -7,25 +7,16 @@ import { writeAudit } from '../../services/core/audit.js';
 import { startTestApp, TEST_ADMIN_PASSWORD, type TestApp } from '../support/app.js';
 import { checkPage, hasChromium, launchBrowser, type TestBrowser } from '../support/browser.js';
 import { hardwareFacts } from '../support/facts.js';
-import type { Page } from 'playwright-core';
+import { actor, login, openPage, seedLoosePc, seedUser } from './support.js';
 
 if (!hasChromium) console.warn('test/web/inventory.test.ts skipped: /usr/bin/chromium is absent (apt-get install chromium; .ci/run installs it)');
 
 const BAD_CSV = ['nom;mac;salle;ip', 'B204-01;02:5e:10:00:00:01;B204;', 'B204-02;zz:5e:10:00:00:02;B204;', 'B204-03;02:5e:10:00:00:03;B204;10.0.300.1', ''].join('\r\n');
 const GOOD_CSV = ['nom;mac;salle;ip', 'B204-01;02:5e:10:00:00:01;B204;', 'B204-02;02:5e:10:00:00:02;B204;', 'CDI-01;02:5e:10:00:00:03;CDI;10.0.3.1', ''].join('\r\n');
 
-async function login(page: Page, username: string, password: string) {
-  await page.goto('/login');
-  await page.getByLabel('Identifiant').fill(username);
-  await page.getByLabel('Mot de passe').fill(password);
-  await page.getByRole('button', { name: 'Se connecter' }).click();
-  await page.getByRole('heading', { name: 'Salles' }).waitFor();
-}
-
 describe.runIf(hasChromium)('web UI: inventory, PC, images and system pages', () => {
   let app: TestApp;
   let tb: TestBrowser;
-  const actor = { userId: null, name: 'test', ip: null };
   const VIEWER_PASSWORD = 'lecture-seule-2026';
   let imageId = 0;
 
@@ -33,11 +24,10 @@ describe.runIf(hasChromium)('web UI: inventory, PC, images and system pages', ()
     app = await startTestApp('sqlite');
     const c = app.container;
     // A PC registered at network boot, in no room yet.
-    const fresh = await c.inventory.createHost(actor, { name: 'NOUVEAU-01', mac: '02:5e:10:00:00:99', roomId: null });
+    const fresh = await seedLoosePc(app, 'NOUVEAU-01', '02:5e:10:00:00:99');
     await c.database.db.updateTable('hosts').set({ last_seen_at: new Date().toISOString() }).where('id', '=', fresh.id).execute();
     imageId = (await c.catalogue.createImage(actor, { name: 'Windows 11' })).id;
-    await c.accounts.createUser(actor, { username: 'prof', role: 'viewer', password: VIEWER_PASSWORD });
-    await c.database.db.updateTable('users').set({ must_change_password: 0 }).where('username', '=', 'prof').execute();
+    await seedUser(app, 'prof', 'viewer', VIEWER_PASSWORD);
     // Older history than one page of the audit log holds.
     for (let i = 1; i <= 30; i++) await writeAudit(c.database.db, { userId: null, name: 'ancien', ip: null }, { action: 'old.entry', targetType: 'test', targetId: i });
     tb = await launchBrowser();
@@ -49,10 +39,7 @@ describe.runIf(hasChromium)('web UI: inventory, PC, images and system pages', ()
   });
 
   it('imports a CSV (a bad file first, by line, nothing written), opens a PC, sorts a new PC, shows images and system', async () => {
-    const ctx = await tb.context(app.url);
-    const page = await ctx.newPage();
-    const errors: string[] = [];
-    page.on('pageerror', (e) => errors.push(e.message));
+    const { ctx, page, errors } = await openPage(tb, app.url);
     await login(page, 'admin', TEST_ADMIN_PASSWORD);
 
     await page.getByRole('navigation').getByRole('link', { name: 'Inventaire' }).click();
@@ -233,10 +220,7 @@ describe.runIf(hasChromium)('web UI: inventory, PC, images and system pages', ()
   }, 120_000);
 
   it('shows a viewer no technician or admin action', async () => {
-    const ctx = await tb.context(app.url);
-    const page = await ctx.newPage();
-    const errors: string[] = [];
-    page.on('pageerror', (e) => errors.push(e.message));
+    const { ctx, page, errors } = await openPage(tb, app.url);
     await login(page, 'prof', VIEWER_PASSWORD);
     const nav = page.getByRole('navigation');
     await nav.getByRole('link', { name: 'Inventaire' }).waitFor();

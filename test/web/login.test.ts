@@ -3,13 +3,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from '../support/app.js';
 import { checkPage, hasChromium, launchBrowser, type TestBrowser } from '../support/browser.js';
+import { actor, openPage, seedRoom } from './support.js';
 
 if (!hasChromium) console.warn('test/web/login.test.ts skipped: /usr/bin/chromium is absent (apt-get install chromium; .ci/run installs it)');
 
 describe.runIf(hasChromium)('web UI: login, first password, language, logout', () => {
   let app: TestApp;
   let tb: TestBrowser;
-  const actor = { userId: null, name: 'test', ip: null };
   const FIRST = 'provisoire-2026';
 
   beforeAll(async () => {
@@ -17,8 +17,8 @@ describe.runIf(hasChromium)('web UI: login, first password, language, logout', (
     // A user made by an admin must change its password at first login.
     await app.container.accounts.createUser(actor, { username: 'rn', role: 'technician', password: FIRST });
     tb = await launchBrowser();
-    await app.container.inventory.createRoom(actor, { name: 'B204' });
-    await app.container.inventory.createRoom(actor, { name: 'CDI' });
+    await seedRoom(app, 'B204', 0, '');
+    await seedRoom(app, 'CDI', 0, '');
   });
 
   afterAll(async () => {
@@ -27,10 +27,7 @@ describe.runIf(hasChromium)('web UI: login, first password, language, logout', (
   });
 
   it('logs in, changes the one-time password, lands on the rooms, speaks English and French, logs out', async () => {
-    const ctx = await tb.context(app.url);
-    const page = await ctx.newPage();
-    const errors: string[] = [];
-    page.on('pageerror', (e) => errors.push(e.message));
+    const { ctx, page, errors } = await openPage(tb, app.url);
 
     // Logged out, a UI route leads to the login page.
     await page.goto('/rooms/1');

@@ -1,12 +1,13 @@
 // In a real browser against the real server (SQLite, Redis): a technician places a PC on the room plan
 // with the form (keyboard-usable selects), sees it at its row and column, still there after a reload;
-// a taken cell is said in a sentence naming its PC. Then the image version a room uses, chosen on the
-// images page, said on the room page and preselected by the restore dialog. Screenshots at 1280 and
-// 375 px, axe on the pages.
+// a taken cell is said in a sentence naming its PC; with a mouse, a PC is dragged onto a free cell.
+// Then the image version a room uses, chosen on the images page, said on the room page and preselected
+// by the restore dialog. Screenshots at 1280 and 375 px, axe on the pages.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, TEST_ADMIN_PASSWORD, type TestApp } from '../support/app.js';
 import { checkPage, hasChromium, launchBrowser, type TestBrowser } from '../support/browser.js';
 import { publishVersion } from '../support/runs.js';
+import { actor, login, openPage, seedLoosePc, seedRoom } from './support.js';
 
 if (!hasChromium) console.warn('test/web/room-plan.test.ts skipped: /usr/bin/chromium is absent (apt-get install chromium; .ci/run installs it)');
 
@@ -14,14 +15,12 @@ describe.runIf(hasChromium)('web UI: the room plan', () => {
   let app: TestApp;
   let tb: TestBrowser;
   let roomId = 0;
-  const actor = { userId: null, name: 'test', ip: null };
 
   beforeAll(async () => {
     app = await startTestApp('sqlite');
     const c = app.container;
-    roomId = (await c.inventory.createRoom(actor, { name: 'C110' })).id;
-    for (let n = 1; n <= 4; n++) await c.inventory.createHost(actor, { name: `C110-0${n}`, mac: `02:5e:20:00:00:0${n}`, roomId });
-    const ref = await c.inventory.createHost(actor, { name: 'REF-C', mac: '02:5e:20:00:00:ff', roomId: null });
+    ({ roomId } = await seedRoom(app, 'C110', 4, '02:5e:20:00:00'));
+    const ref = await seedLoosePc(app, 'REF-C', '02:5e:20:00:00:ff');
     const imageId = (await c.catalogue.createImage(actor, { name: 'Windows 11' })).id;
     for (let n = 0; n < 2; n++) await publishVersion(c, imageId, ref);
     tb = await launchBrowser();
@@ -33,15 +32,8 @@ describe.runIf(hasChromium)('web UI: the room plan', () => {
   });
 
   it('places a PC with the form, shows it at its place after a reload, and names the PC holding a taken cell', async () => {
-    const ctx = await tb.context(app.url);
-    const page = await ctx.newPage();
-    const errors: string[] = [];
-    page.on('pageerror', (e) => errors.push(e.message));
-    await page.goto('/login');
-    await page.getByLabel('Identifiant').fill('admin');
-    await page.getByLabel('Mot de passe').fill(TEST_ADMIN_PASSWORD);
-    await page.getByRole('button', { name: 'Se connecter' }).click();
-    await page.getByRole('heading', { name: 'Salles' }).waitFor();
+    const { ctx, page, errors } = await openPage(tb, app.url);
+    await login(page, 'admin', TEST_ADMIN_PASSWORD);
     await page.goto(`/rooms/${roomId}`);
     await page.getByRole('heading', { name: 'C110', level: 1 }).waitFor();
     // Nothing placed yet: no plan, the PCs as a list.
@@ -99,18 +91,32 @@ describe.runIf(hasChromium)('web UI: the room plan', () => {
     await page.setViewportSize({ width: 1280, height: 900 });
     await checkPage(page, 'room-plan');
     expect(errors).toEqual([]);
+    await ctx.close();
+  });
+
+  it('places a PC by dragging it onto a free cell of the plan', async () => {
+    const { ctx, page, errors } = await openPage(tb, app.url);
+    await login(page, 'admin', TEST_ADMIN_PASSWORD);
+    await page.goto(`/rooms/${roomId}`);
+    // The first test placed C110-04 at row 1, column 1 and C110-02 at row 2, column 3.
+    const free = page.locator('[data-testid=plan-cell][data-row="1"][data-col="2"]');
+    await page.locator('[data-testid=unplaced] [data-testid=pc][data-host="C110-03"]').dragTo(free);
+    await page.getByTestId('plan-drop-status').getByText('C110-03 est placé rangée 1, colonne 2.').waitFor();
+    await page.locator('[data-testid=plan] [data-testid=pc][data-host="C110-03"][data-row="1"][data-col="2"]').waitFor();
+    // A placed PC moves the same way; its old cell is free again.
+    await page.locator('[data-testid=plan] [data-testid=pc][data-host="C110-03"]').dragTo(page.locator('[data-testid=plan-cell][data-row="3"][data-col="4"]'));
+    await page.locator('[data-testid=plan] [data-testid=pc][data-host="C110-03"][data-row="3"][data-col="4"]').waitFor();
+    await page.locator('[data-testid=plan-cell][data-row="1"][data-col="2"]').waitFor();
+    const moved = await app.container.inventory.listHosts({ q: 'C110-03' });
+    expect([moved[0]!.planRow, moved[0]!.planCol]).toEqual([3, 4]);
+    await checkPage(page, 'room-plan-drag');
+    expect(errors).toEqual([]);
+    await ctx.close();
   });
 
   it('sets the version a room uses from the images page; the room page says it and the restore dialog preselects it', async () => {
-    const ctx = await tb.context(app.url);
-    const page = await ctx.newPage();
-    const errors: string[] = [];
-    page.on('pageerror', (e) => errors.push(e.message));
-    await page.goto('/login');
-    await page.getByLabel('Identifiant').fill('admin');
-    await page.getByLabel('Mot de passe').fill(TEST_ADMIN_PASSWORD);
-    await page.getByRole('button', { name: 'Se connecter' }).click();
-    await page.getByRole('heading', { name: 'Salles' }).waitFor();
+    const { ctx, page, errors } = await openPage(tb, app.url);
+    await login(page, 'admin', TEST_ADMIN_PASSWORD);
 
     await page.getByRole('navigation').getByRole('link', { name: 'Images' }).click();
     await page.getByRole('heading', { name: 'Windows 11' }).waitFor();
@@ -129,5 +135,6 @@ describe.runIf(hasChromium)('web UI: the room plan', () => {
     // v1 preselected, though v2 is newer.
     expect(await dialog.getByRole('combobox', { name: /^Version/ }).inputValue()).toBe('1');
     expect(errors).toEqual([]);
+    await ctx.close();
   });
 });

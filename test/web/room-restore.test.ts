@@ -9,6 +9,7 @@ import { startTestApp, TEST_ADMIN_PASSWORD, type TestApp } from '../support/app.
 import { checkPage, hasChromium, launchBrowser, type TestBrowser } from '../support/browser.js';
 import { buildImage } from '../support/images.js';
 import { SimRoom, uploadImage, writeClientFiles } from '../support/simpc.js';
+import { login, openPage, seedLoosePc, seedRoom } from './support.js';
 
 const PCS = 3;
 const actor = { userId: null, name: 'tech', ip: null };
@@ -38,12 +39,10 @@ describe.runIf(canRun)('web UI: a room of 3 simulated PCs restored from the brow
     app = await startTestApp('sqlite', { ...room.appEnv(), ROOMCAST_CLIENT_DIR: clientDir });
     base = `http://${room.hostIp}:${new URL(app.url).port}`;
     const c = app.container;
-    roomId = (await c.inventory.createRoom(actor, { name: 'B204' })).id;
-    for (let n = 1; n <= PCS; n++) {
-      const h = await c.inventory.createHost(actor, { name: `B204-${String(n).padStart(2, '0')}`, mac: SimRoom.macOf(n), roomId });
-      names.push(h.name);
-    }
-    const ref = await c.inventory.createHost(actor, { name: 'REF', mac: '02:5e:00:00:ff:01', roomId: null });
+    const seeded = await seedRoom(app, 'B204', PCS, SimRoom.macOf);
+    roomId = seeded.roomId;
+    names.push(...seeded.names);
+    const ref = await seedLoosePc(app, 'REF', '02:5e:00:00:ff:01');
     const imageId = (await c.catalogue.createImage(actor, { name: 'Windows 11' })).id;
     const built = await buildImage(Array.from({ length: 24 }, (_, i) => `w${i % 20}`));
     await uploadImage(base, ref.mac, built, () => c.tasks.create(actor, [ref.id], 'capture', { imageId }));
@@ -58,15 +57,9 @@ describe.runIf(canRun)('web UI: a room of 3 simulated PCs restored from the brow
   });
 
   it('starts the restore from the dialog, names the PCs to be erased, and shows each PC reach done live', async () => {
-    const ctx = await tb.context(base);
-    const page = await ctx.newPage();
-    const errors: string[] = [];
-    page.on('pageerror', (e) => errors.push(e.message));
+    const { ctx, page, errors } = await openPage(tb, base);
 
-    await page.goto('/login');
-    await page.getByLabel('Identifiant').fill('admin');
-    await page.getByLabel('Mot de passe').fill(TEST_ADMIN_PASSWORD);
-    await page.getByRole('button', { name: 'Se connecter' }).click();
+    await login(page, 'admin', TEST_ADMIN_PASSWORD);
     await page.getByRole('link', { name: 'B204' }).click();
     await page.getByRole('heading', { name: 'B204' }).waitFor();
     await page.locator('[data-testid=live][data-connected=true]').waitFor();
@@ -148,15 +141,8 @@ describe.runIf(canRun)('web UI: a room of 3 simulated PCs restored from the brow
     const c = app.container;
     // A 4th PC that nobody plays (unplugged, or Wake-on-LAN off), restored alone with short limits.
     const dead = await c.inventory.createHost(actor, { name: 'B204-04', mac: SimRoom.macOf(PCS + 1), roomId });
-    const ctx = await tb.context(base);
-    const page = await ctx.newPage();
-    const errors: string[] = [];
-    page.on('pageerror', (e) => errors.push(e.message));
-    await page.goto('/login');
-    await page.getByLabel('Identifiant').fill('admin');
-    await page.getByLabel('Mot de passe').fill(TEST_ADMIN_PASSWORD);
-    await page.getByRole('button', { name: 'Se connecter' }).click();
-    await page.getByRole('heading', { name: 'Salles' }).waitFor();
+    const { ctx, page, errors } = await openPage(tb, base);
+    await login(page, 'admin', TEST_ADMIN_PASSWORD);
     await page.goto(`/rooms/${roomId}`);
     await page.locator('[data-testid=live][data-connected=true]').waitFor();
     const card = page.locator('[data-testid=pc][data-host="B204-04"]');

@@ -8,19 +8,11 @@ import { startTestApp, TEST_ADMIN_PASSWORD, type TestApp } from '../support/app.
 import { checkPage, hasChromium, launchBrowser, type TestBrowser } from '../support/browser.js';
 import { ApiClient } from '../support/client.js';
 import { publishVersion } from '../support/runs.js';
-import type { Page } from 'playwright-core';
 import { pastHour } from '../../web/src/i18n/when.js';
+import { login, openPage, seedLoosePc, seedRoom } from './support.js';
 
 const actor = { userId: null, name: 'tech', ip: null };
 if (!hasChromium) console.warn('test/web/schedules-runs.test.ts skipped: needs /usr/bin/chromium');
-
-async function login(page: Page, user: string, password: string) {
-  await page.goto('/login');
-  await page.getByLabel('Identifiant').fill(user);
-  await page.getByLabel('Mot de passe').fill(password);
-  await page.getByRole('button', { name: 'Se connecter' }).click();
-  await page.getByRole('heading', { name: 'Salles' }).waitFor();
-}
 
 describe.runIf(hasChromium)('web UI: schedules, runs and the morning report', () => {
   let app: TestApp;
@@ -32,9 +24,10 @@ describe.runIf(hasChromium)('web UI: schedules, runs and the morning report', ()
   beforeAll(async () => {
     app = await startTestApp('sqlite');
     const c = app.container;
-    roomId = (await c.inventory.createRoom(actor, { name: 'B204' })).id;
-    for (let n = 1; n <= 3; n++) hostIds.push((await c.inventory.createHost(actor, { name: `B204-0${n}`, mac: `02:00:00:00:0c:0${n}`, roomId })).id);
-    const ref = await c.inventory.createHost(actor, { name: 'REF', mac: '02:00:00:00:0c:99', roomId: null });
+    const seeded = await seedRoom(app, 'B204', 3, '02:00:00:00:0c');
+    roomId = seeded.roomId;
+    hostIds.push(...seeded.hostIds);
+    const ref = await seedLoosePc(app, 'REF', '02:00:00:00:0c:99');
     imageId = (await c.catalogue.createImage(actor, { name: 'Windows 11' })).id;
     await publishVersion({ ...c, database: c.database }, imageId, ref);
     const admin = new ApiClient(app.url);
@@ -49,10 +42,7 @@ describe.runIf(hasChromium)('web UI: schedules, runs and the morning report', ()
   });
 
   it('schedules a weekday-night restore from the dialog and lists it in words, in French then English', async () => {
-    const ctx = await tb.context(app.url);
-    const page = await ctx.newPage();
-    const errors: string[] = [];
-    page.on('pageerror', (e) => errors.push(e.message));
+    const { ctx, page, errors } = await openPage(tb, app.url);
     // Every confirmation is in the page (<Confirm>), never a browser dialog.
     page.on('dialog', (d) => {
       errors.push(`browser dialog: ${d.message()}`);
@@ -127,8 +117,7 @@ describe.runIf(hasChromium)('web UI: schedules, runs and the morning report', ()
     await ctx.close();
 
     // A viewer reads the schedule, without buttons.
-    const vctx = await tb.context(app.url);
-    const vpage = await vctx.newPage();
+    const { ctx: vctx, page: vpage } = await openPage(tb, app.url);
     await login(vpage, 'viewer1', 'temp-viewer1-password-changed');
     await vpage.goto(`/rooms/${roomId}`);
     await vpage.getByTestId('schedule').getByText('du lundi au vendredi à 22:00, avec Windows 11 (dernière version prête)').waitFor();
@@ -147,10 +136,7 @@ describe.runIf(hasChromium)('web UI: schedules, runs and the morning report', ()
       c.runs.recordNotStarted(tx, { roomId, imageId, version: null, options: {}, createdBy: 'schedule:1', reason: { code: 'outside_window', params: { time: '23:30', window: '22:00–06:00' }, text: "it was due at 23:30, outside its window 22:00–06:00: change the schedule's time or its window" } }),
     );
 
-    const ctx = await tb.context(app.url);
-    const page = await ctx.newPage();
-    const errors: string[] = [];
-    page.on('pageerror', (e) => errors.push(e.message));
+    const { ctx, page, errors } = await openPage(tb, app.url);
     // Every confirmation is in the page (<Confirm>), never a browser dialog.
     page.on('dialog', (d) => {
       errors.push(`browser dialog: ${d.message()}`);

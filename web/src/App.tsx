@@ -2,7 +2,6 @@
 import { QueryClient, QueryClientProvider } from '@tanstack/react-query';
 import { BrowserRouter, Navigate, Outlet, Route, Routes } from 'react-router';
 import { setUnauthenticatedHandler } from './api/client.js';
-import { closeLive } from './api/live.js';
 import { ErrorMessage } from './components/ErrorMessage.js';
 import { Layout } from './components/Layout.js';
 import { I18nProvider, useI18n } from './i18n/react.js';
@@ -17,14 +16,10 @@ import { RoomPage } from './pages/RoomPage.js';
 import { RoomsPage } from './pages/RoomsPage.js';
 import { RunPage } from './pages/RunPage.js';
 import { RunsPage } from './pages/RunsPage.js';
-import { markSessionExpired, SESSION_KEY, useSession } from './session.js';
+import { sessionEnded, useSession } from './session.js';
 
 const queryClient = new QueryClient({ defaultOptions: { queries: { retry: 1, refetchOnWindowFocus: true, staleTime: 5_000 } } });
-setUnauthenticatedHandler(() => {
-  if (queryClient.getQueryData(SESSION_KEY)) markSessionExpired();
-  closeLive();
-  queryClient.setQueryData(SESSION_KEY, null);
-});
+setUnauthenticatedHandler(() => sessionEnded(queryClient));
 
 /** Pages behind the login: to the login page when logged out, to the password page when it must change. */
 function RequireSession({ passwordPage = false }: { passwordPage?: boolean }) {

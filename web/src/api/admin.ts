@@ -3,6 +3,7 @@
 import { useInfiniteQuery, useQuery } from '@tanstack/react-query';
 import { useSession } from '../session.js';
 import { api, call, type Schemas } from './client.js';
+import { keys } from './queries.js';
 
 export type Role = Schemas['User']['role'];
 export type ImportReport = Schemas['ImportReport'];
@@ -18,10 +19,8 @@ export function useHasRole(min: Role): boolean {
   return role !== undefined && RANK[role] >= RANK[min];
 }
 
+/** The keys of this area's other queries (the PCs' are in ./queries.ts keys). */
 export const adminKeys = {
-  hosts: (room: string) => ['hosts', room] as const,
-  host: (id: number) => ['host', id] as const,
-  hostTasks: (id: number) => ['host', id, 'tasks'] as const,
   registration: ['registration'] as const,
   users: ['users'] as const,
   tokens: ['tokens'] as const,
@@ -33,15 +32,15 @@ export const adminKeys = {
 /** PCs: of no room ("unassigned"), or all ("all"); `pollMs`: asked again that often (while registration is open). */
 export const useHosts = (room: 'unassigned' | 'all', pollMs: number | false = false) =>
   useQuery({
-    queryKey: adminKeys.hosts(room),
+    queryKey: keys.hostList(room),
     refetchInterval: pollMs,
     queryFn: () => call(api.GET('/api/v1/hosts', { params: { query: room === 'all' ? {} : { room } } })),
   });
 
-export const useHost = (id: number) => useQuery({ queryKey: adminKeys.host(id), queryFn: () => call(api.GET('/api/v1/hosts/{id}', { params: { path: { id: String(id) } } })) });
+export const useHost = (id: number) => useQuery({ queryKey: keys.host(id), queryFn: () => call(api.GET('/api/v1/hosts/{id}', { params: { path: { id: String(id) } } })) });
 
 export const useHostTasks = (id: number) =>
-  useQuery({ queryKey: adminKeys.hostTasks(id), queryFn: () => call(api.GET('/api/v1/tasks', { params: { query: { hostId: String(id), limit: '50' } } })) });
+  useQuery({ queryKey: keys.hostTasks(id), queryFn: () => call(api.GET('/api/v1/tasks', { params: { query: { hostId: String(id), limit: '50' } } })) });
 
 export const useRegistration = () => useQuery({ queryKey: adminKeys.registration, queryFn: () => call(api.GET('/api/v1/boot/registration')) });
 

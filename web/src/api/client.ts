@@ -48,8 +48,11 @@ const csrf: Middleware = {
 export const api = createClient<paths>({ baseUrl: '', credentials: 'same-origin' });
 api.use(csrf);
 
-/** The data of an openapi-fetch answer, or throws ApiError / NetworkError. */
-export async function call<T>(p: Promise<{ data?: T; error?: unknown; response: Response }>): Promise<T> {
+/**
+ * The data of an openapi-fetch answer, or throws ApiError / NetworkError. A 401 tells the app the
+ * session is gone, except with `quiet` (the session check itself: a 401 there is just "logged out").
+ */
+export async function call<T>(p: Promise<{ data?: T; error?: unknown; response: Response }>, opts: { quiet?: boolean } = {}): Promise<T> {
   let r: { data?: T; error?: unknown; response: Response };
   try {
     r = await p;
@@ -60,6 +63,6 @@ export async function call<T>(p: Promise<{ data?: T; error?: unknown; response: 
   const body = (r.error ?? {}) as { code?: unknown; error?: unknown; detail?: unknown; message?: unknown };
   const code = typeof body.code === 'string' ? body.code : typeof body.error === 'string' ? body.error : `http_${r.response.status}`;
   const detail = typeof body.detail === 'string' ? body.detail : typeof body.message === 'string' ? body.message : r.response.statusText;
-  if (r.response.status === 401 && code !== 'invalid_credentials') onUnauthenticated();
+  if (r.response.status === 401 && code !== 'invalid_credentials' && !opts.quiet) onUnauthenticated();
   throw new ApiError(r.response.status, code, detail);
 }

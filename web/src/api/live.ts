@@ -34,16 +34,34 @@ export function closeLive(): void {
   socket = null;
 }
 
-/** Subscribes now and after each reconnection; returns the unsubscriber. */
-export function subscribe(s: Subscription, onConnect: () => void): () => void {
+/** Where a subscription stands: not yet answered (or the connection is down), followed, or refused. */
+export type LiveStatus = 'pending' | 'live' | 'refused';
+
+/**
+ * Subscribes now and after each reconnection; returns the unsubscriber. onConnect runs once the server
+ * accepted the subscription (the caller reads the state again); onStatus follows the server's answer
+ * and the connection, so that a page says "live" only while it really is.
+ */
+export function subscribe(s: Subscription, onConnect: () => void, onStatus: (status: LiveStatus) => void = () => {}): () => void {
   const sock = liveSocket();
+  let active = true;
   const join = () => {
-    sock.emit('subscribe', s, () => onConnect());
+    onStatus('pending');
+    sock.emit('subscribe', s, (r) => {
+      if (!active) return;
+      onStatus(r.ok ? 'live' : 'refused');
+      if (r.ok) onConnect();
+    });
   };
+  const lost = () => onStatus('pending');
   if (sock.connected) join();
+  else onStatus('pending');
   sock.on('connect', join);
+  sock.on('disconnect', lost);
   return () => {
+    active = false;
     sock.off('connect', join);
+    sock.off('disconnect', lost);
     if (sock.connected) sock.emit('unsubscribe', s, () => {});
   };
 }

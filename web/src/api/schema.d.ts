@@ -6177,6 +6177,23 @@ export interface components {
                 missing: ("vmlinuz" | "initrd.img" | "imaging.img")[];
                 detail?: string;
             };
+            /** @description the iPXE binaries PXE firmware loads over TFTP, checked against their pinned SHA-256; does not change status */
+            ipxe: {
+                /** @enum {string} */
+                status: "complete" | "incomplete";
+                /** @description the TFTP root they are served from */
+                root: string;
+                files: {
+                    /** @enum {string} */
+                    name: "undionly.kpxe" | "ipxe.efi" | "snponly.efi";
+                    /**
+                     * @description mismatch: not the file images/ipxe/SHA256SUMS pins
+                     * @enum {string}
+                     */
+                    state: "ok" | "missing" | "mismatch";
+                }[];
+                detail?: string;
+            };
         };
         Session: {
             user: components["schemas"]["User"];
@@ -6184,6 +6201,8 @@ export interface components {
             expiresAt?: string;
             /** @enum {string} */
             via: "session" | "token";
+            /** @description the school's IANA time zone (ROOMCAST_TIME_ZONE, read-only): the web UI shows dates in it */
+            timeZone: string;
         };
         User: {
             id: number;
@@ -6343,6 +6362,8 @@ export interface components {
             params: {
                 [key: string]: unknown;
             } | null;
+            /** @description the room run this task restores a PC for; null for a task started on its own */
+            runId: number | null;
         };
         NewTask: {
             /**

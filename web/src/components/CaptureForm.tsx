@@ -2,9 +2,9 @@
 // boot (POST /api/v1/tasks, kind capture). The PC is fixed (PC page) or chosen (images page); so is the image.
 import { useQueryClient } from '@tanstack/react-query';
 import { useId, useState, type FormEvent } from 'react';
-import { adminKeys, useHosts } from '../api/admin.js';
+import { useHosts } from '../api/admin.js';
 import { api, call, type Host } from '../api/client.js';
-import { useImages } from '../api/queries.js';
+import { keys, useImages } from '../api/queries.js';
 import { useI18n } from '../i18n/react.js';
 import { Problem } from './Problem.js';
 
@@ -33,7 +33,7 @@ export function CaptureForm({ host, imageId: fixedImage }: { host?: Host; imageI
       await call(api.POST('/api/v1/tasks', { body: { kind: 'capture', hostIds: [chosenHost.id], imageId: chosenImage.id, notes: notes.trim() || null } }));
       setQueued(chosenHost.name);
       setNotes('');
-      await qc.invalidateQueries({ queryKey: adminKeys.hostTasks(chosenHost.id) });
+      await qc.invalidateQueries({ queryKey: keys.hostTasks(chosenHost.id) });
     } catch (err) {
       setError(err);
     } finally {

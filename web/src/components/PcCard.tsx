@@ -6,6 +6,7 @@ import type { Host, RunPc } from '../api/client.js';
 import type { PcLastResult } from '../api/runs-queries.js';
 import type { Eta } from '../api/useLive.js';
 import { useI18n } from '../i18n/react.js';
+import type { DragProps } from './PlanDrop.js';
 import { StateBadge } from './StateBadge.js';
 
 export interface PcCardProps {
@@ -21,16 +22,18 @@ export interface PcCardProps {
   last?: PcLastResult;
   /** Its cell on the room plan (grid-row and grid-column), when placed. */
   style?: CSSProperties;
+  /** Draggable onto the room plan (./PlanDrop.tsx), for those who may place PCs. */
+  drag?: DragProps;
 }
 
-export function PcCard({ host, pc, eta, reason, selected, onToggle, last, style }: PcCardProps) {
+export function PcCard({ host, pc, eta, reason, selected, onToggle, last, style, drag }: PcCardProps) {
   const { t, relative, duration } = useI18n();
   const state = pc?.state ?? 'idle';
   const moving = (state === 'restoring' || state === 'verifying') && pc !== undefined && pc.bytesTotal > 0;
   const percent = moving ? Math.min(100, Math.round((pc.bytesDone / pc.bytesTotal) * 100)) : 0;
   const id = `pc-${host.id}`;
   return (
-    <li className={selected ? 'pc selected' : 'pc'} style={style} data-testid="pc" data-host={host.name} data-state={state} data-row={host.planRow ?? undefined} data-col={host.planCol ?? undefined}>
+    <li {...drag} className={selected ? 'pc selected' : 'pc'} style={style} data-testid="pc" data-host={host.name} data-state={state} data-row={host.planRow ?? undefined} data-col={host.planCol ?? undefined}>
       {onToggle ? (
         <label className="check">
           <input type="checkbox" checked={selected} onChange={onToggle} aria-label={t('room.select', { name: host.name })} />

@@ -30,7 +30,23 @@ function firstFree(hosts: Host[]): { row: number; col: number } {
   return { row: 1, col: 1 };
 }
 
-export function PlanForm({ roomId, hosts }: { roomId: number; hosts: Host[] }) {
+/** A row or column (1 to PLAN_MAX), its label beside it. */
+function CellSelect({ id, label, value, onChange, testId }: { id: string; label: string; value: number; onChange: (n: number) => void; testId: string }) {
+  return (
+    <span className="field">
+      <label htmlFor={id}>{label}</label>
+      <select id={id} value={value} onChange={(e) => onChange(Number(e.target.value))} data-testid={testId}>
+        {CELLS.map((n) => (
+          <option key={n} value={n}>
+            {n}
+          </option>
+        ))}
+      </select>
+    </span>
+  );
+}
+
+export function PlanForm({ hosts }: { hosts: Host[] }) {
   const { t } = useI18n();
   const qc = useQueryClient();
   const [hostId, setHostId] = useState(() => String(hosts.find((h) => !isPlaced(h))?.id ?? hosts[0]?.id ?? ''));
@@ -56,7 +72,7 @@ export function PlanForm({ roomId, hosts }: { roomId: number; hosts: Host[] }) {
       const body = place ? { planRow: place.row, planCol: place.col } : { planRow: null, planCol: null };
       await call(api.PATCH('/api/v1/hosts/{id}', { params: { path: { id: String(host.id) } }, body }));
       setDone(place ? t('plan.saved', { name: host.name, ...place }) : t('plan.removed', { name: host.name }));
-      await qc.invalidateQueries({ queryKey: keys.hosts(roomId) });
+      await qc.invalidateQueries({ queryKey: keys.allHosts });
     } catch (err) {
       // Name the PC that holds the cell when this page knows it.
       const holder = place && hosts.find((h) => h.id !== host.id && h.planRow === place.row && h.planCol === place.col);
@@ -84,26 +100,8 @@ export function PlanForm({ roomId, hosts }: { roomId: number; hosts: Host[] }) {
             ))}
           </select>
         </span>
-        <span className="field">
-          <label htmlFor={`${ids}-row`}>{t('plan.row')}</label>
-          <select id={`${ids}-row`} value={cell.row} onChange={(e) => setCell({ ...cell, row: Number(e.target.value) })} data-testid="plan-row">
-            {CELLS.map((n) => (
-              <option key={n} value={n}>
-                {n}
-              </option>
-            ))}
-          </select>
-        </span>
-        <span className="field">
-          <label htmlFor={`${ids}-col`}>{t('plan.col')}</label>
-          <select id={`${ids}-col`} value={cell.col} onChange={(e) => setCell({ ...cell, col: Number(e.target.value) })} data-testid="plan-col">
-            {CELLS.map((n) => (
-              <option key={n} value={n}>
-                {n}
-              </option>
-            ))}
-          </select>
-        </span>
+        <CellSelect id={`${ids}-row`} label={t('plan.row')} value={cell.row} onChange={(row) => setCell({ ...cell, row })} testId="plan-row" />
+        <CellSelect id={`${ids}-col`} label={t('plan.col')} value={cell.col} onChange={(col) => setCell({ ...cell, col })} testId="plan-col" />
         <button type="submit" disabled={!host}>
           {t('plan.submit')}
         </button>

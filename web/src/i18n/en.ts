@@ -3,6 +3,7 @@ import { enRuns } from './en-runs.js';
 import { enInventory } from './en-inventory.js';
 import { enPlan } from './en-plan.js';
 import { enProblems } from './en-problems.js';
+import { enLive } from './en-live.js';
 import type { Catalogue } from './index.js';
 
 export const en: Catalogue = {
@@ -78,8 +79,6 @@ export const en: Catalogue = {
   'room.running': 'Restore running: {image} v{version}',
   'room.lastRun': 'Last restore: {result}, {when}',
   'room.openRun': 'Show details',
-  'room.live': 'Live updates',
-  'room.offline': 'Live updates interrupted, reconnecting…',
   'room.progress': 'Progress of {name}',
   'room.eta': '{duration} left',
 
@@ -116,4 +115,5 @@ export const en: Catalogue = {
   ...enInventory,
   ...enPlan,
   ...enProblems,
+  ...enLive,
 };

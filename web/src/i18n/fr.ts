@@ -5,6 +5,7 @@ import { frRuns } from './fr-runs.js';
 import { frInventory } from './fr-inventory.js';
 import { frPlan } from './fr-plan.js';
 import { frProblems } from './fr-problems.js';
+import { frLive } from './fr-live.js';
 export const fr = {
   'app.name': 'roomcast',
   'app.skip': 'Aller au contenu',
@@ -78,8 +79,6 @@ export const fr = {
   'room.running': 'Restauration en cours : {image} v{version}',
   'room.lastRun': 'Dernière restauration : {result}, {when}',
   'room.openRun': 'Voir le détail',
-  'room.live': 'Mise à jour en direct',
-  'room.offline': 'Direct interrompu, reconnexion…',
   'room.progress': 'Progression de {name}',
   'room.eta': 'reste {duration}',
 
@@ -116,4 +115,5 @@ export const fr = {
   ...frInventory,
   ...frPlan,
   ...frProblems,
+  ...frLive,
 };

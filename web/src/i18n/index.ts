@@ -18,7 +18,7 @@ const STORAGE_KEY = 'roomcast.lang';
 /** localStorage when there is one (this module is also loaded by Node tests). */
 const storage = () => (globalThis as { localStorage?: { getItem(k: string): string | null; setItem(k: string, v: string): void } }).localStorage;
 
-/** The school's time zone (a setting of the appliance later; Europe/Paris until then). */
+/** The school's time zone: the server's (ROOMCAST_TIME_ZONE, told with the session, ../session.ts); Europe/Paris until it is known. */
 let timeZone = 'Europe/Paris';
 export const setTimeZone = (tz: string) => void (timeZone = tz);
 export const getTimeZone = () => timeZone;

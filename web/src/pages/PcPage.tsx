@@ -1,5 +1,6 @@
-// A PC: its hardware facts, the history of its tasks (captures, restores, reports), its last error with
-// the reason, and actions: restore (the room's restore dialog on this one PC) and capture (technician).
+// A PC: its hardware facts, the history of its tasks (captures, restores, reports; a room run's restore
+// links to its run), its last error with the reason, and actions: restore (the room's restore dialog on
+// this one PC) and capture (technician).
 import { useState } from 'react';
 import { Link, useParams } from 'react-router';
 import { formatBytes, useHasRole, useHost, useHostTasks, type Task } from '../api/admin.js';
@@ -82,6 +83,14 @@ function TaskHistory({ tasks }: { tasks: Task[] }) {
               <td>
                 {kindName(task.kind)}
                 {typeof task.params?.image === 'string' ? ` — ${task.params.image}` : ''}
+                {task.runId !== null && (
+                  <>
+                    {' · '}
+                    <Link to={`/runs/${task.runId}`} data-testid="task-run">
+                      {t('history.run', { id: task.runId })}
+                    </Link>
+                  </>
+                )}
               </td>
               <td>
                 <span aria-hidden="true">{TASK_ICONS[task.state]} </span>

@@ -6,9 +6,11 @@ import type { Run } from '../api/client.js';
 import { useLatestRun, useReport, useRoom, useRoomHosts, useRun } from '../api/queries.js';
 import { useLatestByPc } from '../api/runs-queries.js';
 import { useRoomRunsLive } from '../api/runs-live.js';
-import { useLiveConnected, useRoomLive } from '../api/useLive.js';
+import { useRoomLive } from '../api/useLive.js';
 import { ErrorMessage } from '../components/ErrorMessage.js';
+import { LiveBadge } from '../components/LiveBadge.js';
 import { PcCard } from '../components/PcCard.js';
+import { dropSize, freeCells, usePlanDrop } from '../components/PlanDrop.js';
 import { PlanForm, planLayout } from '../components/RoomPlan.js';
 import { RestoreDialog, type RestoreTarget } from '../components/RestoreDialog.js';
 import { RoomSchedules } from '../components/RoomSchedules.js';
@@ -40,13 +42,13 @@ export function RoomPage() {
   const needsReasons = ['failed', 'skipped', 'cancelled'].some((s) => (run.data?.counts[s] ?? 0) > 0);
   const report = useReport(latest.data?.id, needsReasons);
   const canRestore = useSession().data?.user.role !== 'viewer';
-  const etas = useRoomLive(roomId);
+  const { etas, status } = useRoomLive(roomId);
   useRoomRunsLive(roomId);
   // Each PC's newest result, for the PCs the room's newest run did not include.
   const lastByPc = useLatestByPc(roomId);
-  const connected = useLiveConnected();
   const [selected, setSelected] = useState<ReadonlySet<number>>(new Set());
   const [dialog, setDialog] = useState<RestoreTarget | null>(null);
+  const drop = usePlanDrop(hosts.data ?? []);
 
   const error = room.error ?? hosts.error;
   if (error) return <ErrorMessage error={error} onRetry={() => void Promise.all([room.refetch(), hosts.refetch()])} />;
@@ -65,9 +67,11 @@ export function RoomPage() {
     });
   const chosen = list.filter((h) => selected.has(h.id));
   const plan = planLayout(list);
+  // Who may place PCs also gets one more row and column to drag a PC into.
+  const size = canRestore ? dropSize(plan.rows, plan.cols) : { rows: plan.rows, cols: plan.cols };
   const card = (h: (typeof list)[number], style?: { gridRow: number; gridColumn: number }) => {
     const pc = pcOf.get(h.id);
-    return <PcCard key={h.id} host={h} pc={pc} eta={pc ? etas.get(pc.id) : undefined} last={pc ? undefined : lastOf.get(h.id)} reason={pc ? reasonOf.get(pc.id) : undefined} selected={selected.has(h.id)} onToggle={canRestore ? () => toggle(h.id) : undefined} style={style} />;
+    return <PcCard key={h.id} host={h} pc={pc} eta={pc ? etas.get(pc.id) : undefined} last={pc ? undefined : lastOf.get(h.id)} reason={pc ? reasonOf.get(pc.id) : undefined} selected={selected.has(h.id)} onToggle={canRestore ? () => toggle(h.id) : undefined} style={style} drag={canRestore ? drop.source(h) : undefined} />;
   };
   const open = (whole: boolean) =>
     setDialog({ roomId, roomName: room.data.name, hosts: whole ? list : chosen, whole, defaultImageId: room.data.imageId ?? run.data?.image.id ?? null, defaultVersion: room.data.imageId !== null ? room.data.version : null });
@@ -96,9 +100,7 @@ export function RoomPage() {
       )}
       <h2>
         {t('room.pcs')}{' '}
-        <span className="live" data-testid="live" data-connected={connected}>
-          {connected ? `● ${t('room.live')}` : `○ ${t('room.offline')}`}
-        </span>
+        <LiveBadge status={status} />
       </h2>
       {list.length === 0 ? (
         <p>{t('room.noPcs')}</p>
@@ -107,11 +109,16 @@ export function RoomPage() {
           {plan.placed.length > 0 && (
             // Wider than a phone: the plan scrolls inside a labelled region the keyboard can reach.
             <div className="plan-scroll" role="region" aria-label={t('plan.region')} tabIndex={0} data-testid="plan">
-              <ul className="plan" aria-label={t('plan.title')} style={{ gridTemplateColumns: `repeat(${plan.cols}, minmax(9.5rem, 13rem))`, gridTemplateRows: `repeat(${plan.rows}, auto)` }}>
+              <ul className="plan" aria-label={t('plan.title')} style={{ gridTemplateColumns: `repeat(${size.cols}, minmax(9.5rem, 13rem))`, gridTemplateRows: `repeat(${size.rows}, auto)` }}>
                 {plan.placed.map((h) => card(h, { gridRow: h.planRow, gridColumn: h.planCol }))}
+                {canRestore &&
+                  freeCells(plan.placed, size.rows, size.cols).map(({ row, col }) => (
+                    <li key={`${row}:${col}`} className="plan-cell" aria-hidden="true" data-testid="plan-cell" data-row={row} data-col={col} style={{ gridRow: row, gridColumn: col }} {...drop.target(row, col)} />
+                  ))}
               </ul>
             </div>
           )}
+          {canRestore && plan.placed.length > 0 && drop.status}
           {plan.unplaced.length > 0 && (
             <>
               {plan.placed.length > 0 && <h3>{t('plan.unplaced')}</h3>}
@@ -120,7 +127,7 @@ export function RoomPage() {
               </ul>
             </>
           )}
-          {canRestore && <PlanForm key={list.map((h) => h.id).join()} roomId={roomId} hosts={list} />}
+          {canRestore && <PlanForm key={list.map((h) => h.id).join()} hosts={list} />}
         </>
       )}
       <RoomSchedules roomId={roomId} canEdit={canRestore} />

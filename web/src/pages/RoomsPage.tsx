@@ -1,8 +1,10 @@
 // Rooms: each room as a card with its PC count, the PCs of its last run by state, and that run's result.
-// Two requests for the whole page: the rooms, and every room's newest run with its counts.
+// Two requests for the whole page: the rooms, and every room's newest run with its counts; then live
+// (socket.io): the counts move with each PC's state, the result with each run's change.
 import { Link } from 'react-router';
 import type { Room } from '../api/client.js';
 import { useRooms } from '../api/queries.js';
+import { useRoomsLive } from '../api/runs-live.js';
 import { useLatestByRoom, type RoomLastRun } from '../api/runs-queries.js';
 import { ErrorMessage } from '../components/ErrorMessage.js';
 import { StateBadge } from '../components/StateBadge.js';
@@ -13,7 +15,7 @@ function RoomCard({ room, last }: { room: Room; last: RoomLastRun | undefined })
   const { t, relative } = useI18n();
   const counts = last?.counts ?? {};
   return (
-    <li className="card" data-testid="room-card">
+    <li className="card" data-testid="room-card" data-room={room.name}>
       <h2>
         <Link to={`/rooms/${room.id}`}>{room.name}</Link>
       </h2>
@@ -37,6 +39,7 @@ export function RoomsPage() {
   const rooms = useRooms();
   const latest = useLatestByRoom();
   const lastOf = new Map((latest.data ?? []).map((l) => [l.roomId, l]));
+  useRoomsLive((rooms.data ?? []).map((r) => r.id));
   useTitle(t('rooms.title'));
   return (
     <section>

@@ -3,9 +3,10 @@
 // failed PCs, cancel the run or one PC; a run that did not start says why.
 import { useState } from 'react';
 import { Link, useParams } from 'react-router';
-import { keys, useReport, useRun } from '../api/queries.js';
+import { useReport, useRun } from '../api/queries.js';
 import { useRunLive } from '../api/useLive.js';
 import { ErrorMessage } from '../components/ErrorMessage.js';
+import { LiveBadge } from '../components/LiveBadge.js';
 import { CancelPcButton, RunActions } from '../components/RunActions.js';
 import { StateBadge } from '../components/StateBadge.js';
 import { useI18n, useTitle } from '../i18n/react.js';
@@ -19,7 +20,7 @@ export function RunPage() {
   const report = useReport(id);
   useTitle(t('run.title', { id }));
   const view = useRun(id);
-  useRunLive(id, keys.run(id));
+  const live = useRunLive(id);
   const canAct = useSession().data?.user.role !== 'viewer';
   const [pcError, setPcError] = useState<unknown>(null);
 
@@ -37,6 +38,11 @@ export function RunPage() {
       <p data-testid="run-state" data-state={run.state}>
         {t('run.state', { state: t(`runState.${run.state}`) })} · {t('run.counts', { done: totals.done, failed: totals.failed, open: totals.open, total: totals.pcs })}
       </p>
+      {run.state === 'running' && (
+        <p>
+          <LiveBadge status={live} />
+        </p>
+      )}
       {run.why && (
         <p className="notice" data-testid="run-why">
           {run.state === 'not_started' ? t('runActions.notStarted', { why: lang === 'fr' ? run.why.fr : run.why.en }) : lang === 'fr' ? run.why.fr : run.why.en}

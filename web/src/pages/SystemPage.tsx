@@ -1,9 +1,10 @@
-// System (admin): the server's health (database, Redis, workers, the boot client's files from
-// /api/health), the containers view, users and API tokens (../components/SystemAccounts.tsx), and the
-// audit log, paged.
+// System (admin): the server's health (database, Redis, workers, the boot client's files and the iPXE
+// binaries of the TFTP root from /api/health), the containers view, users and API tokens
+// (../components/SystemAccounts.tsx), and the audit log, paged.
 import { useAudit, useContainers, useHasRole, useHealth } from '../api/admin.js';
 import { auditActionKey, auditTargetKey } from '../api/audit-words.js';
 import { Problem } from '../components/Problem.js';
+import { getTimeZone } from '../i18n/index.js';
 import { Tokens, Users } from '../components/SystemAccounts.js';
 import { useI18n, useTitle } from '../i18n/react.js';
 import { TableWrap } from '../components/TableWrap.js';
@@ -28,6 +29,7 @@ function Health() {
           </li>
           <li>{t('sys.workers', { count: h.workers })}</li>
           <li>{t('sys.version', { version: h.version })}</li>
+          <li data-testid="time-zone">{t('tz.school', { zone: getTimeZone() })}</li>
         </ul>
       )}
       <h3>{t('sys.bootClient')}</h3>
@@ -35,6 +37,21 @@ function Health() {
         <p className={h.bootClient.status === 'complete' ? '' : 'error'} data-testid="boot-client">
           {h.bootClient.status === 'complete' ? t('sys.bootComplete') : t('sys.bootMissing', { files: h.bootClient.missing.join(', ') })}
         </p>
+      )}
+      <h3>{t('ipxe.title')}</h3>
+      {h && (
+        <div data-testid="ipxe" data-status={h.ipxe.status}>
+          <p className={h.ipxe.status === 'complete' ? '' : 'error'}>{h.ipxe.status === 'complete' ? t('ipxe.complete') : t('ipxe.incomplete')}</p>
+          <ul>
+            {h.ipxe.files.map((f) => (
+              <li key={f.name} data-state={f.state}>
+                <span aria-hidden="true">{f.state === 'ok' ? '✔ ' : '✖ '}</span>
+                {t(`ipxe.${f.state}`, { name: f.name })}
+              </li>
+            ))}
+          </ul>
+          <p className="meta">{t('ipxe.root', { root: h.ipxe.root })}</p>
+        </div>
       )}
     </section>
   );

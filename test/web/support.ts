@@ -1,0 +1,56 @@
+// What the browser tests share: a page with its errors collected, the login through the form, and the
+// inventory fixture (a school room and its PCs, named ROOM-01…, with MACs from one prefix).
+import type { BrowserContext, Page } from 'playwright-core';
+import type { TestApp } from '../support/app.js';
+import type { TestBrowser } from '../support/browser.js';
+
+export const actor = { userId: null, name: 'test', ip: null };
+
+/** A new context and page on `baseURL`; `errors` collects the page's uncaught errors (a test expects none). */
+export async function openPage(tb: TestBrowser, baseURL: string): Promise<{ ctx: BrowserContext; page: Page; errors: string[] }> {
+  const ctx = await tb.context(baseURL);
+  const page = await ctx.newPage();
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  return { ctx, page, errors };
+}
+
+/** Logs in with the login form (French) and waits for the rooms page. */
+export async function login(page: Page, username: string, password: string): Promise<void> {
+  await page.goto('/login');
+  await page.getByLabel('Identifiant').fill(username);
+  await page.getByLabel('Mot de passe').fill(password);
+  await page.getByRole('button', { name: 'Se connecter' }).click();
+  await page.getByRole('heading', { name: 'Salles' }).waitFor();
+}
+
+/**
+ * A school room with `pcs` PCs named `<name>-01`…, their MACs `<mac>:01`… (mac: five octets, e.g.
+ * '02:5e:20:00:00', or the MAC of PC n). Returns the room's id and the PCs' ids and names.
+ */
+export async function seedRoom(app: TestApp, name: string, pcs: number, mac: string | ((n: number) => string)): Promise<{ roomId: number; hostIds: number[]; names: string[] }> {
+  const c = app.container;
+  const roomId = (await c.inventory.createRoom(actor, { name })).id;
+  const hostIds: number[] = [];
+  const names: string[] = [];
+  for (let n = 1; n <= pcs; n++) {
+    const two = String(n).padStart(2, '0');
+    const h = await c.inventory.createHost(actor, { name: `${name}-${two}`, mac: typeof mac === 'string' ? `${mac}:${two}` : mac(n), roomId });
+    hostIds.push(h.id);
+    names.push(h.name);
+  }
+  return { roomId, hostIds, names };
+}
+
+/** A PC of no room (a reference PC to capture from, or one just registered). */
+export async function seedLoosePc(app: TestApp, name: string, mac: string): Promise<{ id: number; mac: string }> {
+  const h = await app.container.inventory.createHost(actor, { name, mac, roomId: null });
+  return { id: h.id, mac: h.mac };
+}
+
+/** A user who may log in at once (no forced password change). */
+export async function seedUser(app: TestApp, username: string, role: 'admin' | 'technician' | 'viewer', password: string): Promise<void> {
+  const c = app.container;
+  await c.accounts.createUser(actor, { username, role, password });
+  await c.database.db.updateTable('users').set({ must_change_password: 0 }).where('username', '=', username).execute();
+}
