@@ -8,14 +8,14 @@ import { setTimeZone } from './i18n/index.js';
 
 export const SESSION_KEY = ['session'] as const;
 
-/** Set when the server ended a session the page still had (expired, or logged out elsewhere): the login page says so once. */
+/**
+ * Set when the server ended a session the page still had (expired, or logged out elsewhere): the login
+ * page says so until someone logs in again (a login page mounted twice, as when a second request
+ * meets the 401, still says it).
+ */
 let expired = false;
 export const markSessionExpired = () => void (expired = true);
-export function takeSessionExpired(): boolean {
-  const was = expired;
-  expired = false;
-  return was;
-}
+export const sessionExpired = (): boolean => expired;
 
 /** The session, or null; quiet on 401 (no loop through the 401 handler), but a session this page had that is now gone ends as any other. */
 async function fetchSession(qc: QueryClient): Promise<Session | null> {
@@ -61,6 +61,7 @@ export async function login(qc: QueryClient, username: string, password: string)
   const s = await call(api.POST('/api/v1/auth/login', { body: { username, password } }));
   setCsrfToken(s.csrfToken);
   setTimeZone(s.timeZone);
+  expired = false;
   forgetUserData(qc);
   qc.setQueryData(SESSION_KEY, s);
   return s;
@@ -72,6 +73,7 @@ export async function logout(qc: QueryClient): Promise<void> {
   } finally {
     closeLive();
     setCsrfToken('');
+    expired = false;
     qc.clear();
     qc.setQueryData(SESSION_KEY, null);
   }

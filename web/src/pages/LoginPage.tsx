@@ -4,7 +4,7 @@ import { useState, type FormEvent } from 'react';
 import { Navigate, useLocation, useNavigate } from 'react-router';
 import { ErrorMessage } from '../components/ErrorMessage.js';
 import { useI18n, useTitle } from '../i18n/react.js';
-import { login, takeSessionExpired, useSession } from '../session.js';
+import { login, sessionExpired, useSession } from '../session.js';
 
 export function LoginPage() {
   const { t } = useI18n();
@@ -17,7 +17,7 @@ export function LoginPage() {
   const [password, setPassword] = useState('');
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>(null);
-  const [expired] = useState(takeSessionExpired);
+  const expired = sessionExpired();
 
   if (session.data) return <Navigate to={session.data.user.mustChangePassword ? '/password' : '/rooms'} replace />;
   const loggedOut = (location.state as { loggedOut?: boolean } | null)?.loggedOut === true;
