@@ -4,7 +4,10 @@
 //
 // Capture: POST the manifest (a 'capturing' version and its chunk list are recorded, the answer lists
 // the chunks the store lacks), PUT each missing chunk, commit (every chunk present → the manifest is
-// published, the version becomes 'ready'), then the final result ends the task.
+// published, the version becomes 'ready'), then the final result ends the task. A streaming capture
+// (the client since 2026-12: its disk read once) first names its chunks in batches as it hashes them
+// (announceChunks: the version is recorded at the first, each batch joins its chunk list) and uploads
+// the ones the store lacks at once; its manifest, posted at the end, replaces the list; then commit.
 // Restore: GET the manifest of the task's version, GET the chunks it needs (Range for resume), result.
 // Multicast joins here: a session streams the chunks of the same version, checked the same way.
 import type { Kysely } from 'kysely';
