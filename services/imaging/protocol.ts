@@ -17,11 +17,11 @@ import type { MachineAuth } from '../core/auth.js';
 import type { DB } from '../core/db/index.js';
 import type { ImageVersion } from '../core/db/schema.js';
 import { AppError, conflict } from '../core/errors.js';
-import type { EventBus } from '../core/events.js';
+import type { EventBus, Tx } from '../core/events.js';
 import type { MachineTask } from '../tasks/kinds.js';
 import type { TaskService } from '../tasks/service.js';
 import { allChunks, distinctChunks, parseManifest, type Manifest } from './format.js';
-import { CaptureParamsSchema, readyVersion, RestoreParamsSchema } from './kinds.js';
+import { CaptureParamsSchema, readyVersion, RestoreParamsSchema, type CaptureParams } from './kinds.js';
 import type { ImageDamage } from './damage.js';
 import type { StoreMaintenance } from './maintenance.js';
 import type { ChunkIntake } from './intake.js';
@@ -101,16 +101,7 @@ export class MachineProtocol {
 
     return this.events.transaction(this.db, async (tx) => {
       const trx = tx.trx;
-      await this.store.lock(trx);
-      const state = await this.tasks.stateOf(task.id, trx);
-      if (state !== 'running') throw conflict('task_not_running', `task ${task.id} is ${state ?? 'gone'}, not running; power off`);
-      const image = await this.images.image(params.imageId, trx);
-      if (!image) throw new AppError(404, 'image_gone', `image ${params.imageId} ("${params.image}") no longer exists; cancel this task`);
-
-      const existing = await this.images.captureOf(task.id, trx);
-      if (existing?.state === 'ready') {
-        throw conflict('capture_committed', `version ${existing.number} of this task is already committed; post the result (POST /api/v1/client/result)`);
-      }
+      const { image, existing } = await this.openCapture(tx, task, params);
       let version: { id: number; number: number };
       // A version created by a streaming capture's first batch has no manifest yet: this is its first.
       const again = existing !== undefined && (await this.store.hasPending(existing.id));
@@ -154,16 +145,7 @@ export class MachineProtocol {
     const hashes = [...lengths.keys()];
     const params = CaptureParamsSchema.parse(this.tasks.kinds.paramsOf(task));
     return this.events.transaction(this.db, async (tx) => {
-      const trx = tx.trx;
-      await this.store.lock(trx);
-      const state = await this.tasks.stateOf(task.id, trx);
-      if (state !== 'running') throw conflict('task_not_running', `task ${task.id} is ${state ?? 'gone'}, not running; power off`);
-      const image = await this.images.image(params.imageId, trx);
-      if (!image) throw new AppError(404, 'image_gone', `image ${params.imageId} ("${params.image}") no longer exists; cancel this task`);
-      const existing = await this.images.captureOf(task.id, trx);
-      if (existing?.state === 'ready') {
-        throw conflict('capture_committed', `version ${existing.number} of this task is already committed; post the result (POST /api/v1/client/result)`);
-      }
+      const { image, existing } = await this.openCapture(tx, task, params);
       let version: { id: number; number: number };
       if (existing) {
         if (existing.chunk_size !== body.chunkSize) {
@@ -176,7 +158,7 @@ export class MachineProtocol {
         const stats = { chunk_size: body.chunkSize, disk_bytes: 0, used_bytes: 0, stored_bytes: 0, chunk_count: 0 };
         version = await this.images.insertCapturing(tx, { imageId: image.id, notes: params.notes, createdBy: task.created_by, sourceHostId: task.host_id, source, taskId: task.id, stats, hashes });
       }
-      const present = await this.store.present(hashes, trx);
+      const present = await this.store.present(hashes, tx.trx);
       // One being checked (uploaded before a restart) is not asked again: the commit waits for its
       // check and lists it missing if it fails.
       const missing = hashes.filter((h) => !present.has(h) && !this.intake.checking(h));
@@ -184,6 +166,23 @@ export class MachineProtocol {
       await this.store.checkSpace(missingBytes);
       return { versionId: version.id, number: version.number, missing, missingBytes };
     });
+  }
+
+  /**
+   * In a capture's transaction: the store's lock first (GC waits), then the task must still run and
+   * its image exist; the version this task captures so far, unless it is committed already.
+   */
+  private async openCapture(tx: Tx, task: MachineTask, params: CaptureParams): Promise<{ image: { id: number }; existing: ImageVersion | undefined }> {
+    await this.store.lock(tx.trx);
+    const state = await this.tasks.stateOf(task.id, tx.trx);
+    if (state !== 'running') throw conflict('task_not_running', `task ${task.id} is ${state ?? 'gone'}, not running; power off`);
+    const image = await this.images.image(params.imageId, tx.trx);
+    if (!image) throw new AppError(404, 'image_gone', `image ${params.imageId} ("${params.image}") no longer exists; cancel this task`);
+    const existing = await this.images.captureOf(task.id, tx.trx);
+    if (existing?.state === 'ready') {
+      throw conflict('capture_committed', `version ${existing.number} of this task is already committed; post the result (POST /api/v1/client/result)`);
+    }
+    return { image, existing };
   }
 
   /** One uploaded chunk of the task's capturing version. */
