@@ -61,15 +61,20 @@ export function useRoomsLive(roomIds: readonly number[]): void {
     sock.on('run:update', onRun);
     sock.on('host:update', onHost);
     sock.on('room:update', onRoom);
-    // Once subscribed (and after each reconnection), read both lists again: nothing missed stays.
-    const offs = [...watched].map((room) =>
-      subscribe({ room }, () => {
+    // Once subscribed (and after each reconnection), read both lists again: nothing missed stays. The
+    // answers of the rooms' subscriptions come together: one reading after the last of a burst.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const again = () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => {
         rooms();
         lastRuns();
-      }),
-    );
-    offs.push(subscribe({ room: 'unassigned' }, rooms));
+      }, 50);
+    };
+    const offs = [...watched].map((room) => subscribe({ room }, again));
+    offs.push(subscribe({ room: 'unassigned' }, again));
     return () => {
+      clearTimeout(timer);
       for (const off of offs) off();
       sock.off('run:pc', onPc);
       sock.off('run:update', onRun);
