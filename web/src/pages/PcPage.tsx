@@ -67,7 +67,7 @@ function TaskHistory({ tasks }: { tasks: Task[] }) {
   const kindName = useKindName();
   if (tasks.length === 0) return <p>{t('pc.noHistory')}</p>;
   return (
-    <TableWrap label={t('pc.history')}>
+    <TableWrap label={t('pc.history')} cards>
       <table data-testid="pc-tasks">
         <thead>
           <tr>
@@ -80,7 +80,7 @@ function TaskHistory({ tasks }: { tasks: Task[] }) {
         <tbody>
           {tasks.map((task) => (
             <tr key={task.id}>
-              <td>
+              <td data-label={t('pc.kind')}>
                 {kindName(task.kind)}
                 {typeof task.params?.image === 'string' ? ` — ${task.params.image}` : ''}
                 {task.runId !== null && (
@@ -92,12 +92,12 @@ function TaskHistory({ tasks }: { tasks: Task[] }) {
                   </>
                 )}
               </td>
-              <td>
+              <td data-label={t('pc.state')}>
                 <span aria-hidden="true">{TASK_ICONS[task.state]} </span>
                 {t(`taskState.${task.state}`)}
               </td>
-              <td>{dateTime(task.finishedAt ?? task.startedAt ?? task.createdAt)}</td>
-              <td>{task.createdBy}</td>
+              <td data-label={t('pc.when')}>{dateTime(task.finishedAt ?? task.startedAt ?? task.createdAt)}</td>
+              <td data-label={t('pc.by')}>{task.createdBy}</td>
             </tr>
           ))}
         </tbody>

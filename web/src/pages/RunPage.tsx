@@ -56,7 +56,7 @@ export function RunPage() {
         </a>
         {roomId !== null && <Link to={`/rooms/${roomId}`}>{t('run.toRoom')}</Link>}
       </div>
-      <TableWrap label={t('run.title', { id: run.id })}>
+      <TableWrap label={t('run.title', { id: run.id })} cards>
         <table>
           <thead>
             <tr>
@@ -71,13 +71,13 @@ export function RunPage() {
             {sorted.map((pc) => (
               <tr key={pc.id} data-testid="run-pc" data-state={pc.state}>
                 <th scope="row">{pc.hostName}</th>
-                <td>
+                <td data-label={t('run.pcState')}>
                   <StateBadge state={pc.state} />
                 </td>
-                <td>{pc.reason ? (lang === 'fr' ? pc.reason.fr : pc.reason.en) : t('run.noReason')}</td>
-                <td>{pc.endedAt ? dateTime(pc.endedAt) : t('run.noReason')}</td>
+                <td data-label={t('run.reason')}>{pc.reason ? (lang === 'fr' ? pc.reason.fr : pc.reason.en) : t('run.noReason')}</td>
+                <td data-label={t('run.ended')}>{pc.endedAt ? dateTime(pc.endedAt) : t('run.noReason')}</td>
                 {canAct && run.state === 'running' && (
-                  <td>{!(FINAL_STATES as readonly string[]).includes(pc.state) && <CancelPcButton runId={run.id} pcId={pc.id} name={pc.hostName} onError={setPcError} />}</td>
+                  <td data-label={t('runActions.actions')}>{!(FINAL_STATES as readonly string[]).includes(pc.state) && <CancelPcButton runId={run.id} pcId={pc.id} name={pc.hostName} onError={setPcError} />}</td>
                 )}
               </tr>
             ))}

@@ -33,7 +33,7 @@ export function RunsPage() {
       {runs.isError && <ErrorMessage error={runs.error} onRetry={() => void runs.refetch()} />}
       {runs.data?.length === 0 && <p>{t('runs.none')}</p>}
       {runs.data && runs.data.length > 0 && (
-        <TableWrap label={t('runs.title')}>
+        <TableWrap label={t('runs.title')} cards>
           <table>
             <thead>
               <tr>
@@ -53,12 +53,12 @@ export function RunsPage() {
                     </time>
                     <span className="meta"> · {r.createdBy.startsWith('schedule:') ? t('runs.bySchedule') : t('runs.byWho', { who: r.createdBy })}</span>
                   </th>
-                  <td>
+                  <td data-label={t('runs.room')}>
                     {r.room ?? t('runs.noRoom')}
                     <br />
                     <span className="meta">{r.version > 0 ? `${r.image} v${r.version}` : r.image}</span>
                   </td>
-                  <td>
+                  <td data-label={t('runs.state')}>
                     <span aria-hidden="true">{ICONS[r.state]} </span>
                     {t(`runState.${r.state}`)}
                   </td>
