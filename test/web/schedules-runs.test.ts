@@ -5,11 +5,11 @@
 // reason), its printable report, the retry of that PC, and a run that did not start saying why.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, TEST_ADMIN_PASSWORD, type TestApp } from '../support/app.js';
-import { checkPage, hasChromium, launchBrowser, type TestBrowser } from '../support/browser.js';
+import { hasChromium, launchBrowser, type TestBrowser } from '../support/browser.js';
 import { ApiClient } from '../support/client.js';
 import { publishVersion } from '../support/runs.js';
 import { pastHour } from '../../web/src/i18n/when.js';
-import { login, openPage, seedLoosePc, seedRoom } from './support.js';
+import { checkPage, login, openPage, seedLoosePc, seedRoom } from './support.js';
 
 const actor = { userId: null, name: 'tech', ip: null };
 if (!hasChromium) console.warn('test/web/schedules-runs.test.ts skipped: needs /usr/bin/chromium');
