@@ -9,7 +9,7 @@ import { hasChromium, launchBrowser, type TestBrowser } from '../support/browser
 import { ApiClient } from '../support/client.js';
 import { publishVersion } from '../support/runs.js';
 import { pastHour } from '../../web/src/i18n/when.js';
-import { checkPage, login, openPage, seedLoosePc, seedRoom } from './support.js';
+import { checkPage, focused, login, openPage, seedLoosePc, seedRoom } from './support.js';
 
 const actor = { userId: null, name: 'tech', ip: null };
 if (!hasChromium) console.warn('test/web/schedules-runs.test.ts skipped: needs /usr/bin/chromium');
@@ -173,9 +173,27 @@ describe.runIf(hasChromium)('web UI: schedules, runs and the morning report', ()
     await retried.getByRole('link', { name: 'Voir la nouvelle restauration' }).click();
     await page.getByRole('button', { name: 'Annuler B204-01' }).waitFor();
     await checkPage(page, 'run-retry-running');
-    await page.getByRole('button', { name: 'Annuler la restauration' }).click();
+    // With the keyboard alone: Enter asks, the focus is on the safe choice, Escape takes the question back
+    // and the focus returns to the button that asked (a PC's, then the run's); Shift+Tab, Enter confirms.
+    await page.getByRole('button', { name: 'Annuler B204-01' }).focus();
+    await page.keyboard.press('Enter');
+    await page.getByRole('alertdialog').getByText('Annuler B204-01', { exact: false }).first().waitFor();
+    expect(await focused(page)).toEqual({ text: 'Annuler', inConfirm: true });
+    await page.keyboard.press('Escape');
+    await page.getByRole('alertdialog').waitFor({ state: 'detached' });
+    expect(await focused(page)).toEqual({ text: 'Annuler B204-01', inConfirm: false });
+    await page.getByRole('button', { name: 'Annuler la restauration' }).focus();
+    await page.keyboard.press('Enter');
     await page.getByRole('alertdialog').getByText(/^Annuler la restauration n° \d+ \?/).waitFor();
-    await page.getByRole('alertdialog').getByRole('button', { name: 'Annuler la restauration' }).click();
+    expect(await focused(page)).toEqual({ text: 'Annuler', inConfirm: true });
+    await page.keyboard.press('Escape');
+    await page.getByRole('alertdialog').waitFor({ state: 'detached' });
+    expect(await focused(page)).toEqual({ text: 'Annuler la restauration', inConfirm: false });
+    await page.keyboard.press('Enter');
+    await page.getByRole('alertdialog').getByText(/^Annuler la restauration n° \d+ \?/).waitFor();
+    await page.keyboard.press('Shift+Tab');
+    expect(await focused(page)).toEqual({ text: 'Annuler la restauration', inConfirm: true });
+    await page.keyboard.press('Enter');
     await page.locator('[data-testid=run-state][data-state=cancelled]').waitFor();
     expect(await page.getByTestId('run-pc').first().getAttribute('data-state')).toBe('cancelled');
 

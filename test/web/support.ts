@@ -103,3 +103,11 @@ export async function checkPage(page: Page, name: string): Promise<void> {
   await page.setViewportSize({ width: 1280, height: 900 });
   expect(found, `${name} at 375 px`).toEqual({ scrollWidth: 375, clientWidth: 375, wide: [], tables: [] });
 }
+
+/** The focused element: its text, and whether it is inside a confirmation (role alertdialog). */
+export async function focused(page: Page): Promise<{ text: string; inConfirm: boolean }> {
+  return (await page.evaluate(`(() => {
+    const el = document.activeElement;
+    return { text: (el && el.textContent || '').trim(), inConfirm: !!(el && el.closest('[role=alertdialog]')) };
+  })()`)) as { text: string; inConfirm: boolean };
+}
