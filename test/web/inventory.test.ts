@@ -203,6 +203,8 @@ describe.runIf(hasChromium)('web UI: inventory, PC, images and system pages', ()
     expect(await auditRows.count()).toBeGreaterThan(30);
     await page.getByTestId('audit').getByRole('cell', { name: 'test 1', exact: true }).waitFor();
     await page.getByTestId('audit').getByRole('cell', { name: 'old.entry', exact: true }).first().waitFor();
+    // An actor that is not a person in words, not the server's code ('system').
+    await page.getByTestId('audit').getByRole('cell', { name: 'roomcast (automatique)', exact: true }).first().waitFor();
     await checkPage(page, 'system');
     // On a phone (checkPage: the admin tables are cards, nothing scrolls sideways) the header still names the user.
     await page.setViewportSize({ width: 375, height: 812 });

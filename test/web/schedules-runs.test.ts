@@ -150,6 +150,8 @@ describe.runIf(hasChromium)('web UI: schedules, runs and the morning report', ()
 
     await page.getByRole('link', { name: `Restauration n° ${notStarted}` }).click();
     await page.getByTestId('run-why').getByText(/^Cette restauration n’a pas démarré : l'heure prévue \(23:30\) est en dehors de la plage 22:00–06:00/).waitFor();
+    // Who started it in words, not the server's code ('schedule:1').
+    await page.getByText(/, lancée par la planification n° 1 /).waitFor();
     expect(await page.getByRole('button', { name: /Relancer/ }).count()).toBe(0);
     await checkPage(page, 'run-not-started');
 

@@ -13,6 +13,7 @@ import type { MessageKey } from '../i18n/index.js';
 import { useI18n, useTitle } from '../i18n/react.js';
 import { ServerText } from '../components/ServerText.js';
 import { TableWrap } from '../components/TableWrap.js';
+import { useWho } from '../who.js';
 
 interface Facts {
   system?: { vendor?: string; model?: string; serial?: string };
@@ -65,6 +66,7 @@ function HardwareFacts({ host }: { host: Host }) {
 function TaskHistory({ tasks }: { tasks: Task[] }) {
   const { t, dateTime } = useI18n();
   const kindName = useKindName();
+  const who = useWho();
   if (tasks.length === 0) return <p>{t('pc.noHistory')}</p>;
   return (
     <TableWrap label={t('pc.history')} cards>
@@ -97,7 +99,7 @@ function TaskHistory({ tasks }: { tasks: Task[] }) {
                 {t(`taskState.${task.state}`)}
               </td>
               <td data-label={t('pc.when')}>{dateTime(task.finishedAt ?? task.startedAt ?? task.createdAt)}</td>
-              <td data-label={t('pc.by')}>{task.createdBy}</td>
+              <td data-label={t('pc.by')}>{who(task.createdBy)}</td>
             </tr>
           ))}
         </tbody>

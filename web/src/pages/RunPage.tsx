@@ -13,6 +13,7 @@ import { useI18n, useTitle } from '../i18n/react.js';
 import { useSession } from '../session.js';
 import { FINAL_STATES, PC_STATE_ORDER } from '../states.js';
 import { TableWrap } from '../components/TableWrap.js';
+import { useWho } from '../who.js';
 
 export function RunPage() {
   const { t, lang, relative, dateTime } = useI18n();
@@ -21,6 +22,7 @@ export function RunPage() {
   useTitle(t('run.title', { id }));
   const view = useRun(id);
   const live = useRunLive(id);
+  const who = useWho();
   const canAct = useSession().data?.user.role !== 'viewer';
   const [pcError, setPcError] = useState<unknown>(null);
 
@@ -34,7 +36,7 @@ export function RunPage() {
   return (
     <section>
       <h1>{t('run.title', { id: run.id })}</h1>
-      <p>{t('run.summary', { room: run.room ?? '—', image: run.image, version: run.version, who: run.createdBy, when: relative(run.startedAt ?? view.data?.createdAt ?? new Date().toISOString()) })}</p>
+      <p>{t('run.summary', { room: run.room ?? '—', image: run.image, version: run.version, who: who(run.createdBy), when: relative(run.startedAt ?? view.data?.createdAt ?? new Date().toISOString()) })}</p>
       <p data-testid="run-state" data-state={run.state}>
         {t('run.state', { state: t(`runState.${run.state}`) })} · {t('run.counts', { done: totals.done, failed: totals.failed, open: totals.open, total: totals.pcs })}
       </p>
