@@ -7,9 +7,9 @@
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, TEST_ADMIN_PASSWORD, type TestApp } from '../support/app.js';
-import { checkPage, hasChromium, launchBrowser, type TestBrowser } from '../support/browser.js';
+import { hasChromium, launchBrowser, type TestBrowser } from '../support/browser.js';
 import { publishVersion } from '../support/runs.js';
-import { actor, login, openPage, seedLoosePc, seedRoom, seedUser } from './support.js';
+import { actor, checkPage, login, openPage, seedLoosePc, seedRoom, seedUser } from './support.js';
 
 if (!hasChromium) console.warn('test/web/live.test.ts skipped: /usr/bin/chromium is absent (apt-get install chromium; .ci/run installs it)');
 

@@ -2,8 +2,8 @@
 // password an admin gave, be made to change it, land on the rooms, switch to English and back, log out.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from '../support/app.js';
-import { checkPage, hasChromium, launchBrowser, type TestBrowser } from '../support/browser.js';
-import { actor, openPage, seedRoom } from './support.js';
+import { hasChromium, launchBrowser, type TestBrowser } from '../support/browser.js';
+import { actor, checkPage, openPage, seedRoom } from './support.js';
 
 if (!hasChromium) console.warn('test/web/login.test.ts skipped: /usr/bin/chromium is absent (apt-get install chromium; .ci/run installs it)');
 

@@ -5,9 +5,9 @@
 // by the restore dialog. Screenshots at 1280 and 375 px, axe on the pages.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, TEST_ADMIN_PASSWORD, type TestApp } from '../support/app.js';
-import { checkPage, hasChromium, launchBrowser, type TestBrowser } from '../support/browser.js';
+import { hasChromium, launchBrowser, type TestBrowser } from '../support/browser.js';
 import { publishVersion } from '../support/runs.js';
-import { actor, login, openPage, seedLoosePc, seedRoom } from './support.js';
+import { actor, checkPage, login, openPage, seedLoosePc, seedRoom } from './support.js';
 
 if (!hasChromium) console.warn('test/web/room-plan.test.ts skipped: /usr/bin/chromium is absent (apt-get install chromium; .ci/run installs it)');
 

@@ -6,10 +6,10 @@ import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, TEST_ADMIN_PASSWORD, type TestApp } from '../support/app.js';
-import { checkPage, hasChromium, launchBrowser, type TestBrowser } from '../support/browser.js';
+import { hasChromium, launchBrowser, type TestBrowser } from '../support/browser.js';
 import { buildImage } from '../support/images.js';
 import { SimRoom, uploadImage, writeClientFiles } from '../support/simpc.js';
-import { login, openPage, seedLoosePc, seedRoom } from './support.js';
+import { checkPage, login, openPage, seedLoosePc, seedRoom } from './support.js';
 
 const PCS = 3;
 const actor = { userId: null, name: 'tech', ip: null };

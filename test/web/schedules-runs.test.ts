@@ -5,11 +5,11 @@
 // reason), its printable report, the retry of that PC, and a run that did not start saying why.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, TEST_ADMIN_PASSWORD, type TestApp } from '../support/app.js';
-import { checkPage, hasChromium, launchBrowser, type TestBrowser } from '../support/browser.js';
+import { hasChromium, launchBrowser, type TestBrowser } from '../support/browser.js';
 import { ApiClient } from '../support/client.js';
 import { publishVersion } from '../support/runs.js';
 import { pastHour } from '../../web/src/i18n/when.js';
-import { login, openPage, seedLoosePc, seedRoom } from './support.js';
+import { checkPage, focused, login, openPage, seedLoosePc, seedRoom } from './support.js';
 
 const actor = { userId: null, name: 'tech', ip: null };
 if (!hasChromium) console.warn('test/web/schedules-runs.test.ts skipped: needs /usr/bin/chromium');
@@ -150,6 +150,8 @@ describe.runIf(hasChromium)('web UI: schedules, runs and the morning report', ()
 
     await page.getByRole('link', { name: `Restauration n° ${notStarted}` }).click();
     await page.getByTestId('run-why').getByText(/^Cette restauration n’a pas démarré : l'heure prévue \(23:30\) est en dehors de la plage 22:00–06:00/).waitFor();
+    // Who started it in words, not the server's code ('schedule:1').
+    await page.getByText(/, lancée par la planification n° 1 /).waitFor();
     expect(await page.getByRole('button', { name: /Relancer/ }).count()).toBe(0);
     await checkPage(page, 'run-not-started');
 
@@ -173,9 +175,27 @@ describe.runIf(hasChromium)('web UI: schedules, runs and the morning report', ()
     await retried.getByRole('link', { name: 'Voir la nouvelle restauration' }).click();
     await page.getByRole('button', { name: 'Annuler B204-01' }).waitFor();
     await checkPage(page, 'run-retry-running');
-    await page.getByRole('button', { name: 'Annuler la restauration' }).click();
+    // With the keyboard alone: Enter asks, the focus is on the safe choice, Escape takes the question back
+    // and the focus returns to the button that asked (a PC's, then the run's); Shift+Tab, Enter confirms.
+    await page.getByRole('button', { name: 'Annuler B204-01' }).focus();
+    await page.keyboard.press('Enter');
+    await page.getByRole('alertdialog').getByText('Annuler B204-01', { exact: false }).first().waitFor();
+    expect(await focused(page)).toEqual({ text: 'Annuler', inConfirm: true });
+    await page.keyboard.press('Escape');
+    await page.getByRole('alertdialog').waitFor({ state: 'detached' });
+    expect(await focused(page)).toEqual({ text: 'Annuler B204-01', inConfirm: false });
+    await page.getByRole('button', { name: 'Annuler la restauration' }).focus();
+    await page.keyboard.press('Enter');
     await page.getByRole('alertdialog').getByText(/^Annuler la restauration n° \d+ \?/).waitFor();
-    await page.getByRole('alertdialog').getByRole('button', { name: 'Annuler la restauration' }).click();
+    expect(await focused(page)).toEqual({ text: 'Annuler', inConfirm: true });
+    await page.keyboard.press('Escape');
+    await page.getByRole('alertdialog').waitFor({ state: 'detached' });
+    expect(await focused(page)).toEqual({ text: 'Annuler la restauration', inConfirm: false });
+    await page.keyboard.press('Enter');
+    await page.getByRole('alertdialog').getByText(/^Annuler la restauration n° \d+ \?/).waitFor();
+    await page.keyboard.press('Shift+Tab');
+    expect(await focused(page)).toEqual({ text: 'Annuler la restauration', inConfirm: true });
+    await page.keyboard.press('Enter');
     await page.locator('[data-testid=run-state][data-state=cancelled]').waitFor();
     expect(await page.getByTestId('run-pc').first().getAttribute('data-state')).toBe('cancelled');
 

@@ -7,8 +7,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, TEST_ADMIN_PASSWORD, type TestApp } from '../support/app.js';
-import { checkPage, hasChromium, launchBrowser, type TestBrowser } from '../support/browser.js';
-import { login, openPage } from './support.js';
+import { hasChromium, launchBrowser, type TestBrowser } from '../support/browser.js';
+import { checkPage, login, openPage } from './support.js';
 
 if (!hasChromium) console.warn('test/web/system-status.test.ts skipped: /usr/bin/chromium is absent (apt-get install chromium; .ci/run installs it)');
 // Debian's ipxe package (on the test machine) holds the pinned undionly.kpxe.

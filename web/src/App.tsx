@@ -4,6 +4,7 @@ import { BrowserRouter, Navigate, Outlet, Route, Routes } from 'react-router';
 import { setUnauthenticatedHandler } from './api/client.js';
 import { ErrorMessage } from './components/ErrorMessage.js';
 import { Layout } from './components/Layout.js';
+import { PageGuard } from './components/PageGuard.js';
 import { I18nProvider, useI18n } from './i18n/react.js';
 import { InventoryPage } from './pages/InventoryPage.js';
 import { PcPage } from './pages/PcPage.js';
@@ -40,24 +41,26 @@ export function App() {
       <QueryClientProvider client={queryClient}>
         <BrowserRouter>
           <Layout>
-            <Routes>
-              <Route path="/login" element={<LoginPage />} />
-              <Route element={<RequireSession passwordPage />}>
-                <Route path="/password" element={<PasswordPage />} />
-              </Route>
-              <Route element={<RequireSession />}>
-                <Route path="/" element={<Navigate to="/rooms" replace />} />
-                <Route path="/rooms" element={<RoomsPage />} />
-                <Route path="/rooms/:id" element={<RoomPage />} />
-                <Route path="/runs" element={<RunsPage />} />
-                <Route path="/runs/:id" element={<RunPage />} />
-                <Route path="/inventory" element={<InventoryPage />} />
-                <Route path="/pcs/:id" element={<PcPage />} />
-                <Route path="/images" element={<ImagesPage />} />
-                <Route path="/system" element={<SystemPage />} />
-                <Route path="*" element={<NotFoundPage />} />
-              </Route>
-            </Routes>
+            <PageGuard>
+              <Routes>
+                <Route path="/login" element={<LoginPage />} />
+                <Route element={<RequireSession passwordPage />}>
+                  <Route path="/password" element={<PasswordPage />} />
+                </Route>
+                <Route element={<RequireSession />}>
+                  <Route path="/" element={<Navigate to="/rooms" replace />} />
+                  <Route path="/rooms" element={<RoomsPage />} />
+                  <Route path="/rooms/:id" element={<RoomPage />} />
+                  <Route path="/runs" element={<RunsPage />} />
+                  <Route path="/runs/:id" element={<RunPage />} />
+                  <Route path="/inventory" element={<InventoryPage />} />
+                  <Route path="/pcs/:id" element={<PcPage />} />
+                  <Route path="/images" element={<ImagesPage />} />
+                  <Route path="/system" element={<SystemPage />} />
+                  <Route path="*" element={<NotFoundPage />} />
+                </Route>
+              </Routes>
+            </PageGuard>
           </Layout>
         </BrowserRouter>
       </QueryClientProvider>

@@ -95,10 +95,13 @@ export function CancelPcButton({ runId, pcId, name, onError }: { runId: number; 
       setBusy(false);
     }
   };
-  if (asking) return <Confirm text={t('runActions.cancelPcConfirm', { name })} action={t('runActions.cancelPc', { name })} onConfirm={() => void cancel()} onCancel={() => setAsking(false)} />;
+  // The button stays (disabled) while the question is asked, so the focus can come back to it.
   return (
-    <button type="button" className="secondary" disabled={busy} onClick={() => setAsking(true)}>
-      {t('runActions.cancelPc', { name })}
-    </button>
+    <>
+      <button type="button" className="secondary" disabled={busy || asking} onClick={() => setAsking(true)}>
+        {t('runActions.cancelPc', { name })}
+      </button>
+      {asking && <Confirm text={t('runActions.cancelPcConfirm', { name })} action={t('runActions.cancelPc', { name })} onConfirm={() => void cancel()} onCancel={() => setAsking(false)} />}
+    </>
   );
 }

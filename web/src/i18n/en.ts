@@ -4,6 +4,7 @@ import { enInventory } from './en-inventory.js';
 import { enPlan } from './en-plan.js';
 import { enProblems } from './en-problems.js';
 import { enLive } from './en-live.js';
+import { enPhone } from './en-phone.js';
 import type { Catalogue } from './index.js';
 
 export const en: Catalogue = {
@@ -116,4 +117,5 @@ export const en: Catalogue = {
   ...enPlan,
   ...enProblems,
   ...enLive,
+  ...enPhone,
 };

@@ -6,6 +6,7 @@ import { frInventory } from './fr-inventory.js';
 import { frPlan } from './fr-plan.js';
 import { frProblems } from './fr-problems.js';
 import { frLive } from './fr-live.js';
+import { frPhone } from './fr-phone.js';
 export const fr = {
   'app.name': 'roomcast',
   'app.skip': 'Aller au contenu',
@@ -116,4 +117,5 @@ export const fr = {
   ...frPlan,
   ...frProblems,
   ...frLive,
+  ...frPhone,
 };

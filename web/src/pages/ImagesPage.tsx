@@ -13,11 +13,13 @@ import { UseForRoom } from '../components/UseForRoom.js';
 import { Problem } from '../components/Problem.js';
 import { useI18n, useTitle } from '../i18n/react.js';
 import { ServerText } from '../components/ServerText.js';
+import { useWho } from '../who.js';
 
 const V_ICONS: Record<ImageVersion['state'], string> = { capturing: '◷', ready: '✔', damaged: '⚠', failed: '✖', deleted: '⊘' };
 
 function VersionRow({ image, v, technician }: { image: Image; v: ImageVersion; technician: boolean }) {
   const { t, lang, dateTime } = useI18n();
+  const who = useWho();
   const qc = useQueryClient();
   const [editing, setEditing] = useState(false);
   const [notes, setNotes] = useState(v.notes ?? '');
@@ -80,7 +82,7 @@ function VersionRow({ image, v, technician }: { image: Image; v: ImageVersion; t
         </div>
         <div>
           <dt>{t('img.author')}</dt>
-          <dd>{v.createdBy}</dd>
+          <dd>{who(v.createdBy)}</dd>
         </div>
         <div>
           <dt>{t('img.notes')}</dt>

@@ -27,7 +27,7 @@ function LineErrors({ errors }: { errors: LineError[] }) {
         {t('inv.errorsTitle', { count: errors.length })}
       </p>
       <p>{t('inv.errorsHelp')}</p>
-      <TableWrap label={t('inv.problem')}>
+      <TableWrap label={t('inv.problem')} cards>
         <table>
           <thead>
             <tr>
@@ -39,9 +39,9 @@ function LineErrors({ errors }: { errors: LineError[] }) {
           <tbody>
             {errors.map((e, i) => (
               <tr key={i} data-testid="import-error" data-line={e.line}>
-                <td>{e.line}</td>
-                <td>{e.column || t('common.none')}</td>
-                <td>{sentence(e)}</td>
+                <td data-label={t('inv.line')}>{e.line}</td>
+                <td data-label={t('inv.column')}>{e.column || t('common.none')}</td>
+                <td data-label={t('inv.problem')}>{sentence(e)}</td>
               </tr>
             ))}
           </tbody>

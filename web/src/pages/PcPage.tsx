@@ -13,6 +13,7 @@ import type { MessageKey } from '../i18n/index.js';
 import { useI18n, useTitle } from '../i18n/react.js';
 import { ServerText } from '../components/ServerText.js';
 import { TableWrap } from '../components/TableWrap.js';
+import { useWho } from '../who.js';
 
 interface Facts {
   system?: { vendor?: string; model?: string; serial?: string };
@@ -65,9 +66,10 @@ function HardwareFacts({ host }: { host: Host }) {
 function TaskHistory({ tasks }: { tasks: Task[] }) {
   const { t, dateTime } = useI18n();
   const kindName = useKindName();
+  const who = useWho();
   if (tasks.length === 0) return <p>{t('pc.noHistory')}</p>;
   return (
-    <TableWrap label={t('pc.history')}>
+    <TableWrap label={t('pc.history')} cards>
       <table data-testid="pc-tasks">
         <thead>
           <tr>
@@ -80,7 +82,7 @@ function TaskHistory({ tasks }: { tasks: Task[] }) {
         <tbody>
           {tasks.map((task) => (
             <tr key={task.id}>
-              <td>
+              <td data-label={t('pc.kind')}>
                 {kindName(task.kind)}
                 {typeof task.params?.image === 'string' ? ` — ${task.params.image}` : ''}
                 {task.runId !== null && (
@@ -92,12 +94,12 @@ function TaskHistory({ tasks }: { tasks: Task[] }) {
                   </>
                 )}
               </td>
-              <td>
+              <td data-label={t('pc.state')}>
                 <span aria-hidden="true">{TASK_ICONS[task.state]} </span>
                 {t(`taskState.${task.state}`)}
               </td>
-              <td>{dateTime(task.finishedAt ?? task.startedAt ?? task.createdAt)}</td>
-              <td>{task.createdBy}</td>
+              <td data-label={t('pc.when')}>{dateTime(task.finishedAt ?? task.startedAt ?? task.createdAt)}</td>
+              <td data-label={t('pc.by')}>{who(task.createdBy)}</td>
             </tr>
           ))}
         </tbody>

@@ -13,6 +13,7 @@ import { useI18n, useTitle } from '../i18n/react.js';
 import { useSession } from '../session.js';
 import { FINAL_STATES, PC_STATE_ORDER } from '../states.js';
 import { TableWrap } from '../components/TableWrap.js';
+import { useWho } from '../who.js';
 
 export function RunPage() {
   const { t, lang, relative, dateTime } = useI18n();
@@ -21,6 +22,7 @@ export function RunPage() {
   useTitle(t('run.title', { id }));
   const view = useRun(id);
   const live = useRunLive(id);
+  const who = useWho();
   const canAct = useSession().data?.user.role !== 'viewer';
   const [pcError, setPcError] = useState<unknown>(null);
 
@@ -34,7 +36,7 @@ export function RunPage() {
   return (
     <section>
       <h1>{t('run.title', { id: run.id })}</h1>
-      <p>{t('run.summary', { room: run.room ?? '—', image: run.image, version: run.version, who: run.createdBy, when: relative(run.startedAt ?? view.data?.createdAt ?? new Date().toISOString()) })}</p>
+      <p>{t('run.summary', { room: run.room ?? '—', image: run.image, version: run.version, who: who(run.createdBy), when: relative(run.startedAt ?? view.data?.createdAt ?? new Date().toISOString()) })}</p>
       <p data-testid="run-state" data-state={run.state}>
         {t('run.state', { state: t(`runState.${run.state}`) })} · {t('run.counts', { done: totals.done, failed: totals.failed, open: totals.open, total: totals.pcs })}
       </p>
@@ -56,7 +58,7 @@ export function RunPage() {
         </a>
         {roomId !== null && <Link to={`/rooms/${roomId}`}>{t('run.toRoom')}</Link>}
       </div>
-      <TableWrap label={t('run.title', { id: run.id })}>
+      <TableWrap label={t('run.title', { id: run.id })} cards>
         <table>
           <thead>
             <tr>
@@ -71,13 +73,13 @@ export function RunPage() {
             {sorted.map((pc) => (
               <tr key={pc.id} data-testid="run-pc" data-state={pc.state}>
                 <th scope="row">{pc.hostName}</th>
-                <td>
+                <td data-label={t('run.pcState')}>
                   <StateBadge state={pc.state} />
                 </td>
-                <td>{pc.reason ? (lang === 'fr' ? pc.reason.fr : pc.reason.en) : t('run.noReason')}</td>
-                <td>{pc.endedAt ? dateTime(pc.endedAt) : t('run.noReason')}</td>
+                <td data-label={t('run.reason')}>{pc.reason ? (lang === 'fr' ? pc.reason.fr : pc.reason.en) : t('run.noReason')}</td>
+                <td data-label={t('run.ended')}>{pc.endedAt ? dateTime(pc.endedAt) : t('run.noReason')}</td>
                 {canAct && run.state === 'running' && (
-                  <td>{!(FINAL_STATES as readonly string[]).includes(pc.state) && <CancelPcButton runId={run.id} pcId={pc.id} name={pc.hostName} onError={setPcError} />}</td>
+                  <td data-label={t('runActions.actions')}>{!(FINAL_STATES as readonly string[]).includes(pc.state) && <CancelPcButton runId={run.id} pcId={pc.id} name={pc.hostName} onError={setPcError} />}</td>
                 )}
               </tr>
             ))}

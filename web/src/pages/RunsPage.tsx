@@ -6,6 +6,7 @@ import { useRuns, type RunState } from '../api/runs-queries.js';
 import { ErrorMessage } from '../components/ErrorMessage.js';
 import { useI18n, useTitle } from '../i18n/react.js';
 import { TableWrap } from '../components/TableWrap.js';
+import { useWho } from '../who.js';
 
 const STATES: RunState[] = ['running', 'done', 'cancelled', 'not_started'];
 const ICONS: Record<RunState, string> = { running: '▶', done: '✔', cancelled: '⊘', not_started: '✖' };
@@ -13,6 +14,7 @@ const ICONS: Record<RunState, string> = { running: '▶', done: '✔', cancelled
 export function RunsPage() {
   const { t, relative, dateTime } = useI18n();
   useTitle(t('runs.title'));
+  const who = useWho();
   const [state, setState] = useState<RunState | ''>('');
   const runs = useRuns(state);
   return (
@@ -33,7 +35,7 @@ export function RunsPage() {
       {runs.isError && <ErrorMessage error={runs.error} onRetry={() => void runs.refetch()} />}
       {runs.data?.length === 0 && <p>{t('runs.none')}</p>}
       {runs.data && runs.data.length > 0 && (
-        <TableWrap label={t('runs.title')}>
+        <TableWrap label={t('runs.title')} cards>
           <table>
             <thead>
               <tr>
@@ -51,14 +53,14 @@ export function RunsPage() {
                     <time dateTime={r.createdAt} title={dateTime(r.createdAt)}>
                       {relative(r.createdAt)}
                     </time>
-                    <span className="meta"> · {r.createdBy.startsWith('schedule:') ? t('runs.bySchedule') : t('runs.byWho', { who: r.createdBy })}</span>
+                    <span className="meta"> · {r.createdBy.startsWith('schedule:') ? t('runs.bySchedule') : t('runs.byWho', { who: who(r.createdBy) })}</span>
                   </th>
-                  <td>
+                  <td data-label={t('runs.room')}>
                     {r.room ?? t('runs.noRoom')}
                     <br />
                     <span className="meta">{r.version > 0 ? `${r.image} v${r.version}` : r.image}</span>
                   </td>
-                  <td>
+                  <td data-label={t('runs.state')}>
                     <span aria-hidden="true">{ICONS[r.state]} </span>
                     {t(`runState.${r.state}`)}
                   </td>

@@ -9,6 +9,7 @@ import { Tokens, Users } from '../components/SystemAccounts.js';
 import { useI18n, useTitle } from '../i18n/react.js';
 import { TableWrap } from '../components/TableWrap.js';
 import { isContainerState } from '../states.js';
+import { useWho } from '../who.js';
 
 function Health() {
   const { t } = useI18n();
@@ -98,6 +99,7 @@ function Containers() {
 
 function Audit() {
   const { t, dateTime } = useI18n();
+  const who = useWho();
   const audit = useAudit();
   const entries = audit.data?.pages.flat() ?? [];
   return (
@@ -119,7 +121,7 @@ function Audit() {
               {entries.map((e) => (
                 <tr key={e.id}>
                   <td data-label={t('sys.auditWhen')}>{dateTime(e.at)}</td>
-                  <td data-label={t('sys.auditWho')}>{e.actor}</td>
+                  <td data-label={t('sys.auditWho')}>{who(e.actor)}</td>
                   <td data-label={t('sys.auditAction')}>{auditActionKey(e.action) ? t(auditActionKey(e.action)!) : <code>{e.action}</code>}</td>
                   <td data-label={t('sys.auditTarget')}>{e.targetType ? `${auditTargetKey(e.targetType) ? t(auditTargetKey(e.targetType)!) : e.targetType}${e.targetId ? ` ${e.targetId}` : ''}` : t('common.none')}</td>
                 </tr>
