@@ -35,6 +35,10 @@ describe('zstd chunks on Node 22 (node:zlib)', () => {
     expect(s.checkedSize).toBe(s.size);
   });
 
+  it("decodes a run of a v3 chunk's block frames with each block's hash (a restore's patch)", () => {
+    expect(r.blockRun).toEqual({ equal: true, blocksOk: true, hash: '' });
+  });
+
   it("the capture's compressor makes chunks that decompress to the masked windows, with their Content-Digest, and hashes a window when asked", () => {
     expect(r.compressor).toEqual([
       { roundTrip: true, digestOk: true, rawHash: 'none' },

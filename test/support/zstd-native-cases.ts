@@ -73,6 +73,13 @@ try {
   const blocks = [data(65536), data(1000), data(65536), data(65536)];
   const frames = await Promise.all(blocks.map(async (b) => zstdFrames(await zstdCompressBlocks(b, 65536))[0]!));
   await shape('v3-short-middle-block', Buffer.concat(blocks), Buffer.concat([encodeBlockIndex(65536, frames.map((f) => f.length)), ...frames]));
+  // A restore's patch (client/fetch.ts): the frames of blocks 3..5 of a v3 chunk, decoded in one go
+  // with each block's hash (format.ts blockHash).
+  const v3Frames = zstdFrames(v3); // the data frames, without the block index
+  const run = Buffer.concat(v3Frames.slice(3, 6));
+  const runDecoded = await decoder.decode(run, 3 * 65536, 65536);
+  const runRaw = w.subarray(3 * 65536, 6 * 65536);
+  out.blockRun = { equal: runDecoded.data.equals(runRaw), blocksOk: JSON.stringify(runDecoded.blocks) === JSON.stringify(blockHashes(runRaw, 65536)), hash: runDecoded.hash };
   // The capture's compressor (worker threads reading the disk themselves): a window with holes, one
   // running past the end of the disk; what it makes decompresses to the masked window, and its digest
   // is the Content-Digest of what it made.

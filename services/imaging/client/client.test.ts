@@ -239,28 +239,52 @@ describe('Pool (chunks in flight)', () => {
 });
 
 describe('WindowHasher (the capture hash pass on worker threads)', () => {
-  it('gives each window the hashes of its masked bytes, zeros past the end of the disk, whatever the order', async () => {
+  it('gives each window the hashes of its masked bytes, zeros past the end of the disk, whatever the order, with O_DIRECT or not', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rc-hasher-'));
     const file = path.join(dir, 'disk');
     const content = Buffer.alloc(3 * 256 * 1024 + 5000);
     for (let i = 0; i < content.length; i++) content[i] = (i * 7 + (i >> 11)) & 255;
     fs.writeFileSync(file, content);
-    const hasher = new WindowHasher(file, 64 * 1024, 2);
+    for (const direct of [false, true]) {
+      const hasher = new WindowHasher(file, 64 * 1024, 2, direct);
+      try {
+        const windows = [
+          { base: 0, length: 256 * 1024, used: [[0, 256 * 1024]] as Extent[] },
+          { base: 256 * 1024, length: 256 * 1024, used: [[4096, 8192], [100_000, 70_000]] as Extent[] }, // holes hashed as zeros
+          { base: 3 * 256 * 1024, length: 256 * 1024, used: [[0, 256 * 1024]] as Extent[] }, // runs 5000 bytes past the end
+        ];
+        const got = await Promise.all(windows.map((w) => hasher.hash(w)));
+        windows.forEach((w, i) => {
+          const b = Buffer.alloc(w.length);
+          content.copy(b, 0, w.base, Math.min(content.length, w.base + w.length));
+          maskWindow(b, w.used);
+          expect(got[i]!.hash).toBe(createHash('sha256').update(b).digest('hex'));
+          expect(got[i]!.blocks).toEqual(blockHashes(b, 64 * 1024));
+        });
+        expect(got[1]!.hash).not.toBe(got[0]!.hash);
+      } finally {
+        await hasher.close();
+      }
+    }
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('hashes only the blocks asked for (a restore\'s read-back of a patched window), masked, zeros past the end', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rc-hasher-'));
+    const file = path.join(dir, 'disk');
+    const content = Buffer.alloc(2 * 256 * 1024 - 5000);
+    for (let i = 0; i < content.length; i++) content[i] = (i * 13 + (i >> 9)) & 255;
+    fs.writeFileSync(file, content);
+    const hasher = new WindowHasher(file, 64 * 1024, 2, true);
     try {
-      const windows = [
-        { base: 0, length: 256 * 1024, used: [[0, 256 * 1024]] as Extent[] },
-        { base: 256 * 1024, length: 256 * 1024, used: [[4096, 8192], [100_000, 70_000]] as Extent[] }, // holes hashed as zeros
-        { base: 3 * 256 * 1024, length: 256 * 1024, used: [[0, 256 * 1024]] as Extent[] }, // runs 5000 bytes past the end
-      ];
-      const got = await Promise.all(windows.map((w) => hasher.hash(w)));
-      windows.forEach((w, i) => {
-        const b = Buffer.alloc(w.length);
-        content.copy(b, 0, w.base, Math.min(content.length, w.base + w.length));
-        maskWindow(b, w.used);
-        expect(got[i]!.hash).toBe(createHash('sha256').update(b).digest('hex'));
-        expect(got[i]!.blocks).toEqual(blockHashes(b, 64 * 1024));
-      });
-      expect(got[1]!.hash).not.toBe(got[0]!.hash);
+      const w = { base: 256 * 1024, length: 256 * 1024, used: [[0, 70_000], [140_000, 116_144]] as Extent[] };
+      const b = Buffer.alloc(w.length);
+      content.copy(b, 0, w.base);
+      const all = blockHashes(maskWindow(b, w.used), 64 * 1024);
+      for (const only of [[1], [0, 1, 3], [2, 3], [0, 1, 2, 3]]) {
+        const got = await hasher.hashBlocks(w, only);
+        expect(got.blocks).toEqual(only.map((i) => all[i]));
+      }
     } finally {
       await hasher.close();
       fs.rmSync(dir, { recursive: true, force: true });

@@ -14,7 +14,7 @@ const { parentPort } = require('node:worker_threads');
 const zlib = require('node:zlib');
 const { createHash } = require('node:crypto');
 ${chunkDecoderSource()}
-parentPort.on('message', ({ id, frame, maxSize }) => {
+parentPort.on('message', ({ id, frame, maxSize, blockSize }) => {
   try {
     const parts = decodeChunkSync(zlib, Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength), maxSize);
     let out = parts.length === 1 ? parts[0] : Buffer.concat(parts);
@@ -25,8 +25,11 @@ parentPort.on('message', ({ id, frame, maxSize }) => {
       u.set(out);
       out = u;
     }
-    const hash = createHash('sha256').update(out).digest('hex');
-    parentPort.postMessage({ id, data: out, hash }, [out.buffer]);
+    // A whole chunk: its SHA-256; a run of v3 blocks: each block's hash (format.ts blockHash).
+    const sha = (b) => createHash('sha256').update(b).digest('hex');
+    const blocks = [];
+    if (blockSize) for (let o = 0; o < out.byteLength; o += blockSize) blocks.push(sha(out.subarray(o, Math.min(out.byteLength, o + blockSize))).slice(0, 32));
+    parentPort.postMessage({ id, data: out, hash: blockSize ? '' : sha(out), blocks }, [out.buffer]);
   } catch (err) {
     parentPort.postMessage({ id, error: String((err && err.message) || err) });
   }
@@ -35,8 +38,10 @@ parentPort.on('message', ({ id, frame, maxSize }) => {
 
 export interface Decoded {
   data: Buffer;
-  /** SHA-256 (hex) of `data`. */
+  /** SHA-256 (hex) of `data`; '' when block hashes were asked for. */
   hash: string;
+  /** With a block size: the v3 hash of each block of `data` (format.ts blockHash), else []. */
+  blocks: string[];
 }
 
 const hasNativeZstd = typeof (zlib as unknown as { zstdDecompressSync?: unknown }).zstdDecompressSync === 'function';
@@ -45,7 +50,7 @@ const hasNativeZstd = typeof (zlib as unknown as { zstdDecompressSync?: unknown 
 export class ChunkDecoder {
   private readonly workers: Worker[] = [];
   private readonly idle: Worker[] = [];
-  private readonly queue: Array<{ frame: Buffer; maxSize: number; resolve: (d: Decoded) => void; reject: (e: Error) => void }> = [];
+  private readonly queue: Array<{ frame: Buffer; maxSize: number; blockSize?: number; resolve: (d: Decoded) => void; reject: (e: Error) => void }> = [];
   private readonly busy = new Map<Worker, { resolve: (d: Decoded) => void; reject: (e: Error) => void }>();
 
   static create(threads = Math.max(2, Math.min(4, os.availableParallelism()))): ChunkDecoder | null {
@@ -56,12 +61,12 @@ export class ChunkDecoder {
     for (let i = 0; i < threads; i++) {
       const w = new Worker(WORKER_SOURCE, { eval: true });
       w.unref();
-      w.on('message', (m: { data?: Uint8Array; hash?: string; error?: string }) => {
+      w.on('message', (m: { data?: Uint8Array; hash?: string; blocks?: string[]; error?: string }) => {
         const job = this.busy.get(w);
         this.busy.delete(w);
         if (job) {
           if (m.error !== undefined) job.reject(new ZstdError(`not a valid zstd chunk: ${m.error}`));
-          else job.resolve({ data: Buffer.from(m.data!.buffer, m.data!.byteOffset, m.data!.byteLength), hash: m.hash! });
+          else job.resolve({ data: Buffer.from(m.data!.buffer, m.data!.byteOffset, m.data!.byteLength), hash: m.hash!, blocks: m.blocks ?? [] });
         }
         this.idle.push(w);
         this.pump();
@@ -83,14 +88,17 @@ export class ChunkDecoder {
       const f = job.frame;
       // Moved when the frame owns its memory (a download does; a small one may live in Node's pool), else copied.
       const own = f.byteLength >= 65536 && f.byteOffset === 0 && f.byteLength === f.buffer.byteLength && !(f.buffer instanceof SharedArrayBuffer);
-      w.postMessage({ id: 0, frame: f, maxSize: job.maxSize }, own ? [f.buffer as ArrayBuffer] : []);
+      w.postMessage({ id: 0, frame: f, maxSize: job.maxSize, blockSize: job.blockSize }, own ? [f.buffer as ArrayBuffer] : []);
     }
   }
 
-  /** Decompresses a stored chunk (at most `maxSize` bytes) and hashes it; `frame` is moved to the worker: do not use it after. */
-  decode(frame: Buffer, maxSize: number): Promise<Decoded> {
+  /**
+   * Decompresses a stored chunk (at most `maxSize` bytes) and hashes it, or with `blockSize` a run
+   * of v3 block frames and hashes each block; `frame` is moved to the worker: do not use it after.
+   */
+  decode(frame: Buffer, maxSize: number, blockSize?: number): Promise<Decoded> {
     return new Promise((resolve, reject) => {
-      this.queue.push({ frame, maxSize, resolve, reject });
+      this.queue.push({ frame, maxSize, blockSize, resolve, reject });
       this.pump();
     });
   }

@@ -1,8 +1,9 @@
-// The capture's hash pass on every core: worker threads each read windows of the disk themselves (their
-// own file descriptor: the reads of two windows are in flight at once) and hash them (the window's
-// SHA-256 and its v3 block hashes, format.ts), so the pass is no longer one thread waiting on a read,
-// then hashing, then reading again. The functions that define the windows' masks and block hashes are
-// put into the workers' source from format.ts, so the hashes are those the store checks.
+// Windows of the disk hashed on every core: worker threads each read windows themselves (their own
+// file descriptor: the reads of two windows are in flight at once) and hash them (the window's SHA-256
+// and its v3 block hashes, format.ts). A restore compares the disk with the manifest and reads back
+// what it wrote this way. The functions that define the windows' masks and block hashes are put into
+// the workers' source from format.ts (WINDOW_SOURCE, shared with the capture's compressor.ts), so the
+// hashes are those the store checks.
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { blockHashes, maskWindow, type Extent } from '../format.js';
@@ -68,13 +69,80 @@ const fs = require('node:fs');
 const { createHash } = require('node:crypto');
 ${WINDOW_SOURCE}
 const fd = fs.openSync(workerData.disk, 'r');
-let buf = Buffer.alloc(0);
-parentPort.on('message', ({ id, base, length, used, want }) => {
+// A restore reads with O_DIRECT (workerData.direct): the medium itself rather than a cache, and one
+// copy fewer. Its buffer must be aligned in memory, which JavaScript cannot ask for: a read at each
+// 16-byte step into a larger buffer finds an offset that is. Any refusal (a file system without
+// O_DIRECT, an alignment not found) falls back to ordinary reads.
+let dfd = -1;
+if (workerData.direct) {
   try {
-    if (buf.length < length) buf = Buffer.allocUnsafe(length);
-    const b = readWindowSync(fd, buf.subarray(0, length), base);
+    dfd = fs.openSync(workerData.disk, fs.constants.O_RDONLY | fs.constants.O_DIRECT);
+  } catch {
+    dfd = -1;
+  }
+}
+function noDirect() {
+  if (dfd >= 0) fs.closeSync(dfd);
+  dfd = -1;
+}
+let raw = Buffer.alloc(0);
+let buf = Buffer.alloc(0);
+function bufferFor(length) {
+  if (buf.length >= length) return;
+  raw = Buffer.allocUnsafeSlow(length + 4096);
+  buf = raw.subarray(0, length);
+  if (dfd < 0) return;
+  for (let off = 0; off < 4096; off += 16) {
+    try {
+      fs.readSync(dfd, raw, off, 4096, 0);
+      buf = raw.subarray(off, off + length);
+      return;
+    } catch (err) {
+      if (err.code !== 'EINVAL') break;
+    }
+  }
+  noDirect();
+}
+// Reads [from, to) of the window at base into the same place of b.
+function readRange(b, base, from, to) {
+  let got = from;
+  while (got < to) {
+    let n;
+    try {
+      n = fs.readSync(dfd >= 0 ? dfd : fd, b, got, to - got, base + got);
+    } catch (err) {
+      if (dfd < 0 || err.code !== 'EINVAL') throw err;
+      noDirect(); // a range O_DIRECT refuses (not aligned to the disk's sectors): read as usual from now on
+      continue;
+    }
+    if (n === 0) {
+      b.fill(0, got, to); // past the end of the disk: zeros, as engine.ts readFully
+      break;
+    }
+    got += n;
+  }
+}
+parentPort.on('message', ({ id, base, length, used, want, only }) => {
+  try {
+    bufferFor(length);
+    const b = buf.subarray(0, length);
+    const bs = workerData.blockSize;
+    if (only) {
+      // Only these blocks: each run of adjacent ones read at once; the rest of b is never hashed.
+      for (let k = 0; k < only.length; ) {
+        let e = k + 1;
+        while (e < only.length && only[e] === only[e - 1] + 1) e++;
+        readRange(b, base, only[k] * bs, Math.min(length, (only[e - 1] + 1) * bs));
+        k = e;
+      }
+      maskWindow(b, used);
+      const blocks = only.map((i) => blockHashes(b.subarray(i * bs, Math.min(length, (i + 1) * bs)), bs)[0]);
+      parentPort.postMessage({ id, hash: '', blocks });
+      return;
+    }
+    readRange(b, base, 0, length);
     maskWindow(b, used);
-    parentPort.postMessage({ id, hash: want === 'blocks' ? '' : windowHash(b), blocks: want === 'window' ? [] : blockHashes(b, workerData.blockSize) });
+    parentPort.postMessage({ id, hash: want === 'blocks' ? '' : windowHash(b), blocks: want === 'window' ? [] : blockHashes(b, bs) });
   } catch (err) {
     parentPort.postMessage({ id, error: String((err && err.message) || err), code: err && err.code });
   }
@@ -85,13 +153,14 @@ parentPort.on('message', ({ id, base, length, used, want }) => {
 export class WindowHasher {
   private readonly workers: Worker[] = [];
   private readonly idle: Worker[] = [];
-  private readonly queue: Array<{ w: WindowToHash; want: Want; resolve: (h: WindowHashes) => void; reject: (e: Error) => void }> = [];
+  private readonly queue: Array<{ w: WindowToHash; want: Want; only?: number[]; resolve: (h: WindowHashes) => void; reject: (e: Error) => void }> = [];
   private readonly busy = new Map<Worker, { resolve: (h: WindowHashes) => void; reject: (e: Error) => void }>();
   private failed: Error | null = null;
 
-  constructor(disk: string, blockSize: number, threads = Math.max(2, Math.min(4, os.availableParallelism()))) {
+  /** `direct`: read with O_DIRECT where the disk allows it (a restore: what the medium holds, not a cache). */
+  constructor(disk: string, blockSize: number, threads = Math.max(2, Math.min(4, os.availableParallelism())), direct = false) {
     for (let i = 0; i < threads; i++) {
-      const w = new Worker(WORKER_SOURCE, { eval: true, workerData: { disk, blockSize } });
+      const w = new Worker(WORKER_SOURCE, { eval: true, workerData: { disk, blockSize, direct } });
       w.on('message', (m: { hash?: string; blocks?: string[]; error?: string; code?: string }) => {
         const job = this.busy.get(w);
         this.busy.delete(w);
@@ -118,15 +187,27 @@ export class WindowHasher {
       const w = this.idle.pop()!;
       const job = this.queue.shift()!;
       this.busy.set(w, job);
-      w.postMessage({ id: 0, base: job.w.base, length: job.w.length, used: job.w.used, want: job.want });
+      w.postMessage({ id: 0, base: job.w.base, length: job.w.length, used: job.w.used, want: job.want, only: job.only });
     }
   }
 
   /** The window's SHA-256 (else '') and its block hashes (else []), as `want` says. */
   hash(w: WindowToHash, want: Want = 'both'): Promise<WindowHashes> {
+    return this.enqueue(w, want);
+  }
+
+  /**
+   * Restore's read-back of a patched window: reads only the blocks `only` (ascending block numbers)
+   * and returns their hashes, in that order (`hash` is '').
+   */
+  hashBlocks(w: WindowToHash, only: number[]): Promise<WindowHashes> {
+    return this.enqueue(w, 'blocks', only);
+  }
+
+  private enqueue(w: WindowToHash, want: Want, only?: number[]): Promise<WindowHashes> {
     if (this.failed) return Promise.reject(this.failed);
     return new Promise((resolve, reject) => {
-      this.queue.push({ w, want, resolve, reject });
+      this.queue.push({ w, want, only, resolve, reject });
       this.pump();
     });
   }

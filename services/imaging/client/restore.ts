@@ -7,11 +7,12 @@
 // 2. The head is wiped (head.ts: LBA 0 and the GPT headers zeroed): from here until step 5 the disk
 //    has no partition table and no boot signature, so firmware skips it and the PC network-boots.
 // 3. The cache is dropped, and for every window what the disk already holds is hashed (v3: block
-//    by block) and only what differs is fetched (the differential restore: v3 fetches the blocks that
-//    differ, v1/v2 the whole chunk), checked against the window's hash and written (used ranges
-//    only): windows.ts.
-// 4. Flush, drop the cache, re-read every window written and check it (the others were read from
-//    the disk and checked in step 3).
+//    by block; read with O_DIRECT where the disk allows it) and only what differs is fetched (the
+//    differential restore: v3 fetches the blocks that differ, v1/v2 the whole chunk), checked (the
+//    window's hash, or each block's) and written (used ranges only), while later windows are still
+//    compared: windows.ts.
+// 4. Flush, drop the cache, re-read what was written and check it (a window written in a few
+//    blocks: those blocks; the rest was read from the disk and checked in step 3).
 // 5. The table goes back last: v2 writes the captured head byte for byte, fitted to this disk's size,
 //    with the backup GPT at its end (the EBRs of MBR logical partitions were windows of step 3: the
 //    extended partition's used extents); v1 replays the sfdisk dump and writes the boot code. It is
@@ -27,9 +28,10 @@ import { dropCache, usedIn, type EngineOptions, type Slot } from './engine.js';
 import { fitHead, holdsHead, wipeHead, writeAt, writeHead, type FittedHead } from './head.js';
 import { sameTable, writeTable } from './layout.js';
 import { ProgressMeter, mib } from './progress.js';
-import { ClientError, run, tryRun } from './sys.js';
+import { ClientError, tryRun } from './sys.js';
 import { ChunkDecoder } from './decoder.js';
-import { fetchChunk, newTimings, readBack, writeWindows, type Timings, type TransferCounts } from './windows.js';
+import { fetchChunk, newTimings, type Timings, type TransferCounts } from './fetch.js';
+import { readBack, writeWindows } from './windows.js';
 /** Boot code of an MBR (v1 images restore only these bytes of LBA 0 themselves). */
 const MBR_CODE = 440;
 
@@ -125,7 +127,7 @@ export async function restore(o: RestoreOptions): Promise<RestoreReport> {
     // What the comparison reads must come from the disk, not from a cache of an earlier run.
     await dropCache(o.disk);
     const fh = await fs.open(o.disk, 'r+');
-    let written: Set<Slot>;
+    let written: Map<Slot, number[] | null>;
     try {
       // 2. No table while the restore runs.
       state = 'unknown';
@@ -137,7 +139,8 @@ export async function restore(o: RestoreOptions): Promise<RestoreReport> {
       meter.setPhase('restore', totalBytes, slots.length, 'comparing the disk with the image, fetching what differs');
       const decoder = ChunkDecoder.create();
       try {
-        const w = { api: o.api, disk: o.disk, decoder, blockSize: m.version === 3 ? m.blockSize : undefined, concurrency: o.concurrency ?? 4, meter, timings: t };
+        // A disk with a partition table likely holds an image: compared with O_DIRECT (windows.ts).
+        const w = { api: o.api, disk: o.disk, decoder, blockSize: m.version === 3 ? m.blockSize : undefined, direct: !!current, concurrency: o.concurrency ?? 4, meter, timings: t };
         written = await writeWindows(w, fh, slots, m.chunkSize, report, headSlot?.held ? new Map([[headSlot.chunk!.hash, headData!]]) : new Map());
       } finally {
         await decoder?.close();
@@ -153,9 +156,9 @@ export async function restore(o: RestoreOptions): Promise<RestoreReport> {
     phase.dropCache += (performance.now() - s) / 1000;
 
     // 4. Read back what was written (the rest was read from the disk and checked in step 3).
-    const toCheck = slots.filter((x) => written.has(x));
+    const toCheck = [...written.keys()];
     meter.setPhase('verify', toCheck.reduce((n, x) => n + usedIn(x.window), 0), toCheck.length, `reading back the ${toCheck.length} windows written`);
-    const bad = await readBack(o.disk, toCheck, m.chunkSize, meter, t);
+    const bad = await readBack(o.disk, written, m.chunkSize, m.version === 3 ? m.blockSize : undefined, meter, t);
     report.verifiedChunks = slots.length - bad.length;
     if (bad.length) {
       const where = [...new Set(bad.map((s) => s.where))].join(', ');
@@ -171,7 +174,10 @@ export async function restore(o: RestoreOptions): Promise<RestoreReport> {
     try {
       if (fitted) await writeHead(th, fitted);
       else if (headSlot?.held) await writeAt(th, 0, headSlot.held);
+      // The disk's every write (sfdisk's too: the same block device) reaches the medium here.
+      s = performance.now();
       await th.sync();
+      phase.sync += (performance.now() - s) / 1000;
     } finally {
       await th.close();
     }
@@ -184,9 +190,6 @@ export async function restore(o: RestoreOptions): Promise<RestoreReport> {
         await rh.close();
       }
     }
-    s = performance.now();
-    await run('sync', []);
-    phase.sync += (performance.now() - s) / 1000;
     state = 'complete';
     log(`roomcast: restore done: ${report.fetchedChunks} chunks fetched (${mib(report.fetchedBytes)}; ${report.patchedChunks} of them only the blocks that differ), ${report.skippedChunks} already on the disk, all ${report.verifiedChunks} verified, partition table written last`);
     log(`roomcast: restore timings: ${timingText(t, phase, began)}`);
