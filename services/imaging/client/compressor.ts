@@ -87,7 +87,7 @@ async function handle(m) {
     }
     if (m.op === 'read') {
       const full = take(m.length);
-      const b = maskWindow(readWindowSync(fd, full.subarray(0, m.length), m.base), m.used);
+      const b = maskWindow(readWindowSync(fd, full.subarray(0, m.length), m.base, m.used), m.used);
       held.set(m.id, { full, b });
       parentPort.postMessage({ id: m.id, hash: windowHash(b), blocks: blockHashes(b, workerData.blockSize) });
       return;
@@ -103,7 +103,7 @@ async function handle(m) {
     // 'once': read, mask, compress (and hash when asked), nothing kept.
     const full = take(m.length);
     try {
-      const b = maskWindow(readWindowSync(fd, full.subarray(0, m.length), m.base), m.used);
+      const b = maskWindow(readWindowSync(fd, full.subarray(0, m.length), m.base, m.used), m.used);
       const rawHash = m.raw ? createHash('sha256').update(b).digest('hex') : '';
       const z = await compressWindow(b);
       parentPort.postMessage({ id: m.id, data: z.data, digest: z.digest, rawHash }, [z.data.buffer]);

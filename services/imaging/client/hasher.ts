@@ -6,7 +6,7 @@
 // hashes are those the store checks.
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { blockHashes, maskWindow, type Extent } from '../format.js';
+import { blockHashes, maskWindow, readSpans, type Extent } from '../format.js';
 
 export interface WindowToHash {
   /** Absolute offset of the window on the disk. */
@@ -27,7 +27,8 @@ export interface WindowHashes {
 /**
  * What every window worker needs (CommonJS text; it expects `fs`, `createHash` and `workerData`): the
  * mask and block hashes of format.ts, the window's hash (an all-zero window hashed once) and a read of
- * a window that gives zeros past the end of the disk (as engine.ts readFully). compressor.ts uses it too.
+ * a window's used spans only (format.ts readSpans) that gives zeros past the end of the disk (as
+ * engine.ts readFully). compressor.ts uses it too.
  */
 export const WINDOW_SOURCE = `
 const __name = (f) => f; // esbuild's keepNames helper
@@ -39,6 +40,7 @@ function blockHash(b) {
   return createHash('sha256').update(b).digest('hex').slice(0, 32);
 }
 ${maskWindow.toString()}
+${readSpans.toString()}
 ${blockHashes.toString()}
 const zeroWindow = new Map();
 function windowHash(b) {
@@ -48,15 +50,18 @@ function windowHash(b) {
   if (!h) zeroWindow.set(b.length, (h = createHash('sha256').update(b).digest('hex')));
   return h;
 }
-function readWindowSync(fd, b, base) {
-  let got = 0;
-  while (got < b.length) {
-    const n = fs.readSync(fd, b, got, b.length - got, base + got);
-    if (n === 0) {
-      b.fill(0, got); // past the end of the disk: zeros
-      break;
+// Reads the used spans of the window at base into b (readSpans: the rest is left for maskWindow to zero).
+function readWindowSync(fd, b, base, used) {
+  for (const [from, to] of readSpans(used, b.length)) {
+    let got = from;
+    while (got < to) {
+      const n = fs.readSync(fd, b, got, to - got, base + got);
+      if (n === 0) {
+        b.fill(0, got); // past the end of the disk: zeros
+        return b;
+      }
+      got += n;
     }
-    got += n;
   }
   return b;
 }
@@ -140,7 +145,7 @@ parentPort.on('message', ({ id, base, length, used, want, only }) => {
       parentPort.postMessage({ id, hash: '', blocks });
       return;
     }
-    readRange(b, base, 0, length);
+    for (const [from, to] of readSpans(used, length)) readRange(b, base, from, to);
     maskWindow(b, used);
     parentPort.postMessage({ id, hash: want === 'blocks' ? '' : windowHash(b), blocks: want === 'window' ? [] : blockHashes(b, bs) });
   } catch (err) {
