@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { MALLOC_TUNABLES } from '../../services/imaging/malloc.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const COMPOSE_FILE = join(ROOT, 'docker-compose.yml');
@@ -478,6 +479,24 @@ describe('images/appliance/Dockerfile', () => {
       .filter((l) => l !== '' && !l.startsWith('#'));
     for (const entry of ['node_modules', 'dist', 'data', '.git', '.env', 'coverage', 'test/bench/results']) {
       expect(entries, entry).toContain(entry);
+    }
+  });
+});
+
+describe('malloc settings (services/imaging/malloc.ts)', () => {
+  it('are the ones the appliance image and the boot client run Node with, and glibc takes every one of them', () => {
+    const dockerfile = readFileSync(DOCKERFILE, 'utf8');
+    const imageSh = readFileSync(join(ROOT, 'images/client/rootfs/roomcast/actions/image.sh'), 'utf8');
+    expect(/^\s*GLIBC_TUNABLES=(\S+)\s*\\?$/m.exec(dockerfile)?.[1], 'the Dockerfile\'s ENV').toBe(MALLOC_TUNABLES);
+    expect(/GLIBC_TUNABLES=(\S+) ROOMCAST_BOOT_CLIENT=1 \/usr\/local\/bin\/node \/roomcast\/client\.mjs/.exec(imageSh)?.[1], 'actions/image.sh').toBe(MALLOC_TUNABLES);
+    // glibc ignores a name it does not know: its dynamic loader lists what it took (glibc >= 2.33).
+    const listed = spawnSync('/lib64/ld-linux-x86-64.so.2', ['--list-tunables'], { env: { GLIBC_TUNABLES: MALLOC_TUNABLES }, encoding: 'utf8' });
+    expect(listed.status).toBe(0);
+    for (const setting of MALLOC_TUNABLES.split(':')) {
+      const [name, value] = setting.split('=');
+      const line = listed.stdout.split('\n').find((l) => l.startsWith(`${name}:`));
+      expect(line, name).toBeDefined();
+      expect(Number(/: (0x[0-9a-f]+)/.exec(line!)?.[1]), name).toBe(Number(value));
     }
   });
 });

@@ -9,6 +9,7 @@ import { performance } from 'node:perf_hooks';
 import { HttpImagingApi } from '../../../services/imaging/client/api.js';
 import { runTask } from '../../../services/imaging/client/main.js';
 import { zstdEngine } from '../../../services/imaging/zstd.js';
+import { MALLOC_TUNABLES } from '../../../services/imaging/malloc.js';
 import { cacheDir, findNode22 } from '../../support/node22.js';
 import { HAVE_TIME, ROOT_DIR, cpuOf, cpuSplitOf, execFileP, round, timedSpawn } from './common.js';
 
@@ -98,7 +99,8 @@ export async function startApiProcess(tmp: string, profileDir: string | null, no
     ].join('\n'),
   );
   const profile = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []; // one CPU.*.cpuprofile per thread (tsx's loader has one)
-  const child = spawn(bin, [...profile, '--import', 'tsx', script], { cwd: ROOT_DIR, stdio: ['ignore', 'pipe', 'pipe'] });
+  // As the appliance image runs it: GLIBC_TUNABLES from services/imaging/malloc.ts.
+  const child = spawn(bin, [...profile, '--import', 'tsx', script], { cwd: ROOT_DIR, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, GLIBC_TUNABLES: MALLOC_TUNABLES } });
   let stderr = '';
   child.stderr!.on('data', (b: Buffer) => (stderr = (stderr + b.toString()).slice(-4000)));
   const info = await new Promise<{ url: string; dataDir: string; nodeVersion: string; intakeEngine: string }>((resolve, reject) => {
@@ -199,7 +201,8 @@ export async function runClient(rt: ClientRuntime, api: ApiProcess, token: strin
   if (rt.kind === 'node22-bundle') {
     fs.writeFileSync(tokenFile, token, { mode: 0o600 });
     const profile = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
-    const argv = [rt.node!, ...profile, rt.bundle!, 'run', '--api', apiUrl, '--token-file', tokenFile, '--disk', disk];
+    // As actions/image.sh runs it: GLIBC_TUNABLES from services/imaging/malloc.ts.
+    const argv = ['env', `GLIBC_TUNABLES=${MALLOC_TUNABLES}`, rt.node!, ...profile, rt.bundle!, 'run', '--api', apiUrl, '--token-file', tokenFile, '--disk', disk];
     try {
       const t = await timedSpawn(HAVE_TIME ? ['/usr/bin/time', '-f', 'RCTIME %e %U %S %M', ...argv] : argv, children, onLine);
       clientCpuSec = t.cpuSec;

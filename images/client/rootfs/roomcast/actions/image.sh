@@ -23,7 +23,8 @@ log "$RC_ACTION: starting the imaging client"
 # The client writes what the PC does next to $RC_RUN/end: the task's end action when it is done
 # (poweroff, or reboot when a room run leaves the PCs on), poweroff when it failed.
 rm -f "$RC_RUN/end"
-if ROOMCAST_BOOT_CLIENT=1 /usr/local/bin/node /roomcast/client.mjs run --api "$RC_API" --token-file "$RC_RUN/task.token" --disk "${RC_DISK:-auto}" --end-file "$RC_RUN/end"; then
+# GLIBC_TUNABLES: services/imaging/malloc.ts (buffers of megabytes from the heap, not fresh mappings).
+if GLIBC_TUNABLES=glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=268435456 ROOMCAST_BOOT_CLIENT=1 /usr/local/bin/node /roomcast/client.mjs run --api "$RC_API" --token-file "$RC_RUN/task.token" --disk "${RC_DISK:-auto}" --end-file "$RC_RUN/end"; then
 	log "$RC_ACTION: done"
 else
 	log "$RC_ACTION: failed (the reason is above and in the web interface); powering off in ${RC_FAILDELAY:-15}s"
