@@ -139,12 +139,20 @@ export function mountRoute(router: express.Router, route: AnyRoute, opts: MountO
   } else {
     handlers.push(machineGate(route, opts));
   }
-  if (route.rawBody) {
+  if (route.rawBody && route.streamBody) {
+    const types = route.rawBody;
+    const limit = route.bodyLimit ?? 20 * 1024 * 1024;
+    handlers.push((req, _res, next) => {
+      if (!req.is(types)) return next(new AppError(415, 'unsupported_media_type', `send the file as the request body with Content-Type ${types.join(' or ')}`));
+      if (Number(req.get('content-length') ?? 0) > limit) return next(new AppError(413, 'payload_too_large', `the body is larger than ${limit} bytes`));
+      next();
+    });
+  } else if (route.rawBody) {
     handlers.push(express.raw({ type: route.rawBody, limit: route.bodyLimit ?? '20mb' }));
   }
   handlers.push(async (req: Request, res: Response, next: NextFunction) => {
     try {
-      if (route.rawBody && !Buffer.isBuffer(req.body)) {
+      if (route.rawBody && !route.streamBody && !Buffer.isBuffer(req.body)) {
         throw new AppError(415, 'unsupported_media_type', `send the file as the request body with Content-Type ${route.rawBody.join(' or ')}`);
       }
       // A JSON route called with another body type: say so (415), rather than "expected object".
@@ -153,7 +161,7 @@ export function mountRoute(router: express.Router, route: AnyRoute, opts: MountO
       }
       const params = parseWith(route.params, req.params, 'params');
       const query = parseWith(route.query, req.query, 'query');
-      const body = route.rawBody ? req.body : parseWith(route.body, req.body, 'body');
+      const body = route.rawBody ? (route.streamBody ? undefined : req.body) : parseWith(route.body, req.body, 'body');
       const result = await route.handler({ params, query, body, auth: req.auth, machine: req.machine, req, res });
       if (res.headersSent) return;
       // A handler may set another status itself (health answers 503 when degraded).

@@ -49,6 +49,12 @@ export interface RouteSpec<P extends AnyObject, Q extends AnyObject, B extends z
   rawBody?: string[];
   /** Largest raw upload in bytes (default 20 MB). The app-wide JSON parser (1 MB) skips rawBody routes. */
   bodyLimit?: number;
+  /**
+   * With `rawBody`: no Buffer is made of the body; the handler reads `req` itself (a chunk upload goes
+   * to its file as it arrives). Content-Type is still checked (415), and a Content-Length over
+   * `bodyLimit` refused (413), before anything is read; the handler enforces the limit while reading.
+   */
+  streamBody?: boolean;
   /** Success status code (default 200). */
   status?: number;
   /** JSON response schema, or a media type for a non-JSON response, or null for 204. */

@@ -30,6 +30,18 @@ async function sendChunk(req: Request, res: Response, root: string, name: string
   });
 }
 
+/** A whole upload as one Buffer (a chunk without Content-Digest, checked before the answer); 413 past `limit` bytes. */
+async function readBody(body: AsyncIterable<Buffer>, limit: number): Promise<Buffer> {
+  const pieces: Buffer[] = [];
+  let size = 0;
+  for await (const piece of body) {
+    size += piece.length;
+    if (size <= limit) pieces.push(piece); // past it: drained, so that the answer can be read
+  }
+  if (size > limit) throw new AppError(413, 'payload_too_large', `the body is larger than ${limit} bytes`);
+  return Buffer.concat(pieces, size);
+}
+
 /** The sha-256 (hex) of a Content-Digest header (RFC 9530: a dictionary such as `sha-256=:<base64>:`); 400 bad_digest otherwise. */
 export function parseContentDigest(header: string): string {
   const m = /(?:^|,)\s*sha-256=:([A-Za-z0-9+/]{43}=):\s*(?:;[^,]*)?(?:,|$)/.exec(header);
@@ -76,17 +88,18 @@ export function clientRoutes(imaging: MachineProtocol): AnyRoute[] {
         'With a Content-Digest header (RFC 9530, sha-256 of the body as sent), the body is checked against it and the answer is 202 at once: ' +
         'the content is checked in the background before the chunk enters the store (the commit waits for it; a rejected chunk is listed missing). ' +
         'Without one: checked before the answer, 201 stored, 200 already there.',
-      params: hashParams, rawBody: ['application/octet-stream', 'application/zstd'], bodyLimit: CHUNK_LIMIT,
+      params: hashParams, rawBody: ['application/octet-stream', 'application/zstd'], bodyLimit: CHUNK_LIMIT, streamBody: true,
       response: z.object({ hash: z.string(), stored: z.boolean().describe('false: the store already had it (or, with 202, it is being checked)'), checking: z.boolean().optional().describe('true: accepted, checked in the background') }),
       errors: { ...errors, 400: 'bad_digest | digest_mismatch', 409: 'task_not_running | task_failed | wrong_task_kind | no_capture | chunk_not_expected', 413: 'chunk_too_large', 422: 'hash_mismatch | bad_chunk' },
-      handler: async ({ machine, params, body, req, res }) => {
+      handler: async ({ machine, params, req, res }) => {
         const digest = req.headers['content-digest'];
         if (digest !== undefined) {
-          const outcome = await imaging.putChunkChecked(machine!, params.hash, body as Buffer, parseContentDigest(String(digest)));
+          // Read as it arrives, into its temporary file (no Buffer of the whole frame).
+          const outcome = await imaging.putChunkStream(machine!, params.hash, req, parseContentDigest(String(digest)));
           res.status(outcome === 'queued' ? 202 : 200);
           return { hash: params.hash, stored: false, checking: outcome === 'queued' };
         }
-        const outcome = await imaging.putChunk(machine!, params.hash, body as Buffer);
+        const outcome = await imaging.putChunk(machine!, params.hash, await readBody(req, CHUNK_LIMIT));
         res.status(outcome === 'stored' ? 201 : 200);
         return { hash: params.hash, stored: outcome === 'stored' };
       },

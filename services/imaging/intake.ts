@@ -1,6 +1,6 @@
 // The intake of uploaded chunks that came with a Content-Digest (RFC 9530: the SHA-256 of the frame as
-// sent, checked by the route before anything is kept). The upload is answered 202 as soon as its frame
-// is in tmp/; here, in the background, the frame is decompressed and its content's SHA-256 compared with
+// sent, checked while the body is read into its temporary file, before anything is kept). The upload is
+// answered 202 as soon as its frame is in tmp/; here, in the background, the frame is decompressed and its content's SHA-256 compared with
 // the hash it was uploaded as (frame-check.ts: worker threads on Node 22). Only then does the chunk
 // enter the store: the checked frames of a batch are fsynced together, renamed into chunks/, their
 // directories fsynced once, and their rows inserted in one statement: the same durability as
@@ -11,13 +11,35 @@
 // chunk. A rejected frame is dropped (its reason kept for the commit's answer); the chunk stays missing
 // and the client uploads it again. An api that stops before a check ends loses only unchecked temp
 // files (removed by the garbage collection): the commit then lists those chunks as missing.
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fsyncDir, isErrno } from '../core/durable.js';
 import { frameChecker, type FrameChecker } from './frame-check.js';
 import type { ImageStore } from './store.js';
 import { ZstdError } from './zstd.js';
+
+/** Pieces of an upload written together (one writev) once they reach this many bytes. */
+const WRITE_BATCH = 1 << 20;
+
+async function writeAll(fh: fs.promises.FileHandle, pieces: Buffer[]): Promise<void> {
+  let total = 0;
+  for (const p of pieces) total += p.length;
+  const written = (await fh.writev(pieces)).bytesWritten;
+  if (written === total) return;
+  const rest = Buffer.concat(pieces).subarray(written); // a short write (rare): the rest, in order
+  for (let off = 0; off < rest.length; ) off += (await fh.write(rest, off)).bytesWritten;
+}
+
+export interface Received {
+  /** The temporary file holding the body; null when it was too large (nothing kept). */
+  tmp: string | null;
+  /** Bytes received. */
+  size: number;
+  /** SHA-256 (hex) of the body as received ('' when too large). */
+  sha256: string;
+  tooLarge: boolean;
+}
 
 interface Job {
   hash: string;
@@ -60,19 +82,70 @@ export class ChunkIntake {
   }
 
   /**
-   * Takes a frame whose transfer was checked (Content-Digest): written to tmp/ (no fsync: it is not
-   * in the store yet), then checked and stored in the background. A hash already being checked keeps
-   * its first frame.
+   * An upload read as it arrives into a temporary file (no Buffer of the whole body: the api's memory
+   * and garbage collector see 64 KiB pieces, not megabytes), with its SHA-256 and length. At most
+   * `limit` bytes: past it, the rest is read and thrown away, nothing is kept and `tooLarge` says so.
+   * The file is the caller's: give it to acceptFile, or remove it.
    */
-  async accept(hash: string, frame: Buffer, chunkSize: number): Promise<void> {
-    if (this.inflight.has(hash)) return;
+  async receive(hash: string, body: AsyncIterable<Buffer>, limit: number): Promise<Received> {
     await this.store.ready();
-    const tmp = path.join(this.store.tmpDir, `intake-${hash}.${process.pid}.${randomBytes(6).toString('hex')}`);
-    if (this.inflight.has(hash)) return;
+    const tmp = this.tmpName(hash);
+    const fh = await fs.promises.open(tmp, 'wx', 0o640);
+    const digest = createHash('sha256');
+    let size = 0;
+    let batch: Buffer[] = [];
+    let batched = 0;
+    try {
+      for await (const piece of body) {
+        size += piece.length;
+        if (size > limit) continue; // drained, so that the answer can be read
+        digest.update(piece);
+        batch.push(piece);
+        batched += piece.length;
+        if (batched >= WRITE_BATCH) {
+          await writeAll(fh, batch);
+          batch = [];
+          batched = 0;
+        }
+      }
+      if (size <= limit && batch.length) await writeAll(fh, batch);
+    } catch (err) {
+      await fh.close().catch(() => {});
+      await fs.promises.rm(tmp, { force: true });
+      throw err;
+    }
+    await fh.close();
+    if (size > limit) {
+      await fs.promises.rm(tmp, { force: true });
+      return { tmp: null, size, sha256: '', tooLarge: true };
+    }
+    return { tmp, size, sha256: digest.digest('hex'), tooLarge: false };
+  }
+
+  /**
+   * Takes a frame received into `tmp` (receive) whose transfer was checked (Content-Digest): checked
+   * and stored in the background. False when a frame of this hash is already being checked (it keeps
+   * its first frame; `tmp` is removed).
+   */
+  async acceptFile(hash: string, tmp: string, frameSize: number, chunkSize: number): Promise<boolean> {
+    if (this.inflight.has(hash)) {
+      await fs.promises.rm(tmp, { force: true });
+      return false;
+    }
+    this.start({ hash, tmp, frameSize }, chunkSize);
+    return true;
+  }
+
+  private tmpName(hash: string): string {
+    return path.join(this.store.tmpDir, `intake-${hash}.${process.pid}.${randomBytes(6).toString('hex')}`);
+  }
+
+  /** Checks and stores the frame in `job.tmp`, in the background (never rejects). */
+  private start(job: Job, chunkSize: number): void {
+    const { hash, tmp } = job;
     const run = (async () => {
       try {
-        await fs.promises.writeFile(tmp, frame, { flag: 'wx', mode: 0o640 });
-        await this.process({ hash, tmp, frameSize: frame.length }, chunkSize);
+        await this.process(job, chunkSize);
       } catch (err) {
         this.reject(hash, `it could not be kept (${(err as Error).message})`);
         await fs.promises.rm(tmp, { force: true }).catch(() => {});

@@ -10,6 +10,7 @@
 // the ones the store lacks at once; its manifest, posted at the end, replaces the list; then commit.
 // Restore: GET the manifest of the task's version, GET the chunks it needs (Range for resume), result.
 // Multicast joins here: a session streams the chunks of the same version, checked the same way.
+import fs from 'node:fs';
 import type { Kysely } from 'kysely';
 import { z } from 'zod';
 import { writeAudit } from '../core/audit.js';
@@ -20,13 +21,13 @@ import { AppError, conflict } from '../core/errors.js';
 import type { EventBus, Tx } from '../core/events.js';
 import type { MachineTask } from '../tasks/kinds.js';
 import type { TaskService } from '../tasks/service.js';
-import { allChunks, distinctChunks, parseManifest, type Manifest } from './format.js';
+import { allChunks, distinctChunks, HASH_PATTERN, parseManifest, type Manifest } from './format.js';
 import { CaptureParamsSchema, readyVersion, RestoreParamsSchema, type CaptureParams } from './kinds.js';
 import type { ImageDamage } from './damage.js';
 import type { StoreMaintenance } from './maintenance.js';
 import type { ChunkIntake } from './intake.js';
 import type { ImageRepository } from './repository.js';
-import { checkUpload, ImageStore, sha256Hex } from './store.js';
+import { CHUNK_UPLOAD_MARGIN, ImageStore, sha256Hex } from './store.js';
 
 /** How long a commit waits for the checks of its last uploaded chunks before answering 503 chunks_checking. */
 export const COMMIT_WAIT_MS = 20_000;
@@ -194,19 +195,33 @@ export class MachineProtocol {
 
   /**
    * One uploaded chunk that came with a Content-Digest (`frameSha256`: the SHA-256 the client says the
-   * frame has as sent). The transfer is checked here (a mismatch keeps nothing); the content is checked
-   * by the intake in the background before the chunk enters the store ('queued'; intake.ts).
+   * frame has as sent), read as it arrives (the route makes no Buffer of it). The task and the chunk
+   * are checked before anything is read; the body goes to a temporary file with its SHA-256
+   * (intake.receive), which must match (a mismatch keeps nothing); the content is then checked by the
+   * intake in the background before the chunk enters the store ('queued'; intake.ts).
    */
-  async putChunkChecked(machine: MachineAuth, hash: string, frame: Buffer, frameSha256: string): Promise<'queued' | 'present'> {
+  async putChunkStream(machine: MachineAuth, hash: string, body: AsyncIterable<Buffer>, frameSha256: string): Promise<'queued' | 'present'> {
     const task = await this.tasks.machineTask(machine, ['capture']);
     const v = await this.expectedChunk(task.id, hash);
-    checkUpload(hash, frame, v.chunk_size);
-    const actual = sha256Hex(frame);
-    if (actual !== frameSha256) {
-      throw new AppError(400, 'digest_mismatch', `chunk ${hash}: the body's SHA-256 is ${actual}, not the one its Content-Digest gives (${frameSha256}); nothing was kept (the transfer damaged it: upload it again)`);
+    if (!HASH_PATTERN.test(hash)) throw new AppError(400, 'bad_hash', 'a chunk hash is 64 lowercase hexadecimal digits (SHA-256)');
+    const got = await this.intake.receive(hash, body, v.chunk_size + CHUNK_UPLOAD_MARGIN);
+    const drop = () => (got.tmp ? fs.promises.rm(got.tmp, { force: true }) : Promise.resolve());
+    if (got.tooLarge) {
+      throw new AppError(413, 'chunk_too_large', `chunk ${hash}: ${got.size} bytes is more than a ${v.chunk_size}-byte chunk can take compressed`);
     }
-    if (await this.store.has(hash)) return 'present';
-    await this.intake.accept(hash, frame, v.chunk_size);
+    if (got.size === 0) {
+      await drop();
+      throw new AppError(422, 'bad_chunk', `chunk ${hash}: the upload is empty`);
+    }
+    if (got.sha256 !== frameSha256) {
+      await drop();
+      throw new AppError(400, 'digest_mismatch', `chunk ${hash}: the body's SHA-256 is ${got.sha256}, not the one its Content-Digest gives (${frameSha256}); nothing was kept (the transfer damaged it: upload it again)`);
+    }
+    if (await this.store.has(hash)) {
+      await drop();
+      return 'present';
+    }
+    await this.intake.acceptFile(hash, got.tmp!, got.size, v.chunk_size);
     return 'queued';
   }
 

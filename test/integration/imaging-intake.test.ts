@@ -10,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Manifest } from '../../services/imaging/format.js';
+import { CHUNK_UPLOAD_MARGIN } from '../../services/imaging/store.js';
 import { ApiClient } from '../support/client.js';
 import { startTestApp, TEST_ADMIN_PASSWORD, type TestApp } from '../support/app.js';
 import { DIALECTS, REDIS_URL } from '../support/env.js';
@@ -97,7 +98,7 @@ describe.each(DIALECTS)('chunk uploads with a Content-Digest on %s', (dialect) =
     await app?.stop();
   });
 
-  it('refuses a body that does not match its Content-Digest, or a digest without sha-256, and keeps nothing', async () => {
+  it('refuses a body that does not match its Content-Digest, a digest without sha-256, an empty, too large or mistyped body, and keeps nothing', async () => {
     const { m, reg, taskId } = await startCapture();
     const [h0, h1] = reg.missing as [string, string];
     const wrong = await m.put(h0, built.frames.get(h0)!, digestOf(built.frames.get(h1)!));
@@ -106,6 +107,17 @@ describe.each(DIALECTS)('chunk uploads with a Content-Digest on %s', (dialect) =
     const md5 = await m.put(h0, built.frames.get(h0)!, 'md5=:HUXZLQLMuI/KZ5KDcJPcOA==:');
     expect(md5.status).toBe(400);
     expect(md5.body.code).toBe('bad_digest');
+    // The body goes to its temporary file as it arrives: each refusal leaves none behind.
+    const empty = await m.put(h0, Buffer.alloc(0));
+    expect(empty.status).toBe(422);
+    expect(empty.body.code).toBe('bad_chunk');
+    const huge = Buffer.alloc(built.manifest.chunkSize + CHUNK_UPLOAD_MARGIN + 1, 7);
+    const big = await m.put(h0, huge);
+    expect(big.status).toBe(413);
+    expect(big.body.code).toBe('chunk_too_large');
+    const typed = await m.api.request('PUT', `/api/v1/client/chunks/${h0}`, built.frames.get(h0)!, { contentType: 'text/plain', headers: { 'content-digest': digestOf(built.frames.get(h0)!) } });
+    expect(typed.status).toBe(415);
+    expect(typed.body.code).toBe('unsupported_media_type');
     const commit = await m.commit();
     expect(commit.status).toBe(409);
     expect(commit.body.code).toBe('chunks_missing');
