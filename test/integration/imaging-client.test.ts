@@ -6,6 +6,8 @@
 // through a real PXE boot. Needs root (loop devices, mounts) and the tools of DISK_TOOLS.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -278,8 +280,24 @@ describe.skipIf(!isRoot || missing.length > 0)('imaging client on loop devices a
     const { taskId, token } = await bootForTask({ kind: 'restore', imageId, version: 3 });
     fs.writeFileSync(file('token'), token);
     const l = await loopOf(target);
+    // The first run goes through a proxy that holds each chunk download 150 ms, so that it is still
+    // restoring when it is killed, however fast the machine restores.
+    const proxy = http.createServer((req, res) => {
+      const forward = () => {
+        const up = http.request(app.url + req.url, { method: req.method, headers: req.headers }, (r) => {
+          res.writeHead(r.statusCode!, r.headers);
+          r.pipe(res);
+        });
+        up.on('error', () => res.destroy());
+        req.pipe(up);
+      };
+      if (req.url?.startsWith('/api/v1/client/chunks/')) setTimeout(forward, 150);
+      else forward();
+    });
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
     try {
-      const args = ['--import', 'tsx', path.join(ROOT_DIR, 'services/imaging/client/main.ts'), 'run', '--api', app.url, '--token-file', file('token'), '--disk', l, '--concurrency', '2'];
+      const slow = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+      const args = ['--import', 'tsx', path.join(ROOT_DIR, 'services/imaging/client/main.ts'), 'run', '--api', slow, '--token-file', file('token'), '--disk', l, '--concurrency', '2'];
       const first = spawn(process.execPath, args, { cwd: ROOT_DIR, stdio: ['ignore', 'pipe', 'pipe'] });
       let out = '';
       first.stdout.on('data', (b: Buffer) => (out += b.toString()));
@@ -301,6 +319,8 @@ describe.skipIf(!isRoot || missing.length > 0)('imaging client on loop devices a
       expect(ok, log.slice(-10).join('\n')).toBe(true);
       expect((await task(taskId)).state).toBe('done');
     } finally {
+      proxy.closeAllConnections();
+      proxy.close();
       await release(l);
     }
     expect(await readDiskFiles(target)).toEqual(expectedHashes(files3));

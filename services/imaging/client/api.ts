@@ -3,6 +3,7 @@
 // network errors, 5xx, 408 and 429 are retried with backoff, a chunk download resumes with Range.
 import { createHash } from 'node:crypto';
 import { ManifestSchema, type ClientTask, type Manifest, type Progress } from '../format.js';
+import { request, type Answer } from './http.js';
 import { ClientError } from './sys.js';
 
 export type { ClientTask } from '../format.js';
@@ -42,7 +43,7 @@ export interface HttpApiOptions {
   token: string;
   /** Attempts per call before giving up (default 8: about a minute of backoff). */
   attempts?: number;
-  /** Per-request time limit in ms (default 60 s). */
+  /** The longest the api may stay silent during a request, in ms (default 60 s). */
   timeoutMs?: number;
   log?: (line: string) => void;
 }
@@ -82,7 +83,7 @@ export class HttpImagingApi implements ImagingApi {
     this.timeoutMs = o.timeoutMs ?? 60_000;
   }
 
-  private async call(method: string, path: string, init: { json?: unknown; body?: Buffer; headers?: Record<string, string> } = {}): Promise<Response> {
+  private async call(method: string, path: string, init: { json?: unknown; body?: Buffer; headers?: Record<string, string>; stream?: boolean } = {}): Promise<Answer> {
     const headers: Record<string, string> = { authorization: `Bearer ${this.o.token}`, ...init.headers };
     let body: string | Buffer | undefined;
     if (init.json !== undefined) {
@@ -95,7 +96,7 @@ export class HttpImagingApi implements ImagingApi {
     let lastError = '';
     for (let attempt = 1; attempt <= this.attempts; attempt++) {
       try {
-        const res = await fetch(this.o.base + path, { method, headers, body, signal: AbortSignal.timeout(this.timeoutMs) });
+        const res = await request(this.o.base + path, { method, headers, body, idleMs: this.timeoutMs, stream: init.stream });
         if (res.ok) return res;
         const text = await res.text();
         let detail = text.slice(0, 500);
@@ -163,7 +164,7 @@ export class HttpImagingApi implements ImagingApi {
     let have = 0;
     let total: number | null = null;
     for (let attempt = 1; ; attempt++) {
-      const res = await this.call('GET', `/api/v1/client/chunks/${hash}`, have ? { headers: { range: `bytes=${have}-` } } : {});
+      const res = await this.call('GET', `/api/v1/client/chunks/${hash}`, { stream: true, ...(have ? { headers: { range: `bytes=${have}-` } } : {}) });
       if (have && res.status !== 206) {
         parts.length = 0; // the server ignored the range: start over
         have = 0;
@@ -171,8 +172,8 @@ export class HttpImagingApi implements ImagingApi {
       const range = /\/(\d+)$/.exec(res.headers.get('content-range') ?? '');
       total = range ? Number(range[1]) : Number(res.headers.get('content-length') ?? NaN);
       try {
-        for await (const piece of res.body as unknown as AsyncIterable<Uint8Array>) {
-          parts.push(Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength)); // no copy: concat copies once
+        for await (const piece of res.body) {
+          parts.push(piece); // no copy: concat copies once
           have += piece.length;
         }
         if (Number.isFinite(total) && have !== total) throw new Error(`got ${have} of ${total} bytes`);
@@ -189,7 +190,7 @@ export class HttpImagingApi implements ImagingApi {
     for (let attempt = 1; ; attempt++) {
       const res = await this.call('GET', `/api/v1/client/chunks/${hash}`, { headers: { range: `bytes=${start}-${end - 1}` } });
       try {
-        const body = Buffer.from(await res.arrayBuffer());
+        const body = await res.buffer();
         if (res.status === 206) return body;
         return body.subarray(start, end); // the server ignored the range
       } catch (err) {
