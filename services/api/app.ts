@@ -27,9 +27,12 @@ import { findWebDir, webUi } from './web.js';
 
 /** Anonymous firmware and booted clients: 20 requests a second per route and address, bursts of 50. */
 export const MACHINE_RATE = { perSecond: 20, burst: 50 };
-/** Chunk uploads and downloads of a booted client (4 MiB each): enough for 10 Gbit/s. */
+/**
+ * Chunk uploads and downloads of a booted client (4 MiB each), and a streaming capture's chunk
+ * announcements (one per few windows when the api answers fast): enough for 10 Gbit/s.
+ */
 export const CHUNK_RATE = { perSecond: 400, burst: 800 };
-const CHUNK_ROUTE_KEY = / \/api\/v1\/client\/chunks\/:hash\|/;
+const CHUNK_ROUTE_KEY = / \/api\/v1\/client\/(chunks\/:hash|capture\/chunks)\|/;
 
 /** A matcher for the request paths of an Express route path (parameters match one segment). */
 const pathMatcher = (p: string) => new RegExp(`^${p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/:[A-Za-z0-9_]+/g, '[^/]+')}/?$`, 'i');

@@ -246,6 +246,11 @@ describe.each(DIALECTS)('chunk uploads with a Content-Digest on %s', (dialect) =
     const long = await m.api.post('/api/v1/client/capture/chunks', { chunkSize: 65536, chunks: [{ hash: hashes[0], length: 65537 }] });
     expect(long.status).toBe(400);
     expect(await new ApiClient(app.url).post('/api/v1/client/capture/chunks', { chunkSize: 65536, chunks: [{ hash: hashes[0], length: 1 }] }).then((r) => r.status)).toBe(401);
+    // A fast capture announces a batch every few windows: more than the firmware routes' burst of 50
+    // from one address, and never slowed down by a 429 (announcements share the chunk routes' rate).
+    const statuses: number[] = [];
+    for (let i = 0; i < 10; i++) statuses.push(...(await Promise.all(Array.from({ length: 8 }, () => m.announce(b.manifest, hashes.slice(0, 2)).then((r) => r.status)))));
+    expect(statuses.filter((st) => st !== 200)).toEqual([]);
     await endRunning();
   }, 120_000);
 });
