@@ -60,6 +60,13 @@ describe('zstd chunks on Node 22 (node:zlib)', () => {
     expect(r.afterClose).toMatch(/were closed/);
   });
 
+  it('a decoder whose worker stops fails the call it had and every later one at once', () => {
+    const [had, later] = r.decoderStopped as unknown as [string, string];
+    expect(later).toMatch(/a decompression worker stopped/);
+    // the first may have been answered before the worker stopped; else it fails with the same reason
+    expect(had === 'answered' || /a decompression worker stopped/.test(had)).toBe(true);
+  });
+
   it('refuses a chunk with one byte flipped, and one larger than its chunk size, as not valid zstd', () => {
     const refused = { decompress: expect.stringMatching(/^ZstdError: /), check: expect.stringMatching(/^ZstdError: /), decode: expect.stringMatching(/^ZstdError: /) };
     expect(r['v3-one-byte-flipped']).toEqual(refused);

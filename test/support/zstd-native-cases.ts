@@ -134,6 +134,12 @@ try {
     () => 'answered',
     (e: Error) => e.message,
   );
+  // A decoder whose worker stops (as out of memory would end it): the waiting call and every later one fail with the reason.
+  const lone = ChunkDecoder.create(1)!;
+  const first = lone.decode(Buffer.from(v3), w.length);
+  await (lone as unknown as { workers: Array<{ terminate(): Promise<number> }> }).workers[0]!.terminate();
+  out.decoderStopped = await Promise.all([first, lone.decode(Buffer.from(v3), w.length)].map((p) => p.then(() => 'answered', (e: Error) => e.message)));
+  await lone.close();
   const bad = Buffer.from(v3);
   bad[bad.length >> 1]! ^= 0x5a;
   await refused('v3-one-byte-flipped', bad, w.length);

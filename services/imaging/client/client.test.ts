@@ -291,6 +291,26 @@ describe('WindowHasher (the capture hash pass on worker threads)', () => {
     }
   });
 
+  it('fails every waiting and later window at once when a worker stops, and after close', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rc-hasher-'));
+    const file = path.join(dir, 'disk');
+    fs.writeFileSync(file, Buffer.alloc(1024 * 1024, 9));
+    const hasher = new WindowHasher(file, 64 * 1024, 1);
+    try {
+      const w = { base: 0, length: 256 * 1024, used: [[0, 256 * 1024]] as Extent[] };
+      expect((await hasher.hash(w)).hash).toHaveLength(64);
+      // its only worker stops (as out of memory would end it): nothing waits for ever
+      await (hasher as unknown as { workers: Array<{ terminate(): Promise<number> }> }).workers[0]!.terminate();
+      await expect(hasher.hash(w)).rejects.toThrow(/a hashing worker stopped/);
+    } finally {
+      await hasher.close();
+    }
+    const closed = new WindowHasher(file, 64 * 1024, 1);
+    await closed.close();
+    await expect(closed.hash({ base: 0, length: 4096, used: [[0, 4096]] })).rejects.toThrow(/stopped|closed/);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
   it('refuses with the disk named when the disk cannot be read', async () => {
     const hasher = new WindowHasher('/nonexistent/rc-disk', 64 * 1024, 1);
     try {

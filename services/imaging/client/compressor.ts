@@ -154,6 +154,8 @@ interface Slot {
   pending: Map<number, { resolve: (r: Reply) => void; reject: (e: Error) => void }>;
   /** Windows held plus requests not answered: where the next read goes. */
   load: number;
+  /** Ids of the windows this worker holds (read, not yet compressed or dropped). */
+  held: Set<number>;
 }
 
 const hasNativeZstd = typeof (zlib as unknown as { zstdCompress?: unknown }).zstdCompress === 'function';
@@ -175,7 +177,7 @@ export class WindowCompressor {
     threads: number,
   ) {
     for (let i = 0; i < threads; i++) {
-      const slot: Slot = { worker: new Worker(WORKER_SOURCE, { eval: true, workerData: { disk, blockSize, level } }), pending: new Map(), load: 0 };
+      const slot: Slot = { worker: new Worker(WORKER_SOURCE, { eval: true, workerData: { disk, blockSize, level } }), pending: new Map(), load: 0, held: new Set() };
       slot.worker.on('message', (m: Reply) => {
         const job = slot.pending.get(m.id);
         slot.pending.delete(m.id);
@@ -214,6 +216,7 @@ export class WindowCompressor {
     slot.load++;
     try {
       const r = await this.ask(slot, { op: 'read', id, base: w.base, length: w.length, used: w.used });
+      slot.held.add(id);
       return { hash: r.hash!, blocks: r.blocks!, worker, id };
     } catch (err) {
       slot.load--;
@@ -224,6 +227,8 @@ export class WindowCompressor {
   /** The held window compressed and digested (then no longer held). */
   async compressHeld(h: HeldWindow): Promise<CompressedWindow> {
     const slot = this.slots[h.worker]!;
+    // A handle already compressed or dropped: refused here, and the load it no longer adds kept right.
+    if (!slot.held.delete(h.id)) throw new Error(`reading or compressing ${this.disk}: window ${h.id} is not held by this worker`);
     try {
       return toCompressed(await this.ask(slot, { op: 'compress', id: h.id }));
     } finally {
@@ -234,6 +239,7 @@ export class WindowCompressor {
   /** The store has this content: the worker forgets the window. */
   drop(h: HeldWindow): void {
     const slot = this.slots[h.worker]!;
+    if (!slot.held.delete(h.id)) return;
     slot.load--;
     if (!this.failed) slot.worker.postMessage({ op: 'drop', id: h.id });
   }

@@ -52,6 +52,8 @@ export class ChunkDecoder {
   private readonly idle: Worker[] = [];
   private readonly queue: Array<{ frame: Buffer; maxSize: number; blockSize?: number; resolve: (d: Decoded) => void; reject: (e: Error) => void }> = [];
   private readonly busy = new Map<Worker, { resolve: (d: Decoded) => void; reject: (e: Error) => void }>();
+  /** Why the decoder can no longer work (a worker died, or close): every waiting and later call fails with it. */
+  private failed: Error | null = null;
 
   static create(threads = Math.max(2, Math.min(4, os.availableParallelism()))): ChunkDecoder | null {
     return hasNativeZstd ? new ChunkDecoder(threads) : null;
@@ -71,13 +73,19 @@ export class ChunkDecoder {
         this.idle.push(w);
         this.pump();
       });
-      w.on('error', (err) => {
-        this.busy.get(w)?.reject(err);
-        this.busy.delete(w);
-      });
+      w.on('error', (err) => this.die(w, new Error(`a decompression worker failed: ${err.message}`)));
+      w.on('exit', (code) => this.die(w, new Error(`a decompression worker stopped (exit code ${code})`)));
       this.workers.push(w);
       this.idle.push(w);
     }
+  }
+
+  /** A worker died (out of memory, a bug): the restore stops with the reason rather than waiting for ever. */
+  private die(w: Worker, err: Error): void {
+    this.failed ??= err;
+    this.busy.get(w)?.reject(this.failed);
+    this.busy.delete(w);
+    for (const job of this.queue.splice(0)) job.reject(this.failed);
   }
 
   private pump(): void {
@@ -97,6 +105,7 @@ export class ChunkDecoder {
    * of v3 block frames and hashes each block; `frame` is moved to the worker: do not use it after.
    */
   decode(frame: Buffer, maxSize: number, blockSize?: number): Promise<Decoded> {
+    if (this.failed) return Promise.reject(this.failed);
     return new Promise((resolve, reject) => {
       this.queue.push({ frame, maxSize, blockSize, resolve, reject });
       this.pump();
@@ -104,6 +113,7 @@ export class ChunkDecoder {
   }
 
   async close(): Promise<void> {
+    this.failed ??= new Error('the decompression workers were closed');
     await Promise.all(this.workers.map((w) => w.terminate()));
   }
 }

@@ -176,12 +176,15 @@ export class WindowHasher {
         this.idle.push(w);
         this.pump();
       });
-      w.on('error', (err) => {
-        this.failed = err;
-        this.busy.get(w)?.reject(err);
+      // A worker that dies (out of memory, a bug) fails the window it had, every queued and later one.
+      const die = (err: Error) => {
+        this.failed ??= err;
+        this.busy.get(w)?.reject(this.failed);
         this.busy.delete(w);
-        for (const q of this.queue.splice(0)) q.reject(err);
-      });
+        for (const q of this.queue.splice(0)) q.reject(this.failed);
+      };
+      w.on('error', (err) => die(err));
+      w.on('exit', (code) => die(new Error(`a hashing worker stopped (exit code ${code})`)));
       this.workers.push(w);
       this.idle.push(w);
     }
@@ -218,6 +221,7 @@ export class WindowHasher {
   }
 
   async close(): Promise<void> {
+    this.failed ??= new Error('the hashing workers were closed');
     await Promise.all(this.workers.map((w) => w.terminate()));
   }
 }
