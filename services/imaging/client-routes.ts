@@ -37,6 +37,7 @@ async function readBody(body: AsyncIterable<Buffer>, limit: number): Promise<Buf
   for await (const piece of body) {
     size += piece.length;
     if (size <= limit) pieces.push(piece); // past it: drained, so that the answer can be read
+    else if (size > 2 * limit) break; // far past it (a body with no length): stop reading, drop the connection
   }
   if (size > limit) throw new AppError(413, 'payload_too_large', `the body is larger than ${limit} bytes`);
   return Buffer.concat(pieces, size);

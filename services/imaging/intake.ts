@@ -84,7 +84,8 @@ export class ChunkIntake {
   /**
    * An upload read as it arrives into a temporary file (no Buffer of the whole body: the api's memory
    * and garbage collector see 64 KiB pieces, not megabytes), with its SHA-256 and length. At most
-   * `limit` bytes: past it, the rest is read and thrown away, nothing is kept and `tooLarge` says so.
+   * `limit` bytes: past it, the rest is read and thrown away (up to twice the limit; then the connection
+   * is dropped), nothing is kept and `tooLarge` says so.
    * The file is the caller's: give it to acceptFile, or remove it.
    */
   async receive(hash: string, body: AsyncIterable<Buffer>, limit: number): Promise<Received> {
@@ -98,7 +99,10 @@ export class ChunkIntake {
     try {
       for await (const piece of body) {
         size += piece.length;
-        if (size > limit) continue; // drained, so that the answer can be read
+        if (size > limit) {
+          if (size > 2 * limit) break; // far past it (a body with no length): stop reading, drop the connection
+          continue; // drained, so that the answer can be read
+        }
         digest.update(piece);
         batch.push(piece);
         batched += piece.length;
