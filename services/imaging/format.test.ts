@@ -1,7 +1,7 @@
 // Image format helpers: extents, chunk windows, masking, the manifest checks a schema cannot express,
 // and v3's block hashes and block container (with zstd.ts, which reads it).
 import { describe, expect, it } from 'vitest';
-import { alignExtents, blockHash, blockHashes, blockIndexLength, encodeBlockIndex, manifestProblems, maskWindow, normalizeExtents, readSpans, parseBlockIndex, parseManifest, windowsOf, type Extent, type Manifest } from './format.js';
+import { alignExtents, blockHash, blockHashes, blockIndexLength, encodeBlockIndex, manifestProblems, maskWindow, normalizeExtents, parseBlockIndex, parseManifest, windowsOf, type Extent, type Manifest } from './format.js';
 import { zstdCompress, zstdCompressBlocks, zstdDecompress, zstdFrames } from './zstd.js';
 
 const K = 1024;
@@ -107,34 +107,6 @@ describe('maskWindow', () => {
   it('keeps a fully used window and clears an unused one', () => {
     expect([...maskWindow(Buffer.alloc(4, 7), [[0, 4]])]).toEqual([7, 7, 7, 7]);
     expect([...maskWindow(Buffer.alloc(4, 7), [])]).toEqual([0, 0, 0, 0]);
-  });
-});
-
-describe('readSpans', () => {
-  it('reads the used extents only, bridging short gaps, widened to the sector and cut at the window', () => {
-    const KiB = 1024;
-    // two extents 8 KiB apart: one span; an extent 1 MiB further: a span of its own
-    expect(readSpans([[0, 4 * KiB], [12 * KiB, 4 * KiB], [1100 * KiB, 10 * KiB]], 4096 * KiB)).toEqual([
-      [0, 16 * KiB],
-      [1100 * KiB, 1112 * KiB],
-    ]);
-    // unaligned extents widened to 4 KiB; the last span cut at the window's end
-    expect(readSpans([[5000, 100], [4000 * KiB + 1, 100 * KiB]], 4050 * KiB)).toEqual([
-      [4096, 8192],
-      [4000 * KiB, 4050 * KiB],
-    ]);
-    expect(readSpans([], 4096 * KiB)).toEqual([]);
-    expect(readSpans([[0, 4096], [200 * KiB, 4096]], 4096 * KiB, 512 * KiB)).toEqual([[0, 204 * KiB]]);
-  });
-
-  it('with maskWindow gives the same window as a whole read', () => {
-    const disk = Buffer.alloc(1 << 20);
-    for (let i = 0; i < disk.length; i++) disk[i] = (i * 31 + 7) & 0xff;
-    const used: Extent[] = [[1000, 3000], [8192, 100], [400000, 200000], [1040000, 8576]];
-    const whole = maskWindow(Buffer.from(disk), used);
-    const part = Buffer.alloc(disk.length, 0xee); // a reused buffer: stale bytes where nothing is read
-    for (const [from, to] of readSpans(used, disk.length)) disk.copy(part, from, from, to);
-    expect(maskWindow(part, used).equals(whole)).toBe(true);
   });
 });
 

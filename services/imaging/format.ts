@@ -317,25 +317,6 @@ export function windowsOf(ext: Extent[], chunkSize: number, limit: number, max =
   return out;
 }
 
-/**
- * What to read of a window to get its used bytes: `used` (ascending, relative to the window) with
- * gaps shorter than `gap` bridged, each span widened to `align` (the disk's sector; O_DIRECT needs it)
- * and cut at `length`. The bytes outside `used` are never needed (maskWindow zeroes them): reading only
- * these spans skips a partly used window's free space, as partclone reads only used blocks.
- */
-export function readSpans(used: Extent[], length: number, gap = 131072, align = 4096): Array<[from: number, to: number]> {
-  const out: Array<[number, number]> = [];
-  for (const [o, l] of used) {
-    if (l <= 0) continue;
-    const from = Math.max(0, Math.floor(o / align) * align);
-    const to = Math.min(length, Math.ceil((o + l) / align) * align);
-    const last = out.at(-1);
-    if (last && from - last[1] < gap) last[1] = Math.max(last[1], to);
-    else out.push([from, to]);
-  }
-  return out;
-}
-
 /** Zeroes the bytes of `buf` (one window) outside `used`, in place. */
 export function maskWindow(buf: Buffer, used: Extent[]): Buffer {
   let pos = 0;

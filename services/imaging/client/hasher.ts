@@ -6,7 +6,26 @@
 // hashes are those the store checks.
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { blockHashes, maskWindow, readSpans, type Extent } from '../format.js';
+import { blockHashes, maskWindow, type Extent } from '../format.js';
+
+/**
+ * What to read of a window to get its used bytes: `used` (ascending, relative to the window) with
+ * gaps shorter than `gap` bridged, each span widened to `align` (the disk's sector; O_DIRECT needs it)
+ * and cut at `length`. The bytes outside `used` are never needed (maskWindow zeroes them): reading only
+ * these spans skips a partly used window's free space, as partclone reads only used blocks.
+ */
+export function readSpans(used: Extent[], length: number, gap = 131072, align = 4096): Array<[from: number, to: number]> {
+  const out: Array<[number, number]> = [];
+  for (const [o, l] of used) {
+    if (l <= 0) continue;
+    const from = Math.max(0, Math.floor(o / align) * align);
+    const to = Math.min(length, Math.ceil((o + l) / align) * align);
+    const last = out.at(-1);
+    if (last && from - last[1] < gap) last[1] = Math.max(last[1], to);
+    else out.push([from, to]);
+  }
+  return out;
+}
 
 export interface WindowToHash {
   /** Absolute offset of the window on the disk. */
@@ -27,7 +46,7 @@ export interface WindowHashes {
 /**
  * What every window worker needs (CommonJS text; it expects `fs`, `createHash` and `workerData`): the
  * mask and block hashes of format.ts, the window's hash (an all-zero window hashed once) and a read of
- * a window's used spans only (format.ts readSpans) that gives zeros past the end of the disk (as
+ * a window's used spans only (readSpans, above) that gives zeros past the end of the disk (as
  * engine.ts readFully). compressor.ts uses it too.
  */
 export const WINDOW_SOURCE = `
