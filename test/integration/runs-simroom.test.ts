@@ -125,6 +125,7 @@ describe.runIf(canRun)('a run of a simulated room: 12 PCs restored for real, one
       expect(Date.parse(v.startedAt!), h.name).toBeLessThan(Date.parse(deadWoken[1]!));
     }
     expect(view.state).toBe('done');
-    console.info(`runs-simroom: ${verifying} of ${LIVE} PCs were seen verifying`);
+    const lastLive = Math.max(...live.map((l) => Date.parse(l.view.endedAt!)));
+    console.info(`runs-simroom: ${verifying} of ${LIVE} PCs were seen verifying; the last live PC ended ${((Date.parse(dead.endedAt!) - lastLive) / 1000).toFixed(1)} s before the silent one was given up`);
   }, 300_000);
 });
