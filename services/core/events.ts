@@ -16,6 +16,7 @@ import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { Redis } from 'ioredis';
 import type { DB } from './db/index.js';
+import { transactionWith, type Durability } from './db/durability.js';
 import type { TaskState } from './db/schema.js';
 import type { Logger } from './logger.js';
 import type { Progress } from './progress.js';
@@ -235,9 +236,9 @@ export class EventBus {
   }
 
   /** Runs `fn` in one database transaction; the events it put in its outbox are emitted after the commit. */
-  async transaction<T>(db: Kysely<DB>, fn: (tx: Tx) => Promise<T>): Promise<T> {
+  async transaction<T>(db: Kysely<DB>, fn: (tx: Tx) => Promise<T>, durability: Durability = 'durable'): Promise<T> {
     const out = new Outbox();
-    const result = await db.transaction().execute((trx) => fn({ trx, out }));
+    const result = await transactionWith(db, durability, (trx) => fn({ trx, out }));
     this.flush(out);
     return result;
   }

@@ -27,6 +27,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { sql, type Kysely } from 'kysely';
 import { nowIso, type DB } from '../core/db/index.js';
+import { transactionWith, type Durability } from '../core/db/durability.js';
 import { isErrno, unlinkSize, writeDurable } from '../core/durable.js';
 import { AppError } from '../core/errors.js';
 import type { SettingsStore } from '../core/settings.js';
@@ -254,15 +255,21 @@ export class ImageStore {
     return 'stored';
   }
 
-  /** Records chunks whose files are in place (fsynced, renamed, directory fsynced) and whose content was checked. */
-  async recordChunks(chunks: Array<{ hash: string; size: number; storedSize: number }>): Promise<void> {
+  /**
+   * Records chunks whose files are in place (fsynced, renamed, directory fsynced) and whose content was
+   * checked. 'relaxed' (the intake): a row lost to a power cut leaves its chunk missing, never wrong
+   * (core/db/durability.ts).
+   */
+  async recordChunks(chunks: Array<{ hash: string; size: number; storedSize: number }>, durability: Durability = 'durable'): Promise<void> {
     const now = nowIso();
-    await this.db
-      .insertInto('chunks')
-      .values(chunks.map((c) => ({ hash: c.hash, size: c.size, stored_size: c.storedSize, created_at: now, verified_at: now })))
-      // A row whose file had vanished now describes the file just written.
-      .onConflict((oc) => oc.column('hash').doUpdateSet((eb) => ({ size: eb.ref('excluded.size'), stored_size: eb.ref('excluded.stored_size'), verified_at: now })))
-      .execute();
+    await transactionWith(this.db, durability, (trx) =>
+      trx
+        .insertInto('chunks')
+        .values(chunks.map((c) => ({ hash: c.hash, size: c.size, stored_size: c.storedSize, created_at: now, verified_at: now })))
+        // A row whose file had vanished now describes the file just written.
+        .onConflict((oc) => oc.column('hash').doUpdateSet((eb) => ({ size: eb.ref('excluded.size'), stored_size: eb.ref('excluded.stored_size'), verified_at: now })))
+        .execute(),
+    );
   }
 
   /** Whether the store holds the chunk: a row and a file. */

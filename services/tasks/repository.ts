@@ -2,6 +2,7 @@
 // and writes rows. Each write that changes a state is guarded by the state it expects, so two racing
 // writers cannot both move one task.
 import type { Kysely } from 'kysely';
+import { transactionWith } from '../core/db/durability.js';
 import { nowIso, type DB } from '../core/db/index.js';
 import type { Task, TaskState } from '../core/db/schema.js';
 import type { MachineTask } from './kinds.js';
@@ -173,7 +174,8 @@ export class TaskRepository {
 
   /** Keeps a running task's latest result (its progress report); false when it is not running. */
   async setRunningResult(id: number, hostId: number, result: string): Promise<boolean> {
-    const r = await this.db.updateTable('tasks').set({ result }).where('id', '=', id).where('host_id', '=', hostId).where('state', '=', 'running').executeTakeFirst();
+    // Relaxed: a progress report lost to a power cut is replaced by the next (core/db/durability.ts).
+    const r = await transactionWith(this.db, 'relaxed', (trx) => trx.updateTable('tasks').set({ result }).where('id', '=', id).where('host_id', '=', hostId).where('state', '=', 'running').executeTakeFirst());
     return Number(r.numUpdatedRows) === 1;
   }
 }

@@ -7,6 +7,7 @@ import pg from 'pg';
 import type { Config } from '../config.js';
 import { redactUrl } from '../url.js';
 import type { Logger } from '../logger.js';
+import { withStatementCache } from './durability.js';
 import { migrations, type Dialect } from './migrations.js';
 import type { DB } from './schema.js';
 
@@ -51,7 +52,7 @@ export function openDatabase(cfg: Config['database']): Database {
     sqlite.pragma('synchronous = FULL');
     sqlite.pragma('foreign_keys = ON');
     sqlite.pragma('busy_timeout = 10000');
-    const db = new Kysely<DB>({ dialect: new SqliteImmediateDialect({ database: sqlite }) });
+    const db = new Kysely<DB>({ dialect: new SqliteImmediateDialect({ database: withStatementCache(sqlite) }) });
     return {
       db,
       dialect: 'sqlite',
