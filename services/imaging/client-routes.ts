@@ -86,12 +86,13 @@ export function clientRoutes(imaging: MachineProtocol): AnyRoute[] {
       method: 'put', path: '/api/v1/client/chunks/:hash', tag: 'client', access: 'machine',
       summary:
         'Capture: upload one chunk (its zstd frame); the store keeps it only if its decompressed bytes hash to :hash. ' +
-        'With a Content-Digest header (RFC 9530, sha-256 of the body as sent), the body is checked against it and the answer is 202 at once: ' +
-        'the content is checked in the background before the chunk enters the store (the commit waits for it; a rejected chunk is listed missing). ' +
+        'With a Content-Digest header (RFC 9530, sha-256 of the body as sent), the answer is 202 as soon as the body is read: ' +
+        'the body is checked against the digest, and its content against :hash, in the background before the chunk enters the store ' +
+        '(the commit waits for it; a rejected chunk is listed missing, with its reason, and is uploaded again). ' +
         'Without one: checked before the answer, 201 stored, 200 already there.',
       params: hashParams, rawBody: ['application/octet-stream', 'application/zstd'], bodyLimit: CHUNK_LIMIT, streamBody: true,
       response: z.object({ hash: z.string(), stored: z.boolean().describe('false: the store already had it (or, with 202, it is being checked)'), checking: z.boolean().optional().describe('true: accepted, checked in the background') }),
-      errors: { ...errors, 400: 'bad_digest | digest_mismatch', 409: 'task_not_running | task_failed | wrong_task_kind | no_capture | chunk_not_expected', 413: 'chunk_too_large', 422: 'hash_mismatch | bad_chunk' },
+      errors: { ...errors, 400: 'bad_digest', 409: 'task_not_running | task_failed | wrong_task_kind | no_capture | chunk_not_expected', 413: 'chunk_too_large', 422: 'hash_mismatch | bad_chunk' },
       handler: async ({ machine, params, req, res }) => {
         const digest = req.headers['content-digest'];
         if (digest !== undefined) {

@@ -1,5 +1,5 @@
-// The check of one uploaded chunk frame: decompress it (at most the chunk size) and hash what comes
-// out. On Node >= 22.15 (node:zlib has zstd: the appliance) a small pool of worker threads does it, off
+// The check of one uploaded chunk frame: the SHA-256 of the frame as stored, against the Content-Digest
+// it was sent with (when given), then decompress it (at most the chunk size) and hash what comes out. On Node >= 22.15 (node:zlib has zstd: the appliance) a small pool of worker threads does it, off
 // the api's event loop and without a process per chunk; on older Node (the tests' Node 20) the zstd
 // program per chunk (zstd.ts), hashed here.
 import { createHash } from 'node:crypto';
@@ -18,8 +18,12 @@ export interface FrameCheck {
 
 export interface FrameChecker {
   readonly engine: string;
-  /** Decompresses the frame in `file`; rejects with ZstdError when it is not a valid frame of at most `maxSize` bytes. */
-  check(file: string, maxSize: number): Promise<FrameCheck>;
+  /**
+   * Hashes the frame in `file` and compares it with `frameSha256` (hex) when given, then decompresses
+   * it; rejects with FrameRejected when the frame is not the one sent, or not a valid frame of at most
+   * `maxSize` bytes.
+   */
+  check(file: string, maxSize: number, frameSha256?: string): Promise<FrameCheck>;
   close(): Promise<void>;
 }
 
@@ -37,11 +41,16 @@ const zlib = require('node:zlib');
 const crypto = require('node:crypto');
 const fs = require('node:fs');
 ${chunkDecoderSource()}
-parentPort.on('message', ({ id, file, maxSize }) => {
+parentPort.on('message', ({ id, file, maxSize, frameSha256 }) => {
   try {
+    const frame = fs.readFileSync(file);
+    if (frameSha256) {
+      const sent = crypto.createHash('sha256').update(frame).digest('hex');
+      if (sent !== frameSha256) return parentPort.postMessage({ id, digest: sent });
+    }
     const hash = crypto.createHash('sha256');
     let size = 0;
-    for (const part of decodeChunkSync(zlib, fs.readFileSync(file), maxSize)) {
+    for (const part of decodeChunkSync(zlib, frame, maxSize)) {
       hash.update(part);
       size += part.length;
     }
@@ -52,10 +61,15 @@ parentPort.on('message', ({ id, file, maxSize }) => {
 });
 `;
 
+/** A frame that is not the one its client sent (the transfer damaged it): rejected like an invalid frame. */
+const digestMismatch = (got: string, sent: string) =>
+  new ZstdError(`the frame received hashes to ${got}, not to the SHA-256 its Content-Digest gives (${sent}): the transfer damaged it`);
+
 interface Job {
   id: number;
   file: string;
   maxSize: number;
+  frameSha256?: string;
   resolve: (r: FrameCheck) => void;
   reject: (e: Error) => void;
 }
@@ -74,11 +88,12 @@ class WorkerChecker implements FrameChecker {
   private spawn(): Worker {
     const w = new Worker(WORKER_SOURCE, { eval: true });
     w.unref(); // an idle pool never keeps the process alive
-    w.on('message', (m: { id: number; hash?: string; size?: number; error?: string; io?: boolean }) => {
+    w.on('message', (m: { id: number; hash?: string; size?: number; error?: string; io?: boolean; digest?: string }) => {
       const job = this.busy.get(w);
       this.busy.delete(w);
       if (job) {
-        if (m.error !== undefined) job.reject(m.io ? new Error(m.error) : new ZstdError(`not a valid zstd chunk: ${m.error}`));
+        if (m.digest !== undefined) job.reject(digestMismatch(m.digest, job.frameSha256!));
+        else if (m.error !== undefined) job.reject(m.io ? new Error(m.error) : new ZstdError(`not a valid zstd chunk: ${m.error}`));
         else job.resolve({ hash: m.hash!, size: m.size! });
       }
       this.idle.push(w);
@@ -101,13 +116,13 @@ class WorkerChecker implements FrameChecker {
       if (!w) return;
       const job = this.queue.shift()!;
       this.busy.set(w, job);
-      w.postMessage({ id: job.id, file: job.file, maxSize: job.maxSize });
+      w.postMessage({ id: job.id, file: job.file, maxSize: job.maxSize, frameSha256: job.frameSha256 });
     }
   }
 
-  check(file: string, maxSize: number): Promise<FrameCheck> {
+  check(file: string, maxSize: number, frameSha256?: string): Promise<FrameCheck> {
     return new Promise((resolve, reject) => {
-      this.queue.push({ id: this.nextId++, file, maxSize, resolve, reject });
+      this.queue.push({ id: this.nextId++, file, maxSize, frameSha256, resolve, reject });
       this.pump();
     });
   }
@@ -123,8 +138,13 @@ class WorkerChecker implements FrameChecker {
 /** The zstd program, one process per frame (Node without zstd in node:zlib). */
 class ProgramChecker implements FrameChecker {
   readonly engine = 'zstd program';
-  async check(file: string, maxSize: number): Promise<FrameCheck> {
-    const raw = await zstdDecompress(await fs.promises.readFile(file), maxSize);
+  async check(file: string, maxSize: number, frameSha256?: string): Promise<FrameCheck> {
+    const frame = await fs.promises.readFile(file);
+    if (frameSha256) {
+      const sent = createHash('sha256').update(frame).digest('hex');
+      if (sent !== frameSha256) throw digestMismatch(sent, frameSha256);
+    }
+    const raw = await zstdDecompress(frame, maxSize);
     return { hash: createHash('sha256').update(raw).digest('hex'), size: raw.length };
   }
   async close(): Promise<void> {}

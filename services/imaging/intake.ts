@@ -1,7 +1,9 @@
 // The intake of uploaded chunks that came with a Content-Digest (RFC 9530: the SHA-256 of the frame as
-// sent, checked while the body is read into its temporary file, before anything is kept). The upload is
-// answered 202 as soon as its frame is in tmp/; here, in the background, the frame is decompressed and its content's SHA-256 compared with
-// the hash it was uploaded as (frame-check.ts: worker threads on Node 22). Only then does the chunk
+// sent). The upload is answered 202 as soon as its body is in its temporary file in tmp/; here, in the
+// background (frame-check.ts: worker threads on Node 22), the file's SHA-256 is compared with the
+// Content-Digest (the transfer, and what was written, as it will be kept), then the frame is
+// decompressed and its content's SHA-256 compared with the hash it was uploaded as. Both hashes are
+// computed off the api's event loop, which only moves the body into its file. Only then does the chunk
 // enter the store: the checked frames of a batch are fsynced together, renamed into chunks/, their
 // directories fsynced once, and their rows inserted in one statement: the same durability as
 // store.putChunk (a row means "present and verified"), with fewer waits.
@@ -11,7 +13,7 @@
 // chunk. A rejected frame is dropped (its reason kept for the commit's answer); the chunk stays missing
 // and the client uploads it again. An api that stops before a check ends loses only unchecked temp
 // files (removed by the garbage collection): the commit then lists those chunks as missing.
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fsyncDir, isErrno } from '../core/durable.js';
@@ -36,8 +38,6 @@ export interface Received {
   tmp: string | null;
   /** Bytes received. */
   size: number;
-  /** SHA-256 (hex) of the body as received ('' when too large). */
-  sha256: string;
   tooLarge: boolean;
 }
 
@@ -45,6 +45,8 @@ interface Job {
   hash: string;
   tmp: string;
   frameSize: number;
+  /** The SHA-256 (hex) of the frame as the client sent it (its Content-Digest). */
+  frameSha256: string;
   rawSize?: number;
 }
 
@@ -83,7 +85,7 @@ export class ChunkIntake {
 
   /**
    * An upload read as it arrives into a temporary file (no Buffer of the whole body: the api's memory
-   * and garbage collector see 64 KiB pieces, not megabytes), with its SHA-256 and length. At most
+   * and garbage collector see 64 KiB pieces, not megabytes), with its length. At most
    * `limit` bytes: past it, the rest is read and thrown away (up to twice the limit; then the connection
    * is dropped), nothing is kept and `tooLarge` says so.
    * The file is the caller's: give it to acceptFile, or remove it.
@@ -92,7 +94,6 @@ export class ChunkIntake {
     await this.store.ready();
     const tmp = this.tmpName(hash);
     const fh = await fs.promises.open(tmp, 'wx', 0o640);
-    const digest = createHash('sha256');
     let size = 0;
     let batch: Buffer[] = [];
     let batched = 0;
@@ -103,7 +104,6 @@ export class ChunkIntake {
           if (size > 2 * limit) break; // far past it (a body with no length): stop reading, drop the connection
           continue; // drained, so that the answer can be read
         }
-        digest.update(piece);
         batch.push(piece);
         batched += piece.length;
         if (batched >= WRITE_BATCH) {
@@ -121,22 +121,22 @@ export class ChunkIntake {
     await fh.close();
     if (size > limit) {
       await fs.promises.rm(tmp, { force: true });
-      return { tmp: null, size, sha256: '', tooLarge: true };
+      return { tmp: null, size, tooLarge: true };
     }
-    return { tmp, size, sha256: digest.digest('hex'), tooLarge: false };
+    return { tmp, size, tooLarge: false };
   }
 
   /**
-   * Takes a frame received into `tmp` (receive) whose transfer was checked (Content-Digest): checked
+   * Takes a frame received into `tmp` (receive) with the SHA-256 its Content-Digest gives: checked
    * and stored in the background. False when a frame of this hash is already being checked (it keeps
    * its first frame; `tmp` is removed).
    */
-  async acceptFile(hash: string, tmp: string, frameSize: number, chunkSize: number): Promise<boolean> {
+  async acceptFile(hash: string, tmp: string, frameSize: number, chunkSize: number, frameSha256: string): Promise<boolean> {
     if (this.inflight.has(hash)) {
       await fs.promises.rm(tmp, { force: true });
       return false;
     }
-    this.start({ hash, tmp, frameSize }, chunkSize);
+    this.start({ hash, tmp, frameSize, frameSha256 }, chunkSize);
     return true;
   }
 
@@ -164,7 +164,7 @@ export class ChunkIntake {
   private async process(job: Job, chunkSize: number): Promise<void> {
     let result;
     try {
-      result = await this.checker.check(job.tmp, chunkSize);
+      result = await this.checker.check(job.tmp, chunkSize, job.frameSha256);
     } catch (err) {
       if (!(err instanceof ZstdError)) throw err;
       this.reject(job.hash, err.message);
@@ -231,7 +231,7 @@ export class ChunkIntake {
       }
     }
     await Promise.all([...dirs].map((d) => fsyncDir(d)));
-    await this.store.recordChunks(jobs.map((j) => ({ hash: j.hash, size: j.rawSize!, storedSize: j.frameSize })));
+    await this.store.recordChunks(jobs.map((j) => ({ hash: j.hash, size: j.rawSize!, storedSize: j.frameSize })), 'relaxed');
   }
 
   /**

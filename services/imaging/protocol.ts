@@ -159,14 +159,18 @@ export class MachineProtocol {
         const stats = { chunk_size: body.chunkSize, disk_bytes: 0, used_bytes: 0, stored_bytes: 0, chunk_count: 0 };
         version = await this.images.insertCapturing(tx, { imageId: image.id, notes: params.notes, createdBy: task.created_by, sourceHostId: task.host_id, source, taskId: task.id, stats, hashes });
       }
-      const present = await this.store.present(hashes, tx.trx);
       // One being checked (uploaded before a restart) is not asked again: the commit waits for its
-      // check and lists it missing if it fails.
-      const missing = hashes.filter((h) => !present.has(h) && !this.intake.checking(h));
+      // check and lists it missing if it fails. Which are being checked is read before the store's
+      // rows: a check that ends in between has its row read (it is recorded before it stops being
+      // checked), where the other order could miss both (on PostgreSQL the check records on another
+      // connection while this reads).
+      const checking = new Set(hashes.filter((h) => this.intake.checking(h)));
+      const present = await this.store.present(hashes, tx.trx);
+      const missing = hashes.filter((h) => !present.has(h) && !checking.has(h));
       const missingBytes = missing.reduce((s, h) => s + lengths.get(h)!, 0);
       await this.store.checkSpace(missingBytes);
       return { versionId: version.id, number: version.number, missing, missingBytes };
-    });
+    }, 'relaxed'); // re-done by the manifest's registration (core/db/durability.ts)
   }
 
   /**
@@ -196,9 +200,10 @@ export class MachineProtocol {
   /**
    * One uploaded chunk that came with a Content-Digest (`frameSha256`: the SHA-256 the client says the
    * frame has as sent), read as it arrives (the route makes no Buffer of it). The task and the chunk
-   * are checked before anything is read; the body goes to a temporary file with its SHA-256
-   * (intake.receive), which must match (a mismatch keeps nothing); the content is then checked by the
-   * intake in the background before the chunk enters the store ('queued'; intake.ts).
+   * are checked before anything is read; the body goes to a temporary file (intake.receive); the
+   * intake then checks, in the background, that the file hashes to `frameSha256` and that its content
+   * hashes to `hash`, before the chunk enters the store ('queued'; intake.ts). A frame that fails
+   * either is dropped: the chunk stays missing, the commit says why, and the client uploads it again.
    */
   async putChunkStream(machine: MachineAuth, hash: string, body: AsyncIterable<Buffer>, frameSha256: string): Promise<'queued' | 'present'> {
     const task = await this.tasks.machineTask(machine, ['capture']);
@@ -213,15 +218,11 @@ export class MachineProtocol {
       await drop();
       throw new AppError(422, 'bad_chunk', `chunk ${hash}: the upload is empty`);
     }
-    if (got.sha256 !== frameSha256) {
-      await drop();
-      throw new AppError(400, 'digest_mismatch', `chunk ${hash}: the body's SHA-256 is ${got.sha256}, not the one its Content-Digest gives (${frameSha256}); nothing was kept (the transfer damaged it: upload it again)`);
-    }
     if (await this.store.has(hash)) {
       await drop();
       return 'present';
     }
-    await this.intake.acceptFile(hash, got.tmp!, got.size, v.chunk_size);
+    await this.intake.acceptFile(hash, got.tmp!, got.size, v.chunk_size, frameSha256);
     return 'queued';
   }
 

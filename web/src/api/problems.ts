@@ -25,7 +25,7 @@ export const PROBLEM_CODES = [
   // the PCs' boot and imaging client (a person meets them in a task's or an alert's story)
   'mac_mismatch', 'token_elsewhere', 'not_a_task_token', 'task_gone', 'task_mismatch', 'task_failed', 'task_not_running', 'wrong_task_kind',
   'task_claimed', 'not_this_pc', 'host_gone', 'client_missing', 'bad_result', 'no_capture', 'capture_committed', 'capture_cancelled',
-  'bad_manifest', 'manifest_missing', 'manifest_mismatch', 'bad_chunk', 'bad_hash', 'bad_digest', 'digest_mismatch', 'hash_mismatch',
+  'bad_manifest', 'manifest_missing', 'manifest_mismatch', 'bad_chunk', 'bad_hash', 'bad_digest', 'hash_mismatch',
   'chunk_too_large', 'chunk_not_expected', 'bad_chunk_list', 'chunk_size_changed', 'chunk_not_found', 'chunk_missing', 'chunks_missing', 'chunks_checking',
 ] as const;
 

@@ -5028,7 +5028,7 @@ export interface paths {
             };
         };
         /**
-         * Capture: upload one chunk (its zstd frame); the store keeps it only if its decompressed bytes hash to :hash. With a Content-Digest header (RFC 9530, sha-256 of the body as sent), the body is checked against it and the answer is 202 at once: the content is checked in the background before the chunk enters the store (the commit waits for it; a rejected chunk is listed missing). Without one: checked before the answer, 201 stored, 200 already there.
+         * Capture: upload one chunk (its zstd frame); the store keeps it only if its decompressed bytes hash to :hash. With a Content-Digest header (RFC 9530, sha-256 of the body as sent), the answer is 202 as soon as the body is read: the body is checked against the digest, and its content against :hash, in the background before the chunk enters the store (the commit waits for it; a rejected chunk is listed missing, with its reason, and is uploaded again). Without one: checked before the answer, 201 stored, 200 already there.
          * @description For a booted roomcast client: its boot token (roomcast.token on the kernel command line) as Authorization: Bearer. User sessions and API tokens are not accepted. Rate-limited per address (429).
          */
         put: {
@@ -5062,7 +5062,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description bad_digest | digest_mismatch */
+                /** @description bad_digest */
                 400: {
                     headers: {
                         [name: string]: unknown;

@@ -99,7 +99,6 @@ export const enProblems = {
   'problem.bad_chunk': 'A block of the image sent by the PC is unreadable: start the capture again.',
   'problem.bad_hash': 'A block of the image has an invalid fingerprint: start the capture again.',
   'problem.bad_digest': 'A block of the image was sent without a valid fingerprint: start the capture again.',
-  'problem.digest_mismatch': 'A block of the image was damaged in transfer: the PC sends it again; if it persists, check the network.',
   'problem.hash_mismatch': 'A block of the image does not match its fingerprint: the PC sends it again; if it persists, check the network.',
   'problem.chunk_too_large': 'A block of the image is larger than expected: start the capture again.',
   'problem.bad_chunk_list': 'The PC named blocks longer than its capture’s block size: start the capture again.',

@@ -100,7 +100,6 @@ export const frProblems = {
   'problem.bad_chunk': 'Un bloc de l’image envoyé par le PC est illisible : relancez la capture.',
   'problem.bad_hash': 'Un bloc de l’image porte une empreinte non valable : relancez la capture.',
   'problem.bad_digest': 'Un bloc de l’image a été envoyé sans empreinte valable : relancez la capture.',
-  'problem.digest_mismatch': 'Un bloc de l’image a été abîmé pendant le transfert : le PC l’envoie à nouveau ; si cela persiste, vérifiez le réseau.',
   'problem.hash_mismatch': 'Un bloc de l’image ne correspond pas à son empreinte : le PC l’envoie à nouveau ; si cela persiste, vérifiez le réseau.',
   'problem.chunk_too_large': 'Un bloc de l’image est plus gros que prévu : relancez la capture.',
   'problem.bad_chunk_list': 'Le PC a envoyé une liste de blocs plus longs que la taille de bloc de sa capture : relancez la capture.',
