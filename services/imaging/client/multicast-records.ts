@@ -20,6 +20,7 @@
 //   checked them against the id (verifiedChunks: decompressed, SHA-256 equal to the id); a chunk that
 //   fails is dropped and counted, never used.
 import { Readable } from 'node:stream';
+import { distinctChunks, type Manifest } from '../format.js';
 
 export const RECORD_MAGIC = 0x52434d43; // 'RCMC'
 export const RECORD_VERSION = 1;
@@ -68,6 +69,17 @@ function jsonRecord(type: number, value: unknown): Buffer {
 
 export const sessionRecord = (h: SessionHeader) => jsonRecord(RecordType.session, h);
 export const endRecord = (chunks: number, bytes: number) => jsonRecord(RecordType.end, { chunks, bytes });
+
+/**
+ * The order of a session's stream, the same on both sides: the distinct chunks of `m` in disk order
+ * (boot area, then partitions; a chunk that appears again later is sent once, where it first
+ * appears), restricted to `need` when given (the chunks the room's PCs lack).
+ */
+export function streamOrder(m: Manifest, need?: ReadonlySet<string>): Array<{ id: string; length: number; storedSize: number }> {
+  const out: Array<{ id: string; length: number; storedSize: number }> = [];
+  for (const [id, c] of distinctChunks(m)) if (!need || need.has(id)) out.push({ id, length: c.length, storedSize: c.storedSize ?? 0 });
+  return out;
+}
 
 /** The head and id of a CHUNK record (its bytes follow, unchanged: no copy of a 4 MiB chunk). */
 export function chunkRecordHead(id: string, length: number): Buffer {
