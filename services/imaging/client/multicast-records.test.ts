@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { zstdCompress, zstdDecompress } from '../zstd.js';
-import { RecordDecoder, RecordError, chunkRecordHead, encodeSession, endRecord, sessionRecord, verifiedChunks, type StreamRecord, type VerifyCounts } from './multicast-records.js';
+import { RecordDecoder, streamOrder, RecordError, chunkRecordHead, encodeSession, endRecord, sessionRecord, verifiedChunks, type StreamRecord, type VerifyCounts } from './multicast-records.js';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const raw = (i: number, n = 70_000) => Buffer.alloc(n, `chunk ${i} `);
@@ -128,5 +128,28 @@ describe('multicast chunk records', () => {
       throw new Error('chunk file gone');
     });
     await expect(streamBytes(enc)).rejects.toThrow(/chunk file gone/);
+  });
+
+  it('keeps the stream order while several chunks are checked at once', async () => {
+    const cs = await chunks(6);
+    const store = new Map(cs.map((c) => [c.id, c.stored]));
+    const enc = encodeSession(1, cs.map((c) => ({ id: c.id, storedSize: c.stored.length })), async (id) => store.get(id)!);
+    const slowFirst = async (id: string) => {
+      await new Promise((r) => setTimeout(r, id === cs[0]!.id ? 50 : 1));
+      return id !== cs[4]!.id;
+    };
+    const got: string[] = [];
+    const counts = noCounts();
+    for await (const c of verifiedChunks(enc, slowFirst, counts, undefined, 4)) got.push(c.id);
+    expect(got).toEqual(cs.filter((_, i) => i !== 4).map((c) => c.id));
+    expect(counts.badChunks).toBe(1);
+  });
+
+  it('orders a session as the disk: distinct chunks where they first appear, or only those the room needs', () => {
+    const c = (hash: string, storedSize = 10) => ({ offset: 0, length: 65536, hash, storedSize });
+    const [a, b, z] = ['a', 'b', 'c'].map((x) => x.repeat(64)) as [string, string, string];
+    const m = { bootArea: { chunks: [c(a)] }, partitions: [{ chunks: [c(b, 20), c(a)] }, { chunks: [c(z, 30), c(b, 20)] }] } as unknown as Parameters<typeof streamOrder>[0];
+    expect(streamOrder(m).map((x) => [x.id[0], x.storedSize])).toEqual([['a', 10], ['b', 20], ['c', 30]]);
+    expect(streamOrder(m, new Set([z, a])).map((x) => x.id[0])).toEqual(['a', 'c']);
   });
 });

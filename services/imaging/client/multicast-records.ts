@@ -232,17 +232,20 @@ export interface VerifyCounts {
 
 /**
  * The chunks of a record stream whose bytes `verify` accepts (the client decompresses them and checks
- * the SHA-256 against the id), in stream order, each with its id. A chunk `verify` refuses (false, or
- * a thrown error) is dropped and counted in `counts`. Ends with the stream; throws the decoder's
- * RecordError on a malformed or truncated stream (after the chunks before it).
+ * the SHA-256 against the id), in stream order, each with its id. Up to `ahead` chunks are checked at
+ * once while the stream is read on (the order given stays the stream's). A chunk `verify` refuses
+ * (false, or a thrown error) is dropped and counted in `counts`. Ends with the stream; throws the
+ * decoder's RecordError on a malformed or truncated stream (after the chunks before it).
  */
 export async function* verifiedChunks(
   input: AsyncIterable<Buffer>,
   verify: (id: string, bytes: Buffer) => Promise<boolean>,
   counts: VerifyCounts,
   onSession?: (h: SessionHeader) => void,
+  ahead = 2,
 ): AsyncGenerator<{ id: string; bytes: Buffer }> {
   const d = new RecordDecoder();
+  const pending: Array<{ id: string; bytes: Buffer; ok: Promise<boolean> }> = [];
   const check = async (id: string, bytes: Buffer) => {
     try {
       return await verify(id, bytes);
@@ -250,19 +253,31 @@ export async function* verifiedChunks(
       return false;
     }
   };
-  for await (const piece of input) {
-    for (const r of d.push(piece)) {
-      if (r.type === 'session') onSession?.(r.header);
-      if (r.type !== 'chunk') continue;
-      if (await check(r.id, r.bytes)) {
+  async function* settle(keep: number): AsyncGenerator<{ id: string; bytes: Buffer }> {
+    while (pending.length > keep) {
+      const r = pending.shift()!;
+      if (await r.ok) {
         counts.goodChunks++;
         counts.goodBytes += r.bytes.length;
-        yield r;
+        yield { id: r.id, bytes: r.bytes };
       } else {
         counts.badChunks++;
         counts.badBytes += r.bytes.length;
       }
     }
+  }
+  try {
+    for await (const piece of input) {
+      for (const r of d.push(piece)) {
+        if (r.type === 'session') onSession?.(r.header);
+        if (r.type !== 'chunk') continue;
+        pending.push({ id: r.id, bytes: r.bytes, ok: check(r.id, r.bytes) });
+        yield* settle(Math.max(0, ahead - 1));
+      }
+    }
+    yield* settle(0);
+  } finally {
+    for (const r of pending.splice(0)) await r.ok; // no check left running behind the caller
   }
   d.end();
 }
