@@ -59,6 +59,7 @@ const BR = `rcm${id}b`;
 const SRV = `rcm${id}s`;
 const cli = (k: number) => `rcm${id}c${k}`;
 const ipOf = (k: number) => `10.97.0.${10 + k}`;
+const inNs = (ns: string, ...cmd: string[]) => execFileSync('ip', ['netns', 'exec', ns, ...cmd], { stdio: ['ignore', 'pipe', 'pipe'] });
 const ip = (...args: string[]) => execFileSync('ip', args, { stdio: ['ignore', 'pipe', 'pipe'] }).toString();
 
 /** A namespace on the bridge with `addr` on its veth v0 (brd +: udpcast needs a broadcast address; the multicast route). */
@@ -109,6 +110,8 @@ describe.skipIf(!isRoot || missing.length > 0)('multicast room restore in networ
   let versionId: number;
   let allocator: SessionAllocator;
   const loops: string[] = [];
+  /** The multicast source of each PC's current restore. */
+  const sources = new Map<number, MulticastSource>();
 
   beforeAll(async () => {
     await pc.start('Multicast');
@@ -168,6 +171,7 @@ describe.skipIf(!isRoot || missing.length > 0)('multicast room restore in networ
     const token = await taskToken(k);
     const file = pc.blank(`pc${k}.img`, DISK_MIB);
     const source = new MulticastSource({ iface: 'v0', portBase, versionId, prefix: ['ip', 'netns', 'exec', cli(k)], startTimeoutSec: receiver.startTimeoutSec ?? 30, receiveTimeoutSec: 5, log: (l) => pc.log.push(`pc${k}: ${l}`) });
+    sources.set(k, source);
     const began = Date.now();
     const l = await attach(file);
     loops.push(l);
@@ -215,5 +219,64 @@ describe.skipIf(!isRoot || missing.length > 0)('multicast room restore in networ
       expect(r.source.counts, `pc${r.k}`).toMatchObject({ goodBytes: image, repairBytes: 0, badChunks: 0, ended: 'complete' });
       expect(r.source.counts.multicastBytes, `pc${r.k}`).toBeGreaterThan(image * 0.95);
     }
+  }, 180_000);
+
+  it('drops a PC on a link shaped to a tenth of the session rate: the others finish without it, it repairs over HTTP; 2 % loss on another link is repaired', async () => {
+    const SLOW = 0;
+    const LOSSY = 1;
+    const slot = allocator.take()!;
+    const rules = `table netdev rcm_lossy {
+  chain in { type filter hook ingress device "v0" priority 0; policy accept; meta l4proto udp numgen random mod 100 < 2 drop; }
+}`;
+    try {
+      inNs(BR, 'tc', 'qdisc', 'add', 'dev', `p${SLOW}`, 'root', 'tbf', 'rate', '2mbit', 'burst', '32kbit', 'latency', '50ms');
+      execFileSync('ip', ['netns', 'exec', cli(LOSSY), 'nft', '-f', '-'], { input: rules, stdio: ['pipe', 'ignore', 'pipe'] });
+      const runs = Array.from({ length: PCS }, (_, k) => restorePc(k, slot.portBase));
+      const report = await send(settings({ maxBitrate: '20m', retriesUntilDrop: 5 }), slot);
+      const done = await Promise.all(runs);
+      allocator.release(slot);
+      const image = storedBytes();
+      expect(report, pc.lastLog(30)).toMatchObject({ ok: true, reason: 'complete', dropped: [ipOf(SLOW)] });
+      // The session did not wait for the slow PC: it ended well before that link could carry the image.
+      const slowWireSeconds = (image * 8) / 2e6;
+      expect(report.seconds).toBeLessThan(slowWireSeconds / 2);
+      for (const r of done) await expectImage(r);
+      const slow = done[SLOW]!.source.counts;
+      expect(slow.ended).not.toBe('complete');
+      expect(slow.repairBytes).toBeGreaterThan(image / 2);
+      expect(slow.multicastBytes + slow.repairBytes).toBeGreaterThan(image * 0.95);
+      for (const r of done.filter((x) => x.k !== SLOW)) expect(r.source.counts, `pc${r.k}`).toMatchObject({ ended: 'complete', repairBytes: 0, goodBytes: image });
+    } finally {
+      for (const undo of [() => inNs(BR, 'tc', 'qdisc', 'del', 'dev', `p${SLOW}`, 'root'), () => inNs(cli(LOSSY), 'nft', 'delete', 'table', 'netdev', 'rcm_lossy')]) {
+        try {
+          undo();
+        } catch {
+          // not set up
+        }
+      }
+    }
+  }, 180_000);
+
+  it('lets a PC that joins after the stream started finish by repairing over HTTP', async () => {
+    const LATE = PCS - 1;
+    const slot = allocator.take()!;
+    sources.clear();
+    const early = Array.from({ length: PCS - 1 }, (_, k) => restorePc(k, slot.portBase));
+    let senderDone = false;
+    const report = send(settings({ minReceivers: PCS - 1, maxBitrate: '40m' }), slot).finally(() => (senderDone = true));
+    // The late PC starts once the others have received a first chunk: the transfer is under way.
+    const since = Date.now();
+    while (!((sources.get(0)?.counts.goodChunks ?? 0) > 0) && Date.now() - since < 60_000) await new Promise((r) => setTimeout(r, 50));
+    expect(senderDone).toBe(false);
+    const late = await restorePc(LATE, slot.portBase, { startTimeoutSec: 3 });
+    const [sent, ...done] = await Promise.all([report, ...early]);
+    allocator.release(slot);
+    const image = storedBytes();
+    expect(sent, pc.lastLog(30)).toMatchObject({ ok: true, reason: 'complete' });
+    for (const r of [...done, late]) await expectImage(r);
+    expect(late.source.counts.ended).not.toBe('complete');
+    expect(late.source.counts.multicastBytes).toBe(0);
+    expect(late.source.counts.repairBytes).toBeGreaterThan(image * 0.95);
+    for (const r of done) expect(r.source.counts, `pc${r.k}`).toMatchObject({ ended: 'complete', repairBytes: 0 });
   }, 180_000);
 });

@@ -20,6 +20,7 @@
 // - Counts per PC: bytes the engine got by multicast and by repair, chunks dropped, evicted.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import type { Manifest } from '../format.js';
 import { zstdDecompress } from '../zstd.js';
 import type { ImagingApi, TaskResult } from './api.js';
@@ -51,6 +52,9 @@ export interface MulticastCounts extends VerifyCounts {
   repairChunks: number;
   /** Checked chunks evicted from the buffer before the engine asked for them. */
   evictedChunks: number;
+  /** Seconds spent checking chunks, and from the first chunk to the end of the stream. */
+  verifySeconds: number;
+  streamSeconds: number;
   /** Why the stream ended (null while it runs). */
   ended: string | null;
 }
@@ -58,7 +62,8 @@ export interface MulticastCounts extends VerifyCounts {
 type Waiter = (b: Buffer | null) => void;
 
 export class MulticastSource {
-  readonly counts: MulticastCounts = { goodChunks: 0, goodBytes: 0, badChunks: 0, badBytes: 0, multicastBytes: 0, multicastChunks: 0, repairBytes: 0, repairChunks: 0, evictedChunks: 0, ended: null };
+  readonly counts: MulticastCounts = { goodChunks: 0, goodBytes: 0, badChunks: 0, badBytes: 0, multicastBytes: 0, multicastChunks: 0, repairBytes: 0, repairChunks: 0, evictedChunks: 0, verifySeconds: 0, streamSeconds: 0, ended: null };
+  private firstAt = 0;
   private child: ChildProcess | null = null;
   private readonly kept = new Map<string, Buffer>();
   private keptBytes = 0;
@@ -159,6 +164,7 @@ export class MulticastSource {
   private finish(why: string): void {
     if (this.counts.ended === null) {
       this.counts.ended = why;
+      if (this.firstAt) this.counts.streamSeconds = (performance.now() - this.firstAt) / 1000;
       this.o.log?.(`roomcast: multicast stream ended (${why}); ${this.counts.goodChunks} chunks received, ${this.counts.badChunks} dropped as damaged; what is missing is fetched over HTTP`);
     }
     for (const ws of this.waiters.values()) for (const w of ws) w(null);
@@ -171,8 +177,14 @@ export class MulticastSource {
   private async verify(id: string, bytes: Buffer): Promise<boolean> {
     const length = this.index.get(id)?.length;
     if (length === undefined) return false; // not a chunk of this version
-    const data = await zstdDecompress(bytes, length);
-    return data.length === length && createHash('sha256').update(data).digest('hex') === id;
+    const began = performance.now();
+    this.firstAt ||= began;
+    try {
+      const data = await zstdDecompress(bytes, length);
+      return data.length === length && createHash('sha256').update(data).digest('hex') === id;
+    } finally {
+      this.counts.verifySeconds += (performance.now() - began) / 1000;
+    }
   }
 
   private async run(): Promise<void> {
