@@ -192,7 +192,9 @@ export class RecordDecoder {
   /** The first n buffered bytes, without consuming them. */
   private peek(n: number): Buffer {
     if (this.parts[0]!.length >= n) return this.parts[0]!.subarray(0, n);
-    return Buffer.concat(this.parts, this.buffered).subarray(0, n);
+    const out = Buffer.alloc(n);
+    for (let i = 0, got = 0; got < n; i++) got += this.parts[i]!.copy(out, got, 0, Math.min(this.parts[i]!.length, n - got));
+    return out;
   }
 
   /** Consumes n buffered bytes (a view of the piece when it holds them all, else one copy). */
