@@ -11,6 +11,8 @@
 //   (lost, damaged, evicted), one it does not carry, and every chunk once the stream ended (complete,
 //   the PC dropped by the sender, udp-receiver gone, a malformed record, a stream of another version)
 //   is fetched over HTTP: the repair. No chunk is ever waited for after the stream ended.
+// - udp-receiver's output is read as it comes, checked or not (up to maxBufferBytes waiting to be
+//   checked), so a PC busy checking chunks still answers the sender.
 // - Kept chunks are bounded (maxBufferBytes): past the bound, the reading stops (udp-receiver's
 //   back-pressure: a PC that stays behind is eventually dropped by the sender and repairs), unless the
 //   engine waits for a chunk still to come: then the oldest kept chunks are evicted (and repaired if
@@ -21,6 +23,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
+import type { Readable } from 'node:stream';
 import type { Manifest } from '../format.js';
 import { zstdDecompress } from '../zstd.js';
 import type { ImagingApi, TaskResult } from './api.js';
@@ -60,6 +63,49 @@ export interface MulticastCounts extends VerifyCounts {
 }
 
 type Waiter = (b: Buffer | null) => void;
+
+const DEFAULT_BUFFER = 256 * 1024 * 1024;
+
+/**
+ * Reads `stream` as fast as it gives, whatever the consumer does, up to `maxBytes` not yet consumed
+ * (then it pauses): udp-receiver is never kept from answering the sender by a PC busy checking
+ * chunks, only by a PC that fell a whole buffer behind.
+ */
+async function* drain(stream: Readable, maxBytes: number): AsyncGenerator<Buffer> {
+  const queue: Buffer[] = [];
+  let queued = 0;
+  let ended = false;
+  let failed: Error | null = null;
+  let wake: (() => void) | null = null;
+  const poke = () => {
+    const w = wake;
+    wake = null;
+    w?.();
+  };
+  stream.on('data', (b: Buffer) => {
+    queue.push(b);
+    queued += b.length;
+    if (queued > maxBytes) stream.pause();
+    poke();
+  });
+  stream.on('end', () => ((ended = true), poke()));
+  stream.on('close', () => ((ended = true), poke()));
+  stream.on('error', (err) => ((failed = err), poke()));
+  try {
+    for (;;) {
+      const b = queue.shift();
+      if (b) {
+        queued -= b.length;
+        if (queued <= maxBytes && stream.isPaused()) stream.resume();
+        yield b;
+      } else if (failed) throw failed;
+      else if (ended) return;
+      else await new Promise<void>((r) => (wake = r));
+    }
+  } finally {
+    stream.destroy();
+  }
+}
 
 export class MulticastSource {
   readonly counts: MulticastCounts = { goodChunks: 0, goodBytes: 0, badChunks: 0, badBytes: 0, multicastBytes: 0, multicastChunks: 0, repairBytes: 0, repairChunks: 0, evictedChunks: 0, verifySeconds: 0, streamSeconds: 0, ended: null };
@@ -148,7 +194,7 @@ export class MulticastSource {
 
   /** Past the bound: wait for the engine, or evict the oldest kept chunks when it waits for one still to come. */
   private async room(): Promise<void> {
-    const max = this.o.maxBufferBytes ?? 256 * 1024 * 1024;
+    const max = this.o.maxBufferBytes ?? DEFAULT_BUFFER;
     while (this.keptBytes > max && !this.ended) {
       if (this.waiters.size) {
         const [oldest, b] = this.kept.entries().next().value as [string, Buffer];
@@ -217,7 +263,7 @@ export class MulticastSource {
     };
     try {
       if (this.ended) return;
-      for await (const c of verifiedChunks(child.stdout!, (id, b) => this.verify(id, b), this.counts, onSession)) {
+      for await (const c of verifiedChunks(drain(child.stdout!, this.o.maxBufferBytes ?? DEFAULT_BUFFER), (id, b) => this.verify(id, b), this.counts, onSession)) {
         if (this.ended) break;
         this.arrive(c.id, Buffer.from(c.bytes));
         await this.room();
