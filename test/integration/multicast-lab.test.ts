@@ -185,8 +185,8 @@ describe.skipIf(!isRoot || missing.length > 0)('multicast room restore in networ
     }
   }
 
-  function send(s: MulticastSettings, slot: ReturnType<SessionAllocator['take']>): Promise<SenderReport> {
-    return sendSession({ settings: s, slot: slot!, versionId, chunks: streamOrder(manifest), read: chunkFileReader(path.join(pc.app.dataDir, 'images')), prefix: ['ip', 'netns', 'exec', SRV], log: (l) => pc.log.push(l) });
+  function send(s: MulticastSettings, slot: ReturnType<SessionAllocator['take']>, read = chunkFileReader(path.join(pc.app.dataDir, 'images'))): Promise<SenderReport> {
+    return sendSession({ settings: s, slot: slot!, versionId, chunks: streamOrder(manifest), read, prefix: ['ip', 'netns', 'exec', SRV], log: (l) => pc.log.push(l) });
   }
 
   async function expectImage(r: PcRun): Promise<void> {
@@ -257,13 +257,21 @@ describe.skipIf(!isRoot || missing.length > 0)('multicast room restore in networ
     }
   }, 180_000);
 
-  it('lets a PC that joins after the stream started finish by repairing over HTTP', async () => {
+  it('lets a PC that joins after the stream started finish by repairing over HTTP; a chunk damaged on the way is dropped and repaired', async () => {
     const LATE = PCS - 1;
     const slot = allocator.take()!;
     sources.clear();
+    // The largest chunk (data a blank disk does not hold) leaves the server with one byte changed.
+    const damaged = streamOrder(manifest).reduce((a, b) => (b.storedSize > a.storedSize ? b : a));
+    const store = chunkFileReader(path.join(pc.app.dataDir, 'images'));
+    const read = async (cid: string) => {
+      const b = await store(cid);
+      if (cid === damaged.id) b[b.length - 3]! ^= 0x5a;
+      return b;
+    };
     const early = Array.from({ length: PCS - 1 }, (_, k) => restorePc(k, slot.portBase));
     let senderDone = false;
-    const report = send(settings({ minReceivers: PCS - 1, maxBitrate: '40m' }), slot).finally(() => (senderDone = true));
+    const report = send(settings({ minReceivers: PCS - 1, maxBitrate: '40m' }), slot, read).finally(() => (senderDone = true));
     // The late PC starts once the others have received a first chunk: the transfer is under way.
     const since = Date.now();
     while (!((sources.get(0)?.counts.goodChunks ?? 0) > 0) && Date.now() - since < 60_000) await new Promise((r) => setTimeout(r, 50));
@@ -277,6 +285,26 @@ describe.skipIf(!isRoot || missing.length > 0)('multicast room restore in networ
     expect(late.source.counts.ended).not.toBe('complete');
     expect(late.source.counts.multicastBytes).toBe(0);
     expect(late.source.counts.repairBytes).toBeGreaterThan(image * 0.95);
-    for (const r of done) expect(r.source.counts, `pc${r.k}`).toMatchObject({ ended: 'complete', repairBytes: 0 });
+    for (const r of done) {
+      expect(r.source.counts, `pc${r.k}`).toMatchObject({ ended: 'complete', badChunks: 1, badBytes: damaged.storedSize, goodBytes: image - damaged.storedSize });
+      expect(r.source.counts.repairBytes, `pc${r.k}`).toBeGreaterThan(0);
+      expect(r.source.counts.repairBytes, `pc${r.k}`).toBeLessThanOrEqual(damaged.storedSize);
+    }
   }, 180_000);
+
+  it('ends a session no PC joins by itself, and stops one that runs past its bound', async () => {
+    const slot = allocator.take()!;
+    try {
+      const alone = await send(settings({ startTimeoutSec: 2 }), slot);
+      expect(alone).toMatchObject({ ok: false, reason: 'no_receivers', joined: [] });
+      expect(alone.seconds).toBeLessThan(10);
+      const bounded = await send(settings({ startTimeoutSec: 600, sessionTimeoutSec: 10 }), slot);
+      expect(bounded).toMatchObject({ ok: false, reason: 'timeout', detail: expect.stringMatching(/ran past its bound/) });
+      expect(bounded.seconds).toBeGreaterThanOrEqual(10);
+      expect(bounded.seconds).toBeLessThan(20);
+      expect(ip('netns', 'pids', SRV).trim()).toBe(''); // no sender left behind
+    } finally {
+      allocator.release(slot);
+    }
+  }, 60_000);
 });
