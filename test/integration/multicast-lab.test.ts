@@ -8,7 +8,9 @@
 // its chunk, every file equal); the server sent the stream once, not once per PC. Then one PC on a
 // link shaped to a tenth of the others is dropped and repairs over HTTP while the others finish
 // without it; a PC that joins after the stream started repairs everything; 2 % random loss on one
-// link is repaired. Needs root (namespaces, loop devices, mounts), udpcast, iproute2, nftables.
+// link is repaired; a chunk damaged on the way is dropped and repaired; two rooms run at once on two
+// groups without seeing each other's data; a session nobody joins, or one past its bound, ends.
+// Needs root (namespaces, loop devices, mounts), udpcast, iproute2, nftables.
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
@@ -185,8 +187,8 @@ describe.skipIf(!isRoot || missing.length > 0)('multicast room restore in networ
     }
   }
 
-  function send(s: MulticastSettings, slot: ReturnType<SessionAllocator['take']>, read = chunkFileReader(path.join(pc.app.dataDir, 'images'))): Promise<SenderReport> {
-    return sendSession({ settings: s, slot: slot!, versionId, chunks: streamOrder(manifest), read, prefix: ['ip', 'netns', 'exec', SRV], log: (l) => pc.log.push(l) });
+  function send(s: MulticastSettings, slot: ReturnType<SessionAllocator['take']>, read = chunkFileReader(path.join(pc.app.dataDir, 'images')), chunks = streamOrder(manifest)): Promise<SenderReport> {
+    return sendSession({ settings: s, slot: slot!, versionId, chunks, read, prefix: ['ip', 'netns', 'exec', SRV], log: (l) => pc.log.push(l) });
   }
 
   async function expectImage(r: PcRun): Promise<void> {
@@ -290,6 +292,32 @@ describe.skipIf(!isRoot || missing.length > 0)('multicast room restore in networ
       expect(r.source.counts.repairBytes, `pc${r.k}`).toBeGreaterThan(0);
       expect(r.source.counts.repairBytes, `pc${r.k}`).toBeLessThanOrEqual(damaged.storedSize);
     }
+  }, 180_000);
+
+  it('runs two rooms at once on two groups without either seeing the other one\'s data', async () => {
+    const order = streamOrder(manifest);
+    const half = Math.ceil(order.length / 2);
+    // Room A streams the first half of the chunks, room B the rest: a PC that got the other room's data would count it.
+    const rooms = [
+      { slot: allocator.take()!, pcs: [0, 1], chunks: order.slice(0, half) },
+      { slot: allocator.take()!, pcs: [2, 3], chunks: order.slice(half) },
+    ];
+    expect(rooms[0]!.slot.group).not.toBe(rooms[1]!.slot.group);
+    expect(rooms[0]!.slot.portBase).not.toBe(rooms[1]!.slot.portBase);
+    const runs = rooms.flatMap((r) => r.pcs.map((k) => restorePc(k, r.slot.portBase)));
+    const reports = await Promise.all(rooms.map((r) => send(settings({ minReceivers: 2 }), r.slot, undefined, r.chunks)));
+    const done = await Promise.all(runs);
+    for (const r of rooms) allocator.release(r.slot);
+    for (const [i, r] of rooms.entries()) {
+      expect(reports[i], pc.lastLog(30)).toMatchObject({ ok: true, reason: 'complete', dropped: [] });
+      expect(reports[i]!.joined.sort()).toEqual(r.pcs.map(ipOf).sort());
+      const bytes = r.chunks.reduce((n, c) => n + c.storedSize, 0);
+      for (const k of r.pcs) {
+        expect(done[k]!.source.counts, `pc${k}`).toMatchObject({ ended: 'complete', goodChunks: r.chunks.length, goodBytes: bytes, badChunks: 0 });
+        expect(done[k]!.source.counts.repairBytes, `pc${k}`).toBeGreaterThan(0); // the other room's half
+      }
+    }
+    for (const r of done) await expectImage(r);
   }, 180_000);
 
   it('ends a session no PC joins by itself, and stops one that runs past its bound', async () => {
