@@ -5,6 +5,7 @@ import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { zstdCompress, zstdDecompress } from '../zstd.js';
+import { receiverArgs } from './multicast.js';
 import { RecordDecoder, streamOrder, RecordError, chunkRecordHead, encodeSession, endRecord, sessionRecord, verifiedChunks, type StreamRecord, type VerifyCounts } from './multicast-records.js';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
@@ -151,5 +152,10 @@ describe('multicast chunk records', () => {
     const m = { bootArea: { chunks: [c(a)] }, partitions: [{ chunks: [c(b, 20), c(a)] }, { chunks: [c(z, 30), c(b, 20)] }] } as unknown as Parameters<typeof streamOrder>[0];
     expect(streamOrder(m).map((x) => [x.id[0], x.storedSize])).toEqual([['a', 10], ['b', 20], ['c', 30]]);
     expect(streamOrder(m, new Set([z, a])).map((x) => x.id[0])).toEqual(['a', 'c']);
+  });
+
+  it('gives udp-receiver the session port pair and bounds its waits', () => {
+    expect(receiverArgs({ iface: 'eth0', portBase: 9002, startTimeoutSec: 10, receiveTimeoutSec: 5 })).toEqual(['--interface', 'eth0', '--portbase', '9002', '--nokbd', '--no-progress', '--start-timeout', '10', '--receive-timeout', '5']);
+    expect(receiverArgs({ iface: 'eth0', portBase: 9000 })).toEqual(expect.arrayContaining(['--start-timeout', '60', '--receive-timeout', '10']));
   });
 });

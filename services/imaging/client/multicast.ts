@@ -107,6 +107,11 @@ async function* drain(stream: Readable, maxBytes: number): AsyncGenerator<Buffer
   }
 }
 
+/** udp-receiver's arguments: the session's port pair (the data group comes from the sender), its bounds; the records on stdout. */
+export function receiverArgs(o: Pick<MulticastSourceOptions, 'iface' | 'portBase' | 'startTimeoutSec' | 'receiveTimeoutSec'>): string[] {
+  return ['--interface', o.iface, '--portbase', String(o.portBase), '--nokbd', '--no-progress', '--start-timeout', String(o.startTimeoutSec ?? 60), '--receive-timeout', String(o.receiveTimeoutSec ?? 10)];
+}
+
 export class MulticastSource {
   readonly counts: MulticastCounts = { goodChunks: 0, goodBytes: 0, badChunks: 0, badBytes: 0, multicastBytes: 0, multicastChunks: 0, repairBytes: 0, repairChunks: 0, evictedChunks: 0, verifySeconds: 0, streamSeconds: 0, ended: null };
   private firstAt = 0;
@@ -234,7 +239,7 @@ export class MulticastSource {
   }
 
   private async run(): Promise<void> {
-    const args = ['--interface', this.o.iface, '--portbase', String(this.o.portBase), '--nokbd', '--no-progress', '--start-timeout', String(this.o.startTimeoutSec ?? 60), '--receive-timeout', String(this.o.receiveTimeoutSec ?? 10)];
+    const args = receiverArgs(this.o);
     const program = this.o.program ?? 'udp-receiver';
     const [cmd, ...rest] = this.o.prefix?.length ? [...this.o.prefix, program, ...args] : [program, ...args];
     const st: { exit: string | null } = { exit: null };

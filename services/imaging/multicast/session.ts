@@ -140,11 +140,6 @@ export function senderArgs(s: MulticastSettings, slot: SessionSlot): string[] {
   return args;
 }
 
-/** udp-receiver's arguments for the PC side of a session (the records come on its stdout). */
-export function receiverArgs(iface: string, slot: Pick<SessionSlot, 'portBase'>, startTimeoutSec: number, receiveTimeoutSec: number): string[] {
-  return ['--interface', iface, '--portbase', String(slot.portBase), '--nokbd', '--no-progress', '--start-timeout', String(startTimeoutSec), '--receive-timeout', String(receiveTimeoutSec)];
-}
-
 export type SenderReason =
   /** Every PC still joined at the end got the whole stream. */
   | 'complete'
