@@ -46,14 +46,14 @@ describe('multicast chunk records', () => {
     const total = cs.reduce((s, c) => s + c.stored.length, 0);
     for (const cut of [() => stream.length, () => 1, (i: number) => [7, 13, 1, 5000, 3][i % 5]!, (i: number) => (i * 7919) % 65536]) {
       const recs = decodeIn(stream, cut);
-      expect(recs[0]).toEqual({ type: 'session', header: { versionId: 42, chunks: 5, bytes: total } });
+      expect(recs[0]).toEqual({ type: 'session', header: { versionId: 42, ids: cs.map((c) => c.id), chunks: 5, bytes: total } });
       expect(recs.slice(1, -1).map((r) => (r.type === 'chunk' ? [r.id, Buffer.compare(r.bytes, store.get(r.id)!)] : r.type))).toEqual(cs.map((c) => [c.id, 0]));
       expect(recs.at(-1)).toEqual({ type: 'end', chunks: 5, bytes: total });
     }
   });
 
   it('refuses a malformed record with what is wrong and where, and decodes nothing after it', () => {
-    const s = sessionRecord({ versionId: 1, chunks: 1, bytes: 10 });
+    const s = sessionRecord({ versionId: 1, ids: ['ab'.repeat(32)], chunks: 1, bytes: 10 });
     const bad = (b: Buffer, says: RegExp) => {
       const d = new RecordDecoder();
       expect(() => d.push(b)).toThrow(says);
@@ -74,11 +74,13 @@ describe('multicast chunk records', () => {
     bad(Buffer.concat([s, s]), /a second SESSION record/);
     bad(Buffer.concat([s, endRecord(0, 0), chunk]), /a record after END/);
     bad(Buffer.concat([Buffer.from('52434d430101000000000003', 'hex'), Buffer.from('{x}')]), /SESSION record at byte 0 is not JSON/);
+    bad(sessionRecord({ versionId: 1, ids: ['ab'.repeat(32)], chunks: 2, bytes: 10 }), /SESSION record at byte 0 does not list its 2 chunk ids/);
+    bad(sessionRecord({ versionId: 1, ids: ['AB'], chunks: 1, bytes: 10 }), /does not list its 1 chunk ids/);
     expect(() => chunkRecordHead('nothex', 1)).toThrow(RecordError);
   });
 
   it('says a stream that stops inside a record or before END is truncated', () => {
-    const s = sessionRecord({ versionId: 1, chunks: 1, bytes: 10 });
+    const s = sessionRecord({ versionId: 1, ids: ['ab'.repeat(32)], chunks: 1, bytes: 10 });
     const chunk = Buffer.concat([chunkRecordHead('cd'.repeat(32), 10), Buffer.alloc(10)]);
     const inside = new RecordDecoder();
     inside.push(Buffer.concat([s, chunk.subarray(0, 20)]));

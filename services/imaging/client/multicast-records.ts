@@ -6,10 +6,11 @@
 // Rules of the format (version 1, all integers big-endian):
 // - Every record starts with a 12-byte head: magic 'RCMC' (4), format version (1), type (1), two
 //   zero bytes (2), and the length of its body (4).
-// - The stream is: one SESSION record (body: UTF-8 JSON, SessionHeader), then CHUNK records in disk
-//   order (body: the chunk id, 32 raw bytes of the SHA-256 the manifest names it by, then the stored
-//   bytes of the chunk exactly as GET /api/v1/client/chunks/<hash> answers them), then one END record
-//   (body: UTF-8 JSON, { chunks, bytes } as sent) that says the stream is complete.
+// - The stream is: one SESSION record (body: UTF-8 JSON, SessionHeader: the version, and the ids of
+//   the chunks that follow, in order, so a PC knows at once what it must fetch over HTTP), then
+//   CHUNK records in disk order (body: the chunk id, 32 raw bytes of the SHA-256 the manifest names
+//   it by, then the stored bytes of the chunk exactly as GET /api/v1/client/chunks/<hash> answers
+//   them), then one END record (body: UTF-8 JSON, { chunks, bytes } as sent): the stream is complete.
 // - A head with another magic, an unknown version or type, non-zero reserved bytes, or a body longer
 //   than MAX_BODY is malformed: the decoder throws a RecordError saying what and at which byte of the
 //   stream, and decodes nothing after it (the stream cannot be resynchronised: the PC repairs the rest
@@ -34,6 +35,8 @@ export const RecordType = { session: 1, chunk: 2, end: 3 } as const;
 export interface SessionHeader {
   /** The image version streamed (its id on the server). */
   versionId: number;
+  /** The ids of the chunks that follow, in their order: a PC fetches any other chunk over HTTP at once. */
+  ids: string[];
   /** Chunk records that follow, and the sum of their stored bytes. */
   chunks: number;
   bytes: number;
@@ -94,7 +97,7 @@ export function chunkRecordHead(id: string, length: number): Buffer {
  * of the reader), and END. A chunk that cannot be read fails the stream with the reason.
  */
 export function encodeSession(versionId: number, ids: Array<{ id: string; storedSize: number }>, read: (id: string) => Promise<Buffer>): Readable {
-  const header: SessionHeader = { versionId, chunks: ids.length, bytes: ids.reduce((s, c) => s + c.storedSize, 0) };
+  const header: SessionHeader = { versionId, ids: ids.map((c) => c.id), chunks: ids.length, bytes: ids.reduce((s, c) => s + c.storedSize, 0) };
   async function* records(): AsyncGenerator<Buffer> {
     yield sessionRecord(header);
     let bytes = 0;
@@ -183,7 +186,10 @@ export class RecordDecoder {
     const n = (k: string) => (Number.isSafeInteger(v?.[k]) && (v[k] as number) >= 0 ? (v[k] as number) : this.fail(`the record at byte ${this.offset} lacks a count "${k}"`, 'malformed'));
     if (type === RecordType.session) {
       this.sawSession = true;
-      return { type: 'session', header: { versionId: n('versionId'), chunks: n('chunks'), bytes: n('bytes') } };
+      const ids = v?.ids;
+      const chunks = n('chunks');
+      if (!Array.isArray(ids) || ids.length !== chunks || !ids.every((x) => typeof x === 'string' && /^[0-9a-f]{64}$/.test(x))) this.fail(`the SESSION record at byte ${this.offset} does not list its ${chunks} chunk ids`, 'malformed');
+      return { type: 'session', header: { versionId: n('versionId'), ids: ids as string[], chunks, bytes: n('bytes') } };
     }
     this.ended = true;
     return { type: 'end', chunks: n('chunks'), bytes: n('bytes') };

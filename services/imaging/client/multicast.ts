@@ -10,7 +10,8 @@
 //   is kept is served at once; one the stream will still bring is waited for; one the stream went past
 //   (lost, damaged, evicted), one it does not carry, and every chunk once the stream ended (complete,
 //   the PC dropped by the sender, udp-receiver gone, a malformed record, a stream of another version)
-//   is fetched over HTTP: the repair. No chunk is ever waited for after the stream ended.
+//   is fetched over HTTP: the repair. Whether the stream carries a chunk is its SESSION record's list
+//   (until it comes, the version's disk order is assumed). No chunk is waited for after the stream ended.
 // - udp-receiver's output is read as it comes, checked or not (up to maxBufferBytes waiting to be
 //   checked), so a PC busy checking chunks still answers the sender.
 // - Kept chunks are bounded (maxBufferBytes): past the bound, the reading stops (udp-receiver's
@@ -120,7 +121,9 @@ export class MulticastSource {
   private keptBytes = 0;
   private readonly waiters = new Map<string, Waiter[]>();
   private index = new Map<string, { at: number; length: number }>();
-  /** Position in the stream order of the last chunk that arrived. */
+  /** The session's chunks and their positions in the stream (its SESSION record); null until it comes. */
+  private carried: Map<string, number> | null = null;
+  /** Position in the stream of the last chunk that arrived. */
   private cursor = -1;
   private manifestSet!: () => void;
   private readonly manifestKnown = new Promise<void>((r) => (this.manifestSet = r));
@@ -142,6 +145,28 @@ export class MulticastSource {
     return this.counts.ended !== null;
   }
 
+  /** Where a chunk comes in the stream: the session's list once known, else the version's disk order; undefined when it does not come. */
+  private pos(id: string): number | undefined {
+    return this.carried ? this.carried.get(id) : this.index.get(id)?.at;
+  }
+
+  /** The session's SESSION record: its version must be ours; a chunk it does not carry is repaired at once. */
+  private session(h: SessionHeader): void {
+    if (this.o.versionId !== undefined && h.versionId !== this.o.versionId) throw new Error(`the stream is of version ${h.versionId}, not ${this.o.versionId}`);
+    this.carried = new Map(h.ids.map((id, at) => [id, at]));
+    this.o.log?.(`roomcast: multicast session of ${h.chunks} chunks (${(h.bytes / 1048576).toFixed(1)} MiB) started`);
+    this.release((id) => !this.carried!.has(id));
+  }
+
+  /** Answers null (repair over HTTP) to every wait for a chunk `gone` says will not come. */
+  private release(gone: (id: string) => boolean): void {
+    for (const [id, ws] of this.waiters) {
+      if (!gone(id)) continue;
+      this.waiters.delete(id);
+      for (const w of ws) w(null);
+    }
+  }
+
   /**
    * The chunk's stored bytes from the stream, waiting for it if the stream is still to bring it;
    * null when it will not come (the caller repairs over HTTP). `keep`: leave it kept for other reads.
@@ -149,7 +174,7 @@ export class MulticastSource {
   async take(id: string, keep = false): Promise<Buffer | null> {
     let b = this.kept.get(id) ?? null;
     if (!b) {
-      const at = this.index.get(id)?.at;
+      const at = this.pos(id);
       if (this.ended || at === undefined || at <= this.cursor) return null;
       b = await new Promise<Buffer | null>((resolve) => {
         this.waiters.set(id, [...(this.waiters.get(id) ?? []), resolve]);
@@ -178,7 +203,7 @@ export class MulticastSource {
   }
 
   private arrive(id: string, bytes: Buffer): void {
-    const at = this.index.get(id)?.at;
+    const at = this.pos(id);
     if (at !== undefined) this.cursor = Math.max(this.cursor, at);
     const mine = this.waiters.get(id);
     this.waiters.delete(id);
@@ -187,14 +212,8 @@ export class MulticastSource {
       this.keptBytes += bytes.length;
     }
     for (const w of mine ?? []) w(bytes);
-    // Chunks before this one that did not come (lost, dropped): repaired.
-    for (const [wid, ws] of this.waiters) {
-      const a = this.index.get(wid)?.at;
-      if (a !== undefined && a <= this.cursor) {
-        this.waiters.delete(wid);
-        for (const w of ws) w(null);
-      }
-    }
+    // Chunks before this one that did not come (lost, damaged): repaired.
+    this.release((wid) => (this.pos(wid) ?? -1) <= this.cursor);
   }
 
   /** Past the bound: wait for the engine, or evict the oldest kept chunks when it waits for one still to come. */
@@ -218,8 +237,7 @@ export class MulticastSource {
       if (this.firstAt) this.counts.streamSeconds = (performance.now() - this.firstAt) / 1000;
       this.o.log?.(`roomcast: multicast stream ended (${why}); ${this.counts.goodChunks} chunks received, ${this.counts.badChunks} dropped as damaged; what is missing is fetched over HTTP`);
     }
-    for (const ws of this.waiters.values()) for (const w of ws) w(null);
-    this.waiters.clear();
+    this.release(() => true);
     this.poke();
     const c = this.child;
     if (c && c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
@@ -263,12 +281,9 @@ export class MulticastSource {
     child.stderr!.setEncoding('utf8');
     child.stderr!.on('data', (s: string) => (this.stderr = (this.stderr + s).slice(-20_000)));
     await this.manifestKnown;
-    const onSession = (h: SessionHeader) => {
-      if (this.o.versionId !== undefined && h.versionId !== this.o.versionId) throw new Error(`the stream is of version ${h.versionId}, not ${this.o.versionId}`);
-    };
     try {
       if (this.ended) return;
-      for await (const c of verifiedChunks(drain(child.stdout!, this.o.maxBufferBytes ?? DEFAULT_BUFFER), (id, b) => this.verify(id, b), this.counts, onSession)) {
+      for await (const c of verifiedChunks(drain(child.stdout!, this.o.maxBufferBytes ?? DEFAULT_BUFFER), (id, b) => this.verify(id, b), this.counts, (h) => this.session(h))) {
         if (this.ended) break;
         this.arrive(c.id, Buffer.from(c.bytes));
         await this.room();
