@@ -9,7 +9,8 @@
 // link shaped to a tenth of the others is dropped and repairs over HTTP while the others finish
 // without it; a PC that joins after the stream started repairs everything; 2 % random loss on one
 // link is repaired; a chunk damaged on the way is dropped and repaired; two rooms run at once on two
-// groups without seeing each other's data; a session nobody joins, or one past its bound, ends.
+// groups without seeing each other's data; a PC whose receiver dies mid-stream is dropped without
+// holding the others; a session nobody joins, or one past its bound, ends.
 // Needs root (namespaces, loop devices, mounts), udpcast, iproute2, nftables.
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -292,6 +293,26 @@ describe.skipIf(!isRoot || missing.length > 0)('multicast room restore in networ
       expect(r.source.counts.repairBytes, `pc${r.k}`).toBeGreaterThan(0);
       expect(r.source.counts.repairBytes, `pc${r.k}`).toBeLessThanOrEqual(damaged.storedSize);
     }
+  }, 180_000);
+
+  it('drops a PC whose receiver dies in the middle of the stream: the others finish, the session does not wait for it', async () => {
+    const DEAD = 2;
+    const slot = allocator.take()!;
+    sources.clear();
+    const runs = Array.from({ length: PCS }, (_, k) => restorePc(k, slot.portBase));
+    const report = send(settings({ retriesUntilDrop: 8 }), slot);
+    const since = Date.now();
+    while (!((sources.get(DEAD)?.counts.goodChunks ?? 0) > 0) && Date.now() - since < 60_000) await new Promise((r) => setTimeout(r, 20));
+    // The only process in that namespace is this PC's udp-receiver.
+    for (const pid of ip('netns', 'pids', cli(DEAD)).split('\n').filter(Boolean)) process.kill(Number(pid), 'SIGKILL');
+    const sent = await report;
+    const done = await Promise.all(runs);
+    allocator.release(slot);
+    expect(sent, pc.lastLog(30)).toMatchObject({ ok: true, reason: 'complete', dropped: [ipOf(DEAD)] });
+    expect(sent.seconds).toBeLessThan(60);
+    expect(done[DEAD]!.source.counts.ended).toMatch(/udp-receiver ended with signal SIGKILL/);
+    for (const r of done.filter((x) => x.k !== DEAD)) expect(r.source.counts, `pc${r.k}`).toMatchObject({ ended: 'complete', repairBytes: 0 });
+    for (const r of done) await expectImage(r); // the PC whose receiver died repaired over HTTP
   }, 180_000);
 
   it('runs two rooms at once on two groups without either seeing the other one\'s data', async () => {
