@@ -20,11 +20,16 @@ import { buildImage, type Built } from '../support/images.js';
 const digestOf = (b: Buffer) => `sha-256=:${createHash('sha256').update(b).digest('base64')}:`;
 const distinct = (m: Manifest) => [...new Set([...m.bootArea.chunks, ...m.partitions.flatMap((p) => p.chunks)].map((c) => c.hash))].sort();
 
-/** A directory holding a `zstd` that waits until `gate` exists, then runs the real one. */
+/**
+ * A directory holding a `zstd` that waits until `gate` exists, then runs the real one. A waiting one
+ * whose directory is gone (the test removed it, maybe before it saw the gate) or that waited 2 minutes
+ * gives up: one killed with its api is not left polling for ever.
+ */
 function heldZstd(): { dir: string; gate: string; open: () => void } {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rc-zstd-'));
   const gate = path.join(dir, 'open');
-  fs.writeFileSync(path.join(dir, 'zstd'), `#!/bin/sh\nwhile [ ! -e '${gate}' ]; do sleep 0.05; done\nexec /usr/bin/zstd "$@"\n`, { mode: 0o755 });
+  const wait = `n=0; while [ ! -e '${gate}' ]; do [ -d '${dir}' ] && [ $n -lt 2400 ] || exit 1; n=$((n+1)); sleep 0.05; done`;
+  fs.writeFileSync(path.join(dir, 'zstd'), `#!/bin/sh\n${wait}\nexec /usr/bin/zstd "$@"\n`, { mode: 0o755 });
   return { dir, gate, open: () => fs.writeFileSync(gate, '') };
 }
 
