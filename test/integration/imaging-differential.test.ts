@@ -4,36 +4,16 @@
 // equal), and the restore fetched the block indexes and the blocks that differ rather than whole
 // chunks: far fewer bytes than a full restore of the same version. A chunk stored whole by an older
 // client (one frame, no block index) is fetched whole and restores just as well.
-import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { maskWindow, windowsOf, type Extent, type Manifest } from '../../services/imaging/format.js';
 import { zstdCompress, zstdDecompress } from '../../services/imaging/zstd.js';
-import { SCHOOL_DISK_MIB, SCHOOL_LAYOUT, buildSchoolDisk, missingDiskTools, pseudoRandom, readDiskFiles, writeFiles } from '../support/disks.js';
+import { SCHOOL_DISK_MIB, SCHOOL_LAYOUT, buildSchoolDisk, missingDiskTools, pseudoRandom, readDiskFiles, windowsDiffering, writeFiles } from '../support/disks.js';
 import { ImagingPc } from '../support/imaging-pc.js';
 
 const MIB = 1024 * 1024;
 const missing = missingDiskTools();
 const canRun = process.getuid?.() === 0 && missing.length === 0;
 
-/** Windows of `m` whose masked bytes on `file` do not hash to their chunk. */
-function windowsDiffering(file: string, m: Manifest): string[] {
-  const fd = fs.openSync(file, 'r');
-  const bad: string[] = [];
-  try {
-    const check = (where: string, base: number, ext: Extent[], limit: number, hashes: string[]) => {
-      windowsOf(ext, m.chunkSize, limit).forEach((w, i) => {
-        const b = Buffer.alloc(w.length);
-        fs.readSync(fd, b, 0, w.length, base + w.offset);
-        if (createHash('sha256').update(maskWindow(b, w.used)).digest('hex') !== hashes[i]) bad.push(`${where} @${w.offset}`);
-      });
-    };
-    for (const p of m.partitions) check(`partition ${p.number}`, p.startBytes, p.used as Extent[], p.sizeBytes, p.chunks.map((c) => c.hash));
-  } finally {
-    fs.closeSync(fd);
-  }
-  return bad;
-}
 
 describe.skipIf(!canRun)('differential restore of format v3 (blocks)', () => {
   const pc = new ImagingPc('52:54:00:5c:11:d1', SCHOOL_DISK_MIB * MIB);

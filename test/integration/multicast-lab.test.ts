@@ -13,17 +13,16 @@
 // holding the others; a session nobody joins, or one past its bound, ends.
 // Needs root (namespaces, loop devices, mounts), udpcast, iproute2, nftables.
 import { execFileSync } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
-import fs from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runTask } from '../../services/imaging/client/main.js';
 import { MulticastImagingApi, MulticastSource } from '../../services/imaging/client/multicast.js';
 import { streamOrder } from '../../services/imaging/client/multicast-records.js';
-import { maskWindow, windowsOf, type Extent, type Manifest } from '../../services/imaging/format.js';
+import type { Manifest } from '../../services/imaging/format.js';
 import { chunkFileReader, sendSession, type SenderReport } from '../../services/imaging/multicast/sender.js';
 import { SessionAllocator, checkSettings, type MulticastSettings } from '../../services/imaging/multicast/session.js';
-import { attach, buildDisk, detach, expectedHashes, missingDiskTools, mixedContent, pseudoRandom, readDiskFiles, type DiskFiles, type PartSpec } from '../support/disks.js';
+import { attach, buildDisk, detach, expectedHashes, missingDiskTools, mixedContent, pseudoRandom, readDiskFiles, windowsDiffering, type DiskFiles, type PartSpec } from '../support/disks.js';
 import { helloFacts } from '../support/facts.js';
 import { ImagingPc } from '../support/imaging-pc.js';
 
@@ -79,24 +78,6 @@ function joinBridge(ns: string, port: string, addr: string): void {
 /** Bytes sent on the server's link so far. */
 const serverTxBytes = () => (JSON.parse(ip('-n', SRV, '-s', '-j', 'link', 'show', 'v0')) as Array<{ stats64: { tx: { bytes: number } } }>)[0]!.stats64.tx.bytes;
 
-/** Windows of `m` whose masked bytes on `file` do not hash to their chunk (the imaging tests' check). */
-function windowsDiffering(file: string, m: Manifest): string[] {
-  const fd = fs.openSync(file, 'r');
-  const bad: string[] = [];
-  try {
-    const check = (where: string, base: number, ext: Extent[], limit: number, hashes: string[]) => {
-      windowsOf(ext, m.chunkSize, limit).forEach((w, i) => {
-        const b = Buffer.alloc(w.length);
-        fs.readSync(fd, b, 0, w.length, base + w.offset);
-        if (createHash('sha256').update(maskWindow(b, w.used)).digest('hex') !== hashes[i]) bad.push(`${where} @${w.offset}`);
-      });
-    };
-    for (const p of m.partitions) check(`partition ${p.number}`, p.startBytes, p.used as Extent[], p.sizeBytes, p.chunks.map((c) => c.hash));
-  } finally {
-    fs.closeSync(fd);
-  }
-  return bad;
-}
 
 interface PcRun {
   k: number;

@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { maskWindow, windowsOf, type Extent, type Manifest } from '../../services/imaging/format.js';
 
 const exec = promisify(execFile);
 const MIB = 1024 * 1024;
@@ -336,4 +337,23 @@ export function realisticContent(seed: string, size: number, kind: ContentKind):
   }
   // The tail bytes past the last whole word stay random.
   return buf;
+}
+
+/** Windows of `m` whose masked bytes on `file` do not hash to their chunk. */
+export function windowsDiffering(file: string, m: Manifest): string[] {
+  const fd = fs.openSync(file, 'r');
+  const bad: string[] = [];
+  try {
+    const check = (where: string, base: number, ext: Extent[], limit: number, hashes: string[]) => {
+      windowsOf(ext, m.chunkSize, limit).forEach((w, i) => {
+        const b = Buffer.alloc(w.length);
+        fs.readSync(fd, b, 0, w.length, base + w.offset);
+        if (createHash('sha256').update(maskWindow(b, w.used)).digest('hex') !== hashes[i]) bad.push(`${where} @${w.offset}`);
+      });
+    };
+    for (const p of m.partitions) check(`partition ${p.number}`, p.startBytes, p.used as Extent[], p.sizeBytes, p.chunks.map((c) => c.hash));
+  } finally {
+    fs.closeSync(fd);
+  }
+  return bad;
 }
