@@ -14,33 +14,21 @@
 // Needs root (namespaces, loop devices, mounts), udpcast, iproute2, nftables.
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import path from 'node:path';
+import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runTask } from '../../services/imaging/client/main.js';
 import { MulticastImagingApi, MulticastSource } from '../../services/imaging/client/multicast.js';
 import { streamOrder } from '../../services/imaging/client/multicast-records.js';
 import type { Manifest } from '../../services/imaging/format.js';
-import { chunkFileReader, sendSession, type SenderReport } from '../../services/imaging/multicast/sender.js';
+import { sendSession, type SenderReport } from '../../services/imaging/multicast/sender.js';
 import { SessionAllocator, checkSettings, type MulticastSettings } from '../../services/imaging/multicast/session.js';
-import { attach, buildDisk, detach, expectedHashes, missingDiskTools, mixedContent, pseudoRandom, readDiskFiles, windowsDiffering, type DiskFiles, type PartSpec } from '../support/disks.js';
+import { attach, buildDisk, detach, expectedHashes, missingDiskTools, missingTools, mixedContent, pseudoRandom, readDiskFiles, windowsDiffering, type DiskFiles, type PartSpec } from '../support/disks.js';
 import { helloFacts } from '../support/facts.js';
 import { ImagingPc } from '../support/imaging-pc.js';
 
 const MIB = 1024 * 1024;
 const TOOLS = { 'udp-sender': 'udpcast', 'udp-receiver': 'udpcast', ip: 'iproute2', tc: 'iproute2', nft: 'nftables' } as const;
-const missing = [
-  ...Object.entries(TOOLS)
-    .filter(([bin]) => {
-      try {
-        execFileSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' });
-        return false;
-      } catch {
-        return true;
-      }
-    })
-    .map(([bin, pkg]) => `${bin} (${pkg})`),
-  ...missingDiskTools(),
-];
+const missing = [...missingTools(TOOLS), ...missingDiskTools()];
 const isRoot = process.getuid?.() === 0;
 if (!isRoot) console.warn('multicast-lab: skipped, network namespaces and loop devices need root (run the tests as root, as .ci/run does)');
 else if (missing.length) console.warn(`multicast-lab: skipped, missing ${missing.join(', ')}`);
@@ -169,7 +157,10 @@ describe.skipIf(!isRoot || missing.length > 0)('multicast room restore in networ
     }
   }
 
-  function send(s: MulticastSettings, slot: ReturnType<SessionAllocator['take']>, read = chunkFileReader(path.join(pc.app.dataDir, 'images')), chunks = streamOrder(manifest)): Promise<SenderReport> {
+  /** Reads a stored chunk where the api's store keeps it. */
+  const storeReader = () => (id: string) => fs.promises.readFile(pc.app.container.store.chunkPath(id));
+
+  function send(s: MulticastSettings, slot: ReturnType<SessionAllocator['take']>, read = storeReader(), chunks = streamOrder(manifest)): Promise<SenderReport> {
     return sendSession({ settings: s, slot: slot!, versionId, chunks, read, prefix: ['ip', 'netns', 'exec', SRV], log: (l) => pc.log.push(l) });
   }
 
@@ -247,7 +238,7 @@ describe.skipIf(!isRoot || missing.length > 0)('multicast room restore in networ
     sources.clear();
     // The largest chunk (data a blank disk does not hold) leaves the server with one byte changed.
     const damaged = streamOrder(manifest).reduce((a, b) => (b.storedSize > a.storedSize ? b : a));
-    const store = chunkFileReader(path.join(pc.app.dataDir, 'images'));
+    const store = storeReader();
     const read = async (cid: string) => {
       const b = await store(cid);
       if (cid === damaged.id) b[b.length - 3]! ^= 0x5a;

@@ -29,9 +29,9 @@ export const DISK_TOOLS = {
   losetup: 'mount',
 } as const;
 
-/** Tools (with their Debian package) missing on this machine; empty when disk tests can run. */
-export function missingDiskTools(): string[] {
-  return Object.entries(DISK_TOOLS)
+/** Of `tools` (program → its Debian package), those missing on this machine, as "program (package)". */
+export function missingTools(tools: Record<string, string>): string[] {
+  return Object.entries(tools)
     .filter(([bin]) => {
       try {
         execFileSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' });
@@ -42,6 +42,9 @@ export function missingDiskTools(): string[] {
     })
     .map(([bin, pkg]) => `${bin} (${pkg})`);
 }
+
+/** Tools (with their Debian package) missing on this machine; empty when disk tests can run. */
+export const missingDiskTools = (): string[] => missingTools(DISK_TOOLS);
 
 export const run = async (cmd: string, args: string[]) => (await exec(cmd, args, { maxBuffer: 64 << 20 })).stdout;
 

@@ -12,8 +12,6 @@
 // - The report says the bytes written to udp-sender (the stream, once, whatever the number of PCs),
 //   the PCs joined and dropped, and the outcome with a reason a person can act on.
 import { spawn } from 'node:child_process';
-import fs from 'node:fs/promises';
-import path from 'node:path';
 import { encodeSession } from '../client/multicast-records.js';
 import { readSenderLog, senderArgs, senderOutcome, type MulticastSettings, type SenderReason, type SessionSlot } from './session.js';
 
@@ -23,7 +21,7 @@ export interface SendOptions {
   versionId: number;
   /** The chunks to send, in disk order, each once, with their stored size. */
   chunks: Array<{ id: string; storedSize: number }>;
-  /** Reads a stored chunk (chunkFileReader, or ImageStore's file). */
+  /** Reads a stored chunk: its file, ImageStore.chunkPath. */
   read: (id: string) => Promise<Buffer>;
   /** The program, default 'udp-sender'; `prefix` runs it through another (tests: ip netns exec NS). */
   program?: string;
@@ -44,9 +42,6 @@ export interface SenderReport {
   exitCode: number | null;
   seconds: number;
 }
-
-/** Reads a chunk from the image store's directory (store.ts: chunks/<first 2 hex>/<hash>.zst). */
-export const chunkFileReader = (imagesDir: string) => (id: string) => fs.readFile(path.join(imagesDir, 'chunks', id.slice(0, 2), `${id}.zst`));
 
 const KILL_GRACE_MS = 5000;
 
