@@ -1,5 +1,6 @@
 // The check of one uploaded chunk frame: the SHA-256 of the frame as stored, against the Content-Digest
-// it was sent with (when given), then decompress it (at most the chunk size) and hash what comes out. On Node >= 22.15 (node:zlib has zstd: the appliance) a small pool of worker threads does it, off
+// it was sent with (when given), then decompress it (at most the chunk size) and hash what comes out.
+// On Node >= 22.15 (node:zlib has zstd: the appliance) a small pool of worker threads does it, off
 // the api's event loop and without a process per chunk; on older Node (the tests' Node 20) the zstd
 // program per chunk (zstd.ts), hashed here.
 import { createHash } from 'node:crypto';
@@ -20,7 +21,7 @@ export interface FrameChecker {
   readonly engine: string;
   /**
    * Hashes the frame in `file` and compares it with `frameSha256` (hex) when given, then decompresses
-   * it; rejects with FrameRejected when the frame is not the one sent, or not a valid frame of at most
+   * it; rejects with ZstdError when the frame is not the one sent, or not a valid frame of at most
    * `maxSize` bytes.
    */
   check(file: string, maxSize: number, frameSha256?: string): Promise<FrameCheck>;
