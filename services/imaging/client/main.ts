@@ -1,7 +1,7 @@
 // The imaging client's entry point, run by the boot client after hello when the api's action is
 // capture or restore:  node /roomcast/client.mjs run --api URL --token-file FILE [--disk auto|PATH]
-// It asks the api for its task, picks the disk, runs the capture or restore, and reports the
-// result (a reason a person can act on when it fails). Exit status: 0 done, 1 failed, 2 bad usage.
+// It asks the api for its task, picks the disk, runs the capture or restore (then writes the PC's name
+// into the restored Windows: identity.ts), and reports the result (a reason a person can act on when it fails). Exit status: 0 done, 1 failed, 2 bad usage.
 // With --end-file FILE it writes there what the PC does next (the boot client's action): the task's
 // endAction when it is done (poweroff, or reboot when the run leaves the PCs on), poweroff when it failed.
 //
@@ -12,6 +12,7 @@ import fs from 'node:fs';
 import { HttpImagingApi, type ImagingApi } from './api.js';
 import { chooseDisk, listDisks } from './disk.js';
 import { capture } from './capture.js';
+import { writeIdentity } from './identity.js';
 import { describeFailure, restore } from './restore.js';
 import { ClientError } from './sys.js';
 import type { EndAction } from '../format.js';
@@ -44,6 +45,7 @@ function parseArgs(argv: string[]): Args {
 /** `ended`: told what the PC does next (the task's endAction when done; poweroff when it failed). */
 export async function runTask(api: ImagingApi, diskArg: string, log: (line: string) => void, concurrency = 4, ended?: (next: EndAction) => void): Promise<boolean> {
   let restoring = false;
+  let restored = false;
   try {
     const task = await api.task();
     restoring = task.kind === 'restore';
@@ -61,14 +63,17 @@ export async function runTask(api: ImagingApi, diskArg: string, log: (line: stri
       await api.result({ ok: true, details: { ...r } });
     } else {
       const r = await restore({ disk, api, log, concurrency, manifest: manifest! });
-      await api.result({ ok: true, details: { ...r } });
+      restored = true;
+      // The PC's own name in the restored Windows, while Windows is offline (identity.ts).
+      const identity = task.computerName ? await writeIdentity(disk, manifest!, task.computerName, log) : null;
+      await api.result({ ok: true, details: { ...r, identity } });
     }
     log(`roomcast: task done; the PC ${task.endAction === 'reboot' ? 'restarts from its disk and is left on' : 'powers off'}`);
     ended?.(task.endAction);
     return true;
   } catch (caught) {
     // A restore that failed before restore() began (no task, no manifest, no disk fit) wrote nothing.
-    const err = restoring ? describeFailure(caught, 'untouched') : caught;
+    const err = restoring ? describeFailure(caught, restored ? 'complete' : 'untouched') : caught;
     const reason = err instanceof ClientError ? err.message : `unexpected error in the imaging client: ${(err as Error).stack ?? String(err)}`;
     log(`roomcast: task failed: ${reason}`);
     try {

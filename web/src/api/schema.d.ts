@@ -6725,6 +6725,8 @@ export interface components {
              * @enum {string}
              */
             endAction: "poweroff" | "reboot";
+            /** @description restore: the PC's name in the inventory, which the client writes into the restored Windows (its offline registry) when the image holds one; null for a capture */
+            computerName: string | null;
         };
         Progress: {
             /** @description e.g. partition, hash, upload, download, write, check */
