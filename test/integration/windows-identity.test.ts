@@ -38,6 +38,7 @@ export function masterSystemHive(name = 'MASTER-B204'): HiveDescription {
     Select: { Current: { dword: 1 }, Default: { dword: 1 }, LastKnownGood: { dword: 2 }, Failed: { dword: 0 } },
     'ControlSet001\\Control\\ComputerName\\ComputerName': { '@': 'mnmsrvc', ComputerName: name },
     'ControlSet001\\Control\\Nls\\Language': { Default: '040c', InstallLanguage: '040c' },
+    'ControlSet001\\Control\\Session Manager\\Power': { HiberbootEnabled: { dword: 0 } },
     [TCPIP('ControlSet001')]: tcpip,
     'ControlSet001\\Services\\Tcpip\\Parameters\\Interfaces': { Hint: { multi: ['a', 'b'] } },
     // An older control set: no Tcpip parameters yet (the step makes them).
@@ -96,6 +97,7 @@ describe.skipIf(missing.length > 0)('the PC\'s name in an offline Windows regist
     expect(after.find((v) => v.name === 'Hostname')).toEqual(regValue('Hostname', 'B204-pc07'));
     // The default value of ComputerName\ComputerName, the other keys: as they were.
     expect(await stringValue(hive, ['ControlSet001', 'Control', 'ComputerName', 'ComputerName'], '@')).toBe('mnmsrvc');
+    expect(await values(hive, ['ControlSet001', 'Control', 'Session Manager', 'Power'])).toEqual([regValue('HiberbootEnabled', { dword: 0 })]); // a key name with a space
     expect(await values(hive, ['Select'])).toEqual(Object.entries(masterSystemHive().Select!).map(([n, v]) => regValue(n, v)));
     expect(await dirty(hive)).toBe(false);
     // hivex still opens it whole (hivexml walks every key and value).
@@ -130,7 +132,8 @@ describe.skipIf(missing.length > 0)('the PC\'s name in an offline Windows regist
     const was = sha(hive);
     // A key name hivexsh cannot reach is refused before anything runs; a value name with a line break
     // is refused while the script is made: either way, nothing is committed.
-    await expect(editHive(hive, [{ key: ['ControlSet001', 'bad key'], strings: { A: 'b' } }])).rejects.toMatchObject({ code: 'hive_unwritable' });
+    await expect(editHive(hive, [{ key: ['ControlSet001', 'back\\slash'], strings: { A: 'b' } }])).rejects.toMatchObject({ code: 'hive_unwritable' });
+    await expect(editHive(hive, [{ key: ['ControlSet001', ' padded'], strings: { A: 'b' } }])).rejects.toMatchObject({ code: 'hive_unwritable' });
     await expect(editHive(hive, [{ key: ['ControlSet001'], strings: { 'two\nlines': 'b' } }])).rejects.toMatchObject({ code: 'hive_unwritable' });
     expect(sha(hive)).toBe(was);
   });

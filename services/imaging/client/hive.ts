@@ -119,7 +119,7 @@ export function setvalCommand(values: readonly HiveValue[]): string {
 
 function cdCommand(key: KeyPath): string {
   for (const k of key) {
-    if (k === '' || /[\\\s]/.test(k)) throw new ClientError(`registry key name ${JSON.stringify(k)} cannot be reached with hivexsh`, 'hive_unwritable');
+    if (k.trim() !== k || k === '' || /[\\\r\n]/.test(k)) throw new ClientError(`registry key name ${JSON.stringify(k)} cannot be reached with hivexsh`, 'hive_unwritable');
   }
   return `cd \\${key.join('\\')}`;
 }
