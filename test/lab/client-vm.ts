@@ -154,6 +154,45 @@ async function runBuild(script: string, dir: string, env: NodeJS.ProcessEnv = pr
 }
 
 /**
+ * Runs `fn` holding <root>/build.lock (a directory: made atomically; it holds the owner's pid). A lock
+ * whose owner is gone (a killed test run) is taken over.
+ */
+async function withBuildLock<T>(root: string, fn: () => Promise<T>): Promise<T> {
+  const lock = path.join(root, 'build.lock');
+  for (;;) {
+    try {
+      fs.mkdirSync(lock);
+      fs.writeFileSync(path.join(lock, 'pid'), String(process.pid));
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      let owner = 0;
+      let age = 0;
+      try {
+        age = Date.now() - fs.statSync(lock).mtimeMs;
+        owner = Number(fs.readFileSync(path.join(lock, 'pid'), 'utf8')) || 0;
+      } catch {
+        // released meanwhile, or its owner is between mkdir and writing its pid
+      }
+      let alive = owner > 0;
+      try {
+        if (alive) process.kill(owner, 0);
+      } catch {
+        alive = false;
+      }
+      // No pid after 10 s: its owner died between mkdir and writing it.
+      if (!alive && (owner > 0 || age > 10_000)) fs.rmSync(lock, { recursive: true, force: true });
+      else await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+  try {
+    return await fn();
+  } finally {
+    fs.rmSync(lock, { recursive: true, force: true });
+  }
+}
+
+/**
  * Builds the boot client once per set of inputs: OUT = <cache>/client-<hash> with vmlinuz and
  * initrd.img (build.sh), reused while images/client and the Debian files it copies are unchanged.
  * With { imaging: true }, OUT = <cache>/client-img-<hash> also has imaging.img (build-imaging.sh),
@@ -175,14 +214,17 @@ export async function buildClient(opts: { imaging?: boolean } = {}): Promise<Cli
   const started = Date.now();
   let built = false;
   // Each script writes its files under temporary names and its .json last: present means complete.
-  if (![files.vmlinuz, files.initrd, files.json].every((f) => fs.existsSync(f))) {
-    await runBuild('build.sh', dir);
-    built = true;
-  }
-  if (imaging && ![files.imaging, files.imagingJson].every((f) => fs.existsSync(f))) {
-    await runBuild('build-imaging.sh', dir, { ...process.env, ROOMCAST_CACHE_DIR: process.env.ROOMCAST_CACHE_DIR ?? root });
-    built = true;
-  }
+  // Lab files run side by side (vitest.lab.config.ts): one build at a time, the others wait for it.
+  await withBuildLock(root, async () => {
+    if (![files.vmlinuz, files.initrd, files.json].every((f) => fs.existsSync(f))) {
+      await runBuild('build.sh', dir);
+      built = true;
+    }
+    if (imaging && ![files.imaging, files.imagingJson].every((f) => fs.existsSync(f))) {
+      await runBuild('build-imaging.sh', dir, { ...process.env, ROOMCAST_CACHE_DIR: process.env.ROOMCAST_CACHE_DIR ?? root });
+      built = true;
+    }
+  });
   for (const name of fs.readdirSync(root)) {
     const p = path.join(root, name);
     if (!name.startsWith('client-') || p === dir) continue;
