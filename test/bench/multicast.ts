@@ -7,6 +7,9 @@
 //   BENCH_MULTICAST_SCALE=2           image data ×2 (default 0.5: ~7 MB stored, about 2.5 s on the wire at 24 Mbit/s)
 //   BENCH_MULTICAST_PCS=10,30         the room sizes
 //
+// Run time: 14.5 min on this shared 2-core machine on 2026-12-07 (other sessions' QEMU and tests ran
+// beside it), most of it the 30 PCs' restores, which the CPU, not R, bounded (results/multicast.md).
+//
 // The network: per-run namespaces on a bridge (test/support/netns.ts): the server's (10.98.0.1) and
 // one per PC (10.98.0.10+k); the server's veth is shaped to R (tbf), so everything the server sends,
 // multicast or HTTP, shares R, as one server link in a school does. The api (real, SQLite, Redis) and
