@@ -17,6 +17,7 @@ const BENCHES: Record<string, () => Promise<{ run: (ctx: BenchContext) => Promis
   tftp: () => import('./tftp.js'),
   boot: () => import('./boot.js'),
   imaging: () => import('./imaging/index.js'),
+  multicast: () => import('./multicast.js'),
   labboot: () => import('./labboot.js'),
   runs: () => import('./runs.js'),
   web: () => import('./web.js'),
@@ -73,7 +74,7 @@ function parseOptions(): { names: string[]; options: BenchOptions; timeLimitSec:
   return {
     names,
     // The imaging benchmark alone takes 5–10 minutes (2.2 GB captured and restored several times).
-    timeLimitSec: num(values['time-limit'] ?? env.BENCH_TIME_LIMIT, 175 + (names.includes('imaging') ? 900 : 0) + (names.includes('tftp') ? 300 : 0) + (names.includes('runs') ? 2400 : 0), '--time-limit'),
+    timeLimitSec: num(values['time-limit'] ?? env.BENCH_TIME_LIMIT, 175 + (names.includes('imaging') ? 900 : 0) + (names.includes('tftp') ? 300 : 0) + (names.includes('runs') ? 2400 : 0) + (names.includes('multicast') ? 900 : 0), '--time-limit'),
     options: {
       dialects: [...new Set(dialects)],
       rates,

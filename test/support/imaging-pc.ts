@@ -15,6 +15,15 @@ import { helloFacts } from './facts.js';
 
 const MIB = 1024 * 1024;
 
+/** A host as its PC reports itself at hello. */
+export interface RoomHost {
+  id: number;
+  mac: string;
+  serial: string;
+  uuid: string;
+  diskSerial: string;
+}
+
 export class ImagingPc {
   dir = '';
   app!: TestApp;
@@ -65,15 +74,18 @@ export class ImagingPc {
     return f;
   }
 
-  /** Creates the task, then what a PC does: the iPXE script (boot token), then hello (task token). */
-  async bootForTask(body: Record<string, unknown>): Promise<{ taskId: number; token: string }> {
-    const created = await this.tech.post('/api/v1/tasks', { hostIds: [this.hostId], ...body });
+  /**
+   * Creates the task, then what a PC does: the iPXE script (boot token), then hello (task token).
+   * `host`: another host than this PC's (a room's PCs), with the serial and UUID it reports.
+   */
+  async bootForTask(body: Record<string, unknown>, host: RoomHost = { id: this.hostId, mac: this.mac, serial: 'IMGPC', uuid: '4c4c4544-0000-1010-8000-0000000000aa', diskSerial: 'TD-PC' }): Promise<{ taskId: number; token: string }> {
+    const created = await this.tech.post('/api/v1/tasks', { hostIds: [host.id], ...body });
     expect(created.status, JSON.stringify(created.body)).toBe(201);
     const taskId = created.body.tasks[0].id as number;
-    const script = await fetch(`${this.app.url}/boot/ipxe?mac=${this.mac}&arch=7`).then((r) => r.text());
+    const script = await fetch(`${this.app.url}/boot/ipxe?mac=${host.mac}&arch=7`).then((r) => r.text());
     const bootToken = /roomcast\.token=(\S+)/.exec(script)?.[1];
     expect(bootToken, script).toBeTruthy();
-    const facts = helloFacts({ mac: this.mac, serial: 'IMGPC', uuid: '4c4c4544-0000-1010-8000-0000000000aa', cpu: { model: 'Intel(R) Core(TM) i5-10500', cores: 6, threads: 12 }, disk: { model: 'TEST DISK', serial: 'TD-PC', sizeBytes: this.diskBytes } });
+    const facts = helloFacts({ mac: host.mac, serial: host.serial, uuid: host.uuid, cpu: { model: 'Intel(R) Core(TM) i5-10500', cores: 6, threads: 12 }, disk: { model: 'TEST DISK', serial: host.diskSerial, sizeBytes: this.diskBytes } });
     const hello = await fetch(`${this.app.url}/api/v1/boot/hello`, { method: 'POST', headers: { authorization: `Bearer ${bootToken}`, 'content-type': 'application/json' }, body: JSON.stringify(facts) });
     const answer = (await hello.json()) as { token?: string };
     expect(hello.status, JSON.stringify(answer)).toBe(200);
