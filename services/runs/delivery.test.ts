@@ -3,8 +3,8 @@ import { decideDelivery, type PcDeliveryFacts, type RunDeliveryFacts } from './d
 
 const GB = 1e9;
 const RUN: RunDeliveryFacts = { imageId: 7, versionNumber: 4, versionBytes: 40 * GB, transport: 'auto', multicastOff: null };
-const blank = (pcId: number): PcDeliveryFacts => ({ pcId, lastDone: null, sharedBytes: null });
-const nightly = (pcId: number, shared: number, versionNumber = 3, imageId = 7): PcDeliveryFacts => ({ pcId, lastDone: { imageId, versionNumber, versionId: 100 + versionNumber }, sharedBytes: shared });
+const blank = (key: number): PcDeliveryFacts => ({ key, lastDone: null, sharedBytes: null });
+const nightly = (key: number, shared: number, versionNumber = 3, imageId = 7): PcDeliveryFacts => ({ key, lastDone: { imageId, versionNumber, versionId: 100 + versionNumber }, sharedBytes: shared });
 const paths = (m: ReturnType<typeof decideDelivery>) => Object.fromEntries([...m].map(([id, d]) => [id, `${d.path}:${d.reason.code}`]));
 
 describe('how each PC of a run gets its version (pure)', () => {
@@ -49,6 +49,6 @@ describe('how each PC of a run gets its version (pure)', () => {
 
   it('an empty version or an unknown share is never differential', () => {
     expect(paths(decideDelivery({ ...RUN, versionBytes: 0 }, [nightly(1, 0), nightly(2, 0)]))).toEqual({ 1: 'multicast:path_multicast', 2: 'multicast:path_multicast' });
-    expect(paths(decideDelivery(RUN, [{ pcId: 1, lastDone: { imageId: 7, versionNumber: 4, versionId: 104 }, sharedBytes: null }, blank(2)]))).toEqual({ 1: 'multicast:path_multicast', 2: 'multicast:path_multicast' });
+    expect(paths(decideDelivery(RUN, [{ key: 1, lastDone: { imageId: 7, versionNumber: 4, versionId: 104 }, sharedBytes: null }, blank(2)]))).toEqual({ 1: 'multicast:path_multicast', 2: 'multicast:path_multicast' });
   });
 });

@@ -34,7 +34,8 @@ export interface RunDeliveryFacts {
 }
 
 export interface PcDeliveryFacts {
-  pcId: number;
+  /** The PC (its host id, or its run PC id): the key of the answer. */
+  key: number;
   /** The PC's last restore that ended done (null: none known). */
   lastDone: { imageId: number; versionNumber: number; versionId: number } | null;
   /** Bytes of the target version that the last done version holds too (null: not computed). */
@@ -57,19 +58,19 @@ function differentialShare(run: RunDeliveryFacts, pc: PcDeliveryFacts): number |
   return share >= (run.differentialShare ?? DEFAULT_DIFFERENTIAL_SHARE) ? share : null;
 }
 
-/** The path of every PC of a run, by pcId. */
+/** The path of every PC of a run, by its key. */
 export function decideDelivery(run: RunDeliveryFacts, pcs: readonly PcDeliveryFacts[]): Map<number, Delivery> {
   const out = new Map<number, Delivery>();
   const full: number[] = [];
   for (const pc of pcs) {
     const share = differentialShare(run, pc);
     if (share === null) {
-      full.push(pc.pcId);
+      full.push(pc.key);
       continue;
     }
     const last = pc.lastDone!;
     const same = last.versionNumber === run.versionNumber;
-    out.set(pc.pcId, {
+    out.set(pc.key, {
       path: 'differential',
       reason: r(
         'path_differential',
@@ -92,3 +93,14 @@ export function decideDelivery(run: RunDeliveryFacts, pcs: readonly PcDeliveryFa
   }
   return out;
 }
+
+/**
+ * The bounds of a run's multicast session, from its wake settings: the sender waits for more PCs at
+ * most one wake timeout after the first joined, and gives up when none joined within all the wake
+ * attempts; a PC's udp-receiver waits for the stream to start a little longer than the sender waits.
+ */
+export function sessionBounds(o: { wakeTimeoutMinutes: number; wakeAttempts: number }): { maxWaitSec: number; startTimeoutSec: number; receiverStartTimeoutSec: number; receiveTimeoutSec: number } {
+  const wake = Math.max(1, Math.round(o.wakeTimeoutMinutes * 60));
+  return { maxWaitSec: wake, startTimeoutSec: wake * Math.max(1, o.wakeAttempts), receiverStartTimeoutSec: wake + 15, receiveTimeoutSec: 30 };
+}
+
