@@ -138,6 +138,7 @@ export class RunSessions {
     let report: SenderReport | { ok: false; reason: string; detail: string; streamBytes: number; joined: string[]; dropped: string[]; seconds: number };
     try {
       const chunks = await this.o.source.chunks(versionId);
+      if (signal.aborted) throw new Error('the session was cancelled');
       this.log.info({ run: runId, group: slot.group, portBase: slot.portBase, receivers, chunks: chunks.length }, 'multicast: session starts');
       report = await sendSession({ settings, slot, versionId, chunks, read: this.o.source.read, signal, log: (line) => this.log.info({ run: runId }, line), ...(this.o.program ? { program: this.o.program } : {}), ...(this.o.prefix ? { prefix: this.o.prefix } : {}) });
     } catch (err) {
