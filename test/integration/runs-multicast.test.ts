@@ -9,7 +9,9 @@
 //   rmr<id>b   the bridge;  rmr<id>s  the server's udp-sender (10.98.0.1);  rmr<id>cK  PC K (10.98.0.1K)
 // The api and the engines run in this process: only the multicast traffic crosses the namespaces.
 // Needs root (namespaces, loop devices), udpcast, iproute2 and the disk tools.
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -84,7 +86,7 @@ describe.skipIf(!isRoot || missing.length > 0)('a room run restored by multicast
           {
             wol: c.config.wol,
             pollMs: 300,
-            multicast: { settings: { interface: 'v0', groupBase: '239.255.98.1', portBase: 9600, maxBitrate: '200m' }, source: storeSource(c.store), prefix: BridgeLab.exec(srv), beatMs: 1000 },
+            multicast: { settings: { interface: 'v0', groupBase: '239.255.99.1', portBase: 9800, maxBitrate: '200m' }, source: storeSource(c.store), prefix: BridgeLab.exec(srv), beatMs: 1000 },
           },
         ),
       );
@@ -144,13 +146,13 @@ describe.skipIf(!isRoot || missing.length > 0)('a room run restored by multicast
 
     for (const [k, r] of played.entries()) {
       expect(r.ok, `pc${k}: ${r.lines.slice(-15).join('\n')}`).toBe(true);
-      expect(r.lines.join('\n'), `pc${k}`).toMatch(/joining the multicast session on v0, port 9600/);
+      expect(r.lines.join('\n'), `pc${k}`).toMatch(/joining the multicast session on v0, port 9800/);
       expect(windowsDiffering(r.file, manifest), `pc${k}`).toEqual([]);
       expect(await readDiskFiles(r.file, LAYOUT), `pc${k}`).toEqual(expectedHashes(FILES));
     }
     expect(view.state, JSON.stringify(view.pcs.map((p) => [p.hostName, p.state, p.reason]))).toBe('done');
     // One session for the run, whatever the two workers asked: sent once, to the 3 PCs.
-    expect(view.multicast).toMatchObject({ state: 'ended', group: '239.255.98.1', portBase: 9600, outcome: { ok: true, reason: 'complete', dropped: [] } });
+    expect(view.multicast).toMatchObject({ state: 'ended', group: '239.255.99.1', portBase: 9800, outcome: { ok: true, reason: 'complete', dropped: [] } });
     expect(view.multicast!.outcome!.joined.sort()).toEqual(hosts.map((_, k) => ipOf(k)).sort());
     expect(view.multicast!.outcome!.streamBytes).toBeGreaterThan(image);
     expect(view.multicast!.outcome!.streamBytes).toBeLessThan(image * 1.01);
@@ -173,4 +175,58 @@ describe.skipIf(!isRoot || missing.length > 0)('a room run restored by multicast
     expect(html.status).toBe(200);
     expect(String(html.body)).toMatch(/Multicast stream: [\d.]+ MB sent once for every PC/);
   }, 120_000);
+
+  it("restores PCs that hold the version by the differential path; stops a run's session when the run is cancelled: its end is recorded, no udp-sender is left", async () => {
+    const runs = pc.app.container.runs;
+    // The room's PCs hold version 1 now: a run of it restores them by the differential path, without a session.
+    const again = await runs.create(actor, { roomId, imageId: pc.imageId, version: 1, steps: ['restore', 'verify'] });
+    expect(again.pcs.map((p) => p.delivery?.reason.code)).toEqual(Array(PCS).fill('path_differential'));
+    await runs.cancel(actor, again.id);
+    expect((await runs.view(again.id)).multicast).toBeNull();
+    // Two PCs that never held it: a session, stopped by the cancel before anyone joined.
+    const fresh: number[] = [];
+    for (let k = 0; k < 2; k++) fresh.push(((await pc.tech.post('/api/v1/hosts', { name: `B205-new${k}`, mac: `52:54:00:5d:15:0${k + 1}`, roomId })).body as { id: number }).id);
+    const run = await runs.create(actor, { roomId, hostIds: fresh, imageId: pc.imageId, version: 1, steps: ['restore', 'verify'], wakeTimeoutMinutes: 1 });
+    expect(run.pcs.map((p) => p.delivery?.path)).toEqual(['multicast', 'multicast']);
+    let view = await runs.view(run.id);
+    for (let i = 0; i < 100 && view.multicast?.state !== 'sending'; i++) {
+      await sleep(100);
+      view = await runs.view(run.id);
+    }
+    expect(view.multicast).toMatchObject({ state: 'sending', outcome: null });
+    // The programs running in the server's namespace (this test's only).
+    const senders = () =>
+      execFileSync('ip', ['netns', 'pids', srv], { encoding: 'utf8' })
+        .split('\n')
+        .filter(Boolean)
+        .filter((pid) => fs.existsSync(`/proc/${pid}/comm`) && fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'udp-sender');
+    // Claimed first, then started: udp-sender runs a moment later.
+    for (let i = 0; i < 50 && senders().length === 0; i++) await sleep(100);
+    expect(senders()).toHaveLength(1);
+    await runs.cancel(actor, run.id);
+    for (let i = 0; i < 100 && view.multicast?.state !== 'ended'; i++) {
+      await sleep(100);
+      view = await runs.view(run.id);
+    }
+    expect(view.multicast).toMatchObject({ state: 'ended', outcome: { ok: false, reason: 'stream_failed', detail: expect.stringContaining('cancelled') } });
+    expect(senders()).toEqual([]);
+  }, 60_000);
+
+  it('a PC whose boot client lacks udp-receiver restores over HTTP and says why', async () => {
+    const versionId = (await pc.versions()).find((v) => v.number === 1)!.id as number;
+    const join = { portBase: 9700, versionId, startTimeoutSec: 5, receiveTimeoutSec: 5 };
+    const { taskId, token } = await pc.bootForTask({ kind: 'restore', imageId: pc.imageId, version: 1, multicast: join });
+    expect((await pc.task(taskId)).params).toMatchObject({ multicast: join });
+    const file = pc.blank('fallback.img', DISK_MIB);
+    const lines: string[] = [];
+    const l = await attach(file);
+    try {
+      expect(await runTask(pc.api(token), l, (line) => lines.push(line), 4, undefined, { iface: 'v0', program: 'udp-receiver-not-installed' }), lines.join('\n')).toBe(true);
+    } finally {
+      await detach(l);
+    }
+    expect(lines.join('\n')).toMatch(/restoring over HTTP instead of the multicast session: udp-receiver-not-installed is missing from the boot client/);
+    expect((await pc.task(taskId)).result.details).toMatchObject({ path: 'http', multicastFallback: 'udp-receiver-not-installed is missing from the boot client' });
+    expect(windowsDiffering(file, manifest)).toEqual([]);
+  }, 60_000);
 });
