@@ -37,7 +37,7 @@ import { HostImporter } from './inventory/import.js';
 import { RoomRepository } from './inventory/rooms.js';
 import { InventoryService } from './inventory/service.js';
 import { RunRepository } from './runs/repository.js';
-import { RunService } from './runs/service.js';
+import { MULTICAST_UNSET, RunService } from './runs/service.js';
 import { ScheduleRepository } from './schedules/repository.js';
 import { ScheduleService } from './schedules/service.js';
 import { SystemService } from './system/docker.js';
@@ -104,7 +104,7 @@ export function buildServices(config: Config, log: Logger, database: Database, o
   const store = new ImageStore(db, settings, config.imagesDir);
   const maintenance = new StoreMaintenance(db, store, images, events);
   const damage = new ImageDamage(db, images, store, alerts, events, tasks);
-  const runs = new RunService(db, new RunRepository(db), tasks, hosts, rooms, events, Date.now, config.wol);
+  const runs = new RunService(db, new RunRepository(db), tasks, hosts, rooms, events, Date.now, config.wol, config.multicast ? null : MULTICAST_UNSET);
   return {
     events,
     settings,

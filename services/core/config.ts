@@ -106,6 +106,9 @@ const envSchema = z.object({
     .transform((v) => v.split(',').map((x) => x.trim()).filter(Boolean))
     .refine((l) => l.every((x) => /^(\d{1,3}\.){3}\d{1,3}$/.test(x)), { error: 'a comma-separated list of IPv4 addresses (a directed broadcast such as 10.1.2.255, or 255.255.255.255)' })
     .default([]),
+  // Multicast room restores (services/jobs/multicast.ts): off unless the server's interface on the PCs' network is named.
+  ROOMCAST_MULTICAST_INTERFACE: optionalString.refine((v) => v === undefined || /^[A-Za-z0-9_.:@-]{1,15}$/.test(v), { error: 'a network interface name (eth0, ens18)' }),
+  ROOMCAST_MULTICAST_MAX_BITRATE: optionalString.refine((v) => v === undefined || /^\d+(\.\d+)?[kmg]?$/i.test(v), { error: 'a rate such as 300m or 1g' }),
   // The morning report by e-mail (services/runs/mail.ts): off unless both the server and a recipient are set.
   ROOMCAST_SMTP_URL: optionalString.refine((v) => v === undefined || /^smtps?:\/\/[^\s]+$/.test(v), { error: 'an smtp:// or smtps:// URL (smtp://user:password@mail.example:587)' }),
   ROOMCAST_REPORT_TO: z
@@ -174,6 +177,8 @@ export interface Config {
   wol: { interfaces: string[]; addresses: string[] };
   /** Room runs' BullMQ timing: longest sleep of a PC's job between turns, and a job's lock (stalled jobs are looked for as often). */
   runs: { pollMs: number; lockMs: number };
+  /** Multicast sessions of room runs: the server's interface on the PCs' network, the stream's rate cap; undefined: off (every PC restores over HTTP). */
+  multicast: { interface: string; maxBitrate: string | null } | undefined;
   /** The morning report by e-mail; undefined: not sent. */
   mail: { smtpUrl: string; from: string; to: string[]; lang: 'fr' | 'en' } | undefined;
 }
@@ -253,6 +258,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     timeZone: e.ROOMCAST_TIME_ZONE,
     wol: { interfaces: e.ROOMCAST_WOL_INTERFACES, addresses: e.ROOMCAST_WOL_ADDRESSES },
     runs: { pollMs: e.ROOMCAST_RUN_POLL_MS, lockMs: e.ROOMCAST_RUN_LOCK_MS },
+    multicast: e.ROOMCAST_MULTICAST_INTERFACE ? { interface: e.ROOMCAST_MULTICAST_INTERFACE, maxBitrate: e.ROOMCAST_MULTICAST_MAX_BITRATE ?? null } : undefined,
     mail:
       e.ROOMCAST_SMTP_URL && e.ROOMCAST_REPORT_TO.length
         ? { smtpUrl: e.ROOMCAST_SMTP_URL, from: e.ROOMCAST_REPORT_FROM ?? `roomcast@${os.hostname()}`, to: e.ROOMCAST_REPORT_TO, lang: e.ROOMCAST_REPORT_LANG }

@@ -18,6 +18,7 @@
 // a 4 MiB window.
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
+import { MulticastJoinSchema } from './multicast/join.js';
 
 export const FORMAT_NAME = 'roomcast-image';
 /**
@@ -143,6 +144,8 @@ export type Manifest = z.infer<typeof ManifestSchema>;
 export const END_ACTIONS = ['poweroff', 'reboot'] as const;
 export type EndAction = (typeof END_ACTIONS)[number];
 
+export { MulticastJoinSchema, type MulticastJoin } from './multicast/join.js';
+
 export const ClientTaskSchema = z
   .object({
     taskId: z.number().int(),
@@ -154,6 +157,7 @@ export const ClientTaskSchema = z
     notes: z.string().nullable(),
     endAction: z.enum(END_ACTIONS).describe('what the PC does once the task is done: poweroff, or reboot (the PC is left on: its next network boot finds no task and starts from its disk). A failed task powers off.'),
     computerName: z.string().nullable().describe("restore: the PC's name in the inventory, which the client writes into the restored Windows (its offline registry) when the image holds one; null for a capture"),
+    multicast: MulticastJoinSchema.nullable().optional().describe('restore: the multicast session to join (null: restore over HTTP)'),
   })
   .meta({ id: 'ClientTask' });
 export type ClientTask = z.infer<typeof ClientTaskSchema>;

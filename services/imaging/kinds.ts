@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { writeAudit } from '../core/audit.js';
 import { AppError, conflict } from '../core/errors.js';
 import { ClientResultSchema, type MachineTask, type Outcome, type TaskKindDef } from '../tasks/kinds.js';
-import { ClientTaskSchema, DEFAULT_CHUNK_SIZE, END_ACTIONS, type ClientTask } from './format.js';
+import { ClientTaskSchema, DEFAULT_CHUNK_SIZE, END_ACTIONS, MulticastJoinSchema, type ClientTask } from './format.js';
 import type { ImageRepository } from './repository.js';
 
 /** Lifetime of the task token a capture or restore works with. */
@@ -16,7 +16,8 @@ export const IMAGING_TOKEN_SECONDS = 24 * 3600;
 export const CaptureParamsSchema = z.object({ imageId: z.number().int(), image: z.string(), notes: z.string().nullable() });
 export type CaptureParams = z.infer<typeof CaptureParamsSchema>;
 /** endAction: absent in tasks made before it existed (they power off). */
-export const RestoreParamsSchema = z.object({ imageId: z.number().int(), image: z.string(), versionId: z.number().int(), version: z.number().int(), endAction: z.enum(END_ACTIONS).optional() });
+/** multicast: the room run's session the PC joins (absent: over HTTP). */
+export const RestoreParamsSchema = z.object({ imageId: z.number().int(), image: z.string(), versionId: z.number().int(), version: z.number().int(), endAction: z.enum(END_ACTIONS).optional(), multicast: MulticastJoinSchema.optional() });
 export type RestoreParams = z.infer<typeof RestoreParamsSchema>;
 /** The end of a capture or restore: the client's report and the version it made or wrote. */
 const ImagingResultSchema = ClientResultSchema.extend({
@@ -100,6 +101,7 @@ export function restoreKind(images: ImageRepository, hostNameOf: HostNameOf): Ta
       imageId: z.number().int().positive(),
       version: z.number().int().positive().optional().describe('version number; default the newest ready version'),
       endAction: z.enum(END_ACTIONS).optional().describe('what the PC does once restored: poweroff (default), or reboot (left on, starting from its restored disk)'),
+      multicast: MulticastJoinSchema.optional().describe("set by a room run: its multicast session, which the PC joins (the session's version must be the one restored)"),
     }),
     params: RestoreParamsSchema,
     result: ImagingResultSchema,
@@ -115,7 +117,9 @@ export function restoreKind(images: ImageRepository, hostNameOf: HostNameOf): Ta
       if (version.state !== 'ready') {
         throw conflict('version_not_ready', `version ${version.number} of image "${image.name}" is ${version.state}; only a ready version can be restored`);
       }
-      return { imageId: image.id, image: image.name, versionId: version.id, version: version.number, endAction: input.endAction === 'reboot' ? 'reboot' : 'poweroff' };
+      const multicast = MulticastJoinSchema.optional().parse(input.multicast);
+      if (multicast && multicast.versionId !== version.id) throw new AppError(400, 'validation_failed', `the multicast session streams version id ${multicast.versionId}, not version ${version.number} (id ${version.id}) of image "${image.name}"`);
+      return { imageId: image.id, image: image.name, versionId: version.id, version: version.number, endAction: input.endAction === 'reboot' ? 'reboot' : 'poweroff', ...(multicast ? { multicast } : {}) };
     },
     boot: { imaging: true },
     hello: { action: 'restore', tokenSeconds: IMAGING_TOKEN_SECONDS },
@@ -125,7 +129,7 @@ export function restoreKind(images: ImageRepository, hostNameOf: HostNameOf): Ta
       async view(db, task, p): Promise<ClientTask> {
         const v = await readyVersion(images, task, p, db);
         const computerName = await hostNameOf(task.host_id, db);
-        return { taskId: task.id, kind: 'restore', image: { id: p.imageId, name: p.image }, version: { id: v.id, number: v.number }, chunkSize: v.chunk_size, diskSerial: task.disk_serial, notes: v.notes, endAction: p.endAction ?? 'poweroff', computerName };
+        return { taskId: task.id, kind: 'restore', image: { id: p.imageId, name: p.image }, version: { id: v.id, number: v.number }, chunkSize: v.chunk_size, diskSerial: task.disk_serial, notes: v.notes, endAction: p.endAction ?? 'poweroff', multicast: p.multicast ?? null, computerName };
       },
     },
     async onResult(_tx, _task, p, outcome): Promise<Outcome> {

@@ -25,6 +25,7 @@ import type { RunPcView, RunService, RunView } from '../runs/service.js';
 import type { ReportMailer } from '../runs/mail.js';
 import type { TaskService } from '../tasks/service.js';
 import type { InUseFinding } from './inuse.js';
+import { RunSessions, type RunSessionOptions } from './multicast.js';
 import { sendMagicPacket, wolTargets, type WolSettings } from './wol.js';
 
 export const RUN_QUEUES = { runs: 'runs', pcs: 'run-pcs' } as const;
@@ -98,6 +99,16 @@ export interface RunWorkerOptions {
   /** A job's lock (ms); a killed worker's jobs are taken over once it lapsed, and stalled jobs are looked for as often. Default BullMQ's 30 s. */
   lockMs?: number;
   concurrency?: number;
+  /** Multicast sessions for the runs' multicast PCs (jobs/multicast.ts); absent: none is sent. */
+  multicast?: RunSessionOptions;
+}
+
+/** What a finished restore says it got by multicast and by repair, and why it did not join its session (null: it did, or it had none). */
+function deliveredOf(result: Record<string, unknown> | null): { bytes: { multicastBytes: number; repairBytes: number }; fallback: string | null } | null {
+  const d = (result?.details ?? {}) as { multicastBytes?: unknown; repairBytes?: unknown; multicastFallback?: unknown };
+  const fallback = typeof d.multicastFallback === 'string' ? d.multicastFallback : null;
+  if (typeof d.multicastBytes !== 'number' || typeof d.repairBytes !== 'number') return fallback ? { bytes: { multicastBytes: 0, repairBytes: 0 }, fallback } : null;
+  return { bytes: { multicastBytes: d.multicastBytes, repairBytes: d.repairBytes }, fallback };
 }
 
 /**
@@ -139,6 +150,7 @@ export async function startRunWorker(deps: { redis: RedisHandle; runs: RunServic
   const pollMs = opts.pollMs ?? 5000;
   const queue = new RunQueue(deps.redis);
   const lockOpts = opts.lockMs ? { lockDuration: opts.lockMs, stalledInterval: opts.lockMs } : {};
+  const sessions = opts.multicast ? new RunSessions(runs, opts.multicast, log) : null;
 
   const wake = async (mac: string, attempt: number, runId: number) => {
     const { targets, problems } = wolTargets(opts.wol, await runs.roomSubnets(runId).catch(() => []));
@@ -181,6 +193,10 @@ export async function startRunWorker(deps: { redis: RedisHandle; runs: RunServic
         const fetched = task.state === 'done' ? (task.result?.details as { fetchedBytes?: unknown } | undefined)?.fetchedBytes : undefined;
         const p = typeof fetched === 'number' ? { bytesDone: fetched, bytesTotal: fetched } : last;
         if (typeof p?.bytesDone === 'number' && typeof p.bytesTotal === 'number' && (p.bytesDone !== pc.bytesDone || p.bytesTotal !== pc.bytesTotal)) await runs.progress(pcId, p.bytesDone, p.bytesTotal);
+        // Bytes by multicast and by repair, once the client reported them (its result's details).
+        const got = task.state === 'done' || task.state === 'failed' ? deliveredOf(task.result) : null;
+        if (got && (got.bytes.multicastBytes !== pc.delivery?.multicastBytes || got.bytes.repairBytes !== pc.delivery.repairBytes || (got.fallback && pc.delivery.path !== 'unicast')))
+          await runs.delivered(pcId, got.bytes, got.fallback);
         // A hello, the verify phase and the end may all be new: look again while the PC moves.
         for (let i = 0; i < 4 && !isFinal(pc.state); i++) {
           const e = taskEvent(pc, task);
@@ -191,6 +207,8 @@ export async function startRunWorker(deps: { redis: RedisHandle; runs: RunServic
         }
       }
     }
+    // The run's session is being sent before its first multicast PC starts: the PC's task names its ports.
+    if (pc.state === 'queued' && sessions && pc.delivery?.path === 'multicast') await sessions.ensure(runId);
     if (pc.state === 'queued') await act(await startEvent(runId, pc));
     const due = () => (pc!.deadlineAt === null ? null : Date.parse(pc!.deadlineAt));
     if (!isFinal(pc.state) && (due() ?? Infinity) <= Date.now()) await act({ type: 'deadline' });
@@ -215,6 +233,7 @@ export async function startRunWorker(deps: { redis: RedisHandle; runs: RunServic
     async (job) => {
       const view = await runs.view((job.data as { runId: number }).runId);
       log.info({ run: view.id, state: view.state, counts: view.counts }, 'run ended');
+      await sessions?.stop(view.id);
       // At least once: a failed send throws and the job is retried; a send whose mark was lost may repeat.
       if (opts.mailer && view.state !== 'running' && !(await runs.reportSent(view.id))) {
         await opts.mailer.send(await runs.report(view.id));
@@ -240,7 +259,10 @@ export async function startRunWorker(deps: { redis: RedisHandle; runs: RunServic
     void (async () => {
       const view = await runs.view(e.runId);
       if (e.state === 'running') await queue.enqueue(view);
-      else for (const p of view.pcs) await queue.nudge(view.id, p.id);
+      else {
+        await sessions?.stop(view.id);
+        for (const p of view.pcs) await queue.nudge(view.id, p.id);
+      }
     })().catch((err: Error) => log.warn({ run: e.runId, err: err.message }, 'could not schedule a run'));
   // A restore's progress wakes its PC's job only when its phase changes (restore → verify → table): once a phase, not once a second.
   const phases = new Map<number, string>();
@@ -279,6 +301,7 @@ export async function startRunWorker(deps: { redis: RedisHandle; runs: RunServic
       watch.disconnect();
       for (const o of off) o();
       await Promise.all([pcWorker.close(), runWorker.close()]);
+      await sessions?.close();
       await queue.close();
     },
   };

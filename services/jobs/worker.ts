@@ -13,6 +13,8 @@ import { startRunProgress } from '../runs/progress.js';
 import type { HostRepository } from '../inventory/hosts.js';
 import { inUseProbe } from './inuse.js';
 import { startRunWorker } from './runs.js';
+import { storeSource } from '../imaging/multicast/source.js';
+import type { ImageStore } from '../imaging/store.js';
 import { startScheduleWorker } from './schedules.js';
 import { startWindowCloser } from './window-end.js';
 import type { Logger } from '../core/logger.js';
@@ -23,7 +25,7 @@ export interface WorkerRole {
   stop(): Promise<void>;
 }
 
-export async function startWorkerRole(deps: { redis: RedisHandle; accounts: AccountService; runs: RunService; schedules: ScheduleService; tasks: TaskService; hosts: Pick<HostRepository, 'byId'>; events: EventBus; config: Pick<Config, 'wol' | 'mail'> & Partial<Pick<Config, 'runs'>>; log: Logger }): Promise<WorkerRole> {
+export async function startWorkerRole(deps: { redis: RedisHandle; accounts: AccountService; runs: RunService; schedules: ScheduleService; tasks: TaskService; hosts: Pick<HostRepository, 'byId'>; events: EventBus; store: Pick<ImageStore, 'readManifest' | 'chunkPath'>; config: Pick<Config, 'wol' | 'mail'> & Partial<Pick<Config, 'runs' | 'multicast'>>; log: Logger }): Promise<WorkerRole> {
   const log = deps.log.child({ role: 'worker' });
   const queue = openQueue(deps.redis, QUEUES.housekeeping);
   queue.on('error', (err) => log.warn({ err: err.message }, 'housekeeping queue error'));
@@ -50,7 +52,9 @@ export async function startWorkerRole(deps: { redis: RedisHandle; accounts: Acco
   const mailer = deps.config.mail ? new ReportMailer(deps.config.mail, log) : undefined;
   const inUse = inUseProbe({ hosts: deps.hosts, tasks: deps.tasks, log });
   const stopProgress = startRunProgress(deps.events, deps.runs);
-  const runs = await startRunWorker({ redis: deps.redis, runs: deps.runs, tasks: deps.tasks, events: deps.events, log }, { wol: deps.config.wol, inUse, ...(deps.config.runs ?? {}), ...(mailer ? { mailer } : {}) });
+  const mc = deps.config.multicast;
+  const multicast = mc ? { settings: { interface: mc.interface, maxBitrate: mc.maxBitrate }, source: storeSource(deps.store) } : undefined;
+  const runs = await startRunWorker({ redis: deps.redis, runs: deps.runs, tasks: deps.tasks, events: deps.events, log }, { wol: deps.config.wol, inUse, ...(deps.config.runs ?? {}), ...(mailer ? { mailer } : {}), ...(multicast ? { multicast } : {}) });
   const schedules = await startScheduleWorker({ redis: deps.redis, schedules: deps.schedules, events: deps.events, log }, mailer ? { mailer } : {});
   const windows = startWindowCloser({ runs: deps.runs, events: deps.events, log });
   log.info({ queues: Object.values(QUEUES) }, 'worker role started');

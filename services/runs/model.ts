@@ -2,6 +2,7 @@
 // RunService returns), with the row-to-view mapping. Pure: no database, no events.
 import { z } from 'zod';
 import type { Run, RunPc } from '../core/db/schema.js';
+import { TRANSPORTS, type DeliveryPath } from './delivery.js';
 import { DEFAULT_PIPELINE, STEPS, type PcDecision, type PipelineSettings } from './pipeline.js';
 
 export const RunInputSchema = z
@@ -18,6 +19,7 @@ export const RunInputSchema = z
     skipInUse: z.boolean().default(true).describe('skip (never erase) a PC found in use at its start'),
     wakePerSecond: z.number().min(0.1).max(100).default(3).describe('magic packets per second, so that a room does not draw power in the same second'),
     windowEndsAt: z.iso.datetime().optional().describe('PCs still running then are stopped and reported'),
+    transport: z.enum(TRANSPORTS).default('auto').describe('auto: one multicast stream for the PCs that need the whole version when there are two or more (the others restore by the differential path); unicast: never multicast; multicast: stream even to one PC'),
   })
   .strict()
   .refine((v) => v.roomId !== undefined || v.hostIds !== undefined, { error: 'give roomId, hostIds, or both' });
@@ -40,6 +42,17 @@ export interface RunPcView {
   startedAt: string | null;
   endedAt: string | null;
   updatedAt: string;
+  /** How the PC gets its version and why (runs/delivery.ts), with the stored bytes it got by multicast and by HTTP repair; null: a run from before. */
+  delivery: { path: DeliveryPath; reason: { code: string; text: string; params: Record<string, string | number> }; multicastBytes: number; repairBytes: number } | null;
+}
+
+/** The run's multicast session (jobs/multicast.ts), once the worker started it. */
+export interface RunMulticastView {
+  state: 'sending' | 'ended';
+  group: string | null;
+  portBase: number | null;
+  /** The sender's report once it ended: outcome, bytes sent once for every PC, PCs joined and dropped. */
+  outcome: { ok: boolean; reason: string; detail: string; streamBytes: number; joined: string[]; dropped: string[]; seconds: number } | null;
 }
 
 export interface RunView {
@@ -57,6 +70,7 @@ export interface RunView {
   windowEndsAt: string | null;
   reason: { code: string; text: string } | null;
   counts: Partial<Record<RunPc['state'], number>>;
+  multicast: RunMulticastView | null;
   pcs: RunPcView[];
 }
 
@@ -89,7 +103,13 @@ export const pcView = (p: RunPc): RunPcView => ({
   startedAt: p.started_at,
   endedAt: p.ended_at,
   updatedAt: p.updated_at,
+  delivery: p.path && p.path_code && p.path_text
+    ? { path: p.path, reason: { code: p.path_code, text: p.path_text, params: p.path_params ? (JSON.parse(p.path_params) as Record<string, string | number>) : {} }, multicastBytes: Number(p.multicast_bytes), repairBytes: Number(p.repair_bytes) }
+    : null,
 });
+
+export const multicastView = (r: Run): RunMulticastView | null =>
+  r.mcast_state ? { state: r.mcast_state, group: r.mcast_group, portBase: r.mcast_port, outcome: r.mcast_outcome ? (JSON.parse(r.mcast_outcome) as RunMulticastView['outcome']) : null } : null;
 
 export function pipelineOf(o: RunOptions): PipelineSettings {
   return { steps: o.steps, wakeAttempts: o.wakeAttempts, wakeTimeoutMs: o.wakeTimeoutMinutes * 60_000, silenceTimeoutMs: o.silenceTimeoutMinutes * 60_000, skipInUse: o.skipInUse };

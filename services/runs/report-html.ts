@@ -23,6 +23,10 @@ const T = {
     why: 'Raison',
     duration: 'Durée',
     data: 'Données',
+    path: 'Voie',
+    paths: { differential: 'différentielle', multicast: 'multicast', unicast: 'unicast (HTTP)' },
+    repaired: 'réparés par HTTP',
+    stream: (b: string, ok: boolean, detail: string) => `Flux multicast : ${b} envoyés une fois pour tous les postes${ok ? '' : ` (incomplet : ${detail})`}`,
     totals: (t: RunReport['totals']) => `${t.done} restauré(s) sur ${t.pcs}, ${t.failed} en échec, ${t.skipped} ignoré(s), ${t.cancelled} annulé(s)`,
     states: { queued: 'en attente', waking: 'réveil', booted: 'démarré', restoring: 'restauration', verifying: 'vérification', done: 'restauré', failed: 'échec', skipped: 'ignoré', cancelled: 'annulé' },
   },
@@ -44,6 +48,10 @@ const T = {
     why: 'Reason',
     duration: 'Duration',
     data: 'Data',
+    path: 'Path',
+    paths: { differential: 'differential', multicast: 'multicast', unicast: 'unicast (HTTP)' },
+    repaired: 'repaired over HTTP',
+    stream: (b: string, ok: boolean, detail: string) => `Multicast stream: ${b} sent once for every PC${ok ? '' : ` (incomplete: ${detail})`}`,
     totals: (t: RunReport['totals']) => `${t.done} of ${t.pcs} restored, ${t.failed} failed, ${t.skipped} skipped, ${t.cancelled} cancelled`,
     states: { queued: 'queued', waking: 'waking', booted: 'booted', restoring: 'restoring', verifying: 'verifying', done: 'done', failed: 'failed', skipped: 'skipped', cancelled: 'cancelled' },
   },
@@ -53,13 +61,26 @@ const duration = (s: number | null) => (s === null ? '–' : s < 60 ? `${s} s` :
 const size = (b: number) => (b >= 1e9 ? `${(b / 1e9).toFixed(1)} GB` : b >= 1e6 ? `${(b / 1e6).toFixed(0)} MB` : `${b} B`);
 const when = (iso: string | null, lang: Lang) => (iso ? new Date(iso).toLocaleString(lang === 'fr' ? 'fr-FR' : 'en-GB', { timeZone: 'Europe/Paris' }) : '–');
 
+/** The PC's path and why, in the report's language. */
+function pathCell(p: RunReport['pcs'][number], lang: Lang): string {
+  if (!p.delivery) return '–';
+  return `${esc(T[lang].paths[p.delivery.path])}<br><small>${esc(p.delivery[lang])}</small>`;
+}
+
+/** The PC's bytes by multicast and by repair, when it got any by multicast. */
+function dataSplit(p: RunReport['pcs'][number], lang: Lang): string {
+  const d = p.delivery;
+  if (!d || (d.multicastBytes === 0 && d.repairBytes === 0)) return '';
+  return `<br><small>multicast ${esc(size(d.multicastBytes))} · ${esc(size(d.repairBytes))} ${esc(T[lang].repaired)}</small>`;
+}
+
 export function reportHtml(r: RunReport, lang: Lang = 'fr'): string {
   const t = T[lang];
   const rows = (pcs: RunReport['pcs']) =>
     pcs
-      .map((p) => `<tr class="${esc(p.state)}"><td>${esc(p.hostName)}</td><td>${esc(t.states[p.state])}</td><td>${esc(p.reason ? p.reason[lang] : '')}</td><td>${esc(duration(p.durationSeconds))}</td><td>${esc(size(p.bytesMoved))}</td></tr>`)
+      .map((p) => `<tr class="${esc(p.state)}"><td>${esc(p.hostName)}</td><td>${esc(t.states[p.state])}</td><td>${esc(p.reason ? p.reason[lang] : '')}</td><td>${pathCell(p, lang)}</td><td>${esc(duration(p.durationSeconds))}</td><td>${esc(size(p.bytesMoved))}${dataSplit(p, lang)}</td></tr>`)
       .join('\n');
-  const head = `<tr><th>${t.pc}</th><th>${t.state}</th><th>${t.why}</th><th>${t.duration}</th><th>${t.data}</th></tr>`;
+  const head = `<tr><th>${t.pc}</th><th>${t.state}</th><th>${t.why}</th><th>${t.path}</th><th>${t.duration}</th><th>${t.data}</th></tr>`;
   const needs = r.pcs.filter((p) => p.state !== 'done');
   const done = r.pcs.filter((p) => p.state === 'done');
   return `<!doctype html>
@@ -69,7 +90,7 @@ export function reportHtml(r: RunReport, lang: Lang = 'fr'): string {
 <h1>${esc(t.title)} – ${esc(r.run.room ?? t.chosen)}</h1>
 <p>${esc(t.image)} « ${esc(r.run.image)} » ${esc(t.version)} ${esc(r.run.version)} · ${esc(t.started)} ${esc(when(r.run.startedAt, lang))} · ${esc(t.ended)} ${esc(r.run.endedAt ? when(r.run.endedAt, lang) : t.running)}</p>
 <p><strong>${esc(t.totals(r.totals))}</strong> · ${esc(duration(r.totals.wallSeconds))} · ${esc(size(r.totals.bytesMoved))}</p>
-<h2>${esc(t.needs)}</h2>
+${r.multicast ? `<p>${esc(t.stream(size(r.multicast.streamBytes), r.multicast.ok, r.multicast.detail))} · ${esc(`${size(r.totals.repairBytes)} ${t.repaired}`)}</p>\n` : ''}<h2>${esc(t.needs)}</h2>
 ${r.run.state === 'not_started' ? `<p class="failed"><strong>${esc(t.notStarted)}</strong> : ${esc(r.run.why ? r.run.why[lang] : '')}</p>` : needs.length ? `<table>${head}\n${rows(needs)}</table>` : `<p>${esc(t.nothing)}</p>`}
 <h2>${esc(t.done)}</h2>
 ${done.length ? `<table>${head}\n${rows(done)}</table>` : '<p>–</p>'}

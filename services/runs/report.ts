@@ -5,6 +5,7 @@
 // own codes are translated here; a client's failure keeps its sentence (English) in both.
 import type { RunPcEvent } from '../core/db/schema.js';
 import { notStartedWords } from './not-started.js';
+import type { DeliveryPath } from './delivery.js';
 import type { RunPcView, RunView } from './service.js';
 
 export type Lang = 'fr' | 'en';
@@ -20,12 +21,16 @@ export interface ReportPc {
   endedAt: string | null;
   durationSeconds: number | null;
   bytesMoved: number;
+  /** How it got its version and why (delivery.ts), with the stored bytes by multicast and by HTTP repair. */
+  delivery: { path: DeliveryPath; code: string; fr: string; en: string; multicastBytes: number; repairBytes: number } | null;
   timeline: Array<{ at: string; state: string; code: string; text: string }>;
 }
 
 export interface RunReport {
   run: { id: number; room: string | null; image: string; version: number; state: RunView['state']; createdBy: string; startedAt: string | null; endedAt: string | null; reason: RunView['reason']; why: { code: string; fr: string; en: string } | null };
-  totals: { pcs: number; done: number; failed: number; skipped: number; cancelled: number; open: number; wallSeconds: number | null; bytesMoved: number };
+  totals: { pcs: number; done: number; failed: number; skipped: number; cancelled: number; open: number; wallSeconds: number | null; bytesMoved: number; multicastBytes: number; repairBytes: number };
+  /** The run's multicast session: bytes it sent once for every PC, and how it ended (null: none). */
+  multicast: { ok: boolean; reason: string; detail: string; streamBytes: number } | null;
   /** Failed first, then skipped, cancelled, still open, done; by name within each. */
   pcs: ReportPc[];
 }
@@ -61,6 +66,23 @@ function translate(code: string, params: Record<string, unknown>, english: strin
   return { fr: fr[code] ?? english, en: english };
 }
 
+const PATH_FR: Record<string, (p: Record<string, string | number>) => string> = {
+  path_differential: (p) => `son disque contient déjà ${p.percent} % de la version ${p.version} (sa dernière restauration, version ${p.from}, a réussi) : la restauration différentielle ne récupère que ce qui diffère`,
+  path_multicast: (p) => `un seul flux multicast pour les ${p.pcs} postes qui ont besoin de toute la version ${p.version} ; ce qu'un poste manque est réparé par HTTP`,
+  path_unicast_forced: () => 'la restauration a été demandée en unicast (HTTP)',
+  path_unicast_multicast_off: () => "le multicast n'est pas configuré sur ce serveur : restauré en unicast (HTTP)",
+  path_unicast_single: () => 'le seul poste qui a besoin de toute la version : restauré en unicast (HTTP)',
+  path_unicast_session_over: () => 'la session multicast était terminée quand ce poste a commencé : restauré en unicast (HTTP)',
+  path_unicast_no_session: () => "la session multicast n'a pas pu démarrer : restauré en unicast (HTTP)",
+  path_unicast_fallback: () => "le poste n'a pas pu rejoindre la session multicast : restauré en unicast (HTTP)",
+};
+
+function deliveryOf(p: RunPcView): ReportPc['delivery'] {
+  const d = p.delivery;
+  if (!d) return null;
+  return { path: d.path, code: d.reason.code, fr: PATH_FR[d.reason.code]?.(d.reason.params) ?? d.reason.text, en: d.reason.text, multicastBytes: d.multicastBytes, repairBytes: d.repairBytes };
+}
+
 /** runParams: the parameters of the run's own reason (a run that did not start: the time, the window). */
 export function buildReport(view: RunView, timeline: RunPcEvent[], now = Date.now(), runParams: Record<string, string> = {}): RunReport {
   const byPc = new Map<number, RunPcEvent[]>();
@@ -83,6 +105,7 @@ export function buildReport(view: RunView, timeline: RunPcEvent[], now = Date.no
       endedAt: p.endedAt,
       durationSeconds: p.startedAt ? Math.max(0, Math.round((end - Date.parse(p.startedAt)) / 1000)) : null,
       bytesMoved: p.bytesDone,
+      delivery: deliveryOf(p),
       timeline: events.map((e) => ({ at: e.at, state: e.state, code: e.reason_code, text: e.reason_text })),
     };
   });
@@ -99,7 +122,10 @@ export function buildReport(view: RunView, timeline: RunPcEvent[], now = Date.no
       open: pcs.filter((p) => ORDER[p.state] === 3).length,
       wallSeconds: view.startedAt ? Math.round(((view.endedAt ? Date.parse(view.endedAt) : now) - Date.parse(view.startedAt)) / 1000) : null,
       bytesMoved: pcs.reduce((t, p) => t + p.bytesMoved, 0),
+      multicastBytes: pcs.reduce((t, p) => t + (p.delivery?.multicastBytes ?? 0), 0),
+      repairBytes: pcs.reduce((t, p) => t + (p.delivery?.repairBytes ?? 0), 0),
     },
+    multicast: view.multicast?.outcome ? { ok: view.multicast.outcome.ok, reason: view.multicast.outcome.reason, detail: view.multicast.outcome.detail, streamBytes: view.multicast.outcome.streamBytes } : null,
     pcs,
   };
 }

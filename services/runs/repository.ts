@@ -5,6 +5,7 @@
 import type { Kysely } from 'kysely';
 import type { DB } from '../core/db/index.js';
 import type { Run, RunPc, RunPcEvent, RunPcState, RunState } from '../core/db/schema.js';
+import type { DeliveryPath } from './delivery.js';
 import { FINAL_PC_STATES, type Reason } from './pipeline.js';
 
 export interface NewRun {
@@ -24,9 +25,22 @@ export interface NewRunPc {
   hostId: number;
   hostName: string;
   mac: string;
+  /** How it gets its version, and why (delivery.ts). */
+  delivery: { path: DeliveryPath; reason: Reason };
+}
+
+/** Where a run's multicast session sends (multicast/session.ts's allocator slot). */
+export interface SessionRow {
+  slot: number;
+  group: string;
+  portBase: number;
 }
 
 export type PcUpdate = Partial<Pick<RunPc, 'wake_attempts' | 'task_id' | 'deadline_at' | 'reason_code' | 'reason_text' | 'bytes_done' | 'bytes_total' | 'started_at' | 'ended_at'>>;
+
+const pathColumns = (path: DeliveryPath, reason: Reason) => ({ path, path_code: reason.code, path_text: reason.text, path_params: Object.keys(reason.params).length ? JSON.stringify(reason.params) : null });
+
+const NO_SESSION = { mcast_state: null, mcast_slot: null, mcast_group: null, mcast_port: null, mcast_owner: null, mcast_beat: null, mcast_outcome: null };
 
 const OPEN_PC_STATES = ['queued', 'waking', 'booted', 'restoring', 'verifying'] as const satisfies readonly RunPcState[];
 
@@ -54,13 +68,29 @@ export class RunRepository {
         reason_text: null,
         reason_params: null,
         report_sent_at: null,
+        ...NO_SESSION,
       })
       .returning('id')
       .executeTakeFirstOrThrow();
     if (pcs.length)
       await trx
         .insertInto('run_pcs')
-        .values(pcs.map((p) => ({ run_id: id, host_id: p.hostId, host_name: p.hostName, mac: p.mac, state: 'queued' as const, wake_attempts: 0, bytes_done: 0, bytes_total: 0, updated_at: r.at })))
+        .values(
+          pcs.map((p) => ({
+            run_id: id,
+            host_id: p.hostId,
+            host_name: p.hostName,
+            mac: p.mac,
+            state: 'queued' as const,
+            wake_attempts: 0,
+            bytes_done: 0,
+            bytes_total: 0,
+            multicast_bytes: 0,
+            repair_bytes: 0,
+            updated_at: r.at,
+            ...pathColumns(p.delivery.path, p.delivery.reason),
+          })),
+        )
         .execute();
     return id;
   }
@@ -177,6 +207,7 @@ export class RunRepository {
         reason_text: r.reason.text,
         reason_params: Object.keys(r.reason.params).length ? JSON.stringify(r.reason.params) : null,
         report_sent_at: null,
+        ...NO_SESSION,
       })
       .returning('id')
       .executeTakeFirstOrThrow();
@@ -192,6 +223,59 @@ export class RunRepository {
       .set({ state, ended_at: at, reason_code: reason?.code ?? null, reason_text: reason?.text ?? null })
       .where('id', '=', runId)
       .where('state', '=', 'running')
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) === 1;
+  }
+
+  /** What a PC's restore got by multicast and by repair (its task's report); `path`: the path it took after all, when it changed. */
+  async setDelivered(pcId: number, bytes: { multicastBytes: number; repairBytes: number }, path?: { path: DeliveryPath; reason: Reason }): Promise<void> {
+    await this.db
+      .updateTable('run_pcs')
+      .set({ multicast_bytes: bytes.multicastBytes, repair_bytes: bytes.repairBytes, ...(path ? pathColumns(path.path, path.reason) : {}) })
+      .where('id', '=', pcId)
+      .execute();
+  }
+
+  /** A PC's path changed before its task was made (its run's session could not start): in the caller's transaction. */
+  async setPath(trx: Kysely<DB>, pcId: number, path: DeliveryPath, reason: Reason): Promise<void> {
+    await trx.updateTable('run_pcs').set(pathColumns(path, reason)).where('id', '=', pcId).execute();
+  }
+
+  /** Slots of the sessions being sent for running runs, whose worker spoke since `freshAfter`. */
+  async sendingSlots(freshAfter: string): Promise<Array<{ runId: number; slot: number }>> {
+    const rows = await this.db.selectFrom('runs').select(['id', 'mcast_slot']).where('mcast_state', '=', 'sending').where('state', '=', 'running').where('mcast_beat', '>', freshAfter).execute();
+    return rows.flatMap((r) => (r.mcast_slot === null ? [] : [{ runId: r.id, slot: r.mcast_slot }]));
+  }
+
+  /**
+   * Takes a running run's session for worker `owner`: when it has none, when `owner` holds it, or when
+   * its worker has been silent since `staleBefore` (it died). False: another worker sends it, or it ended.
+   */
+  async claimSession(runId: number, owner: string, slot: SessionRow, at: string, staleBefore: string): Promise<boolean> {
+    const r = await this.db
+      .updateTable('runs')
+      .set({ mcast_state: 'sending', mcast_slot: slot.slot, mcast_group: slot.group, mcast_port: slot.portBase, mcast_owner: owner, mcast_beat: at, mcast_outcome: null })
+      .where('id', '=', runId)
+      .where('state', '=', 'running')
+      .where((eb) => eb.or([eb('mcast_state', 'is', null), eb.and([eb('mcast_state', '=', 'sending'), eb.or([eb('mcast_owner', '=', owner), eb('mcast_beat', '<', staleBefore)])])]))
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) === 1;
+  }
+
+  /** The owner still sends: false when it no longer holds the session. */
+  async beatSession(runId: number, owner: string, at: string): Promise<boolean> {
+    const r = await this.db.updateTable('runs').set({ mcast_beat: at }).where('id', '=', runId).where('mcast_state', '=', 'sending').where('mcast_owner', '=', owner).executeTakeFirst();
+    return Number(r.numUpdatedRows) === 1;
+  }
+
+  /** The session ended with this outcome (JSON): it is never sent again. */
+  async endSession(runId: number, owner: string, outcome: Record<string, unknown>, at: string): Promise<boolean> {
+    const r = await this.db
+      .updateTable('runs')
+      .set({ mcast_state: 'ended', mcast_beat: at, mcast_outcome: JSON.stringify(outcome) })
+      .where('id', '=', runId)
+      .where('mcast_state', '=', 'sending')
+      .where('mcast_owner', '=', owner)
       .executeTakeFirst();
     return Number(r.numUpdatedRows) === 1;
   }

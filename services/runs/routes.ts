@@ -3,12 +3,24 @@
 // The worker role picks a new run up from its run.changed event (and from the database every minute).
 import { z } from 'zod';
 import { decimal, defineRoute, idParam, type AnyRoute } from '../core/route.js';
+import { DELIVERY_PATHS, TRANSPORTS } from './delivery.js';
 import { PC_STATES, STEPS } from './pipeline.js';
 import { reportHtml } from './report-html.js';
 import { RunInputSchema, type RunService } from './service.js';
 
 const RUN_STATES = ['running', 'done', 'cancelled', 'not_started'] as const;
 const Reason = z.object({ code: z.string(), text: z.string().describe('a sentence a person can act on (English; the UI translates by code)') }).nullable();
+
+const PATHS = z.enum(DELIVERY_PATHS).describe('differential: its disk held most of the version; multicast: the run\'s one stream, what it missed repaired over HTTP; unicast: over HTTP');
+const DeliverySchema = z
+  .object({
+    path: PATHS,
+    reason: z.object({ code: z.string(), text: z.string(), params: z.record(z.string(), z.union([z.string(), z.number()])) }),
+    multicastBytes: z.number().describe('stored bytes its restore got from the multicast stream'),
+    repairBytes: z.number().describe('stored bytes it fetched over HTTP during the session (the repair)'),
+  })
+  .nullable()
+  .describe('how the PC gets its version and why (null: a run from before this existed)');
 
 const RunPcSchema = z
   .object({
@@ -26,6 +38,7 @@ const RunPcSchema = z
     startedAt: z.string().nullable(),
     endedAt: z.string().nullable(),
     updatedAt: z.string(),
+    delivery: DeliverySchema,
   })
   .meta({ id: 'RunPc' });
 
@@ -45,6 +58,7 @@ const RunSchema = z
       silenceTimeoutMinutes: z.number(),
       skipInUse: z.boolean(),
       wakePerSecond: z.number(),
+      transport: z.enum(TRANSPORTS).optional().describe('absent in runs from before it existed (auto)'),
     }),
     createdBy: z.string(),
     createdAt: z.string(),
@@ -53,6 +67,15 @@ const RunSchema = z
     windowEndsAt: z.string().nullable(),
     reason: Reason,
     counts: z.record(z.string(), z.number().int()).describe('PCs by state'),
+    multicast: z
+      .object({
+        state: z.enum(['sending', 'ended']),
+        group: z.string().nullable(),
+        portBase: z.number().int().nullable(),
+        outcome: z.object({ ok: z.boolean(), reason: z.string(), detail: z.string(), streamBytes: z.number(), joined: z.array(z.string()), dropped: z.array(z.string()), seconds: z.number() }).nullable(),
+      })
+      .nullable()
+      .describe("the run's multicast session (null: none)"),
     pcs: z.array(RunPcSchema),
   })
   .meta({ id: 'Run' });
@@ -68,7 +91,8 @@ const TimelineSchema = z.array(
 const ReportSchema = z
   .object({
     run: z.object({ id: z.number().int(), room: z.string().nullable(), image: z.string(), version: z.number().int(), state: z.enum(RUN_STATES), createdBy: z.string(), startedAt: z.string().nullable(), endedAt: z.string().nullable(), reason: Reason, why: z.object({ code: z.string(), fr: z.string(), en: z.string() }).nullable().describe("the run's own reason in French and English (why it did not start, or how it ended)") }),
-    totals: z.object({ pcs: z.number().int(), done: z.number().int(), failed: z.number().int(), skipped: z.number().int(), cancelled: z.number().int(), open: z.number().int(), wallSeconds: z.number().nullable(), bytesMoved: z.number() }),
+    totals: z.object({ pcs: z.number().int(), done: z.number().int(), failed: z.number().int(), skipped: z.number().int(), cancelled: z.number().int(), open: z.number().int(), wallSeconds: z.number().nullable(), bytesMoved: z.number(), multicastBytes: z.number(), repairBytes: z.number() }),
+    multicast: z.object({ ok: z.boolean(), reason: z.string(), detail: z.string(), streamBytes: z.number().describe('bytes sent once for every PC') }).nullable(),
     pcs: z.array(
       z.object({
         id: z.number().int(),
@@ -81,6 +105,7 @@ const ReportSchema = z
         endedAt: z.string().nullable(),
         durationSeconds: z.number().nullable(),
         bytesMoved: z.number(),
+        delivery: z.object({ path: PATHS, code: z.string(), fr: z.string(), en: z.string(), multicastBytes: z.number(), repairBytes: z.number() }).nullable(),
         timeline: z.array(z.object({ at: z.string(), state: z.string(), code: z.string(), text: z.string() })),
       }),
     ),

@@ -15,7 +15,9 @@ import type { HostRepository } from '../inventory/hosts.js';
 import type { RoomRepository } from '../inventory/rooms.js';
 import type { TaskService } from '../tasks/service.js';
 import { estimateRun, type RunEstimate } from './estimate.js';
-import { pcView, pipelineOf, reasonOf, RunInputSchema, type Applied, type RunOptions, type RunPcView, type RunView } from './model.js';
+import { deliveriesFor } from './delivery-facts.js';
+import { multicastView, pcView, pipelineOf, reasonOf, RunInputSchema, type Applied, type RunOptions, type RunPcView, type RunView } from './model.js';
+import { sessionBounds } from './delivery.js';
 import { checkSteps, decidePc, isFinal, STEPS, type PcEvent, type Reason } from './pipeline.js';
 import { RunOverview, type PcLastResult, type RoomLastRun } from './overview.js';
 import type { RunRepository } from './repository.js';
@@ -23,6 +25,9 @@ import { buildReport, type RunReport } from './report.js';
 import { checkWakeConfigured, type WolConfigured } from './wake-check.js';
 
 export { pcView, pipelineOf, RunInputSchema, type Applied, type RunInput, type RunOptions, type RunPcView, type RunView } from './model.js';
+
+/** Why multicast is off when the server has no multicast interface. */
+export const MULTICAST_UNSET = 'no multicast interface is configured (ROOMCAST_MULTICAST_INTERFACE)';
 
 /** Thrown inside a PC's transaction when another writer moved the PC first: it rolls back, and apply() decides again. */
 class Raced extends Error {}
@@ -39,6 +44,8 @@ export class RunService {
     private readonly now: () => number = Date.now,
     /** Where the worker's Wake-on-LAN packets may go (ROOMCAST_WOL_*): a run with the wake step needs somewhere. */
     private readonly wol: WolConfigured = { interfaces: ['(not checked)'], addresses: [] },
+    /** null: the worker can send multicast sessions; else why not (runs/delivery.ts: every PC restores by unicast). */
+    private readonly multicastOff: string | null = MULTICAST_UNSET,
   ) {}
 
   /** Starts a run: checks the target, the version and the options; every PC queued. Refused as a whole when one PC is in another open run. */
@@ -79,10 +86,11 @@ export class RunService {
       const params = await this.tasks.kinds.get('restore').resolve(tx.trx, { imageId: image, ...(chosen !== undefined ? { version: chosen } : {}) });
       const p = params as { imageId: number; image: string; versionId: number; version: number };
       const at = new Date(this.now()).toISOString();
+      const paths = await deliveriesFor(tx.trx, { imageId: p.imageId, versionId: p.versionId, versionNumber: p.version, transport: options.transport, multicastOff: this.multicastOff }, targets.map((h) => h.id));
       const id = await this.repo.insertRun(
         tx.trx,
         { roomId: room?.id ?? null, roomName: room?.name ?? null, imageId: p.imageId, imageName: p.image, versionId: p.versionId, versionNumber: p.version, options, createdBy: actor.name, at, windowEndsAt: windowEndsAt ?? null },
-        targets.map((h) => ({ hostId: h.id, hostName: h.name, mac: h.mac })),
+        targets.map((h) => ({ hostId: h.id, hostName: h.name, mac: h.mac, delivery: paths.get(h.id)! })),
       );
       await writeAudit(tx.trx, actor, { action: 'run.start', targetType: 'run', targetId: id, details: { room: room?.name ?? null, image: p.image, version: p.version, pcs: targets.length, options } });
       tx.out.add('run.changed', { runId: id, roomId: room?.id ?? null, state: 'running', at });
@@ -131,6 +139,7 @@ export class RunService {
       windowEndsAt: run.window_ends_at,
       reason: reasonOf(run.reason_code, run.reason_text),
       counts,
+      multicast: multicastView(run),
       pcs: pcs.map(pcView),
     };
   }
@@ -141,6 +150,11 @@ export class RunService {
     const o = new RunOverview(this.db);
     const maxParallel = q.maxParallel ?? RunInputSchema.shape.maxParallel.parse(undefined);
     return { ...estimateRun({ pcs: q.pcs, maxParallel, usedBytes: await o.usedBytes(p.versionId), past: await o.pastPcs(p.versionId) }), version: p.version };
+  }
+
+  /** The runs' multicast session records (their one sender: jobs/multicast.ts). */
+  get sessions(): Pick<RunRepository, 'claimSession' | 'beatSession' | 'endSession' | 'sendingSlots'> {
+    return this.repo;
   }
 
   /** Every room's newest run with its PCs by state (one query: the rooms page). */
@@ -262,7 +276,8 @@ export class RunService {
         set.ended_at = at;
         break;
       } else if (action.do === 'create-task') {
-        const created = await this.tasks.createIn(tx, actor, [pc.host_id!], 'restore', { imageId: run.image_id, version: run.version_number, endAction: action.powerOff ? 'poweroff' : 'reboot' });
+        const multicast = pc.path === 'multicast' ? await this.joinOrUnicast(tx, pc, run, options) : undefined;
+        const created = await this.tasks.createIn(tx, actor, [pc.host_id!], 'restore', { imageId: run.image_id, version: run.version_number, endAction: action.powerOff ? 'poweroff' : 'reboot', ...(multicast ? { multicast } : {}) });
         const task = created.tasks[0]!;
         if (!created.created.includes(task.id)) {
           // The PC already has a task of its own (a capture, a single restore): the run leaves it alone.
@@ -294,6 +309,29 @@ export class RunService {
       }
     }
     return applied;
+  }
+
+  /**
+   * Where a multicast PC's task joins its run's session (the restore task carries it to the client); when
+   * the session is not being sent (it ended before this PC started, or could not start), the PC takes
+   * unicast instead, and its path says why.
+   */
+  private async joinOrUnicast(tx: Tx, pc: RunPc, run: Run, o: RunOptions) {
+    if (run.mcast_state === 'sending' && run.mcast_port !== null && run.version_id !== null) {
+      const b = sessionBounds(o);
+      return { portBase: run.mcast_port, versionId: run.version_id, startTimeoutSec: b.receiverStartTimeoutSec, receiveTimeoutSec: b.receiveTimeoutSec };
+    }
+    const detail = run.mcast_outcome ? (JSON.parse(run.mcast_outcome) as { detail?: string }).detail : undefined;
+    const reason = run.mcast_state === 'ended'
+      ? { code: 'path_unicast_session_over', params: {}, text: `the run's multicast session had ended before this PC started${detail ? ` (${detail})` : ''}: restored over unicast HTTP` }
+      : { code: 'path_unicast_no_session', params: {}, text: "the run's multicast session could not start (no free multicast group, or the worker could not send it): restored over unicast HTTP" };
+    await this.repo.setPath(tx.trx, pc.id, 'unicast', reason);
+    return undefined;
+  }
+
+  /** What a PC's restore got by multicast and by repair (the worker reads it from the task's report); a restore that fell back to HTTP says why. */
+  async delivered(pcId: number, bytes: { multicastBytes: number; repairBytes: number }, fallback: string | null): Promise<void> {
+    await this.repo.setDelivered(pcId, bytes, fallback ? { path: 'unicast', reason: { code: 'path_unicast_fallback', params: {}, text: `the PC could not join the multicast session (${fallback}): restored over unicast HTTP` } } : undefined);
   }
 
   /** A new run of the same version and options for the PCs that failed in this one (still in the inventory). */

@@ -38,9 +38,10 @@ export class ImagingPc {
     private readonly diskBytes: number,
   ) {}
 
-  async start(imageName: string): Promise<void> {
+  /** `env`: more of the api's environment (roles, multicast...). */
+  async start(imageName: string, env: Record<string, string> = {}): Promise<void> {
     this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rc-imaging-pc-'));
-    this.app = await startTestApp('sqlite');
+    this.app = await startTestApp('sqlite', env);
     const admin = new ApiClient(this.app.url);
     await admin.login('admin', TEST_ADMIN_PASSWORD);
     this.tech = await admin.userClient('tech', 'technician');

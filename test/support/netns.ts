@@ -1,4 +1,4 @@
-// Network namespaces joined by a bridge (the multicast lab test and the multicast bench): a namespace
+// Network namespaces joined by a bridge (the multicast lab test, the multicast bench, runs-multicast): a namespace
 // holding the bridge br0, and namespaces each on one port of it through a veth pair (v0 inside, the
 // named port on the bridge). Names are the caller's (per run); deleteNamespaces removes them, and with
 // them their veth ends, qdiscs and nft tables. Needs root and iproute2.
@@ -38,5 +38,45 @@ export function deleteNamespaces(names: string[]): void {
     } catch {
       // not created
     }
+  }
+}
+
+/**
+ * The same as a class that remembers its namespaces: a bridge namespace `<prefix>b` and members
+ * `<prefix><name>`, each on port p<k>; remove() deletes them all (the bridge's last).
+ */
+export class BridgeLab {
+  readonly bridge: string;
+  private readonly members: string[] = [];
+
+  /** `prefix`: unique per test run (a few random hex digits), at most 9 characters so that names stay short. */
+  constructor(readonly prefix: string) {
+    this.bridge = `${prefix}b`;
+  }
+
+  up(): void {
+    makeBridge(this.bridge);
+  }
+
+  /** A namespace `<prefix><name>` on the bridge with `addr` (/24) on its veth v0; its name. */
+  join(name: string, addr: string): string {
+    const ns = `${this.prefix}${name}`;
+    const port = `p${this.members.length}`;
+    this.members.push(ns);
+    joinBridge(this.bridge, ns, port, addr);
+    return ns;
+  }
+
+  /** Runs a program inside namespace `ns`: the prefix for spawn. */
+  static exec(ns: string): string[] {
+    return ['ip', 'netns', 'exec', ns];
+  }
+
+  static txBytes(ns: string): number {
+    return txBytes(ns);
+  }
+
+  remove(): void {
+    deleteNamespaces([...this.members.splice(0), this.bridge]);
   }
 }

@@ -332,5 +332,20 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
         await db.schema.alterTable('rooms').addColumn('image_version', 'integer').execute();
       },
     },
+    '2026-12-07-0012-runs-delivery': {
+      async up(db: Kysely<unknown>) {
+        // How each PC of a run gets its version (runs/delivery.ts: differential, multicast or unicast)
+        // and why, with the stored bytes it got by multicast and by HTTP repair (bigint: a disk is
+        // larger than 2^31 bytes).
+        for (const [name, type] of [['path', 'text'], ['path_code', 'text'], ['path_text', 'text'], ['path_params', 'text']] as const) await db.schema.alterTable('run_pcs').addColumn(name, type).execute();
+        await db.schema.alterTable('run_pcs').addColumn('multicast_bytes', 'bigint', (c) => c.notNull().defaultTo(0)).execute();
+        await db.schema.alterTable('run_pcs').addColumn('repair_bytes', 'bigint', (c) => c.notNull().defaultTo(0)).execute();
+        // The run's multicast session (one per run, jobs/multicast.ts): its state (sending, ended),
+        // data group and first port (its allocator slot), the worker holding it and when it last said
+        // so (a restarted worker takes over a stale one), and its outcome (JSON).
+        for (const [name, type] of [['mcast_state', 'text'], ['mcast_slot', 'integer'], ['mcast_group', 'text'], ['mcast_port', 'integer'], ['mcast_owner', 'text'], ['mcast_beat', 'text'], ['mcast_outcome', 'text']] as const)
+          await db.schema.alterTable('runs').addColumn(name, type).execute();
+      },
+    },
   };
 }

@@ -234,6 +234,17 @@ export interface RunTable {
   reason_params: string | null;
   /** When the morning report was e-mailed (null: not yet, or no SMTP). */
   report_sent_at: Timestamp | null;
+  /** The run's multicast session (jobs/multicast.ts); null: none. */
+  mcast_state: 'sending' | 'ended' | null;
+  /** Its allocator slot, data group and first port (multicast/session.ts). */
+  mcast_slot: number | null;
+  mcast_group: string | null;
+  mcast_port: number | null;
+  /** The worker that runs it, and when it last said so. */
+  mcast_owner: string | null;
+  mcast_beat: Timestamp | null;
+  /** JSON: the sender's report once the session ended. */
+  mcast_outcome: string | null;
 }
 
 /** One PC of a run: its state in the per-PC pipeline (runs/pipeline.ts) and what it did. */
@@ -255,6 +266,15 @@ export interface RunPcTable {
   started_at: Timestamp | null;
   ended_at: Timestamp | null;
   updated_at: Timestamp;
+  /** How the PC gets its version (runs/delivery.ts: differential, multicast, unicast) and why; null: decided before it existed. */
+  path: 'differential' | 'multicast' | 'unicast' | null;
+  path_code: string | null;
+  path_text: string | null;
+  /** JSON object: the reason's parameters. */
+  path_params: string | null;
+  /** Stored bytes the PC's restore got from the multicast stream, and over HTTP as repair. */
+  multicast_bytes: number;
+  repair_bytes: number;
 }
 
 /** A PC's timeline in a run: one row per state change, with its reason. */

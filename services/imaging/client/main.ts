@@ -14,6 +14,8 @@ import { chooseDisk, listDisks } from './disk.js';
 import { capture } from './capture.js';
 import { writeIdentity } from './identity.js';
 import { describeFailure, restore } from './restore.js';
+import { joinSession, multicastDetails, type MulticastClientOptions } from './multicast-task.js';
+import type { MulticastSource } from './multicast.js';
 import { ClientError } from './sys.js';
 import type { EndAction } from '../format.js';
 
@@ -42,14 +44,27 @@ function parseArgs(argv: string[]): Args {
   return { command, api, token, disk: opts.get('disk') ?? 'auto', concurrency: Number(opts.get('concurrency') ?? 4), endFile: opts.get('end-file') ?? null };
 }
 
-/** `ended`: told what the PC does next (the task's endAction when done; poweroff when it failed). */
-export async function runTask(api: ImagingApi, diskArg: string, log: (line: string) => void, concurrency = 4, ended?: (next: EndAction) => void): Promise<boolean> {
+/**
+ * `ended`: told what the PC does next (the task's endAction when done; poweroff when it failed).
+ * `multicast`: how to join a restore's multicast session (the interface, or the api's host to find it).
+ */
+export async function runTask(http: ImagingApi, diskArg: string, log: (line: string) => void, concurrency = 4, ended?: (next: EndAction) => void, multicast: MulticastClientOptions = {}): Promise<boolean> {
   let restoring = false;
   let restored = false;
+  let api = http;
+  let source: MulticastSource | null = null;
+  let path: Record<string, unknown> = {};
   try {
     const task = await api.task();
     restoring = task.kind === 'restore';
     log(`roomcast: task ${task.taskId}: ${task.kind} of image "${task.image.name}"${task.version ? ` version ${task.version.number}` : ''}`);
+    if (task.kind === 'restore' && task.multicast) {
+      const joined = await joinSession(http, task.multicast, multicast, log);
+      if ('fallback' in joined) {
+        log(`roomcast: restoring over HTTP instead of the multicast session: ${joined.fallback}`);
+        path = { path: 'http', multicastFallback: joined.fallback };
+      } else ({ api, source } = joined);
+    }
     const manifest = task.kind === 'restore' ? await api.manifest() : null;
     let disk = diskArg;
     if (diskArg === 'auto') {
@@ -64,9 +79,10 @@ export async function runTask(api: ImagingApi, diskArg: string, log: (line: stri
     } else {
       const r = await restore({ disk, api, log, concurrency, manifest: manifest! });
       restored = true;
+      await source?.close();
       // The PC's own name in the restored Windows, while Windows is offline (identity.ts).
       const identity = task.computerName ? await writeIdentity(disk, manifest!, task.computerName, log) : null;
-      await api.result({ ok: true, details: { ...r, identity } });
+      await api.result({ ok: true, details: { ...r, ...path, ...(source ? multicastDetails(source.counts) : {}), identity } });
     }
     log(`roomcast: task done; the PC ${task.endAction === 'reboot' ? 'restarts from its disk and is left on' : 'powers off'}`);
     ended?.(task.endAction);
@@ -77,7 +93,9 @@ export async function runTask(api: ImagingApi, diskArg: string, log: (line: stri
     const reason = err instanceof ClientError ? err.message : `unexpected error in the imaging client: ${(err as Error).stack ?? String(err)}`;
     log(`roomcast: task failed: ${reason}`);
     try {
-      await api.result({ ok: false, reason: reason.slice(0, 2000), details: err instanceof ClientError ? { ...err.details, code: err.code } : { code: 'internal' } });
+      await source?.close();
+      const counts = source ? multicastDetails(source.counts) : {};
+      await api.result({ ok: false, reason: reason.slice(0, 2000), details: { ...(err instanceof ClientError ? { ...err.details, code: err.code } : { code: 'internal' }), ...path, ...counts } });
     } catch (e) {
       log(`roomcast: could not report the failure to the api: ${(e as Error).message}`);
     }
@@ -97,7 +115,7 @@ async function main(): Promise<number> {
   const log = (line: string) => console.log(line);
   const api = new HttpImagingApi({ base: args.api.replace(/\/$/, ''), token: args.token, log });
   const endFile = args.endFile;
-  return (await runTask(api, args.disk, log, args.concurrency, endFile ? (next) => fs.writeFileSync(endFile, `${next}\n`) : undefined)) ? 0 : 1;
+  return (await runTask(api, args.disk, log, args.concurrency, endFile ? (next) => fs.writeFileSync(endFile, `${next}\n`) : undefined, { apiHost: new URL(args.api).hostname })) ? 0 : 1;
 }
 
 const entry = process.argv[1] ?? '';

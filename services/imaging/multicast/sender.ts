@@ -73,6 +73,8 @@ export function sendSession(o: SendOptions): Promise<SenderReport> {
       stop();
     };
     o.signal?.addEventListener('abort', onAbort, { once: true });
+    // Cancelled before it started: the listener above will not hear it.
+    if (o.signal?.aborted) onAbort();
     child.stderr.setEncoding('utf8');
     child.stderr.on('data', (s: string) => {
       stderr = (stderr + s).slice(-200_000);

@@ -44,6 +44,16 @@ describe('multicast session decisions', () => {
     expect(a.running).toBe(3);
   });
 
+  it('skips slots busy elsewhere, and gives a known slot again to a session taken over', () => {
+    const a = new SessionAllocator(checkSettings({ interface: 'eth0', groupBase: '239.1.2.1', portBase: 9000, maxSessions: 3 }));
+    expect(a.take(new Set([0, 1]))).toMatchObject({ slot: 2, group: '239.1.2.3', portBase: 9004 });
+    expect(a.reserve(1)).toMatchObject({ slot: 1, group: '239.1.2.2', portBase: 9002 });
+    expect(a.reserve(1)).toBeNull();
+    expect(a.reserve(3)).toBeNull();
+    expect(a.take(new Set([0]))).toBeNull();
+    expect(a.take()).toMatchObject({ slot: 0 });
+  });
+
   it('builds the udp-sender command line from the settings only', () => {
     const s = checkSettings({ interface: 'v0', minReceivers: 10, maxWaitSec: 5, startTimeoutSec: 20, retriesUntilDrop: 8, maxBitrate: '300m' });
     const slot = { slot: 0, group: '239.255.82.1', portBase: 9000 };

@@ -103,14 +103,20 @@ export class SessionAllocator {
   private readonly used = new Set<number>();
   constructor(private readonly s: MulticastSettings) {}
 
-  /** A free slot, or null when maxSessions run already. */
-  take(): SessionSlot | null {
+  /** A free slot, or null when maxSessions run already. `busy`: slots taken elsewhere (another worker's sessions). */
+  take(busy: ReadonlySet<number> = new Set()): SessionSlot | null {
     for (let k = 0; k < this.s.maxSessions; k++) {
-      if (this.used.has(k)) continue;
-      this.used.add(k);
-      return { slot: k, group: dotted(ipv4(this.s.groupBase)! + k), portBase: this.s.portBase + 2 * k };
+      if (this.used.has(k) || busy.has(k)) continue;
+      return this.reserve(k);
     }
     return null;
+  }
+
+  /** Slot k again (a session taken over from a worker that died: its PCs know its ports), or null when it is out of range or in use here. */
+  reserve(k: number): SessionSlot | null {
+    if (!Number.isInteger(k) || k < 0 || k >= this.s.maxSessions || this.used.has(k)) return null;
+    this.used.add(k);
+    return { slot: k, group: dotted(ipv4(this.s.groupBase)! + k), portBase: this.s.portBase + 2 * k };
   }
 
   release(slot: SessionSlot): void {

@@ -2974,6 +2974,12 @@ export interface paths {
                          * @description PCs still running then are stopped and reported
                          */
                         windowEndsAt?: string;
+                        /**
+                         * @description auto: one multicast stream for the PCs that need the whole version when there are two or more (the others restore by the differential path); unicast: never multicast; multicast: stream even to one PC
+                         * @default auto
+                         * @enum {string}
+                         */
+                        transport?: "auto" | "unicast" | "multicast";
                     };
                 };
             };
@@ -6398,6 +6404,17 @@ export interface components {
              * @enum {string}
              */
             endAction?: "poweroff" | "reboot";
+            /** @description set by a room run: its multicast session, which the PC joins (the session's version must be the one restored) */
+            multicast?: {
+                /** @description the session's first port (udp-receiver --portbase) */
+                portBase: number;
+                /** @description the version the stream carries; a stream of another one is ignored */
+                versionId: number;
+                /** @description how long udp-receiver waits for the stream to start; then the PC restores over HTTP */
+                startTimeoutSec: number;
+                /** @description a stream silent this long ends; what is missing is repaired over HTTP */
+                receiveTimeoutSec: number;
+            };
         };
         Image: {
             id: number;
@@ -6490,6 +6507,11 @@ export interface components {
                 silenceTimeoutMinutes: number;
                 skipInUse: boolean;
                 wakePerSecond: number;
+                /**
+                 * @description absent in runs from before it existed (auto)
+                 * @enum {string}
+                 */
+                transport?: "auto" | "unicast" | "multicast";
             };
             createdBy: string;
             createdAt: string;
@@ -6505,6 +6527,22 @@ export interface components {
             counts: {
                 [key: string]: number;
             };
+            /** @description the run's multicast session (null: none) */
+            multicast: {
+                /** @enum {string} */
+                state: "sending" | "ended";
+                group: string | null;
+                portBase: number | null;
+                outcome: {
+                    ok: boolean;
+                    reason: string;
+                    detail: string;
+                    streamBytes: number;
+                    joined: string[];
+                    dropped: string[];
+                    seconds: number;
+                } | null;
+            } | null;
             pcs: components["schemas"]["RunPc"][];
         };
         RunPc: {
@@ -6529,6 +6567,25 @@ export interface components {
             startedAt: string | null;
             endedAt: string | null;
             updatedAt: string;
+            /** @description how the PC gets its version and why (null: a run from before this existed) */
+            delivery: {
+                /**
+                 * @description differential: its disk held most of the version; multicast: the run's one stream, what it missed repaired over HTTP; unicast: over HTTP
+                 * @enum {string}
+                 */
+                path: "differential" | "multicast" | "unicast";
+                reason: {
+                    code: string;
+                    text: string;
+                    params: {
+                        [key: string]: string | number;
+                    };
+                };
+                /** @description stored bytes its restore got from the multicast stream */
+                multicastBytes: number;
+                /** @description stored bytes it fetched over HTTP during the session (the repair) */
+                repairBytes: number;
+            } | null;
         };
         RunSummary: {
             id: number;
@@ -6619,7 +6676,16 @@ export interface components {
                 open: number;
                 wallSeconds: number | null;
                 bytesMoved: number;
+                multicastBytes: number;
+                repairBytes: number;
             };
+            multicast: {
+                ok: boolean;
+                reason: string;
+                detail: string;
+                /** @description bytes sent once for every PC */
+                streamBytes: number;
+            } | null;
             pcs: {
                 id: number;
                 hostName: string;
@@ -6636,6 +6702,18 @@ export interface components {
                 endedAt: string | null;
                 durationSeconds: number | null;
                 bytesMoved: number;
+                delivery: {
+                    /**
+                     * @description differential: its disk held most of the version; multicast: the run's one stream, what it missed repaired over HTTP; unicast: over HTTP
+                     * @enum {string}
+                     */
+                    path: "differential" | "multicast" | "unicast";
+                    code: string;
+                    fr: string;
+                    en: string;
+                    multicastBytes: number;
+                    repairBytes: number;
+                } | null;
                 timeline: {
                     at: string;
                     state: string;
@@ -6727,6 +6805,17 @@ export interface components {
             endAction: "poweroff" | "reboot";
             /** @description restore: the PC's name in the inventory, which the client writes into the restored Windows (its offline registry) when the image holds one; null for a capture */
             computerName: string | null;
+            /** @description restore: the multicast session to join (null: restore over HTTP) */
+            multicast?: {
+                /** @description the session's first port (udp-receiver --portbase) */
+                portBase: number;
+                /** @description the version the stream carries; a stream of another one is ignored */
+                versionId: number;
+                /** @description how long udp-receiver waits for the stream to start; then the PC restores over HTTP */
+                startTimeoutSec: number;
+                /** @description a stream silent this long ends; what is missing is repaired over HTTP */
+                receiveTimeoutSec: number;
+            } | null;
         };
         Progress: {
             /** @description e.g. partition, hash, upload, download, write, check */

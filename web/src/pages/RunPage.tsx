@@ -65,6 +65,7 @@ export function RunPage() {
               <th scope="col">{t('run.pc')}</th>
               <th scope="col">{t('run.pcState')}</th>
               <th scope="col">{t('run.reason')}</th>
+              <th scope="col">{t('run.path')}</th>
               <th scope="col">{t('run.ended')}</th>
               {canAct && run.state === 'running' && <th scope="col">{t('runActions.actions')}</th>}
             </tr>
@@ -77,6 +78,9 @@ export function RunPage() {
                   <StateBadge state={pc.state} />
                 </td>
                 <td data-label={t('run.reason')}>{pc.reason ? (lang === 'fr' ? pc.reason.fr : pc.reason.en) : t('run.noReason')}</td>
+                <td data-label={t('run.path')} data-testid="run-pc-path" data-path={pc.delivery?.path ?? ''}>
+                  {pc.delivery ? <PathCell delivery={pc.delivery} /> : t('run.noReason')}
+                </td>
                 <td data-label={t('run.ended')}>{pc.endedAt ? dateTime(pc.endedAt) : t('run.noReason')}</td>
                 {canAct && run.state === 'running' && (
                   <td data-label={t('runActions.actions')}>{!(FINAL_STATES as readonly string[]).includes(pc.state) && <CancelPcButton runId={run.id} pcId={pc.id} name={pc.hostName} onError={setPcError} />}</td>
@@ -89,3 +93,20 @@ export function RunPage() {
     </section>
   );
 }
+
+const mb = (b: number) => `${(b / 1e6).toFixed(b >= 1e8 ? 0 : 1)} MB`;
+
+/** A PC's path (differential, multicast, unicast), why, and its bytes by multicast and by repair. */
+function PathCell({ delivery }: { delivery: { path: 'differential' | 'multicast' | 'unicast'; fr: string; en: string; multicastBytes: number; repairBytes: number } }) {
+  const { t, lang } = useI18n();
+  const path = t(`run.path.${delivery.path}`);
+  const moved = delivery.multicastBytes > 0 || delivery.repairBytes > 0;
+  return (
+    <>
+      <strong>{moved ? t('run.pathBytes', { path, multicast: mb(delivery.multicastBytes), repair: mb(delivery.repairBytes) }) : path}</strong>
+      <br />
+      <small>{lang === 'fr' ? delivery.fr : delivery.en}</small>
+    </>
+  );
+}
+

@@ -1,0 +1,162 @@
+// The multicast sessions of room runs (issue 14): one udp-sender per run that has multicast PCs
+// (runs/delivery.ts), started by the PCs' jobs before the first of them starts (its restore task
+// carries the session's ports), run by multicast/sender.ts on a group and port pair of session.ts's
+// allocator, and recorded on the run (runs.mcast_*: state, slot, owner, outcome).
+//
+// Rules:
+// - One session per run, whatever asks: ensure() is idempotent in this worker (keyed by run id), and
+//   the run's row is claimed (RunService.sessions.claimSession) so that another worker does not send it
+//   too. The owner says it is alive every beatMs; a session whose owner has been silent three beats
+//   (a killed worker) is taken over on the same slot, since the PCs' tasks name its ports.
+// - Its bounds come from the run: min-receivers is the number of the run's open multicast PCs, the
+//   wait for more PCs after the first one joined is one wake timeout, and with no PC at all it gives
+//   up after all the wake attempts (sessionBounds); the rest from the settings (interface, rate...).
+// - A session that ended is recorded with the sender's report and never sent again. stop() ends a
+//   run's session (the run was cancelled or ended); close() stops this worker's sessions without
+//   recording an end, so that the next worker takes them over.
+import { randomBytes } from 'node:crypto';
+import os from 'node:os';
+import type { Logger } from '../core/logger.js';
+import { sendSession, type SenderReport } from '../imaging/multicast/sender.js';
+import { checkSettings, SessionAllocator, type MulticastSettings, type SessionSlot } from '../imaging/multicast/session.js';
+import type { SessionSource } from '../imaging/multicast/source.js';
+import { sessionBounds } from '../runs/delivery.js';
+import { isFinal } from '../runs/pipeline.js';
+import type { RunService } from '../runs/service.js';
+
+export interface RunSessionOptions {
+  /** The server's settings (interface at least); the bounds of each session come from its run. */
+  settings: Partial<MulticastSettings> & { interface: string };
+  source: SessionSource;
+  /** How often the owner says it is alive (default 10 s); a session silent three beats is taken over. */
+  beatMs?: number;
+  program?: string;
+  /** Runs udp-sender through another program (tests: ip netns exec NS). */
+  prefix?: string[];
+}
+
+interface Live {
+  abort: AbortController;
+  done: Promise<void>;
+}
+
+export class RunSessions {
+  private readonly allocator: SessionAllocator;
+  private readonly live = new Map<number, Live>();
+  /** Runs whose session ended, or that have none: not looked at again until stop(). */
+  private readonly settled = new Set<number>();
+  private readonly owner = `${os.hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+  private readonly beatMs: number;
+  private readonly settings: MulticastSettings;
+  private closing = false;
+
+  constructor(
+    private readonly runs: RunService,
+    private readonly o: RunSessionOptions,
+    private readonly log: Logger,
+  ) {
+    this.settings = checkSettings(o.settings);
+    this.allocator = new SessionAllocator(this.settings);
+    this.beatMs = o.beatMs ?? 10_000;
+  }
+
+  /** The run's session is being sent (by this worker or another live one), or has ended, or the run has none. */
+  async ensure(runId: number): Promise<void> {
+    if (this.closing || this.settled.has(runId)) return;
+    const running = this.live.get(runId);
+    if (running) return;
+    const abort = new AbortController();
+    let started!: () => void;
+    const ready = new Promise<void>((r) => (started = r));
+    const live: Live = {
+      abort,
+      done: this.run(runId, abort.signal, started)
+        .catch((err: Error) => this.log.warn({ run: runId, err: err.message }, 'multicast: the session failed; its PCs restore over HTTP'))
+        .finally(() => this.live.get(runId) === live && this.live.delete(runId)),
+    };
+    this.live.set(runId, live);
+    // The PC's task is made once the session is claimed (or known not to be this worker's).
+    await Promise.race([ready, live.done]);
+  }
+
+  /** Ends the run's session (the run was cancelled or ended); its end is recorded. */
+  async stop(runId: number): Promise<void> {
+    this.settled.add(runId);
+    const l = this.live.get(runId);
+    if (!l) return;
+    l.abort.abort();
+    await l.done;
+  }
+
+  /** Stops this worker's sessions without recording an end: another worker takes them over. */
+  async close(): Promise<void> {
+    this.closing = true;
+    const all = [...this.live.values()];
+    for (const l of all) l.abort.abort();
+    await Promise.all(all.map((l) => l.done));
+  }
+
+  private async run(runId: number, signal: AbortSignal, started: () => void): Promise<void> {
+    const view = await this.runs.view(runId);
+    const pcs = view.pcs.filter((p) => p.delivery?.path === 'multicast' && !isFinal(p.state));
+    if (view.state !== 'running' || view.multicast?.state === 'ended' || !pcs.length || view.version.id === null) {
+      this.settled.add(runId);
+      return;
+    }
+    const now = Date.now();
+    const busy = new Set((await this.runs.sessions.sendingSlots(new Date(now - 3 * this.beatMs).toISOString())).filter((s) => s.runId !== runId).map((s) => s.slot));
+    // A session taken over keeps its slot: the PCs' tasks name its ports.
+    const known = view.multicast?.state === 'sending' && view.multicast.portBase !== null ? this.slotOf(view.multicast.portBase) : null;
+    const slot = known !== null ? this.allocator.reserve(known) : this.allocator.take(busy);
+    if (!slot) {
+      this.log.warn({ run: runId, running: this.allocator.running }, 'multicast: no free session slot; the run\'s PCs restore over HTTP');
+      return;
+    }
+    try {
+      if (!(await this.runs.sessions.claimSession(runId, this.owner, slot, new Date(now).toISOString(), new Date(now - 3 * this.beatMs).toISOString()))) return;
+      started();
+      await this.send(runId, view.version.id, pcs.length, view.options, slot, signal);
+    } finally {
+      this.allocator.release(slot);
+    }
+  }
+
+  private slotOf(portBase: number): number | null {
+    const k = (portBase - this.settings.portBase) / 2;
+    return Number.isInteger(k) ? k : null;
+  }
+
+  private async send(runId: number, versionId: number, receivers: number, options: { wakeTimeoutMinutes: number; wakeAttempts: number }, slot: SessionSlot, signal: AbortSignal): Promise<void> {
+    const b = sessionBounds(options);
+    const settings = checkSettings({ ...this.settings, minReceivers: Math.min(1000, receivers), maxWaitSec: b.maxWaitSec, startTimeoutSec: b.startTimeoutSec });
+    const beat = setInterval(() => {
+      void this.runs.sessions.beatSession(runId, this.owner, new Date().toISOString()).then(
+        (mine) => mine || (this.log.warn({ run: runId }, 'multicast: another worker holds this session now; stopping it here'), this.closing || this.stopHere(runId)),
+        (err: Error) => this.log.warn({ run: runId, err: err.message }, 'multicast: could not record that the session is alive'),
+      );
+    }, this.beatMs);
+    let report: SenderReport | { ok: false; reason: string; detail: string; streamBytes: number; joined: string[]; dropped: string[]; seconds: number };
+    try {
+      const chunks = await this.o.source.chunks(versionId);
+      if (signal.aborted) throw new Error('the session was cancelled');
+      this.log.info({ run: runId, group: slot.group, portBase: slot.portBase, receivers, chunks: chunks.length }, 'multicast: session starts');
+      report = await sendSession({ settings, slot, versionId, chunks, read: this.o.source.read, signal, log: (line) => this.log.info({ run: runId }, line), ...(this.o.program ? { program: this.o.program } : {}), ...(this.o.prefix ? { prefix: this.o.prefix } : {}) });
+    } catch (err) {
+      report = { ok: false, reason: 'stream_failed', detail: `the session could not start: ${(err as Error).message}`, streamBytes: 0, joined: [], dropped: [], seconds: 0 };
+    } finally {
+      clearInterval(beat);
+    }
+    // Stopped by close(): not an end of the session, the next worker sends it again.
+    if (this.closing && signal.aborted) return;
+    const { ok, reason, detail, streamBytes, joined, dropped, seconds } = report;
+    await this.runs.sessions.endSession(runId, this.owner, { ok, reason, detail, streamBytes, joined, dropped, seconds }, new Date().toISOString());
+    this.settled.add(runId);
+    this.log.info({ run: runId, ok, reason, streamBytes, joined: joined.length, dropped: dropped.length }, `multicast: session ended: ${detail}`);
+  }
+
+  /** The session moved to another worker: this one stops sending without recording an end. */
+  private stopHere(runId: number): void {
+    this.settled.add(runId);
+    this.live.get(runId)?.abort.abort();
+  }
+}

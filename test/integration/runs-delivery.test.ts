@@ -1,0 +1,140 @@
+// Each PC's path in a room run (runs/delivery.ts) from what the database knows (real SQLite and
+// PostgreSQL): its last restore and how many of the target version's bytes that version shares (the
+// two versions' chunk lists), the run's transport and whether the server has multicast. And the run's
+// multicast session record: claimed once, taken over from a silent worker, its ports in a multicast
+// PC's restore task while it is sent, and a PC that starts after it ended restored by unicast, with why.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RoomRepository } from '../../services/inventory/rooms.js';
+import { RunRepository } from '../../services/runs/repository.js';
+import { RunService } from '../../services/runs/service.js';
+import { DIALECTS } from '../support/env.js';
+import { machineOf } from '../support/runs.js';
+import { openTestServices, type TestServices } from '../support/services.js';
+
+const actor = { userId: null, name: 'tech', ip: null };
+const MIB4 = 4 << 20;
+const hash = (tag: string, i: number) => `${tag}${i.toString(16)}`.padEnd(64, '0');
+
+describe.each(DIALECTS)('each PC\'s path in a room run, from the database (%s)', (dialect) => {
+  let s: TestServices;
+  let runs: RunService;
+  let off: RunService;
+  let roomId: number;
+  let imageId: number;
+  const hosts: Array<{ id: number; mac: string; name: string }> = [];
+
+  /** A ready version of the image whose chunks are `hashes` (4 MiB each, rows in the chunks table); its number. */
+  async function version(hashes: string[], ref: { id: number; mac: string }): Promise<number> {
+    await s.store.recordChunks(hashes.map((h) => ({ hash: h, size: MIB4, storedSize: MIB4 / 2 })));
+    const capture = await s.tasks.create(actor, [ref.id], 'capture', { imageId });
+    const number = await s.events.transaction(s.database.db, async (tx) => {
+      const stats = { chunk_size: MIB4, disk_bytes: 1 << 30, used_bytes: hashes.length * MIB4, stored_bytes: (hashes.length * MIB4) / 2, chunk_count: hashes.length };
+      const v = await s.images.insertCapturing(tx, { imageId, notes: null, createdBy: 'tech', sourceHostId: ref.id, source: { mac: ref.mac, serial: null, ip: null }, taskId: capture.created[0]!, stats, hashes });
+      await s.images.publish(tx, { id: v.id, image_id: imageId, number: v.number }, { storedBytes: stats.stored_bytes, chunkCount: hashes.length, manifestSha256: 'b'.repeat(64) });
+      return v.number;
+    });
+    await s.tasks.cancel(actor, capture.created[0]!);
+    return number;
+  }
+
+  /** A restore of `number` on host k that ended `ok` (or failed), as its client would report it. */
+  async function restored(k: number, number: number, ok: boolean): Promise<void> {
+    const h = hosts[k]!;
+    const t = await s.tasks.create(actor, [h.id], 'restore', { imageId, version: number });
+    const taskId = t.created[0]!;
+    await s.events.transaction(s.database.db, (tx) => s.tasks.checkIn(tx, actor, taskId, h.id));
+    await s.tasks.finish(machineOf(h.mac, taskId, h.id), ok ? { ok: true, details: {} } : { ok: false, reason: 'the disk went away', details: {} });
+  }
+
+  const paths = (v: Awaited<ReturnType<RunService['view']>>) => Object.fromEntries(v.pcs.map((p) => [p.hostName, `${p.delivery?.path}:${p.delivery?.reason.code}`]));
+
+  beforeAll(async () => {
+    s = await openTestServices(dialect);
+    const db = s.database.db;
+    runs = new RunService(db, new RunRepository(db), s.tasks, s.hosts, new RoomRepository(db), s.events, Date.now, undefined, null);
+    off = new RunService(db, new RunRepository(db), s.tasks, s.hosts, new RoomRepository(db), s.events);
+    roomId = (await s.inventory.createRoom(actor, { name: 'B206' })).id;
+    for (let i = 1; i <= 4; i++) {
+      const h = await s.inventory.createHost(actor, { name: `B206-0${i}`, mac: `02:00:00:00:06:0${i}`, roomId });
+      hosts.push({ id: h.id, mac: h.mac, name: h.name });
+    }
+    const ref = await s.inventory.createHost(actor, { name: 'REF', mac: '02:00:00:00:06:99', roomId: null });
+    imageId = (await s.catalogue.createImage(actor, { name: 'Windows 11' })).id;
+    const base = Array.from({ length: 10 }, (_, i) => hash('a', i));
+    expect(await version(base, ref)).toBe(1);
+    // Version 2 shares 9 of its 10 chunks (90 %) with version 1; version 3 only 5 (50 %).
+    expect(await version([...base.slice(0, 9), hash('b', 0)], ref)).toBe(2);
+    expect(await version([...base.slice(0, 5), ...Array.from({ length: 5 }, (_, i) => hash('c', i))], ref)).toBe(3);
+    // 01: version 1 restored; 02: version 1 restored, then a restore that failed; 03, 04: never restored.
+    await restored(0, 1, true);
+    await restored(1, 1, true);
+    await restored(1, 2, false);
+  });
+
+  afterAll(async () => {
+    await s?.close();
+  });
+
+  it('differential for a PC whose disk holds most of the version, one stream for the others; unicast when asked, off, or alone', async () => {
+    const auto = await runs.create(actor, { roomId, imageId, version: 2, steps: ['restore', 'verify'] });
+    expect(paths(auto)).toEqual({ 'B206-01': 'differential:path_differential', 'B206-02': 'multicast:path_multicast', 'B206-03': 'multicast:path_multicast', 'B206-04': 'multicast:path_multicast' });
+    expect(auto.pcs[0]!.delivery!.reason).toMatchObject({ params: { percent: 90, from: 1, version: 2 }, text: expect.stringContaining('holds 90 % of version 2') });
+    expect(auto.pcs[1]!.delivery!.reason.params).toEqual({ pcs: 3, version: 2 });
+    await runs.cancel(actor, auto.id);
+
+    // Version 3 shares only half of version 1: no differential PC.
+    const v3 = await runs.create(actor, { roomId, imageId, version: 3, steps: ['restore', 'verify'], transport: 'unicast' });
+    expect(Object.values(paths(v3))).toEqual(Array(4).fill('unicast:path_unicast_forced'));
+    await runs.cancel(actor, v3.id);
+
+    const alone = await runs.create(actor, { roomId, hostIds: [hosts[0]!.id, hosts[2]!.id], imageId, version: 1, steps: ['restore', 'verify'] });
+    expect(paths(alone)).toEqual({ 'B206-01': 'differential:path_differential', 'B206-03': 'unicast:path_unicast_single' });
+    expect(alone.pcs[0]!.delivery!.reason.text).toMatch(/already holds version 1/);
+    await runs.cancel(actor, alone.id);
+
+    const noMulticast = await off.create(actor, { roomId, imageId, version: 2, steps: ['restore', 'verify'], transport: 'multicast' });
+    expect(paths(noMulticast)['B206-03']).toBe('unicast:path_unicast_multicast_off');
+    expect(noMulticast.pcs[2]!.delivery!.reason.text).toMatch(/ROOMCAST_MULTICAST_INTERFACE/);
+    await off.cancel(actor, noMulticast.id);
+    const report = await runs.report(noMulticast.id);
+    expect(report.pcs.find((p) => p.hostName === 'B206-03')!.delivery).toMatchObject({ path: 'unicast', fr: expect.stringContaining("le multicast n'est pas configuré") });
+  });
+
+  it("claims a run's session once, lets a silent worker's be taken over, and gives its ports to a multicast PC's task; after it ended, a PC starts over unicast", async () => {
+    const run = await runs.create(actor, { roomId, hostIds: [hosts[2]!.id, hosts[3]!.id], imageId, version: 2, steps: ['restore', 'verify'], maxParallel: 1, wakeTimeoutMinutes: 2 });
+    const slot = { slot: 3, group: '239.255.82.4', portBase: 9006 };
+    const t0 = new Date();
+    const iso = (ms: number) => new Date(t0.getTime() + ms).toISOString();
+    expect(await runs.sessions.claimSession(run.id, 'w1', slot, iso(0), iso(-30_000))).toBe(true);
+    expect(await runs.sessions.claimSession(run.id, 'w1', slot, iso(0), iso(-30_000))).toBe(true);
+    expect(await runs.sessions.claimSession(run.id, 'w2', slot, iso(1000), iso(-29_000))).toBe(false);
+    expect(await runs.sessions.sendingSlots(iso(-30_000))).toEqual([{ runId: run.id, slot: 3 }]);
+    // w1 fell silent: 30 s later w2 takes the session over, and w1 no longer holds it.
+    expect(await runs.sessions.claimSession(run.id, 'w2', slot, iso(31_000), iso(1000))).toBe(true);
+    expect(await runs.sessions.beatSession(run.id, 'w1', iso(32_000))).toBe(false);
+    expect(await runs.sessions.beatSession(run.id, 'w2', iso(32_000))).toBe(true);
+
+    const first = run.pcs[0]!;
+    const started = await runs.apply(first.id, { type: 'start', inUse: false });
+    expect(started.pc.state).toBe('waking');
+    const task = await s.tasks.get(started.pc.taskId!);
+    expect(task.params).toMatchObject({ versionId: run.version.id, multicast: { portBase: 9006, versionId: run.version.id, startTimeoutSec: 135, receiveTimeoutSec: 30 } });
+    expect((await runs.view(run.id)).multicast).toMatchObject({ state: 'sending', group: '239.255.82.4', portBase: 9006, outcome: null });
+
+    expect(await runs.sessions.endSession(run.id, 'w1', { ok: true }, iso(40_000))).toBe(false);
+    expect(await runs.sessions.endSession(run.id, 'w2', { ok: false, reason: 'no_receivers', detail: 'no PC joined the session before its start timeout', streamBytes: 0, joined: [], dropped: [], seconds: 240 }, iso(40_000))).toBe(true);
+    expect(await runs.sessions.claimSession(run.id, 'w3', slot, iso(200_000), iso(100_000))).toBe(false);
+    await runs.cancelPc(actor, run.id, first.id);
+    const second = await runs.apply(run.pcs[1]!.id, { type: 'start', inUse: false });
+    expect((await s.tasks.get(second.pc.taskId!)).params).not.toHaveProperty('multicast');
+    expect(second.pc.delivery).toMatchObject({ path: 'unicast', reason: { code: 'path_unicast_session_over', text: expect.stringContaining('no PC joined the session before its start timeout') } });
+
+    // The client's report: bytes by multicast and by repair, and a PC that could not join says why.
+    await runs.delivered(second.pc.id, { multicastBytes: 0, repairBytes: 0 }, 'udp-receiver is missing from the boot client');
+    expect((await runs.pc(second.pc.id))!.delivery).toMatchObject({ path: 'unicast', reason: { code: 'path_unicast_fallback', text: expect.stringContaining('udp-receiver is missing') } });
+    await runs.delivered(first.id, { multicastBytes: 3 * MIB4, repairBytes: MIB4 }, null);
+    expect((await runs.pc(first.id))!.delivery).toMatchObject({ path: 'multicast', multicastBytes: 3 * MIB4, repairBytes: MIB4 });
+    await runs.cancel(actor, run.id);
+    expect((await runs.view(run.id)).multicast).toMatchObject({ state: 'ended', outcome: { ok: false, reason: 'no_receivers' } });
+  });
+});
