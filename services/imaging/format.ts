@@ -1,8 +1,8 @@
-// Image format v3 (docs/image-format.md; v1 and v2 manifests stay readable and restorable): a manifest plus content-addressed chunks; and the few
-// types of the client API both sides use (ClientTask, Progress). Shared by the server (image store)
-// and the boot client (capture, restore), so it imports nothing from the server side but the
-// equally shared progress report (core/progress.ts, zod only; the Dockerfile's imaging stage and the
-// lab's client cache key list it with services/imaging/).
+// Image format v3 (docs/image-format.md; v1 and v2 manifests stay readable and restorable): a manifest plus
+// content-addressed chunks; and the few types of the client API both sides use (ClientTask, Progress). Shared by the server (image store)
+// and the boot client (capture, restore), so it imports nothing from the server side but the equally
+// shared progress report (core/progress.ts) and rule of computer names (inventory/computer-name.ts),
+// both pure; the Dockerfile's imaging stage and the lab's client cache key list them.
 //
 // A chunk is one aligned window of a partition (default 4 MiB; the last one may be shorter) whose
 // bytes outside the partition's used extents are set to zero, compressed with zstd and stored under
@@ -139,13 +139,12 @@ export const ManifestSchema = z
   .strict();
 export type Manifest = z.infer<typeof ManifestSchema>;
 
-/** What a booted client is asked to do for a capture or restore task (GET /api/v1/client/task). */
 /** What a PC does after its capture or restore is done. */
 export const END_ACTIONS = ['poweroff', 'reboot'] as const;
 export type EndAction = (typeof END_ACTIONS)[number];
-
 export { MulticastJoinSchema, type MulticastJoin } from './multicast/join.js';
 
+/** What a booted client is asked to do for a capture or restore task (GET /api/v1/client/task). */
 export const ClientTaskSchema = z
   .object({
     taskId: z.number().int(),
@@ -164,8 +163,7 @@ export type ClientTask = z.infer<typeof ClientTaskSchema>;
 
 /** What a client reports every second while it captures or restores (POST /api/v1/client/progress). */
 export { ProgressSchema, type Progress } from '../core/progress.js';
-
-/** The rule of Windows computer names: the client checks again the name it writes into a restored Windows. */
+// The client checks again the name it writes into a restored Windows (identity.ts).
 export { checkComputerName } from '../inventory/computer-name.js';
 
 /** Every chunk of a manifest (boot area first, then partitions in order). */

@@ -274,7 +274,7 @@ describe.each(DIALECTS)('image store and imaging API on %s', (dialect) => {
     const v2 = img.versions[0];
     expect(task.params).toEqual({ imageId: image.id, image: image.name, versionId: v2.id, version: 2, endAction: 'poweroff' });
     const client = await FakeClient.boot(app.url, MAC_B, 'restore');
-    expect((await client.api.get('/api/v1/client/task')).body).toEqual({ taskId: task.id, kind: 'restore', image, version: { id: v2.id, number: 2 }, chunkSize: CS, diskSerial: null, notes: 'sans changement', endAction: 'poweroff', computerName: 'B204-PC02' });
+    expect((await client.api.get('/api/v1/client/task')).body).toEqual({ taskId: task.id, kind: 'restore', image, version: { id: v2.id, number: 2 }, chunkSize: CS, diskSerial: null, notes: 'sans changement', endAction: 'poweroff', multicast: null, computerName: 'B204-PC02' });
 
     const manifest = await client.getRaw('/api/v1/client/manifest');
     expect(manifest.status).toBe(200);
