@@ -78,6 +78,10 @@ const enumOf = (schema: string, prop: string): string[] => {
   if (!values?.length) throw new Error(`openapi.json has no enum ${schema}.${prop}`);
   return values;
 };
+const deliveryPaths = (): string[] => {
+  const doc = JSON.parse(fs.readFileSync(path.join(repo, 'openapi', 'openapi.json'), 'utf8')) as { components: { schemas: Record<string, { properties: { delivery: { properties: { path: { enum: string[] } } } } }> } };
+  return doc.components.schemas.RunPc!.properties.delivery.properties.path.enum;
+};
 const unionOf = (file: string, type: string): string[] => {
   const m = new RegExp(`type ${type}\\s*=([^;]+);`).exec(fs.readFileSync(path.join(repo, file), 'utf8'));
   if (!m) throw new Error(`${file} has no type ${type}`);
@@ -106,6 +110,7 @@ function runtimeFamilies(): Record<string, readonly string[]> {
     'img.vstate.': enumOf('ImageVersion', 'state'),
     'role.': enumOf('User', 'role'),
     'estimate.': enumOf('RunEstimate', 'basis'),
+    'run.path.': deliveryPaths(), // each PC's way in a run (RunPc.delivery.path)
     'when.': unionOf('web/src/components/WhenFields.tsx', 'When').filter((w) => w !== 'now'), // 'now' is restore.now
     'containerState.': CONTAINER_STATES,
     'containerHealth.': literalsOf('services/system/docker.ts', /\bhealth: ('[^;]+);/),
