@@ -27,7 +27,6 @@ export const PROBLEM_CODES = [
   'task_claimed', 'not_this_pc', 'host_gone', 'client_missing', 'bad_result', 'no_capture', 'capture_committed', 'capture_cancelled',
   'bad_manifest', 'manifest_missing', 'manifest_mismatch', 'bad_chunk', 'bad_hash', 'bad_digest', 'hash_mismatch',
   'chunk_too_large', 'chunk_not_expected', 'bad_chunk_list', 'chunk_size_changed', 'chunk_not_found', 'chunk_missing', 'chunks_missing', 'chunks_checking',
-  'fast_startup',
 ] as const;
 
 export type ProblemCode = (typeof PROBLEM_CODES)[number];

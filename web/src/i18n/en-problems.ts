@@ -59,7 +59,6 @@ export const enProblems = {
   'problem.one_host_per_capture': 'A capture reads one PC at a time.',
 
   'problem.image_not_generalized': "This version's Windows was not generalized (sysprep): restored onto several PCs, they would all share one identity and the domain join would fail. Generalize the master and capture again, or confirm to start anyway.",
-  'problem.fast_startup': 'Windows Fast Startup is on on the master PC: run "powercfg /h off" as an administrator (or untick "Turn on fast startup"), shut Windows down and capture again.',
   'problem.in_another_run': 'Some of these PCs are already being restored: wait for the end or cancel it.',
   'problem.not_in_room': 'Some of these PCs are no longer in this room: reload the page and select again.',
   'problem.empty_room': 'This room has no PCs: add some from the inventory.',
