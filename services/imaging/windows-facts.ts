@@ -65,8 +65,13 @@ const setupPending = (s: SetupState) => s.systemSetupInProgress === 1 || s.oobeI
 /** Generalized or not, and why, from the offline registry's values. */
 export function decideGeneralized(s: SetupState): { generalized: Generalized; reason: GeneralizedReason } {
   const state = s.imageState?.trim().toUpperCase() ?? null;
-  if (state === null || state === '') return setupPending(s) && /oobe\\windeploy/i.test(s.cmdLine ?? '') ? { generalized: 'yes', reason: 'setup_pending' } : { generalized: 'unknown', reason: 'no_image_state' };
-  if (state.startsWith('IMAGE_STATE_GENERALIZE_RESEAL_TO_')) return setupPending(s) ? { generalized: 'yes', reason: 'generalized' } : { generalized: 'unknown', reason: 'inconsistent' };
+  if (state === null || state === '') {
+    // No ImageState: only windeploy pending at the next start says sysprep prepared it.
+    return /oobe\\windeploy/i.test(s.cmdLine ?? '') ? { generalized: 'yes', reason: 'setup_pending' } : { generalized: 'unknown', reason: 'no_image_state' };
+  }
+  if (state.startsWith('IMAGE_STATE_GENERALIZE_RESEAL_TO_')) {
+    return setupPending(s) ? { generalized: 'yes', reason: 'generalized' } : { generalized: 'unknown', reason: 'inconsistent' };
+  }
   if (state.startsWith('IMAGE_STATE_SPECIALIZE_RESEAL_TO_')) return { generalized: 'no', reason: 'specialized' };
   if (state === 'IMAGE_STATE_COMPLETE') return { generalized: 'no', reason: 'not_generalized' };
   if (state === 'IMAGE_STATE_UNDEPLOYABLE') return { generalized: 'no', reason: 'undeployable' };

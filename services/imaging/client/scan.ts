@@ -1,9 +1,9 @@
 // A capture's look at the partitions, overlapped with the upload (capture.ts): every partition is
 // probed first (blkid and its first sector: cheap), so that a BitLocker volume is refused before
 // anything is sent, and Windows is looked at read-only (windows-facts.ts: its edition and sysprep state;
-// Fast Startup refuses the capture, before anything on the disk changes); then, a few at a time and in disk order, hiberfil.sys is removed from NTFS and
-// partclone says which ranges are used. The capture streams a partition's windows as soon as its
-// scan ends, while the next ones are still being scanned.
+// Fast Startup refuses the capture, before anything on the disk changes); then, a few at a time and in
+// disk order, hiberfil.sys is removed from NTFS and partclone says which ranges are used. The capture
+// streams a partition's windows as soon as its scan ends, while the next ones are still being scanned.
 import { isExtended, type Partition } from '../format.js';
 import { Semaphore } from './engine.js';
 import type { Layout } from './layout.js';
