@@ -16,6 +16,7 @@ import type { RoomRepository } from '../inventory/rooms.js';
 import type { TaskService } from '../tasks/service.js';
 import { estimateRun, type RunEstimate } from './estimate.js';
 import { deliveriesFor } from './delivery-facts.js';
+import { checkAcknowledged, generalizedWarnings, versionWindows, type RunWarning } from './generalized.js';
 import { multicastView, pcView, pipelineOf, reasonOf, RunInputSchema, type Applied, type RunOptions, type RunPcView, type RunView } from './model.js';
 import { sessionBounds } from './delivery.js';
 import { checkSteps, decidePc, isFinal, STEPS, type PcEvent, type Reason } from './pipeline.js';
@@ -49,7 +50,7 @@ export class RunService {
   ) {}
 
   /** Starts a run: checks the target, the version and the options; every PC queued. Refused as a whole when one PC is in another open run. */
-  async create(actor: Actor, raw: unknown): Promise<RunView> {
+  async create(actor: Actor, raw: unknown): Promise<RunView & { warnings?: RunWarning[] }> {
     const parsed = RunInputSchema.safeParse(raw);
     if (!parsed.success) {
       const first = parsed.error.issues[0];
@@ -59,7 +60,7 @@ export class RunService {
     const steps = input.steps ?? [...STEPS];
     const bad = checkSteps(steps);
     if (bad) throw new AppError(400, 'bad_steps', bad);
-    const { roomId, hostIds, imageId, version, windowEndsAt, steps: _s, ...rest } = input;
+    const { roomId, hostIds, imageId, version, windowEndsAt, steps: _s, acknowledge, ...rest } = input;
     const options: RunOptions = { ...rest, steps };
     if (windowEndsAt && Date.parse(windowEndsAt) <= this.now()) throw new AppError(400, 'window_over', `the run's window ended at ${windowEndsAt}; nothing was started`);
 
@@ -85,6 +86,8 @@ export class RunService {
       // The restore kind checks the version (ready, not damaged) as it would for a single task.
       const params = await this.tasks.kinds.get('restore').resolve(tx.trx, { imageId: image, ...(chosen !== undefined ? { version: chosen } : {}) });
       const p = params as { imageId: number; image: string; versionId: number; version: number };
+      const warnings = generalizedWarnings(await versionWindows(tx.trx, p.versionId), targets.length);
+      checkAcknowledged(warnings, acknowledge === true);
       const at = new Date(this.now()).toISOString();
       const paths = await deliveriesFor(tx.trx, { imageId: p.imageId, versionId: p.versionId, versionNumber: p.version, transport: options.transport, multicastOff: this.multicastOff }, targets.map((h) => h.id));
       const id = await this.repo.insertRun(
@@ -92,9 +95,10 @@ export class RunService {
         { roomId: room?.id ?? null, roomName: room?.name ?? null, imageId: p.imageId, imageName: p.image, versionId: p.versionId, versionNumber: p.version, options, createdBy: actor.name, at, windowEndsAt: windowEndsAt ?? null },
         targets.map((h) => ({ hostId: h.id, hostName: h.name, mac: h.mac, delivery: paths.get(h.id)! })),
       );
-      await writeAudit(tx.trx, actor, { action: 'run.start', targetType: 'run', targetId: id, details: { room: room?.name ?? null, image: p.image, version: p.version, pcs: targets.length, options } });
+      await writeAudit(tx.trx, actor, { action: 'run.start', targetType: 'run', targetId: id, details: { room: room?.name ?? null, image: p.image, version: p.version, pcs: targets.length, options, ...(warnings.length ? { warnings: warnings.map((w) => w.code) } : {}) } });
       tx.out.add('run.changed', { runId: id, roomId: room?.id ?? null, state: 'running', at });
-      return this.viewIn(id, tx.trx);
+      const view = await this.viewIn(id, tx.trx);
+      return warnings.length ? { ...view, warnings } : view;
     });
   }
 
@@ -145,11 +149,11 @@ export class RunService {
   }
 
   /** How long a run of `pcs` PCs with this version should take (estimate.ts); the version as the run would choose it. */
-  async estimate(q: { imageId: number; version?: number; pcs: number; maxParallel?: number }): Promise<RunEstimate & { version: number }> {
+  async estimate(q: { imageId: number; version?: number; pcs: number; maxParallel?: number }): Promise<RunEstimate & { version: number; warnings: RunWarning[] }> {
     const p = (await this.tasks.kinds.get('restore').resolve(this.db, { imageId: q.imageId, ...(q.version !== undefined ? { version: q.version } : {}) })) as { versionId: number; version: number };
     const o = new RunOverview(this.db);
     const maxParallel = q.maxParallel ?? RunInputSchema.shape.maxParallel.parse(undefined);
-    return { ...estimateRun({ pcs: q.pcs, maxParallel, usedBytes: await o.usedBytes(p.versionId), past: await o.pastPcs(p.versionId) }), version: p.version };
+    return { ...estimateRun({ pcs: q.pcs, maxParallel, usedBytes: await o.usedBytes(p.versionId), past: await o.pastPcs(p.versionId) }), version: p.version, warnings: generalizedWarnings(await versionWindows(this.db, p.versionId), q.pcs) };
   }
 
   /** The runs' multicast session records (their one sender: jobs/multicast.ts). */
@@ -341,7 +345,7 @@ export class RunService {
     const failed = view.pcs.filter((p) => p.state === 'failed' && p.hostId !== null).map((p) => p.hostId!);
     if (!failed.length) throw conflict('nothing_to_retry', `run ${runId} has no failed PC left in the inventory`);
     if (view.image.id === null) throw conflict('image_gone', `the image of run ${runId} was deleted`);
-    return this.create(actor, { ...(view.roomId !== null ? { roomId: view.roomId } : {}), hostIds: failed, imageId: view.image.id, version: view.version.number, ...view.options });
+    return this.create(actor, { ...(view.roomId !== null ? { roomId: view.roomId } : {}), hostIds: failed, imageId: view.image.id, version: view.version.number, ...view.options, acknowledge: true });
   }
 
   /** Cancels one PC of a running run (its task too); the run goes on with the others. */
