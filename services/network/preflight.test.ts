@@ -23,6 +23,8 @@ describe('the PXE DISCOVER of the pre-flight', () => {
     expect(p.messageType).toBe(MSG.DISCOVER);
     expect(p.vendorClass).toMatch(/^PXEClient:Arch:00000/);
     expect(p.clientArch).toEqual([0]);
+    expect(p.invalid).toEqual([]);
+    expect(p.clientGuid).toMatch(/^[0-9a-f]{8}-/);
     expect(p.flags & 0x8000).toBe(0x8000);
     expect(p.mac).toBe(probe.mac);
     expect(parseInt(probe.mac.slice(0, 2), 16) & 0b11).toBe(0b10);

@@ -39,7 +39,7 @@ export function pxeDiscover(random: (n: number) => Buffer = randomBytes): Probe 
   const xid = r.readUInt32BE(0);
   const macBytes = Buffer.concat([Buffer.from([0x02]), r.subarray(4, 9)]);
   const mac = formatMac(macBytes);
-  const guid = Buffer.concat([Buffer.from([0]), macBytes, macBytes, Buffer.alloc(5)]);
+  const guid = Buffer.concat([Buffer.from([0]), macBytes, macBytes, Buffer.alloc(4)]);
   const packet = buildPacket({
     op: OP.REQUEST,
     xid,

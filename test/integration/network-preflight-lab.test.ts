@@ -2,6 +2,7 @@
 //   <p>s  roomcast (10.96.0.1): its real ProxyDhcpServer, and the pre-flight run from here as the worker would
 //   <p>r  dnsmasq as the Region's DHCP (10.96.0.2): addresses, no PXE
 //   <p>x  dnsmasq as a rogue PXE server (10.96.0.9): proxyDHCP with a pxe-service (another imaging tool)
+//   <p>w  a worker on another host of the LAN (10.96.0.5): it hears roomcast's proxyDHCP answer, and leaves it out
 //   <p>b  the bridge; its IGMP querier is turned on for the querier case (mcast_querier 1)
 // The probe really broadcasts a PXE DISCOVER from port 68 and tcpdump really listens for queries.
 // Needs root, dnsmasq, tcpdump, iproute2. Nothing touches the host's own network namespace.
@@ -38,6 +39,7 @@ let dir: string;
 let srv: string;
 let region: string;
 let rogue: string;
+let worker: string;
 const children: ChildProcess[] = [];
 
 /** Spawns `cmd` in a namespace; resolves once a line of its output matches `ready`. */
@@ -76,12 +78,12 @@ const dnsmasq = (name: string, iface: string, extra: string[]) => [
 ];
 
 /** The pre-flight as the worker runs it, inside roomcast's namespace. */
-async function preflight(o: { iface?: string; querierListenMs: number }): Promise<PreflightResult> {
+async function preflight(o: { iface?: string; querierListenMs: number; ns?: string }): Promise<PreflightResult> {
   const code = `
     import { Preflight } from ${JSON.stringify(path.join(ROOT_DIR, 'services/network/service.js'))};
     const p = new Preflight({ interface: ${JSON.stringify(o.iface ?? 'v0')}, own: [${JSON.stringify(ROOMCAST)}], pxeListenMs: 2500, querierListenMs: ${o.querierListenMs} });
     console.log(JSON.stringify(await p.check()));`;
-  const { stdout } = await run('ip', ['netns', 'exec', srv, process.execPath, '--import', 'tsx', '--input-type=module', '-e', code], { cwd: ROOT_DIR, timeout: 60_000 });
+  const { stdout } = await run('ip', ['netns', 'exec', o.ns ?? srv, process.execPath, '--import', 'tsx', '--input-type=module', '-e', code], { cwd: ROOT_DIR, timeout: 60_000 });
   return JSON.parse(stdout.trim().split('\n').pop()!) as PreflightResult;
 }
 
@@ -92,6 +94,7 @@ describe.skipIf(skip)('network pre-flight (network namespaces)', () => {
     srv = lab.join('s', ROOMCAST);
     region = lab.join('r', REGION);
     rogue = lab.join('x', ROGUE);
+    worker = lab.join('w', '10.96.0.5');
     await start(region, dnsmasq('region', 'v0', ['--dhcp-range=10.96.0.100,10.96.0.150,255.255.255.0,1h', `--dhcp-option=3,${REGION}`]), /DHCP, IP range/);
     const code = `
       import { ProxyDhcpServer } from ${JSON.stringify(path.join(ROOT_DIR, 'services/boot/proxydhcp/server.js'))};
@@ -118,6 +121,12 @@ describe.skipIf(skip)('network pre-flight (network namespaces)', () => {
     expect(r.querier).toMatchObject({ outcome: 'absent', querier: null });
     expect(r.warnings.map((w) => w.code)).toEqual(['preflight_querier_absent']);
     expect(r.warnings[0]!.text).toContain('Turn on the IGMP querier on the switch or the router');
+  });
+
+  it("roomcast's own proxyDHCP, heard from another host, is recognised by its address and not reported", async () => {
+    const r = await preflight({ ns: worker, querierListenMs: 0 });
+    expect(r.pxe, JSON.stringify(r)).toMatchObject({ outcome: 'none', answerers: [], roomcastAnswered: true, dhcpServers: [REGION] });
+    expect(r.warnings).toEqual([]);
   });
 
   it('a rogue PXE server and a querier on the bridge: the rogue is named with its MAC and boot menu, the querier is heard', async () => {
