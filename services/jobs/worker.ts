@@ -73,6 +73,7 @@ export async function startWorkerRole(deps: { redis: RedisHandle; accounts: Acco
       stopProgress();
       await runs.stop();
       mailer?.close();
+      preflight?.close();
       await worker.close();
       await queue.close();
     },

@@ -92,6 +92,7 @@ export function listenForQuerier(o: QuerierListenOptions): Promise<QuerierCheck>
     let timer: NodeJS.Timeout | undefined;
     const stop = () => child.exitCode === null && child.signalCode === null && child.kill('SIGTERM');
     const onAbort = () => stop();
+    if (o.signal?.aborted) stop();
     o.signal?.addEventListener('abort', onAbort, { once: true });
     child.stdout.on('data', (b: Buffer) => {
       out += b.toString();
@@ -111,8 +112,8 @@ export function listenForQuerier(o: QuerierListenOptions): Promise<QuerierCheck>
       clearTimeout(timer);
       o.signal?.removeEventListener('abort', onAbort);
       if (heard) return resolve(querierCheck(heard, Date.now() - started));
-      if (!timer) return reject(new Error(`cannot look for an IGMP querier on ${o.interface}: tcpdump exited (${code}): ${err.trim().split('\n').pop() ?? ''}`));
       if (o.signal?.aborted) return reject(new Error('the IGMP querier check was cancelled'));
+      if (!timer) return reject(new Error(`cannot look for an IGMP querier on ${o.interface}: tcpdump exited (${code}): ${err.trim().split('\n').pop() ?? ''}`));
       resolve(querierCheck(null, listenMs));
     });
   });

@@ -33,6 +33,8 @@ export class Preflight {
   private readonly querierCache = new Map<string, { at: number; result: NonNullable<PreflightFacts['querier']> }>();
   private readonly querierRunning = new Map<string, Promise<PreflightFacts['querier']>>();
   private readonly now: () => number;
+  /** Stops the listens under way when the worker stops: no tcpdump outlives it. */
+  private readonly abort = new AbortController();
 
   constructor(private readonly o: PreflightOptions) {
     this.now = o.now ?? Date.now;
@@ -46,6 +48,11 @@ export class Preflight {
   cached(iface = this.o.interface): PreflightResult | null {
     const c = this.cache.get(iface);
     return c && this.now() - c.at < (this.o.cacheMs ?? 5 * 60_000) ? c.result : null;
+  }
+
+  /** Ends the querier listens under way (their checks say they were cancelled). */
+  close(): void {
+    this.abort.abort();
   }
 
   /** Starts a querier listen on the interface unless one is fresh or under way (the worker's start). */
@@ -81,7 +88,7 @@ export class Preflight {
     if (under) return under;
     const listenMs = this.o.querierListenMs ?? DEFAULT_QUERIER_LISTEN_MS;
     if (listenMs <= 0) return Promise.resolve(null);
-    const p = listenForQuerier({ interface: iface, listenMs, ...(this.o.tcpdumpPrefix ? { prefix: this.o.tcpdumpPrefix } : {}) })
+    const p = listenForQuerier({ interface: iface, listenMs, signal: this.abort.signal, ...(this.o.tcpdumpPrefix ? { prefix: this.o.tcpdumpPrefix } : {}) })
       .catch((err: Error) => notChecked('querier', err.message))
       .then((result) => {
         this.querierCache.set(iface, { at: this.now(), result });

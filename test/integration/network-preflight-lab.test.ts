@@ -13,6 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { listenForQuerier } from '../../services/network/igmp.js';
 import type { PreflightResult } from '../../services/network/preflight.js';
 import { BridgeLab, ip } from '../support/netns.js';
 
@@ -154,6 +155,17 @@ describe.skipIf(skip)('network pre-flight (network namespaces)', () => {
       ip('-n', lab.bridge, 'link', 'set', 'br0', 'type', 'bridge', 'mcast_querier', '0');
       await stop(d);
     }
+  });
+
+  it('a querier listen that is cancelled (the worker stops) ends its tcpdump at once', async () => {
+    const abort = new AbortController();
+    const listen = listenForQuerier({ interface: 'v0', listenMs: 600_000, prefix: BridgeLab.exec(srv), signal: abort.signal });
+    const running = () => execFileSync('ip', ['netns', 'pids', srv]).toString().split('\n').filter(Boolean).map((pid) => fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim());
+    for (let i = 0; i < 100 && !running().includes('tcpdump'); i++) await new Promise((r) => setTimeout(r, 100));
+    expect(running()).toContain('tcpdump');
+    abort.abort();
+    await expect(listen).rejects.toThrow('cancelled');
+    expect(running()).not.toContain('tcpdump');
   });
 
   it('an interface that does not exist: multicast falls back to unicast with the reason', async () => {
