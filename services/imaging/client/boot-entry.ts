@@ -48,8 +48,9 @@ export interface BootEntryReport {
   /** The EFI system partition that holds bootmgfw.efi. */
   partition?: number;
   bootOrder?: string[];
-  /** `efibootmgr -v` after the step. */
+  /** `efibootmgr -v` after the step, and before it when it wrote anything. */
   efibootmgr?: string;
+  efibootmgrBefore?: string;
 }
 
 /** Reads the text of `efibootmgr` or `efibootmgr -v` (BootCurrent, BootOrder, Boot#### lines; the rest is ignored). */
@@ -171,5 +172,5 @@ export async function writeBootEntry(
   const after = await efibootmgr(['-o', order.join(',')]);
   const final = parseBootEntries(after).order;
   log(`roomcast: UEFI boot entry Boot${entry.num} "${WINDOWS_LABEL}" made for partition ${esp.number}; BootOrder ${final.join(',')}`);
-  return { state: 'created', entry: entry.num, partition: esp.number, bootOrder: final, efibootmgr: after };
+  return { state: 'created', entry: entry.num, partition: esp.number, bootOrder: final, efibootmgr: after, efibootmgrBefore: text };
 }
