@@ -12,6 +12,7 @@ import fs from 'node:fs';
 import { HttpImagingApi, type ImagingApi } from './api.js';
 import { chooseDisk, listDisks } from './disk.js';
 import { capture } from './capture.js';
+import { writeAnswerFile } from './answer-file.js';
 import { writeIdentity } from './identity.js';
 import { describeFailure, restore } from './restore.js';
 import { joinSession, multicastDetails, type MulticastClientOptions } from './multicast-task.js';
@@ -82,7 +83,8 @@ export async function runTask(http: ImagingApi, diskArg: string, log: (line: str
       await source?.close();
       // The PC's own name in the restored Windows, while Windows is offline (identity.ts).
       const identity = task.computerName ? await writeIdentity(disk, manifest!, task.computerName, log) : null;
-      await api.result({ ok: true, details: { ...r, ...path, ...(source ? multicastDetails(source.counts) : {}), identity } });
+      const answerFile = identity ? await writeAnswerFile(http, disk, manifest!, identity.partition, log) : null; // its unattend.xml (answer-file.ts)
+      await api.result({ ok: true, details: { ...r, ...path, ...(source ? multicastDetails(source.counts) : {}), identity, answerFile } });
     }
     log(`roomcast: task done; the PC ${task.endAction === 'reboot' ? 'restarts from its disk and is left on' : 'powers off'}`);
     ended?.(task.endAction);
