@@ -5,11 +5,13 @@
 // every API answer it got, the api's log lines (pino, captured at trace level), the client's log lines
 // and the audit log, and finds neither password in any of them.
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signToken } from '../../services/boot/http/tokens.js';
-import { openSecret, parseSecretKey, sealSecret } from '../../services/core/crypto.js';
+import { loadConfig } from '../../services/core/config.js';
+import { loadSecretKey, openSecret, parseSecretKey, sealSecret } from '../../services/core/crypto.js';
 import { checkTemplate, DEFAULT_TEMPLATE, renderAnswerFile, SAMPLE_VALUES, UNATTEND_NS, type AnswerValues } from '../../services/imaging/unattend.js';
 import { childrenNamed, parseXml, xmlEscape, type XmlElement } from '../../services/imaging/xml.js';
 import { buildHive, type HiveDescription } from '../support/hive.js';
@@ -92,6 +94,9 @@ describe('answer file templates and the XML they render to', () => {
     expect(xml).toContain('>a&apos;b=c`d&quot;e<');
     expect(parseXml(xml).text).toBe("a'b=c`d\"e");
     expect(() => renderAnswerFile(null, pc({ computerName: 'B204\u0001' }))).toThrow(expect.objectContaining({ code: 'bad_answer_value' }));
+    // A domain without an OU: the computer account goes to the default container (no MachineObjectOU).
+    const noOu = readUnattend(renderAnswerFile(null, pc({ domain: { ...SAMPLE_VALUES[1]!.domain!, ou: null } })));
+    expect([noOu.domain, noOu.ou]).toEqual(['lycee.local', null]);
     expect(xmlEscape('<&>')).toBe('&lt;&amp;&gt;');
   });
 
@@ -137,6 +142,22 @@ describe('answer file templates and the XML they render to', () => {
     expect(() => openSecret(Buffer.alloc(32, 8), sealed, 'image:1:adminPassword')).toThrow();
     expect(parseSecretKey('0'.repeat(64))).toHaveLength(32);
     expect(parseSecretKey('short')).toBeNull();
+    // The key: ROOMCAST_SECRET_KEY when set (a bad one stops the start, its value hidden), else a file made once, mode 0600.
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rc-secret-'));
+    try {
+      expect(loadSecretKey(dir, Buffer.alloc(32, 9).toString('base64'))).toEqual(Buffer.alloc(32, 9));
+      expect(fs.readdirSync(dir)).toEqual([]);
+      expect(() => loadConfig({ ROOMCAST_DATA_DIR: dir, ROOMCAST_SECRET_KEY: 'too-short-a-secret' })).toThrow(/invalid ROOMCAST_SECRET_KEY=\(hidden\): expected 32 bytes/);
+      const made = loadSecretKey(dir);
+      expect(made).toHaveLength(32);
+      expect(fs.statSync(path.join(dir, 'secret.key')).mode & 0o777).toBe(0o600);
+      expect(loadSecretKey(dir)).toEqual(made);
+      expect(fs.readdirSync(dir)).toEqual(['secret.key']);
+      fs.writeFileSync(path.join(dir, 'secret.key'), 'garbage');
+      expect(() => loadSecretKey(dir)).toThrow(/does not hold a 32-byte key/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
