@@ -3,7 +3,7 @@
 // imaging client to Windows/Panther/unattend.xml on the restored NTFS partition. The domain-join and
 // local Administrator passwords are sealed at rest (AES-256-GCM): the test reads the raw SQLite files,
 // every API answer it got, the api's log lines (pino, captured at trace level), the client's log lines
-// and the audit log, and finds neither password in any of them.
+// and the audit log, and finds neither password in any of them; the settings part runs on SQLite and PostgreSQL.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -16,6 +16,9 @@ import { checkTemplate, DEFAULT_TEMPLATE, renderAnswerFile, SAMPLE_VALUES, UNATT
 import { childrenNamed, parseXml, xmlEscape, type XmlElement } from '../../services/imaging/xml.js';
 import { buildHive, type HiveDescription } from '../support/hive.js';
 import { buildDisk, missingDiskTools, missingTools, mixedContent, withPartitionDir, type PartSpec } from '../support/disks.js';
+import { startTestApp, TEST_ADMIN_PASSWORD, type TestApp } from '../support/app.js';
+import { ApiClient } from '../support/client.js';
+import { DIALECTS } from '../support/env.js';
 import { ImagingPc } from '../support/imaging-pc.js';
 
 /** The parts of a Windows SYSTEM hive the identity step reads (windows-identity.test.ts has the fuller one). */
@@ -299,10 +302,36 @@ describe.skipIf(missing.length > 0 || process.getuid?.() !== 0)('a restore write
   });
 
   async function adminClient() {
-    const { ApiClient } = await import('../support/client.js');
-    const { TEST_ADMIN_PASSWORD } = await import('../support/app.js');
     const admin = new ApiClient(pc.app.url);
     await admin.login('admin', TEST_ADMIN_PASSWORD);
     return admin;
   }
+});
+
+describe.each(DIALECTS)('answer file settings stored sealed (%s)', (dialect) => {
+  let app: TestApp;
+  afterAll(() => app?.stop());
+
+  it('keeps the passwords sealed in the table, keeps them when left out, and removes them with the answer file', async () => {
+    app = await startTestApp(dialect);
+    const admin = new ApiClient(app.url);
+    await admin.login('admin', TEST_ADMIN_PASSWORD);
+    const image = (await admin.post('/api/v1/images', { name: 'Windows 11 C101' })).body.id as number;
+    const url = `/api/v1/images/${image}/answer-file`;
+    const put = await admin.request('PUT', url, { enabled: true, domain: { name: 'lycee.local', joinUser: 'joiner', joinPassword: JOIN_PASSWORD }, adminPassword: ADMIN_PASSWORD });
+    expect(put.status, JSON.stringify(put.body)).toBe(200);
+    const row = async () => app.container.database.db.selectFrom('image_answer_files').selectAll().where('image_id', '=', image).executeTakeFirst();
+    const stored = (await row())!;
+    expect([stored.domain_join_password, stored.admin_password]).toEqual([expect.stringMatching(/^v1:/), expect.stringMatching(/^v1:/)]);
+    expect(JSON.stringify(stored)).not.toContain('S3cret');
+    expect((await admin.request('PUT', url, { enabled: true, domain: { name: 'lycee.local', joinUser: 'joiner' }, adminPassword: null })).body).toMatchObject({ domain: { joinPassword: { set: true } }, adminPassword: { set: false } });
+    expect((await row())!.domain_join_password).toBe(stored.domain_join_password);
+    expect((await admin.delete(url)).status).toBe(204);
+    expect(await row()).toBeUndefined();
+    expect((await admin.get(url)).body).toMatchObject({ enabled: false, adminPassword: { set: false }, domain: null });
+    const audit = (await admin.get('/api/v1/audit?targetType=image')).body as Array<{ action: string; details: unknown }>;
+    expect(audit.map((a) => a.action)).toEqual(['image.answer_file.delete', 'image.answer_file.update', 'image.answer_file.update', 'image.create']);
+    expect(JSON.stringify(audit)).toContain('local administrator password removed');
+    expect(JSON.stringify(audit)).not.toMatch(/S3cret|Adm1n/);
+  }, 60_000);
 });
