@@ -170,7 +170,7 @@ export class AnswerFiles {
       try {
         return openSecret(this.key(), sealed, context(imageId, field));
       } catch {
-        throw new AppError(500, 'secret_undecryptable', `the passwords of image "${image}"'s answer file cannot be decrypted with this server's secret key (ROOMCAST_SECRET_KEY, or secret.key in the data directory, changed?): set them again on the image`);
+        throw new AppError(409, 'secret_undecryptable', `the passwords of image "${image}"'s answer file cannot be decrypted with this server's secret key (ROOMCAST_SECRET_KEY, or secret.key in the data directory, changed?): set them again on the image`);
       }
     };
     const values: AnswerValues = {

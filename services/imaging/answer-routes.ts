@@ -75,7 +75,7 @@ export function answerFileRoutes(answers: AnswerFiles): AnyRoute[] {
       method: 'get', path: '/api/v1/client/answer-file', tag: 'client', access: 'machine',
       summary: "Restore: the answer file (unattend.xml) of the PC this task token belongs to, rendered for its running restore; 404 answer_file_none when the image has none",
       response: { mediaType: 'application/xml' },
-      errors: { 403: 'not_a_task_token | task_mismatch', 404: 'task_gone | answer_file_none', 409: 'task_not_running | task_failed | wrong_task_kind', 500: 'secret_undecryptable' },
+      errors: { 403: 'not_a_task_token | task_mismatch', 404: 'task_gone | answer_file_none', 409: 'task_not_running | task_failed | wrong_task_kind | secret_undecryptable (not retried: the passwords must be set again)' },
       handler: async ({ machine, res }) => {
         res.set('Cache-Control', 'no-store');
         return answers.renderFor(machine!);

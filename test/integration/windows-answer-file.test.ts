@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signToken } from '../../services/boot/http/tokens.js';
 import { loadConfig } from '../../services/core/config.js';
 import { loadSecretKey, openSecret, parseSecretKey, sealSecret } from '../../services/core/crypto.js';
+import { AnswerFiles } from '../../services/imaging/answer-files.js';
 import { checkTemplate, DEFAULT_TEMPLATE, renderAnswerFile, SAMPLE_VALUES, UNATTEND_NS, type AnswerValues } from '../../services/imaging/unattend.js';
 import { childrenNamed, parseXml, xmlEscape, type XmlElement } from '../../services/imaging/xml.js';
 import { buildHive, type HiveDescription } from '../support/hive.js';
@@ -243,6 +244,10 @@ describe.skipIf(missing.length > 0 || process.getuid?.() !== 0)('a restore write
     expect(theirs.text).not.toContain('PC-17');
     const ours = await clientGet(mine.token);
     expect(readUnattend(ours.text).computerName).toBe('PC-17');
+    // Sealed with another key (the data directory's secret.key lost, ROOMCAST_SECRET_KEY changed): refused, never garbled.
+    const elsewhere = new AnswerFiles(pc.app.container.database.db, pc.app.container.tasks, async () => 'PC-17', () => Buffer.alloc(32, 1));
+    const machine = { purpose: 'task' as const, mac: pc.mac, taskId: mine.taskId, hostId: pc.hostId, exp: now + 600, actor: { userId: null, name: `machine:${pc.mac}`, ip: '127.0.0.1' } };
+    await expect(elsewhere.renderFor(machine)).rejects.toMatchObject({ status: 409, code: 'secret_undecryptable', message: expect.stringMatching(/set them again on the image/) });
     await pc.tech.post(`/api/v1/tasks/${mine.taskId}/cancel`);
     await pc.tech.post(`/api/v1/tasks/${otherTask}/cancel`);
     expect((await clientGet(mine.token)).status).toBe(409);

@@ -3145,7 +3145,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description task_not_running | task_failed | wrong_task_kind */
+                /** @description task_not_running | task_failed | wrong_task_kind | secret_undecryptable (not retried: the passwords must be set again) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -3156,15 +3156,6 @@ export interface paths {
                 };
                 /** @description rate_limited: too many requests from this address (Retry-After) */
                 429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description secret_undecryptable */
-                500: {
                     headers: {
                         [name: string]: unknown;
                     };
