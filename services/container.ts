@@ -9,6 +9,7 @@
 //                     the routes (OpenAPI, route tests) with the real services and nothing faked
 import { AppError } from './core/errors.js';
 import fs from 'node:fs';
+import path from 'node:path';
 import { pino } from 'pino';
 import { AccountService } from './accounts/service.js';
 import { AlertRepository } from './alerts/repository.js';
@@ -24,6 +25,7 @@ import { EventBus, RedisEventRelay } from './core/events.js';
 import type { Logger } from './core/logger.js';
 import { startRedis, urlRedis, type RedisHandle } from './core/redis.js';
 import { SettingsStore } from './core/settings.js';
+import { DriverPackService } from './drivers/service.js';
 import { ImageCatalogue } from './imaging/catalogue.js';
 import { ImageDamage } from './imaging/damage.js';
 import { captureKind, restoreKind } from './imaging/kinds.js';
@@ -67,6 +69,7 @@ export interface Services {
   runs: RunService;
   schedules: ScheduleService;
   system: SystemService;
+  drivers: DriverPackService;
 }
 
 export interface Container extends Services {
@@ -134,6 +137,7 @@ export function buildServices(config: Config, log: Logger, database: Database, o
     runs,
     schedules: new ScheduleService(db, new ScheduleRepository(db), rooms, runs, tasks, events),
     system: new SystemService(config.dockerUrl),
+    drivers: new DriverPackService(db, path.join(config.dataDir, 'drivers'), hosts, tasks),
   };
 }
 

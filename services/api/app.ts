@@ -12,6 +12,7 @@ import { inertContainer, type BuildOptions, type Container } from '../container.
 import { AppError } from '../core/errors.js';
 import { KeyedTokenBucket } from '../core/ratelimit.js';
 import type { AnyRoute } from '../core/route.js';
+import { driverRoutes } from '../drivers/routes.js';
 import { clientRoutes } from '../imaging/client-routes.js';
 import { imageRoutes } from '../imaging/routes.js';
 import { inventoryRoutes } from '../inventory/routes.js';
@@ -54,6 +55,7 @@ export function allRoutes(c: Container, health: Pick<HealthProbe, 'check'>, vers
     ...scheduleRoutes(c.schedules),
     ...clientTaskRoutes(c.tasks),
     ...clientRoutes(c.protocol),
+    ...driverRoutes(c.drivers),
     ...bootRoutes(c.boot, c.hello, c.registration, { clientDir: c.config.clientDir, base, helloActions: c.tasks.kinds.helloActions() }),
   ];
 }

@@ -329,6 +329,23 @@ export interface ScheduleFireTable {
   created_at: Timestamp;
 }
 
+/** A driver pack (services/drivers): its match rule, declared size and SHA-256, and what it unpacked to. */
+export interface DriverPackTable {
+  id: Generated<number>;
+  name: string;
+  vendor: string;
+  /** The DMI model, or a pattern with * (any run of characters). */
+  model: string;
+  size_bytes: number;
+  sha256: string;
+  state: 'uploading' | 'ready' | 'damaged';
+  files: ColumnType<number, number | undefined, number>;
+  unpacked_bytes: ColumnType<number, number | undefined, number>;
+  error: string | null;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
 export interface DB {
   rooms: RoomTable;
   hosts: HostTable;
@@ -348,6 +365,7 @@ export interface DB {
   run_pc_events: RunPcEventTable;
   schedules: ScheduleTable;
   schedule_fires: ScheduleFireTable;
+  driver_packs: DriverPackTable;
 }
 
 export type Room = Selectable<RoomTable>;

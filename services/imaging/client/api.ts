@@ -3,6 +3,7 @@
 // network errors, 5xx, 408 and 429 are retried with backoff, a chunk download resumes with Range.
 import { createHash } from 'node:crypto';
 import { ManifestSchema, type ClientTask, type Manifest, type Progress } from '../format.js';
+import { DriverMatchSchema, type DriverMatch } from '../driver-pack.js';
 import { request, type Answer } from './http.js';
 import { ClientError } from './sys.js';
 
@@ -35,6 +36,10 @@ export interface ImagingApi {
   reportDamaged(hash: string, detail: string): Promise<{ damaged: boolean }>;
   progress(p: Progress): Promise<void>;
   result(r: TaskResult): Promise<void>;
+  /** The driver pack for this PC, or none and why (drivers.ts); absent: this api offers no driver packs. */
+  drivers?(): Promise<DriverMatch>;
+  /** A GET of one of the api's paths (a pack's archive), its body read as it arrives. */
+  download?(path: string): Promise<AsyncIterable<Buffer>>;
 }
 
 export interface HttpApiOptions {
@@ -123,6 +128,14 @@ export class HttpImagingApi implements ImagingApi {
       }
     }
     throw new ClientError(`the api at ${this.o.base} did not answer ${method} ${path} after ${this.attempts} attempts (${lastError}); check the network and the roomcast server`, 'api_unreachable');
+  }
+
+  async drivers(): Promise<DriverMatch> {
+    return DriverMatchSchema.parse(await (await this.call('GET', '/api/v1/client/drivers')).json());
+  }
+
+  async download(path: string): Promise<AsyncIterable<Buffer>> {
+    return (await this.call('GET', path, { stream: true })).body;
   }
 
   async task(): Promise<ClientTask> {

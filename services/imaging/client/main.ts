@@ -12,6 +12,7 @@ import fs from 'node:fs';
 import { HttpImagingApi, type ImagingApi } from './api.js';
 import { chooseDisk, listDisks } from './disk.js';
 import { capture } from './capture.js';
+import { installDrivers } from './drivers.js';
 import { writeIdentity } from './identity.js';
 import { describeFailure, restore } from './restore.js';
 import { joinSession, multicastDetails, type MulticastClientOptions } from './multicast-task.js';
@@ -82,7 +83,9 @@ export async function runTask(http: ImagingApi, diskArg: string, log: (line: str
       await source?.close();
       // The PC's own name in the restored Windows, while Windows is offline (identity.ts).
       const identity = task.computerName ? await writeIdentity(disk, manifest!, task.computerName, log) : null;
-      await api.result({ ok: true, details: { ...r, ...path, ...(source ? multicastDetails(source.counts) : {}), identity } });
+      // The driver pack of the PC's model, into the restored Windows (drivers.ts).
+      const drivers = await installDrivers(disk, manifest!, http, log);
+      await api.result({ ok: true, details: { ...r, ...path, ...(source ? multicastDetails(source.counts) : {}), identity, drivers } });
     }
     log(`roomcast: task done; the PC ${task.endAction === 'reboot' ? 'restarts from its disk and is left on' : 'powers off'}`);
     ended?.(task.endAction);
