@@ -59,7 +59,7 @@ export function matchPack<P extends PackRule>(facts: SystemFacts | null, packs: 
       },
     };
   }
-  const pc = `${facts.vendor} ${facts.model}`.trim();
+  const pc = `${facts.vendor.trim()} ${facts.model.trim()}`.trim();
   const fits = packs
     .filter((p) => norm(p.vendor) === norm(facts.vendor))
     .map((p) => ({ p, score: specificity(p.model, facts.model) }))
@@ -73,7 +73,7 @@ export function matchPack<P extends PackRule>(facts: SystemFacts | null, packs: 
       reason: { en: `no driver pack matches ${pc}: add one for this vendor and model`, fr: `aucun pack de pilotes ne correspond à ${pc} : ajoutez-en un pour ce fabricant et ce modèle` },
     };
   }
-  const rule = `${best.p.vendor} / ${best.p.model}`;
+  const rule = `${best.p.vendor.trim()} / ${best.p.model.trim()}`;
   const tied = fits.filter((x) => x !== best && x.score === best.score).map((x) => `"${x.p.name}"`);
   if (tied.length) {
     return {

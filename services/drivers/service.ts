@@ -118,6 +118,26 @@ export class DriverPackService {
    * from GET's receivedBytes. The last byte in: the archive is checked and published (complete).
    */
   async append(id: number, offset: number, body: AsyncIterable<Buffer>): Promise<DriverPackView> {
+    return this.serial(id, () => this.appendNow(id, offset, body));
+  }
+
+  /**
+   * One upload at a time per pack, in this process (the api's only one): a resumed piece waits for a
+   * cut-off one to have written what it got, then takes over from its own offset.
+   */
+  private readonly busy = new Map<number, Promise<unknown>>();
+  private async serial<T>(id: number, fn: () => Promise<T>): Promise<T> {
+    const before = this.busy.get(id) ?? Promise.resolve();
+    const mine = before.catch(() => {}).then(fn);
+    this.busy.set(id, mine);
+    try {
+      return await mine;
+    } finally {
+      if (this.busy.get(id) === mine) this.busy.delete(id);
+    }
+  }
+
+  private async appendNow(id: number, offset: number, body: AsyncIterable<Buffer>): Promise<DriverPackView> {
     const r = await this.row(id);
     if (r.state !== 'uploading') throw conflict('driver_pack_not_uploading', `driver pack ${id} is ${r.state}: ${r.state === 'ready' ? 'it is complete already' : 'delete it and make a new one'}`);
     const size = Number(r.size_bytes);
@@ -148,12 +168,16 @@ export class DriverPackService {
     } finally {
       await fh.close();
     }
-    if (at === size) return this.complete(id);
+    if (at === size) return this.completeNow(id);
     return this.view(id);
   }
 
   /** Checks the whole archive (SHA-256, a tar of files and folders with a .inf) and publishes it. */
   async complete(id: number): Promise<DriverPackView> {
+    return this.serial(id, () => this.completeNow(id));
+  }
+
+  private async completeNow(id: number): Promise<DriverPackView> {
     const r = await this.row(id);
     if (r.state === 'ready') return this.view(id);
     if (r.state !== 'uploading') throw conflict('driver_pack_not_uploading', `driver pack ${id} is ${r.state}: delete it and make a new one`);
