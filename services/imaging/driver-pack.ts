@@ -75,7 +75,13 @@ const text = (b: Buffer, at: number, len: number) => {
   return s.subarray(0, end < 0 ? len : end).toString('utf8');
 };
 const octal = (b: Buffer, at: number, len: number) => {
-  if (b[at]! & 0x80) return Number(b.subarray(at + 1, at + len).readBigUInt64BE(len - 9)); // GNU base-256
+  if (b[at]! & 0x80) {
+    // GNU base-256 (a file of 8 GiB or more)
+    let n = b[at]! & 0x7f;
+    for (let i = at + 1; i < at + len; i++) n = n * 256 + b[i]!;
+    if (!Number.isSafeInteger(n)) throw new TarError('the archive is damaged or is not a tar (a header number is out of range)', 'tar_damaged');
+    return n;
+  }
   const s = text(b, at, len).trim();
   if (!/^[0-7]*$/.test(s)) throw new TarError('the archive is damaged or is not a tar (a header number is not octal)', 'tar_damaged');
   return s ? parseInt(s, 8) : 0;
