@@ -112,7 +112,16 @@ export function driverRoutes(drivers: DriverPackService): AnyRoute[] {
         400: 'bad_content_range', 409: 'driver_pack_not_uploading | upload_offset_mismatch', 413: 'upload_past_end',
         422: 'driver_pack_hash_mismatch | driver_pack_not_tar | driver_pack_unsafe_path | driver_pack_bad_entry | driver_pack_no_inf', 507: 'insufficient_storage',
       },
-      handler: ({ params, query, req }) => drivers.append(params.id, pieceOffset(query.offset, req.headers['content-range']), req),
+      handler: async ({ params, query, req, res }) => {
+        try {
+          return await drivers.append(params.id, pieceOffset(query.offset, req.headers['content-range']), req);
+        } catch (err) {
+          // Refused before the body was all read (past the end, a full disk): the connection closes after
+          // the answer rather than wait for the rest of a body nobody will read.
+          if (!req.complete) res.set('Connection', 'close');
+          throw err;
+        }
+      },
     }),
     defineRoute({
       method: 'post', path: '/api/v1/driver-packs/:id/complete', tag: 'drivers', access: 'technician',

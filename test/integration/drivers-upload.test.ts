@@ -129,3 +129,35 @@ describe.each(DIALECTS)('driver packs over the API on %s', (dialect) => {
     expect(m.body).toMatchObject({ pack: null, code: 'no_facts', reason: { fr: expect.stringContaining("n'a pas encore indiqué") } });
   });
 });
+
+describe.skipIf(process.getuid?.() !== 0)('driver packs on a full disk (a 1 MiB tmpfs under the data directory)', () => {
+  let app: TestApp;
+  let tech: ApiClient;
+  let mnt = '';
+
+  beforeAll(async () => {
+    app = await startTestApp('sqlite');
+    const admin = new ApiClient(app.url);
+    await admin.login('admin', TEST_ADMIN_PASSWORD);
+    tech = await admin.userClient('tech', 'technician');
+    mnt = path.join(app.dataDir, 'drivers');
+    fs.mkdirSync(mnt, { recursive: true });
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', mnt]);
+  }, 60_000);
+  afterAll(async () => {
+    if (mnt) execFileSync('umount', [mnt]);
+    await app?.stop();
+  });
+
+  it('answers 507 with what to do, keeps the bytes held before the piece, and publishes nothing', async () => {
+    const archive = randomBytes(2 * 1024 * 1024);
+    const made = await tech.post('/api/v1/driver-packs', { name: 'big', vendor: 'HP', model: '*', sizeBytes: archive.length, sha256: sha(archive) });
+    const first = await tech.request('PUT', `/api/v1/driver-packs/${made.body.id}/archive?offset=0`, archive.subarray(0, 300_000), { contentType: 'application/octet-stream' });
+    expect(first.body).toMatchObject({ state: 'uploading', receivedBytes: 300_000 });
+    const r = await tech.request('PUT', `/api/v1/driver-packs/${made.body.id}/archive?offset=300000`, archive.subarray(300_000), { contentType: 'application/octet-stream' });
+    expect(r.status).toBe(507);
+    expect(r.body).toMatchObject({ code: 'insufficient_storage', detail: expect.stringMatching(/disk is full .*Free some space.*resume the upload/) });
+    expect((await tech.get(`/api/v1/driver-packs/${made.body.id}`)).body).toMatchObject({ state: 'uploading', receivedBytes: 300_000 });
+    expect(fs.existsSync(path.join(mnt, 'packs'))).toBe(false);
+  }, 60_000);
+});
