@@ -115,6 +115,7 @@ export function buildServices(config: Config, log: Logger, database: Database, o
   const damage = new ImageDamage(db, images, store, alerts, events, tasks);
   // The key sealing stored secrets, read (or made) on first use: a process that never touches one never needs it.
   let secretKey: Buffer | undefined;
+  const drivers = new DriverPackService(db, path.join(config.dataDir, 'drivers'), hosts, tasks);
   const runs = new RunService(db, new RunRepository(db), tasks, hosts, rooms, events, Date.now, config.wol, config.multicast ? null : MULTICAST_UNSET);
   return {
     events,
@@ -141,12 +142,18 @@ export function buildServices(config: Config, log: Logger, database: Database, o
     maintenance,
     damage,
     catalogue: new ImageCatalogue(db, images, maintenance, tasks, events, damage),
-    answers: new AnswerFiles(db, tasks, async (id, db) => (await hosts.view(id, db))?.name ?? null, () => (secretKey ??= loadSecretKey(config.dataDir, config.secretKey))),
+    answers: new AnswerFiles(
+      db,
+      tasks,
+      async (id, db) => (await hosts.view(id, db))?.name ?? null,
+      () => (secretKey ??= loadSecretKey(config.dataDir, config.secretKey)),
+      async (hostId) => (await drivers.matchHost(hostId)).pack !== null,
+    ),
     protocol: new MachineProtocol(db, store, images, tasks, events, maintenance, damage, new ChunkIntake(store)),
     runs,
     schedules: new ScheduleService(db, new ScheduleRepository(db), rooms, runs, tasks, events),
     system: new SystemService(config.dockerUrl),
-    drivers: new DriverPackService(db, path.join(config.dataDir, 'drivers'), hosts, tasks),
+    drivers,
   };
 }
 

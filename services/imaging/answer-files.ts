@@ -17,6 +17,7 @@ import { AppError, notFound } from '../core/errors.js';
 import type { TaskService } from '../tasks/service.js';
 import { RestoreParamsSchema } from './kinds.js';
 import { ANSWER_DEFAULTS, ANSWER_VARIABLES, checkTemplate, DEFAULT_TEMPLATE, renderAnswerFile, type AnswerValues } from './unattend.js';
+import { ANSWER_FILE_DRIVER_PATH } from './driver-pack.js';
 
 export interface AnswerFileInput {
   enabled: boolean;
@@ -60,6 +61,8 @@ export class AnswerFiles {
     private readonly hostName: (hostId: number, db: Kysely<DB>) => Promise<string | null>,
     /** The site's secret key (read or made on first use). */
     private readonly key: () => Buffer,
+    /** Whether a driver pack matches this PC's model now (drivers/service.ts); the client copies it to ANSWER_FILE_DRIVER_PATH. */
+    private readonly hasDriverPack: (hostId: number) => Promise<boolean> = async () => false,
   ) {}
 
   private row(imageId: number, db: Kysely<DB> = this.db) {
@@ -182,6 +185,7 @@ export class AnswerFiles {
       timeZone: r.time_zone ?? ANSWER_DEFAULTS.timeZone,
       adminPassword: open(r.admin_password, 'adminPassword'),
       agentCommand: r.agent_command,
+      driverPath: (await this.hasDriverPack(task.host_id)) ? ANSWER_FILE_DRIVER_PATH : null,
     };
     return renderAnswerFile(r.template, values);
   }

@@ -28,6 +28,8 @@ export interface AnswerValues {
   timeZone: string;
   adminPassword: string | null;
   agentCommand: string | null;
+  /** Where the client copied the PC's driver pack (driver-pack.ts ANSWER_FILE_DRIVER_PATH); null: no pack matched. */
+  driverPath: string | null;
 }
 
 /** What a template may use, as the API lists it. */
@@ -40,6 +42,7 @@ export const ANSWER_VARIABLES: Array<{ name: string; meaning: string }> = [
   { name: 'timeZone', meaning: 'Windows time zone name, e.g. Romance Standard Time' },
   { name: 'adminPassword', meaning: 'the local Administrator password (null: none set by the answer file)' },
   { name: 'agentCommand', meaning: 'the command run at the first logon that starts the roomcast agent (null: none)' },
+  { name: 'driverPath', meaning: "the folder holding the PC's driver pack, %SystemDrive%\\Drivers\\roomcast (null: no pack matched its model)" },
 ];
 
 const REGION = { locale: 'fr-FR', inputLocale: '040c:0000040c', timeZone: 'Romance Standard Time' } as const;
@@ -80,6 +83,17 @@ ${INTERNATIONAL}
 {{/if}}
       </Identification>
     </component>
+{{#if driverPath}}
+    ${COMPONENT('Microsoft-Windows-Deployment')}
+      <RunSynchronous>
+        <RunSynchronousCommand wcm:action="add">
+          <Order>1</Order>
+          <Path>cmd.exe /c pnputil.exe /add-driver "{{driverPath}}\\*.inf" /subdirs /install</Path>
+          <Description>roomcast driver pack</Description>
+        </RunSynchronousCommand>
+      </RunSynchronous>
+    </component>
+{{/if}}
   </settings>
   <settings pass="oobeSystem">
 ${INTERNATIONAL}
@@ -130,7 +144,7 @@ ${INTERNATIONAL}
 
 /** Sample values a template is checked with at save time, in both shapes (workgroup, domain with an OU). */
 export const SAMPLE_VALUES: AnswerValues[] = [
-  { computerName: 'B204-PC01', workgroup: 'WORKGROUP', domain: null, ...REGION, adminPassword: 'S<ample>&"pw\'', agentCommand: 'C:\\roomcast\\agent.cmd "a&b"' },
+  { computerName: 'B204-PC01', workgroup: 'WORKGROUP', domain: null, ...REGION, adminPassword: 'S<ample>&"pw\'', agentCommand: 'C:\\roomcast\\agent.cmd "a&b"', driverPath: '%SystemDrive%\\Drivers\\roomcast' },
   {
     computerName: 'B204-PC01',
     workgroup: null,
@@ -138,6 +152,7 @@ export const SAMPLE_VALUES: AnswerValues[] = [
     ...REGION,
     adminPassword: null,
     agentCommand: null,
+    driverPath: null,
   },
 ];
 
@@ -155,6 +170,7 @@ function escaped(v: AnswerValues): Record<string, unknown> {
     timeZone: e(v.timeZone),
     adminPassword: e(v.adminPassword),
     agentCommand: e(v.agentCommand),
+    driverPath: e(v.driverPath),
   };
 }
 

@@ -68,6 +68,7 @@ function readUnattend(xml: string) {
     oobe: Object.fromEntries((oobe && childrenNamed(oobe, 'OOBE')[0]?.children.map((c) => [c.local, c.text])) ?? []),
     adminPassword: at(oobe, 'UserAccounts', 'AdministratorPassword', 'Value'),
     firstLogon: at(oobe, 'FirstLogonCommands', 'SynchronousCommand', 'CommandLine'),
+    drivers: at(components['specialize/Microsoft-Windows-Deployment'], 'RunSynchronous', 'RunSynchronousCommand', 'Path'),
   };
 }
 
@@ -88,11 +89,14 @@ describe('answer file templates and the XML they render to', () => {
       oobe: { HideEULAPage: 'true', HideOEMRegistrationScreen: 'true', HideOnlineAccountScreens: 'true', HideWirelessSetupInOOBE: 'true', ProtectYourPC: '3' },
       adminPassword: null,
       firstLogon: null,
+      drivers: null,
     });
     expect(DEFAULT_TEMPLATE).not.toMatch(/SkipMachineOOBE|SkipUserOOBE/); // deprecated
     const wg = readUnattend(renderAnswerFile(null, SAMPLE_VALUES[0]!));
     expect(wg).toMatchObject({ workgroup: 'WORKGROUP', domain: null, adminPassword: 'S<ample>&"pw\'', firstLogon: 'C:\\roomcast\\agent.cmd "a&b"' });
     expect(wg.oobe.HideLocalAccountScreen).toBe('true');
+    // A PC whose model matched a driver pack: the specialize pass installs the folder the client copied it to.
+    expect(wg.drivers).toBe('cmd.exe /c pnputil.exe /add-driver "%SystemDrive%\\Drivers\\roomcast\\*.inf" /subdirs /install');
     // XML escaping: an apostrophe is &apos;, not Handlebars' &#x27;; "=" and "`" stay as they are.
     const xml = renderAnswerFile('<unattend xmlns="urn:schemas-microsoft-com:unattend" a="{{computerName}}">{{timeZone}}</unattend>', pc({ timeZone: "a'b=c`d\"e" }));
     expect(xml).toContain('>a&apos;b=c`d&quot;e<');
