@@ -104,7 +104,10 @@ export function buildServices(config: Config, log: Logger, database: Database, o
   const store = new ImageStore(db, settings, config.imagesDir);
   const maintenance = new StoreMaintenance(db, store, images, events);
   const damage = new ImageDamage(db, images, store, alerts, events, tasks);
-  const runs = new RunService(db, new RunRepository(db), tasks, hosts, rooms, events, Date.now, config.wol, config.multicast ? null : MULTICAST_UNSET);
+  const runs = new RunService(db, new RunRepository(db), tasks, hosts, rooms, events, Date.now, config.wol, config.multicast ? null : MULTICAST_UNSET, {
+    linkRate: config.bandwidth.linkBitsPerSecond === null ? null : config.bandwidth.linkBitsPerSecond / 8,
+    multicastCap: config.bandwidth.multicastCapBitsPerSecond === null ? null : config.bandwidth.multicastCapBitsPerSecond / 8,
+  });
   return {
     events,
     settings,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_BYTES_PER_SECOND, OVERHEAD_SECONDS } from './estimate.js';
-import { blindPaths, CHECK_BYTES_PER_SECOND, DEFAULT_LINK_BYTES_PER_SECOND, planRun, spoken, type PlanInput, type PlanPc } from './plan.js';
+import { blindPaths, CHECK_BYTES_PER_SECOND, DEFAULT_LINK_BYTES_PER_SECOND, plannedVsActual, planRun, spoken, type PlanInput, type PlanPc } from './plan.js';
 
 const GBIT = 125e6;
 const pcs = (n: number, path: PlanPc['path'], share: number | null = null): PlanPc[] => Array.from({ length: n }, () => ({ path, share }));
@@ -129,5 +129,13 @@ describe('spoken and blindPaths', () => {
     expect(blindPaths(1, { transport: 'multicast', multicastOff: null })[0]!.path).toBe('multicast');
     expect(blindPaths(3, { transport: 'auto', multicastOff: 'off' })[0]!.path).toBe('unicast');
     expect(blindPaths(3, { transport: 'unicast', multicastOff: null })[0]!.path).toBe('unicast');
+  });
+});
+
+describe('plannedVsActual', () => {
+  it('says whether the run took as long as planned, longer or less', () => {
+    expect(plannedVsActual(3600, 3700)).toMatchObject({ code: 'plan_as_planned', en: 'took 1 h 02 min, as planned (1 h 00 min)' });
+    expect(plannedVsActual(3600, 5400)).toMatchObject({ code: 'plan_longer', params: { difference: '30 min' }, fr: 'a pris 1 h 30 min : 30 min de plus que prévu (1 h 00 min)' });
+    expect(plannedVsActual(3600, 1800)).toMatchObject({ code: 'plan_shorter', params: { difference: '30 min' } });
   });
 });

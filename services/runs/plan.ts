@@ -250,3 +250,15 @@ export function blindPaths(pcs: number, o: { transport: 'auto' | 'unicast' | 'mu
   const path: DeliveryPath = o.transport === 'unicast' || o.multicastOff !== null || (o.transport === 'auto' && pcs < 2) ? 'unicast' : 'multicast';
   return Array.from({ length: Math.max(0, Math.floor(pcs)) }, () => ({ path, share: null }));
 }
+
+/** The report's line, once a run ended: how long it took against its plan. */
+export function plannedVsActual(plannedSeconds: number, actualSeconds: number): PlanReason {
+  const diff = Math.round(actualSeconds - plannedSeconds);
+  const params = { planned: spoken(plannedSeconds), actual: spoken(actualSeconds), difference: spoken(Math.abs(diff)) };
+  // Within a tenth (or a minute) of the plan: as planned.
+  if (Math.abs(diff) <= Math.max(60, plannedSeconds / 10))
+    return reason('plan_as_planned', params, `took ${params.actual}, as planned (${params.planned})`, `a pris ${params.actual}, comme prévu (${params.planned})`);
+  return diff > 0
+    ? reason('plan_longer', params, `took ${params.actual}: ${params.difference} longer than planned (${params.planned})`, `a pris ${params.actual} : ${params.difference} de plus que prévu (${params.planned})`)
+    : reason('plan_shorter', params, `took ${params.actual}: ${params.difference} less than planned (${params.planned})`, `a pris ${params.actual} : ${params.difference} de moins que prévu (${params.planned})`);
+}

@@ -347,5 +347,12 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
           await db.schema.alterTable('runs').addColumn(name, type).execute();
       },
     },
+    '2026-12-07-0015-runs-plan': {
+      async up(db: Kysely<unknown>) {
+        // The run's bandwidth plan (runs/plan.ts), JSON, computed when it starts: bytes per path, the
+        // seconds planned, the binding limit, whether it fits its window. Null: a run from before.
+        await db.schema.alterTable('runs').addColumn('plan', 'text').execute();
+      },
+    },
   };
 }

@@ -3054,7 +3054,7 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * How long a run should take: from the version's used bytes and past PCs' durations (this version's, else their restore rate), in waves of maxParallel
+         * How long a run should take: from the version's used bytes and past PCs' durations (this version's, else their restore rate), in waves of maxParallel; and its bandwidth plan (bytes per path over the server link, the binding limit, whether it fits a window)
          * @description Needs the **viewer** role or higher.
          */
         get: {
@@ -3064,6 +3064,10 @@ export interface paths {
                     version?: string;
                     pcs: string;
                     maxParallel?: string;
+                    /** @description as the run would be asked (default auto) */
+                    transport?: "auto" | "unicast" | "multicast";
+                    /** @description the window's end, for whether the plan fits it */
+                    windowEndsAt?: string;
                 };
                 header?: never;
                 path?: never;
@@ -6543,6 +6547,95 @@ export interface components {
                     seconds: number;
                 } | null;
             } | null;
+            /** @description how long the run should take and whether it fits its window, planned when it started (null: a run from before, or one that did not start) */
+            plan: {
+                pcs: number;
+                /** @description per path: PCs and the stored bytes they move over the server link (multicast: the stream, once) */
+                paths: {
+                    differential: {
+                        pcs: number;
+                        bytes: number;
+                    };
+                    multicast: {
+                        pcs: number;
+                        bytes: number;
+                    };
+                    unicast: {
+                        pcs: number;
+                        bytes: number;
+                    };
+                };
+                totalBytes: number;
+                /** @description the whole run, planned */
+                seconds: number;
+                /** @description each limit in seconds (null: does not apply); the run takes the longest */
+                limits: {
+                    perPc: number;
+                    serverLink: number | null;
+                    multicastCap: number | null;
+                };
+                /**
+                 * @description the binding limit
+                 * @enum {string}
+                 */
+                bound: "per_pc" | "server_link" | "multicast_cap" | "none";
+                /** @description one PC restoring the whole version, from past PCs */
+                perPc: {
+                    seconds: number;
+                    /** @enum {string} */
+                    basis: "same_version" | "throughput" | "default";
+                    samples: number;
+                };
+                /** @description the server link rate used: ROOMCAST_SERVER_LINK_RATE, else past multicast streams, else 1 Gbit/s */
+                rate: {
+                    bytesPerSecond: number;
+                    /** @enum {string} */
+                    source: "configured" | "measured" | "default";
+                    samples: number;
+                };
+                /** @description bytes per second (ROOMCAST_MULTICAST_MAX_BITRATE) */
+                multicastCap: number | null;
+                /** @description null: no window */
+                window: {
+                    seconds: number | null;
+                    fits: boolean | null;
+                    marginSeconds: number | null;
+                };
+                reasons: {
+                    rate: {
+                        code: string;
+                        params: {
+                            [key: string]: string | number;
+                        };
+                        en: string;
+                        fr: string;
+                    };
+                    bound: {
+                        code: string;
+                        params: {
+                            [key: string]: string | number;
+                        };
+                        en: string;
+                        fr: string;
+                    };
+                    window: {
+                        code: string;
+                        params: {
+                            [key: string]: string | number;
+                        };
+                        en: string;
+                        fr: string;
+                    };
+                    overflow: {
+                        code: string;
+                        params: {
+                            [key: string]: string | number;
+                        };
+                        en: string;
+                        fr: string;
+                    } | null;
+                };
+            } | null;
             pcs: components["schemas"]["RunPc"][];
         };
         RunPc: {
@@ -6617,6 +6710,95 @@ export interface components {
             usedBytes: number;
             /** @description the version number the run would restore */
             version: number;
+            /** @description the bandwidth plan, as if every PC needed the whole version (the PCs of a run that holds most of it already take the differential path: less) */
+            plan: {
+                pcs: number;
+                /** @description per path: PCs and the stored bytes they move over the server link (multicast: the stream, once) */
+                paths: {
+                    differential: {
+                        pcs: number;
+                        bytes: number;
+                    };
+                    multicast: {
+                        pcs: number;
+                        bytes: number;
+                    };
+                    unicast: {
+                        pcs: number;
+                        bytes: number;
+                    };
+                };
+                totalBytes: number;
+                /** @description the whole run, planned */
+                seconds: number;
+                /** @description each limit in seconds (null: does not apply); the run takes the longest */
+                limits: {
+                    perPc: number;
+                    serverLink: number | null;
+                    multicastCap: number | null;
+                };
+                /**
+                 * @description the binding limit
+                 * @enum {string}
+                 */
+                bound: "per_pc" | "server_link" | "multicast_cap" | "none";
+                /** @description one PC restoring the whole version, from past PCs */
+                perPc: {
+                    seconds: number;
+                    /** @enum {string} */
+                    basis: "same_version" | "throughput" | "default";
+                    samples: number;
+                };
+                /** @description the server link rate used: ROOMCAST_SERVER_LINK_RATE, else past multicast streams, else 1 Gbit/s */
+                rate: {
+                    bytesPerSecond: number;
+                    /** @enum {string} */
+                    source: "configured" | "measured" | "default";
+                    samples: number;
+                };
+                /** @description bytes per second (ROOMCAST_MULTICAST_MAX_BITRATE) */
+                multicastCap: number | null;
+                /** @description null: no window */
+                window: {
+                    seconds: number | null;
+                    fits: boolean | null;
+                    marginSeconds: number | null;
+                };
+                reasons: {
+                    rate: {
+                        code: string;
+                        params: {
+                            [key: string]: string | number;
+                        };
+                        en: string;
+                        fr: string;
+                    };
+                    bound: {
+                        code: string;
+                        params: {
+                            [key: string]: string | number;
+                        };
+                        en: string;
+                        fr: string;
+                    };
+                    window: {
+                        code: string;
+                        params: {
+                            [key: string]: string | number;
+                        };
+                        en: string;
+                        fr: string;
+                    };
+                    overflow: {
+                        code: string;
+                        params: {
+                            [key: string]: string | number;
+                        };
+                        en: string;
+                        fr: string;
+                    } | null;
+                };
+            };
         };
         RoomLastRun: {
             roomId: number;
@@ -6685,6 +6867,45 @@ export interface components {
                 detail: string;
                 /** @description bytes sent once for every PC */
                 streamBytes: number;
+            } | null;
+            /** @description the bandwidth plan made when the run started, against what it took (null: none) */
+            plan: {
+                plannedSeconds: number;
+                /** @description null: still running */
+                actualSeconds: number | null;
+                /** @enum {string} */
+                bound: "per_pc" | "server_link" | "multicast_cap" | "none";
+                /** @description whether the plan fitted the window (null: no window) */
+                fits: boolean | null;
+                totalBytes: number;
+                words: {
+                    bound: {
+                        code: string;
+                        fr: string;
+                        en: string;
+                    };
+                    rate: {
+                        code: string;
+                        fr: string;
+                        en: string;
+                    };
+                    window: {
+                        code: string;
+                        fr: string;
+                        en: string;
+                    };
+                    overflow: {
+                        code: string;
+                        fr: string;
+                        en: string;
+                    } | null;
+                    /** @description planned against what it took (null: still running) */
+                    actual: {
+                        code: string;
+                        fr: string;
+                        en: string;
+                    } | null;
+                };
             } | null;
             pcs: {
                 id: number;
