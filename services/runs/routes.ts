@@ -38,7 +38,11 @@ const PlanSchema = z
     window: z.object({ seconds: z.number().nullable(), fits: z.boolean().nullable(), marginSeconds: z.number().nullable() }).describe('null: no window'),
     reasons: z.object({ rate: PlanReasonSchema, bound: PlanReasonSchema, window: PlanReasonSchema, overflow: PlanReasonSchema.nullable() }),
   })
-  .meta({ id: 'RunPlan' });
+  .meta({
+    id: 'RunPlan',
+    description:
+      "a run's bandwidth plan: how long it should take, what limits it, whether it fits its window. In a run: planned when it started (null: a run from before, or one that did not start); in the estimate: as if every PC needed the whole version (a run's PCs whose disks hold most of it take the differential path: less)",
+  });
 
 const RunPcSchema = z
   .object({
@@ -94,7 +98,7 @@ const RunSchema = z
       })
       .nullable()
       .describe("the run's multicast session (null: none)"),
-    plan: PlanSchema.nullable().describe('how long the run should take and whether it fits its window, planned when it started (null: a run from before, or one that did not start)'),
+    plan: PlanSchema.nullable(),
     pcs: z.array(RunPcSchema),
   })
   .meta({ id: 'Run' });
@@ -153,7 +157,7 @@ const EstimateSchema = z
     waves: z.number().int().describe('PCs restore maxParallel at a time'),
     usedBytes: z.number(),
     version: z.number().int().describe('the version number the run would restore'),
-    plan: PlanSchema.describe('the bandwidth plan, as if every PC needed the whole version (the PCs of a run that holds most of it already take the differential path: less)'),
+    plan: PlanSchema,
   })
   .meta({ id: 'RunEstimate' });
 

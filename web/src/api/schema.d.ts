@@ -6547,97 +6547,98 @@ export interface components {
                     seconds: number;
                 } | null;
             } | null;
-            /** @description how long the run should take and whether it fits its window, planned when it started (null: a run from before, or one that did not start) */
-            plan: {
-                pcs: number;
-                /** @description per path: PCs and the stored bytes they move over the server link (multicast: the stream, once) */
-                paths: {
-                    differential: {
-                        pcs: number;
-                        bytes: number;
-                    };
-                    multicast: {
-                        pcs: number;
-                        bytes: number;
-                    };
-                    unicast: {
-                        pcs: number;
-                        bytes: number;
-                    };
-                };
-                totalBytes: number;
-                /** @description the whole run, planned */
-                seconds: number;
-                /** @description each limit in seconds (null: does not apply); the run takes the longest */
-                limits: {
-                    perPc: number;
-                    serverLink: number | null;
-                    multicastCap: number | null;
-                };
-                /**
-                 * @description the binding limit
-                 * @enum {string}
-                 */
-                bound: "per_pc" | "server_link" | "multicast_cap" | "none";
-                /** @description one PC restoring the whole version, from past PCs */
-                perPc: {
-                    seconds: number;
-                    /** @enum {string} */
-                    basis: "same_version" | "throughput" | "default";
-                    samples: number;
-                };
-                /** @description the server link rate used: ROOMCAST_SERVER_LINK_RATE, else past multicast streams, else 1 Gbit/s */
-                rate: {
-                    bytesPerSecond: number;
-                    /** @enum {string} */
-                    source: "configured" | "measured" | "default";
-                    samples: number;
-                };
-                /** @description bytes per second (ROOMCAST_MULTICAST_MAX_BITRATE) */
-                multicastCap: number | null;
-                /** @description null: no window */
-                window: {
-                    seconds: number | null;
-                    fits: boolean | null;
-                    marginSeconds: number | null;
-                };
-                reasons: {
-                    rate: {
-                        code: string;
-                        params: {
-                            [key: string]: string | number;
-                        };
-                        en: string;
-                        fr: string;
-                    };
-                    bound: {
-                        code: string;
-                        params: {
-                            [key: string]: string | number;
-                        };
-                        en: string;
-                        fr: string;
-                    };
-                    window: {
-                        code: string;
-                        params: {
-                            [key: string]: string | number;
-                        };
-                        en: string;
-                        fr: string;
-                    };
-                    overflow: {
-                        code: string;
-                        params: {
-                            [key: string]: string | number;
-                        };
-                        en: string;
-                        fr: string;
-                    } | null;
-                };
-            } | null;
+            plan: components["schemas"]["RunPlan"];
             pcs: components["schemas"]["RunPc"][];
         };
+        /** @description a run's bandwidth plan: how long it should take, what limits it, whether it fits its window. In a run: planned when it started (null: a run from before, or one that did not start); in the estimate: as if every PC needed the whole version (a run's PCs whose disks hold most of it take the differential path: less) */
+        RunPlan: {
+            pcs: number;
+            /** @description per path: PCs and the stored bytes they move over the server link (multicast: the stream, once) */
+            paths: {
+                differential: {
+                    pcs: number;
+                    bytes: number;
+                };
+                multicast: {
+                    pcs: number;
+                    bytes: number;
+                };
+                unicast: {
+                    pcs: number;
+                    bytes: number;
+                };
+            };
+            totalBytes: number;
+            /** @description the whole run, planned */
+            seconds: number;
+            /** @description each limit in seconds (null: does not apply); the run takes the longest */
+            limits: {
+                perPc: number;
+                serverLink: number | null;
+                multicastCap: number | null;
+            };
+            /**
+             * @description the binding limit
+             * @enum {string}
+             */
+            bound: "per_pc" | "server_link" | "multicast_cap" | "none";
+            /** @description one PC restoring the whole version, from past PCs */
+            perPc: {
+                seconds: number;
+                /** @enum {string} */
+                basis: "same_version" | "throughput" | "default";
+                samples: number;
+            };
+            /** @description the server link rate used: ROOMCAST_SERVER_LINK_RATE, else past multicast streams, else 1 Gbit/s */
+            rate: {
+                bytesPerSecond: number;
+                /** @enum {string} */
+                source: "configured" | "measured" | "default";
+                samples: number;
+            };
+            /** @description bytes per second (ROOMCAST_MULTICAST_MAX_BITRATE) */
+            multicastCap: number | null;
+            /** @description null: no window */
+            window: {
+                seconds: number | null;
+                fits: boolean | null;
+                marginSeconds: number | null;
+            };
+            reasons: {
+                rate: {
+                    code: string;
+                    params: {
+                        [key: string]: string | number;
+                    };
+                    en: string;
+                    fr: string;
+                };
+                bound: {
+                    code: string;
+                    params: {
+                        [key: string]: string | number;
+                    };
+                    en: string;
+                    fr: string;
+                };
+                window: {
+                    code: string;
+                    params: {
+                        [key: string]: string | number;
+                    };
+                    en: string;
+                    fr: string;
+                };
+                overflow: {
+                    code: string;
+                    params: {
+                        [key: string]: string | number;
+                    };
+                    en: string;
+                    fr: string;
+                } | null;
+            };
+        } | null;
         RunPc: {
             id: number;
             /** @description null once the PC was removed from the inventory */
@@ -6710,95 +6711,7 @@ export interface components {
             usedBytes: number;
             /** @description the version number the run would restore */
             version: number;
-            /** @description the bandwidth plan, as if every PC needed the whole version (the PCs of a run that holds most of it already take the differential path: less) */
-            plan: {
-                pcs: number;
-                /** @description per path: PCs and the stored bytes they move over the server link (multicast: the stream, once) */
-                paths: {
-                    differential: {
-                        pcs: number;
-                        bytes: number;
-                    };
-                    multicast: {
-                        pcs: number;
-                        bytes: number;
-                    };
-                    unicast: {
-                        pcs: number;
-                        bytes: number;
-                    };
-                };
-                totalBytes: number;
-                /** @description the whole run, planned */
-                seconds: number;
-                /** @description each limit in seconds (null: does not apply); the run takes the longest */
-                limits: {
-                    perPc: number;
-                    serverLink: number | null;
-                    multicastCap: number | null;
-                };
-                /**
-                 * @description the binding limit
-                 * @enum {string}
-                 */
-                bound: "per_pc" | "server_link" | "multicast_cap" | "none";
-                /** @description one PC restoring the whole version, from past PCs */
-                perPc: {
-                    seconds: number;
-                    /** @enum {string} */
-                    basis: "same_version" | "throughput" | "default";
-                    samples: number;
-                };
-                /** @description the server link rate used: ROOMCAST_SERVER_LINK_RATE, else past multicast streams, else 1 Gbit/s */
-                rate: {
-                    bytesPerSecond: number;
-                    /** @enum {string} */
-                    source: "configured" | "measured" | "default";
-                    samples: number;
-                };
-                /** @description bytes per second (ROOMCAST_MULTICAST_MAX_BITRATE) */
-                multicastCap: number | null;
-                /** @description null: no window */
-                window: {
-                    seconds: number | null;
-                    fits: boolean | null;
-                    marginSeconds: number | null;
-                };
-                reasons: {
-                    rate: {
-                        code: string;
-                        params: {
-                            [key: string]: string | number;
-                        };
-                        en: string;
-                        fr: string;
-                    };
-                    bound: {
-                        code: string;
-                        params: {
-                            [key: string]: string | number;
-                        };
-                        en: string;
-                        fr: string;
-                    };
-                    window: {
-                        code: string;
-                        params: {
-                            [key: string]: string | number;
-                        };
-                        en: string;
-                        fr: string;
-                    };
-                    overflow: {
-                        code: string;
-                        params: {
-                            [key: string]: string | number;
-                        };
-                        en: string;
-                        fr: string;
-                    } | null;
-                };
-            };
+            plan: components["schemas"]["RunPlan"];
         };
         RoomLastRun: {
             roomId: number;
