@@ -13,6 +13,7 @@ import type { ImageDamage } from './damage.js';
 import { RestoreParamsSchema } from './kinds.js';
 import type { GcResult, StoreMaintenance, VerifyResult } from './maintenance.js';
 import type { ImageRepository, VersionRow } from './repository.js';
+import { parseWindowsFacts, type WindowsFacts } from './windows-facts.js';
 
 /** Letters (any language), digits, space, "-", "_" and "."; not only digits (the command line takes a name or an id). */
 export const IMAGE_NAME_PATTERN = /^[\p{L}\p{N} ._-]{1,64}$/u;
@@ -38,6 +39,8 @@ export interface VersionView {
   storedBytes: number;
   chunkCount: number;
   manifestSha256: string | null;
+  /** What the capture read of its Windows (windows-facts.ts): one per partition holding Windows; null: not read (an older capture). */
+  windows: WindowsFacts[] | null;
   error: string | null;
 }
 
@@ -71,6 +74,7 @@ const toVersionView = (v: VersionRow): VersionView => ({
   storedBytes: Number(v.stored_bytes),
   chunkCount: v.chunk_count,
   manifestSha256: v.manifest_sha256,
+  windows: parseWindowsFacts(v.windows),
   error: v.error,
 });
 

@@ -9,6 +9,7 @@ import { AppError } from '../core/errors.js';
 import { defineRoute, wholeForLongSuffix, type AnyRoute } from '../core/route.js';
 import { HASH_PATTERN } from './format.js';
 import type { MachineProtocol } from './protocol.js';
+import { WindowsFactsSchema } from './windows-facts.js';
 import { CHUNK_UPLOAD_MARGIN } from './store.js';
 
 /** The largest manifest a capture may post (a fully used multi-terabyte disk with a fragmented NTFS). */
@@ -109,6 +110,8 @@ export function clientRoutes(imaging: MachineProtocol): AnyRoute[] {
     defineRoute({
       method: 'post', path: '/api/v1/client/capture/commit', tag: 'client', access: 'machine',
       summary: 'Capture: publish the version once every chunk is in the store (manifest written durably, then the version is ready); the task runs on until the result',
+      body: z
+        .object({ windows: z.array(WindowsFactsSchema).max(128).optional().describe('what the client read of the Windows the disk holds (one per partition holding Windows; [] for none), recorded with the version') }),
       response: z
         .object({ versionId: z.number().int(), number: z.number().int(), state: z.literal('ready'), chunkCount: z.number().int(), storedBytes: Bytes, manifestSha256: z.string() })
         .meta({ id: 'CommitAnswer' }),
@@ -118,9 +121,9 @@ export function clientRoutes(imaging: MachineProtocol): AnyRoute[] {
         422: 'manifest_mismatch',
         503: 'chunks_checking (with Retry-After: the last uploads are still being checked)',
       },
-      handler: async ({ machine, res }) => {
+      handler: async ({ machine, body, res }) => {
         try {
-          return await imaging.commitCapture(machine!);
+          return await imaging.commitCapture(machine!, body.windows);
         } catch (err) {
           if (err instanceof AppError && err.code === 'chunks_checking') res.set('Retry-After', '2');
           throw err;

@@ -28,6 +28,7 @@ import type { StoreMaintenance } from './maintenance.js';
 import type { ChunkIntake } from './intake.js';
 import type { ImageRepository } from './repository.js';
 import { CHUNK_UPLOAD_MARGIN, ImageStore, sha256Hex } from './store.js';
+import type { WindowsFacts } from './windows-facts.js';
 
 /** How long a commit waits for the checks of its last uploaded chunks before answering 503 chunks_checking. */
 export const COMMIT_WAIT_MS = 20_000;
@@ -237,7 +238,8 @@ export class MachineProtocol {
   }
 
   /** Publishes the capture once every chunk is present: manifest written durably, then the version is ready. */
-  async commitCapture(machine: MachineAuth): Promise<CommitAnswer> {
+  /** `windows`: what the client read of the Windows it captured (windows-facts.ts), recorded with the version. */
+  async commitCapture(machine: MachineAuth, windows?: WindowsFacts[]): Promise<CommitAnswer> {
     const task = await this.tasks.machineTask(machine, ['capture']);
     const v = await this.images.captureOf(task.id);
     if (!v) throw conflict('no_capture', `task ${task.id} has no capture in progress: post the manifest first (POST /api/v1/client/capture)`);
@@ -276,7 +278,7 @@ export class MachineProtocol {
     const storedBytes = hashes.reduce((s, h) => s + present.get(h)!.storedSize, 0);
     await this.store.writeDurable(this.store.manifestPath(v.id), bytes);
     await this.events.transaction(this.db, async (tx) => {
-      if (!(await this.images.publish(tx, v, { storedBytes, chunkCount: hashes.length, manifestSha256: digest }))) {
+      if (!(await this.images.publish(tx, v, { storedBytes, chunkCount: hashes.length, manifestSha256: digest, ...(windows ? { windows: JSON.stringify(windows) } : {}) }))) {
         throw conflict('capture_cancelled', `the capture of version ${v.number} was cancelled meanwhile; nothing was published`);
       }
       await writeAudit(tx.trx, machine.actor, { action: 'image.version.publish', targetType: 'image', targetId: v.image_id, details: { version: v.number, versionId: v.id, taskId: task.id, chunks: hashes.length, storedBytes } });

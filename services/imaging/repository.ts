@@ -181,11 +181,11 @@ export class ImageRepository {
   }
 
   /** capturing → ready; false when it was no longer capturing (cancelled meanwhile). */
-  async publish(tx: Tx, v: Pick<ImageVersion, 'id' | 'image_id' | 'number'>, figures: { storedBytes: number; chunkCount: number; manifestSha256: string }): Promise<boolean> {
+  async publish(tx: Tx, v: Pick<ImageVersion, 'id' | 'image_id' | 'number'>, figures: { storedBytes: number; chunkCount: number; manifestSha256: string; windows?: string | null }): Promise<boolean> {
     const now = nowIso();
     const r = await tx.trx
       .updateTable('image_versions')
-      .set({ state: 'ready', published_at: now, stored_bytes: figures.storedBytes, chunk_count: figures.chunkCount, manifest_sha256: figures.manifestSha256, error: null })
+      .set({ state: 'ready', published_at: now, stored_bytes: figures.storedBytes, chunk_count: figures.chunkCount, manifest_sha256: figures.manifestSha256, error: null, ...(figures.windows !== undefined ? { windows: figures.windows } : {}) })
       .where('id', '=', v.id)
       .where('state', '=', 'capturing')
       .executeTakeFirst();

@@ -3,6 +3,7 @@
 import { z } from 'zod';
 import { decimal, defineRoute, idParam, type AnyRoute } from '../core/route.js';
 import type { ImageCatalogue } from './catalogue.js';
+import { WindowsFactsSchema } from './windows-facts.js';
 
 const Bytes = z.number().int().nonnegative();
 
@@ -26,6 +27,7 @@ const VersionSchema = z
     storedBytes: Bytes.describe('compressed size of its distinct chunks (shared chunks count in every version)'),
     chunkCount: z.number().int().describe('distinct chunks'),
     manifestSha256: z.string().nullable(),
+    windows: z.array(WindowsFactsSchema).nullable().describe('what the capture read of its Windows: edition, build, generalized or not (one per partition holding Windows; [] none; null: captured before this was read)'),
     error: z.string().nullable().describe('why a failed capture failed, or what is damaged in a damaged version and what to do'),
   })
   .meta({ id: 'ImageVersion' });

@@ -21,11 +21,12 @@ export const RunInputSchema = z
     wakePerSecond: z.number().min(0.1).max(100).default(3).describe('magic packets per second, so that a room does not draw power in the same second'),
     windowEndsAt: z.iso.datetime().optional().describe('PCs still running then are stopped and reported'),
     transport: z.enum(TRANSPORTS).default('auto').describe('auto: one multicast stream for the PCs that need the whole version when there are two or more (the others restore by the differential path); unicast: never multicast; multicast: stream even to one PC'),
+    acknowledge: z.boolean().optional().describe("true: start even though the version's Windows was not generalized and goes to several PCs (the warning image_not_generalized; runs/generalized.ts)"),
   })
   .strict()
   .refine((v) => v.roomId !== undefined || v.hostIds !== undefined, { error: 'give roomId, hostIds, or both' });
 export type RunInput = z.input<typeof RunInputSchema>;
-export type RunOptions = Omit<z.output<typeof RunInputSchema>, 'roomId' | 'hostIds' | 'imageId' | 'version' | 'windowEndsAt' | 'steps'> & { steps: Array<(typeof STEPS)[number]> };
+export type RunOptions = Omit<z.output<typeof RunInputSchema>, 'roomId' | 'hostIds' | 'imageId' | 'version' | 'windowEndsAt' | 'steps' | 'acknowledge'> & { steps: Array<(typeof STEPS)[number]> };
 
 export interface RunPcView {
   id: number;

@@ -4,6 +4,7 @@
 import { z } from 'zod';
 import { decimal, defineRoute, idParam, type AnyRoute } from '../core/route.js';
 import { DELIVERY_PATHS, TRANSPORTS } from './delivery.js';
+import { RunWarningSchema } from './generalized.js';
 import { PC_STATES, STEPS } from './pipeline.js';
 import { reportHtml } from './report-html.js';
 import { RunInputSchema, type RunService } from './service.js';
@@ -89,6 +90,7 @@ const RunSchema = z
     windowEndsAt: z.string().nullable(),
     reason: Reason,
     counts: z.record(z.string(), z.number().int()).describe('PCs by state'),
+    warnings: z.array(RunWarningSchema).optional().describe("when the run was started: the version's Windows is not (or may not be) generalized and goes to several PCs (runs/generalized.ts)"),
     multicast: z
       .object({
         state: z.enum(['sending', 'ended']),
@@ -158,6 +160,7 @@ const EstimateSchema = z
     usedBytes: z.number(),
     version: z.number().int().describe('the version number the run would restore'),
     plan: PlanSchema,
+    warnings: z.array(RunWarningSchema).describe("the version's Windows is not (or may not be) generalized and would go to several PCs: a run needs acknowledge: true for image_not_generalized"),
   })
   .meta({ id: 'RunEstimate' });
 
@@ -182,7 +185,7 @@ export function runRoutes(runs: RunService): AnyRoute[] {
       summary: 'Start a room run: wake, boot, restore, verify and power off a room (or chosen PCs) with a version of an image',
       body: RunInputSchema,
       response: RunSchema,
-      errors: { 400: 'validation_failed | bad_steps | wake_not_configured | not_in_room | unknown_host | empty_room | image_required | unknown_image | unknown_version | window_over', 404: 'not_found', 409: 'in_another_run | no_ready_version | version_not_ready | version_damaged' },
+      errors: { 400: 'validation_failed | bad_steps | wake_not_configured | not_in_room | unknown_host | empty_room | image_required | unknown_image | unknown_version | window_over', 404: 'not_found', 409: 'in_another_run | no_ready_version | version_not_ready | version_damaged | image_not_generalized (errors: the warning; send acknowledge: true to start anyway)' },
       handler: ({ auth, body }) => runs.create(auth!.actor, body),
     }),
     defineRoute({

@@ -15,6 +15,7 @@ import type { HostRepository } from '../inventory/hosts.js';
 import type { RoomRepository } from '../inventory/rooms.js';
 import type { TaskService } from '../tasks/service.js';
 import { estimateRun, type RunEstimate } from './estimate.js';
+import { checkAcknowledged, generalizedWarnings, versionWindows, type RunWarning } from './generalized.js';
 import { blindPlan, deliveriesAndPlan, type Bandwidth } from './plan-facts.js';
 import type { RunPlan } from './plan.js';
 import { multicastView, pcView, pipelineOf, reasonOf, RunInputSchema, type Applied, type RunOptions, type RunPcView, type RunView } from './model.js';
@@ -52,7 +53,7 @@ export class RunService {
   ) {}
 
   /** Starts a run: checks the target, the version and the options; every PC queued. Refused as a whole when one PC is in another open run. */
-  async create(actor: Actor, raw: unknown): Promise<RunView> {
+  async create(actor: Actor, raw: unknown): Promise<RunView & { warnings?: RunWarning[] }> {
     const parsed = RunInputSchema.safeParse(raw);
     if (!parsed.success) {
       const first = parsed.error.issues[0];
@@ -62,7 +63,7 @@ export class RunService {
     const steps = input.steps ?? [...STEPS];
     const bad = checkSteps(steps);
     if (bad) throw new AppError(400, 'bad_steps', bad);
-    const { roomId, hostIds, imageId, version, windowEndsAt, steps: _s, ...rest } = input;
+    const { roomId, hostIds, imageId, version, windowEndsAt, steps: _s, acknowledge, ...rest } = input;
     const options: RunOptions = { ...rest, steps };
     if (windowEndsAt && Date.parse(windowEndsAt) <= this.now()) throw new AppError(400, 'window_over', `the run's window ended at ${windowEndsAt}; nothing was started`);
 
@@ -88,6 +89,8 @@ export class RunService {
       // The restore kind checks the version (ready, not damaged) as it would for a single task.
       const params = await this.tasks.kinds.get('restore').resolve(tx.trx, { imageId: image, ...(chosen !== undefined ? { version: chosen } : {}) });
       const p = params as { imageId: number; image: string; versionId: number; version: number };
+      const warnings = generalizedWarnings(await versionWindows(tx.trx, p.versionId), targets.length);
+      checkAcknowledged(warnings, acknowledge === true);
       const at = new Date(this.now()).toISOString();
       const run = { imageId: p.imageId, versionId: p.versionId, versionNumber: p.version, transport: options.transport, multicastOff: this.multicastOff };
       const plan = { maxParallel: options.maxParallel, windowEndsAt: windowEndsAt ?? null, now: this.now(), bandwidth: this.bandwidth };
@@ -97,9 +100,10 @@ export class RunService {
         { roomId: room?.id ?? null, roomName: room?.name ?? null, imageId: p.imageId, imageName: p.image, versionId: p.versionId, versionNumber: p.version, options, createdBy: actor.name, at, windowEndsAt: windowEndsAt ?? null, plan: made },
         targets.map((h) => ({ hostId: h.id, hostName: h.name, mac: h.mac, delivery: paths.get(h.id)! })),
       );
-      await writeAudit(tx.trx, actor, { action: 'run.start', targetType: 'run', targetId: id, details: { room: room?.name ?? null, image: p.image, version: p.version, pcs: targets.length, options } });
+      await writeAudit(tx.trx, actor, { action: 'run.start', targetType: 'run', targetId: id, details: { room: room?.name ?? null, image: p.image, version: p.version, pcs: targets.length, options, ...(warnings.length ? { warnings: warnings.map((w) => w.code) } : {}) } });
       tx.out.add('run.changed', { runId: id, roomId: room?.id ?? null, state: 'running', at });
-      return this.viewIn(id, tx.trx);
+      const view = await this.viewIn(id, tx.trx);
+      return warnings.length ? { ...view, warnings } : view;
     });
   }
 
@@ -151,13 +155,14 @@ export class RunService {
   }
 
   /** How long a run of `pcs` PCs with this version should take (estimate.ts); the version as the run would choose it. */
-  async estimate(q: { imageId: number; version?: number; pcs: number; maxParallel?: number; transport?: Transport; windowEndsAt?: string }): Promise<RunEstimate & { version: number; plan: RunPlan }> {
+  async estimate(q: { imageId: number; version?: number; pcs: number; maxParallel?: number; transport?: Transport; windowEndsAt?: string }): Promise<RunEstimate & { version: number; plan: RunPlan; warnings: RunWarning[] }> {
     const p = (await this.tasks.kinds.get('restore').resolve(this.db, { imageId: q.imageId, ...(q.version !== undefined ? { version: q.version } : {}) })) as { versionId: number; version: number };
     const o = new RunOverview(this.db);
     const maxParallel = q.maxParallel ?? RunInputSchema.shape.maxParallel.parse(undefined);
     // The plan as if every PC needed the whole version (the PCs' disks are not known here).
     const plan = await blindPlan(this.db, { versionId: p.versionId, pcs: q.pcs, transport: q.transport ?? 'auto', multicastOff: this.multicastOff, maxParallel, windowEndsAt: q.windowEndsAt ?? null, now: this.now(), bandwidth: this.bandwidth });
-    return { ...estimateRun({ pcs: q.pcs, maxParallel, usedBytes: await o.usedBytes(p.versionId), past: await o.pastPcs(p.versionId) }), version: p.version, plan };
+    const warnings = generalizedWarnings(await versionWindows(this.db, p.versionId), q.pcs);
+    return { ...estimateRun({ pcs: q.pcs, maxParallel, usedBytes: await o.usedBytes(p.versionId), past: await o.pastPcs(p.versionId) }), version: p.version, plan, warnings };
   }
 
   /** The runs' multicast session records (their one sender: jobs/multicast.ts). */
@@ -349,7 +354,7 @@ export class RunService {
     const failed = view.pcs.filter((p) => p.state === 'failed' && p.hostId !== null).map((p) => p.hostId!);
     if (!failed.length) throw conflict('nothing_to_retry', `run ${runId} has no failed PC left in the inventory`);
     if (view.image.id === null) throw conflict('image_gone', `the image of run ${runId} was deleted`);
-    return this.create(actor, { ...(view.roomId !== null ? { roomId: view.roomId } : {}), hostIds: failed, imageId: view.image.id, version: view.version.number, ...view.options });
+    return this.create(actor, { ...(view.roomId !== null ? { roomId: view.roomId } : {}), hostIds: failed, imageId: view.image.id, version: view.version.number, ...view.options, acknowledge: true });
   }
 
   /** Cancels one PC of a running run (its task too); the run goes on with the others. */

@@ -24,7 +24,7 @@ import { streamOrder } from '../../services/imaging/client/multicast-records.js'
 import type { Manifest } from '../../services/imaging/format.js';
 import { sendSession, type SenderReport } from '../../services/imaging/multicast/sender.js';
 import { SessionAllocator, checkSettings, type MulticastSettings } from '../../services/imaging/multicast/session.js';
-import { attach, buildDisk, detach, expectedHashes, missingDiskTools, missingTools, mixedContent, pseudoRandom, readDiskFiles, windowsDiffering, type DiskFiles, type PartSpec } from '../support/disks.js';
+import { attach, buildDisk, detach, expectedHashes, missingDiskTools, missingTools, mixedContent, pseudoRandom, readDiskFiles, SMALL_DISK_MIB, SMALL_LAYOUT, windowsDiffering, type DiskFiles } from '../support/disks.js';
 import { ImagingPc } from '../support/imaging-pc.js';
 import { deleteNamespaces, inNs, ip, joinBridge, makeBridge, txBytes } from '../support/netns.js';
 
@@ -38,12 +38,8 @@ else if (missing.length) console.warn(`multicast-lab: skipped, missing ${missing
 /** The room of the main case (issue 14: ten PCs); the other cases use FEW of them (two rooms: two and two). */
 const PCS = 10;
 const FEW = 3;
-// Small, so that ten PCs restoring it at once on 2 cores stay quick (each chunk is checked twice per PC).
-const DISK_MIB = 64;
-const LAYOUT: PartSpec[] = [
-  { number: 1, name: 'Basic data partition', fs: 'ntfs', startMiB: 1, sizeMiB: 32 },
-  { number: 2, name: 'donnees', fs: 'ext4', startMiB: 33, sizeMiB: 30 },
-];
+const DISK_MIB = SMALL_DISK_MIB;
+const LAYOUT = SMALL_LAYOUT;
 const FILES: DiskFiles = {
   1: { 'Windows/System32/ntoskrnl.exe': mixedContent('mc-ntos', 4_000_000), 'Program Files/GeoGebra/geogebra.exe': pseudoRandom('mc-geogebra', 2_000_000) },
   2: { 'logiciels/setup.bin': pseudoRandom('mc-setup', 3_000_000), 'logiciels/aw.msi': mixedContent('mc-aw', 1_500_000), 'notes.txt': Buffer.from('multicast\n') },

@@ -21,7 +21,7 @@ import type { Manifest } from '../../services/imaging/format.js';
 import { storeSource } from '../../services/imaging/multicast/source.js';
 import { startRunWorker } from '../../services/jobs/runs.js';
 import type { RunView } from '../../services/runs/service.js';
-import { attach, buildDisk, detach, expectedHashes, missingDiskTools, missingTools, mixedContent, pseudoRandom, readDiskFiles, windowsDiffering, type DiskFiles, type PartSpec } from '../support/disks.js';
+import { attach, buildDisk, detach, expectedHashes, missingDiskTools, missingTools, mixedContent, pseudoRandom, readDiskFiles, SMALL_DISK_MIB, SMALL_LAYOUT, windowsDiffering, type DiskFiles } from '../support/disks.js';
 import { REDIS_URL } from '../support/env.js';
 import { helloFacts } from '../support/facts.js';
 import { ImagingPc } from '../support/imaging-pc.js';
@@ -29,11 +29,8 @@ import { BridgeLab } from '../support/netns.js';
 
 const MIB = 1024 * 1024;
 const PCS = 3;
-const DISK_MIB = 64;
-const LAYOUT: PartSpec[] = [
-  { number: 1, name: 'Basic data partition', fs: 'ntfs', startMiB: 1, sizeMiB: 32 },
-  { number: 2, name: 'donnees', fs: 'ext4', startMiB: 33, sizeMiB: 30 },
-];
+const DISK_MIB = SMALL_DISK_MIB;
+const LAYOUT = SMALL_LAYOUT;
 const FILES: DiskFiles = {
   1: { 'Windows/System32/ntoskrnl.exe': mixedContent('rm-ntos', 5_000_000), 'Program Files/GeoGebra/geogebra.exe': pseudoRandom('rm-geogebra', 3_000_000) },
   2: { 'logiciels/setup.bin': pseudoRandom('rm-setup', 5_000_000), 'notes.txt': Buffer.from('run multicast\n') },

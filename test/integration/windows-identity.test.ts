@@ -138,6 +138,22 @@ describe.skipIf(missing.length > 0)('the PC\'s name in an offline Windows regist
     expect(sha(hive)).toBe(was);
   });
 
+  it('finds how deep a key exists in one read, also when its path repeats a name or an earlier edit of the session made part of it', async () => {
+    const hive = fresh('depth');
+    const made = await editHive(hive, [
+      // 'Services' twice: hivexsh names the missing one, which cannot tell which of the two it was.
+      { key: ['ControlSet002', 'Services', 'Dhcp', 'Services', 'X'], strings: { A: 'a' } },
+      // Its parent was made by the edit above, in the same session (not yet in the hive).
+      { key: ['ControlSet002', 'Services', 'Dhcp', 'Services'], strings: { B: 'b' } },
+      // A whole key that exists: its values are read and kept.
+      { key: ['ControlSet002', 'Services', 'Dhcp'], strings: { C: 'c' } },
+    ]);
+    expect(made).toEqual(['ControlSet002\\Services\\Dhcp\\Services', 'ControlSet002\\Services\\Dhcp\\Services\\X']);
+    expect(await stringValue(hive, ['ControlSet002', 'Services', 'Dhcp', 'Services', 'X'], 'A')).toBe('a');
+    expect(await stringValue(hive, ['ControlSet002', 'Services', 'Dhcp', 'Services'], 'B')).toBe('b');
+    expect((await values(hive, ['ControlSet002', 'Services', 'Dhcp']))!.map((v) => v.name)).toEqual(['Start', 'C']);
+  });
+
   it('finds Windows/System32/config/SYSTEM whatever the case of its names', async () => {
     const root = path.join(dir, 'tree');
     fs.mkdirSync(path.join(root, 'WINDOWS', 'system32', 'Config'), { recursive: true });

@@ -64,6 +64,13 @@ export const SCHOOL_LAYOUT: PartSpec[] = [
   { number: 4, name: 'donnees', fs: 'ext4', startMiB: 401, sizeMiB: 238 },
 ];
 export const SCHOOL_DISK_MIB = 640;
+
+/** 64 MiB: NTFS 32, ext4 30. Small, so that a room of PCs restoring it at once on 2 cores stays quick (the multicast tests). */
+export const SMALL_LAYOUT: PartSpec[] = [
+  { number: 1, name: 'Basic data partition', fs: 'ntfs', startMiB: 1, sizeMiB: 32 },
+  { number: 2, name: 'donnees', fs: 'ext4', startMiB: 33, sizeMiB: 30 },
+];
+export const SMALL_DISK_MIB = 64;
 const TYPE = { vfat: 'ef00', none: '0c01', ntfs: '0700', ext4: '8300' } as const;
 
 /** Deterministic pseudo-random bytes (SHA-256 in counter mode): same seed, same content. */

@@ -109,3 +109,35 @@ export function buildHive(file: string, description: HiveDescription): void {
   script.push('commit');
   execFileSync('hivexsh', ['-w', file], { input: `${script.join('\n')}\n` });
 }
+
+/** What a SOFTWARE hive says of its Windows (the values the capture reads; undefined: the value left out). */
+export interface WindowsVersion {
+  productName?: string;
+  editionId?: string;
+  displayVersion?: string;
+  releaseId?: string;
+  build?: string;
+  ubr?: number;
+  /** SOFTWARE Microsoft\Windows\CurrentVersion\Setup\State ImageState. */
+  imageState?: string;
+}
+
+/** A SOFTWARE hive's description: Windows 11 23H2 Education, generalized by sysprep unless told otherwise. */
+export function softwareHive(v: WindowsVersion = {}): HiveDescription {
+  const w: WindowsVersion = { productName: 'Windows 10 Education', editionId: 'Education', displayVersion: '23H2', build: '22631', ubr: 4460, imageState: 'IMAGE_STATE_GENERALIZE_RESEAL_TO_OOBE', ...v };
+  const cv: Record<string, RegValue> = { CurrentVersion: '6.3', InstallationType: 'Client', RegisteredOrganization: 'Lycée Jean Moulin', SystemRoot: 'C:\\Windows' };
+  if (w.productName !== undefined) cv.ProductName = w.productName;
+  if (w.editionId !== undefined) cv.EditionID = w.editionId;
+  if (w.displayVersion !== undefined) cv.DisplayVersion = w.displayVersion;
+  if (w.releaseId !== undefined) cv.ReleaseId = w.releaseId;
+  if (w.build !== undefined) Object.assign(cv, { CurrentBuild: w.build, CurrentBuildNumber: w.build });
+  if (w.ubr !== undefined) cv.UBR = { dword: w.ubr };
+  return {
+    'Microsoft\\Windows NT\\CurrentVersion': cv,
+    'Microsoft\\Windows\\CurrentVersion\\Setup\\State': w.imageState !== undefined ? { ImageState: w.imageState } : {},
+    'Microsoft\\Windows\\CurrentVersion\\Run': { SecurityHealth: { expand: '%windir%\\system32\\SecurityHealthSystray.exe' } },
+  };
+}
+
+/** SYSTEM Setup as sysprep /generalize /oobe leaves it: setup (windeploy) runs at the next start. */
+export const GENERALIZED_SETUP: Record<string, RegValue> = { SystemSetupInProgress: { dword: 1 }, SetupType: { dword: 2 }, CmdLine: 'oobe\\windeploy.exe', OOBEInProgress: { dword: 0 } };

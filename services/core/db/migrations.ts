@@ -347,6 +347,13 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
           await db.schema.alterTable('runs').addColumn(name, type).execute();
       },
     },
+    '2026-12-07-0014-versions-windows': {
+      async up(db: Kysely<unknown>) {
+        // What a capture read of the Windows it holds (imaging/windows-facts.ts): JSON, one entry per
+        // partition holding Windows, [] for none; null: a version captured before this was read.
+        await db.schema.alterTable('image_versions').addColumn('windows', 'text').execute();
+      },
+    },
     '2026-12-07-0015-runs-plan': {
       async up(db: Kysely<unknown>) {
         // The run's bandwidth plan (runs/plan.ts), JSON, computed when it starts: bytes per path, the

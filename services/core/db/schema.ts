@@ -162,6 +162,8 @@ export interface ImageVersionTable {
   source_mac: string | null;
   source_serial: string | null;
   source_ip: string | null;
+  /** What the capture read of its Windows (imaging/windows-facts.ts), JSON; null: captured before that. */
+  windows: string | null;
   error: string | null;
   created_at: Timestamp;
   published_at: Timestamp | null;

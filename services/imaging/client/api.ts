@@ -3,6 +3,7 @@
 // network errors, 5xx, 408 and 429 are retried with backoff, a chunk download resumes with Range.
 import { createHash } from 'node:crypto';
 import { ManifestSchema, type ClientTask, type Manifest, type Progress } from '../format.js';
+import type { WindowsFacts } from '../windows-facts.js';
 import { request, type Answer } from './http.js';
 import { ClientError } from './sys.js';
 
@@ -24,7 +25,7 @@ export interface ImagingApi {
   /** `digest`: the frame's Content-Digest when the caller computed it already (contentDigest). */
   putChunk(hash: string, data: Buffer, digest?: string): Promise<void>;
   /** Throws a ClientError with code 'chunks_missing' and details.missing (the hashes) when some chunks are not in the store. */
-  commit(): Promise<{ versionId: number; number: number }>;
+  commit(windows?: WindowsFacts[]): Promise<{ versionId: number; number: number }>;
   manifest(): Promise<Manifest>;
   getChunk(hash: string): Promise<Buffer>;
   /** Bytes [start, end) of a stored chunk (format v3: its block index, or some blocks' frames); fewer when the chunk is shorter. */
@@ -145,9 +146,9 @@ export class HttpImagingApi implements ImagingApi {
   }
 
   /** Publishes the capture; a ClientError 'chunks_missing' (details.missing: the hashes) when chunks must be uploaded again. */
-  async commit() {
+  async commit(windows: WindowsFacts[] = []) {
     try {
-      return (await (await this.call('POST', '/api/v1/client/capture/commit', { json: {} })).json()) as { versionId: number; number: number };
+      return (await (await this.call('POST', '/api/v1/client/capture/commit', { json: { windows } })).json()) as { versionId: number; number: number };
     } catch (err) {
       if (err instanceof HttpStatusError && err.code === 'chunks_missing') throw new ClientError(err.message, 'chunks_missing', { missing: err.errors.filter((h) => typeof h === 'string') });
       throw err;

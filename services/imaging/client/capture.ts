@@ -1,7 +1,8 @@
 // Capture of a whole disk in image format v3 (services/imaging/format.ts), streamed: the disk is read
 // once.
 //
-// Read the partition table, probe each partition (refuse BitLocker, drop hiberfil.sys), ask partclone
+// Read the partition table, probe each partition (refuse BitLocker and Windows' Fast Startup, read what
+// Windows it holds: windows-facts.ts, drop hiberfil.sys), ask partclone
 // which ranges are used. Then every window that holds used data is read and hashed on worker threads
 // (compressor.ts), which keep its bytes while the store is asked, in batches, whether it has that
 // content (POST /api/v1/client/capture/chunks: the batch joins the capturing version's chunk list, so
@@ -229,7 +230,7 @@ export async function capture(o: CaptureOptions): Promise<CaptureReport> {
       meter.setPhase('commit', 0, 0, 'publishing the version');
       for (let round = 1; ; round++) {
         try {
-          await o.api.commit();
+          await o.api.commit(scan.windows);
           break;
         } catch (err) {
           const lacking = err instanceof ClientError && err.code === 'chunks_missing' ? (err.details.missing as string[]) : null;
@@ -241,7 +242,7 @@ export async function capture(o: CaptureOptions): Promise<CaptureReport> {
       const distinct = slotOf.size;
       const totalBytes = slots.reduce((n, x) => n + usedIn(x.window), 0);
       log(`roomcast: capture done: version ${number}, ${uploaded.size} chunks uploaded (${mib(uploadedBytes)}), ${distinct - uploaded.size} already in the store`);
-      return { versionId, number, chunks: slots.length, uploadedChunks: uploaded.size, uploadedBytes, usedBytes: totalBytes, hiberfileRemoved: scan.hiberfileRemoved };
+      return { versionId, number, chunks: slots.length, uploadedChunks: uploaded.size, uploadedBytes, usedBytes: totalBytes, hiberfileRemoved: scan.hiberfileRemoved, windows: scan.windows };
     } finally {
       await source.close();
       await fh.close();

@@ -3,6 +3,7 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import { maskWindow, type Chunk, type Window } from '../format.js';
+import type { WindowsFacts } from '../windows-facts.js';
 import type { ImagingApi } from './api.js';
 import { tryRun } from './sys.js';
 
@@ -35,6 +36,8 @@ export interface CaptureReport {
   uploadedBytes: number;
   usedBytes: number;
   hiberfileRemoved: number[];
+  /** What the capture read of the Windows it holds (recorded with the version). */
+  windows: WindowsFacts[];
 }
 
 /** One window of the disk, with its absolute position, what of it is used, and its manifest entry. */

@@ -169,8 +169,30 @@ export async function dirty(hive: string): Promise<boolean> {
 }
 
 /**
+ * How deep `key` exists and, when it exists whole, its values: ONE hivexsh run (`cd` to the whole
+ * path, then `lsval`). hivexsh stops at the first subkey it cannot find and names it; the depth is
+ * the place of that name in the path (names compare without case, as Windows does). A name that
+ * appears twice in the path (…\Parameters\Parameters) is checked again one level at a time.
+ */
+async function probeKey(hive: string, key: KeyPath): Promise<{ depth: number; values: HiveValue[] | null }> {
+  try {
+    const out = (await run('hivexsh', [hive], { input: `${cdCommand(key)}\nlsval\n` })).stdout;
+    return { depth: key.length, values: parseLsval(out) };
+  } catch (err) {
+    const missing = /subkey '(.*)' not found/.exec((err as Error).message)?.[1];
+    if (missing === undefined) throw err;
+    const at = key.map((k) => k.toLowerCase()).filter((k) => k === missing.toLowerCase()).length === 1 ? key.findIndex((k) => k.toLowerCase() === missing.toLowerCase()) : -1;
+    if (at >= 0) return { depth: at, values: null };
+    let depth = 0;
+    while (depth < key.length && (await subkeys(hive, key.slice(0, depth + 1))) !== null) depth++;
+    return { depth, values: depth === key.length ? await values(hive, key) : null };
+  }
+}
+
+/**
  * Applies the edits in one hivexsh session, keeping every other value; missing keys are made.
- * Returns the keys it made. The hive is replaced only once the new one is on the disk.
+ * Returns the keys it made. The hive is replaced only once the new one is on the disk. Reading costs
+ * one hivexsh run per edit (probeKey), writing one more.
  */
 export async function editHive(hive: string, edits: readonly HiveEdit[]): Promise<string[]> {
   const keys = edits.map((e) => e.key.join('\\').toLowerCase());
@@ -178,11 +200,11 @@ export async function editHive(hive: string, edits: readonly HiveEdit[]): Promis
   const made: string[] = [];
   const script: string[] = [];
   for (const edit of edits) {
-    // Walk down to the deepest existing key, then make the rest.
-    const exists = async (depth: number) => made.includes(edit.key.slice(0, depth).join('\\')) || (await subkeys(hive, edit.key.slice(0, depth))) !== null;
-    let have = 0;
-    while (have < edit.key.length && (await exists(have + 1))) have++;
-    const current = have === edit.key.length && !made.includes(edit.key.join('\\')) ? ((await values(hive, edit.key)) ?? []) : [];
+    // The deepest key that exists, in the hive or made by an earlier edit of this session; the rest is made.
+    const probe = await probeKey(hive, edit.key);
+    let have = probe.depth;
+    while (have < edit.key.length && made.includes(edit.key.slice(0, have + 1).join('\\'))) have++;
+    const current = probe.depth === edit.key.length ? (probe.values ?? []) : [];
     script.push(have ? cdCommand(edit.key.slice(0, have)) : 'cd \\');
     for (let depth = have; depth < edit.key.length; depth++) {
       const k = edit.key[depth]!;

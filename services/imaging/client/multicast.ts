@@ -315,7 +315,7 @@ export class MulticastImagingApi implements ImagingApi {
   registerCapture: ImagingApi['registerCapture'] = (m) => this.http.registerCapture(m);
   announceChunks: ImagingApi['announceChunks'] = (s, c) => this.http.announceChunks(s, c);
   putChunk: ImagingApi['putChunk'] = (h, d, g) => this.http.putChunk(h, d, g);
-  commit = () => this.http.commit();
+  commit = (windows?: Parameters<ImagingApi['commit']>[0]) => this.http.commit(windows);
   restoreCheck = () => this.http.restoreCheck();
   reportDamaged = (h: string, d: string) => this.http.reportDamaged(h, d);
   progress: ImagingApi['progress'] = (p) => this.http.progress(p);

@@ -1,8 +1,9 @@
 // A capture's look at the partitions, overlapped with the upload (capture.ts): every partition is
 // probed first (blkid and its first sector: cheap), so that a BitLocker volume is refused before
-// anything is sent; then, a few at a time and in disk order, hiberfil.sys is removed from NTFS and
-// partclone says which ranges are used. The capture streams a partition's windows as soon as its
-// scan ends, while the next ones are still being scanned.
+// anything is sent, and Windows is looked at read-only (windows-facts.ts: its edition and sysprep state;
+// Fast Startup refuses the capture, before anything on the disk changes); then, a few at a time and in
+// disk order, hiberfil.sys is removed from NTFS and partclone says which ranges are used. The capture
+// streams a partition's windows as soon as its scan ends, while the next ones are still being scanned.
 import { isExtended, type Partition } from '../format.js';
 import { Semaphore } from './engine.js';
 import type { Layout } from './layout.js';
@@ -10,12 +11,16 @@ import { ebrExtents } from './layout.js';
 import { attachLoop, detachLoop, probe, removeHiberfile, usedExtents, type Probe } from './partition.js';
 import { mib } from './progress.js';
 import { ClientError } from './sys.js';
+import { windowsFactsOf } from './windows-facts.js';
+import type { WindowsFacts } from '../windows-facts.js';
 
 export interface DiskScan {
   /** One per partition of the table, in its order; each settles when that partition is scanned. */
   partitions: Array<Promise<Partition>>;
   /** Partitions whose hiberfil.sys was removed (filled in as their scans end). */
   hiberfileRemoved: number[];
+  /** What each NTFS partition holding Windows said of it (none: no Windows). */
+  windows: WindowsFacts[];
 }
 
 /** Partitions scanned at once (partclone reads little: the filesystem's bitmap). */
@@ -23,6 +28,7 @@ const SCANS_AT_ONCE = 2;
 
 export async function scanDisk(disk: string, layout: Layout, log: (line: string) => void): Promise<DiskScan> {
   const loops = new Map<number, { loop: string; probe: Probe }>();
+  const windows: WindowsFacts[] = [];
   const release = async () => {
     for (const { loop } of loops.values()) await detachLoop(loop).catch(() => {});
     loops.clear();
@@ -38,6 +44,12 @@ export async function scanDisk(disk: string, layout: Layout, log: (line: string)
           'bitlocker',
         );
       }
+    }
+    for (const p of layout.partitions) {
+      const attached = loops.get(p.number);
+      if (attached?.probe.filesystem !== 'ntfs') continue;
+      const facts = await windowsFactsOf(attached.loop, p.number, log);
+      if (facts) windows.push(facts);
     }
   } catch (err) {
     await release();
@@ -74,5 +86,5 @@ export async function scanDisk(disk: string, layout: Layout, log: (line: string)
   );
   // Each is awaited in turn by the capture; one that fails before its turn must not go unhandled.
   for (const p of partitions) p.catch(() => {});
-  return { partitions, hiberfileRemoved };
+  return { partitions, hiberfileRemoved, windows };
 }

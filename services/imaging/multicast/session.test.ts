@@ -67,7 +67,7 @@ describe('multicast session decisions', () => {
   it('reads who joined and who was dropped from the log, and never takes exit 0 alone for success', () => {
     const log = readSenderLog(LOG_OK);
     expect(log).toEqual({ joined: ['10.98.0.4', '10.98.0.3', '10.98.0.2'], dropped: ['10.98.0.4'], started: true, complete: true });
-    expect(senderOutcome(end, log)).toMatchObject({ ok: true, reason: 'complete', detail: expect.stringMatching(/2 of 3 PCs .*dropped .*10\.98\.0\.4/) });
+    expect(senderOutcome(end, log)).toMatchObject({ ok: true, reason: 'complete', detail: expect.stringMatching(/sent to its end; 3 PCs joined, 1 dropped by the sender .*10\.98\.0\.4/) });
     expect(senderOutcome(end, readSenderLog('Udp-sender 20120424\nBroadcasting control to 10.98.0.255\n'))).toMatchObject({ ok: false, reason: 'no_receivers' });
     expect(senderOutcome({ ...end, timedOut: true, code: null, signal: 'SIGTERM' }, log)).toMatchObject({ ok: false, reason: 'timeout' });
     expect(senderOutcome({ ...end, streamError: 'ENOENT chunk' }, log)).toMatchObject({ ok: false, reason: 'stream_failed', detail: /ENOENT chunk/ });

@@ -147,7 +147,7 @@ export function senderArgs(s: MulticastSettings, slot: SessionSlot): string[] {
 }
 
 export type SenderReason =
-  /** Every PC still joined at the end got the whole stream. */
+  /** udp-sender sent the stream to its end with at least one PC still joined (each PC checks what it got itself). */
   | 'complete'
   /** No PC joined within startTimeoutSec. */
   | 'no_receivers'
@@ -192,5 +192,7 @@ export function senderOutcome(end: { code: number | null; signal: string | null;
   if (!log.joined.length || !log.started) return { ok: false, reason: 'no_receivers', detail: 'no PC joined the session before its start timeout' };
   if (log.dropped.length >= log.joined.length) return { ok: false, reason: 'all_dropped', detail: `every PC that joined was dropped (${log.dropped.join(', ')})` };
   if (!log.complete) return { ok: false, reason: 'sender_failed', detail: 'udp-sender ended without saying the transfer was complete' };
-  return { ok: true, reason: 'complete', detail: `${log.joined.length - log.dropped.length} of ${log.joined.length} PCs got the whole stream${log.dropped.length ? `; dropped (they repair over HTTP): ${log.dropped.join(', ')}` : ''}` };
+  // The sender knows who joined and whom it dropped, not what each PC wrote: a PC still joined may
+  // have lost chunks it repairs over HTTP. So the sentence claims only what the sender saw.
+  return { ok: true, reason: 'complete', detail: `the stream was sent to its end; ${log.joined.length} PCs joined, ${log.dropped.length} dropped by the sender${log.dropped.length ? ` (they repair over HTTP: ${log.dropped.join(', ')})` : ''}` };
 }

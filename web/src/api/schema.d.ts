@@ -2980,6 +2980,8 @@ export interface paths {
                          * @enum {string}
                          */
                         transport?: "auto" | "unicast" | "multicast";
+                        /** @description true: start even though the version's Windows was not generalized and goes to several PCs (the warning image_not_generalized; runs/generalized.ts) */
+                        acknowledge?: boolean;
                     };
                 };
             };
@@ -3029,7 +3031,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description in_another_run | no_ready_version | version_not_ready | version_damaged */
+                /** @description in_another_run | no_ready_version | version_not_ready | version_damaged | image_not_generalized (errors: the warning; send acknowledge: true to start anyway) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -5173,7 +5175,14 @@ export interface paths {
                 path?: never;
                 cookie?: never;
             };
-            requestBody?: never;
+            requestBody?: {
+                content: {
+                    "application/json": {
+                        /** @description what the client read of the Windows the disk holds (one per partition holding Windows; [] for none), recorded with the version */
+                        windows?: components["schemas"]["WindowsFacts"][];
+                    };
+                };
+            };
             responses: {
                 /** @description OK */
                 200: {
@@ -6467,8 +6476,34 @@ export interface components {
             /** @description distinct chunks */
             chunkCount: number;
             manifestSha256: string | null;
+            /** @description what the capture read of its Windows: edition, build, generalized or not (one per partition holding Windows; [] none; null: captured before this was read) */
+            windows: components["schemas"]["WindowsFacts"][] | null;
             /** @description why a failed capture failed, or what is damaged in a damaged version and what to do */
             error: string | null;
+        };
+        WindowsFacts: {
+            /** @description the partition (its number on the disk) that holds Windows */
+            partition: number;
+            /** @description SOFTWARE …\Windows NT\CurrentVersion ProductName ("Windows 10 Pro": Windows 11 still says 10 there) */
+            productName: string | null;
+            /** @description EditionID (Professional, Education, Enterprise…) */
+            editionId: string | null;
+            /** @description DisplayVersion (23H2), else ReleaseId (older Windows 10) */
+            displayVersion: string | null;
+            /** @description CurrentBuild(Number) and UBR: 22631.4460 (a build from 22000 is Windows 11) */
+            build: string | null;
+            /** @description SOFTWARE …\Setup\State ImageState, as read */
+            imageState: string | null;
+            /**
+             * @description whether sysprep /generalize ran: yes, no, or unknown (the registry could not tell)
+             * @enum {string}
+             */
+            generalized: "yes" | "no" | "unknown";
+            /**
+             * @description why (the sentence: generalizedText)
+             * @enum {string}
+             */
+            reason: "generalized" | "setup_pending" | "not_generalized" | "specialized" | "undeployable" | "inconsistent" | "no_image_state" | "unknown_image_state" | "hive_dirty" | "hive_unreadable";
         };
         VerifyResult: {
             ok: boolean;
@@ -6531,6 +6566,8 @@ export interface components {
             counts: {
                 [key: string]: number;
             };
+            /** @description when the run was started: the version's Windows is not (or may not be) generalized and goes to several PCs (runs/generalized.ts) */
+            warnings?: components["schemas"]["RunWarning"][];
             /** @description the run's multicast session (null: none) */
             multicast: {
                 /** @enum {string} */
@@ -6549,6 +6586,21 @@ export interface components {
             } | null;
             plan: components["schemas"]["RunPlan"];
             pcs: components["schemas"]["RunPc"][];
+        };
+        RunWarning: {
+            /** @enum {string} */
+            code: "image_not_generalized" | "image_generalized_unknown";
+            /**
+             * @description why (imaging/windows-facts.ts)
+             * @enum {string}
+             */
+            reason: "generalized" | "setup_pending" | "not_generalized" | "specialized" | "undeployable" | "inconsistent" | "no_image_state" | "unknown_image_state" | "hive_dirty" | "hive_unreadable";
+            partition: number;
+            pcs: number;
+            text: {
+                fr: string;
+                en: string;
+            };
         };
         /** @description a run's bandwidth plan: how long it should take, what limits it, whether it fits its window. In a run: planned when it started (null: a run from before, or one that did not start); in the estimate: as if every PC needed the whole version (a run's PCs whose disks hold most of it take the differential path: less) */
         RunPlan: {
@@ -6712,6 +6764,8 @@ export interface components {
             /** @description the version number the run would restore */
             version: number;
             plan: components["schemas"]["RunPlan"];
+            /** @description the version's Windows is not (or may not be) generalized and would go to several PCs: a run needs acknowledge: true for image_not_generalized */
+            warnings: components["schemas"]["RunWarning"][];
         };
         RoomLastRun: {
             roomId: number;

@@ -58,6 +58,7 @@ export const enProblems = {
   'problem.store_unavailable': 'The images disk cannot be reached on the server: tell the person who runs it.',
   'problem.one_host_per_capture': 'A capture reads one PC at a time.',
 
+  'problem.image_not_generalized': "This version's Windows was not generalized (sysprep): restored onto several PCs, they would all share one identity and the domain join would fail. Generalize the master and capture again, or confirm to start anyway.",
   'problem.in_another_run': 'Some of these PCs are already being restored: wait for the end or cancel it.',
   'problem.not_in_room': 'Some of these PCs are no longer in this room: reload the page and select again.',
   'problem.empty_room': 'This room has no PCs: add some from the inventory.',

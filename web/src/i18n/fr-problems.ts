@@ -59,6 +59,7 @@ export const frProblems = {
   'problem.store_unavailable': 'Le disque des images est inaccessible sur le serveur : prévenez la personne qui l’administre.',
   'problem.one_host_per_capture': 'Une capture lit un seul PC à la fois.',
 
+  'problem.image_not_generalized': "Le Windows de cette version n'a pas été généralisé (sysprep) : restauré sur plusieurs PC, ils auraient tous la même identité et la jonction au domaine échouerait. Généralisez le maître et capturez à nouveau, ou confirmez pour lancer quand même.",
   'problem.in_another_run': 'Certains de ces PC sont déjà en cours de restauration : attendez la fin ou annulez-la.',
   'problem.not_in_room': 'Certains de ces PC ne sont plus dans cette salle : rechargez la page et refaites la sélection.',
   'problem.empty_room': 'Cette salle n’a aucun PC : ajoutez-en depuis l’inventaire.',

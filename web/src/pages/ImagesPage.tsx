@@ -1,4 +1,4 @@
-// Images: each image with its versions (size, date, author, notes, state; a damaged one says what to
+// Images: each image with its versions (size, date, author, notes, state, its Windows and whether it was generalized; a damaged one says what to
 // do), verify a version, edit its notes, start a capture from a reference PC (technician), create an
 // image, and the garbage collection with a confirmation (admin).
 import { useQueryClient } from '@tanstack/react-query';
@@ -16,6 +16,27 @@ import { ServerText } from '../components/ServerText.js';
 import { useWho } from '../who.js';
 
 const V_ICONS: Record<ImageVersion['state'], string> = { capturing: '◷', ready: '✔', damaged: '⚠', failed: '✖', deleted: '⊘' };
+
+type WindowsFacts = NonNullable<ImageVersion['windows']>[number];
+const GENERALIZED = { yes: 'img.genYes', no: 'img.genNo', unknown: 'img.genUnknown' } as const;
+
+/** What the capture read of the version's Windows: edition, build, generalized or not (issue 15). */
+function WindowsFactsText({ windows }: { windows: ImageVersion['windows'] }) {
+  const { t } = useI18n();
+  if (windows === null) return <>{t('img.windowsUnread')}</>;
+  if (windows.length === 0) return <>{t('img.windowsNone')}</>;
+  return (
+    <>
+      {windows.map((w: WindowsFacts) => (
+        <div key={w.partition}>
+          {[w.productName, w.editionId && `(${w.editionId})`, w.displayVersion, w.build && t('img.windowsBuild', { build: w.build })].filter(Boolean).join(' ') || t('img.windows')}
+          {' — '}
+          <span className={w.generalized === 'no' ? 'error' : undefined}>{t(GENERALIZED[w.generalized], { reason: w.imageState ?? w.reason })}</span>
+        </div>
+      ))}
+    </>
+  );
+}
 
 function VersionRow({ image, v, technician }: { image: Image; v: ImageVersion; technician: boolean }) {
   const { t, lang, dateTime } = useI18n();
@@ -83,6 +104,12 @@ function VersionRow({ image, v, technician }: { image: Image; v: ImageVersion; t
         <div>
           <dt>{t('img.author')}</dt>
           <dd>{who(v.createdBy)}</dd>
+        </div>
+        <div>
+          <dt>{t('img.windows')}</dt>
+          <dd>
+            <WindowsFactsText windows={v.windows} />
+          </dd>
         </div>
         <div>
           <dt>{t('img.notes')}</dt>
