@@ -23,6 +23,7 @@ import { migrateToLatest, openDatabase, type Database } from './core/db/index.js
 import { EventBus, RedisEventRelay } from './core/events.js';
 import type { Logger } from './core/logger.js';
 import { startRedis, urlRedis, type RedisHandle } from './core/redis.js';
+import { PreflightRequests } from './network/requests.js';
 import { SettingsStore } from './core/settings.js';
 import { ImageCatalogue } from './imaging/catalogue.js';
 import { ImageDamage } from './imaging/damage.js';
@@ -74,6 +75,8 @@ export interface Container extends Services {
   log: Logger;
   database: Database;
   redis: RedisHandle;
+  /** The api's way to the worker's network pre-flight (POST /api/v1/network/preflight). */
+  preflight: PreflightRequests;
   /** Stops the relay, Redis clients and the database, in that order. */
   close(): Promise<void>;
 }
@@ -164,14 +167,17 @@ export async function openContainer(config: Config, log: Logger, opts: OpenOptio
       await relay.start();
     }
     const r = redis;
+    const preflight = new PreflightRequests(r);
     return {
       ...services,
       config,
       log,
       database,
       redis: r,
+      preflight,
       close: async () => {
         await services.protocol.intake.close();
+        await preflight.close();
         await relay?.stop();
         await r.stop();
         await database.close();
@@ -194,5 +200,5 @@ export function inertContainer(opts: BuildOptions = {}): Container {
   const log = pino({ level: 'silent' });
   const database = openDatabase({ kind: 'sqlite', file: ':memory:' });
   const redis = urlRedis('redis://127.0.0.1:1', config.redis.prefix);
-  return { ...buildServices(config, log, database, opts), config, log, database, redis, close: () => database.close() };
+  return { ...buildServices(config, log, database, opts), config, log, database, redis, preflight: new PreflightRequests(redis), close: () => database.close() };
 }

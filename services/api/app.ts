@@ -15,6 +15,7 @@ import type { AnyRoute } from '../core/route.js';
 import { clientRoutes } from '../imaging/client-routes.js';
 import { imageRoutes } from '../imaging/routes.js';
 import { inventoryRoutes } from '../inventory/routes.js';
+import { networkRoutes } from '../network/routes.js';
 import { runRoutes } from '../runs/routes.js';
 import { scheduleRoutes } from '../schedules/routes.js';
 import { systemRoutes } from '../system/routes.js';
@@ -51,6 +52,7 @@ export function allRoutes(c: Container, health: Pick<HealthProbe, 'check'>, vers
     ...taskRoutes(c.tasks),
     ...imageRoutes(c.catalogue),
     ...runRoutes(c.runs),
+    ...networkRoutes(c.preflight),
     ...scheduleRoutes(c.schedules),
     ...clientTaskRoutes(c.tasks),
     ...clientRoutes(c.protocol),

@@ -11,12 +11,17 @@
 // - Its bounds come from the run: min-receivers is the number of the run's open multicast PCs, the
 //   wait for more PCs after the first one joined is one wake timeout, and with no PC at all it gives
 //   up after all the wake attempts (sessionBounds); the rest from the settings (interface, rate...).
+// - Before a session is claimed, the network pre-flight (network/service.ts, cached a few minutes per
+//   interface) runs when one is given: a verdict of unicast ends the session at once with its reason
+//   (the run's PCs restore over HTTP, never a silent stall); its warnings (another PXE server, no IGMP
+//   querier) are kept in the session's outcome, which the run's answer and report show.
 // - A session that ended is recorded with the sender's report and never sent again. stop() ends a
 //   run's session (the run was cancelled or ended); close() stops this worker's sessions without
 //   recording an end, so that the next worker takes them over.
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import type { Logger } from '../core/logger.js';
+import type { PreflightResult } from '../network/preflight.js';
 import { sendSession, type SenderReport } from '../imaging/multicast/sender.js';
 import { checkSettings, SessionAllocator, type MulticastSettings, type SessionSlot } from '../imaging/multicast/session.js';
 import type { SessionSource } from '../imaging/multicast/source.js';
@@ -33,10 +38,20 @@ export interface RunSessionOptions {
   program?: string;
   /** Runs udp-sender through another program (tests: ip netns exec NS). */
   prefix?: string[];
+  /** The network pre-flight (network/service.ts Preflight): absent, none is run. */
+  preflight?: { check(o: { waitQuerier: boolean }): Promise<PreflightResult> };
+}
+
+/** What a run's session keeps of its pre-flight: the verdict and the sentences (en, fr). */
+export function preflightSummary(p: PreflightResult): { at: string; verdict: 'multicast' | 'unicast'; fallback: { code: string; text: string; fr: string } | null; warnings: Array<{ code: string; text: string; fr: string }> } {
+  const short = (r: { code: string; text: string; fr: string }) => ({ code: r.code, text: r.text, fr: r.fr });
+  return { at: p.at, verdict: p.verdict, fallback: p.fallback ? short(p.fallback) : null, warnings: p.warnings.map(short) };
 }
 
 interface Live {
   abort: AbortController;
+  /** The session is claimed (or known not to be this worker's). */
+  ready: Promise<void>;
   done: Promise<void>;
 }
 
@@ -63,13 +78,15 @@ export class RunSessions {
   /** The run's session is being sent (by this worker or another live one), or has ended, or the run has none. */
   async ensure(runId: number): Promise<void> {
     if (this.closing || this.settled.has(runId)) return;
+    // Every PC waits for the claim (after the pre-flight): a PC whose task was made before would restore over HTTP.
     const running = this.live.get(runId);
-    if (running) return;
+    if (running) return Promise.race([running.ready, running.done]);
     const abort = new AbortController();
     let started!: () => void;
     const ready = new Promise<void>((r) => (started = r));
     const live: Live = {
       abort,
+      ready,
       done: this.run(runId, abort.signal, started)
         .catch((err: Error) => this.log.warn({ run: runId, err: err.message }, 'multicast: the session failed; its PCs restore over HTTP'))
         .finally(() => this.live.get(runId) === live && this.live.delete(runId)),
@@ -113,9 +130,18 @@ export class RunSessions {
       return;
     }
     try {
+      const preflight = this.o.preflight ? preflightSummary(await this.o.preflight.check({ waitQuerier: false })) : null;
       if (!(await this.runs.sessions.claimSession(runId, this.owner, slot, new Date(now).toISOString(), new Date(now - 3 * this.beatMs).toISOString()))) return;
       started();
-      await this.send(runId, view.version.id, pcs.length, view.options, slot, signal);
+      if (preflight?.fallback) {
+        const detail = `the network pre-flight failed: ${preflight.fallback.text}`;
+        await this.runs.sessions.endSession(runId, this.owner, { ok: false, reason: 'preflight_failed', detail, streamBytes: 0, joined: [], dropped: [], seconds: 0, preflight }, new Date().toISOString());
+        this.settled.add(runId);
+        this.log.warn({ run: runId, code: preflight.fallback.code }, `multicast: ${detail}`);
+        return;
+      }
+      for (const w of preflight?.warnings ?? []) this.log.warn({ run: runId, code: w.code }, `multicast pre-flight: ${w.text}`);
+      await this.send(runId, view.version.id, pcs.length, view.options, slot, signal, preflight);
     } finally {
       this.allocator.release(slot);
     }
@@ -126,7 +152,7 @@ export class RunSessions {
     return Number.isInteger(k) ? k : null;
   }
 
-  private async send(runId: number, versionId: number, receivers: number, options: { wakeTimeoutMinutes: number; wakeAttempts: number }, slot: SessionSlot, signal: AbortSignal): Promise<void> {
+  private async send(runId: number, versionId: number, receivers: number, options: { wakeTimeoutMinutes: number; wakeAttempts: number }, slot: SessionSlot, signal: AbortSignal, preflight: ReturnType<typeof preflightSummary> | null): Promise<void> {
     const b = sessionBounds(options);
     const settings = checkSettings({ ...this.settings, minReceivers: Math.min(1000, receivers), maxWaitSec: b.maxWaitSec, startTimeoutSec: b.startTimeoutSec });
     const beat = setInterval(() => {
@@ -149,7 +175,7 @@ export class RunSessions {
     // Stopped by close(): not an end of the session, the next worker sends it again.
     if (this.closing && signal.aborted) return;
     const { ok, reason, detail, streamBytes, joined, dropped, seconds } = report;
-    await this.runs.sessions.endSession(runId, this.owner, { ok, reason, detail, streamBytes, joined, dropped, seconds }, new Date().toISOString());
+    await this.runs.sessions.endSession(runId, this.owner, { ok, reason, detail, streamBytes, joined, dropped, seconds, preflight }, new Date().toISOString());
     this.settled.add(runId);
     this.log.info({ run: runId, ok, reason, streamBytes, joined: joined.length, dropped: dropped.length }, `multicast: session ended: ${detail}`);
   }

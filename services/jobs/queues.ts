@@ -10,6 +10,8 @@ export type QueueName = (typeof QUEUES)[keyof typeof QUEUES];
 
 export const HOUSEKEEPING_JOBS = {
   purgeSessions: 'purge-expired-sessions',
+  /** The on-demand network pre-flight (network/requests.ts), run where the PCs' network is. */
+  networkPreflight: 'network-preflight',
 } as const;
 
 export function openQueue(redis: RedisHandle, name: QueueName): Queue {

@@ -20,20 +20,29 @@ import { startWindowCloser } from './window-end.js';
 import type { Logger } from '../core/logger.js';
 import type { RedisHandle } from '../core/redis.js';
 import { HOUSEKEEPING_JOBS, openQueue, QUEUES } from './queues.js';
+import { Preflight } from '../network/service.js';
+import type { PreflightAnswer, PreflightJob } from '../network/requests.js';
+import { MULTICAST_UNSET } from '../runs/service.js';
 
 export interface WorkerRole {
   stop(): Promise<void>;
 }
 
-export async function startWorkerRole(deps: { redis: RedisHandle; accounts: AccountService; runs: RunService; schedules: ScheduleService; tasks: TaskService; hosts: Pick<HostRepository, 'byId'>; events: EventBus; store: Pick<ImageStore, 'readManifest' | 'chunkPath'>; config: Pick<Config, 'wol' | 'mail'> & Partial<Pick<Config, 'runs' | 'multicast'>>; log: Logger }): Promise<WorkerRole> {
+export async function startWorkerRole(deps: { redis: RedisHandle; accounts: AccountService; runs: RunService; schedules: ScheduleService; tasks: TaskService; hosts: Pick<HostRepository, 'byId'>; events: EventBus; store: Pick<ImageStore, 'readManifest' | 'chunkPath'>; config: Pick<Config, 'wol' | 'mail'> & Partial<Pick<Config, 'runs' | 'multicast' | 'bootIp'>>; log: Logger }): Promise<WorkerRole> {
   const log = deps.log.child({ role: 'worker' });
   const queue = openQueue(deps.redis, QUEUES.housekeeping);
   queue.on('error', (err) => log.warn({ err: err.message }, 'housekeeping queue error'));
   // One scheduler per job: upserting is idempotent, so every worker start may do it.
   await queue.upsertJobScheduler(HOUSEKEEPING_JOBS.purgeSessions, { pattern: '17 * * * *' }, { name: HOUSEKEEPING_JOBS.purgeSessions });
 
+  // The network pre-flight on the PCs' interface (issue 14): before each multicast session, and on demand.
+  const mc = deps.config.multicast;
+  const preflight = mc ? new Preflight({ interface: mc.interface, own: deps.config.bootIp ? [deps.config.bootIp] : [] }) : null;
+  preflight?.warm();
   const handlers: Record<string, (job: Job) => Promise<unknown>> = {
     [HOUSEKEEPING_JOBS.purgeSessions]: async () => ({ removed: await deps.accounts.purgeExpiredSessions() }),
+    [HOUSEKEEPING_JOBS.networkPreflight]: async (job: Job<PreflightJob>): Promise<PreflightAnswer> =>
+      preflight ? { available: true, result: await preflight.check({ force: true, waitQuerier: job.data.waitQuerier !== false }) } : { available: false, reason: MULTICAST_UNSET },
   };
   const worker = new Worker(
     QUEUES.housekeeping,
@@ -52,8 +61,7 @@ export async function startWorkerRole(deps: { redis: RedisHandle; accounts: Acco
   const mailer = deps.config.mail ? new ReportMailer(deps.config.mail, log) : undefined;
   const inUse = inUseProbe({ hosts: deps.hosts, tasks: deps.tasks, log });
   const stopProgress = startRunProgress(deps.events, deps.runs);
-  const mc = deps.config.multicast;
-  const multicast = mc ? { settings: { interface: mc.interface, maxBitrate: mc.maxBitrate }, source: storeSource(deps.store) } : undefined;
+  const multicast = mc ? { settings: { interface: mc.interface, maxBitrate: mc.maxBitrate }, source: storeSource(deps.store), ...(preflight ? { preflight } : {}) } : undefined;
   const runs = await startRunWorker({ redis: deps.redis, runs: deps.runs, tasks: deps.tasks, events: deps.events, log }, { wol: deps.config.wol, inUse, ...(deps.config.runs ?? {}), ...(mailer ? { mailer } : {}), ...(multicast ? { multicast } : {}) });
   const schedules = await startScheduleWorker({ redis: deps.redis, schedules: deps.schedules, events: deps.events, log }, mailer ? { mailer } : {});
   const windows = startWindowCloser({ runs: deps.runs, events: deps.events, log });
@@ -65,6 +73,7 @@ export async function startWorkerRole(deps: { redis: RedisHandle; accounts: Acco
       stopProgress();
       await runs.stop();
       mailer?.close();
+      preflight?.close();
       await worker.close();
       await queue.close();
     },

@@ -48,13 +48,21 @@ export interface RunPcView {
   delivery: { path: DeliveryPath; reason: { code: string; text: string; params: Record<string, string | number> }; multicastBytes: number; repairBytes: number } | null;
 }
 
+/** The network pre-flight before the run's session (network/preflight.ts via jobs/multicast.ts): verdict, why, warnings (en, fr). */
+export interface RunPreflight {
+  at: string;
+  verdict: 'multicast' | 'unicast';
+  fallback: { code: string; text: string; fr: string } | null;
+  warnings: Array<{ code: string; text: string; fr: string }>;
+}
+
 /** The run's multicast session (jobs/multicast.ts), once the worker started it. */
 export interface RunMulticastView {
   state: 'sending' | 'ended';
   group: string | null;
   portBase: number | null;
   /** The sender's report once it ended: outcome, bytes sent once for every PC, PCs joined and dropped. */
-  outcome: { ok: boolean; reason: string; detail: string; streamBytes: number; joined: string[]; dropped: string[]; seconds: number } | null;
+  outcome: { ok: boolean; reason: string; detail: string; streamBytes: number; joined: string[]; dropped: string[]; seconds: number; preflight?: RunPreflight | null } | null;
 }
 
 export interface RunView {

@@ -101,7 +101,7 @@ export function reportHtml(r: RunReport, lang: Lang = 'fr'): string {
 <h1>${esc(t.title)} – ${esc(r.run.room ?? t.chosen)}</h1>
 <p>${esc(t.image)} « ${esc(r.run.image)} » ${esc(t.version)} ${esc(r.run.version)} · ${esc(t.started)} ${esc(when(r.run.startedAt, lang))} · ${esc(t.ended)} ${esc(r.run.endedAt ? when(r.run.endedAt, lang) : t.running)}</p>
 <p><strong>${esc(t.totals(r.totals))}</strong> · ${esc(duration(r.totals.wallSeconds))} · ${esc(size(r.totals.bytesMoved))}</p>
-${planHtml(r, lang)}${r.multicast ? `<p>${esc(t.stream(size(r.multicast.streamBytes), r.multicast.ok, r.multicast.detail))} · ${esc(`${size(r.totals.repairBytes)} ${t.repaired}`)}</p>\n` : ''}<h2>${esc(t.needs)}</h2>
+${planHtml(r, lang)}${r.multicast ? `<p>${esc(t.stream(size(r.multicast.streamBytes), r.multicast.ok, r.multicast.detail))} · ${esc(`${size(r.totals.repairBytes)} ${t.repaired}`)}</p>\n` : ''}${(r.multicast?.preflight?.warnings ?? []).map((w) => `<p class="failed">${esc(lang === 'fr' ? w.fr : w.text)}</p>\n`).join('')}<h2>${esc(t.needs)}</h2>
 ${r.run.state === 'not_started' ? `<p class="failed"><strong>${esc(t.notStarted)}</strong> : ${esc(r.run.why ? r.run.why[lang] : '')}</p>` : needs.length ? `<table>${head}\n${rows(needs)}</table>` : `<p>${esc(t.nothing)}</p>`}
 <h2>${esc(t.done)}</h2>
 ${done.length ? `<table>${head}\n${rows(done)}</table>` : '<p>–</p>'}

@@ -8,6 +8,7 @@ import { notStartedWords } from './not-started.js';
 import type { DeliveryPath } from './delivery.js';
 import { plannedVsActual, type PlanBound } from './plan.js';
 import type { RunPcView, RunView } from './service.js';
+import type { RunPreflight } from './model.js';
 
 export type Lang = 'fr' | 'en';
 
@@ -31,7 +32,7 @@ export interface RunReport {
   run: { id: number; room: string | null; image: string; version: number; state: RunView['state']; createdBy: string; startedAt: string | null; endedAt: string | null; reason: RunView['reason']; why: { code: string; fr: string; en: string } | null };
   totals: { pcs: number; done: number; failed: number; skipped: number; cancelled: number; open: number; wallSeconds: number | null; bytesMoved: number; multicastBytes: number; repairBytes: number };
   /** The run's multicast session: bytes it sent once for every PC, and how it ended (null: none). */
-  multicast: { ok: boolean; reason: string; detail: string; streamBytes: number } | null;
+  multicast: { ok: boolean; reason: string; detail: string; streamBytes: number; preflight: RunPreflight | null } | null;
   /** The bandwidth plan made when the run started (plan.ts) against what it took (null: none). */
   plan: ReportPlan | null;
   /** Failed first, then skipped, cancelled, still open, done; by name within each. */
@@ -141,7 +142,7 @@ export function buildReport(view: RunView, timeline: RunPcEvent[], now = Date.no
       multicastBytes: pcs.reduce((t, p) => t + (p.delivery?.multicastBytes ?? 0), 0),
       repairBytes: pcs.reduce((t, p) => t + (p.delivery?.repairBytes ?? 0), 0),
     },
-    multicast: view.multicast?.outcome ? { ok: view.multicast.outcome.ok, reason: view.multicast.outcome.reason, detail: view.multicast.outcome.detail, streamBytes: view.multicast.outcome.streamBytes } : null,
+    multicast: view.multicast?.outcome ? { ok: view.multicast.outcome.ok, reason: view.multicast.outcome.reason, detail: view.multicast.outcome.detail, streamBytes: view.multicast.outcome.streamBytes, preflight: view.multicast.outcome.preflight ?? null } : null,
     plan: planOf(view),
     pcs,
   };

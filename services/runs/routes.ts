@@ -12,6 +12,10 @@ import { RunInputSchema, type RunService } from './service.js';
 const RUN_STATES = ['running', 'done', 'cancelled', 'not_started'] as const;
 const Reason = z.object({ code: z.string(), text: z.string().describe('a sentence a person can act on (English; the UI translates by code)') }).nullable();
 
+const PreflightWords = z.object({ code: z.string(), text: z.string().describe('English'), fr: z.string().describe('French') });
+const PreflightSchema = z
+  .object({ at: z.string(), verdict: z.enum(['multicast', 'unicast']), fallback: PreflightWords.nullable().describe('why the run did not use multicast'), warnings: z.array(PreflightWords).describe('another PXE server, no IGMP querier, a check that could not run') })
+  .describe('the network pre-flight before the session (null or absent: none was run)');
 const PATHS = z.enum(DELIVERY_PATHS).describe('differential: its disk held most of the version; multicast: the run\'s one stream, what it missed repaired over HTTP; unicast: over HTTP');
 const DeliverySchema = z
   .object({
@@ -96,7 +100,7 @@ const RunSchema = z
         state: z.enum(['sending', 'ended']),
         group: z.string().nullable(),
         portBase: z.number().int().nullable(),
-        outcome: z.object({ ok: z.boolean(), reason: z.string(), detail: z.string(), streamBytes: z.number(), joined: z.array(z.string()), dropped: z.array(z.string()), seconds: z.number() }).nullable(),
+        outcome: z.object({ ok: z.boolean(), reason: z.string(), detail: z.string(), streamBytes: z.number(), joined: z.array(z.string()), dropped: z.array(z.string()), seconds: z.number(), preflight: PreflightSchema.nullable().optional() }).nullable(),
       })
       .nullable()
       .describe("the run's multicast session (null: none)"),
@@ -118,7 +122,7 @@ const ReportSchema = z
   .object({
     run: z.object({ id: z.number().int(), room: z.string().nullable(), image: z.string(), version: z.number().int(), state: z.enum(RUN_STATES), createdBy: z.string(), startedAt: z.string().nullable(), endedAt: z.string().nullable(), reason: Reason, why: z.object({ code: z.string(), fr: z.string(), en: z.string() }).nullable().describe("the run's own reason in French and English (why it did not start, or how it ended)") }),
     totals: z.object({ pcs: z.number().int(), done: z.number().int(), failed: z.number().int(), skipped: z.number().int(), cancelled: z.number().int(), open: z.number().int(), wallSeconds: z.number().nullable(), bytesMoved: z.number(), multicastBytes: z.number(), repairBytes: z.number() }),
-    multicast: z.object({ ok: z.boolean(), reason: z.string(), detail: z.string(), streamBytes: z.number().describe('bytes sent once for every PC') }).nullable(),
+    multicast: z.object({ ok: z.boolean(), reason: z.string(), detail: z.string(), streamBytes: z.number().describe('bytes sent once for every PC'), preflight: PreflightSchema.nullable() }).nullable(),
     plan: z
       .object({
         plannedSeconds: z.number(),

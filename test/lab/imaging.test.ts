@@ -7,7 +7,9 @@
 //   BIOS: iPXE option ROM (e1000), the disks on q35's AHCI controller (SATA); Windows was left
 //         hibernated (a hiberfil.sys with a "hibr" header), which the capture removes through ntfs-3g
 //   UEFI: OVMF's own PXE (romfile= empty) and snponly.efi, the disks on virtio-blk; restored onto a
-//         larger blank disk
+//         larger blank disk. The PC's NVRAM (its OVMF_VARS copy, kept from boot to boot) has no Windows
+//         Boot Manager entry; after the restore it has one for the ESP's bootmgfw.efi, made by the client
+//         with efibootmgr, and BootOrder still starts with the network (boot-entry.ts)
 // Each PC also has a second, blank disk ahead of the school disk in the kernel's order: smaller at
 // the capture (the client takes the largest internal disk), larger at the restore, where the disk's
 // serial is pinned on the host (the client takes that one). It must stay blank.
@@ -24,6 +26,7 @@ import { ApiClient } from '../support/client.js';
 import { SCHOOL_DISK_MIB, buildSchoolDisk, expectedHashes, fsckDisk, missingDiskTools, readDiskFiles, schoolFiles } from '../support/disks.js';
 import { ROOT_DIR, bootClient, buildClient, clientLines, clientPrereqs, pxeArgs, type BootResult, type ClientBuild, type Firmware } from './client-vm.js';
 import { Lab, labPrereqs, logTime } from './lab.js';
+import { isNetworkEntry, parseBootEntries, pointsAt } from '../../services/imaging/client/boot-entry.js';
 
 const run = promisify(execFile);
 const missing = [...clientPrereqs(), ...labPrereqs(), ...missingDiskTools()];
@@ -74,7 +77,7 @@ if (missing.length) console.warn(`lab imaging: cannot run, missing ${missing.joi
 
 describe('imaging lab prerequisites', () => {
   it('has what the lab needs (root, QEMU, OVMF, iPXE ROMs, dnsmasq, the disk tools)', () => {
-    expect(missing, 'apt-get install qemu-system-x86 ipxe-qemu ovmf dnsmasq tcpdump busybox-static linux-image-amd64 dmidecode cpio kmod redis-server curl ipxe partclone ntfs-3g fdisk gdisk dosfstools mtools zstd').toEqual([]);
+    expect(missing, 'apt-get install qemu-system-x86 ipxe-qemu ovmf dnsmasq tcpdump busybox-static linux-image-amd64 dmidecode cpio kmod redis-server curl ipxe partclone ntfs-3g fdisk gdisk dosfstools mtools zstd efibootmgr').toEqual([]);
   });
 });
 
@@ -280,6 +283,11 @@ describe.skipIf(missing.length > 0)('capture and restore through a real PXE boot
       expect(created.status, JSON.stringify(created.body)).toBe(201);
       const taskId = created.body.tasks[0].id as number;
 
+      // The PC's NVRAM (OVMF_VARS, kept from the capture's boot) holds no Windows Boot Manager entry yet.
+      const vars = path.join(dir, `OVMF_VARS-${pc.mac.replace(/:/g, '')}.fd`);
+      const WBM = Buffer.from('Windows Boot Manager', 'utf16le');
+      if (pc.firmware === 'uefi') expect(fs.readFileSync(vars).includes(WBM), 'the NVRAM had a Windows Boot Manager entry before the restore').toBe(false);
+
       const b = await boot(`${pc.firmware}-restore`, pc, state.disk, decoy);
       expect(b.timedOut, `no power off within ${IMAGING_LIMIT_MS / 1000} s; ${debug(b, pc.mac)}`).toBe(false);
       expect(b.code, debug(b, pc.mac)).toBe(0);
@@ -302,6 +310,29 @@ describe.skipIf(missing.length > 0)('capture and restore through a real PXE boot
       expect(await readDiskFiles(state.disk)).toEqual(expectedHashes(files));
       const fsck = await fsckDisk(state.disk);
       for (const [n, r] of Object.entries(fsck)) expect(r.ok, `partition ${n}: ${r.output}`).toBe(true);
+
+      // The firmware's boot entry (boot-entry.ts), read from the client's `efibootmgr -v` after the step.
+      if (pc.firmware === 'bios') expect(d.bootEntry).toEqual({ state: 'skipped', reason: 'the PC was not started by UEFI firmware' });
+      else {
+        console.log(`lab imaging: UEFI NVRAM before the step:\n${String(d.bootEntry.efibootmgrBefore)}\nafter it:\n${String(d.bootEntry.efibootmgr)}`);
+        expect(d.bootEntry, debug(b, pc.mac)).toMatchObject({ state: 'created', partition: 1 });
+        const esp = JSON.parse((await run('sfdisk', ['--json', state.original!])).stdout).partitiontable.partitions[0] as { type: string; uuid: string };
+        // Before the step (the client's own `efibootmgr -v`): no entry for bootmgfw.efi, the network first.
+        const was = parseBootEntries(String(d.bootEntry.efibootmgrBefore));
+        expect(was.entries.filter((e) => e.label === 'Windows Boot Manager' || pointsAt(e, 1, esp.uuid)), String(d.bootEntry.efibootmgrBefore)).toEqual([]);
+        expect(isNetworkEntry(was.entries.find((e) => e.num === was.order[0])!), String(d.bootEntry.efibootmgrBefore)).toBe(true);
+        const nv = parseBootEntries(String(d.bootEntry.efibootmgr));
+        const wbm = nv.entries.filter((e) => e.label === 'Windows Boot Manager');
+        expect(wbm.map((e) => e.num), String(d.bootEntry.efibootmgr)).toEqual([d.bootEntry.entry]);
+        expect(pointsAt(wbm[0]!, 1, esp.uuid), wbm[0]!.path).toBe(true);
+        expect(nv.order).toEqual(d.bootEntry.bootOrder);
+        expect(isNetworkEntry(nv.entries.find((e) => e.num === nv.order[0])!), String(d.bootEntry.efibootmgr)).toBe(true);
+        expect(nv.order).toContain(wbm[0]!.num);
+        // Nothing left the order: the old entries and the new one.
+        expect([...nv.order].sort()).toEqual([...was.order, wbm[0]!.num].sort());
+        // Written to the PC's flash (QEMU wrote the pflash file back before it exited).
+        expect(fs.readFileSync(vars).includes(WBM), 'the Windows Boot Manager entry is not in the NVRAM').toBe(true);
+      }
 
       const line =
         `${F} restore: QEMU start → hello ${b.helloSec?.toFixed(1) ?? '–'} s, → task done ${sec(untilDone(b, task))}, QEMU ran ${sec(b.ms)}; ` +

@@ -13,6 +13,7 @@ import { HttpImagingApi, type ImagingApi } from './api.js';
 import { chooseDisk, listDisks } from './disk.js';
 import { capture } from './capture.js';
 import { writeIdentity } from './identity.js';
+import { writeBootEntry } from './boot-entry.js';
 import { describeFailure, restore } from './restore.js';
 import { joinSession, multicastDetails, type MulticastClientOptions } from './multicast-task.js';
 import type { MulticastSource } from './multicast.js';
@@ -82,7 +83,9 @@ export async function runTask(http: ImagingApi, diskArg: string, log: (line: str
       await source?.close();
       // The PC's own name in the restored Windows, while Windows is offline (identity.ts).
       const identity = task.computerName ? await writeIdentity(disk, manifest!, task.computerName, log) : null;
-      await api.result({ ok: true, details: { ...r, ...path, ...(source ? multicastDetails(source.counts) : {}), identity } });
+      // The firmware's Windows Boot Manager entry, the network kept first in BootOrder (boot-entry.ts; UEFI only).
+      const bootEntry = await writeBootEntry(disk, manifest!.partitions, log);
+      await api.result({ ok: true, details: { ...r, ...path, ...(source ? multicastDetails(source.counts) : {}), identity, bootEntry } });
     }
     log(`roomcast: task done; the PC ${task.endAction === 'reboot' ? 'restarts from its disk and is left on' : 'powers off'}`);
     ended?.(task.endAction);

@@ -22,6 +22,8 @@ export const PROBLEM_CODES = [
   'in_another_run', 'not_in_room', 'empty_room', 'wake_not_configured', 'bad_steps', 'bad_options', 'bad_cron', 'bad_window', 'bad_time_zone',
   'window_over', 'once_too_far', 'run_running', 'nothing_to_retry', 'run_finished', 'run_pc_finished', 'run_pc_busy', 'unknown_kind',
   'task_finished', 'image_not_generalized',
+  // network pre-flight
+  'preflight_no_worker', 'preflight_failed',
   // the PCs' boot and imaging client (a person meets them in a task's or an alert's story)
   'mac_mismatch', 'token_elsewhere', 'not_a_task_token', 'task_gone', 'task_mismatch', 'task_failed', 'task_not_running', 'wrong_task_kind',
   'task_claimed', 'not_this_pc', 'host_gone', 'client_missing', 'bad_result', 'no_capture', 'capture_committed', 'capture_cancelled',

@@ -3854,6 +3854,100 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/network/preflight": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Network pre-flight on the PCs' interface, run now by the worker: other PXE servers answering, an IGMP querier (waits up to a query interval, about 2 min), whether multicast can be used
+         * @description Needs the **technician** role or higher.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: {
+                content: {
+                    "application/json": {
+                        /**
+                         * @description false: answer without waiting for the querier listen (the last known result)
+                         * @default true
+                         */
+                        waitQuerier?: boolean;
+                    };
+                };
+            };
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["NetworkPreflight"];
+                    };
+                };
+                /** @description validation_failed: the input does not match the schema */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description unauthenticated: no valid session or token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description forbidden: needs the technician role (or csrf_failed, password_change_required) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description preflight_failed */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description preflight_no_worker */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/schedules": {
         parameters: {
             query?: never;
@@ -6582,6 +6676,28 @@ export interface components {
                     joined: string[];
                     dropped: string[];
                     seconds: number;
+                    /** @description the network pre-flight before the session (null or absent: none was run) */
+                    preflight?: {
+                        at: string;
+                        /** @enum {string} */
+                        verdict: "multicast" | "unicast";
+                        /** @description why the run did not use multicast */
+                        fallback: {
+                            code: string;
+                            /** @description English */
+                            text: string;
+                            /** @description French */
+                            fr: string;
+                        } | null;
+                        /** @description another PXE server, no IGMP querier, a check that could not run */
+                        warnings: {
+                            code: string;
+                            /** @description English */
+                            text: string;
+                            /** @description French */
+                            fr: string;
+                        }[];
+                    } | null;
                 } | null;
             } | null;
             plan: components["schemas"]["RunPlan"];
@@ -6834,6 +6950,28 @@ export interface components {
                 detail: string;
                 /** @description bytes sent once for every PC */
                 streamBytes: number;
+                /** @description the network pre-flight before the session (null or absent: none was run) */
+                preflight: {
+                    at: string;
+                    /** @enum {string} */
+                    verdict: "multicast" | "unicast";
+                    /** @description why the run did not use multicast */
+                    fallback: {
+                        code: string;
+                        /** @description English */
+                        text: string;
+                        /** @description French */
+                        fr: string;
+                    } | null;
+                    /** @description another PXE server, no IGMP querier, a check that could not run */
+                    warnings: {
+                        code: string;
+                        /** @description English */
+                        text: string;
+                        /** @description French */
+                        fr: string;
+                    }[];
+                } | null;
             } | null;
             /** @description the bandwidth plan made when the run started, against what it took (null: none) */
             plan: {
@@ -6909,6 +7047,119 @@ export interface components {
                     text: string;
                 }[];
             }[];
+        };
+        NetworkPreflight: {
+            /** @enum {boolean} */
+            available: true;
+            result: {
+                interface: string;
+                address: string | null;
+                at: string;
+                /**
+                 * @description unicast: a run would not use multicast on this network (fallback says why)
+                 * @enum {string}
+                 */
+                verdict: "multicast" | "unicast";
+                fallback: {
+                    code: string;
+                    params: {
+                        [key: string]: string | number;
+                    };
+                    /** @description English */
+                    text: string;
+                    /** @description French */
+                    fr: string;
+                } | null;
+                /** @description what a person should fix: another PXE server, no IGMP querier, a check that could not run */
+                warnings: {
+                    code: string;
+                    params: {
+                        [key: string]: string | number;
+                    };
+                    /** @description English */
+                    text: string;
+                    /** @description French */
+                    fr: string;
+                }[];
+                pxe: {
+                    /** @enum {string} */
+                    outcome: "found" | "none";
+                    answerers: {
+                        server: string;
+                        from: string;
+                        mac: string | null;
+                        bootFile: string | null;
+                        bootMenu: string[];
+                        nextServer: string | null;
+                        /**
+                         * @description proxy: a proxyDHCP (no address); dhcp: a DHCP server that also gives boot information
+                         * @enum {string}
+                         */
+                        kind: "proxy" | "dhcp";
+                    }[];
+                    /** @description DHCP servers that answered with an address and nothing PXE (the Region's) */
+                    dhcpServers: string[];
+                    roomcastAnswered: boolean;
+                    reason: {
+                        code: string;
+                        params: {
+                            [key: string]: string | number;
+                        };
+                        /** @description English */
+                        text: string;
+                        /** @description French */
+                        fr: string;
+                    };
+                } | {
+                    /** @enum {string} */
+                    outcome: "not_checked";
+                    reason: {
+                        code: string;
+                        params: {
+                            [key: string]: string | number;
+                        };
+                        /** @description English */
+                        text: string;
+                        /** @description French */
+                        fr: string;
+                    };
+                } | null;
+                /** @description null: not known yet (waitQuerier false and no listen finished) */
+                querier: {
+                    /** @enum {string} */
+                    outcome: "present" | "absent";
+                    querier: string | null;
+                    version: string | null;
+                    listenedMs: number;
+                    reason: {
+                        code: string;
+                        params: {
+                            [key: string]: string | number;
+                        };
+                        /** @description English */
+                        text: string;
+                        /** @description French */
+                        fr: string;
+                    };
+                } | {
+                    /** @enum {string} */
+                    outcome: "not_checked";
+                    reason: {
+                        code: string;
+                        params: {
+                            [key: string]: string | number;
+                        };
+                        /** @description English */
+                        text: string;
+                        /** @description French */
+                        fr: string;
+                    };
+                } | null;
+            };
+        } | {
+            /** @enum {boolean} */
+            available: false;
+            reason: string;
         };
         Schedule: {
             id: number;

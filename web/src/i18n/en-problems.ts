@@ -72,6 +72,8 @@ export const enProblems = {
   'problem.once_too_far': 'A one-off restore must start within the next 24 hours: it is too late for tonight, or it already took place. Choose another date or a recurring restore.',
   'problem.run_running': 'The restore is still running: retry the failed PCs once it is over.',
   'problem.nothing_to_retry': 'No failed PC to retry.',
+  'problem.preflight_no_worker': 'No worker ran the network check in time. Check that the worker is running, then try again.',
+  'problem.preflight_failed': 'The network check failed in the worker. Its log says why; try again.',
   'problem.run_finished': 'This restore is already over.',
   'problem.run_pc_finished': 'This PC has already finished.',
   'problem.run_pc_busy': 'This PC was changing state at the same moment: try again.',

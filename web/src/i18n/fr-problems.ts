@@ -73,6 +73,8 @@ export const frProblems = {
   'problem.once_too_far': 'Une restauration « une seule fois » doit commencer dans les prochaines 24 heures : il est trop tard pour ce soir, ou elle a déjà eu lieu. Choisissez une autre date ou une restauration régulière.',
   'problem.run_running': 'La restauration est encore en cours : relancez les PC en échec quand elle sera finie.',
   'problem.nothing_to_retry': 'Aucun PC en échec à relancer.',
+  'problem.preflight_no_worker': 'Aucun worker n’a fait la vérification du réseau à temps. Vérifiez que le worker fonctionne, puis réessayez.',
+  'problem.preflight_failed': 'La vérification du réseau a échoué dans le worker. Son journal dit pourquoi ; réessayez.',
   'problem.run_finished': 'Cette restauration est déjà terminée.',
   'problem.run_pc_finished': 'Ce PC a déjà terminé.',
   'problem.run_pc_busy': 'Ce PC changeait d’état au même moment : réessayez.',
