@@ -8,6 +8,7 @@
 //   inertContainer()  an in-memory database and a Redis handle that never connects: enough to declare
 //                     the routes (OpenAPI, route tests) with the real services and nothing faked
 import { AppError } from './core/errors.js';
+import { loadSecretKey } from './core/crypto.js';
 import fs from 'node:fs';
 import { pino } from 'pino';
 import { AccountService } from './accounts/service.js';
@@ -25,6 +26,7 @@ import type { Logger } from './core/logger.js';
 import { startRedis, urlRedis, type RedisHandle } from './core/redis.js';
 import { PreflightRequests } from './network/requests.js';
 import { SettingsStore } from './core/settings.js';
+import { AnswerFiles } from './imaging/answer-files.js';
 import { ImageCatalogue } from './imaging/catalogue.js';
 import { ImageDamage } from './imaging/damage.js';
 import { captureKind, restoreKind } from './imaging/kinds.js';
@@ -64,6 +66,7 @@ export interface Services {
   maintenance: StoreMaintenance;
   damage: ImageDamage;
   catalogue: ImageCatalogue;
+  answers: AnswerFiles;
   protocol: MachineProtocol;
   runs: RunService;
   schedules: ScheduleService;
@@ -107,6 +110,8 @@ export function buildServices(config: Config, log: Logger, database: Database, o
   const store = new ImageStore(db, settings, config.imagesDir);
   const maintenance = new StoreMaintenance(db, store, images, events);
   const damage = new ImageDamage(db, images, store, alerts, events, tasks);
+  // The key sealing stored secrets, read (or made) on first use: a process that never touches one never needs it.
+  let secretKey: Buffer | undefined;
   const runs = new RunService(db, new RunRepository(db), tasks, hosts, rooms, events, Date.now, config.wol, config.multicast ? null : MULTICAST_UNSET, {
     linkRate: config.bandwidth.linkBitsPerSecond === null ? null : config.bandwidth.linkBitsPerSecond / 8,
     multicastCap: config.bandwidth.multicastCapBitsPerSecond === null ? null : config.bandwidth.multicastCapBitsPerSecond / 8,
@@ -136,6 +141,7 @@ export function buildServices(config: Config, log: Logger, database: Database, o
     maintenance,
     damage,
     catalogue: new ImageCatalogue(db, images, maintenance, tasks, events, damage),
+    answers: new AnswerFiles(db, tasks, async (id, db) => (await hosts.view(id, db))?.name ?? null, () => (secretKey ??= loadSecretKey(config.dataDir, config.secretKey))),
     protocol: new MachineProtocol(db, store, images, tasks, events, maintenance, damage, new ChunkIntake(store)),
     runs,
     schedules: new ScheduleService(db, new ScheduleRepository(db), rooms, runs, tasks, events),

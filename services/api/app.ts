@@ -12,6 +12,7 @@ import { inertContainer, type BuildOptions, type Container } from '../container.
 import { AppError } from '../core/errors.js';
 import { KeyedTokenBucket } from '../core/ratelimit.js';
 import type { AnyRoute } from '../core/route.js';
+import { answerFileRoutes } from '../imaging/answer-routes.js';
 import { clientRoutes } from '../imaging/client-routes.js';
 import { imageRoutes } from '../imaging/routes.js';
 import { inventoryRoutes } from '../inventory/routes.js';
@@ -51,6 +52,7 @@ export function allRoutes(c: Container, health: Pick<HealthProbe, 'check'>, vers
     ...systemRoutes(c.system),
     ...taskRoutes(c.tasks),
     ...imageRoutes(c.catalogue),
+    ...answerFileRoutes(c.answers),
     ...runRoutes(c.runs),
     ...networkRoutes(c.preflight),
     ...scheduleRoutes(c.schedules),

@@ -3,6 +3,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
+import { parseSecretKey } from './crypto.js';
 
 export const ROLES = ['api', 'boot', 'worker'] as const;
 export type Role = (typeof ROLES)[number];
@@ -93,6 +94,7 @@ const envSchema = z.object({
   ROOMCAST_ADMIN_PASSWORD: optionalString.refine((v) => v === undefined || v.length >= 10, {
     error: 'at least 10 characters (or leave it empty for a random one-time password)',
   }),
+  ROOMCAST_SECRET_KEY: optionalString.refine((v) => v === undefined || parseSecretKey(v) !== null, { error: '32 bytes as base64 (44 characters) or 64 hexadecimal digits, e.g. from "openssl rand -base64 32"' }),
   ROOMCAST_SECURE_COOKIES: boolean,
   ROOMCAST_TRUST_PROXY: boolean,
   // Where Wake-on-LAN packets may go (services/jobs/wol.ts): nowhere unless one of these says so.
@@ -170,6 +172,8 @@ export interface Config {
   apiUrl: string;
   logLevel: (typeof LOG_LEVELS)[number];
   adminPassword: string | undefined;
+  /** ROOMCAST_SECRET_KEY: the key sealing stored secrets (unset: secret.key in the data directory, core/crypto.ts). */
+  secretKey: string | undefined;
   secureCookies: boolean;
   trustProxy: boolean;
   sessionHours: number;
@@ -208,7 +212,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     const lines = parsed.error.issues.map((issue) => {
       const name = String(issue.path[0] ?? 'environment');
       const got = env[name];
-      const shown = name.includes('PASSWORD') || name === 'ROOMCAST_SMTP_URL' ? '(hidden)' : JSON.stringify(got);
+      const shown = name.includes('PASSWORD') || name === 'ROOMCAST_SMTP_URL' || name === 'ROOMCAST_SECRET_KEY' ? '(hidden)' : JSON.stringify(got);
       return `invalid ${name}=${shown}: expected ${issue.message}`;
     });
     throw new ConfigError(lines.join('\n'));
@@ -263,6 +267,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     apiUrl: (e.ROOMCAST_API_URL ?? `http://127.0.0.1:${e.ROOMCAST_HTTP_PORT}`).replace(/\/+$/, ''),
     logLevel: e.ROOMCAST_LOG_LEVEL,
     adminPassword: e.ROOMCAST_ADMIN_PASSWORD,
+    secretKey: e.ROOMCAST_SECRET_KEY,
     secureCookies: e.ROOMCAST_SECURE_COOKIES ?? publicUrl?.startsWith('https://') ?? false,
     trustProxy: e.ROOMCAST_TRUST_PROXY ?? false,
     sessionHours: e.ROOMCAST_SESSION_HOURS,

@@ -75,6 +75,7 @@ describe('one writer per table', () => {
     images: 'services/imaging/repository.ts',
     image_versions: 'services/imaging/repository.ts',
     image_version_chunks: 'services/imaging/repository.ts',
+    image_answer_files: 'services/imaging/answer-files.ts',
     chunks: 'services/imaging/store.ts',
     alerts: 'services/alerts/repository.ts',
     runs: 'services/runs/repository.ts',

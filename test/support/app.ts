@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { pino } from 'pino';
+import type { Logger } from '../../services/core/logger.js';
 import { loadConfig } from '../../services/core/config.js';
 import type { BuildOptions, Container } from '../../services/container.js';
 import { start } from '../../services/main.js';
@@ -45,8 +46,8 @@ export interface TestApp {
 
 export const TEST_ADMIN_PASSWORD = 'admin-test-password-1';
 
-/** `opts.kinds`: task kinds beyond the built-in ones, registered in this app only. */
-export async function startTestApp(dialect: TestDialect, env: Record<string, string> = {}, opts: BuildOptions = {}): Promise<TestApp> {
+/** `opts.kinds`: task kinds beyond the built-in ones, registered in this app only; `opts.log`: the app's logger (a test that reads the log lines). */
+export async function startTestApp(dialect: TestDialect, env: Record<string, string> = {}, opts: BuildOptions & { log?: Logger } = {}): Promise<TestApp> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'rc-test-'));
   const database = await createTestDatabase(dialect, dataDir);
   const config = loadConfig({
@@ -64,8 +65,8 @@ export async function startTestApp(dialect: TestDialect, env: Record<string, str
     ROOMCAST_WOL_ADDRESSES: '127.0.0.1',
     ...env,
   });
-  const log = pino({ level: process.env.ROOMCAST_TEST_LOG ?? 'silent' });
-  const running = await start(config, log, opts);
+  const { log = pino({ level: process.env.ROOMCAST_TEST_LOG ?? 'silent' }), ...build } = opts;
+  const running = await start(config, log, build);
   return {
     url: `http://127.0.0.1:${running.port}`,
     container: running.container!,

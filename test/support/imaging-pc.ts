@@ -38,10 +38,10 @@ export class ImagingPc {
     private readonly diskBytes: number,
   ) {}
 
-  /** `env`: more of the api's environment (roles, multicast...). */
-  async start(imageName: string, env: Record<string, string> = {}): Promise<void> {
+  /** `env`: more of the api's environment (roles, multicast...); `opts`: startTestApp's (a logger to read). */
+  async start(imageName: string, env: Record<string, string> = {}, opts: Parameters<typeof startTestApp>[2] = {}): Promise<void> {
     this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rc-imaging-pc-'));
-    this.app = await startTestApp('sqlite', env);
+    this.app = await startTestApp('sqlite', env, opts);
     const admin = new ApiClient(this.app.url);
     await admin.login('admin', TEST_ADMIN_PASSWORD);
     this.tech = await admin.userClient('tech', 'technician');

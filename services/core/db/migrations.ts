@@ -347,6 +347,18 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
           await db.schema.alterTable('runs').addColumn(name, type).execute();
       },
     },
+    '2026-12-07-0013-image-answer-files': {
+      async up(db: Kysely<unknown>) {
+        // An image's Windows answer file (imaging/answer-files.ts): on or off, its unattend.xml template
+        // (null: the built-in one), the values it is rendered with, and the domain-join and local
+        // Administrator passwords sealed with AES-256-GCM (core/crypto.ts: "v1:…"), never in clear.
+        let t = db.schema.createTable('image_answer_files').addColumn('image_id', 'integer', (c) => c.primaryKey().references('images.id').onDelete('cascade'));
+        t = t.addColumn('enabled', 'integer', (c) => c.notNull().defaultTo(0));
+        for (const name of ['template', 'workgroup', 'domain_name', 'domain_ou', 'domain_join_user', 'domain_join_password', 'admin_password', 'agent_command', 'locale', 'input_locale', 'time_zone'])
+          t = t.addColumn(name, 'text');
+        await t.addColumn('updated_by', 'text', (c) => c.notNull()).addColumn('updated_at', 'text', (c) => c.notNull()).execute();
+      },
+    },
     '2026-12-07-0014-versions-windows': {
       async up(db: Kysely<unknown>) {
         // What a capture read of the Windows it holds (imaging/windows-facts.ts): JSON, one entry per

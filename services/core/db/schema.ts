@@ -129,6 +129,25 @@ export interface ImageTable {
   updated_at: Timestamp;
 }
 
+/** An image's Windows answer file (imaging/answer-files.ts); the two passwords sealed (core/crypto.ts). */
+export interface ImageAnswerFileTable {
+  image_id: number;
+  enabled: Generated<number>;
+  template: string | null;
+  workgroup: string | null;
+  domain_name: string | null;
+  domain_ou: string | null;
+  domain_join_user: string | null;
+  domain_join_password: string | null;
+  admin_password: string | null;
+  agent_command: string | null;
+  locale: string | null;
+  input_locale: string | null;
+  time_zone: string | null;
+  updated_by: string;
+  updated_at: string;
+}
+
 /**
  * capturing: chunks are being uploaded, never offered for restore; ready: complete and published;
  * damaged: published, then found with missing or corrupt chunks (by verify or a restore): never
@@ -343,6 +362,7 @@ export interface DB {
   settings: SettingTable;
   tasks: TaskTable;
   images: ImageTable;
+  image_answer_files: ImageAnswerFileTable;
   image_versions: ImageVersionTable;
   image_version_chunks: ImageVersionChunkTable;
   chunks: ChunkTable;

@@ -36,6 +36,8 @@ export interface ImagingApi {
   reportDamaged(hash: string, detail: string): Promise<{ damaged: boolean }>;
   progress(p: Progress): Promise<void>;
   result(r: TaskResult): Promise<void>;
+  /** Restore: this PC's answer file (unattend.xml); throws code 'answer_file_none' when the image has none. */
+  answerFile?(): Promise<Buffer>;
 }
 
 export interface HttpApiOptions {
@@ -153,6 +155,10 @@ export class HttpImagingApi implements ImagingApi {
       if (err instanceof HttpStatusError && err.code === 'chunks_missing') throw new ClientError(err.message, 'chunks_missing', { missing: err.errors.filter((h) => typeof h === 'string') });
       throw err;
     }
+  }
+
+  async answerFile(): Promise<Buffer> {
+    return (await this.call('GET', '/api/v1/client/answer-file')).buffer();
   }
 
   async manifest(): Promise<Manifest> {

@@ -12,6 +12,7 @@ import fs from 'node:fs';
 import { HttpImagingApi, type ImagingApi } from './api.js';
 import { chooseDisk, listDisks } from './disk.js';
 import { capture } from './capture.js';
+import { writeAnswerFile } from './answer-file.js';
 import { writeIdentity } from './identity.js';
 import { writeBootEntry } from './boot-entry.js';
 import { describeFailure, restore } from './restore.js';
@@ -83,9 +84,10 @@ export async function runTask(http: ImagingApi, diskArg: string, log: (line: str
       await source?.close();
       // The PC's own name in the restored Windows, while Windows is offline (identity.ts).
       const identity = task.computerName ? await writeIdentity(disk, manifest!, task.computerName, log) : null;
+      const answerFile = identity ? await writeAnswerFile(http, disk, manifest!, identity.partition, log) : null; // its unattend.xml (answer-file.ts)
       // The firmware's Windows Boot Manager entry, the network kept first in BootOrder (boot-entry.ts; UEFI only).
       const bootEntry = await writeBootEntry(disk, manifest!.partitions, log);
-      await api.result({ ok: true, details: { ...r, ...path, ...(source ? multicastDetails(source.counts) : {}), identity, bootEntry } });
+      await api.result({ ok: true, details: { ...r, ...path, ...(source ? multicastDetails(source.counts) : {}), identity, answerFile, bootEntry } });
     }
     log(`roomcast: task done; the PC ${task.endAction === 'reboot' ? 'restarts from its disk and is left on' : 'powers off'}`);
     ended?.(task.endAction);

@@ -2855,6 +2855,324 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/images/{id}/answer-file": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The image's Windows answer file settings (passwords only as { set })
+         * @description Needs the **technician** role or higher.
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["AnswerFile"];
+                    };
+                };
+                /** @description validation_failed: the input does not match the schema */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description unauthenticated: no valid session or token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description forbidden: needs the technician role (or csrf_failed, password_change_required) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description not_found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        /**
+         * Set the image's Windows answer file (unattend.xml, written to Windows/Panther after each restore). The template is checked: strict handlebars, known variables only, well-formed XML
+         * @description Needs the **technician** role or higher.
+         */
+        put: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: {
+                content: {
+                    "application/json": {
+                        /** @description false: restores write no answer file for this image */
+                        enabled: boolean;
+                        /** @description a handlebars (strict) unattend.xml template; null or left out: the built-in one (defaultTemplate) */
+                        template?: string | null;
+                        /** @description left out with no domain: WORKGROUP */
+                        workgroup?: string | null;
+                        /** @description the domain to join in the specialize pass (null: a workgroup) */
+                        domain?: {
+                            name: string;
+                            /** @description distinguished name of the OU the computer account goes to, e.g. OU=B204,DC=lycee,DC=local */
+                            ou?: string | null;
+                            /** @description account allowed to join computers, e.g. LYCEE\joiner */
+                            joinUser: string;
+                            /** @description write-only; left out: the stored one is kept */
+                            joinPassword?: string;
+                        } | null;
+                        /** @description the local Administrator password, write-only; left out: kept; null: removed */
+                        adminPassword?: string | null;
+                        /** @description the command run at the first logon (it will start the roomcast agent) */
+                        agentCommand?: string | null;
+                        locale?: string;
+                        inputLocale?: string;
+                        timeZone?: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["AnswerFile"];
+                    };
+                };
+                /** @description bad_answer_template | bad_answer_value */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description unauthenticated: no valid session or token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description forbidden: needs the technician role (or csrf_failed, password_change_required) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description not_found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        post?: never;
+        /**
+         * Remove the image's answer file and its passwords (restores write none)
+         * @description Needs the **technician** role or higher.
+         */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Done */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description validation_failed: the input does not match the schema */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description unauthenticated: no valid session or token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description forbidden: needs the technician role (or csrf_failed, password_change_required) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description not_found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/client/answer-file": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Restore: the answer file (unattend.xml) of the PC this task token belongs to, rendered for its running restore; 404 answer_file_none when the image has none
+         * @description For a booted roomcast client: its boot token (roomcast.token on the kernel command line) as Authorization: Bearer. User sessions and API tokens are not accepted. Rate-limited per address (429).
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/xml": string;
+                    };
+                };
+                /** @description validation_failed: the input does not match the schema */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description unauthenticated | invalid_token: no boot token, or a malformed, forged or expired one */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description not_a_task_token | task_mismatch */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description task_gone | answer_file_none */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description task_not_running | task_failed | wrong_task_kind | secret_undecryptable (not retried: the passwords must be set again) */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description rate_limited: too many requests from this address (Retry-After) */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/runs": {
         parameters: {
             query?: never;
@@ -6617,6 +6935,38 @@ export interface components {
             tmpFiles: number;
             manifests: number;
             abandonedCaptures: number;
+        };
+        AnswerFile: {
+            imageId: number;
+            enabled: boolean;
+            /** @description null: the built-in template */
+            template: string | null;
+            defaultTemplate: string;
+            /** @description what a template may use */
+            variables: {
+                name: string;
+                meaning: string;
+            }[];
+            workgroup: string | null;
+            domain: {
+                name: string;
+                ou: string | null;
+                joinUser: string;
+                joinPassword: {
+                    /** @description whether a value is stored (it is never shown) */
+                    set: boolean;
+                };
+            } | null;
+            adminPassword: {
+                /** @description whether a value is stored (it is never shown) */
+                set: boolean;
+            };
+            agentCommand: string | null;
+            locale: string;
+            inputLocale: string;
+            timeZone: string;
+            updatedBy: string | null;
+            updatedAt: string | null;
         };
         Run: {
             id: number;

@@ -111,6 +111,10 @@ export const enProblems = {
   'problem.chunk_missing': 'A block of this version is missing or damaged: the version is marked damaged. Verify it or capture it again.',
   'problem.chunks_missing': 'Some blocks of the capture have not arrived yet: the PC sends them again.',
   'problem.chunks_checking': 'The last blocks of the capture are still being checked: wait a few seconds.',
+  'problem.bad_answer_template': 'This answer file template will not do (handlebars, known variables only, well-formed XML): the message says where.',
+  'problem.bad_answer_value': 'A value of the answer file will not do: the message says which one.',
+  'problem.answer_file_none': 'This image has no answer file: Windows keeps the settings it was captured with.',
+  'problem.secret_undecryptable': 'The passwords of this answer file cannot be decrypted (the server’s secret key changed?): set them again on the image.',
 
   // The audit log (../api/audit-words.ts): actions, and the kinds of what they changed.
   'audit.auth.login': 'Login',
@@ -140,6 +144,8 @@ export const enProblems = {
   'audit.image.version.publish': 'Version published',
   'audit.image.version.update': 'Version changed',
   'audit.image.version.verify': 'Version verified',
+  'audit.image.answer_file.update': 'Answer file changed',
+  'audit.image.answer_file.delete': 'Answer file removed',
   'audit.image.version.repair': 'Version repaired',
   'audit.image.version.damage': 'Version marked damaged',
   'audit.image.version.fail': 'Capture failed',

@@ -112,6 +112,10 @@ export const frProblems = {
   'problem.chunk_missing': 'Un bloc de cette version manque ou est abîmé : la version est marquée endommagée. Vérifiez-la ou capturez-la à nouveau.',
   'problem.chunks_missing': 'Des blocs de la capture ne sont pas encore arrivés : le PC les envoie à nouveau.',
   'problem.chunks_checking': 'Les derniers blocs de la capture sont encore en vérification : patientez quelques secondes.',
+  'problem.bad_answer_template': 'Ce modèle de fichier de réponses ne convient pas (handlebars, variables connues seulement, XML bien formé) : le message dit où.',
+  'problem.bad_answer_value': 'Une valeur du fichier de réponses ne convient pas : le message dit laquelle.',
+  'problem.answer_file_none': 'Cette image n’a pas de fichier de réponses : Windows garde les réglages de la capture.',
+  'problem.secret_undecryptable': 'Les mots de passe de ce fichier de réponses ne peuvent pas être déchiffrés (la clé secrète du serveur a changé ?) : saisissez-les de nouveau sur l’image.',
 
   // The audit log (../api/audit-words.ts): actions, and the kinds of what they changed.
   'audit.auth.login': 'Connexion',
@@ -141,6 +145,8 @@ export const frProblems = {
   'audit.image.version.publish': 'Version publiée',
   'audit.image.version.update': 'Version modifiée',
   'audit.image.version.verify': 'Version vérifiée',
+  'audit.image.answer_file.update': 'Fichier de réponses modifié',
+  'audit.image.answer_file.delete': 'Fichier de réponses supprimé',
   'audit.image.version.repair': 'Version réparée',
   'audit.image.version.damage': 'Version marquée endommagée',
   'audit.image.version.fail': 'Capture échouée',
