@@ -94,7 +94,7 @@ export default defineConfig(
     ignores: ['**/*.test.ts'],
     rules: {
       [restricted]: boundaries(
-        { regex: '^\\.\\./(?!format\\.js$|zstd\\.js$|windows-facts\\.js$)', message: 'the imaging client imports only the shared format (../format.js), codec (../zstd.js) and Windows facts (../windows-facts.js) from the server side' },
+        { regex: '^\\.\\./(?!format\\.js$|zstd\\.js$|windows-facts\\.js$|driver-pack\\.js$)', message: 'the imaging client imports only the shared format (../format.js), codec (../zstd.js), Windows facts (../windows-facts.js) and driver-pack reader (../driver-pack.js) from the server side' },
         { regex: '^(?!node:|zod$|\\.)', message: 'the imaging client is bundled alone onto the PC: Node built-ins and zod only' },
       ),
     },

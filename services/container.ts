@@ -10,6 +10,7 @@
 import { AppError } from './core/errors.js';
 import { loadSecretKey } from './core/crypto.js';
 import fs from 'node:fs';
+import path from 'node:path';
 import { pino } from 'pino';
 import { AccountService } from './accounts/service.js';
 import { AlertRepository } from './alerts/repository.js';
@@ -27,6 +28,7 @@ import { startRedis, urlRedis, type RedisHandle } from './core/redis.js';
 import { PreflightRequests } from './network/requests.js';
 import { SettingsStore } from './core/settings.js';
 import { AnswerFiles } from './imaging/answer-files.js';
+import { DriverPackService } from './drivers/service.js';
 import { ImageCatalogue } from './imaging/catalogue.js';
 import { ImageDamage } from './imaging/damage.js';
 import { captureKind, restoreKind } from './imaging/kinds.js';
@@ -71,6 +73,7 @@ export interface Services {
   runs: RunService;
   schedules: ScheduleService;
   system: SystemService;
+  drivers: DriverPackService;
 }
 
 export interface Container extends Services {
@@ -146,6 +149,7 @@ export function buildServices(config: Config, log: Logger, database: Database, o
     runs,
     schedules: new ScheduleService(db, new ScheduleRepository(db), rooms, runs, tasks, events),
     system: new SystemService(config.dockerUrl),
+    drivers: new DriverPackService(db, path.join(config.dataDir, 'drivers'), hosts, tasks),
   };
 }
 

@@ -13,6 +13,7 @@ import { AppError } from '../core/errors.js';
 import { KeyedTokenBucket } from '../core/ratelimit.js';
 import type { AnyRoute } from '../core/route.js';
 import { answerFileRoutes } from '../imaging/answer-routes.js';
+import { driverRoutes } from '../drivers/routes.js';
 import { clientRoutes } from '../imaging/client-routes.js';
 import { imageRoutes } from '../imaging/routes.js';
 import { inventoryRoutes } from '../inventory/routes.js';
@@ -58,6 +59,7 @@ export function allRoutes(c: Container, health: Pick<HealthProbe, 'check'>, vers
     ...scheduleRoutes(c.schedules),
     ...clientTaskRoutes(c.tasks),
     ...clientRoutes(c.protocol),
+    ...driverRoutes(c.drivers),
     ...bootRoutes(c.boot, c.hello, c.registration, { clientDir: c.config.clientDir, base, helloActions: c.tasks.kinds.helloActions() }),
   ];
 }

@@ -83,6 +83,7 @@ describe('one writer per table', () => {
     run_pc_events: 'services/runs/repository.ts',
     schedules: 'services/schedules/repository.ts',
     schedule_fires: 'services/schedules/repository.ts',
+    driver_packs: 'services/drivers/repository.ts',
   };
 
   it('names an owner for every table of the schema', () => {

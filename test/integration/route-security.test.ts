@@ -54,6 +54,8 @@ describe('route security (every route)', () => {
     expect(routes.filter((r) => r.access === 'boot').map(label).sort()).toEqual(['GET /boot/client/imaging.img', 'GET /boot/client/initrd.img', 'GET /boot/client/vmlinuz', 'GET /boot/ipxe', 'GET /boot/policy']);
     expect(routes.filter((r) => r.access === 'machine').map(label).sort()).toEqual([
       'GET /api/v1/client/chunks/:hash',
+      'GET /api/v1/client/drivers',
+      'GET /api/v1/client/drivers/:id/archive',
       'GET /api/v1/client/manifest',
       'GET /api/v1/client/restore/check',
       'GET /api/v1/client/task',

@@ -373,5 +373,17 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
         await db.schema.alterTable('runs').addColumn('plan', 'text').execute();
       },
     },
+    '2026-12-07-0016-driver-packs': {
+      async up(db: Kysely<unknown>) {
+        // Driver packs (services/drivers): a tar of .inf drivers matched to PCs by DMI vendor and model
+        // (a model pattern may hold *), uploaded in resumable pieces, checked against its SHA-256.
+        await id(db, 'driver_packs')
+          .addColumn('name', 'text', (c) => c.notNull().unique()).addColumn('vendor', 'text', (c) => c.notNull()).addColumn('model', 'text', (c) => c.notNull())
+          .addColumn('size_bytes', 'bigint', (c) => c.notNull()).addColumn('sha256', 'text', (c) => c.notNull()).addColumn('state', 'text', (c) => c.notNull())
+          .addColumn('files', 'integer', (c) => c.notNull().defaultTo(0)).addColumn('unpacked_bytes', 'bigint', (c) => c.notNull().defaultTo(0)).addColumn('error', 'text')
+          .addColumn('created_at', 'text', (c) => c.notNull()).addColumn('updated_at', 'text', (c) => c.notNull())
+          .execute();
+      },
+    },
   };
 }

@@ -1,6 +1,7 @@
 // Table types shared by every query. Timestamps are ISO-8601 UTC strings and JSON is text in both
 // dialects, so SQLite and PostgreSQL return the same shapes and the same queries serve both.
 import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely';
+import type { DriverPackTable, ImageAnswerFileTable } from './schema-windows.js';
 
 export type Timestamp = string;
 
@@ -127,25 +128,6 @@ export interface ImageTable {
   description: string | null;
   created_at: Timestamp;
   updated_at: Timestamp;
-}
-
-/** An image's Windows answer file (imaging/answer-files.ts); the two passwords sealed (core/crypto.ts). */
-export interface ImageAnswerFileTable {
-  image_id: number;
-  enabled: Generated<number>;
-  template: string | null;
-  workgroup: string | null;
-  domain_name: string | null;
-  domain_ou: string | null;
-  domain_join_user: string | null;
-  domain_join_password: string | null;
-  admin_password: string | null;
-  agent_command: string | null;
-  locale: string | null;
-  input_locale: string | null;
-  time_zone: string | null;
-  updated_by: string;
-  updated_at: string;
 }
 
 /**
@@ -372,6 +354,7 @@ export interface DB {
   run_pc_events: RunPcEventTable;
   schedules: ScheduleTable;
   schedule_fires: ScheduleFireTable;
+  driver_packs: DriverPackTable;
 }
 
 export type Room = Selectable<RoomTable>;
@@ -393,3 +376,4 @@ export type RunPcEvent = Selectable<RunPcEventTable>;
 export type Schedule = Selectable<ScheduleTable>;
 export type ScheduleFire = Selectable<ScheduleFireTable>;
 export type { ColumnType };
+export type { DriverPackTable, ImageAnswerFileTable } from './schema-windows.js';

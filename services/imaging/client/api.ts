@@ -4,6 +4,7 @@
 import { createHash } from 'node:crypto';
 import { ManifestSchema, type ClientTask, type Manifest, type Progress } from '../format.js';
 import type { WindowsFacts } from '../windows-facts.js';
+import { DriverMatchSchema, type DriverMatch } from '../driver-pack.js';
 import { request, type Answer } from './http.js';
 import { ClientError } from './sys.js';
 
@@ -38,6 +39,10 @@ export interface ImagingApi {
   result(r: TaskResult): Promise<void>;
   /** Restore: this PC's answer file (unattend.xml); throws code 'answer_file_none' when the image has none. */
   answerFile?(): Promise<Buffer>;
+  /** The driver pack for this PC, or none and why (drivers.ts); absent: this api offers no driver packs. */
+  drivers?(): Promise<DriverMatch>;
+  /** A GET of one of the api's paths (a pack's archive), its body read as it arrives. */
+  download?(path: string): Promise<AsyncIterable<Buffer>>;
 }
 
 export interface HttpApiOptions {
@@ -126,6 +131,14 @@ export class HttpImagingApi implements ImagingApi {
       }
     }
     throw new ClientError(`the api at ${this.o.base} did not answer ${method} ${path} after ${this.attempts} attempts (${lastError}); check the network and the roomcast server`, 'api_unreachable');
+  }
+
+  async drivers(): Promise<DriverMatch> {
+    return DriverMatchSchema.parse(await (await this.call('GET', '/api/v1/client/drivers')).json());
+  }
+
+  async download(path: string): Promise<AsyncIterable<Buffer>> {
+    return (await this.call('GET', path, { stream: true })).body;
   }
 
   async task(): Promise<ClientTask> {

@@ -13,6 +13,7 @@ import { HttpImagingApi, type ImagingApi } from './api.js';
 import { chooseDisk, listDisks } from './disk.js';
 import { capture } from './capture.js';
 import { writeAnswerFile } from './answer-file.js';
+import { installDrivers } from './drivers.js';
 import { writeIdentity } from './identity.js';
 import { writeBootEntry } from './boot-entry.js';
 import { describeFailure, restore } from './restore.js';
@@ -85,9 +86,11 @@ export async function runTask(http: ImagingApi, diskArg: string, log: (line: str
       // The PC's own name in the restored Windows, while Windows is offline (identity.ts).
       const identity = task.computerName ? await writeIdentity(disk, manifest!, task.computerName, log) : null;
       const answerFile = identity ? await writeAnswerFile(http, disk, manifest!, identity.partition, log) : null; // its unattend.xml (answer-file.ts)
+      // The driver pack of the PC's model, into the restored Windows (drivers.ts).
+      const drivers = await installDrivers(disk, manifest!, http, log);
       // The firmware's Windows Boot Manager entry, the network kept first in BootOrder (boot-entry.ts; UEFI only).
       const bootEntry = await writeBootEntry(disk, manifest!.partitions, log);
-      await api.result({ ok: true, details: { ...r, ...path, ...(source ? multicastDetails(source.counts) : {}), identity, answerFile, bootEntry } });
+      await api.result({ ok: true, details: { ...r, ...path, ...(source ? multicastDetails(source.counts) : {}), identity, answerFile, drivers, bootEntry } });
     }
     log(`roomcast: task done; the PC ${task.endAction === 'reboot' ? 'restarts from its disk and is left on' : 'powers off'}`);
     ended?.(task.endAction);

@@ -30,6 +30,10 @@ export const PROBLEM_CODES = [
   'task_claimed', 'not_this_pc', 'host_gone', 'client_missing', 'bad_result', 'no_capture', 'capture_committed', 'capture_cancelled',
   'bad_manifest', 'manifest_missing', 'manifest_mismatch', 'bad_chunk', 'bad_hash', 'bad_digest', 'hash_mismatch',
   'chunk_too_large', 'chunk_not_expected', 'bad_chunk_list', 'chunk_size_changed', 'chunk_not_found', 'chunk_missing', 'chunks_missing', 'chunks_checking',
+  // driver packs
+  'driver_pack_name_taken', 'driver_pack_not_uploading', 'upload_offset_mismatch', 'upload_past_end', 'upload_incomplete', 'bad_content_range',
+  'driver_pack_hash_mismatch', 'driver_pack_not_tar', 'driver_pack_unsafe_path', 'driver_pack_bad_entry', 'driver_pack_no_inf', 'driver_pack_not_yours',
+  'driver_pack_missing',
 ] as const;
 
 export type ProblemCode = (typeof PROBLEM_CODES)[number];

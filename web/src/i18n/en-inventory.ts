@@ -70,6 +70,7 @@ export const enInventory: Record<keyof typeof frInventory, string | { one: strin
   'pc.noRoom': 'To sort (no room)',
   'pc.facts': 'Hardware',
   'pc.noFacts': 'No report yet: the PC has never network-booted.',
+  'pc.driverPack': 'Driver pack',
   'pc.model': 'Model',
   'pc.cpu': 'Processor',
   'pc.ram': 'Memory',

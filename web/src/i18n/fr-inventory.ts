@@ -68,6 +68,7 @@ export const frInventory = {
   'pc.noRoom': 'À classer (aucune salle)',
   'pc.facts': 'Matériel',
   'pc.noFacts': 'Pas encore de relevé : le PC n’a jamais démarré sur le réseau.',
+  'pc.driverPack': 'Pack de pilotes',
   'pc.model': 'Modèle',
   'pc.cpu': 'Processeur',
   'pc.ram': 'Mémoire vive',

@@ -1,10 +1,11 @@
 // A PC: its hardware facts, the history of its tasks (captures, restores, reports; a room run's restore
 // links to its run), its last error with the reason, and actions: restore (the room's restore dialog on
 // this one PC) and capture (technician).
+import { useQuery } from '@tanstack/react-query';
 import { useState } from 'react';
 import { Link, useParams } from 'react-router';
 import { formatBytes, useHasRole, useHost, useHostTasks, type Task } from '../api/admin.js';
-import type { Host } from '../api/client.js';
+import { api, call, type Host } from '../api/client.js';
 import { useRoom } from '../api/queries.js';
 import { CaptureForm } from '../components/CaptureForm.js';
 import { Problem } from '../components/Problem.js';
@@ -29,8 +30,13 @@ function useKindName() {
   return (kind: string) => (['capture', 'restore', 'inventory'].includes(kind) ? t(`task.${kind}` as MessageKey) : t('task.other', { kind }));
 }
 
+/** The driver pack the PC gets at its next restore (by its DMI vendor and model), or why none. */
+const useDriverPack = (id: number) =>
+  useQuery({ queryKey: ['hosts', 'one', id, 'driver-pack'], queryFn: () => call(api.GET('/api/v1/hosts/{id}/driver-pack', { params: { path: { id: String(id) } } })) });
+
 function HardwareFacts({ host }: { host: Host }) {
   const { t, lang, relative } = useI18n();
+  const pack = useDriverPack(host.id).data;
   const f = (host.hardware ?? null) as Facts | null;
   const disk = f?.disks?.[0];
   const rows: Array<[string, string | null | undefined]> = [
@@ -45,6 +51,7 @@ function HardwareFacts({ host }: { host: Host }) {
       [t('pc.ram'), typeof f.memoryBytes === 'number' ? formatBytes(lang, f.memoryBytes) : null],
       [t('pc.disk'), disk ? [disk.model, typeof disk.sizeBytes === 'number' ? formatBytes(lang, disk.sizeBytes) : null].filter(Boolean).join(', ') : null],
       [t('pc.serial'), f.system?.serial ?? host.serial],
+      [t('pc.driverPack'), pack ? (lang === 'fr' ? pack.reason.fr : pack.reason.en) : null],
     );
   } else rows.push([t('pc.serial'), host.serial]);
   return (
