@@ -116,7 +116,10 @@ export function buildServices(config: Config, log: Logger, database: Database, o
   // The key sealing stored secrets, read (or made) on first use: a process that never touches one never needs it.
   let secretKey: Buffer | undefined;
   const drivers = new DriverPackService(db, path.join(config.dataDir, 'drivers'), hosts, tasks);
-  const runs = new RunService(db, new RunRepository(db), tasks, hosts, rooms, events, Date.now, config.wol, config.multicast ? null : MULTICAST_UNSET);
+  const runs = new RunService(db, new RunRepository(db), tasks, hosts, rooms, events, Date.now, config.wol, config.multicast ? null : MULTICAST_UNSET, {
+    linkRate: config.bandwidth.linkBitsPerSecond === null ? null : config.bandwidth.linkBitsPerSecond / 8,
+    multicastCap: config.bandwidth.multicastCapBitsPerSecond === null ? null : config.bandwidth.multicastCapBitsPerSecond / 8,
+  });
   return {
     events,
     settings,

@@ -74,4 +74,12 @@ describe('loadConfig', () => {
     expect(c.secureCookies).toBe(true);
     expect(loadConfig({ ROOMCAST_PUBLIC_URL: 'https://x.example', ROOMCAST_SECURE_COOKIES: 'false' }).secureCookies).toBe(false);
   });
+
+  it('reads the server link rate and the multicast cap for the bandwidth plan, in bits per second', () => {
+    expect(loadConfig({}).bandwidth).toEqual({ linkBitsPerSecond: null, multicastCapBitsPerSecond: null });
+    expect(loadConfig({ ROOMCAST_SERVER_LINK_RATE: '10g', ROOMCAST_MULTICAST_MAX_BITRATE: '600m' }).bandwidth).toEqual({ linkBitsPerSecond: 10e9, multicastCapBitsPerSecond: 600e6 });
+    expect(loadConfig({ ROOMCAST_SERVER_LINK_RATE: '1.5G' }).bandwidth.linkBitsPerSecond).toBe(1.5e9);
+    expect(fails({ ROOMCAST_SERVER_LINK_RATE: '1 Gbit' })).toMatch(/ROOMCAST_SERVER_LINK_RATE.*such as 1g/);
+    expect(fails({ ROOMCAST_SERVER_LINK_RATE: '0' })).toMatch(/ROOMCAST_SERVER_LINK_RATE/);
+  });
 });

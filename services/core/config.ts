@@ -111,6 +111,8 @@ const envSchema = z.object({
   // Multicast room restores (services/jobs/multicast.ts): off unless the server's interface on the PCs' network is named.
   ROOMCAST_MULTICAST_INTERFACE: optionalString.refine((v) => v === undefined || /^[A-Za-z0-9_.:@-]{1,15}$/.test(v), { error: 'a network interface name (eth0, ens18)' }),
   ROOMCAST_MULTICAST_MAX_BITRATE: optionalString.refine((v) => v === undefined || /^\d+(\.\d+)?[kmg]?$/i.test(v), { error: 'a rate such as 300m or 1g' }),
+  // The server's link to the PCs, for the bandwidth plan of room runs (services/runs/plan.ts); unset: measured, else 1 Gbit/s assumed.
+  ROOMCAST_SERVER_LINK_RATE: optionalString.refine((v) => v === undefined || (/^\d+(\.\d+)?[kmg]?$/i.test(v) && bitsPerSecond(v) > 0), { error: 'a rate in bits per second such as 1g, 10g or 940m' }),
   // The morning report by e-mail (services/runs/mail.ts): off unless both the server and a recipient are set.
   ROOMCAST_SMTP_URL: optionalString.refine((v) => v === undefined || /^smtps?:\/\/[^\s]+$/.test(v), { error: 'an smtp:// or smtps:// URL (smtp://user:password@mail.example:587)' }),
   ROOMCAST_REPORT_TO: z
@@ -183,6 +185,8 @@ export interface Config {
   runs: { pollMs: number; lockMs: number };
   /** Multicast sessions of room runs: the server's interface on the PCs' network, the stream's rate cap; undefined: off (every PC restores over HTTP). */
   multicast: { interface: string; maxBitrate: string | null } | undefined;
+  /** The bandwidth plan of room runs (runs/plan.ts), in bits per second: the server link's rate as set, and the multicast cap (null: not set). */
+  bandwidth: { linkBitsPerSecond: number | null; multicastCapBitsPerSecond: number | null };
   /** The morning report by e-mail; undefined: not sent. */
   mail: { smtpUrl: string; from: string; to: string[]; lang: 'fr' | 'en' } | undefined;
 }
@@ -192,6 +196,13 @@ export class ConfigError extends Error {
 }
 
 /** Parses the environment; throws ConfigError whose message is one line per bad variable. */
+/** A rate as udp-sender reads it ('300m', '1g', '1.5g', '800000'): bits per second, k/m/g in thousands. */
+export function bitsPerSecond(v: string): number {
+  const m = /^(\d+(?:\.\d+)?)([kmg]?)$/i.exec(v.trim());
+  if (!m) return NaN;
+  return Number(m[1]) * ({ '': 1, k: 1e3, m: 1e6, g: 1e9 } as Record<string, number>)[m[2]!.toLowerCase()]!;
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const picked = Object.fromEntries(
     Object.keys(envSchema.shape).flatMap((k) => (env[k] === undefined ? [] : [[k, env[k]]])),
@@ -264,6 +275,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     wol: { interfaces: e.ROOMCAST_WOL_INTERFACES, addresses: e.ROOMCAST_WOL_ADDRESSES },
     runs: { pollMs: e.ROOMCAST_RUN_POLL_MS, lockMs: e.ROOMCAST_RUN_LOCK_MS },
     multicast: e.ROOMCAST_MULTICAST_INTERFACE ? { interface: e.ROOMCAST_MULTICAST_INTERFACE, maxBitrate: e.ROOMCAST_MULTICAST_MAX_BITRATE ?? null } : undefined,
+    bandwidth: {
+      linkBitsPerSecond: e.ROOMCAST_SERVER_LINK_RATE ? bitsPerSecond(e.ROOMCAST_SERVER_LINK_RATE) : null,
+      multicastCapBitsPerSecond: e.ROOMCAST_MULTICAST_MAX_BITRATE ? bitsPerSecond(e.ROOMCAST_MULTICAST_MAX_BITRATE) : null,
+    },
     mail:
       e.ROOMCAST_SMTP_URL && e.ROOMCAST_REPORT_TO.length
         ? { smtpUrl: e.ROOMCAST_SMTP_URL, from: e.ROOMCAST_REPORT_FROM ?? `roomcast@${os.hostname()}`, to: e.ROOMCAST_REPORT_TO, lang: e.ROOMCAST_REPORT_LANG }

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import type { Run, RunPc } from '../core/db/schema.js';
 import { TRANSPORTS, type DeliveryPath } from './delivery.js';
 import { DEFAULT_PIPELINE, STEPS, type PcDecision, type PipelineSettings } from './pipeline.js';
+import type { RunPlan } from './plan.js';
 
 export const RunInputSchema = z
   .object({
@@ -80,6 +81,8 @@ export interface RunView {
   reason: { code: string; text: string } | null;
   counts: Partial<Record<RunPc['state'], number>>;
   multicast: RunMulticastView | null;
+  /** How long the run should take and whether it fits its window, as planned when it started (plan.ts); null: a run from before, or one that did not start. */
+  plan: RunPlan | null;
   pcs: RunPcView[];
 }
 

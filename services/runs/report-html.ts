@@ -26,6 +26,7 @@ const T = {
     path: 'Voie',
     paths: { differential: 'différentielle', multicast: 'multicast', unicast: 'unicast (HTTP)' },
     repaired: 'réparés par HTTP',
+    plan: 'Prévu',
     stream: (b: string, ok: boolean, detail: string) => `Flux multicast : ${b} envoyés une fois pour tous les postes${ok ? '' : ` (incomplet : ${detail})`}`,
     totals: (t: RunReport['totals']) => `${t.done} restauré(s) sur ${t.pcs}, ${t.failed} en échec, ${t.skipped} ignoré(s), ${t.cancelled} annulé(s)`,
     states: { queued: 'en attente', waking: 'réveil', booted: 'démarré', restoring: 'restauration', verifying: 'vérification', done: 'restauré', failed: 'échec', skipped: 'ignoré', cancelled: 'annulé' },
@@ -51,6 +52,7 @@ const T = {
     path: 'Path',
     paths: { differential: 'differential', multicast: 'multicast', unicast: 'unicast (HTTP)' },
     repaired: 'repaired over HTTP',
+    plan: 'Plan',
     stream: (b: string, ok: boolean, detail: string) => `Multicast stream: ${b} sent once for every PC${ok ? '' : ` (incomplete: ${detail})`}`,
     totals: (t: RunReport['totals']) => `${t.done} of ${t.pcs} restored, ${t.failed} failed, ${t.skipped} skipped, ${t.cancelled} cancelled`,
     states: { queued: 'queued', waking: 'waking', booted: 'booted', restoring: 'restoring', verifying: 'verifying', done: 'done', failed: 'failed', skipped: 'skipped', cancelled: 'cancelled' },
@@ -74,6 +76,15 @@ function dataSplit(p: RunReport['pcs'][number], lang: Lang): string {
   return `<br><small>multicast ${esc(size(d.multicastBytes))} · ${esc(size(d.repairBytes))} ${esc(T[lang].repaired)}</small>`;
 }
 
+/** The bandwidth plan against what the run took: one paragraph (nothing for a run without a plan). */
+function planHtml(r: RunReport, lang: Lang): string {
+  const p = r.plan;
+  if (!p) return '';
+  const w = p.words;
+  const lines = [w.actual, w.window, w.bound, w.rate, w.overflow].flatMap((x) => (x ? [esc(x[lang])] : []));
+  return `<p class="plan" data-fits="${p.fits === null ? '' : String(p.fits)}"><strong>${esc(T[lang].plan)} : ${esc(duration(p.plannedSeconds))}</strong> · ${esc(size(p.totalBytes))}<br><small>${lines.join('<br>')}</small></p>\n`;
+}
+
 export function reportHtml(r: RunReport, lang: Lang = 'fr'): string {
   const t = T[lang];
   const rows = (pcs: RunReport['pcs']) =>
@@ -90,7 +101,7 @@ export function reportHtml(r: RunReport, lang: Lang = 'fr'): string {
 <h1>${esc(t.title)} – ${esc(r.run.room ?? t.chosen)}</h1>
 <p>${esc(t.image)} « ${esc(r.run.image)} » ${esc(t.version)} ${esc(r.run.version)} · ${esc(t.started)} ${esc(when(r.run.startedAt, lang))} · ${esc(t.ended)} ${esc(r.run.endedAt ? when(r.run.endedAt, lang) : t.running)}</p>
 <p><strong>${esc(t.totals(r.totals))}</strong> · ${esc(duration(r.totals.wallSeconds))} · ${esc(size(r.totals.bytesMoved))}</p>
-${r.multicast ? `<p>${esc(t.stream(size(r.multicast.streamBytes), r.multicast.ok, r.multicast.detail))} · ${esc(`${size(r.totals.repairBytes)} ${t.repaired}`)}</p>\n` : ''}${(r.multicast?.preflight?.warnings ?? []).map((w) => `<p class="failed">${esc(lang === 'fr' ? w.fr : w.text)}</p>\n`).join('')}<h2>${esc(t.needs)}</h2>
+${planHtml(r, lang)}${r.multicast ? `<p>${esc(t.stream(size(r.multicast.streamBytes), r.multicast.ok, r.multicast.detail))} · ${esc(`${size(r.totals.repairBytes)} ${t.repaired}`)}</p>\n` : ''}${(r.multicast?.preflight?.warnings ?? []).map((w) => `<p class="failed">${esc(lang === 'fr' ? w.fr : w.text)}</p>\n`).join('')}<h2>${esc(t.needs)}</h2>
 ${r.run.state === 'not_started' ? `<p class="failed"><strong>${esc(t.notStarted)}</strong> : ${esc(r.run.why ? r.run.why[lang] : '')}</p>` : needs.length ? `<table>${head}\n${rows(needs)}</table>` : `<p>${esc(t.nothing)}</p>`}
 <h2>${esc(t.done)}</h2>
 ${done.length ? `<table>${head}\n${rows(done)}</table>` : '<p>–</p>'}
@@ -110,5 +121,6 @@ export function reportText(r: RunReport, lang: Lang = 'fr'): { subject: string; 
     for (const p of needs) lines.push(`- ${p.hostName} (${t.states[p.state]}) : ${p.reason ? p.reason[lang] : ''}`);
   } else lines.push(t.nothing);
   lines.push('', `${t.image} « ${r.run.image} » ${t.version} ${r.run.version} · ${duration(r.totals.wallSeconds)} · ${size(r.totals.bytesMoved)}`);
+  if (r.plan) lines.push(`${t.plan} : ${duration(r.plan.plannedSeconds)} · ${(r.plan.words.actual ?? r.plan.words.window)[lang]}`);
   return { subject, text: lines.join('\n') };
 }

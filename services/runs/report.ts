@@ -6,6 +6,7 @@
 import type { RunPcEvent } from '../core/db/schema.js';
 import { notStartedWords } from './not-started.js';
 import type { DeliveryPath } from './delivery.js';
+import { plannedVsActual, type PlanBound } from './plan.js';
 import type { RunPcView, RunView } from './service.js';
 import type { RunPreflight } from './model.js';
 
@@ -32,8 +33,23 @@ export interface RunReport {
   totals: { pcs: number; done: number; failed: number; skipped: number; cancelled: number; open: number; wallSeconds: number | null; bytesMoved: number; multicastBytes: number; repairBytes: number };
   /** The run's multicast session: bytes it sent once for every PC, and how it ended (null: none). */
   multicast: { ok: boolean; reason: string; detail: string; streamBytes: number; preflight: RunPreflight | null } | null;
+  /** The bandwidth plan made when the run started (plan.ts) against what it took (null: none). */
+  plan: ReportPlan | null;
   /** Failed first, then skipped, cancelled, still open, done; by name within each. */
   pcs: ReportPc[];
+}
+
+type Words = { code: string; fr: string; en: string };
+
+export interface ReportPlan {
+  plannedSeconds: number;
+  /** How long it took (null: still running). */
+  actualSeconds: number | null;
+  bound: PlanBound;
+  fits: boolean | null;
+  totalBytes: number;
+  /** The limit, the rate and the window as planned; actual: planned against what it took (null: still running). */
+  words: { bound: Words; rate: Words; window: Words; overflow: Words | null; actual: Words | null };
 }
 
 const ORDER: Record<RunPcView['state'], number> = { failed: 0, skipped: 1, cancelled: 2, queued: 3, waking: 3, booted: 3, restoring: 3, verifying: 3, done: 4 };
@@ -127,7 +143,29 @@ export function buildReport(view: RunView, timeline: RunPcEvent[], now = Date.no
       repairBytes: pcs.reduce((t, p) => t + (p.delivery?.repairBytes ?? 0), 0),
     },
     multicast: view.multicast?.outcome ? { ok: view.multicast.outcome.ok, reason: view.multicast.outcome.reason, detail: view.multicast.outcome.detail, streamBytes: view.multicast.outcome.streamBytes, preflight: view.multicast.outcome.preflight ?? null } : null,
+    plan: planOf(view),
     pcs,
+  };
+}
+
+function planOf(view: RunView): ReportPlan | null {
+  const p = view.plan;
+  if (!p) return null;
+  const words = ({ code, fr, en }: Words) => ({ code, fr, en });
+  const actual = view.startedAt && view.endedAt ? Math.round((Date.parse(view.endedAt) - Date.parse(view.startedAt)) / 1000) : null;
+  return {
+    plannedSeconds: p.seconds,
+    actualSeconds: actual,
+    bound: p.bound,
+    fits: p.window.fits,
+    totalBytes: p.totalBytes,
+    words: {
+      bound: words(p.reasons.bound),
+      rate: words(p.reasons.rate),
+      window: words(p.reasons.window),
+      overflow: p.reasons.overflow ? words(p.reasons.overflow) : null,
+      actual: actual === null ? null : words(plannedVsActual(p.seconds, actual)),
+    },
   };
 }
 

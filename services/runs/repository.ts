@@ -7,6 +7,7 @@ import type { DB } from '../core/db/index.js';
 import type { Run, RunPc, RunPcEvent, RunPcState, RunState } from '../core/db/schema.js';
 import type { DeliveryPath } from './delivery.js';
 import { FINAL_PC_STATES, type Reason } from './pipeline.js';
+import type { RunPlan } from './plan.js';
 
 export interface NewRun {
   roomId: number | null;
@@ -19,6 +20,8 @@ export interface NewRun {
   createdBy: string;
   at: string;
   windowEndsAt: string | null;
+  /** The run's bandwidth plan (plan.ts). */
+  plan?: RunPlan | null;
 }
 
 export interface NewRunPc {
@@ -69,6 +72,7 @@ export class RunRepository {
         reason_params: null,
         report_sent_at: null,
         ...NO_SESSION,
+        plan: r.plan ? JSON.stringify(r.plan) : null,
       })
       .returning('id')
       .executeTakeFirstOrThrow();

@@ -27,6 +27,28 @@ const DeliverySchema = z
   .nullable()
   .describe('how the PC gets its version and why (null: a run from before this existed)');
 
+const PlanReasonSchema = z.object({ code: z.string(), params: z.record(z.string(), z.union([z.string(), z.number()])), en: z.string(), fr: z.string() });
+const PathBytes = z.object({ pcs: z.number().int(), bytes: z.number() });
+const PlanSchema = z
+  .object({
+    pcs: z.number().int(),
+    paths: z.object({ differential: PathBytes, multicast: PathBytes, unicast: PathBytes }).describe('per path: PCs and the stored bytes they move over the server link (multicast: the stream, once)'),
+    totalBytes: z.number(),
+    seconds: z.number().describe('the whole run, planned'),
+    limits: z.object({ perPc: z.number(), serverLink: z.number().nullable(), multicastCap: z.number().nullable() }).describe('each limit in seconds (null: does not apply); the run takes the longest'),
+    bound: z.enum(['per_pc', 'server_link', 'multicast_cap', 'none']).describe('the binding limit'),
+    perPc: z.object({ seconds: z.number(), basis: z.enum(['same_version', 'throughput', 'default']), samples: z.number().int() }).describe('one PC restoring the whole version, from past PCs'),
+    rate: z.object({ bytesPerSecond: z.number(), source: z.enum(['configured', 'measured', 'default']), samples: z.number().int() }).describe('the server link rate used: ROOMCAST_SERVER_LINK_RATE, else past multicast streams, else 1 Gbit/s'),
+    multicastCap: z.number().nullable().describe('bytes per second (ROOMCAST_MULTICAST_MAX_BITRATE)'),
+    window: z.object({ seconds: z.number().nullable(), fits: z.boolean().nullable(), marginSeconds: z.number().nullable() }).describe('null: no window'),
+    reasons: z.object({ rate: PlanReasonSchema, bound: PlanReasonSchema, window: PlanReasonSchema, overflow: PlanReasonSchema.nullable() }),
+  })
+  .meta({
+    id: 'RunPlan',
+    description:
+      "a run's bandwidth plan: how long it should take, what limits it, whether it fits its window. In a run: planned when it started (null: a run from before, or one that did not start); in the estimate: as if every PC needed the whole version (a run's PCs whose disks hold most of it take the differential path: less)",
+  });
+
 const RunPcSchema = z
   .object({
     id: z.number().int(),
@@ -82,6 +104,7 @@ const RunSchema = z
       })
       .nullable()
       .describe("the run's multicast session (null: none)"),
+    plan: PlanSchema.nullable(),
     pcs: z.array(RunPcSchema),
   })
   .meta({ id: 'Run' });
@@ -94,11 +117,23 @@ const TimelineSchema = z.array(
   z.object({ runPcId: z.number().int(), at: z.string(), state: z.enum(PC_STATES), code: z.string(), text: z.string(), params: z.record(z.string(), z.unknown()).nullable() }),
 );
 
+const Words = z.object({ code: z.string(), fr: z.string(), en: z.string() });
 const ReportSchema = z
   .object({
     run: z.object({ id: z.number().int(), room: z.string().nullable(), image: z.string(), version: z.number().int(), state: z.enum(RUN_STATES), createdBy: z.string(), startedAt: z.string().nullable(), endedAt: z.string().nullable(), reason: Reason, why: z.object({ code: z.string(), fr: z.string(), en: z.string() }).nullable().describe("the run's own reason in French and English (why it did not start, or how it ended)") }),
     totals: z.object({ pcs: z.number().int(), done: z.number().int(), failed: z.number().int(), skipped: z.number().int(), cancelled: z.number().int(), open: z.number().int(), wallSeconds: z.number().nullable(), bytesMoved: z.number(), multicastBytes: z.number(), repairBytes: z.number() }),
     multicast: z.object({ ok: z.boolean(), reason: z.string(), detail: z.string(), streamBytes: z.number().describe('bytes sent once for every PC'), preflight: PreflightSchema.nullable() }).nullable(),
+    plan: z
+      .object({
+        plannedSeconds: z.number(),
+        actualSeconds: z.number().nullable().describe('null: still running'),
+        bound: z.enum(['per_pc', 'server_link', 'multicast_cap', 'none']),
+        fits: z.boolean().nullable().describe('whether the plan fitted the window (null: no window)'),
+        totalBytes: z.number(),
+        words: z.object({ bound: Words, rate: Words, window: Words, overflow: Words.nullable(), actual: Words.nullable().describe('planned against what it took (null: still running)') }),
+      })
+      .nullable()
+      .describe('the bandwidth plan made when the run started, against what it took (null: none)'),
     pcs: z.array(
       z.object({
         id: z.number().int(),
@@ -128,6 +163,7 @@ const EstimateSchema = z
     waves: z.number().int().describe('PCs restore maxParallel at a time'),
     usedBytes: z.number(),
     version: z.number().int().describe('the version number the run would restore'),
+    plan: PlanSchema,
     warnings: z.array(RunWarningSchema).describe("the version's Windows is not (or may not be) generalized and would go to several PCs: a run needs acknowledge: true for image_not_generalized"),
   })
   .meta({ id: 'RunEstimate' });
@@ -168,10 +204,13 @@ export function runRoutes(runs: RunService): AnyRoute[] {
     }),
     defineRoute({
       method: 'get', path: '/api/v1/runs/estimate', tag: 'runs', access: 'viewer',
-      summary: 'How long a run should take: from the version\'s used bytes and past PCs\' durations (this version\'s, else their restore rate), in waves of maxParallel',
-      query: z.object({ image: decimal('image', 1), version: decimal('version', 1).optional(), pcs: decimal('pcs', 1, 1000), maxParallel: decimal('maxParallel', 1, 500).optional() }),
+      summary: 'How long a run should take: from the version\'s used bytes and past PCs\' durations (this version\'s, else their restore rate), in waves of maxParallel; and its bandwidth plan (bytes per path over the server link, the binding limit, whether it fits a window)',
+      query: z.object({
+        image: decimal('image', 1), version: decimal('version', 1).optional(), pcs: decimal('pcs', 1, 1000), maxParallel: decimal('maxParallel', 1, 500).optional(),
+        transport: z.enum(TRANSPORTS).optional().describe('as the run would be asked (default auto)'), windowEndsAt: z.iso.datetime().optional().describe("the window's end, for whether the plan fits it"),
+      }),
       response: EstimateSchema, errors: { 404: 'not_found', 400: 'unknown_image | unknown_version', 409: 'no_ready_version | version_not_ready | version_damaged' },
-      handler: ({ query }) => runs.estimate({ imageId: query.image, version: query.version, pcs: query.pcs, maxParallel: query.maxParallel }),
+      handler: ({ query }) => runs.estimate({ imageId: query.image, version: query.version, pcs: query.pcs, maxParallel: query.maxParallel, transport: query.transport, windowEndsAt: query.windowEndsAt }),
     }),
     defineRoute({
       method: 'get', path: '/api/v1/runs/latest-by-room', tag: 'runs', access: 'viewer',

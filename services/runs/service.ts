@@ -15,10 +15,11 @@ import type { HostRepository } from '../inventory/hosts.js';
 import type { RoomRepository } from '../inventory/rooms.js';
 import type { TaskService } from '../tasks/service.js';
 import { estimateRun, type RunEstimate } from './estimate.js';
-import { deliveriesFor } from './delivery-facts.js';
 import { checkAcknowledged, generalizedWarnings, versionWindows, type RunWarning } from './generalized.js';
+import { blindPlan, deliveriesAndPlan, type Bandwidth } from './plan-facts.js';
+import type { RunPlan } from './plan.js';
 import { multicastView, pcView, pipelineOf, reasonOf, RunInputSchema, type Applied, type RunOptions, type RunPcView, type RunView } from './model.js';
-import { sessionBounds } from './delivery.js';
+import { sessionBounds, type Transport } from './delivery.js';
 import { checkSteps, decidePc, isFinal, STEPS, type PcEvent, type Reason } from './pipeline.js';
 import { RunOverview, type PcLastResult, type RoomLastRun } from './overview.js';
 import type { RunRepository } from './repository.js';
@@ -47,6 +48,8 @@ export class RunService {
     private readonly wol: WolConfigured = { interfaces: ['(not checked)'], addresses: [] },
     /** null: the worker can send multicast sessions; else why not (runs/delivery.ts: every PC restores by unicast). */
     private readonly multicastOff: string | null = MULTICAST_UNSET,
+    /** The server link's rate set by the admin and the multicast cap, in bytes per second, for the runs' bandwidth plan (plan.ts). */
+    private readonly bandwidth: Bandwidth = { linkRate: null, multicastCap: null },
   ) {}
 
   /** Starts a run: checks the target, the version and the options; every PC queued. Refused as a whole when one PC is in another open run. */
@@ -89,10 +92,12 @@ export class RunService {
       const warnings = generalizedWarnings(await versionWindows(tx.trx, p.versionId), targets.length);
       checkAcknowledged(warnings, acknowledge === true);
       const at = new Date(this.now()).toISOString();
-      const paths = await deliveriesFor(tx.trx, { imageId: p.imageId, versionId: p.versionId, versionNumber: p.version, transport: options.transport, multicastOff: this.multicastOff }, targets.map((h) => h.id));
+      const run = { imageId: p.imageId, versionId: p.versionId, versionNumber: p.version, transport: options.transport, multicastOff: this.multicastOff };
+      const plan = { maxParallel: options.maxParallel, windowEndsAt: windowEndsAt ?? null, now: this.now(), bandwidth: this.bandwidth };
+      const { paths, plan: made } = await deliveriesAndPlan(tx.trx, run, targets.map((h) => h.id), plan);
       const id = await this.repo.insertRun(
         tx.trx,
-        { roomId: room?.id ?? null, roomName: room?.name ?? null, imageId: p.imageId, imageName: p.image, versionId: p.versionId, versionNumber: p.version, options, createdBy: actor.name, at, windowEndsAt: windowEndsAt ?? null },
+        { roomId: room?.id ?? null, roomName: room?.name ?? null, imageId: p.imageId, imageName: p.image, versionId: p.versionId, versionNumber: p.version, options, createdBy: actor.name, at, windowEndsAt: windowEndsAt ?? null, plan: made },
         targets.map((h) => ({ hostId: h.id, hostName: h.name, mac: h.mac, delivery: paths.get(h.id)! })),
       );
       await writeAudit(tx.trx, actor, { action: 'run.start', targetType: 'run', targetId: id, details: { room: room?.name ?? null, image: p.image, version: p.version, pcs: targets.length, options, ...(warnings.length ? { warnings: warnings.map((w) => w.code) } : {}) } });
@@ -144,16 +149,20 @@ export class RunService {
       reason: reasonOf(run.reason_code, run.reason_text),
       counts,
       multicast: multicastView(run),
+      plan: run.plan ? (JSON.parse(run.plan) as RunPlan) : null,
       pcs: pcs.map(pcView),
     };
   }
 
   /** How long a run of `pcs` PCs with this version should take (estimate.ts); the version as the run would choose it. */
-  async estimate(q: { imageId: number; version?: number; pcs: number; maxParallel?: number }): Promise<RunEstimate & { version: number; warnings: RunWarning[] }> {
+  async estimate(q: { imageId: number; version?: number; pcs: number; maxParallel?: number; transport?: Transport; windowEndsAt?: string }): Promise<RunEstimate & { version: number; plan: RunPlan; warnings: RunWarning[] }> {
     const p = (await this.tasks.kinds.get('restore').resolve(this.db, { imageId: q.imageId, ...(q.version !== undefined ? { version: q.version } : {}) })) as { versionId: number; version: number };
     const o = new RunOverview(this.db);
     const maxParallel = q.maxParallel ?? RunInputSchema.shape.maxParallel.parse(undefined);
-    return { ...estimateRun({ pcs: q.pcs, maxParallel, usedBytes: await o.usedBytes(p.versionId), past: await o.pastPcs(p.versionId) }), version: p.version, warnings: generalizedWarnings(await versionWindows(this.db, p.versionId), q.pcs) };
+    // The plan as if every PC needed the whole version (the PCs' disks are not known here).
+    const plan = await blindPlan(this.db, { versionId: p.versionId, pcs: q.pcs, transport: q.transport ?? 'auto', multicastOff: this.multicastOff, maxParallel, windowEndsAt: q.windowEndsAt ?? null, now: this.now(), bandwidth: this.bandwidth });
+    const warnings = generalizedWarnings(await versionWindows(this.db, p.versionId), q.pcs);
+    return { ...estimateRun({ pcs: q.pcs, maxParallel, usedBytes: await o.usedBytes(p.versionId), past: await o.pastPcs(p.versionId) }), version: p.version, plan, warnings };
   }
 
   /** The runs' multicast session records (their one sender: jobs/multicast.ts). */

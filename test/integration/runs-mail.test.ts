@@ -77,7 +77,7 @@ describe('the morning report by e-mail (real SMTP listener)', () => {
 
   it('a refused SMTP login is an error that names the server, never the password', async () => {
     const mailer = new ReportMailer({ smtpUrl: `smtp://roomcast:wrong-pw-123@127.0.0.1:${port}`, from: 'a@b.example', to: ['c@d.example'], lang: 'fr' }, pino({ level: 'silent' }));
-    const report = { run: { id: 9, room: 'B204', image: 'W11', version: 1, state: 'done' as const, createdBy: 'x', startedAt: null, endedAt: null, reason: null, why: null }, totals: { pcs: 0, done: 0, failed: 0, skipped: 0, cancelled: 0, open: 0, wallSeconds: null, bytesMoved: 0, multicastBytes: 0, repairBytes: 0 }, multicast: null, pcs: [] };
+    const report = { run: { id: 9, room: 'B204', image: 'W11', version: 1, state: 'done' as const, createdBy: 'x', startedAt: null, endedAt: null, reason: null, why: null }, totals: { pcs: 0, done: 0, failed: 0, skipped: 0, cancelled: 0, open: 0, wallSeconds: null, bytesMoved: 0, multicastBytes: 0, repairBytes: 0 }, multicast: null, plan: null, pcs: [] };
     const err = await mailer.send(report).then(() => null, (e: Error) => e);
     mailer.close();
     expect(err?.message).toMatch(new RegExp(`could not send the report of run 9 through 127\\.0\\.0\\.1:${port}`));

@@ -160,10 +160,14 @@ describe.runIf(hasChromium)('web UI: schedules, runs and the morning report', ()
     const first = page.getByTestId('run-pc').first();
     expect(await first.getAttribute('data-state')).toBe('failed');
     await first.getByText(/ne s'est pas allumé après 1 réveil/).waitFor();
+    // The bandwidth plan made when the run started, against what the run took.
+    await page.getByTestId('run-plan').waitFor();
+    expect(await page.getByTestId('run-plan').textContent()).toMatch(/^Prévu : environ .+ à transférer par le lien du serveur · a pris .+(comme|que) prévu/);
     const href = await page.getByRole('link', { name: 'Rapport imprimable' }).getAttribute('href');
     const report = await page.request.get(href!);
     expect(report.status()).toBe(200);
     expect(await report.text()).toContain('B204-01');
+    expect(await report.text()).toMatch(/<p class="plan"[^>]*><strong>Prévu : /);
     await checkPage(page, 'run-failed-retry');
 
     await page.getByRole('button', { name: 'Relancer 1 PC en échec' }).click();

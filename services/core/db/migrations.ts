@@ -366,6 +366,13 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
         await db.schema.alterTable('image_versions').addColumn('windows', 'text').execute();
       },
     },
+    '2026-12-07-0015-runs-plan': {
+      async up(db: Kysely<unknown>) {
+        // The run's bandwidth plan (runs/plan.ts), JSON, computed when it starts: bytes per path, the
+        // seconds planned, the binding limit, whether it fits its window. Null: a run from before.
+        await db.schema.alterTable('runs').addColumn('plan', 'text').execute();
+      },
+    },
     '2026-12-07-0016-driver-packs': {
       async up(db: Kysely<unknown>) {
         // Driver packs (services/drivers): a tar of .inf drivers matched to PCs by DMI vendor and model

@@ -248,6 +248,8 @@ export interface RunTable {
   mcast_beat: Timestamp | null;
   /** JSON: the sender's report once the session ended. */
   mcast_outcome: string | null;
+  /** JSON: the bandwidth plan made when the run started (runs/plan.ts); null: none (a run from before, or one that did not start). */
+  plan: string | null;
 }
 
 /** One PC of a run: its state in the per-PC pipeline (runs/pipeline.ts) and what it did. */

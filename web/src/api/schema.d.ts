@@ -3374,7 +3374,7 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * How long a run should take: from the version's used bytes and past PCs' durations (this version's, else their restore rate), in waves of maxParallel
+         * How long a run should take: from the version's used bytes and past PCs' durations (this version's, else their restore rate), in waves of maxParallel; and its bandwidth plan (bytes per path over the server link, the binding limit, whether it fits a window)
          * @description Needs the **viewer** role or higher.
          */
         get: {
@@ -3384,6 +3384,10 @@ export interface paths {
                     version?: string;
                     pcs: string;
                     maxParallel?: string;
+                    /** @description as the run would be asked (default auto) */
+                    transport?: "auto" | "unicast" | "multicast";
+                    /** @description the window's end, for whether the plan fits it */
+                    windowEndsAt?: string;
                 };
                 header?: never;
                 path?: never;
@@ -7821,6 +7825,7 @@ export interface components {
                     } | null;
                 } | null;
             } | null;
+            plan: components["schemas"]["RunPlan"];
             pcs: components["schemas"]["RunPc"][];
         };
         RunWarning: {
@@ -7838,6 +7843,95 @@ export interface components {
                 en: string;
             };
         };
+        /** @description a run's bandwidth plan: how long it should take, what limits it, whether it fits its window. In a run: planned when it started (null: a run from before, or one that did not start); in the estimate: as if every PC needed the whole version (a run's PCs whose disks hold most of it take the differential path: less) */
+        RunPlan: {
+            pcs: number;
+            /** @description per path: PCs and the stored bytes they move over the server link (multicast: the stream, once) */
+            paths: {
+                differential: {
+                    pcs: number;
+                    bytes: number;
+                };
+                multicast: {
+                    pcs: number;
+                    bytes: number;
+                };
+                unicast: {
+                    pcs: number;
+                    bytes: number;
+                };
+            };
+            totalBytes: number;
+            /** @description the whole run, planned */
+            seconds: number;
+            /** @description each limit in seconds (null: does not apply); the run takes the longest */
+            limits: {
+                perPc: number;
+                serverLink: number | null;
+                multicastCap: number | null;
+            };
+            /**
+             * @description the binding limit
+             * @enum {string}
+             */
+            bound: "per_pc" | "server_link" | "multicast_cap" | "none";
+            /** @description one PC restoring the whole version, from past PCs */
+            perPc: {
+                seconds: number;
+                /** @enum {string} */
+                basis: "same_version" | "throughput" | "default";
+                samples: number;
+            };
+            /** @description the server link rate used: ROOMCAST_SERVER_LINK_RATE, else past multicast streams, else 1 Gbit/s */
+            rate: {
+                bytesPerSecond: number;
+                /** @enum {string} */
+                source: "configured" | "measured" | "default";
+                samples: number;
+            };
+            /** @description bytes per second (ROOMCAST_MULTICAST_MAX_BITRATE) */
+            multicastCap: number | null;
+            /** @description null: no window */
+            window: {
+                seconds: number | null;
+                fits: boolean | null;
+                marginSeconds: number | null;
+            };
+            reasons: {
+                rate: {
+                    code: string;
+                    params: {
+                        [key: string]: string | number;
+                    };
+                    en: string;
+                    fr: string;
+                };
+                bound: {
+                    code: string;
+                    params: {
+                        [key: string]: string | number;
+                    };
+                    en: string;
+                    fr: string;
+                };
+                window: {
+                    code: string;
+                    params: {
+                        [key: string]: string | number;
+                    };
+                    en: string;
+                    fr: string;
+                };
+                overflow: {
+                    code: string;
+                    params: {
+                        [key: string]: string | number;
+                    };
+                    en: string;
+                    fr: string;
+                } | null;
+            };
+        } | null;
         RunPc: {
             id: number;
             /** @description null once the PC was removed from the inventory */
@@ -7910,6 +8004,7 @@ export interface components {
             usedBytes: number;
             /** @description the version number the run would restore */
             version: number;
+            plan: components["schemas"]["RunPlan"];
             /** @description the version's Windows is not (or may not be) generalized and would go to several PCs: a run needs acknowledge: true for image_not_generalized */
             warnings: components["schemas"]["RunWarning"][];
         };
@@ -8002,6 +8097,45 @@ export interface components {
                         fr: string;
                     }[];
                 } | null;
+            } | null;
+            /** @description the bandwidth plan made when the run started, against what it took (null: none) */
+            plan: {
+                plannedSeconds: number;
+                /** @description null: still running */
+                actualSeconds: number | null;
+                /** @enum {string} */
+                bound: "per_pc" | "server_link" | "multicast_cap" | "none";
+                /** @description whether the plan fitted the window (null: no window) */
+                fits: boolean | null;
+                totalBytes: number;
+                words: {
+                    bound: {
+                        code: string;
+                        fr: string;
+                        en: string;
+                    };
+                    rate: {
+                        code: string;
+                        fr: string;
+                        en: string;
+                    };
+                    window: {
+                        code: string;
+                        fr: string;
+                        en: string;
+                    };
+                    overflow: {
+                        code: string;
+                        fr: string;
+                        en: string;
+                    } | null;
+                    /** @description planned against what it took (null: still running) */
+                    actual: {
+                        code: string;
+                        fr: string;
+                        en: string;
+                    } | null;
+                };
             } | null;
             pcs: {
                 id: number;

@@ -31,6 +31,7 @@ export const enRuns: Record<keyof typeof frRuns, Message> = {
   'estimate.default': 'No earlier restore: a cautious estimate from the image size.',
   'estimate.waves': { one: 'In {count} wave.', other: 'In {count} waves (PCs restored in groups).' },
   'estimate.unavailable': 'No time estimate available.',
+  'run.plan': 'Planned: about {duration}, {size} to move over the server link',
 
   'at.tonight': 'tonight at {time}',
   'at.today': 'today at {time}',

@@ -28,6 +28,7 @@ export const frRuns = {
   'estimate.default': 'Aucune restauration passée : estimation prudente à partir de la taille de l’image.',
   'estimate.waves': { one: 'En {count} vague.', other: 'En {count} vagues (PC restaurés par groupes).' },
   'estimate.unavailable': 'Durée estimée indisponible.',
+  'run.plan': 'Prévu : environ {duration}, {size} à transférer par le lien du serveur',
 
   'at.tonight': 'ce soir à {time}',
   'at.today': 'aujourd’hui à {time}',

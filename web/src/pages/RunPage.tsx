@@ -45,6 +45,7 @@ export function RunPage() {
           <LiveBadge status={live} />
         </p>
       )}
+      {report.data.plan && <PlanLine plan={report.data.plan} />}
       {run.why && (
         <p className="notice" data-testid="run-why">
           {run.state === 'not_started' ? t('runActions.notStarted', { why: lang === 'fr' ? run.why.fr : run.why.en }) : lang === 'fr' ? run.why.fr : run.why.en}
@@ -91,6 +92,27 @@ export function RunPage() {
         </table>
       </TableWrap>
     </section>
+  );
+}
+
+type Words = { fr: string; en: string };
+
+/** The run's bandwidth plan: how long it should take and what limits it; once ended, planned against what it took. */
+function PlanLine({ plan }: { plan: { plannedSeconds: number; fits: boolean | null; totalBytes: number; words: { bound: Words; rate: Words; window: Words; overflow: Words | null; actual: Words | null } } }) {
+  const { t, lang, duration } = useI18n();
+  const say = (w: Words) => (lang === 'fr' ? w.fr : w.en);
+  const w = plan.words;
+  const size = plan.totalBytes >= 1e9 ? `${(plan.totalBytes / 1e9).toFixed(1)} GB` : mb(plan.totalBytes);
+  return (
+    <p data-testid="run-plan" data-fits={plan.fits === null ? '' : String(plan.fits)} className={plan.fits === false && !w.actual ? 'notice' : undefined}>
+      {t('run.plan', { duration: duration(plan.plannedSeconds), size })}
+      {' · '}
+      {say(w.actual ?? w.window)}
+      <br />
+      <small>
+        {[w.actual ? w.window : null, w.bound, w.rate, w.overflow].flatMap((x) => (x ? [say(x)] : [])).join(' · ')}
+      </small>
+    </p>
   );
 }
 
