@@ -17,6 +17,7 @@ import { AppError, notFound } from '../core/errors.js';
 import type { TaskService } from '../tasks/service.js';
 import { RestoreParamsSchema } from './kinds.js';
 import { ANSWER_DEFAULTS, ANSWER_VARIABLES, checkTemplate, DEFAULT_TEMPLATE, renderAnswerFile, type AnswerValues } from './unattend.js';
+import { AdminPasswords } from './admin-passwords.js';
 import { ANSWER_FILE_DRIVER_PATH } from './driver-pack.js';
 
 export interface AnswerFileInput {
@@ -27,6 +28,8 @@ export interface AnswerFileInput {
   domain?: { name: string; ou?: string | null; joinUser: string; joinPassword?: string } | null;
   /** Left out: kept; null: removed. */
   adminPassword?: string | null;
+  /** true: each PC gets a random password of its own (admin-passwords.ts) instead of adminPassword. */
+  adminPasswordPerPc?: boolean;
   agentCommand?: string | null;
   locale?: string;
   inputLocale?: string;
@@ -42,6 +45,7 @@ export interface AnswerFileView {
   workgroup: string | null;
   domain: { name: string; ou: string | null; joinUser: string; joinPassword: { set: boolean } } | null;
   adminPassword: { set: boolean };
+  adminPasswordPerPc: boolean;
   agentCommand: string | null;
   locale: string;
   inputLocale: string;
@@ -63,7 +67,12 @@ export class AnswerFiles {
     private readonly key: () => Buffer,
     /** Whether a driver pack matches this PC's model now (drivers/service.ts); the client copies it to ANSWER_FILE_DRIVER_PATH. */
     private readonly hasDriverPack: (hostId: number) => Promise<boolean> = async () => false,
-  ) {}
+  ) {
+    this.adminPasswords = new AdminPasswords(db, key);
+  }
+
+  /** The PCs' own local Administrator passwords, when an image's answer file gives one per PC. */
+  readonly adminPasswords: AdminPasswords;
 
   private row(imageId: number, db: Kysely<DB> = this.db) {
     return db.selectFrom('image_answer_files').selectAll().where('image_id', '=', imageId).executeTakeFirst();
@@ -85,6 +94,7 @@ export class AnswerFiles {
       workgroup: r ? r.workgroup : ANSWER_DEFAULTS.workgroup,
       domain: r?.domain_name ? { name: r.domain_name, ou: r.domain_ou, joinUser: r.domain_join_user ?? '', joinPassword: { set: r.domain_join_password !== null } } : null,
       adminPassword: { set: Boolean(r?.admin_password) },
+      adminPasswordPerPc: Boolean(r?.admin_password_per_pc),
       agentCommand: r?.agent_command ?? null,
       locale: r?.locale ?? ANSWER_DEFAULTS.locale,
       inputLocale: r?.input_locale ?? ANSWER_DEFAULTS.inputLocale,
@@ -122,6 +132,7 @@ export class AnswerFiles {
         domain_join_user: input.domain?.joinUser ?? null,
         domain_join_password: joinPassword,
         admin_password: adminPassword,
+        admin_password_per_pc: input.adminPasswordPerPc ? 1 : 0,
         agent_command: input.agentCommand ?? null,
         locale: input.locale ?? ANSWER_DEFAULTS.locale,
         input_locale: input.inputLocale ?? ANSWER_DEFAULTS.inputLocale,
@@ -143,6 +154,7 @@ export class AnswerFiles {
           enabled: input.enabled,
           template: input.template == null ? 'default' : 'custom',
           workgroup: values.workgroup,
+          adminPasswordPerPc: Boolean(input.adminPasswordPerPc),
           domain: input.domain ? { name: input.domain.name, ou: input.domain.ou ?? null, joinUser: input.domain.joinUser } : null,
           ...(secrets.length ? { secrets } : {}),
         },
@@ -183,7 +195,7 @@ export class AnswerFiles {
       locale: r.locale ?? ANSWER_DEFAULTS.locale,
       inputLocale: r.input_locale ?? ANSWER_DEFAULTS.inputLocale,
       timeZone: r.time_zone ?? ANSWER_DEFAULTS.timeZone,
-      adminPassword: open(r.admin_password, 'adminPassword'),
+      adminPassword: r.admin_password_per_pc ? await this.adminPasswords.issue(task.host_id, task.id) : open(r.admin_password, 'adminPassword'),
       agentCommand: r.agent_command,
       driverPath: (await this.hasDriverPack(task.host_id)) ? ANSWER_FILE_DRIVER_PATH : null,
     };

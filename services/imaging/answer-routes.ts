@@ -27,6 +27,7 @@ const InputSchema = z
       .optional()
       .describe('the domain to join in the specialize pass (null: a workgroup)'),
     adminPassword: secret.nullable().optional().describe('the local Administrator password, write-only; left out: kept; null: removed'),
+    adminPasswordPerPc: z.boolean().optional().describe('true: each PC gets a random local Administrator password of its own (shown to technicians on demand, audited) instead of adminPassword'),
     agentCommand: text(1000).nullable().optional().describe('the command run at the first logon (it will start the roomcast agent)'),
     locale: z.string().regex(/^[a-z]{2,3}-[A-Z]{2}$/, { error: 'a locale such as fr-FR' }).optional(),
     inputLocale: z.string().regex(/^[0-9a-fA-F]{4}:[0-9a-fA-F]{8}(;[0-9a-fA-F]{4}:[0-9a-fA-F]{8})*$/, { error: 'keyboards such as 040c:0000040c' }).optional(),
@@ -44,6 +45,7 @@ const ViewSchema = z
     workgroup: z.string().nullable(),
     domain: z.object({ name: z.string(), ou: z.string().nullable(), joinUser: z.string(), joinPassword: SetSchema }).nullable(),
     adminPassword: SetSchema,
+    adminPasswordPerPc: z.boolean(),
     agentCommand: z.string().nullable(),
     locale: z.string(),
     inputLocale: z.string(),
@@ -53,8 +55,44 @@ const ViewSchema = z
   })
   .meta({ id: 'AnswerFile' });
 
+const StatusSchema = z
+  .object({
+    hostId: z.number().int(),
+    set: z.boolean().describe('whether roomcast gave this PC a local Administrator password of its own'),
+    setAt: z.string().nullable(),
+    taskId: z.number().int().nullable().describe('the restore task whose answer file carried it'),
+    previous: z.object({ setAt: z.string(), taskId: z.number().int().nullable() }).nullable(),
+  })
+  .meta({ id: 'AdminPasswordStatus' });
+
+const RevealSchema = z
+  .object({
+    hostId: z.number().int(),
+    hostName: z.string(),
+    password: z.string(),
+    setAt: z.string(),
+    taskId: z.number().int().nullable(),
+    previous: z.object({ password: z.string(), setAt: z.string(), taskId: z.number().int().nullable() }).nullable().describe('the one before: the PC still has it when its newest restore stopped before Windows started'),
+  })
+  .meta({ id: 'AdminPasswordReveal' });
+
 export function answerFileRoutes(answers: AnswerFiles): AnyRoute[] {
   return [
+    defineRoute({
+      method: 'get', path: '/api/v1/hosts/:id/admin-password', tag: 'inventory', access: 'technician',
+      summary: "Whether the PC has a local Administrator password of its own from roomcast, and when it was given (never the password)",
+      params: idParam, response: StatusSchema, errors: { 404: 'not_found' },
+      handler: ({ params }) => answers.adminPasswords.status(params.id),
+    }),
+    defineRoute({
+      method: 'post', path: '/api/v1/hosts/:id/admin-password/reveal', tag: 'inventory', access: 'technician',
+      summary: "Show the PC's local Administrator password (and the one before); every showing is written to the audit log",
+      params: idParam, response: RevealSchema, errors: { 404: 'not_found | admin_password_none', 409: 'secret_undecryptable' },
+      handler: async ({ auth, params, res }) => {
+        res.set('Cache-Control', 'no-store');
+        return answers.adminPasswords.reveal(auth!.actor, params.id);
+      },
+    }),
     defineRoute({
       method: 'get', path: '/api/v1/images/:id/answer-file', tag: 'images', access: 'technician',
       summary: "The image's Windows answer file settings (passwords only as { set })", params: idParam, response: ViewSchema, errors: { 404: 'not_found' },

@@ -76,6 +76,7 @@ describe('one writer per table', () => {
     image_versions: 'services/imaging/repository.ts',
     image_version_chunks: 'services/imaging/repository.ts',
     image_answer_files: 'services/imaging/answer-files.ts',
+    host_admin_passwords: 'services/imaging/admin-passwords.ts',
     chunks: 'services/imaging/store.ts',
     alerts: 'services/alerts/repository.ts',
     runs: 'services/runs/repository.ts',

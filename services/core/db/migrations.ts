@@ -385,5 +385,15 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
           .execute();
       },
     },
+    '2026-12-07-0017-host-admin-passwords': {
+      async up(db: Kysely<unknown>) {
+        // Per-PC local Administrator passwords (imaging/admin-passwords.ts): an answer file may ask for
+        // them; each PC's newest one and the one before, sealed (core/crypto.ts), with the task that gave it.
+        await db.schema.alterTable('image_answer_files').addColumn('admin_password_per_pc', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+        let t = db.schema.createTable('host_admin_passwords').addColumn('host_id', 'integer', (c) => c.primaryKey().references('hosts.id').onDelete('cascade'));
+        t = t.addColumn('password', 'text', (c) => c.notNull()).addColumn('set_at', 'text', (c) => c.notNull()).addColumn('task_id', 'integer');
+        await t.addColumn('previous_password', 'text').addColumn('previous_set_at', 'text').addColumn('previous_task_id', 'integer').execute();
+      },
+    },
   };
 }

@@ -1,5 +1,5 @@
-// Table types of what makes a restored Windows ready (issue 15): an image's answer file, driver
-// packs. Split from schema.ts only for its length; the DB interface there names every table.
+// Table types of what makes a restored Windows ready (issue 15): an image's answer file, per-PC
+// local Administrator passwords, driver packs. Split from schema.ts only for its length; the DB interface there names every table.
 import type { ColumnType, Generated } from 'kysely';
 
 type Timestamp = string;
@@ -8,6 +8,8 @@ type Timestamp = string;
 export interface ImageAnswerFileTable {
   image_id: number;
   enabled: Generated<number>;
+  /** 1: each PC gets a random local Administrator password of its own (imaging/admin-passwords.ts) instead of admin_password. */
+  admin_password_per_pc: Generated<number>;
   template: string | null;
   workgroup: string | null;
   domain_name: string | null;
@@ -21,6 +23,17 @@ export interface ImageAnswerFileTable {
   time_zone: string | null;
   updated_by: string;
   updated_at: string;
+}
+
+/** A PC's local Administrator password given by its newest answer file, and the one before (imaging/admin-passwords.ts), sealed. */
+export interface HostAdminPasswordTable {
+  host_id: number;
+  password: string;
+  set_at: Timestamp;
+  task_id: number | null;
+  previous_password: string | null;
+  previous_set_at: Timestamp | null;
+  previous_task_id: number | null;
 }
 
 /** A driver pack (services/drivers): its match rule, declared size and SHA-256, and what it unpacked to. */

@@ -1,7 +1,7 @@
 // Table types shared by every query. Timestamps are ISO-8601 UTC strings and JSON is text in both
 // dialects, so SQLite and PostgreSQL return the same shapes and the same queries serve both.
 import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely';
-import type { DriverPackTable, ImageAnswerFileTable } from './schema-windows.js';
+import type { DriverPackTable, HostAdminPasswordTable, ImageAnswerFileTable } from './schema-windows.js';
 
 export type Timestamp = string;
 
@@ -345,6 +345,7 @@ export interface DB {
   tasks: TaskTable;
   images: ImageTable;
   image_answer_files: ImageAnswerFileTable;
+  host_admin_passwords: HostAdminPasswordTable;
   image_versions: ImageVersionTable;
   image_version_chunks: ImageVersionChunkTable;
   chunks: ChunkTable;
@@ -376,4 +377,4 @@ export type RunPcEvent = Selectable<RunPcEventTable>;
 export type Schedule = Selectable<ScheduleTable>;
 export type ScheduleFire = Selectable<ScheduleFireTable>;
 export type { ColumnType };
-export type { DriverPackTable, ImageAnswerFileTable } from './schema-windows.js';
+export type { DriverPackTable, HostAdminPasswordTable, ImageAnswerFileTable } from './schema-windows.js';

@@ -8,7 +8,7 @@ export const AUDIT_ACTIONS = [
   'room.create', 'room.update', 'room.delete', 'host.create', 'host.update', 'host.delete', 'host.move', 'host.register', 'hosts.import',
   'boot.registration_open', 'boot.registration_close', 'image.create', 'image.gc', 'image.version.capture', 'image.version.recapture',
   'image.version.publish', 'image.version.update', 'image.version.verify', 'image.version.repair', 'image.version.damage', 'image.version.fail',
-  'image.version.delete', 'image.answer_file.update', 'image.answer_file.delete', 'task.create', 'task.start', 'task.done', 'task.failed', 'task.cancel', 'run.start', 'run.cancel', 'run.pc.cancel',
+  'image.version.delete', 'image.answer_file.update', 'image.answer_file.delete', 'host.admin_password.show', 'task.create', 'task.start', 'task.done', 'task.failed', 'task.cancel', 'run.start', 'run.cancel', 'run.pc.cancel',
   'schedule.create', 'schedule.update', 'schedule.delete', 'alert.acknowledge', 'driver_pack.create', 'driver_pack.rule', 'driver_pack.delete',
   // alerts, written to the log as they are raised
   'boot.identity_mismatch', 'boot.claim_refused', 'boot.token_elsewhere', 'image.version.damaged',

@@ -18,7 +18,7 @@ export const PROBLEM_CODES = [
   // images and versions
   'bad_image_name', 'duplicate_image', 'unknown_image', 'unknown_version', 'image_required', 'image_gone', 'no_ready_version', 'version_not_ready',
   'version_damaged', 'version_in_use', 'version_capturing', 'insufficient_storage', 'store_unavailable', 'one_host_per_capture',
-  'bad_answer_template', 'bad_answer_value', 'answer_file_none', 'secret_undecryptable',
+  'bad_answer_template', 'bad_answer_value', 'answer_file_none', 'secret_undecryptable', 'admin_password_none',
   // runs, schedules, tasks
   'in_another_run', 'not_in_room', 'empty_room', 'wake_not_configured', 'bad_steps', 'bad_options', 'bad_cron', 'bad_window', 'bad_time_zone',
   'window_over', 'once_too_far', 'run_running', 'nothing_to_retry', 'run_finished', 'run_pc_finished', 'run_pc_busy', 'unknown_kind',

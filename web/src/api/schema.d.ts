@@ -2855,6 +2855,169 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/hosts/{id}/admin-password": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Whether the PC has a local Administrator password of its own from roomcast, and when it was given (never the password)
+         * @description Needs the **technician** role or higher.
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["AdminPasswordStatus"];
+                    };
+                };
+                /** @description validation_failed: the input does not match the schema */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description unauthenticated: no valid session or token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description forbidden: needs the technician role (or csrf_failed, password_change_required) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description not_found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/hosts/{id}/admin-password/reveal": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Show the PC's local Administrator password (and the one before); every showing is written to the audit log
+         * @description Needs the **technician** role or higher.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["AdminPasswordReveal"];
+                    };
+                };
+                /** @description validation_failed: the input does not match the schema */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description unauthenticated: no valid session or token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description forbidden: needs the technician role (or csrf_failed, password_change_required) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description not_found | admin_password_none */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description secret_undecryptable */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/images/{id}/answer-file": {
         parameters: {
             query?: never;
@@ -2958,6 +3121,8 @@ export interface paths {
                         } | null;
                         /** @description the local Administrator password, write-only; left out: kept; null: removed */
                         adminPassword?: string | null;
+                        /** @description true: each PC gets a random local Administrator password of its own (shown to technicians on demand, audited) instead of adminPassword */
+                        adminPasswordPerPc?: boolean;
                         /** @description the command run at the first logon (it will start the roomcast agent) */
                         agentCommand?: string | null;
                         locale?: string;
@@ -7711,6 +7876,31 @@ export interface components {
             manifests: number;
             abandonedCaptures: number;
         };
+        AdminPasswordStatus: {
+            hostId: number;
+            /** @description whether roomcast gave this PC a local Administrator password of its own */
+            set: boolean;
+            setAt: string | null;
+            /** @description the restore task whose answer file carried it */
+            taskId: number | null;
+            previous: {
+                setAt: string;
+                taskId: number | null;
+            } | null;
+        };
+        AdminPasswordReveal: {
+            hostId: number;
+            hostName: string;
+            password: string;
+            setAt: string;
+            taskId: number | null;
+            /** @description the one before: the PC still has it when its newest restore stopped before Windows started */
+            previous: {
+                password: string;
+                setAt: string;
+                taskId: number | null;
+            } | null;
+        };
         AnswerFile: {
             imageId: number;
             enabled: boolean;
@@ -7736,6 +7926,7 @@ export interface components {
                 /** @description whether a value is stored (it is never shown) */
                 set: boolean;
             };
+            adminPasswordPerPc: boolean;
             agentCommand: string | null;
             locale: string;
             inputLocale: string;
