@@ -115,6 +115,8 @@ describe.runIf(hasChromium)('web UI: inventory, PC, images and system pages', ()
         error: '3 chunks are missing from the store', created_at: week, published_at: week,
       })
       .execute();
+    // Its own local Administrator password, given by the answer file of a restore (imaging/admin-passwords.ts).
+    const password = await app.container.answers.adminPasswords.issue(b01.id, 4242);
     await page.getByRole('navigation').getByRole('link', { name: 'Salles' }).click();
     await page.getByRole('link', { name: 'B204' }).click();
     await page.getByRole('heading', { name: 'B204' }).waitFor();
@@ -132,6 +134,14 @@ describe.runIf(hasChromium)('web UI: inventory, PC, images and system pages', ()
     expect(await page.getByTestId('last-error').textContent()).toContain('Détail donné par le serveur (en anglais) : no disk');
     await page.getByRole('button', { name: 'Lancer la capture' }).waitFor();
     await checkPage(page, 'pc');
+    // Shown on demand only, and the showing is in the audit log.
+    expect(await page.getByTestId('admin-password-value').count()).toBe(0);
+    await page.getByText('Chaque affichage est inscrit au journal d’audit, à votre nom.').waitFor();
+    await page.getByRole('button', { name: 'Afficher le mot de passe' }).click();
+    expect(await page.getByTestId('admin-password-value').textContent()).toBe(password);
+    expect((await app.container.database.db.selectFrom('audit_log').select('action').where('action', '=', 'host.admin_password.show').execute()).length).toBe(1);
+    await page.getByRole('button', { name: 'Masquer' }).click();
+    expect(await page.getByTestId('admin-password-value').count()).toBe(0);
     // Restore reuses the room's dialog, on this one PC (no ready image here: it says so).
     await page.getByRole('button', { name: 'Restaurer ce PC' }).click();
     await page.getByTestId('restore-dialog').getByText('Aucune image prête').waitFor();
@@ -238,6 +248,7 @@ describe.runIf(hasChromium)('web UI: inventory, PC, images and system pages', ()
     await page.getByRole('heading', { name: 'PC B204-01' }).waitFor();
     expect(await page.getByRole('button', { name: 'Restaurer ce PC' }).count()).toBe(0);
     expect(await page.getByRole('button', { name: 'Lancer la capture' }).count()).toBe(0);
+    expect(await page.getByRole('button', { name: 'Afficher le mot de passe' }).count()).toBe(0);
 
     await page.goto('/system');
     await page.getByRole('alert').filter({ hasText: 'Votre compte n’a pas le droit de faire cela.' }).waitFor();

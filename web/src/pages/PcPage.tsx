@@ -7,6 +7,7 @@ import { Link, useParams } from 'react-router';
 import { formatBytes, useHasRole, useHost, useHostTasks, type Task } from '../api/admin.js';
 import { api, call, type Host } from '../api/client.js';
 import { useRoom } from '../api/queries.js';
+import { AdminPassword } from '../components/AdminPassword.js';
 import { CaptureForm } from '../components/CaptureForm.js';
 import { Problem } from '../components/Problem.js';
 import { RestoreDialog } from '../components/RestoreDialog.js';
@@ -163,6 +164,8 @@ export function PcPage() {
           )}
           <h3>{t('pc.capture')}</h3>
           <CaptureForm host={h} />
+          <h3>{t('pc.adminPasswordTitle')}</h3>
+          <AdminPassword hostId={h.id} />
         </section>
       )}
       <section aria-labelledby="history-title">
