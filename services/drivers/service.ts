@@ -20,7 +20,7 @@ import { writeAudit, type Actor } from '../core/audit.js';
 import type { MachineAuth } from '../core/auth.js';
 import type { DB } from '../core/db/index.js';
 import { AppError, conflict, notFound } from '../core/errors.js';
-import { packFolder, readTar, TarError, type DriverMatch } from '../imaging/driver-pack.js';
+import { fsyncPath, packFolder, TarError, unpackTar, type DriverMatch } from '../imaging/driver-pack.js';
 import type { HostRepository } from '../inventory/hosts.js';
 import type { TaskService } from '../tasks/service.js';
 import { matchPack, systemFacts } from './match.js';
@@ -37,15 +37,6 @@ export interface NewPack {
 const MAX_ENTRIES = 200_000;
 const full = (err: unknown) => (err as NodeJS.ErrnoException).code === 'ENOSPC' || (err as NodeJS.ErrnoException).code === 'EDQUOT';
 const noSpace = (dir: string, what: string) => new AppError(507, 'insufficient_storage', `the appliance's disk is full (${dir}): ${what}. Free some space (old image versions, packs no longer used), then resume the upload`);
-
-async function fsyncPath(p: string): Promise<void> {
-  const fh = await fs.promises.open(p, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
 
 export class DriverPackService {
   readonly repo: DriverPackRepository;
@@ -214,41 +205,20 @@ export class DriverPackService {
   }
 
   private async unpack(archive: string, into: string): Promise<{ files: number; unpackedBytes: number }> {
-    const dirs = new Set<string>([path.dirname(into), into]);
-    await fs.promises.mkdir(into, { recursive: true });
-    let files = 0;
-    let bytes = 0;
-    let infs = 0;
+    let got: { names: string[]; bytes: number };
     try {
-      await readTar(fs.createReadStream(archive), async (e, data) => {
-        if (files + dirs.size > MAX_ENTRIES) throw new TarError(`the archive holds more than ${MAX_ENTRIES} entries`, 'tar_bad_entry');
-        const dest = path.join(into, e.name);
-        if (e.type === 'dir') {
-          await fs.promises.mkdir(dest, { recursive: true });
-          dirs.add(dest);
-          return;
-        }
-        await fs.promises.mkdir(path.dirname(dest), { recursive: true });
-        dirs.add(path.dirname(dest));
-        const fh = await fs.promises.open(dest, 'w');
-        try {
-          for await (const piece of data) await fh.write(piece);
-          await fh.sync();
-        } finally {
-          await fh.close();
-        }
-        files++;
-        bytes += e.size;
-        if (/\.inf$/i.test(e.name)) infs++;
+      got = await unpackTar(fs.createReadStream(archive), into, (_e, before) => {
+        if (before >= MAX_ENTRIES) throw new TarError(`the archive holds more than ${MAX_ENTRIES} entries`, 'tar_bad_entry');
       });
     } catch (err) {
       if (!(err instanceof TarError)) throw err;
       const code = { tar_unsafe_path: 'driver_pack_unsafe_path', tar_bad_entry: 'driver_pack_bad_entry', tar_damaged: 'driver_pack_not_tar' }[err.code];
       throw new AppError(422, code, err.message);
     }
-    if (infs === 0) throw new AppError(422, 'driver_pack_no_inf', `the archive holds ${files} files and no .inf: a driver pack is a folder of drivers as Windows installs them (.inf, .sys, .cat); pack the extracted drivers, not the vendor's installer`);
-    for (const d of [...dirs].sort((a, b) => b.length - a.length)) await fsyncPath(d);
-    return { files, unpackedBytes: bytes };
+    const files = got.names.length;
+    if (!got.names.some((n) => /\.inf$/i.test(n))) throw new AppError(422, 'driver_pack_no_inf', `the archive holds ${files} files and no .inf: a driver pack is a folder of drivers as Windows installs them (.inf, .sys, .cat); pack the extracted drivers, not the vendor's installer`);
+    await fsyncPath(path.dirname(into));
+    return { files, unpackedBytes: got.bytes };
   }
 
   /** The pack a host would get now, and why (the PC page). */

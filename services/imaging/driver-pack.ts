@@ -8,9 +8,12 @@
 // be read from its end (its central directory), which a download or an upload in progress does not have.
 // Only regular files and folders are taken; a link, a device, an absolute name or one with `..` is refused.
 //
-// In the restored Windows, every pack goes under C:\Drivers\roomcast\<folder>; the answer file names
-// C:\Drivers\roomcast in Microsoft-Windows-PnpCustomizationsNonWinPE / DriverPaths / PathAndCredentials
-// (Windows searches its subfolders), so that Windows installs them during its specialize pass.
+// In the restored Windows, every pack goes under C:\Drivers\roomcast\<folder>; the answer file's
+// specialize pass installs what is there with `pnputil /add-driver …\*.inf /subdirs /install`
+// (unattend.ts: PnpCustomizationsNonWinPE's DriverPaths are read only in passes a sysprepped image's
+// first start does not run).
+import fs from 'node:fs/promises';
+import path from 'node:path';
 import { createGunzip } from 'node:zlib';
 import { Readable } from 'node:stream';
 import { z } from 'zod';
@@ -189,4 +192,48 @@ async function walkTar(source: AsyncIterable<Buffer>, onEntry: (entry: TarEntry,
     if (!consumed || left > 0) for await (const _ of data()) void _; // the caller skipped the data
     if (padded > size && !(await pull.exact(padded - size))) throw new TarError('the archive ends in the middle (it was cut short): upload the whole file', 'tar_damaged');
   }
+}
+
+/** fsync of a file or a folder (a folder: its entries are on the disk). */
+export async function fsyncPath(p: string): Promise<void> {
+  const fh = await fs.open(p, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * Unpacks a tar stream into `into` (made if missing): folders made, each file written and fsynced, then
+ * every folder written to fsynced, deepest first. `check` sees each entry first (with how many came
+ * before) and refuses it by throwing. Returns the files' names and their bytes.
+ */
+export async function unpackTar(source: AsyncIterable<Buffer>, into: string, check: (entry: TarEntry, before: number) => void = () => undefined): Promise<{ names: string[]; bytes: number }> {
+  const dirs = new Set<string>([into]);
+  const names: string[] = [];
+  let bytes = 0;
+  await fs.mkdir(into, { recursive: true });
+  await readTar(source, async (e, data) => {
+    check(e, names.length + dirs.size);
+    const dest = path.join(into, e.name);
+    if (e.type === 'dir') {
+      await fs.mkdir(dest, { recursive: true });
+      dirs.add(dest);
+      return;
+    }
+    await fs.mkdir(path.dirname(dest), { recursive: true });
+    dirs.add(path.dirname(dest));
+    const fh = await fs.open(dest, 'w');
+    try {
+      for await (const piece of data) await fh.write(piece);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    names.push(e.name);
+    bytes += e.size;
+  });
+  for (const d of [...dirs].sort((a, b) => b.length - a.length)) await fsyncPath(d);
+  return { names, bytes };
 }

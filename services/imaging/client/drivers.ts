@@ -19,7 +19,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { DRIVERS_ROOT, readTar, TarError, type DriverMatch } from '../driver-pack.js';
+import { DRIVERS_ROOT, fsyncPath, TarError, unpackTar, type DriverMatch } from '../driver-pack.js';
 import type { Manifest } from '../format.js';
 import type { ImagingApi } from './api.js';
 import { findCaseless } from './identity.js';
@@ -32,15 +32,6 @@ export type DriversReport =
 
 const SYSTEM_HIVE = ['Windows', 'System32', 'config', 'SYSTEM'];
 
-async function fsyncPath(p: string): Promise<void> {
-  const fh = await fs.open(p, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
-
 /** Unpacks a pack's archive (checked against `sha256` and `size` as it streams) into `into`. */
 export async function unpackPack(source: AsyncIterable<Buffer>, into: string, sha256: string, size: number): Promise<{ files: number; bytes: number }> {
   const hash = createHash('sha256');
@@ -52,41 +43,19 @@ export async function unpackPack(source: AsyncIterable<Buffer>, into: string, sh
       yield piece;
     }
   })();
-  const dirs = new Set<string>([into]);
-  let files = 0;
-  let bytes = 0;
-  await fs.mkdir(into, { recursive: true });
+  let got: { names: string[]; bytes: number };
   try {
-    await readTar(tee, async (e, data) => {
-      const dest = path.join(into, e.name);
-      if (e.type === 'dir') {
-        await fs.mkdir(dest, { recursive: true });
-        dirs.add(dest);
-        return;
-      }
-      await fs.mkdir(path.dirname(dest), { recursive: true });
-      dirs.add(path.dirname(dest));
-      const fh = await fs.open(dest, 'w');
-      try {
-        for await (const piece of data) await fh.write(piece);
-        await fh.sync();
-      } finally {
-        await fh.close();
-      }
-      files++;
-      bytes += e.size;
-    });
+    got = await unpackTar(tee, into);
     for await (const _ of tee) void _; // the archive's padding after its end block: hashed too
   } catch (err) {
     if (err instanceof TarError) throw new ClientError(`the driver pack's archive was refused: ${err.message}`, 'drivers_bad_archive');
     throw err;
   }
-  const got = hash.digest('hex');
-  if (received !== size || got !== sha256) {
-    throw new ClientError(`the driver pack's archive arrived as ${received} bytes hashing to ${got}, not the ${size} bytes of SHA-256 ${sha256}: it was damaged on the way; restore the PC again`, 'drivers_hash_mismatch');
+  const got256 = hash.digest('hex');
+  if (received !== size || got256 !== sha256) {
+    throw new ClientError(`the driver pack's archive arrived as ${received} bytes hashing to ${got256}, not the ${size} bytes of SHA-256 ${sha256}: it was damaged on the way; restore the PC again`, 'drivers_hash_mismatch');
   }
-  for (const d of [...dirs].sort((a, b) => b.length - a.length)) await fsyncPath(d);
-  return { files, bytes };
+  return { files: got.names.length, bytes: got.bytes };
 }
 
 /** Copies the PC's driver pack into the restored Windows. Null: this api offers no driver packs. */
