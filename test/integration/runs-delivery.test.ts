@@ -8,7 +8,7 @@ import { RoomRepository } from '../../services/inventory/rooms.js';
 import { RunRepository } from '../../services/runs/repository.js';
 import { RunService } from '../../services/runs/service.js';
 import { DIALECTS } from '../support/env.js';
-import { machineOf } from '../support/runs.js';
+import { machineOf, publishChunkedVersion } from '../support/runs.js';
 import { openTestServices, type TestServices } from '../support/services.js';
 
 const actor = { userId: null, name: 'tech', ip: null };
@@ -24,18 +24,7 @@ describe.each(DIALECTS)('each PC\'s path in a room run, from the database (%s)',
   const hosts: Array<{ id: number; mac: string; name: string }> = [];
 
   /** A ready version of the image whose chunks are `hashes` (4 MiB each, rows in the chunks table); its number. */
-  async function version(hashes: string[], ref: { id: number; mac: string }): Promise<number> {
-    await s.store.recordChunks(hashes.map((h) => ({ hash: h, size: MIB4, storedSize: MIB4 / 2 })));
-    const capture = await s.tasks.create(actor, [ref.id], 'capture', { imageId });
-    const number = await s.events.transaction(s.database.db, async (tx) => {
-      const stats = { chunk_size: MIB4, disk_bytes: 1 << 30, used_bytes: hashes.length * MIB4, stored_bytes: (hashes.length * MIB4) / 2, chunk_count: hashes.length };
-      const v = await s.images.insertCapturing(tx, { imageId, notes: null, createdBy: 'tech', sourceHostId: ref.id, source: { mac: ref.mac, serial: null, ip: null }, taskId: capture.created[0]!, stats, hashes });
-      await s.images.publish(tx, { id: v.id, image_id: imageId, number: v.number }, { storedBytes: stats.stored_bytes, chunkCount: hashes.length, manifestSha256: 'b'.repeat(64) });
-      return v.number;
-    });
-    await s.tasks.cancel(actor, capture.created[0]!);
-    return number;
-  }
+  const version = (hashes: string[], ref: { id: number; mac: string }) => publishChunkedVersion(s, imageId, hashes, ref);
 
   /** A restore of `number` on host k that ended `ok` (or failed), as its client would report it. */
   async function restored(k: number, number: number, ok: boolean): Promise<void> {

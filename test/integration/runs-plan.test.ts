@@ -10,11 +10,10 @@ import { RunRepository } from '../../services/runs/repository.js';
 import { RunService } from '../../services/runs/service.js';
 import { OVERHEAD_SECONDS } from '../../services/runs/estimate.js';
 import { DIALECTS } from '../support/env.js';
-import { machineOf } from '../support/runs.js';
+import { machineOf, publishChunkedVersion } from '../support/runs.js';
 import { openTestServices, type TestServices } from '../support/services.js';
 
 const actor = { userId: null, name: 'tech', ip: null };
-const MIB4 = 4 << 20;
 const hash = (tag: string, i: number) => `${tag}${i.toString(16)}`.padEnd(64, '0');
 /** The server link as the admin set it for this test: 1 MB/s, so that 22 MiB take seconds. */
 const LINK = 1e6;
@@ -28,18 +27,7 @@ describe.each(DIALECTS)("a room run's bandwidth plan, from the database (%s)", (
   const hosts: Array<{ id: number; mac: string }> = [];
 
   /** A ready version whose chunks are `hashes` (4 MiB each, stored in 2 MiB); its number. */
-  async function version(hashes: string[], ref: { id: number; mac: string }): Promise<number> {
-    await s.store.recordChunks(hashes.map((h) => ({ hash: h, size: MIB4, storedSize: MIB4 / 2 })));
-    const capture = await s.tasks.create(actor, [ref.id], 'capture', { imageId });
-    const number = await s.events.transaction(s.database.db, async (tx) => {
-      const stats = { chunk_size: MIB4, disk_bytes: 1 << 30, used_bytes: hashes.length * MIB4, stored_bytes: (hashes.length * MIB4) / 2, chunk_count: hashes.length };
-      const v = await s.images.insertCapturing(tx, { imageId, notes: null, createdBy: 'tech', sourceHostId: ref.id, source: { mac: ref.mac, serial: null, ip: null }, taskId: capture.created[0]!, stats, hashes });
-      await s.images.publish(tx, { id: v.id, image_id: imageId, number: v.number }, { storedBytes: stats.stored_bytes, chunkCount: hashes.length, manifestSha256: 'b'.repeat(64) });
-      return v.number;
-    });
-    await s.tasks.cancel(actor, capture.created[0]!);
-    return number;
-  }
+  const version = (hashes: string[], ref: { id: number; mac: string }) => publishChunkedVersion(s, imageId, hashes, ref);
 
   beforeAll(async () => {
     s = await openTestServices(dialect);
