@@ -132,6 +132,15 @@ describe.runIf(hasChromium)('web UI: schedules, runs and the morning report', ()
   it('lists the runs, shows a failed PC first with its reason and the report, retries it, and says why a run did not start', async () => {
     const c = app.container;
     const run = await c.runs.create(actor, { roomId, hostIds: [hostIds[0]!], imageId, wakeAttempts: 1, wakeTimeoutMinutes: 0.05, wakePerSecond: 10 });
+    // The run's multicast session as the worker ends it when its network pre-flight says unicast (jobs/multicast.ts).
+    const preflight = {
+      at: new Date().toISOString(),
+      verdict: 'unicast',
+      fallback: { code: 'preflight_no_ipv4', text: 'the multicast interface br-salle has no IPv4 address', fr: "l'interface multicast br-salle n'a pas d'adresse IPv4" },
+      warnings: [{ code: 'preflight_no_querier', text: 'no IGMP querier answered', fr: "aucun querier IGMP n'a répondu : activez-le sur le commutateur" }],
+    };
+    const outcome = { ok: false, reason: 'preflight_failed', detail: 'the network pre-flight set multicast aside', streamBytes: 0, joined: [], dropped: [], seconds: 0, preflight };
+    await c.database.db.updateTable('runs').set({ mcast_state: 'ended', mcast_outcome: JSON.stringify(outcome) }).where('id', '=', run.id).execute();
     const notStarted = await c.events.transaction(c.database.db, (tx) =>
       c.runs.recordNotStarted(tx, { roomId, imageId, version: null, options: {}, createdBy: 'schedule:1', reason: { code: 'outside_window', params: { time: '23:30', window: '22:00–06:00' }, text: "it was due at 23:30, outside its window 22:00–06:00: change the schedule's time or its window" } }),
     );
@@ -163,6 +172,10 @@ describe.runIf(hasChromium)('web UI: schedules, runs and the morning report', ()
     // The bandwidth plan made when the run started, against what the run took.
     await page.getByTestId('run-plan').waitFor();
     expect(await page.getByTestId('run-plan').textContent()).toMatch(/^Prévu : environ .+ à transférer par le lien du serveur · a pris .+(comme|que) prévu/);
+    // The pre-flight that set multicast aside, in French: why, and what to look at.
+    const pre = page.locator('[data-testid=run-preflight][data-verdict=unicast]');
+    await pre.getByText('Pré-vérification du réseau : le multicast a été écarté').waitFor();
+    expect(await pre.locator('li').allTextContents()).toEqual(["l'interface multicast br-salle n'a pas d'adresse IPv4", "aucun querier IGMP n'a répondu : activez-le sur le commutateur"]);
     const href = await page.getByRole('link', { name: 'Rapport imprimable' }).getAttribute('href');
     const report = await page.request.get(href!);
     expect(report.status()).toBe(200);

@@ -32,6 +32,8 @@ export const enRuns: Record<keyof typeof frRuns, Message> = {
   'estimate.waves': { one: 'In {count} wave.', other: 'In {count} waves (PCs restored in groups).' },
   'estimate.unavailable': 'No time estimate available.',
   'run.plan': 'Planned: about {duration}, {size} to move over the server link',
+  'run.preflightUnicast': 'Network pre-flight: multicast was set aside, each PC restores over HTTP (unicast).',
+  'run.preflightWarnings': 'Network pre-flight: to look at on the network.',
 
   'at.tonight': 'tonight at {time}',
   'at.today': 'today at {time}',

@@ -29,6 +29,8 @@ export const frRuns = {
   'estimate.waves': { one: 'En {count} vague.', other: 'En {count} vagues (PC restaurés par groupes).' },
   'estimate.unavailable': 'Durée estimée indisponible.',
   'run.plan': 'Prévu : environ {duration}, {size} à transférer par le lien du serveur',
+  'run.preflightUnicast': 'Pré-vérification du réseau : le multicast a été écarté, chaque PC restaure par HTTP (unicast).',
+  'run.preflightWarnings': 'Pré-vérification du réseau : points à vérifier sur le réseau.',
 
   'at.tonight': 'ce soir à {time}',
   'at.today': 'aujourd’hui à {time}',

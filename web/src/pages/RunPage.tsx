@@ -46,6 +46,7 @@ export function RunPage() {
         </p>
       )}
       {report.data.plan && <PlanLine plan={report.data.plan} />}
+      {view.data?.multicast?.outcome?.preflight && <PreflightLine preflight={view.data.multicast.outcome.preflight} />}
       {run.why && (
         <p className="notice" data-testid="run-why">
           {run.state === 'not_started' ? t('runActions.notStarted', { why: lang === 'fr' ? run.why.fr : run.why.en }) : lang === 'fr' ? run.why.fr : run.why.en}
@@ -113,6 +114,23 @@ function PlanLine({ plan }: { plan: { plannedSeconds: number; fits: boolean | nu
         {[w.actual ? w.window : null, w.bound, w.rate, w.overflow].flatMap((x) => (x ? [say(x)] : [])).join(' · ')}
       </small>
     </p>
+  );
+}
+
+/** The network pre-flight before the run's multicast session: why the run set multicast aside, and what to look at. */
+function PreflightLine({ preflight }: { preflight: { verdict: 'multicast' | 'unicast'; fallback: { text: string; fr: string } | null; warnings: Array<{ text: string; fr: string }> } }) {
+  const { t, lang } = useI18n();
+  const lines = [...(preflight.fallback ? [preflight.fallback] : []), ...preflight.warnings].map((w) => (lang === 'fr' ? w.fr : w.text));
+  if (!lines.length) return null;
+  return (
+    <div data-testid="run-preflight" data-verdict={preflight.verdict} className={preflight.verdict === 'unicast' ? 'notice' : undefined}>
+      <p>{t(preflight.verdict === 'unicast' ? 'run.preflightUnicast' : 'run.preflightWarnings')}</p>
+      <ul>
+        {lines.map((l) => (
+          <li key={l}>{l}</li>
+        ))}
+      </ul>
+    </div>
   );
 }
 
