@@ -15,18 +15,12 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listenForQuerier } from '../../services/network/igmp.js';
 import type { PreflightResult } from '../../services/network/preflight.js';
+import { missingTools } from '../support/disks.js';
 import { BridgeLab, ip } from '../support/netns.js';
 
 const run = promisify(execFile);
 const ROOT_DIR = path.resolve(import.meta.dirname, '../..');
-const missing = ['dnsmasq', 'tcpdump', 'ip'].filter((bin) => {
-  try {
-    execFileSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' });
-    return false;
-  } catch {
-    return true;
-  }
-});
+const missing = missingTools({ dnsmasq: 'dnsmasq', tcpdump: 'tcpdump', ip: 'iproute2' });
 const isRoot = process.getuid?.() === 0;
 const skip = !isRoot || missing.length > 0;
 if (!isRoot) console.warn('network-preflight-lab: skipped, network namespaces need root (run the tests as root, as .ci/run does)');
