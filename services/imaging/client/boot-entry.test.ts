@@ -9,7 +9,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildDisk, missingDiskTools, type PartSpec } from '../../../test/support/disks.js';
-import { ESP_TYPE, findWindowsEsp, isNetworkEntry, orderWith, parseBootEntries, pointsAt, writeBootEntry } from './boot-entry.js';
+import { ESP_TYPE, findWindowsEsp, isNetworkEntry, orderWith, parseBootEntries, putBack, pointsAt, writeBootEntry } from './boot-entry.js';
 
 const exec = promisify(execFile);
 
@@ -96,6 +96,11 @@ describe('orderWith', () => {
   it('never leaves a network entry out, even one that was not first', () => {
     expect(orderWith(['0003', '0001', '0004'], '0005', entries)).toEqual(['0001', '0005', '0003', '0004']);
     expect(orderWith([], '0005', entries)).toEqual(['0005']);
+  });
+
+  it('puts an existing Windows entry back after the network entries when the order lost it, and leaves an order that holds it as it is', () => {
+    expect(putBack({ current: null, order: ['0003', '0001', '0004'], entries }, '0005')).toEqual(['0001', '0005', '0003', '0004']);
+    expect(putBack({ current: null, order: ['0005', '0001', '0003'], entries }, '0005')).toBeNull();
   });
 });
 

@@ -9,7 +9,9 @@
 //   /sys/firmware/efi), the image has no GPT EFI system partition (type C12A7328-F81F-11D2-BA4B-00A0C93EC93B),
 //   or none holds EFI/Microsoft/Boot/bootmgfw.efi (FAT names match without regard to case).
 // - An entry that already points at that file (File() compared without regard to case) on that
-//   partition (HD() with its GPT partition GUID) is kept: a second run makes no second entry.
+//   partition (HD() with its GPT partition GUID) is kept: a second run makes no second entry. If it
+//   is missing from BootOrder (a firmware reset, another tool), it is put back after the network
+//   entries; an order that already holds it is left as the school set it.
 // - `efibootmgr -c` puts the new entry first in BootOrder; the order is then rewritten: the network
 //   entries (a MAC()/IPv4()/IPv6()/Uri() device path, or PXE/HTTP in the label) first, in the order
 //   they had, then the new entry, then the others as they were. No entry leaves the order: roomcast
@@ -41,6 +43,8 @@ export interface BootEntries {
 
 export interface BootEntryReport {
   state: 'created' | 'present' | 'skipped';
+  /** The entry was present but out of BootOrder, and was put back. */
+  reordered?: boolean;
   /** Why it was skipped. */
   reason?: string;
   /** The Windows Boot Manager entry (created or found). */
@@ -95,6 +99,11 @@ export function orderWith(before: readonly string[], created: string, entries: r
   const rest = before.filter((n) => n !== created);
   const net = rest.filter((n) => byNum.has(n) && isNetworkEntry(byNum.get(n)!));
   return [...net, created, ...rest.filter((n) => !net.includes(n))];
+}
+
+/** The BootOrder that puts an existing entry back after the network entries, or null when the order holds it already. */
+export function putBack(before: BootEntries, entry: string): string[] | null {
+  return before.order.includes(entry) ? null : orderWith(before.order, entry, before.entries);
 }
 
 /**
@@ -162,8 +171,15 @@ export async function writeBootEntry(
   const before = parseBootEntries(text);
   const found = before.entries.find((e) => pointsAt(e, esp.number, esp.uuid!));
   if (found) {
-    log(`roomcast: UEFI boot entry Boot${found.num} "${found.label}" already loads bootmgfw.efi from partition ${esp.number}; BootOrder ${before.order.join(',')}`);
-    return { state: 'present', entry: found.num, partition: esp.number, bootOrder: before.order, efibootmgr: text };
+    const back = putBack(before, found.num);
+    if (!back) {
+      log(`roomcast: UEFI boot entry Boot${found.num} "${found.label}" already loads bootmgfw.efi from partition ${esp.number}; BootOrder ${before.order.join(',')}`);
+      return { state: 'present', entry: found.num, partition: esp.number, bootOrder: before.order, efibootmgr: text };
+    }
+    const after = await efibootmgr(['-o', back.join(',')]);
+    const final = parseBootEntries(after).order;
+    log(`roomcast: UEFI boot entry Boot${found.num} "${found.label}" was out of BootOrder and is put back; BootOrder ${final.join(',')}`);
+    return { state: 'present', reordered: true, entry: found.num, partition: esp.number, bootOrder: final, efibootmgr: after, efibootmgrBefore: text };
   }
   const made = parseBootEntries(await efibootmgr(['-c', '-d', disk, '-p', String(esp.number), '-L', WINDOWS_LABEL, '-l', WINDOWS_LOADER]));
   const entry = made.entries.find((e) => !before.entries.some((b) => b.num === e.num) && pointsAt(e, esp.number, esp.uuid!));
