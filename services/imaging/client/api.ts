@@ -137,8 +137,39 @@ export class HttpImagingApi implements ImagingApi {
     return DriverMatchSchema.parse(await (await this.call('GET', '/api/v1/client/drivers')).json());
   }
 
+  /**
+   * A file of the api as it arrives (a driver pack). A transfer cut short continues where it stopped
+   * with Range; a server that ignores the range has the bytes already given skipped, never given twice.
+   */
   async download(path: string): Promise<AsyncIterable<Buffer>> {
-    return (await this.call('GET', path, { stream: true })).body;
+    const first = await this.call('GET', path, { stream: true });
+    const total = Number(first.headers.get('content-length') ?? NaN);
+    const again = (have: number) => this.call('GET', path, { stream: true, headers: { range: `bytes=${have}-` } });
+    const { attempts } = this;
+    const log = this.o.log;
+    return (async function* () {
+      let res = first;
+      let have = 0;
+      for (let attempt = 1; ; attempt++) {
+        try {
+          let skip = have && res.status !== 206 ? have : 0; // the server ignored the range: start over, skipping
+          for await (const piece of res.body) {
+            const give = skip ? piece.subarray(Math.min(skip, piece.length)) : piece;
+            skip -= Math.min(skip, piece.length);
+            if (!give.length) continue;
+            have += give.length;
+            yield give;
+          }
+          if (Number.isFinite(total) && have !== total) throw new Error(`got ${have} of ${total} bytes`);
+          return;
+        } catch (err) {
+          if (attempt >= attempts) throw new ClientError(`downloading ${path} kept failing (${(err as Error).message})`, 'download_failed');
+          log?.(`roomcast: ${path} cut at ${have} bytes (${(err as Error).message}), resuming`);
+          await sleep(Math.min(15_000, 250 * 2 ** (attempt - 1)));
+          res = await again(have);
+        }
+      }
+    })();
   }
 
   async task(): Promise<ClientTask> {
