@@ -228,6 +228,7 @@ function AnswerFilePreview({ imageId }: { imageId: number }) {
   };
   return (
     <div className="stack">
+      <p className="meta">{t('ans.previewHelp')}</p>
       <form className="inline" onSubmit={(e) => void submit(e)} aria-label={t('ans.preview')}>
         <label>
           {t('ans.previewPc')}
@@ -250,6 +251,7 @@ function AnswerFilePreview({ imageId }: { imageId: number }) {
             {t('ans.previewOf', { name: shown.hostName })} {shown.masked.length > 0 && t('ans.previewMasked')}
           </p>
           {!shown.enabled && <p className="notice">{t('ans.previewOff')}</p>}
+          {shown.masked.includes('perPcAdminPassword') && <p className="meta">{t('ans.previewPerPc')}</p>}
           <pre className="xml-preview" data-testid="answer-preview" tabIndex={0} aria-label={t('ans.previewOf', { name: shown.hostName })}>
             <code>{shown.xml}</code>
           </pre>

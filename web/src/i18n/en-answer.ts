@@ -42,9 +42,11 @@ export const enAnswer: Record<keyof typeof frAnswer, string> = {
   'ans.save': 'Save the answer file',
   'ans.saved': 'Answer file saved.',
   'ans.preview': 'Preview for a PC',
+  'ans.previewHelp': 'The file the PC would get at its next restore, from the saved settings, with its name in the inventory.',
   'ans.previewPc': 'PC to preview',
   'ans.previewBtn': 'Show the preview',
   'ans.previewOf': 'Answer file of {name}',
   'ans.previewMasked': '— passwords are replaced by ********.',
   'ans.previewOff': 'Answer files are off for this image: this is the file the PC would get once they are on.',
+  'ans.previewPerPc': 'The PC’s own Administrator password is drawn at random at its restore; it is shown on the PC’s page afterwards.',
 };

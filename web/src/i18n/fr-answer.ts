@@ -40,9 +40,11 @@ export const frAnswer = {
   'ans.save': 'Enregistrer le fichier de réponses',
   'ans.saved': 'Fichier de réponses enregistré.',
   'ans.preview': 'Aperçu pour un PC',
+  'ans.previewHelp': 'Le fichier que le PC recevrait à sa prochaine restauration, d’après les réglages enregistrés, avec son nom dans l’inventaire.',
   'ans.previewPc': 'PC de l’aperçu',
   'ans.previewBtn': 'Afficher l’aperçu',
   'ans.previewOf': 'Fichier de réponses de {name}',
   'ans.previewMasked': '— les mots de passe sont remplacés par ********.',
   'ans.previewOff': 'Les fichiers de réponses sont désactivés pour cette image : voici celui que le PC recevrait une fois activés.',
+  'ans.previewPerPc': 'Le mot de passe Administrateur propre au PC est tiré au hasard à sa restauration ; il s’affiche ensuite sur la page du PC.',
 };
