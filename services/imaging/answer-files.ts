@@ -7,6 +7,8 @@
 //   or log line either (the audit says "domain join password changed").
 // - An answer file is rendered only for the PC whose task token the request carries, for its running
 //   restore task (TaskService.machineTask): the PC's name is the inventory's at that moment.
+// - A technician's preview (preview) is the same rendering for a chosen PC, every secret replaced by
+//   SECRET_MASK; it changes nothing (no per-PC password is made for it).
 // - This module is the one writer of image_answer_files; every change is one transaction with its audit.
 import type { Kysely, Selectable } from 'kysely';
 import { writeAudit, type Actor } from '../core/audit.js';
@@ -53,6 +55,21 @@ export interface AnswerFileView {
   updatedBy: string | null;
   updatedAt: string | null;
 }
+
+/** What a technician sees of a PC's answer file (preview): the file with every secret as SECRET_MASK. */
+export interface AnswerFilePreview {
+  imageId: number;
+  hostId: number;
+  hostName: string;
+  /** false: restores write no answer file for this image now; the file is the one they would write once on. */
+  enabled: boolean;
+  xml: string;
+  /** The secrets the file holds, each shown as SECRET_MASK. */
+  masked: Array<'domainJoinPassword' | 'adminPassword' | 'perPcAdminPassword'>;
+}
+
+/** What every secret becomes in a preview. */
+export const SECRET_MASK = '********';
 
 type Row = Selectable<DB['image_answer_files']>;
 
@@ -180,25 +197,61 @@ export class AnswerFiles {
     if (!r?.enabled) throw new AppError(404, 'answer_file_none', `image "${image}" has no answer file (answer files are off for it): Windows keeps the settings the image was captured with`);
     const computerName = await this.hostName(task.host_id, this.db);
     if (!computerName) throw new AppError(404, 'task_gone', `the PC of task ${task.id} is no longer in the inventory`);
+    return this.renderHost(imageId, image, r, task.host_id, computerName, { show: (secret) => secret, perPc: () => this.adminPasswords.issue(task.host_id, task.id) });
+  }
+
+  /**
+   * What PC `hostId` would get from the image's answer file now, for a technician: the same rendering
+   * as renderFor, each secret replaced by SECRET_MASK. The stored secrets are opened (a file the client
+   * could not get, 409 secret_undecryptable, is refused here too) but never put in the file; no per-PC
+   * password is made. With answer files off (or never set), the file the PC would get once they are on.
+   */
+  async preview(imageId: number, hostId: number): Promise<AnswerFilePreview> {
+    const image = await this.image(imageId, this.db);
+    const hostName = await this.hostName(hostId, this.db);
+    if (!hostName) throw notFound('host', hostId);
+    const r = await this.row(imageId);
+    const xml = await this.renderHost(imageId, image.name, r, hostId, hostName, { show: () => SECRET_MASK, perPc: async () => SECRET_MASK });
+    const masked: AnswerFilePreview['masked'] = [];
+    if (r?.domain_name && r.domain_join_password !== null) masked.push('domainJoinPassword');
+    if (r?.admin_password_per_pc) masked.push('perPcAdminPassword');
+    else if (r?.admin_password) masked.push('adminPassword');
+    return { imageId, hostId, hostName, enabled: Boolean(r?.enabled), xml, masked };
+  }
+
+  /**
+   * The answer file of PC `hostId` from the image's row (none: the defaults). `show` turns each stored
+   * secret, once opened, into what the file holds; `perPc` gives the PC's own Administrator password.
+   */
+  private async renderHost(
+    imageId: number,
+    image: string,
+    r: Row | undefined,
+    hostId: number,
+    computerName: string,
+    secrets: { show: (secret: string) => string; perPc: () => Promise<string> },
+  ): Promise<string> {
     const open = (sealed: string | null, field: string) => {
       if (sealed === null) return null;
+      let secret: string;
       try {
-        return openSecret(this.key(), sealed, context(imageId, field));
+        secret = openSecret(this.key(), sealed, context(imageId, field));
       } catch {
         throw new AppError(409, 'secret_undecryptable', `the passwords of image "${image}"'s answer file cannot be decrypted with this server's secret key (ROOMCAST_SECRET_KEY, or secret.key in the data directory, changed?): set them again on the image`);
       }
+      return secrets.show(secret);
     };
     const values: AnswerValues = {
       computerName,
-      workgroup: r.domain_name ? null : (r.workgroup ?? ANSWER_DEFAULTS.workgroup),
-      domain: r.domain_name ? { name: r.domain_name, ou: r.domain_ou, joinUser: r.domain_join_user ?? '', joinPassword: open(r.domain_join_password, 'domainJoinPassword') ?? '' } : null,
-      locale: r.locale ?? ANSWER_DEFAULTS.locale,
-      inputLocale: r.input_locale ?? ANSWER_DEFAULTS.inputLocale,
-      timeZone: r.time_zone ?? ANSWER_DEFAULTS.timeZone,
-      adminPassword: r.admin_password_per_pc ? await this.adminPasswords.issue(task.host_id, task.id) : open(r.admin_password, 'adminPassword'),
-      agentCommand: r.agent_command,
-      driverPath: (await this.hasDriverPack(task.host_id)) ? ANSWER_FILE_DRIVER_PATH : null,
+      workgroup: r?.domain_name ? null : (r?.workgroup ?? ANSWER_DEFAULTS.workgroup),
+      domain: r?.domain_name ? { name: r.domain_name, ou: r.domain_ou, joinUser: r.domain_join_user ?? '', joinPassword: open(r.domain_join_password, 'domainJoinPassword') ?? '' } : null,
+      locale: r?.locale ?? ANSWER_DEFAULTS.locale,
+      inputLocale: r?.input_locale ?? ANSWER_DEFAULTS.inputLocale,
+      timeZone: r?.time_zone ?? ANSWER_DEFAULTS.timeZone,
+      adminPassword: r?.admin_password_per_pc ? await secrets.perPc() : open(r?.admin_password ?? null, 'adminPassword'),
+      agentCommand: r?.agent_command ?? null,
+      driverPath: (await this.hasDriverPack(hostId)) ? ANSWER_FILE_DRIVER_PATH : null,
     };
-    return renderAnswerFile(r.template, values);
+    return renderAnswerFile(r?.template ?? null, values);
   }
 }

@@ -2,8 +2,8 @@
 // (technician; the passwords are write-only); for the boot client, /api/v1/client/answer-file (the
 // task token: the answer file of that PC, for its running restore).
 import { z } from 'zod';
-import { defineRoute, idParam, type AnyRoute } from '../core/route.js';
-import type { AnswerFiles } from './answer-files.js';
+import { decimal, defineRoute, idParam, type AnyRoute } from '../core/route.js';
+import { SECRET_MASK, type AnswerFiles } from './answer-files.js';
 
 /** No control characters (XML cannot hold most of them; none belongs in these values). */
 const text = (max: number) => z.string().trim().min(1).max(max).regex(/^[^\p{Cc}]*$/u, { error: 'no control characters (tabs, line breaks…)' });
@@ -55,6 +55,17 @@ const ViewSchema = z
   })
   .meta({ id: 'AnswerFile' });
 
+const PreviewSchema = z
+  .object({
+    imageId: z.number().int(),
+    hostId: z.number().int(),
+    hostName: z.string().describe("the PC's name in the inventory, its ComputerName"),
+    enabled: z.boolean().describe('false: restores write no answer file for this image now (the file is the one they would write once answer files are on)'),
+    xml: z.string().describe(`the unattend.xml the PC would get, every password replaced by ${SECRET_MASK}`),
+    masked: z.array(z.enum(['domainJoinPassword', 'adminPassword', 'perPcAdminPassword'])).describe(`the passwords the file holds, each shown as ${SECRET_MASK}`),
+  })
+  .meta({ id: 'AnswerFilePreview' });
+
 const StatusSchema = z
   .object({
     hostId: z.number().int(),
@@ -103,6 +114,16 @@ export function answerFileRoutes(answers: AnswerFiles): AnyRoute[] {
       summary: 'Set the image\'s Windows answer file (unattend.xml, written to Windows/Panther after each restore). The template is checked: strict handlebars, known variables only, well-formed XML',
       params: idParam, body: InputSchema, response: ViewSchema, errors: { 400: 'bad_answer_template | bad_answer_value', 404: 'not_found' },
       handler: ({ auth, params, body }) => answers.put(auth!.actor, params.id, body),
+    }),
+    defineRoute({
+      method: 'get', path: '/api/v1/images/:id/answer-file/preview', tag: 'images', access: 'technician',
+      summary: `The answer file a PC would get from this image now, rendered as for its restore, every password shown as ${SECRET_MASK} (nothing is changed: no per-PC password is made)`,
+      params: idParam, query: z.object({ hostId: decimal('hostId', 1) }), response: PreviewSchema,
+      errors: { 400: 'bad_answer_value', 404: 'not_found', 409: 'secret_undecryptable' },
+      handler: async ({ params, query, res }) => {
+        res.set('Cache-Control', 'no-store');
+        return answers.preview(params.id, query.hostId);
+      },
     }),
     defineRoute({
       method: 'delete', path: '/api/v1/images/:id/answer-file', tag: 'images', access: 'technician',

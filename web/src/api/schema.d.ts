@@ -3245,6 +3245,94 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/images/{id}/answer-file/preview": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The answer file a PC would get from this image now, rendered as for its restore, every password shown as ******** (nothing is changed: no per-PC password is made)
+         * @description Needs the **technician** role or higher.
+         */
+        get: {
+            parameters: {
+                query: {
+                    hostId: string;
+                };
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["AnswerFilePreview"];
+                    };
+                };
+                /** @description bad_answer_value */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description unauthenticated: no valid session or token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description forbidden: needs the technician role (or csrf_failed, password_change_required) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description not_found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description secret_undecryptable */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/client/answer-file": {
         parameters: {
             query?: never;
@@ -7933,6 +8021,18 @@ export interface components {
             timeZone: string;
             updatedBy: string | null;
             updatedAt: string | null;
+        };
+        AnswerFilePreview: {
+            imageId: number;
+            hostId: number;
+            /** @description the PC's name in the inventory, its ComputerName */
+            hostName: string;
+            /** @description false: restores write no answer file for this image now (the file is the one they would write once answer files are on) */
+            enabled: boolean;
+            /** @description the unattend.xml the PC would get, every password replaced by ******** */
+            xml: string;
+            /** @description the passwords the file holds, each shown as ******** */
+            masked: ("domainJoinPassword" | "adminPassword" | "perPcAdminPassword")[];
         };
         Run: {
             id: number;

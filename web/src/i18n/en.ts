@@ -5,6 +5,7 @@ import { enPlan } from './en-plan.js';
 import { enProblems } from './en-problems.js';
 import { enLive } from './en-live.js';
 import { enPhone } from './en-phone.js';
+import { enAnswer } from './en-answer.js';
 import type { Catalogue } from './index.js';
 
 export const en: Catalogue = {
@@ -123,4 +124,5 @@ export const en: Catalogue = {
   ...enProblems,
   ...enLive,
   ...enPhone,
+  ...enAnswer,
 };

@@ -7,6 +7,7 @@ import { frPlan } from './fr-plan.js';
 import { frProblems } from './fr-problems.js';
 import { frLive } from './fr-live.js';
 import { frPhone } from './fr-phone.js';
+import { frAnswer } from './fr-answer.js';
 export const fr = {
   'app.name': 'roomcast',
   'app.skip': 'Aller au contenu',
@@ -123,4 +124,5 @@ export const fr = {
   ...frProblems,
   ...frLive,
   ...frPhone,
+  ...frAnswer,
 };

@@ -1,11 +1,13 @@
 // Images: each image with its versions (size, date, author, notes, state, its Windows and whether it was generalized; a damaged one says what to
 // do), verify a version, edit its notes, start a capture from a reference PC (technician), create an
-// image, and the garbage collection with a confirmation (admin).
+// image, its Windows answer file with a preview for a PC (technician, components/AnswerFile.tsx), and the
+// garbage collection with a confirmation (admin).
 import { useQueryClient } from '@tanstack/react-query';
 import { useState, type FormEvent } from 'react';
 import { formatBytes, useHasRole, type ImageVersion } from '../api/admin.js';
 import { api, call, type Image } from '../api/client.js';
 import { keys, useImages } from '../api/queries.js';
+import { AnswerFile } from '../components/AnswerFile.js';
 import { CaptureForm } from '../components/CaptureForm.js';
 import { Confirm } from '../components/Confirm.js';
 import { ErrorMessage } from '../components/ErrorMessage.js';
@@ -167,6 +169,7 @@ function ImageCard({ image, technician }: { image: Image; technician: boolean })
           ))}
         </ul>
       )}
+      {technician && <AnswerFile image={image} />}
     </section>
   );
 }
