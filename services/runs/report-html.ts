@@ -24,6 +24,7 @@ const T = {
     duration: 'Durée',
     data: 'Données',
     path: 'Voie',
+    windows: 'Windows',
     paths: { differential: 'différentielle', multicast: 'multicast', unicast: 'unicast (HTTP)' },
     repaired: 'réparés par HTTP',
     plan: 'Prévu',
@@ -50,6 +51,7 @@ const T = {
     duration: 'Duration',
     data: 'Data',
     path: 'Path',
+    windows: 'Windows',
     paths: { differential: 'differential', multicast: 'multicast', unicast: 'unicast (HTTP)' },
     repaired: 'repaired over HTTP',
     plan: 'Plan',
@@ -76,6 +78,14 @@ function dataSplit(p: RunReport['pcs'][number], lang: Lang): string {
   return `<br><small>multicast ${esc(size(d.multicastBytes))} · ${esc(size(d.repairBytes))} ${esc(T[lang].repaired)}</small>`;
 }
 
+/** What the restore did to the PC's Windows: name, answer file, driver pack, UEFI boot entry (one line each). */
+function windowsCell(p: RunReport['pcs'][number], lang: Lang): string {
+  const w = p.windows;
+  if (!w) return '–';
+  const lines = [w.name, w.answerFile, w.drivers, w.bootEntry].flatMap((x) => (x ? [`<span data-code="${esc(x.code)}">${esc(x[lang])}</span>`] : []));
+  return lines.length ? `<small>${lines.join('<br>')}</small>` : '–';
+}
+
 /** The bandwidth plan against what the run took: one paragraph (nothing for a run without a plan). */
 function planHtml(r: RunReport, lang: Lang): string {
   const p = r.plan;
@@ -89,9 +99,9 @@ export function reportHtml(r: RunReport, lang: Lang = 'fr'): string {
   const t = T[lang];
   const rows = (pcs: RunReport['pcs']) =>
     pcs
-      .map((p) => `<tr class="${esc(p.state)}"><td>${esc(p.hostName)}</td><td>${esc(t.states[p.state])}</td><td>${esc(p.reason ? p.reason[lang] : '')}</td><td>${pathCell(p, lang)}</td><td>${esc(duration(p.durationSeconds))}</td><td>${esc(size(p.bytesMoved))}${dataSplit(p, lang)}</td></tr>`)
+      .map((p) => `<tr class="${esc(p.state)}"><td>${esc(p.hostName)}</td><td>${esc(t.states[p.state])}</td><td>${esc(p.reason ? p.reason[lang] : '')}</td><td>${pathCell(p, lang)}</td><td>${windowsCell(p, lang)}</td><td>${esc(duration(p.durationSeconds))}</td><td>${esc(size(p.bytesMoved))}${dataSplit(p, lang)}</td></tr>`)
       .join('\n');
-  const head = `<tr><th>${t.pc}</th><th>${t.state}</th><th>${t.why}</th><th>${t.path}</th><th>${t.duration}</th><th>${t.data}</th></tr>`;
+  const head = `<tr><th>${t.pc}</th><th>${t.state}</th><th>${t.why}</th><th>${t.path}</th><th>${t.windows}</th><th>${t.duration}</th><th>${t.data}</th></tr>`;
   const needs = r.pcs.filter((p) => p.state !== 'done');
   const done = r.pcs.filter((p) => p.state === 'done');
   return `<!doctype html>
