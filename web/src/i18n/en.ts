@@ -115,6 +115,7 @@ export const en: Catalogue = {
   'run.path.differential': 'differential',
   'run.path.multicast': 'multicast',
   'run.path.unicast': 'unicast (HTTP)',
+  'run.windows': 'Windows',
   'run.counts': '{done} done, {failed} failed, {open} in progress of {total}',
   'run.toRoom': 'Back to the room',
   ...enRuns,

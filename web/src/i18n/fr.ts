@@ -115,6 +115,7 @@ export const fr = {
   'run.path.differential': 'différentielle',
   'run.path.multicast': 'multicast',
   'run.path.unicast': 'unicast (HTTP)',
+  'run.windows': 'Windows',
   'run.counts': '{done} terminés, {failed} en échec, {open} en cours sur {total}',
   'run.toRoom': 'Retour à la salle',
   ...frRuns,
