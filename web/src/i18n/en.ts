@@ -5,6 +5,7 @@ import { enPlan } from './en-plan.js';
 import { enProblems } from './en-problems.js';
 import { enLive } from './en-live.js';
 import { enPhone } from './en-phone.js';
+import { enDrivers } from './en-drivers.js';
 import type { Catalogue } from './index.js';
 
 export const en: Catalogue = {
@@ -124,4 +125,5 @@ export const en: Catalogue = {
   ...enProblems,
   ...enLive,
   ...enPhone,
+  ...enDrivers,
 };

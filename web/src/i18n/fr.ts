@@ -7,6 +7,7 @@ import { frPlan } from './fr-plan.js';
 import { frProblems } from './fr-problems.js';
 import { frLive } from './fr-live.js';
 import { frPhone } from './fr-phone.js';
+import { frDrivers } from './fr-drivers.js';
 export const fr = {
   'app.name': 'roomcast',
   'app.skip': 'Aller au contenu',
@@ -124,4 +125,5 @@ export const fr = {
   ...frProblems,
   ...frLive,
   ...frPhone,
+  ...frDrivers,
 };

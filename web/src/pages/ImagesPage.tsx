@@ -1,6 +1,6 @@
 // Images: each image with its versions (size, date, author, notes, state, its Windows and whether it was generalized; a damaged one says what to
 // do), verify a version, edit its notes, start a capture from a reference PC (technician), create an
-// image, and the garbage collection with a confirmation (admin).
+// image, the driver packs (components/DriverPacks.tsx), and the garbage collection with a confirmation (admin).
 import { useQueryClient } from '@tanstack/react-query';
 import { useState, type FormEvent } from 'react';
 import { formatBytes, useHasRole, type ImageVersion } from '../api/admin.js';
@@ -8,6 +8,7 @@ import { api, call, type Image } from '../api/client.js';
 import { keys, useImages } from '../api/queries.js';
 import { CaptureForm } from '../components/CaptureForm.js';
 import { Confirm } from '../components/Confirm.js';
+import { DriverPacks } from '../components/DriverPacks.js';
 import { ErrorMessage } from '../components/ErrorMessage.js';
 import { UseForRoom } from '../components/UseForRoom.js';
 import { Problem } from '../components/Problem.js';
@@ -267,6 +268,7 @@ export function ImagesPage() {
           <NewImage />
         </section>
       )}
+      <DriverPacks />
       {admin && <GarbageCollection />}
     </section>
   );
