@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { matchPack } from '../../services/drivers/match.js';
 import { RoomRepository } from '../../services/inventory/rooms.js';
-import { reportHtml } from '../../services/runs/report-html.js';
+import { reportHtml, reportText } from '../../services/runs/report-html.js';
 import { RunRepository } from '../../services/runs/repository.js';
 import { RunService } from '../../services/runs/service.js';
 import { DIALECTS } from '../support/env.js';
@@ -90,5 +90,10 @@ describe.each(DIALECTS)("the Windows steps of each PC in a run's report (%s)", (
     const en = reportHtml(report, 'en');
     expect(en).toContain('driver pack &quot;Lenovo M720q&quot; (LENOVO / ThinkCentre M720*): 40 file(s) copied');
     expect(en).toContain('UEFI boot entry Boot0004 &quot;Windows Boot Manager&quot; added');
+    // The e-mail says which PCs got no driver pack, and why; not the one that got its pack.
+    const mail = reportText(report, 'fr').text;
+    expect(mail).toContain(`Sans pack de pilotes :\n- B204-PC02 : ${none.reason.fr}`);
+    expect(mail).not.toMatch(/- B204-PC0[13] :/);
+    expect(reportText(report, 'en').text).toContain(`Without a driver pack:\n- B204-PC02: ${none.reason.en}`);
   });
 });
