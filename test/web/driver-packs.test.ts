@@ -1,8 +1,9 @@
 // In a real browser against the real server (SQLite, Redis): the driver packs of the Images page. A
 // technician uploads a small pack (its SHA-256 computed in the page, the archive sent in pieces through
-// the resumable upload API with progress) and sees it listed ready with its files; resumes an upload left
-// half done by choosing the same file again (another file is refused); deletes a pack after confirming
-// in the page. A viewer sees the list without the upload or the buttons. French, then English.
+// the resumable upload API with progress, going on where the appliance stopped after a dropped
+// connection) and sees it listed ready with its files; resumes an upload left half done by choosing the
+// same file again (another file is refused); deletes a pack after confirming in the page. A viewer sees
+// the list without the upload or the buttons. French, then English.
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
@@ -73,6 +74,12 @@ describe.runIf(hasChromium)('web UI: driver packs', () => {
         if (text && window.__progress.at(-1) !== text) window.__progress.push(text);
       }).observe(document.body, { subtree: true, childList: true, characterData: true });
     })()`);
+    // The connection drops once during the second piece: the page asks where the appliance stopped and goes on.
+    let cut = 0;
+    await page.route(/\/api\/v1\/driver-packs\/\d+\/archive\?offset=[1-9]/, async (route) => {
+      if (cut++ === 0) return route.abort('connectionreset');
+      return route.continue();
+    });
     await form.getByRole('button', { name: 'Envoyer le pack' }).click();
     await form.getByText('Pack « Lenovo M720q » prêt : 3 fichiers.').waitFor({ timeout: 30_000 });
     // The hash, then the pieces: said in words as they go.
@@ -81,6 +88,9 @@ describe.runIf(hasChromium)('web UI: driver packs', () => {
     const sent = seen.flatMap((l) => /^Envoi de m720q\.tgz : .+ sur .+ \((\d+) %\)$/.exec(l)?.[1] ?? []).map(Number);
     expect(sent[0], seen.join('\n')).toBe(0);
     expect(sent.filter((n) => n > 0 && n < 100).length, seen.join('\n')).toBeGreaterThanOrEqual(1);
+    expect(seen, seen.join('\n')).toContain('Connexion perdue : reprise de l’envoi là où l’appliance s’est arrêtée (essai 1)…');
+    expect(cut).toBe(3);
+    await page.unroute(/\/api\/v1\/driver-packs\/\d+\/archive/);
     const row = section.locator('[data-testid=driver-pack][data-state=ready]').filter({ hasText: 'Lenovo M720q' });
     expect(await row.locator('td').allTextContents()).toEqual(['LENOVO', 'ThinkCentre M720*', expect.stringMatching(/^20(,\d)? Mo$/), 'prêt', '3', '—', expect.stringContaining('Supprimer Lenovo M720q')]);
     const held = (await app.container.drivers.list()).find((p) => p.name === 'Lenovo M720q')!;
