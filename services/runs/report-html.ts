@@ -24,9 +24,11 @@ const T = {
     duration: 'Durée',
     data: 'Données',
     path: 'Voie',
+    windows: 'Windows',
     paths: { differential: 'différentielle', multicast: 'multicast', unicast: 'unicast (HTTP)' },
     repaired: 'réparés par HTTP',
     plan: 'Prévu',
+    noPack: 'Sans pack de pilotes',
     stream: (b: string, ok: boolean, detail: string) => `Flux multicast : ${b} envoyés une fois pour tous les postes${ok ? '' : ` (incomplet : ${detail})`}`,
     totals: (t: RunReport['totals']) => `${t.done} restauré(s) sur ${t.pcs}, ${t.failed} en échec, ${t.skipped} ignoré(s), ${t.cancelled} annulé(s)`,
     states: { queued: 'en attente', waking: 'réveil', booted: 'démarré', restoring: 'restauration', verifying: 'vérification', done: 'restauré', failed: 'échec', skipped: 'ignoré', cancelled: 'annulé' },
@@ -50,9 +52,11 @@ const T = {
     duration: 'Duration',
     data: 'Data',
     path: 'Path',
+    windows: 'Windows',
     paths: { differential: 'differential', multicast: 'multicast', unicast: 'unicast (HTTP)' },
     repaired: 'repaired over HTTP',
     plan: 'Plan',
+    noPack: 'Without a driver pack',
     stream: (b: string, ok: boolean, detail: string) => `Multicast stream: ${b} sent once for every PC${ok ? '' : ` (incomplete: ${detail})`}`,
     totals: (t: RunReport['totals']) => `${t.done} of ${t.pcs} restored, ${t.failed} failed, ${t.skipped} skipped, ${t.cancelled} cancelled`,
     states: { queued: 'queued', waking: 'waking', booted: 'booted', restoring: 'restoring', verifying: 'verifying', done: 'done', failed: 'failed', skipped: 'skipped', cancelled: 'cancelled' },
@@ -76,6 +80,14 @@ function dataSplit(p: RunReport['pcs'][number], lang: Lang): string {
   return `<br><small>multicast ${esc(size(d.multicastBytes))} · ${esc(size(d.repairBytes))} ${esc(T[lang].repaired)}</small>`;
 }
 
+/** What the restore did to the PC's Windows: name, answer file, driver pack, UEFI boot entry (one line each). */
+function windowsCell(p: RunReport['pcs'][number], lang: Lang): string {
+  const w = p.windows;
+  if (!w) return '–';
+  const lines = [w.name, w.answerFile, w.drivers, w.bootEntry].flatMap((x) => (x ? [`<span data-code="${esc(x.code)}">${esc(x[lang])}</span>`] : []));
+  return lines.length ? `<small>${lines.join('<br>')}</small>` : '–';
+}
+
 /** The bandwidth plan against what the run took: one paragraph (nothing for a run without a plan). */
 function planHtml(r: RunReport, lang: Lang): string {
   const p = r.plan;
@@ -89,9 +101,9 @@ export function reportHtml(r: RunReport, lang: Lang = 'fr'): string {
   const t = T[lang];
   const rows = (pcs: RunReport['pcs']) =>
     pcs
-      .map((p) => `<tr class="${esc(p.state)}"><td>${esc(p.hostName)}</td><td>${esc(t.states[p.state])}</td><td>${esc(p.reason ? p.reason[lang] : '')}</td><td>${pathCell(p, lang)}</td><td>${esc(duration(p.durationSeconds))}</td><td>${esc(size(p.bytesMoved))}${dataSplit(p, lang)}</td></tr>`)
+      .map((p) => `<tr class="${esc(p.state)}"><td>${esc(p.hostName)}</td><td>${esc(t.states[p.state])}</td><td>${esc(p.reason ? p.reason[lang] : '')}</td><td>${pathCell(p, lang)}</td><td>${windowsCell(p, lang)}</td><td>${esc(duration(p.durationSeconds))}</td><td>${esc(size(p.bytesMoved))}${dataSplit(p, lang)}</td></tr>`)
       .join('\n');
-  const head = `<tr><th>${t.pc}</th><th>${t.state}</th><th>${t.why}</th><th>${t.path}</th><th>${t.duration}</th><th>${t.data}</th></tr>`;
+  const head = `<tr><th>${t.pc}</th><th>${t.state}</th><th>${t.why}</th><th>${t.path}</th><th>${t.windows}</th><th>${t.duration}</th><th>${t.data}</th></tr>`;
   const needs = r.pcs.filter((p) => p.state !== 'done');
   const done = r.pcs.filter((p) => p.state === 'done');
   return `<!doctype html>
@@ -109,7 +121,7 @@ ${done.length ? `<table>${head}\n${rows(done)}</table>` : '<p>–</p>'}
 `;
 }
 
-/** A short plain-text e-mail: the totals, then each PC that needs a person with its reason. */
+/** A short plain-text e-mail: the totals, then each PC that needs a person with its reason, then those that got no driver pack and why. */
 export function reportText(r: RunReport, lang: Lang = 'fr'): { subject: string; text: string } {
   const t = T[lang];
   const needs = r.pcs.filter((p) => p.needsAPerson);
@@ -120,6 +132,13 @@ export function reportText(r: RunReport, lang: Lang = 'fr'): { subject: string; 
     lines.push(`${t.needs} :`);
     for (const p of needs) lines.push(`- ${p.hostName} (${t.states[p.state]}) : ${p.reason ? p.reason[lang] : ''}`);
   } else lines.push(t.nothing);
+  // A PC restored without its model's drivers: someone adds a pack (or gets the PC to report its model).
+  const noPack = r.pcs.filter((p) => p.windows?.drivers && (p.windows.drivers.code === 'drivers_no_pack' || p.windows.drivers.code === 'drivers_no_facts'));
+  if (noPack.length) {
+    const colon = lang === 'fr' ? ' :' : ':';
+    lines.push('', `${t.noPack}${colon}`);
+    for (const p of noPack) lines.push(`- ${p.hostName}${colon} ${p.windows!.drivers![lang]}`);
+  }
   lines.push('', `${t.image} « ${r.run.image} » ${t.version} ${r.run.version} · ${duration(r.totals.wallSeconds)} · ${size(r.totals.bytesMoved)}`);
   if (r.plan) lines.push(`${t.plan} : ${duration(r.plan.plannedSeconds)} · ${(r.plan.words.actual ?? r.plan.words.window)[lang]}`);
   return { subject, text: lines.join('\n') };

@@ -9,6 +9,7 @@ import type { DeliveryPath } from './delivery.js';
 import { plannedVsActual, type PlanBound } from './plan.js';
 import type { RunPcView, RunView } from './service.js';
 import type { RunPreflight } from './model.js';
+import { windowsOf, type ReportWindows } from './windows-report.js';
 
 export type Lang = 'fr' | 'en';
 
@@ -26,6 +27,8 @@ export interface ReportPc {
   /** How it got its version and why (delivery.ts), with the stored bytes by multicast and by HTTP repair. */
   delivery: { path: DeliveryPath; code: string; fr: string; en: string; multicastBytes: number; repairBytes: number } | null;
   timeline: Array<{ at: string; state: string; code: string; text: string }>;
+  /** What its restore did to its Windows (name, answer file, driver pack, UEFI boot entry: windows-report.ts); null: nothing reported. */
+  windows: ReportWindows | null;
 }
 
 export interface RunReport {
@@ -100,8 +103,11 @@ function deliveryOf(p: RunPcView): ReportPc['delivery'] {
   return { path: d.path, code: d.reason.code, fr: PATH_FR[d.reason.code]?.(d.reason.params) ?? d.reason.text, en: d.reason.text, multicastBytes: d.multicastBytes, repairBytes: d.repairBytes };
 }
 
-/** runParams: the parameters of the run's own reason (a run that did not start: the time, the window). */
-export function buildReport(view: RunView, timeline: RunPcEvent[], now = Date.now(), runParams: Record<string, string> = {}): RunReport {
+/**
+ * runParams: the parameters of the run's own reason (a run that did not start: the time, the window);
+ * taskResults: the result (JSON) of each PC's restore task, by task id.
+ */
+export function buildReport(view: RunView, timeline: RunPcEvent[], now = Date.now(), runParams: Record<string, string> = {}, taskResults: ReadonlyMap<number, string | null> = new Map()): RunReport {
   const byPc = new Map<number, RunPcEvent[]>();
   for (const e of timeline) byPc.set(e.run_pc_id, [...(byPc.get(e.run_pc_id) ?? []), e]);
   const pcs: ReportPc[] = view.pcs.map((p) => {
@@ -124,6 +130,7 @@ export function buildReport(view: RunView, timeline: RunPcEvent[], now = Date.no
       bytesMoved: p.bytesDone,
       delivery: deliveryOf(p),
       timeline: events.map((e) => ({ at: e.at, state: e.state, code: e.reason_code, text: e.reason_text })),
+      windows: p.taskId === null ? null : windowsOf(taskResults.get(p.taskId)),
     };
   });
   pcs.sort((a, b) => ORDER[a.state] - ORDER[b.state] || a.hostName.localeCompare(b.hostName, 'fr'));

@@ -148,6 +148,15 @@ const ReportSchema = z
         bytesMoved: z.number(),
         delivery: z.object({ path: PATHS, code: z.string(), fr: z.string(), en: z.string(), multicastBytes: z.number(), repairBytes: z.number() }).nullable(),
         timeline: z.array(z.object({ at: z.string(), state: z.string(), code: z.string(), text: z.string() })),
+        windows: z
+          .object({
+            name: Words.nullable().describe('the Windows name written into the offline registry, or why not'),
+            answerFile: Words.nullable().describe('the answer file (unattend.xml) written, or why none'),
+            drivers: Words.extend({ pack: z.string().nullable(), vendor: z.string().nullable(), model: z.string().nullable() }).nullable().describe('the driver pack copied and the vendor/model rule it matched, or why none (no DMI facts, no pack for this model)'),
+            bootEntry: Words.extend({ entry: z.string().nullable() }).nullable().describe('the UEFI boot entry: added, already present, or why not (not UEFI)'),
+          })
+          .nullable()
+          .describe("what the PC's restore did to its Windows before it first started; null: nothing reported (a task from before, or one that failed before)"),
       }),
     ),
   })

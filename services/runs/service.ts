@@ -192,7 +192,9 @@ export class RunService {
   async report(runId: number): Promise<RunReport> {
     const view = await this.view(runId);
     const params = (await this.repo.run(runId))?.reason_params;
-    return buildReport(view, await this.repo.timeline(view.pcs.map((p) => p.id)), this.now(), params ? (JSON.parse(params) as Record<string, string>) : {});
+    const taskIds = view.pcs.flatMap((p) => (p.taskId === null ? [] : [p.taskId]));
+    const results = taskIds.length ? await this.db.selectFrom('tasks').select(['id', 'result']).where('id', 'in', taskIds).execute() : [];
+    return buildReport(view, await this.repo.timeline(view.pcs.map((p) => p.id)), this.now(), params ? (JSON.parse(params) as Record<string, string>) : {}, new Map(results.map((r) => [r.id, r.result])));
   }
 
   /** Whether the run's report was e-mailed already. */

@@ -35,6 +35,11 @@ describe('live cache', () => {
     expect(patchReportPc(qc, key, 1, 'restoring', '2026-12-07T01:00:10.000Z', '', '')).toBe(true);
     const older = report([rpc(1, 'booted', '2026-12-07T01:00:05.000Z')]);
     expect(mergeReport(qc.getQueryData<RunReport>(key), older).pcs[0]!.state).toBe('restoring');
+    // What the PC's Windows got comes with the fetch only: kept beside the newer live state.
+    const windows = { name: { code: 'name_written', fr: 'nommé', en: 'named' }, answerFile: null, drivers: null, bootEntry: null };
+    const booted = Object.assign(rpc(1, 'booted', '2026-12-07T01:00:05.000Z'), { windows });
+    const withWindows = report([booted]);
+    expect(mergeReport(qc.getQueryData<RunReport>(key), withWindows).pcs[0]).toMatchObject({ state: 'restoring', windows });
     const newer = report([rpc(1, 'verifying', '2026-12-07T01:00:20.000Z')]);
     expect(mergeReport(qc.getQueryData<RunReport>(key), newer)).toBe(newer);
   });

@@ -2,12 +2,13 @@
 // restore of a room from the restore dialog, confirmed with the schedule said back in words and an
 // estimate, and see it listed in words on the room page (French, then English); turn it off; a viewer
 // sees it without buttons; the runs list, a run whose PC did not wake (failures first, with the
-// reason), its printable report, the retry of that PC, and a run that did not start saying why.
+// reason), its printable report, the retry of that PC, and a run that did not start saying why; what
+// a restored PC's Windows got (name, answer file, driver pack or why none, UEFI boot entry), in both languages.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, TEST_ADMIN_PASSWORD, type TestApp } from '../support/app.js';
 import { hasChromium, launchBrowser, type TestBrowser } from '../support/browser.js';
 import { ApiClient } from '../support/client.js';
-import { publishVersion } from '../support/runs.js';
+import { machineOf, publishVersion } from '../support/runs.js';
 import { pastHour } from '../../web/src/i18n/when.js';
 import { checkPage, focused, login, openPage, seedLoosePc, seedRoom } from './support.js';
 
@@ -228,6 +229,58 @@ describe.runIf(hasChromium)('web UI: schedules, runs and the morning report', ()
     // The rooms page shows the room's newest run from the one overview request.
     await page.getByRole('navigation').getByRole('link', { name: 'Salles' }).click();
     await page.getByTestId('room-card').filter({ hasText: 'B204' }).getByText(/Dernière restauration : annulée, /).waitFor();
+    expect(errors).toEqual([]);
+    await ctx.close();
+  }, 60_000);
+
+  it("shows what each restored PC's Windows got: its name, answer file, driver pack or why none, and UEFI boot entry", async () => {
+    const c = app.container;
+    const run = await c.runs.create(actor, { roomId, hostIds: [hostIds[1]!, hostIds[2]!], imageId, steps: ['restore', 'verify'], transport: 'unicast' });
+    const details: Record<string, unknown>[] = [
+      {
+        identity: { computerName: 'B204-02', partition: 3, hive: 'Windows/System32/config/SYSTEM', controlSets: [{ name: 'ControlSet001', before: 'MASTER' }], made: [] },
+        answerFile: { partition: 3, path: 'Windows/Panther/unattend.xml', bytes: 3120, sha256: 'a'.repeat(64) },
+        drivers: { pack: { id: 7, name: 'Lenovo M720q', sha256: 'b'.repeat(64) }, partition: 3, path: 'Drivers/roomcast/7-Lenovo_M720q', files: 40, bytes: 123456, reason: 'driver pack "Lenovo M720q" (LENOVO / ThinkCentre M720*) for LENOVO ThinkCentre M720q' },
+        bootEntry: { state: 'created', entry: '0004', partition: 1, bootOrder: ['0001', '0004'] },
+      },
+      {
+        identity: { computerName: 'B204-03', partition: 2, hive: 'Windows/System32/config/SYSTEM', controlSets: [{ name: 'ControlSet001', before: null }], made: [] },
+        answerFile: null,
+        drivers: (({ code, reason }) => ({ skipped: code, reason: reason.en, reasonFr: reason.fr }))(await c.drivers.matchHost(hostIds[2]!)),
+        bootEntry: { state: 'skipped', reason: 'the PC was not started by UEFI firmware' },
+      },
+    ];
+    // Each PC's restore task as the worker makes it, finished as its boot client reports it.
+    for (const [i, pcRow] of run.pcs.entries()) {
+      let taskId: number | null = null;
+      for (let n = 0; n < 100 && taskId === null; n++) {
+        taskId = (await c.runs.pc(pcRow.id))!.taskId;
+        if (taskId === null) await new Promise((r) => setTimeout(r, 100));
+      }
+      const host = (await c.hosts.viewsOf([pcRow.hostId!]))[0]!;
+      await c.events.transaction(c.database.db, (tx) => c.tasks.checkIn(tx, actor, taskId!, host.id));
+      await c.tasks.finish(machineOf(host.mac, taskId!, host.id), { ok: true, details: details[i]! });
+    }
+
+    const { ctx, page, errors } = await openPage(tb, app.url);
+    await login(page, 'admin', TEST_ADMIN_PASSWORD);
+    await page.goto(`/runs/${run.id}`);
+    const cell = (name: string) => page.getByTestId('run-pc').filter({ hasText: name }).getByTestId('run-pc-windows');
+    await cell('B204-02').getByText('pack de pilotes « Lenovo M720q » (LENOVO / ThinkCentre M720*) : 40 fichier(s) copié(s) dans Drivers/roomcast/7-Lenovo_M720q').waitFor();
+    await cell('B204-02').getByText('nommé « B204-02 » dans Windows, partition 3 (ControlSet001)').waitFor();
+    await cell('B204-02').getByText(/^fichier de réponses écrit : Windows\/Panther\/unattend\.xml/).waitFor();
+    await cell('B204-02').getByText(/^entrée de démarrage UEFI Boot0004 « Windows Boot Manager » ajoutée/).waitFor();
+    await cell('B204-03').getByText("aucun pack de pilotes : le PC n'a pas encore indiqué son fabricant et son modèle", { exact: false }).waitFor();
+    await cell('B204-03').getByText("pas d'entrée de démarrage UEFI : le PC n'a pas démarré en UEFI (BIOS)").waitFor();
+    await cell('B204-03').getByText("aucun fichier de réponses écrit : l'image n'en a pas").waitFor();
+    await checkPage(page, 'run-windows');
+
+    await page.getByLabel('Langue').selectOption('en');
+    await cell('B204-02').getByText('driver pack "Lenovo M720q" (LENOVO / ThinkCentre M720*): 40 file(s) copied to Drivers/roomcast/7-Lenovo_M720q').waitFor();
+    await cell('B204-03').getByText('no UEFI boot entry: the PC was not started by UEFI firmware (BIOS)').waitFor();
+    await cell('B204-03').getByText('no driver pack: the PC has not reported its vendor and model yet', { exact: false }).waitFor();
+    await checkPage(page, 'run-windows-en');
+    await page.getByLabel('Language').selectOption('fr');
     expect(errors).toEqual([]);
     await ctx.close();
   }, 60_000);

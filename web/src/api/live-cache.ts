@@ -42,7 +42,7 @@ export function mergeRun(cached: Run | undefined, fresh: Run): Run {
 
 const lastAt = (pc: ReportPc) => pc.timeline.reduce((m, e) => (e.at > m ? e.at : m), '');
 
-/** The fetched report, except the PCs whose cached copy saw a later state change. */
+/** The fetched report, except the PCs whose cached copy saw a later state change (their Windows steps still from the fetch). */
 export function mergeReport(cached: RunReport | undefined, fresh: RunReport): RunReport {
   if (!cached || cached.run.id !== fresh.run.id) return fresh;
   const mine = new Map(cached.pcs.map((pc) => [pc.id, pc]));
@@ -51,7 +51,8 @@ export function mergeReport(cached: RunReport | undefined, fresh: RunReport): Ru
     const live = mine.get(pc.id);
     if (!live || lastAt(live) <= lastAt(pc)) return pc;
     changed = true;
-    return live;
+    // What its Windows got comes only with a fetch: the fetched words, with the live state.
+    return { ...live, windows: pc.windows ?? live.windows };
   });
   return changed ? { ...fresh, pcs } : fresh;
 }

@@ -8462,6 +8462,37 @@ export interface components {
                     code: string;
                     text: string;
                 }[];
+                /** @description what the PC's restore did to its Windows before it first started; null: nothing reported (a task from before, or one that failed before) */
+                windows: {
+                    /** @description the Windows name written into the offline registry, or why not */
+                    name: {
+                        code: string;
+                        fr: string;
+                        en: string;
+                    } | null;
+                    /** @description the answer file (unattend.xml) written, or why none */
+                    answerFile: {
+                        code: string;
+                        fr: string;
+                        en: string;
+                    } | null;
+                    /** @description the driver pack copied and the vendor/model rule it matched, or why none (no DMI facts, no pack for this model) */
+                    drivers: {
+                        code: string;
+                        fr: string;
+                        en: string;
+                        pack: string | null;
+                        vendor: string | null;
+                        model: string | null;
+                    } | null;
+                    /** @description the UEFI boot entry: added, already present, or why not (not UEFI) */
+                    bootEntry: {
+                        code: string;
+                        fr: string;
+                        en: string;
+                        entry: string | null;
+                    } | null;
+                } | null;
             }[];
         };
         NetworkPreflight: {

@@ -6,6 +6,7 @@ import { enProblems } from './en-problems.js';
 import { enLive } from './en-live.js';
 import { enPhone } from './en-phone.js';
 import { enAnswer } from './en-answer.js';
+import { enDrivers } from './en-drivers.js';
 import type { Catalogue } from './index.js';
 
 export const en: Catalogue = {
@@ -116,6 +117,7 @@ export const en: Catalogue = {
   'run.path.differential': 'differential',
   'run.path.multicast': 'multicast',
   'run.path.unicast': 'unicast (HTTP)',
+  'run.windows': 'Windows',
   'run.counts': '{done} done, {failed} failed, {open} in progress of {total}',
   'run.toRoom': 'Back to the room',
   ...enRuns,
@@ -125,4 +127,5 @@ export const en: Catalogue = {
   ...enLive,
   ...enPhone,
   ...enAnswer,
+  ...enDrivers,
 };

@@ -8,6 +8,7 @@ import { frProblems } from './fr-problems.js';
 import { frLive } from './fr-live.js';
 import { frPhone } from './fr-phone.js';
 import { frAnswer } from './fr-answer.js';
+import { frDrivers } from './fr-drivers.js';
 export const fr = {
   'app.name': 'roomcast',
   'app.skip': 'Aller au contenu',
@@ -116,6 +117,7 @@ export const fr = {
   'run.path.differential': 'différentielle',
   'run.path.multicast': 'multicast',
   'run.path.unicast': 'unicast (HTTP)',
+  'run.windows': 'Windows',
   'run.counts': '{done} terminés, {failed} en échec, {open} en cours sur {total}',
   'run.toRoom': 'Retour à la salle',
   ...frRuns,
@@ -125,4 +127,5 @@ export const fr = {
   ...frLive,
   ...frPhone,
   ...frAnswer,
+  ...frDrivers,
 };

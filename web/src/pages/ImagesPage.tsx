@@ -1,7 +1,7 @@
 // Images: each image with its versions (size, date, author, notes, state, its Windows and whether it was generalized; a damaged one says what to
 // do), verify a version, edit its notes, start a capture from a reference PC (technician), create an
-// image, its Windows answer file with a preview for a PC (technician, components/AnswerFile.tsx), and the
-// garbage collection with a confirmation (admin).
+// image, its Windows answer file with a preview for a PC (technician, components/AnswerFile.tsx), the
+// driver packs (components/DriverPacks.tsx), and the garbage collection with a confirmation (admin).
 import { useQueryClient } from '@tanstack/react-query';
 import { useState, type FormEvent } from 'react';
 import { formatBytes, useHasRole, type ImageVersion } from '../api/admin.js';
@@ -10,6 +10,7 @@ import { keys, useImages } from '../api/queries.js';
 import { AnswerFile } from '../components/AnswerFile.js';
 import { CaptureForm } from '../components/CaptureForm.js';
 import { Confirm } from '../components/Confirm.js';
+import { DriverPacks } from '../components/DriverPacks.js';
 import { ErrorMessage } from '../components/ErrorMessage.js';
 import { UseForRoom } from '../components/UseForRoom.js';
 import { Problem } from '../components/Problem.js';
@@ -270,6 +271,7 @@ export function ImagesPage() {
           <NewImage />
         </section>
       )}
+      <DriverPacks />
       {admin && <GarbageCollection />}
     </section>
   );

@@ -68,6 +68,7 @@ export function RunPage() {
               <th scope="col">{t('run.pcState')}</th>
               <th scope="col">{t('run.reason')}</th>
               <th scope="col">{t('run.path')}</th>
+              <th scope="col">{t('run.windows')}</th>
               <th scope="col">{t('run.ended')}</th>
               {canAct && run.state === 'running' && <th scope="col">{t('runActions.actions')}</th>}
             </tr>
@@ -82,6 +83,9 @@ export function RunPage() {
                 <td data-label={t('run.reason')}>{pc.reason ? (lang === 'fr' ? pc.reason.fr : pc.reason.en) : t('run.noReason')}</td>
                 <td data-label={t('run.path')} data-testid="run-pc-path" data-path={pc.delivery?.path ?? ''}>
                   {pc.delivery ? <PathCell delivery={pc.delivery} /> : t('run.noReason')}
+                </td>
+                <td data-label={t('run.windows')} data-testid="run-pc-windows">
+                  {pc.windows ? <WindowsCell windows={pc.windows} /> : t('run.noReason')}
                 </td>
                 <td data-label={t('run.ended')}>{pc.endedAt ? dateTime(pc.endedAt) : t('run.noReason')}</td>
                 {canAct && run.state === 'running' && (
@@ -131,6 +135,22 @@ function PreflightLine({ preflight }: { preflight: { verdict: 'multicast' | 'uni
         ))}
       </ul>
     </div>
+  );
+}
+
+/** What the restore did to the PC's Windows: its name, answer file, driver pack (or why none), UEFI boot entry. */
+function WindowsCell({ windows }: { windows: Partial<Record<'name' | 'answerFile' | 'drivers' | 'bootEntry', (Words & { code: string }) | null>> }) {
+  const { lang } = useI18n();
+  const lines = [windows.name, windows.answerFile, windows.drivers, windows.bootEntry].flatMap((x) => (x ? [x] : []));
+  return (
+    <small>
+      {lines.map((x, i) => (
+        <span key={x.code} data-code={x.code}>
+          {i > 0 && <br />}
+          {lang === 'fr' ? x.fr : x.en}
+        </span>
+      ))}
+    </small>
   );
 }
 
