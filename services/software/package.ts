@@ -16,8 +16,8 @@ const GUID_PATTERN = /^\{[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f
 /** A version to compare against: dotted numbers, compared number by number (25.2 < 25.10). */
 const MIN_VERSION_PATTERN = /^\d{1,9}(\.\d{1,9}){0,3}$/;
 /** A file name as Windows takes it: no folder, no reserved character, not only dots. */
-const FILE_NAME_PATTERN = /^(?!\.+$)[^\\/:*?"<>|\x00-\x1f]{1,200}$/;
-const PROCESS_PATTERN = /^[^\\/:*?"<>|\x00-\x1f]{1,100}\.exe$/i;
+const FILE_NAME_PATTERN = /^(?!\.+$)[^\\/:*?"<>|\p{Cc}]{1,200}$/u;
+const PROCESS_PATTERN = /^[^\\/:*?"<>|\p{Cc}]{1,100}\.exe$/iu;
 const PROPERTY_NAME_PATTERN = /^[A-Za-z][A-Za-z0-9_]{0,63}$/;
 
 /** The two Uninstall keys an MSI ProductCode is looked up under (64-bit and 32-bit installers). */
@@ -121,7 +121,7 @@ export const DetectionRuleSchema: z.ZodType<DetectionRule> = z.lazy(() =>
     ],
     { error: 'a detection rule has the type msi_product_code, uninstall_entry, file_version, registry_value, all or any' },
   ),
-).refine((r) => depth(r) <= MAX_DEPTH, { error: `detection rules nest at most ${MAX_DEPTH} levels of all/any` });
+).refine((r) => depth(r) <= MAX_DEPTH, { error: `detection rules nest at most ${MAX_DEPTH} levels of all/any` }).meta({ id: 'SoftwareDetectionRule' });
 
 // ── Exit codes ───────────────────────────────────────────────────────────────────────────────────
 export const EXIT_OUTCOMES = ['success', 'reboot_required', 'reboot_initiated', 'retry', 'failure'] as const;
