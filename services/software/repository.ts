@@ -63,13 +63,21 @@ export class SoftwareRepository {
     await db.updateTable('software_package_versions').set({ property_values: propertyValues, secret_values: secretValues, updated_at: nowIso() }).where('id', '=', id).execute();
   }
 
-  /** Marks a file ready; the version too when it was the last one. Returns whether the version is ready. */
-  async fileReady(versionId: number, idx: number, db: Kysely<DB>): Promise<boolean> {
+  async fileReady(versionId: number, idx: number, db: Kysely<DB> = this.db): Promise<void> {
     await db.updateTable('software_package_files').set({ state: 'ready' }).where('version_id', '=', versionId).where('idx', '=', idx).execute();
-    const left = await db.selectFrom('software_package_files').select('idx').where('version_id', '=', versionId).where('state', '!=', 'ready').execute();
-    if (left.length) return false;
-    await db.updateTable('software_package_versions').set({ state: 'ready', updated_at: nowIso() }).where('id', '=', versionId).execute();
-    return true;
+  }
+
+  /**
+   * Marks the version ready when every file of it is, in one statement. Called after each file's own
+   * change is committed: of two files finished at once, the later call sees both.
+   */
+  async readyIfComplete(versionId: number, db: Kysely<DB> = this.db): Promise<void> {
+    await db
+      .updateTable('software_package_versions')
+      .set({ state: 'ready', updated_at: nowIso() })
+      .where('id', '=', versionId)
+      .where((eb) => eb.not(eb.exists(eb.selectFrom('software_package_files').select('idx').where('version_id', '=', versionId).where('state', '!=', 'ready'))))
+      .execute();
   }
 
   async remove(id: number, db: Kysely<DB> = this.db): Promise<void> {

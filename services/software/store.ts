@@ -202,7 +202,8 @@ export class SoftwareStore {
     await fs.promises.mkdir(into, { recursive: true });
     await fs.promises.rename(part, path.join(into, f.name));
     await fsyncPath(into);
-    await this.db.transaction().execute((trx) => this.repo.fileReady(f.version_id, f.idx, trx));
+    await this.repo.fileReady(f.version_id, f.idx);
+    await this.repo.readyIfComplete(f.version_id);
   }
 
   /** The path of a whole file (technicians' download). */

@@ -148,6 +148,15 @@ describe.each(DIALECTS)('software package store over the API on %s', (dialect) =
     expect((await put(made.body.id, 0, declared)).body).toMatchObject({ state: 'ready' });
   });
 
+  it('makes a version ready when its files are uploaded at the same time and end together', async () => {
+    const files = Array.from({ length: 4 }, (_, i) => [`part${i}.cab`, randomBytes(400_000)] as [string, Buffer]);
+    const made = await tech.post('/api/v1/software/packages', { manifest: manifest('office', '2024-1', files), values: {} });
+    const answers = await Promise.all(files.map(([, b], i) => put(made.body.id, i, b)));
+    expect(answers.map((a) => a.status)).toEqual([200, 200, 200, 200]);
+    expect((await viewer.get(`/api/v1/software/packages/${made.body.id}`)).body).toMatchObject({ state: 'ready' });
+    expect(JSON.parse((await client('/packages')).body.toString()).map((v: any) => v.packageId)).toContain('office');
+  });
+
   it('refuses a manifest with a clear message, a dependency missing from the store, and a dependency cycle', async () => {
     const bad = await tech.post('/api/v1/software/packages', { manifest: { ...manifest('x', '1', [['a.exe', small]]), install: { command: 'a.exe {{serial}}', timeoutMinutes: 5 } } });
     expect(bad.status).toBe(400);
