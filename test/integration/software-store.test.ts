@@ -190,8 +190,12 @@ describe.each(DIALECTS)('software package store over the API on %s', (dialect) =
     const audit = await admin.get('/api/v1/audit?targetType=software_package');
     expect(audit.body.filter((e: any) => e.targetId === String(id)).map((e: any) => e.action)).toEqual(expect.arrayContaining(['software_package.create', 'software_package.values', 'software_package.delete']));
 
+    // A value refused by the request's schema: the answer says why, not what.
+    const tooLong = await tech.post('/api/v1/software/packages', { manifest: manifest('labview', '2025-9', [['setup.exe', small]]), values: { serialNumber: SECRET2.repeat(200) } });
+    expect(tooLong.status).toBe(400);
+
     // Every answer given so far and every log line: no secret.
-    const answers = [JSON.stringify(made.body), JSON.stringify(again.body), JSON.stringify((await viewer.get('/api/v1/software/packages')).body), JSON.stringify(audit.body)];
+    const answers = [JSON.stringify(tooLong.body), JSON.stringify(bad.body), JSON.stringify(made.body), JSON.stringify(again.body), JSON.stringify((await viewer.get('/api/v1/software/packages')).body), JSON.stringify(audit.body)];
     for (const text of [...answers, JSON.stringify(rows), ...logLines]) {
       expect(text).not.toContain(SECRET);
       expect(text).not.toContain(SECRET2);
