@@ -57,12 +57,15 @@ describe('package manifest', () => {
         { name: 'sub\\setup.exe', sizeBytes: 10, sha256: 'a'.repeat(64) },
         { name: 'Setup.exe', sizeBytes: 0, sha256: 'ABC' },
         { name: 'setup.EXE', sizeBytes: 1, sha256: 'b'.repeat(64) },
+        { name: 'bell\x07.exe', sizeBytes: 1, sha256: 'c'.repeat(64) },
+        { name: '..', sizeBytes: 1, sha256: 'c'.repeat(64) },
       ],
     });
     expect(got).toContain('files.0.name: a file name without folder or any of \\ / : * ? " < > |');
     expect(got).toContain('files.1.sizeBytes: sizeBytes: the file size in bytes, more than 0');
     expect(got).toContain('files.1.sha256: sha256: the SHA-256 of the file in lowercase hexadecimal (sha256sum, or Get-FileHash in PowerShell then lowercase)');
     expect(got).toContain('files.2.name: two files are named setup.EXE (Windows does not tell case apart)');
+    expect(got.filter((g) => /^files\.[34]\.name: a file name without folder/.test(g))).toHaveLength(2);
   });
 
   it('refuses detection rules that cannot be evaluated', () => {
