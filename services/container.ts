@@ -29,6 +29,7 @@ import { PreflightRequests } from './network/requests.js';
 import { SettingsStore } from './core/settings.js';
 import { AnswerFiles } from './imaging/answer-files.js';
 import { DriverPackService } from './drivers/service.js';
+import { SoftwareStore } from './software/store.js';
 import { ImageCatalogue } from './imaging/catalogue.js';
 import { ImageDamage } from './imaging/damage.js';
 import { captureKind, restoreKind } from './imaging/kinds.js';
@@ -74,6 +75,7 @@ export interface Services {
   schedules: ScheduleService;
   system: SystemService;
   drivers: DriverPackService;
+  software: SoftwareStore;
 }
 
 export interface Container extends Services {
@@ -115,6 +117,7 @@ export function buildServices(config: Config, log: Logger, database: Database, o
   const damage = new ImageDamage(db, images, store, alerts, events, tasks);
   // The key sealing stored secrets, read (or made) on first use: a process that never touches one never needs it.
   let secretKey: Buffer | undefined;
+  const siteKey = () => (secretKey ??= loadSecretKey(config.dataDir, config.secretKey));
   const drivers = new DriverPackService(db, path.join(config.dataDir, 'drivers'), hosts, tasks);
   const runs = new RunService(db, new RunRepository(db), tasks, hosts, rooms, events, Date.now, config.wol, config.multicast ? null : MULTICAST_UNSET, {
     linkRate: config.bandwidth.linkBitsPerSecond === null ? null : config.bandwidth.linkBitsPerSecond / 8,
@@ -149,7 +152,7 @@ export function buildServices(config: Config, log: Logger, database: Database, o
       db,
       tasks,
       async (id, db) => (await hosts.view(id, db))?.name ?? null,
-      () => (secretKey ??= loadSecretKey(config.dataDir, config.secretKey)),
+      siteKey,
       async (hostId) => (await drivers.matchHost(hostId)).pack !== null,
     ),
     protocol: new MachineProtocol(db, store, images, tasks, events, maintenance, damage, new ChunkIntake(store)),
@@ -157,6 +160,7 @@ export function buildServices(config: Config, log: Logger, database: Database, o
     schedules: new ScheduleService(db, new ScheduleRepository(db), rooms, runs, tasks, events),
     system: new SystemService(config.dockerUrl),
     drivers,
+    software: new SoftwareStore(db, path.join(config.dataDir, 'software'), siteKey),
   };
 }
 

@@ -20,6 +20,7 @@ import { inventoryRoutes } from '../inventory/routes.js';
 import { networkRoutes } from '../network/routes.js';
 import { runRoutes } from '../runs/routes.js';
 import { scheduleRoutes } from '../schedules/routes.js';
+import { softwareRoutes } from '../software/routes.js';
 import { systemRoutes } from '../system/routes.js';
 import { clientTaskRoutes, taskRoutes } from '../tasks/routes.js';
 import { auditRoutes } from './audit-routes.js';
@@ -60,6 +61,7 @@ export function allRoutes(c: Container, health: Pick<HealthProbe, 'check'>, vers
     ...clientTaskRoutes(c.tasks),
     ...clientRoutes(c.protocol),
     ...driverRoutes(c.drivers),
+    ...softwareRoutes(c.software),
     ...bootRoutes(c.boot, c.hello, c.registration, { clientDir: c.config.clientDir, base, helloActions: c.tasks.kinds.helloActions() }),
   ];
 }

@@ -9,8 +9,8 @@
 // full disk.
 import fs from 'node:fs';
 import { z } from 'zod';
-import { AppError } from '../core/errors.js';
 import { decimal, defineRoute, idParam, wholeForLongSuffix, type AnyRoute } from '../core/route.js';
+import { pieceOffset } from '../core/upload.js';
 import { HASH_PATTERN } from '../imaging/format.js';
 import { DriverMatchSchema } from '../imaging/driver-pack.js';
 import type { DriverPackService } from './service.js';
@@ -48,20 +48,6 @@ const NewPackSchema = z.object({
 const HostMatchSchema = z
   .object({ pack: DriverPackSchema.nullable(), code: DriverMatchSchema.shape.code, reason: DriverMatchSchema.shape.reason })
   .meta({ id: 'HostDriverMatch' });
-
-/** The offset of a piece: ?offset=N, or Content-Range: bytes N-M/SIZE (both: they must agree). */
-export function pieceOffset(query: number | undefined, contentRange: string | undefined): number {
-  let fromRange: number | undefined;
-  if (contentRange !== undefined) {
-    const m = /^bytes (\d{1,16})-(\d{1,16})\/(\d{1,16}|\*)$/.exec(contentRange.trim());
-    if (!m || Number(m[2]) < Number(m[1])) throw new AppError(400, 'bad_content_range', 'Content-Range: give bytes START-END/SIZE (END included), or use ?offset=START');
-    fromRange = Number(m[1]);
-  }
-  if (query !== undefined && fromRange !== undefined && query !== fromRange) throw new AppError(400, 'bad_content_range', `?offset=${query} and Content-Range (from ${fromRange}) disagree`);
-  const offset = query ?? fromRange;
-  if (offset === undefined) throw new AppError(400, 'bad_content_range', 'say where this piece goes: ?offset=N or Content-Range: bytes N-M/SIZE (GET the pack for the bytes held)');
-  return offset;
-}
 
 export function driverRoutes(drivers: DriverPackService): AnyRoute[] {
   return [

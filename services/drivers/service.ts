@@ -12,7 +12,6 @@
 // was damaged on the way or the declared hash is wrong; the pack waits for an upload from byte 0). An
 // archive that is not a tar, holds an unsafe name, a link, or no .inf marks the pack damaged (its
 // archive is dropped: delete the pack and make a new one from a corrected archive).
-import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Kysely } from 'kysely';
@@ -20,6 +19,7 @@ import { writeAudit, type Actor } from '../core/audit.js';
 import type { MachineAuth } from '../core/auth.js';
 import type { DB } from '../core/db/index.js';
 import { AppError, conflict, notFound } from '../core/errors.js';
+import { appendPiece, diskFull, noSpace, PerKey, sha256File } from '../core/upload.js';
 import { fsyncPath, packFolder, TarError, unpackTar, type DriverMatch } from '../imaging/driver-pack.js';
 import type { HostRepository } from '../inventory/hosts.js';
 import type { TaskService } from '../tasks/service.js';
@@ -35,8 +35,6 @@ export interface NewPack {
 }
 
 const MAX_ENTRIES = 200_000;
-const full = (err: unknown) => (err as NodeJS.ErrnoException).code === 'ENOSPC' || (err as NodeJS.ErrnoException).code === 'EDQUOT';
-const noSpace = (dir: string, what: string) => new AppError(507, 'insufficient_storage', `the appliance's disk is full (${dir}): ${what}. Free some space (old image versions, packs no longer used), then resume the upload`);
 
 export class DriverPackService {
   readonly repo: DriverPackRepository;
@@ -109,63 +107,24 @@ export class DriverPackService {
    * from GET's receivedBytes. The last byte in: the archive is checked and published (complete).
    */
   async append(id: number, offset: number, body: AsyncIterable<Buffer>): Promise<DriverPackView> {
-    return this.serial(id, () => this.appendNow(id, offset, body));
+    return this.serial.run(id, () => this.appendNow(id, offset, body));
   }
 
-  /**
-   * One upload at a time per pack, in this process (the api's only one): a resumed piece waits for a
-   * cut-off one to have written what it got, then takes over from its own offset.
-   */
-  private readonly busy = new Map<number, Promise<unknown>>();
-  private async serial<T>(id: number, fn: () => Promise<T>): Promise<T> {
-    const before = this.busy.get(id) ?? Promise.resolve();
-    const mine = before.catch(() => {}).then(fn);
-    this.busy.set(id, mine);
-    try {
-      return await mine;
-    } finally {
-      if (this.busy.get(id) === mine) this.busy.delete(id);
-    }
-  }
+  /** One upload at a time per pack (core/upload.ts). */
+  private readonly serial = new PerKey<number>();
 
   private async appendNow(id: number, offset: number, body: AsyncIterable<Buffer>): Promise<DriverPackView> {
     const r = await this.row(id);
     if (r.state !== 'uploading') throw conflict('driver_pack_not_uploading', `driver pack ${id} is ${r.state}: ${r.state === 'ready' ? 'it is complete already' : 'delete it and make a new one'}`);
     const size = Number(r.size_bytes);
-    const held = await this.held(r);
-    if (offset > held) throw conflict('upload_offset_mismatch', `the appliance holds ${held} bytes of driver pack ${id}: send the bytes from offset ${held}`);
-    const file = this.part(id);
-    await fs.promises.mkdir(path.dirname(file), { recursive: true });
-    const fh = await fs.promises.open(file, held === 0 ? 'w' : 'r+');
-    let at = offset;
-    try {
-      await fh.truncate(offset);
-      for await (const piece of body) {
-        if (at + piece.length > size) {
-          await fh.truncate(offset);
-          throw new AppError(413, 'upload_past_end', `driver pack ${id} was declared ${size} bytes long: this piece goes past its end (from ${offset}); check the declared size`);
-        }
-        await fh.write(piece, 0, piece.length, at);
-        at += piece.length;
-      }
-      await fh.sync();
-    } catch (err) {
-      if (full(err)) {
-        await fh.truncate(offset).catch(() => {});
-        throw noSpace(this.dir, `the piece from byte ${offset} was dropped`);
-      }
-      await fh.sync().catch(() => {}); // a body cut off: what arrived is kept for the resume
-      throw err;
-    } finally {
-      await fh.close();
-    }
+    const at = await appendPiece(this.part(id), `driver pack ${id}`, size, await this.held(r), offset, body);
     if (at === size) return this.completeNow(id);
     return this.view(id);
   }
 
   /** Checks the whole archive (SHA-256, a tar of files and folders with a .inf) and publishes it. */
   async complete(id: number): Promise<DriverPackView> {
-    return this.serial(id, () => this.completeNow(id));
+    return this.serial.run(id, () => this.completeNow(id));
   }
 
   private async completeNow(id: number): Promise<DriverPackView> {
@@ -175,9 +134,7 @@ export class DriverPackService {
     const held = await this.held(r);
     if (held !== Number(r.size_bytes)) throw conflict('upload_incomplete', `the appliance holds ${held} of the ${r.size_bytes} bytes of driver pack ${id}: send the rest from offset ${held}`);
     const file = this.part(id);
-    const hash = createHash('sha256');
-    for await (const piece of fs.createReadStream(file)) hash.update(piece as Buffer);
-    const got = hash.digest('hex');
+    const got = await sha256File(file);
     if (got !== r.sha256) {
       await fs.promises.rm(file, { force: true });
       throw new AppError(422, 'driver_pack_hash_mismatch', `the archive received hashes to ${got}, not to the declared SHA-256 ${r.sha256}: it was dropped. Check the declared hash (sha256sum of the file), then upload it again from byte 0`);
@@ -195,7 +152,7 @@ export class DriverPackService {
       await this.repo.setState(id, 'ready', { ...unpacked, error: null });
     } catch (err) {
       await fs.promises.rm(tmp, { recursive: true, force: true });
-      if (full(err)) throw noSpace(this.dir, 'the archive could not be unpacked (it is kept: POST .../complete once there is room)');
+      if (diskFull(err)) throw noSpace(this.dir, 'the archive could not be unpacked (it is kept: POST .../complete once there is room)');
       if (!(err instanceof AppError && err.status === 422)) throw err;
       await fs.promises.rm(file, { force: true });
       await this.repo.setState(id, 'damaged', { error: err.message });

@@ -85,6 +85,8 @@ describe('one writer per table', () => {
     schedules: 'services/schedules/repository.ts',
     schedule_fires: 'services/schedules/repository.ts',
     driver_packs: 'services/drivers/repository.ts',
+    software_package_versions: 'services/software/repository.ts',
+    software_package_files: 'services/software/repository.ts',
   };
 
   it('names an owner for every table of the schema', () => {

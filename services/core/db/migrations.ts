@@ -1,8 +1,8 @@
 // Schema migrations, in order. Each one must run on SQLite and PostgreSQL; dialect differences stay here.
 import { sql, type Kysely, type Migration } from 'kysely';
+import { migrations2 } from './migrations-2.js';
 
 export type Dialect = 'sqlite' | 'postgres';
-
 function builders(dialect: Dialect) {
   return {
     /** An auto-incrementing integer primary key in either dialect. */
@@ -25,7 +25,6 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
           .addColumn('updated_at', 'text', (c) => c.notNull())
           .execute();
         await sql`create unique index rooms_name_ci on rooms (lower(name))`.execute(db);
-
         await id(db, 'hosts')
           .addColumn('mac', 'text', (c) => c.notNull().unique())
           .addColumn('name', 'text', (c) => c.notNull())
@@ -395,5 +394,6 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
         await t.addColumn('previous_password', 'text').addColumn('previous_set_at', 'text').addColumn('previous_task_id', 'integer').execute();
       },
     },
+    ...migrations2(dialect),
   };
 }

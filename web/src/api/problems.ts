@@ -34,6 +34,9 @@ export const PROBLEM_CODES = [
   'driver_pack_name_taken', 'driver_pack_not_uploading', 'upload_offset_mismatch', 'upload_past_end', 'upload_incomplete', 'bad_content_range',
   'driver_pack_hash_mismatch', 'driver_pack_not_tar', 'driver_pack_unsafe_path', 'driver_pack_bad_entry', 'driver_pack_no_inf', 'driver_pack_not_yours',
   'driver_pack_missing',
+  // software packages
+  'software_package_exists', 'package_dependency_missing', 'package_dependency_cycle', 'software_values_invalid', 'software_file_complete',
+  'software_file_hash_mismatch', 'software_file_incomplete', 'software_file_missing', 'not_a_host_token',
 ] as const;
 
 export type ProblemCode = (typeof PROBLEM_CODES)[number];
