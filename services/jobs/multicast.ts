@@ -15,6 +15,9 @@
 //   interface) runs when one is given: a verdict of unicast ends the session at once with its reason
 //   (the run's PCs restore over HTTP, never a silent stall); its warnings (another PXE server, no IGMP
 //   querier) are kept in the session's outcome, which the run's answer and report show.
+// - With `probe` on, the session's multicast probe (imaging/multicast/probe.ts) is sent for as long as
+//   the session is (after a passing pre-flight): its PCs' tasks tell them to listen for it first
+//   (probeListenMs), and a PC that hears none restores over HTTP at once with that reason.
 // - A session that ended is recorded with the sender's report and never sent again. stop() ends a
 //   run's session (the run was cancelled or ended); close() stops this worker's sessions without
 //   recording an end, so that the next worker takes them over.
@@ -22,6 +25,8 @@ import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import type { Logger } from '../core/logger.js';
 import type { PreflightResult } from '../network/preflight.js';
+import { ProbeSender } from '../imaging/multicast/probe-send.js';
+import { PROBE_PORT, probeGroup } from '../imaging/multicast/probe.js';
 import { sendSession, type SenderReport } from '../imaging/multicast/sender.js';
 import { checkSettings, SessionAllocator, type MulticastSettings, type SessionSlot } from '../imaging/multicast/session.js';
 import type { SessionSource } from '../imaging/multicast/source.js';
@@ -40,6 +45,8 @@ export interface RunSessionOptions {
   prefix?: string[];
   /** The network pre-flight (network/service.ts Preflight): absent, none is run. */
   preflight?: { check(o: { waitQuerier: boolean }): Promise<PreflightResult> };
+  /** The session's multicast probe (probe.ts): absent, none is sent and the PCs do not listen for one. */
+  probe?: { listenMs?: number; intervalMs?: number; burstCount?: number; burstEveryMs?: number };
 }
 
 /** What a run's session keeps of its pre-flight: the verdict and the sentences (en, fr). */
@@ -73,6 +80,11 @@ export class RunSessions {
     this.settings = checkSettings(o.settings);
     this.allocator = new SessionAllocator(this.settings);
     this.beatMs = o.beatMs ?? 10_000;
+  }
+
+  /** How long a PC listens for the session's probe before joining it (null: no probe is sent). */
+  get probeListenMs(): number | null {
+    return this.o.probe ? (this.o.probe.listenMs ?? 4000) : null;
   }
 
   /** The run's session is being sent (by this worker or another live one), or has ended, or the run has none. */
@@ -129,6 +141,7 @@ export class RunSessions {
       this.log.warn({ run: runId, running: this.allocator.running }, 'multicast: no free session slot; the run\'s PCs restore over HTTP');
       return;
     }
+    let probe: ProbeSender | null = null;
     try {
       const preflight = this.o.preflight ? preflightSummary(await this.o.preflight.check({ waitQuerier: false })) : null;
       if (!(await this.runs.sessions.claimSession(runId, this.owner, slot, new Date(now).toISOString(), new Date(now - 3 * this.beatMs).toISOString()))) return;
@@ -141,9 +154,27 @@ export class RunSessions {
         return;
       }
       for (const w of preflight?.warnings ?? []) this.log.warn({ run: runId, code: w.code }, `multicast pre-flight: ${w.text}`);
+      probe = await this.startProbe(runId, slot);
       await this.send(runId, view.version.id, pcs.length, view.options, slot, signal, preflight);
     } finally {
+      probe?.stop();
       this.allocator.release(slot);
+    }
+  }
+
+  /** The session's probe, sent until the session ends; a probe that cannot start is logged (its PCs then hear none and restore over HTTP). */
+  private async startProbe(runId: number, slot: SessionSlot): Promise<ProbeSender | null> {
+    if (!this.o.probe) return null;
+    const { listenMs: _, ...pace } = this.o.probe;
+    const p = new ProbeSender({ iface: this.settings.interface, group: probeGroup(slot.slot), port: PROBE_PORT, runId, slot: slot.slot, ttl: this.settings.ttl, ...pace });
+    try {
+      await p.start();
+      this.log.info({ run: runId, group: probeGroup(slot.slot), port: PROBE_PORT }, 'multicast: probe sent');
+      return p;
+    } catch (err) {
+      p.stop();
+      this.log.warn({ run: runId, err: (err as Error).message }, 'multicast: the probe could not be sent; PCs that listen for it will restore over HTTP');
+      return null;
     }
   }
 
