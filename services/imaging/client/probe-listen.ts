@@ -12,10 +12,10 @@ function ipv4Of(iface: string): string | null {
 
 /**
  * Listens for the run's probe on `iface` for at most join.listenMs, ending early once enough was heard
- * (`enoughBursts` bursts of the run's probe, default 2). Never throws: a listener that could not
+ * (`enoughBursts` bursts of the run's probe, default 3). Never throws: a listener that could not
  * start says why in the result's `error`.
  */
-export async function listenProbe(iface: string, join: ProbeJoin, enoughBursts = 2): Promise<ProbeSeen> {
+export async function listenProbe(iface: string, join: ProbeJoin, enoughBursts = 3): Promise<ProbeSeen> {
   const started = performance.now();
   const arrivals: Arrival[] = [];
   let foreign = 0;

@@ -11,7 +11,8 @@
 //   number, send time in ms, burst number and index), then padding to its size. A datagram of another
 //   run, or not a probe at all, is counted apart and never as received.
 // - The stream is a trickle (one datagram every intervalMs) and, every burstEveryMs, a short burst
-//   of burstCount datagrams sent back to back: the PC measures the rate at which a burst reached it.
+//   of burstCount datagrams sent back to back: the PC measures the rate at which the bursts reached it
+//   (the median of those it heard, from its own arrival times).
 //   That is the rate the network delivered multicast to this PC over a few tens of kilobytes, an
 //   indication, not the link's capacity.
 // - The decision (decideProbe) gives a path and a reason for every outcome: nothing of the run's
@@ -101,7 +102,7 @@ export interface ProbeSeen {
   /** Sequence numbers from the first to the last received, and those missing among them. */
   expected: number;
   lost: number;
-  /** Bytes per second at which the best burst reached the PC (null: no burst heard in full enough). */
+  /** Bytes per second at which the median burst reached the PC (null: no burst heard in full enough). */
   rate: number | null;
   /** Datagrams on the probe port that were not this run's probe (another run, or not a probe). */
   foreign: number;
@@ -121,15 +122,17 @@ export function summarize(runId: number, arrivals: Arrival[], foreign: number, l
   const expected = seqs.length ? seqs.at(-1)! - seqs[0]! + 1 : 0;
   const bursts = new Map<number, Arrival[]>();
   for (const a of mine.values()) if (a.h.burst !== null) bursts.set(a.h.burst, [...(bursts.get(a.h.burst) ?? []), a]);
-  let rate: number | null = null;
+  const rates: number[] = [];
   for (const b of bursts.values()) {
     if (b.length < 8) continue;
     b.sort((x, y) => x.at - y.at);
     const ms = b.at(-1)!.at - b[0]!.at;
     // The first datagram's arrival starts the clock: the bytes that came after it, over the time they took.
-    const r = ms > 0 ? (b.slice(1).reduce((t, a) => t + a.bytes, 0) * 1000) / ms : null;
-    if (r !== null && (rate === null || r > rate)) rate = r;
+    if (ms > 0) rates.push((b.slice(1).reduce((t, a) => t + a.bytes, 0) * 1000) / ms);
   }
+  // The median burst: one burst read late in a batch (the PC busy for a moment) does not make the figure.
+  rates.sort((x, y) => x - y);
+  const rate = rates.length ? rates[Math.floor((rates.length - 1) / 2)]! : null;
   return { received: mine.size, expected, lost: expected - mine.size, rate: rate === null ? null : Math.round(rate), foreign, listenMs, error };
 }
 
