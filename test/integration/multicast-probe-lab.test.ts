@@ -88,7 +88,10 @@ describe.skipIf(skip)('multicast probe (network namespaces)', () => {
       const timer = setTimeout(() => reject(new Error(`the probe sender did not start: ${out}`)), 30_000);
       const feed = (b: Buffer) => {
         out += b.toString();
-        if (/^ready$/m.test(out)) (clearTimeout(timer), resolve());
+        if (/^ready$/m.test(out)) {
+          clearTimeout(timer);
+          resolve();
+        }
       };
       child.stdout!.on('data', feed);
       child.stderr!.on('data', feed);
