@@ -21,7 +21,8 @@ import type { RedisHandle } from '../core/redis.js';
 import type { EventBus } from '../core/events.js';
 import type { PcEvent } from '../runs/pipeline.js';
 import { isFinal } from '../runs/pipeline.js';
-import { deliveredPath, type ProbeFinding, type RunPcView, type RunService, type RunView } from '../runs/service.js';
+import { deliveredPath, type ProbeFinding } from '../runs/delivery.js';
+import type { RunPcView, RunService, RunView } from '../runs/service.js';
 import type { ReportMailer } from '../runs/mail.js';
 import type { TaskService } from '../tasks/service.js';
 import type { InUseFinding } from './inuse.js';
@@ -214,7 +215,7 @@ export async function startRunWorker(deps: { redis: RedisHandle; runs: RunServic
     if (pc.state === 'queued' && sessions && pc.delivery?.path === 'multicast') await sessions.ensure(runId);
     if (pc.state === 'queued') {
       const e = await startEvent(runId, pc);
-      const listen = sessions?.probeListenMs ?? null;
+      const listen = sessions?.probeListenMs(runId) ?? null;
       await act(e.type === 'start' && listen !== null ? { ...e, probeListenMs: listen } : e);
     }
     const due = () => (pc!.deadlineAt === null ? null : Date.parse(pc!.deadlineAt));

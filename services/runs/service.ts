@@ -19,8 +19,8 @@ import { checkAcknowledged, generalizedWarnings, versionWindows, type RunWarning
 import { blindPlan, deliveriesAndPlan, type Bandwidth } from './plan-facts.js';
 import type { RunPlan } from './plan.js';
 import { multicastView, pcView, pipelineOf, reasonOf, RunInputSchema, type Applied, type RunOptions, type RunPcView, type RunView } from './model.js';
-import { sessionBounds, type DeliveryPath, type Transport } from './delivery.js';
-import { NOT_RECEIVED, PROBE_PORT, probeGroup } from '../imaging/multicast/probe.js';
+import { deliveredPath, sessionBounds, type ProbeFinding, type Transport } from './delivery.js';
+import { PROBE_PORT, probeGroup } from '../imaging/multicast/probe.js';
 import { checkSteps, decidePc, isFinal, STEPS, type PcEvent, type Reason } from './pipeline.js';
 import { RunOverview, type PcLastResult, type RoomLastRun } from './overview.js';
 import type { RunRepository } from './repository.js';
@@ -30,25 +30,6 @@ import { checkWakeConfigured, type WolConfigured } from './wake-check.js';
 export { pcView, pipelineOf, RunInputSchema, type Applied, type RunInput, type RunOptions, type RunPcView, type RunView } from './model.js';
 
 /** Why multicast is off when the server has no multicast interface. */
-/** What a PC's client said of its session's multicast probe (its result's details: probe.ts decideProbe and the figures). */
-export interface ProbeFinding {
-  code: string;
-  text: string;
-  received: number;
-  expected: number;
-  rate: number | null;
-}
-
-/** The path a PC's restore ended up on, from what its client reported (undefined: the one it had). */
-export function deliveredPath(fallback: string | null, probe: ProbeFinding | null): { path: DeliveryPath; reason: Reason } | undefined {
-  if (probe?.code === 'probe_not_received') return { path: 'unicast', reason: { code: 'path_unicast_probe', params: { received: probe.received }, text: `${NOT_RECEIVED}: restored over unicast HTTP at once` } };
-  if (fallback) return { path: 'unicast', reason: { code: 'path_unicast_fallback', params: {}, text: `the PC could not join the multicast session (${fallback}): restored over unicast HTTP` } };
-  // Heard: the PC's line says what reached it (the run's stream line says the rest).
-  if (probe && (probe.code === 'probe_received' || probe.code === 'probe_lossy'))
-    return { path: 'multicast', reason: { code: 'path_multicast_probed', params: { received: probe.received, expected: probe.expected, ...(probe.rate !== null ? { mbps: Number(((probe.rate * 8) / 1e6).toFixed(1)) } : {}) }, text: `${probe.text}; restored from the run's multicast stream` } };
-  return undefined;
-}
-
 export const MULTICAST_UNSET = 'no multicast interface is configured (ROOMCAST_MULTICAST_INTERFACE)';
 
 /** Thrown inside a PC's transaction when another writer moved the PC first: it rolls back, and apply() decides again. */

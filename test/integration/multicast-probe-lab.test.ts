@@ -14,7 +14,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NOT_RECEIVED, PROBE_PORT, probeGroup, type ProbeJoin } from '../../services/imaging/multicast/probe.js';
 import type { ProbeReport } from '../../services/imaging/client/multicast-task.js';
-import { deliveredPath } from '../../services/runs/service.js';
+import { deliveredPath } from '../../services/runs/delivery.js';
 import { missingTools } from '../support/disks.js';
 import { BridgeLab, inNs } from '../support/netns.js';
 

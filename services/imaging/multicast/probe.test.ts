@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { deliveredPath } from '../../runs/service.js';
+import { deliveredPath } from '../../runs/delivery.js';
 import { decideProbe, decodeProbe, encodeProbe, NOT_RECEIVED, PROBE_GROUP_BASE, PROBE_PORT, probeGroup, summarize, type Arrival, type ProbeHeader } from './probe.js';
 import { checkSettings } from './session.js';
 
