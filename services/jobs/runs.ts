@@ -105,7 +105,7 @@ export interface RunWorkerOptions {
 }
 
 /** What a finished restore says it got by multicast and by repair, why it did not join its session (null: it did, or it had none), and what it heard of the session's probe. */
-function deliveredOf(result: Record<string, unknown> | null): { bytes: { multicastBytes: number; repairBytes: number }; fallback: string | null; probe: ProbeFinding | null } | null {
+export function deliveredOf(result: Record<string, unknown> | null): { bytes: { multicastBytes: number; repairBytes: number }; fallback: string | null; probe: ProbeFinding | null } | null {
   const d = (result?.details ?? {}) as { multicastBytes?: unknown; repairBytes?: unknown; multicastFallback?: unknown; probe?: Partial<ProbeFinding> };
   const fallback = typeof d.multicastFallback === 'string' ? d.multicastFallback : null;
   const p = d.probe;
