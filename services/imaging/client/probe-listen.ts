@@ -29,6 +29,8 @@ export async function listenProbe(iface: string, join: ProbeJoin, enoughBursts =
       s.bind(join.port, join.group, () => resolve());
     });
     s.addMembership(join.group, address);
+    // Past the bind, an error of the socket ends nothing: the listen is bounded by its timer.
+    s.on('error', () => undefined);
   } catch (err) {
     s.close();
     return summarize(join.runId, [], 0, performance.now() - started, `could not listen on ${join.group}:${join.port}: ${(err as Error).message}`);
