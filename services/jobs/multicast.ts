@@ -26,7 +26,7 @@ import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import type { Logger } from '../core/logger.js';
 import type { PreflightResult } from '../network/preflight.js';
-import { ProbeSender } from '../imaging/multicast/probe-send.js';
+import { ProbeSender, type ProbeSenderOptions } from '../imaging/multicast/probe-send.js';
 import { PROBE_PORT, probeGroup } from '../imaging/multicast/probe.js';
 import { sendSession, type SenderReport } from '../imaging/multicast/sender.js';
 import { checkSettings, SessionAllocator, type MulticastSettings, type SessionSlot } from '../imaging/multicast/session.js';
@@ -47,7 +47,7 @@ export interface RunSessionOptions {
   /** The network pre-flight (network/service.ts Preflight): absent, none is run. */
   preflight?: { check(o: { waitQuerier: boolean }): Promise<PreflightResult> };
   /** The session's multicast probe (probe.ts): absent, none is sent and the PCs do not listen for one. */
-  probe?: { listenMs?: number; intervalMs?: number; burstCount?: number; burstEveryMs?: number };
+  probe?: { listenMs?: number; intervalMs?: number; burstCount?: number; burstEveryMs?: number; /** Makes the sender (default ProbeSender, in this process; tests: one in a namespace). */ sender?: (o: ProbeSenderOptions) => ProbeLike };
 }
 
 /** What a run's session keeps of its pre-flight: the verdict and the sentences (en, fr). */
@@ -61,6 +61,12 @@ interface Live {
   /** The session is claimed (or known not to be this worker's). */
   ready: Promise<void>;
   done: Promise<void>;
+}
+
+/** A running probe: ProbeSender, or what a test makes. */
+export interface ProbeLike {
+  start(): Promise<void>;
+  stop(): void;
 }
 
 export class RunSessions {
@@ -148,7 +154,7 @@ export class RunSessions {
       this.log.warn({ run: runId, running: this.allocator.running }, 'multicast: no free session slot; the run\'s PCs restore over HTTP');
       return;
     }
-    let probe: ProbeSender | null = null;
+    let probe: ProbeLike | null = null;
     try {
       const preflight = this.o.preflight ? preflightSummary(await this.o.preflight.check({ waitQuerier: false })) : null;
       if (!(await this.runs.sessions.claimSession(runId, this.owner, slot, new Date(now).toISOString(), new Date(now - 3 * this.beatMs).toISOString()))) return;
@@ -173,10 +179,10 @@ export class RunSessions {
   }
 
   /** The session's probe, sent until the session ends; a probe that cannot start is logged, and its PCs are not told to listen for it. */
-  private async startProbe(runId: number, slot: SessionSlot): Promise<ProbeSender | null> {
+  private async startProbe(runId: number, slot: SessionSlot): Promise<ProbeLike | null> {
     if (!this.o.probe) return null;
-    const { listenMs: _, ...pace } = this.o.probe;
-    const p = new ProbeSender({ iface: this.settings.interface, group: probeGroup(slot.slot), port: PROBE_PORT, runId, slot: slot.slot, ttl: this.settings.ttl, ...pace });
+    const { listenMs: _, sender = (o) => new ProbeSender(o), ...pace } = this.o.probe;
+    const p = sender({ iface: this.settings.interface, group: probeGroup(slot.slot), port: PROBE_PORT, runId, slot: slot.slot, ttl: this.settings.ttl, ...pace });
     try {
       await p.start();
       this.probing.add(runId);
