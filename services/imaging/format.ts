@@ -143,6 +143,7 @@ export type Manifest = z.infer<typeof ManifestSchema>;
 export const END_ACTIONS = ['poweroff', 'reboot'] as const;
 export type EndAction = (typeof END_ACTIONS)[number];
 export { MulticastJoinSchema, type MulticastJoin } from './multicast/join.js';
+export { decideProbe, decodeProbe, summarize as summarizeProbe, type Arrival as ProbeArrival, type ProbeDecision, type ProbeJoin, type ProbeSeen } from './multicast/probe.js';
 
 /** What a booted client is asked to do for a capture or restore task (GET /api/v1/client/task). */
 export const ClientTaskSchema = z

@@ -15,6 +15,10 @@
 //   interface) runs when one is given: a verdict of unicast ends the session at once with its reason
 //   (the run's PCs restore over HTTP, never a silent stall); its warnings (another PXE server, no IGMP
 //   querier) are kept in the session's outcome, which the run's answer and report show.
+// - With `probe` on, the session's multicast probe (imaging/multicast/probe.ts) is sent for as long as
+//   the session is (after a passing pre-flight): its PCs' tasks tell them to listen for it first
+//   (probeListenMs), and a PC that hears none restores over HTTP at once with that reason. A probe
+//   that could not start (or a session another worker sends) tells no PC to listen.
 // - A session that ended is recorded with the sender's report and never sent again. stop() ends a
 //   run's session (the run was cancelled or ended); close() stops this worker's sessions without
 //   recording an end, so that the next worker takes them over.
@@ -22,6 +26,8 @@ import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import type { Logger } from '../core/logger.js';
 import type { PreflightResult } from '../network/preflight.js';
+import { ProbeSender, type ProbeSenderOptions } from '../imaging/multicast/probe-send.js';
+import { PROBE_PORT, probeGroup } from '../imaging/multicast/probe.js';
 import { sendSession, type SenderReport } from '../imaging/multicast/sender.js';
 import { checkSettings, SessionAllocator, type MulticastSettings, type SessionSlot } from '../imaging/multicast/session.js';
 import type { SessionSource } from '../imaging/multicast/source.js';
@@ -40,6 +46,8 @@ export interface RunSessionOptions {
   prefix?: string[];
   /** The network pre-flight (network/service.ts Preflight): absent, none is run. */
   preflight?: { check(o: { waitQuerier: boolean }): Promise<PreflightResult> };
+  /** The session's multicast probe (probe.ts): absent, none is sent and the PCs do not listen for one. */
+  probe?: { listenMs?: number; intervalMs?: number; burstCount?: number; burstEveryMs?: number; /** Makes the sender (default ProbeSender, in this process; tests: one in a namespace). */ sender?: (o: ProbeSenderOptions) => ProbeLike };
 }
 
 /** What a run's session keeps of its pre-flight: the verdict and the sentences (en, fr). */
@@ -55,11 +63,19 @@ interface Live {
   done: Promise<void>;
 }
 
+/** A running probe: ProbeSender, or what a test makes. */
+export interface ProbeLike {
+  start(): Promise<void>;
+  stop(): void;
+}
+
 export class RunSessions {
   private readonly allocator: SessionAllocator;
   private readonly live = new Map<number, Live>();
   /** Runs whose session ended, or that have none: not looked at again until stop(). */
   private readonly settled = new Set<number>();
+  /** Runs whose session's probe this worker sends. */
+  private readonly probing = new Set<number>();
   private readonly owner = `${os.hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
   private readonly beatMs: number;
   private readonly settings: MulticastSettings;
@@ -73,6 +89,15 @@ export class RunSessions {
     this.settings = checkSettings(o.settings);
     this.allocator = new SessionAllocator(this.settings);
     this.beatMs = o.beatMs ?? 10_000;
+  }
+
+  /**
+   * How long a PC of the run listens for its session's probe before joining it; null when this worker
+   * does not send one for the run (no probe set, or it could not start, or another worker sends the
+   * session): then the PC joins without listening, never sent to HTTP by a probe nobody sends.
+   */
+  probeListenMs(runId: number): number | null {
+    return this.o.probe && this.probing.has(runId) ? (this.o.probe.listenMs ?? 4000) : null;
   }
 
   /** The run's session is being sent (by this worker or another live one), or has ended, or the run has none. */
@@ -129,11 +154,12 @@ export class RunSessions {
       this.log.warn({ run: runId, running: this.allocator.running }, 'multicast: no free session slot; the run\'s PCs restore over HTTP');
       return;
     }
+    let probe: ProbeLike | null = null;
     try {
       const preflight = this.o.preflight ? preflightSummary(await this.o.preflight.check({ waitQuerier: false })) : null;
       if (!(await this.runs.sessions.claimSession(runId, this.owner, slot, new Date(now).toISOString(), new Date(now - 3 * this.beatMs).toISOString()))) return;
-      started();
       if (preflight?.fallback) {
+        started();
         const detail = `the network pre-flight failed: ${preflight.fallback.text}`;
         await this.runs.sessions.endSession(runId, this.owner, { ok: false, reason: 'preflight_failed', detail, streamBytes: 0, joined: [], dropped: [], seconds: 0, preflight }, new Date().toISOString());
         this.settled.add(runId);
@@ -141,9 +167,31 @@ export class RunSessions {
         return;
       }
       for (const w of preflight?.warnings ?? []) this.log.warn({ run: runId, code: w.code }, `multicast pre-flight: ${w.text}`);
+      // The probe first: the PCs' tasks, made once the session is claimed, tell them to listen for it.
+      probe = await this.startProbe(runId, slot);
+      started();
       await this.send(runId, view.version.id, pcs.length, view.options, slot, signal, preflight);
     } finally {
+      probe?.stop();
+      this.probing.delete(runId);
       this.allocator.release(slot);
+    }
+  }
+
+  /** The session's probe, sent until the session ends; a probe that cannot start is logged, and its PCs are not told to listen for it. */
+  private async startProbe(runId: number, slot: SessionSlot): Promise<ProbeLike | null> {
+    if (!this.o.probe) return null;
+    const { listenMs: _, sender = (o) => new ProbeSender(o), ...pace } = this.o.probe;
+    const p = sender({ iface: this.settings.interface, group: probeGroup(slot.slot), port: PROBE_PORT, runId, slot: slot.slot, ttl: this.settings.ttl, ...pace });
+    try {
+      await p.start();
+      this.probing.add(runId);
+      this.log.info({ run: runId, group: probeGroup(slot.slot), port: PROBE_PORT }, 'multicast: probe sent');
+      return p;
+    } catch (err) {
+      p.stop();
+      this.log.warn({ run: runId, err: (err as Error).message }, 'multicast: the probe could not be sent; the PCs join the session without listening for it');
+      return null;
     }
   }
 

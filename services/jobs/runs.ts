@@ -21,6 +21,7 @@ import type { RedisHandle } from '../core/redis.js';
 import type { EventBus } from '../core/events.js';
 import type { PcEvent } from '../runs/pipeline.js';
 import { isFinal } from '../runs/pipeline.js';
+import { deliveredPath, type ProbeFinding } from '../runs/delivery.js';
 import type { RunPcView, RunService, RunView } from '../runs/service.js';
 import type { ReportMailer } from '../runs/mail.js';
 import type { TaskService } from '../tasks/service.js';
@@ -103,12 +104,14 @@ export interface RunWorkerOptions {
   multicast?: RunSessionOptions;
 }
 
-/** What a finished restore says it got by multicast and by repair, and why it did not join its session (null: it did, or it had none). */
-function deliveredOf(result: Record<string, unknown> | null): { bytes: { multicastBytes: number; repairBytes: number }; fallback: string | null } | null {
-  const d = (result?.details ?? {}) as { multicastBytes?: unknown; repairBytes?: unknown; multicastFallback?: unknown };
+/** What a finished restore says it got by multicast and by repair, why it did not join its session (null: it did, or it had none), and what it heard of the session's probe. */
+export function deliveredOf(result: Record<string, unknown> | null): { bytes: { multicastBytes: number; repairBytes: number }; fallback: string | null; probe: ProbeFinding | null } | null {
+  const d = (result?.details ?? {}) as { multicastBytes?: unknown; repairBytes?: unknown; multicastFallback?: unknown; probe?: Partial<ProbeFinding> };
   const fallback = typeof d.multicastFallback === 'string' ? d.multicastFallback : null;
-  if (typeof d.multicastBytes !== 'number' || typeof d.repairBytes !== 'number') return fallback ? { bytes: { multicastBytes: 0, repairBytes: 0 }, fallback } : null;
-  return { bytes: { multicastBytes: d.multicastBytes, repairBytes: d.repairBytes }, fallback };
+  const p = d.probe;
+  const probe = p && typeof p.code === 'string' && typeof p.text === 'string' && typeof p.received === 'number' && typeof p.expected === 'number' ? { code: p.code, text: p.text, received: p.received, expected: p.expected, rate: typeof p.rate === 'number' ? p.rate : null } : null;
+  if (typeof d.multicastBytes !== 'number' || typeof d.repairBytes !== 'number') return fallback || probe ? { bytes: { multicastBytes: 0, repairBytes: 0 }, fallback, probe } : null;
+  return { bytes: { multicastBytes: d.multicastBytes, repairBytes: d.repairBytes }, fallback, probe };
 }
 
 /**
@@ -195,8 +198,9 @@ export async function startRunWorker(deps: { redis: RedisHandle; runs: RunServic
         if (typeof p?.bytesDone === 'number' && typeof p.bytesTotal === 'number' && (p.bytesDone !== pc.bytesDone || p.bytesTotal !== pc.bytesTotal)) await runs.progress(pcId, p.bytesDone, p.bytesTotal);
         // Bytes by multicast and by repair, once the client reported them (its result's details).
         const got = task.state === 'done' || task.state === 'failed' ? deliveredOf(task.result) : null;
-        if (got && (got.bytes.multicastBytes !== pc.delivery?.multicastBytes || got.bytes.repairBytes !== pc.delivery.repairBytes || (got.fallback && pc.delivery.path !== 'unicast')))
-          await runs.delivered(pcId, got.bytes, got.fallback);
+        const pathNow = got && deliveredPath(got.fallback, got.probe);
+        if (got && (got.bytes.multicastBytes !== pc.delivery?.multicastBytes || got.bytes.repairBytes !== pc.delivery.repairBytes || (pathNow && pathNow.reason.code !== pc.delivery?.reason.code)))
+          await runs.delivered(pcId, got.bytes, got.fallback, got.probe);
         // A hello, the verify phase and the end may all be new: look again while the PC moves.
         for (let i = 0; i < 4 && !isFinal(pc.state); i++) {
           const e = taskEvent(pc, task);
@@ -209,7 +213,11 @@ export async function startRunWorker(deps: { redis: RedisHandle; runs: RunServic
     }
     // The run's session is being sent before its first multicast PC starts: the PC's task names its ports.
     if (pc.state === 'queued' && sessions && pc.delivery?.path === 'multicast') await sessions.ensure(runId);
-    if (pc.state === 'queued') await act(await startEvent(runId, pc));
+    if (pc.state === 'queued') {
+      const e = await startEvent(runId, pc);
+      const listen = sessions?.probeListenMs(runId) ?? null;
+      await act(e.type === 'start' && listen !== null ? { ...e, probeListenMs: listen } : e);
+    }
     const due = () => (pc!.deadlineAt === null ? null : Date.parse(pc!.deadlineAt));
     if (!isFinal(pc.state) && (due() ?? Infinity) <= Date.now()) await act({ type: 'deadline' });
     if (isFinal(pc.state)) return 'final';

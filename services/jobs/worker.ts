@@ -61,7 +61,8 @@ export async function startWorkerRole(deps: { redis: RedisHandle; accounts: Acco
   const mailer = deps.config.mail ? new ReportMailer(deps.config.mail, log) : undefined;
   const inUse = inUseProbe({ hosts: deps.hosts, tasks: deps.tasks, log });
   const stopProgress = startRunProgress(deps.events, deps.runs);
-  const multicast = mc ? { settings: { interface: mc.interface, maxBitrate: mc.maxBitrate }, source: storeSource(deps.store), ...(preflight ? { preflight } : {}) } : undefined;
+  // Every session sends its multicast probe (imaging/multicast/probe.ts): its PCs listen for it before joining.
+  const multicast = mc ? { settings: { interface: mc.interface, maxBitrate: mc.maxBitrate }, source: storeSource(deps.store), probe: {}, ...(preflight ? { preflight } : {}) } : undefined;
   const runs = await startRunWorker({ redis: deps.redis, runs: deps.runs, tasks: deps.tasks, events: deps.events, log }, { wol: deps.config.wol, inUse, ...(deps.config.runs ?? {}), ...(mailer ? { mailer } : {}), ...(multicast ? { multicast } : {}) });
   const schedules = await startScheduleWorker({ redis: deps.redis, schedules: deps.schedules, events: deps.events, log }, mailer ? { mailer } : {});
   const windows = startWindowCloser({ runs: deps.runs, events: deps.events, log });

@@ -11,8 +11,12 @@
 //   the server (no interface configured), or (transport 'auto') only one PC needs the full version.
 // - multicast otherwise: the PCs of the run that are not differential, all of one version (a run
 //   restores one version), share one stream. Transport 'multicast' takes it even for one PC.
+// - Once the PC's client reported (deliveredPath): a PC that heard none of its session's probe
+//   restored over unicast at once and says so (path_unicast_probe), before any other fallback; one
+//   that could not join says why (path_unicast_fallback); one that heard it says what it heard.
 // Never throws.
 import type { Reason } from './pipeline.js';
+import { NOT_RECEIVED } from '../imaging/multicast/probe.js';
 
 export const TRANSPORTS = ['auto', 'unicast', 'multicast'] as const;
 export type Transport = (typeof TRANSPORTS)[number];
@@ -104,3 +108,21 @@ export function sessionBounds(o: { wakeTimeoutMinutes: number; wakeAttempts: num
   return { maxWaitSec: wake, startTimeoutSec: wake * Math.max(1, o.wakeAttempts), receiverStartTimeoutSec: wake + 15, receiveTimeoutSec: 30 };
 }
 
+/** What a PC's client said of its session's multicast probe (its result's details: probe.ts decideProbe and the figures). */
+export interface ProbeFinding {
+  code: string;
+  text: string;
+  received: number;
+  expected: number;
+  rate: number | null;
+}
+
+/** The path a PC's restore ended up on, from what its client reported (undefined: the one it had). */
+export function deliveredPath(fallback: string | null, probe: ProbeFinding | null): { path: DeliveryPath; reason: Reason } | undefined {
+  if (probe?.code === 'probe_not_received') return { path: 'unicast', reason: { code: 'path_unicast_probe', params: { received: probe.received }, text: `${NOT_RECEIVED}: restored over unicast HTTP at once` } };
+  if (fallback) return { path: 'unicast', reason: { code: 'path_unicast_fallback', params: {}, text: `the PC could not join the multicast session (${fallback}): restored over unicast HTTP` } };
+  // Heard: the PC's line says what reached it (the run's stream line says the rest).
+  if (probe && (probe.code === 'probe_received' || probe.code === 'probe_lossy'))
+    return { path: 'multicast', reason: { code: 'path_multicast_probed', params: { received: probe.received, expected: probe.expected, ...(probe.rate !== null ? { mbps: Number(((probe.rate * 8) / 1e6).toFixed(1)) } : {}) }, text: `${probe.text}; restored from the run's multicast stream` } };
+  return undefined;
+}

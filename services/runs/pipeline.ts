@@ -62,7 +62,7 @@ export interface PcMemory {
 
 export type PcEvent =
   /** The run gives this PC a slot. inUse: the edges' probe (it answers on the network and has not network-booted since the run started). */
-  | { type: 'start'; inUse: boolean; /** The port that answered, and how (open, or refused: the host is up). */ port?: number; answer?: 'open' | 'refused' }
+  | { type: 'start'; inUse: boolean; /** The port that answered, and how (open, or refused: the host is up). */ port?: number; answer?: 'open' | 'refused'; /** The worker sends its sessions' multicast probe: a multicast PC listens this long for it (ms). */ probeListenMs?: number }
   /** The deadline the last decision set has passed. */
   | { type: 'deadline' }
   /** The PC fetched its iPXE script. */

@@ -95,6 +95,9 @@ const PATH_FR: Record<string, (p: Record<string, string | number>) => string> = 
   path_unicast_session_over: () => 'la session multicast était terminée quand ce poste a commencé : restauré en unicast (HTTP)',
   path_unicast_no_session: () => "la session multicast n'a pas pu démarrer : restauré en unicast (HTTP)",
   path_unicast_fallback: () => "le poste n'a pas pu rejoindre la session multicast : restauré en unicast (HTTP)",
+  path_unicast_probe: () => "le multicast n'atteint pas ce poste (sonde non reçue) : restauré aussitôt en unicast (HTTP)",
+  path_multicast_probed: (p) =>
+    `le multicast atteint ce poste (${p.received} datagrammes de la sonde reçus sur ${p.expected}${p.mbps !== undefined ? `, rafales à ${String(p.mbps).replace('.', ',')} Mbit/s` : ''}) ; restauré depuis le flux multicast`,
 };
 
 function deliveryOf(p: RunPcView): ReportPc['delivery'] {

@@ -19,7 +19,8 @@ import { checkAcknowledged, generalizedWarnings, versionWindows, type RunWarning
 import { blindPlan, deliveriesAndPlan, type Bandwidth } from './plan-facts.js';
 import type { RunPlan } from './plan.js';
 import { multicastView, pcView, pipelineOf, reasonOf, RunInputSchema, type Applied, type RunOptions, type RunPcView, type RunView } from './model.js';
-import { sessionBounds, type Transport } from './delivery.js';
+import { deliveredPath, sessionBounds, type ProbeFinding, type Transport } from './delivery.js';
+import { PROBE_PORT, probeGroup } from '../imaging/multicast/probe.js';
 import { checkSteps, decidePc, isFinal, STEPS, type PcEvent, type Reason } from './pipeline.js';
 import { RunOverview, type PcLastResult, type RoomLastRun } from './overview.js';
 import type { RunRepository } from './repository.js';
@@ -291,7 +292,7 @@ export class RunService {
         set.ended_at = at;
         break;
       } else if (action.do === 'create-task') {
-        const multicast = pc.path === 'multicast' ? await this.joinOrUnicast(tx, pc, run, options) : undefined;
+        const multicast = pc.path === 'multicast' ? await this.joinOrUnicast(tx, pc, run, options, event.type === 'start' ? event.probeListenMs : undefined) : undefined;
         const created = await this.tasks.createIn(tx, actor, [pc.host_id!], 'restore', { imageId: run.image_id, version: run.version_number, endAction: action.powerOff ? 'poweroff' : 'reboot', ...(multicast ? { multicast } : {}) });
         const task = created.tasks[0]!;
         if (!created.created.includes(task.id)) {
@@ -331,10 +332,12 @@ export class RunService {
    * the session is not being sent (it ended before this PC started, or could not start), the PC takes
    * unicast instead, and its path says why.
    */
-  private async joinOrUnicast(tx: Tx, pc: RunPc, run: Run, o: RunOptions) {
+  private async joinOrUnicast(tx: Tx, pc: RunPc, run: Run, o: RunOptions, probeListenMs?: number) {
     if (run.mcast_state === 'sending' && run.mcast_port !== null && run.version_id !== null) {
       const b = sessionBounds(o);
-      return { portBase: run.mcast_port, versionId: run.version_id, startTimeoutSec: b.receiverStartTimeoutSec, receiveTimeoutSec: b.receiveTimeoutSec };
+      // The worker sends the session's probe (jobs/multicast.ts): the PC listens for it before it joins.
+      const probe = probeListenMs !== undefined && run.mcast_slot !== null ? { probe: { group: probeGroup(run.mcast_slot), port: PROBE_PORT, runId: run.id, listenMs: probeListenMs } } : {};
+      return { portBase: run.mcast_port, versionId: run.version_id, startTimeoutSec: b.receiverStartTimeoutSec, receiveTimeoutSec: b.receiveTimeoutSec, ...probe };
     }
     const detail = run.mcast_outcome ? (JSON.parse(run.mcast_outcome) as { detail?: string }).detail : undefined;
     const reason = run.mcast_state === 'ended'
@@ -345,8 +348,8 @@ export class RunService {
   }
 
   /** What a PC's restore got by multicast and by repair (the worker reads it from the task's report); a restore that fell back to HTTP says why. */
-  async delivered(pcId: number, bytes: { multicastBytes: number; repairBytes: number }, fallback: string | null): Promise<void> {
-    await this.repo.setDelivered(pcId, bytes, fallback ? { path: 'unicast', reason: { code: 'path_unicast_fallback', params: {}, text: `the PC could not join the multicast session (${fallback}): restored over unicast HTTP` } } : undefined);
+  async delivered(pcId: number, bytes: { multicastBytes: number; repairBytes: number }, fallback: string | null, probe: ProbeFinding | null = null): Promise<void> {
+    await this.repo.setDelivered(pcId, bytes, deliveredPath(fallback, probe));
   }
 
   /** A new run of the same version and options for the PCs that failed in this one (still in the inventory). */

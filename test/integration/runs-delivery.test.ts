@@ -3,8 +3,12 @@
 // two versions' chunk lists), the run's transport and whether the server has multicast. And the run's
 // multicast session record: claimed once, taken over from a silent worker, its ports in a multicast
 // PC's restore task while it is sent, and a PC that starts after it ended restored by unicast, with why.
+// And the session's multicast probe: named in the PC's task when the worker sends it, and what the
+// PC's client heard of it recorded on its line (a PC that heard none: unicast, with the reason, fr and en).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RoomRepository } from '../../services/inventory/rooms.js';
+import { deliveredOf } from '../../services/jobs/runs.js';
+import { decideProbe, NOT_RECEIVED, summarize } from '../../services/imaging/multicast/probe.js';
 import { RunRepository } from '../../services/runs/repository.js';
 import { RunService } from '../../services/runs/service.js';
 import { DIALECTS } from '../support/env.js';
@@ -125,5 +129,35 @@ describe.each(DIALECTS)('each PC\'s path in a room run, from the database (%s)',
     expect((await runs.pc(first.id))!.delivery).toMatchObject({ path: 'multicast', multicastBytes: 3 * MIB4, repairBytes: MIB4 });
     await runs.cancel(actor, run.id);
     expect((await runs.view(run.id)).multicast).toMatchObject({ state: 'ended', outcome: { ok: false, reason: 'no_receivers' } });
+  });
+  it("names the session's probe in a PC's task when the worker sends it, and records per PC what the client heard of it (fr, en)", async () => {
+    const run = await runs.create(actor, { roomId, hostIds: [hosts[1]!.id, hosts[2]!.id, hosts[3]!.id], imageId, version: 3, steps: ['restore', 'verify'], maxParallel: 3 });
+    expect(paths(run)).toEqual({ 'B206-02': 'multicast:path_multicast', 'B206-03': 'multicast:path_multicast', 'B206-04': 'multicast:path_multicast' });
+    expect(await runs.sessions.claimSession(run.id, 'w1', { slot: 2, group: '239.255.82.3', portBase: 9004 }, new Date().toISOString(), new Date(Date.now() - 30_000).toISOString())).toBe(true);
+    const [deaf, heard, plain] = run.pcs;
+    const a = await runs.apply(deaf!.id, { type: 'start', inUse: false, probeListenMs: 4000 });
+    expect((await s.tasks.get(a.pc.taskId!)).params).toMatchObject({ multicast: { portBase: 9004, probe: { group: '239.255.83.3', port: 8998, runId: run.id, listenMs: 4000 } } });
+    const b = await runs.apply(heard!.id, { type: 'start', inUse: false, probeListenMs: 4000 });
+    // A worker that sends no probe for the run: the PC joins without listening.
+    const c = await runs.apply(plain!.id, { type: 'start', inUse: false });
+    expect((await s.tasks.get(c.pc.taskId!)).params).toMatchObject({ multicast: { portBase: 9004 } });
+    expect((await s.tasks.get(c.pc.taskId!)).params).not.toHaveProperty('multicast.probe');
+
+    // The clients' results as main.ts reports them: the deaf PC went over HTTP at once, the other joined.
+    const none = { ...summarize(run.id, [], 0, 4000), ...decideProbe(summarize(run.id, [], 0, 4000)) };
+    const deafGot = deliveredOf({ details: { path: 'http', multicastFallback: none.text, probe: none, fetchedBytes: 5 * MIB4 } })!;
+    expect(deafGot).toMatchObject({ fallback: NOT_RECEIVED, probe: { code: 'probe_not_received', received: 0 } });
+    await runs.delivered(a.pc.id, deafGot.bytes, deafGot.fallback, deafGot.probe);
+    const seen = { received: 70, expected: 70, lost: 0, rate: 1_050_000, foreign: 0, listenMs: 2300, error: null };
+    const heardGot = deliveredOf({ details: { path: 'multicast', multicastBytes: 5 * MIB4, repairBytes: 0, probe: { ...seen, ...decideProbe(seen) } } })!;
+    await runs.delivered(b.pc.id, heardGot.bytes, heardGot.fallback, heardGot.probe);
+
+    const view = await runs.view(run.id);
+    expect(paths(view)).toEqual({ 'B206-02': 'unicast:path_unicast_probe', 'B206-03': 'multicast:path_multicast_probed', 'B206-04': 'multicast:path_multicast' });
+    await runs.cancel(actor, run.id);
+    const report = await runs.report(run.id);
+    const line = (name: string) => report.pcs.find((p) => p.hostName === name)!.delivery!;
+    expect(line('B206-02')).toMatchObject({ path: 'unicast', en: 'multicast did not reach this PC (probe not received): restored over unicast HTTP at once', fr: "le multicast n'atteint pas ce poste (sonde non reçue) : restauré aussitôt en unicast (HTTP)" });
+    expect(line('B206-03')).toMatchObject({ path: 'multicast', en: expect.stringContaining('multicast reached this PC (70 of 70 probe datagrams in 2.3 s, bursts at 8.4 Mbit/s)'), fr: expect.stringContaining('70 datagrammes de la sonde reçus sur 70, rafales à 8,4 Mbit/s') });
   });
 });

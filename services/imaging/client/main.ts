@@ -67,6 +67,8 @@ export async function runTask(http: ImagingApi, diskArg: string, log: (line: str
         log(`roomcast: restoring over HTTP instead of the multicast session: ${joined.fallback}`);
         path = { path: 'http', multicastFallback: joined.fallback };
       } else ({ api, source } = joined);
+      // What the PC heard of the session's probe (multicast-task.ts), reported whatever the path.
+      if (joined.probe) path = { ...path, probe: joined.probe };
     }
     const manifest = task.kind === 'restore' ? await api.manifest() : null;
     let disk = diskArg;

@@ -2,9 +2,14 @@
 // udp-receiver on the interface that routes to the api, and restores through MulticastImagingApi
 // (chunks from the stream, the rest repaired over HTTP). When it cannot join (udp-receiver missing,
 // no route to the api), it restores over HTTP and says why in its result.
+// When the task names the session's multicast probe, the client listens for it first, for a bounded
+// time (probe.ts): a PC that heard none restores over HTTP at once ("multicast did not reach this PC
+// (probe not received)") instead of waiting out udp-receiver's timeouts; what it heard goes into its
+// result either way, and the server records it on the PC's run line.
 import { lookup } from 'node:dns/promises';
-import type { MulticastJoin } from '../format.js';
 import type { ImagingApi } from './api.js';
+import { listenProbe } from './probe-listen.js';
+import { decideProbe, type MulticastJoin, type ProbeDecision, type ProbeJoin, type ProbeSeen } from '../format.js';
 import { MulticastImagingApi, MulticastSource, type MulticastCounts } from './multicast.js';
 import { tryRun } from './sys.js';
 
@@ -16,9 +21,23 @@ export interface MulticastClientOptions {
   program?: string;
   /** Runs udp-receiver and ip through another program (tests: ip netns exec NS). */
   prefix?: string[];
+  /** Listens for the session's probe (default probe-io.ts listenProbe, in this process's network namespace). */
+  listenProbe?: (iface: string, probe: ProbeJoin) => Promise<ProbeSeen>;
 }
 
-export type Joined = { api: MulticastImagingApi; source: MulticastSource } | { fallback: string };
+/** What the PC heard of its session's probe and what it decided, as its result's details carry it. */
+export type ProbeReport = ProbeSeen & ProbeDecision;
+
+export type Joined = ({ api: MulticastImagingApi; source: MulticastSource } | { fallback: string }) & { probe?: ProbeReport };
+
+/** Listens for the session's probe on `iface` and decides (probe.ts); the line for the PC's log too. */
+export async function probeFirst(iface: string, probe: ProbeJoin, log: (line: string) => void, listen = listenProbe): Promise<ProbeReport> {
+  log(`roomcast: listening for the multicast probe on ${iface} (${probe.group}:${probe.port}, at most ${(probe.listenMs / 1000).toFixed(1)} s)`);
+  const seen = await listen(iface, probe);
+  const decision = decideProbe(seen);
+  log(`roomcast: multicast probe: ${decision.text}`);
+  return { ...seen, ...decision };
+}
 
 const through = (prefix: string[] | undefined, cmd: string, args: string[]): [string, string[]] => (prefix?.length ? [prefix[0]!, [...prefix.slice(1), cmd, ...args]] : [cmd, args]);
 
@@ -42,9 +61,11 @@ export async function joinSession(http: ImagingApi, join: MulticastJoin, o: Mult
     if (typeof found !== 'string') return { fallback: found.why };
     iface = found;
   }
+  const probe = join.probe ? await probeFirst(iface, join.probe, log, o.listenProbe) : undefined;
+  if (probe?.path === 'unicast') return { fallback: probe.text, probe };
   log(`roomcast: joining the multicast session on ${iface}, port ${join.portBase}`);
   const source = new MulticastSource({ iface, portBase: join.portBase, versionId: join.versionId, startTimeoutSec: join.startTimeoutSec, receiveTimeoutSec: join.receiveTimeoutSec, program, ...(o.prefix ? { prefix: o.prefix } : {}), log });
-  return { api: new MulticastImagingApi(http, source), source };
+  return { api: new MulticastImagingApi(http, source), source, ...(probe ? { probe } : {}) };
 }
 
 /** What the result's details say of a multicast restore: bytes by multicast and by repair, chunks dropped (damaged) and evicted. */

@@ -16,6 +16,8 @@
 // - udp-sender exits 0 when no PC joined too: the outcome is read from its log (joined, dropped,
 //   started, complete), never from its exit status alone.
 
+import { PROBE_GROUP_BASE, PROBE_PORT, probeGroupsOverlap } from './probe.js';
+
 export interface MulticastSettings {
   /** The server's interface on the PCs' network (udp-sender --interface). */
   interface: string;
@@ -70,6 +72,9 @@ export function checkSettings(s: Partial<MulticastSettings> & { interface: strin
   };
   int('portBase', 1024, 65534 - 2 * o.maxSessions);
   if (o.portBase % 2) bad('portBase', `must be even (is ${o.portBase})`);
+  // The sessions' probes (probe.ts) have their own groups and port: no data group or port pair covers them.
+  if (g !== null && probeGroupsOverlap(o.groupBase, o.maxSessions, o.maxSessions)) bad('groupBase', `${o.groupBase} + ${o.maxSessions} sessions covers the probe groups from ${PROBE_GROUP_BASE}`);
+  if (PROBE_PORT >= o.portBase && PROBE_PORT < o.portBase + 2 * o.maxSessions) bad('portBase', `${o.portBase} + ${2 * o.maxSessions} ports covers the probe port ${PROBE_PORT}`);
   int('maxSessions', 1, 256);
   int('minReceivers', 1, 1000);
   int('maxWaitSec', 0, 86_400);

@@ -8770,6 +8770,16 @@ export interface components {
                 startTimeoutSec: number;
                 /** @description a stream silent this long ends; what is missing is repaired over HTTP */
                 receiveTimeoutSec: number;
+                /** @description the session's multicast probe: the PC listens for it first, and restores over HTTP at once when none reached it */
+                probe?: {
+                    /** @description the session's probe group (multicast/probe.ts) */
+                    group: string;
+                    port: number;
+                    /** @description the run whose probe to count; datagrams of another run are not */
+                    runId: number;
+                    /** @description listen at most this long before joining the session */
+                    listenMs: number;
+                };
             };
         };
         Image: {
@@ -9604,6 +9614,16 @@ export interface components {
                 startTimeoutSec: number;
                 /** @description a stream silent this long ends; what is missing is repaired over HTTP */
                 receiveTimeoutSec: number;
+                /** @description the session's multicast probe: the PC listens for it first, and restores over HTTP at once when none reached it */
+                probe?: {
+                    /** @description the session's probe group (multicast/probe.ts) */
+                    group: string;
+                    port: number;
+                    /** @description the run whose probe to count; datagrams of another run are not */
+                    runId: number;
+                    /** @description listen at most this long before joining the session */
+                    listenMs: number;
+                };
             } | null;
         };
         Progress: {
