@@ -8787,6 +8787,8 @@ export interface components {
                 speedMbps?: number | null;
                 driver?: string;
             }[];
+            /** @description UEFI Secure Boot is on (the SecureBoot EFI variable); absent on BIOS or when unreadable */
+            secureBoot?: boolean;
         };
     };
     responses: never;
