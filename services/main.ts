@@ -88,7 +88,7 @@ export async function start(config: Config, log: Logger, opts: BuildOptions = {}
       stoppers.push({ name: 'worker', stop: () => worker.stop() });
     }
     if (roles.has('boot')) {
-      const proxyDhcp = config.proxyDhcp && config.bootIp ? { bootIp: config.bootIp, httpPort: config.bootHttpPort ?? config.http.port } : undefined;
+      const proxyDhcp = config.proxyDhcp && config.bootIp ? { bootIp: config.bootIp, httpPort: config.bootHttpPort ?? config.http.port, secureBoot: config.secureBoot } : undefined;
       // The boot policy snapshot: through this process's Redis, or the configured one in a boot-only process.
       const redis = container?.redis ?? (config.redis.kind === 'url' ? urlRedis(config.redis.url, config.redis.prefix) : undefined);
       if (redis && !container) stoppers.push({ name: 'boot redis', stop: () => redis.stop() });

@@ -201,7 +201,11 @@ cmd_up() {
   flock -u 8
 
   # The Region's DHCP: addresses, a router, nothing about PXE. Router advertisements on.
-  ip netns exec "$NS_DHCP" dnsmasq --conf-file=/dev/null --port=0 --user=root --group=root \
+  # LAB_REGION_NEXT_SERVER=1: it also names roomcast as next-server (siaddr), as a Region configured
+  # for network boot does (Debian's signed GRUB takes its TFTP server from there, not from a proxy).
+  local region_boot=()
+  [[ ${LAB_REGION_NEXT_SERVER:-} != 1 ]] || region_boot=(--dhcp-boot="shimx64.efi,roomcast,$ROOMCAST_IP")
+  ip netns exec "$NS_DHCP" dnsmasq --conf-file=/dev/null --port=0 --user=root --group=root "${region_boot[@]}" \
     --interface=lan0 --bind-interfaces --no-ping --log-dhcp --log-facility="$dir/dnsmasq.log" \
     --dhcp-range="$LAN_PREFIX.100,$LAN_PREFIX.150,255.255.255.0,1h" --dhcp-option=3,"$REGION_IP" \
     --enable-ra --dhcp-range=::,constructor:lan0,ra-only \

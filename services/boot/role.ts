@@ -8,11 +8,14 @@ import type { Logger } from '../core/logger.js';
 import type { RedisHandle } from '../core/redis.js';
 import { SnapshotPolicy } from './policy/snapshot.js';
 import { cachedPolicy, type BootPolicy } from './proxydhcp/policy.js';
+import type { SecureBootMode } from './proxydhcp/secureboot.js';
 import { ProxyDhcpServer } from './proxydhcp/server.js';
 import { TftpServer } from './tftp/server.js';
 
 /** The files proxyDHCP hands to PXE firmware; images/ipxe/fetch.sh puts them in the TFTP root. */
 export const IPXE_BINARIES = ['undionly.kpxe', 'ipxe.efi', 'snponly.efi'] as const;
+/** What images/secureboot/fetch.sh puts there for ROOMCAST_SECURE_BOOT=on|auto. */
+export const SECURE_BOOT_FILES = ['shimx64.efi', 'grubx64.efi', 'grub/grub.cfg'] as const;
 
 export interface BootRole {
   stop(): Promise<void>;
@@ -25,7 +28,7 @@ export interface BootRoleDeps {
   /** engine and pumpBinary: TftpServerOptions's (default here: 'auto', the pump when it is built). */
   tftp: { root: string; host: string; port: number; engine?: 'auto' | 'pump' | 'node'; pumpBinary?: string };
   /** proxyDHCP, when enabled: this server's address on the PCs' LAN and the HTTP port iPXE uses. */
-  proxyDhcp?: { bootIp: string; httpPort: number; dhcpPort?: number; pxePort?: number };
+  proxyDhcp?: { bootIp: string; httpPort: number; dhcpPort?: number; pxePort?: number; secureBoot?: SecureBootMode };
   /** Where the api keeps the boot policy snapshot; without it, the proxyDHCP asks the api for each PC. */
   redis?: Pick<RedisHandle, 'createClient' | 'prefix'>;
   log: Logger;
@@ -53,6 +56,7 @@ export async function startBootRole(deps: BootRoleDeps): Promise<BootRole> {
   let snapshot: SnapshotPolicy | undefined;
   if (deps.proxyDhcp) {
     const { bootIp, httpPort } = deps.proxyDhcp;
+    if ((deps.proxyDhcp.secureBoot ?? 'off') !== 'off') warnAboutMissingChain(deps.tftp.root, deps.proxyDhcp.secureBoot!, log);
     const asking = cachedPolicy(apiBootPolicy(deps.apiUrl));
     let policy = asking;
     if (deps.redis) {
@@ -69,6 +73,8 @@ export async function startBootRole(deps: BootRoleDeps): Promise<BootRole> {
       serverIp: bootIp,
       httpBase: `http://${bootIp}:${httpPort}`,
       policy,
+      // auto: what each PC last reported, from the snapshot (without Redis: never known, so shim).
+      secureBoot: { mode: deps.proxyDhcp.secureBoot ?? 'off', reported: snapshot?.reported },
       log,
     });
     try {
@@ -126,5 +132,16 @@ function warnAboutMissingBinaries(root: string, log: Logger): void {
     { tftpRoot: root, missing },
     `boot role: iPXE binaries missing from the TFTP directory ${root}: ${missing.join(', ')}. PCs cannot network-boot until they are there: ` +
       `fetch them with \`bash images/ipxe/fetch.sh ${root}\` (\`npm run ipxe\` for the default directory)`,
+  );
+}
+
+/** The Secure Boot chain is handed out (ROOMCAST_SECURE_BOOT on or auto) but not in the TFTP root. */
+function warnAboutMissingChain(root: string, mode: SecureBootMode, log: Logger): void {
+  const missing = SECURE_BOOT_FILES.filter((f) => !fs.existsSync(path.join(root, f)));
+  if (missing.length === 0) return;
+  log.warn(
+    { tftpRoot: root, missing, secureBoot: mode },
+    `boot role: ROOMCAST_SECURE_BOOT=${mode} but the Secure Boot chain is missing from ${root}: ${missing.join(', ')}. ` +
+      `Fetch it with \`bash images/secureboot/fetch.sh ${root}\` (\`npm run secureboot\` for the default directory)`,
   );
 }

@@ -86,6 +86,7 @@ const envSchema = z.object({
   ROOMCAST_WEB_DIR: optionalString,
   ROOMCAST_BOOT_IP: optionalString.refine((v) => v === undefined || /^(\d{1,3}\.){3}\d{1,3}$/.test(v), { error: 'an IPv4 address of this server on the PCs\' network' }),
   ROOMCAST_PROXYDHCP: z.enum(['auto', 'on', 'off'], { error: 'auto, on or off' }).default('auto'),
+  ROOMCAST_SECURE_BOOT: z.enum(['off', 'on', 'auto'], { error: 'off, on or auto' }).default('off'),
   ROOMCAST_PUBLIC_URL: httpUrl,
   ROOMCAST_API_URL: httpUrl,
   ROOMCAST_LOG_LEVEL: z
@@ -166,6 +167,8 @@ export interface Config {
   /** The HTTP port PCs reach the api on (Compose: the published port); default the api's own port. */
   bootHttpPort: number | undefined;
   proxyDhcp: boolean;
+  /** x64 UEFI PCs: iPXE (off), the Secure Boot chain shim → GRUB (on), or per PC from its last hello (auto). */
+  secureBoot: 'off' | 'on' | 'auto';
   /** The read-only Docker socket proxy of the Compose stack (System view); unset outside Docker. */
   dockerUrl: string | undefined;
   publicUrl: string | undefined;
@@ -262,6 +265,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     bootHttpPort: e.ROOMCAST_BOOT_HTTP_PORT,
     // auto: on as soon as the boot IP is known (the proxy needs it for every answer).
     proxyDhcp: e.ROOMCAST_PROXYDHCP === 'on' || (e.ROOMCAST_PROXYDHCP === 'auto' && e.ROOMCAST_BOOT_IP !== undefined),
+    secureBoot: e.ROOMCAST_SECURE_BOOT,
     dockerUrl: e.ROOMCAST_DOCKER_URL?.replace(/\/+$/, ''),
     publicUrl,
     apiUrl: (e.ROOMCAST_API_URL ?? `http://127.0.0.1:${e.ROOMCAST_HTTP_PORT}`).replace(/\/+$/, ''),

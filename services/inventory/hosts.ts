@@ -105,6 +105,23 @@ export class HostRepository {
     return (await db.selectFrom('hosts').select('mac').execute()).map((r) => r.mac);
   }
 
+  /** The PCs whose last hello said whether Secure Boot is on (hardware facts' secureBoot), by MAC. */
+  async secureBootReports(db: Kysely<DB> = this.db): Promise<{ on: string[]; off: string[] }> {
+    const rows = await db.selectFrom('hosts').select(['mac', 'hardware']).where('hardware', 'like', '%"secureBoot":%').execute();
+    const out = { on: [] as string[], off: [] as string[] };
+    for (const r of rows) {
+      let value: unknown;
+      try {
+        value = (JSON.parse(r.hardware ?? 'null') as { secureBoot?: unknown } | null)?.secureBoot;
+      } catch {
+        continue;
+      }
+      if (value === true) out.on.push(r.mac);
+      else if (value === false) out.off.push(r.mac);
+    }
+    return out;
+  }
+
   /** Which of `ids` exist. */
   async existing(db: Kysely<DB>, ids: number[]): Promise<Array<Pick<Host, 'id' | 'name' | 'room_id'>>> {
     if (ids.length === 0) return [];

@@ -10,6 +10,7 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { HardwareFactsSchema } from '../../services/boot/http/facts.js';
 import { BootPolicyPublisher } from '../../services/boot/http/policy-publisher.js';
 import { SnapshotPolicy } from '../../services/boot/policy/snapshot.js';
 import { MSG, parsePacket, type DhcpPacket } from '../../services/boot/proxydhcp/packet.js';
@@ -20,6 +21,7 @@ import { loadConfig } from '../../services/core/config.js';
 import { createLogger } from '../../services/core/logger.js';
 import { urlRedis, type RedisHandle } from '../../services/core/redis.js';
 import { REDIS_URL } from '../support/env.js';
+import { hardwareFacts } from '../support/facts.js';
 
 const actor = { userId: null, name: 'tech', ip: null };
 const mac = (i: number, prefix = '02:00:00:aa') => `${prefix}:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 0xff).toString(16).padStart(2, '0')}`;
@@ -127,5 +129,40 @@ describe('boot policy snapshot', () => {
     await api.registration.close(actor);
     await until('unknown PCs ignored again', async () => !(await ask('02:00:00:dd:00:03')), 2000);
     expect(fallbackCalls).toBe(0);
+  });
+
+  it('ROOMCAST_SECURE_BOOT=auto: shim to the PCs whose last hello said Secure Boot on, iPXE to those that said off', async () => {
+    const [on, off, silent] = ['02:00:00:ee:00:01', '02:00:00:ee:00:02', '02:00:00:ee:00:03'];
+    await api.registration.open(actor, 5);
+    const exp = Math.floor(Date.now() / 1000) + 600;
+    for (const [m, secureBoot] of [[on, true], [off, false], [silent, undefined]] as const) {
+      const facts = HardwareFactsSchema.parse({ ...hardwareFacts(m), ...(secureBoot === undefined ? {} : { secureBoot }) });
+      await api.hello.hello({ purpose: 'register', mac: m, exp, actor: { userId: null, name: `machine:${m}`, ip: null } }, facts);
+    }
+    await api.registration.close(actor);
+    expect(JSON.parse((await api.hosts.byMac(on))!.hardware!)).toMatchObject({ secureBoot: true });
+    // Facts arrive with 'seen' changes; the periodic write (here: now) carries them to the boot side.
+    await publisher.publish();
+    await until('the snapshot carries the reports', async () => (await snapshot.reported(off)) === false);
+    expect([await snapshot.reported(on), await snapshot.reported(silent), await snapshot.reported('02:00:00:aa:00:00')]).toEqual([true, undefined, undefined]);
+
+    const auto = new ProxyDhcpServer({
+      bindAddress: '127.0.0.1', dhcpPort: 0, pxePort: 0, replyPort: client.address().port, serverIp: '127.0.0.1', httpBase: 'http://127.0.0.1:8080',
+      policy: snapshot.policy, secureBoot: { mode: 'auto', reported: snapshot.reported }, log: createLogger('silent'),
+    });
+    const autoPorts = await auto.start();
+    try {
+      const fileFor = async (m: string) => {
+        inbox.length = 0;
+        await send(ovmfRequest({ type: MSG.REQUEST, mac: m, ciaddr: '127.0.0.1', xid: Math.floor(Math.random() * 1e9) }), autoPorts.pxePort);
+        await until(`an answer to ${m}`, () => inbox.some((p) => p.mac === m), 2000);
+        return inbox.find((p) => p.mac === m)!.file;
+      };
+      expect(await fileFor(on)).toBe('shimx64.efi');
+      expect(await fileFor(off)).toBe('snponly.efi');
+      expect(await fileFor(silent)).toBe('shimx64.efi');
+    } finally {
+      await auto.stop();
+    }
   });
 });

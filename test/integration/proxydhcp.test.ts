@@ -138,6 +138,29 @@ describe('decideReply', () => {
     expect(r?.parsed.file).toBe('ipxe.efi');
   });
 
+  it('Secure Boot chain: shimx64.efi to x64 UEFI PCs per ROOMCAST_SECURE_BOOT, iPXE to the rest, with the reason', async () => {
+    const on = ctx({ secureBoot: { mode: 'on' } });
+    for (const arch of [7, 9]) {
+      const r = (await reply(ovmfRequest({ arch }), 'dhcp', on))!;
+      expect([r.parsed.file, r.why]).toEqual(['shimx64.efi', 'Secure Boot chain for every x64 UEFI PC (ROOMCAST_SECURE_BOOT=on)']);
+    }
+    expect((await reply(biosPxeRequest(), 'dhcp', on))!).toMatchObject({ bootFile: 'undionly.kpxe', why: 'the bios boot file' });
+    // Already in iPXE (a PC that got iPXE anyway): its script, never shim.
+    expect((await reply(ovmfRequest({ extra: [[OPT.USER_CLASS, encode.str('iPXE')]] }), 'dhcp', on))!).toMatchObject({ answer: 'ipxe-script', why: 'already in iPXE: its script' });
+    expect((await reply(ovmfRequest()))!).toMatchObject({ bootFile: 'snponly.efi', why: 'Secure Boot chain off (ROOMCAST_SECURE_BOOT=off)' });
+
+    const facts = new Map<string, boolean>([[MAC, false], ['52:54:00:00:00:01', true]]);
+    const asked: string[] = [];
+    const auto = ctx({ secureBoot: { mode: 'auto', reported: async (mac) => (asked.push(mac), facts.get(mac)) } });
+    expect((await reply(ovmfRequest(), 'dhcp', auto))!.bootFile).toBe('snponly.efi');
+    expect((await reply(ovmfRequest({ mac: '52:54:00:00:00:01' }), 'dhcp', auto))!.bootFile).toBe('shimx64.efi');
+    expect((await reply(ovmfRequest({ mac: '52:54:00:00:00:02' }), 'dhcp', auto))!).toMatchObject({ bootFile: 'shimx64.efi', why: expect.stringContaining('never reported') });
+    expect((await reply(biosPxeRequest(), 'dhcp', auto))!.bootFile).toBe('undionly.kpxe');
+    expect(asked).toEqual([MAC, '52:54:00:00:00:01', '52:54:00:00:00:02']);
+    const failing = ctx({ secureBoot: { mode: 'auto', reported: () => Promise.reject(new Error('redis down')) } });
+    expect((await reply(ovmfRequest(), 'dhcp', failing))!).toMatchObject({ bootFile: 'shimx64.efi', why: expect.stringContaining('could not read') });
+  });
+
   it('IA32 and ARM64 UEFI: answered only once a boot file is configured, or when already in iPXE', async () => {
     expect(await reply(ovmfRequest({ arch: 6 }))).toBeNull();
     expect(await reply(ovmfRequest({ arch: 11 }))).toBeNull();

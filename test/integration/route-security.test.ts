@@ -51,7 +51,7 @@ describe('route security (every route)', () => {
   });
 
   it('keeps the anonymous firmware routes to exactly these GETs under /boot/, and the machine routes to hello and the imaging client', () => {
-    expect(routes.filter((r) => r.access === 'boot').map(label).sort()).toEqual(['GET /boot/client/imaging.img', 'GET /boot/client/initrd.img', 'GET /boot/client/vmlinuz', 'GET /boot/ipxe', 'GET /boot/policy']);
+    expect(routes.filter((r) => r.access === 'boot').map(label).sort()).toEqual(['GET /boot/client/imaging.img', 'GET /boot/client/initrd.img', 'GET /boot/client/vmlinuz', 'GET /boot/grub/:mac', 'GET /boot/ipxe', 'GET /boot/policy']);
     expect(routes.filter((r) => r.access === 'machine').map(label).sort()).toEqual([
       'GET /api/v1/client/answer-file',
       'GET /api/v1/client/chunks/:hash',

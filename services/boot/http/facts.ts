@@ -28,6 +28,7 @@ export const HardwareFactsSchema = z
       .array(z.object({ name: text(64), model: text(128), serial: text(128), sizeBytes: bytes, rotational: z.boolean().optional(), transport: text(32).optional() }))
       .max(64),
     nics: z.array(z.object({ name: text(64), mac: nicMac, speedMbps: count.nullable().optional(), driver: text(64).optional() })).max(64),
+    secureBoot: z.boolean().optional().describe('UEFI Secure Boot is on (the SecureBoot EFI variable); absent on BIOS or when unreadable'),
   })
   .meta({ id: 'HardwareFacts' });
 

@@ -28,7 +28,7 @@ export class BootPolicyPublisher {
 
   constructor(
     private readonly redis: Pick<RedisHandle, 'createClient' | 'prefix'>,
-    private readonly hosts: Pick<HostRepository, 'macs'>,
+    private readonly hosts: Pick<HostRepository, 'macs' | 'secureBootReports'>,
     private readonly registration: Pick<RegistrationWindow, 'until'>,
     private readonly events: EventBus,
     private readonly log: Logger,
@@ -79,7 +79,15 @@ export class BootPolicyPublisher {
 
   private async write(): Promise<void> {
     if (!this.client || this.stopped) return;
-    const snapshot: PolicySnapshot = { v: 1, at: new Date().toISOString(), macs: await this.hosts.macs(), registrationUntil: await this.registration.until(), arches: [...SUPPORTED_ARCHES] };
+    const snapshot: PolicySnapshot = {
+      v: 1,
+      at: new Date().toISOString(),
+      macs: await this.hosts.macs(),
+      registrationUntil: await this.registration.until(),
+      arches: [...SUPPORTED_ARCHES],
+      // New facts arrive with 'seen' changes, which do not trigger a write: the periodic one carries them.
+      secureBoot: await this.hosts.secureBootReports(),
+    };
     const key = snapshotKey(this.redis.prefix);
     await this.client.multi().set(key, JSON.stringify(snapshot)).publish(key, snapshot.at).exec();
   }

@@ -74,3 +74,48 @@ describe('iPXE renderer', () => {
     }
   });
 });
+
+describe('GRUB renderer (the Secure Boot chain)', () => {
+  const render = ipxeRenderer();
+  const grubVars = { ...clientVars, server: '10.0.0.5:8080', path: '', bootif: '01-aa-bb-cc-dd-ee-ff', attempts: '1 2 3' };
+
+  it('renders the client configuration: kernel over HTTP with the same command line, retries, then the disk', () => {
+    const cfg = render('client', grubVars, 'grub');
+    expect(cfg).toContain(
+      `  if linux "(http,10.0.0.5:8080)/boot/client/vmlinuz" roomcast.api=http://10.0.0.5:8080 roomcast.token=${TOKEN} BOOTIF=01-aa-bb-cc-dd-ee-ff roomcast.mode=task console=tty0 console=ttyS0,115200n8 quiet; then\n`,
+    );
+    expect(cfg).toMatch(/\n {4}if initrd "\(http,10\.0\.0\.5:8080\)\/boot\/client\/initrd\.img"; then\n {6}boot\n/);
+    expect(cfg).toContain('for roomcast_try in 1 2 3; do\n');
+    expect(cfg).toContain('  sleep 3\ndone\n');
+    expect(cfg.trimEnd().endsWith('exit')).toBe(true);
+    expect(cfg).not.toContain('imaging');
+    expect(cfg).not.toMatch(/\{\{|\}\}/);
+  });
+
+  it('loads the imaging part as a second initrd for captures and restores', () => {
+    const cfg = render('client', { ...grubVars, imaging: '1', path: '/rc' }, 'grub');
+    expect(cfg).toContain('    if initrd "(http,10.0.0.5:8080)/rc/boot/client/initrd.img" "(http,10.0.0.5:8080)/rc/boot/client/imaging.img"; then\n');
+  });
+
+  it('renders the exit configuration', () => {
+    const cfg = render('exit', { reason: 'no task for this PC' }, 'grub');
+    expect(cfg).toContain('echo "roomcast: no task for this PC"\necho "roomcast: nothing to do for this PC, booting from disk"\n');
+    expect(cfg).toMatch(/\nexit\n$/);
+  });
+
+  it('never lets a GRUB metacharacter into a configuration', () => {
+    for (const [name, value] of [
+      ['server', '10.0.0.5:8080)/x;reboot'],
+      ['server', '[fd00::1]:8080'],
+      ['server', '${x}'],
+      ['path', '/a b'],
+      ['path', '/a/'],
+      ['bootif', '01-aa-bb-cc-dd-ee-ff"; reboot'],
+      ['attempts', '1 2; reboot'],
+      ['attempts', ''],
+    ] as const) {
+      expect(() => render('client', { ...grubVars, [name]: value }, 'grub'), `${name}=${value}`).toThrow(IpxeValueError);
+    }
+    expect(() => render('exit', { reason: 'x" ; reboot' }, 'grub')).toThrow(IpxeValueError);
+  });
+});

@@ -1,6 +1,8 @@
-// iPXE scripts from handlebars templates (templates/*.ipxe.hbs). Escaping is off (an iPXE script is
-// not HTML), so nothing reaches a script unchecked: every variable has a strict pattern here, a value
-// that does not match throws, and strict mode makes a missing variable throw too.
+// Boot scripts from handlebars templates: iPXE scripts (templates/*.ipxe.hbs) and, for PCs that boot
+// the Secure Boot chain (shim, then Debian's signed GRUB), GRUB configurations (templates/*.grub.hbs),
+// both rendered from the same decision. Escaping is off (neither is HTML), so nothing reaches a
+// script unchecked: every variable has a strict pattern here, a value that does not match throws, and
+// strict mode makes a missing variable throw too.
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -8,6 +10,8 @@ import Handlebars from 'handlebars';
 
 export const TEMPLATE_NAMES = ['client', 'exit'] as const;
 export type TemplateName = (typeof TEMPLATE_NAMES)[number];
+/** The boot program that runs the script: iPXE, or GRUB (the Secure Boot chain). */
+export type ScriptFlavor = 'ipxe' | 'grub';
 
 /** What each variable may hold: no whitespace, `#`, `$`, `{`, `;`, `|`, `&` or quotes anywhere. */
 export const IPXE_VALUE_PATTERNS: Record<string, RegExp> = {
@@ -22,6 +26,14 @@ export const IPXE_VALUE_PATTERNS: Record<string, RegExp> = {
   delay: /^[1-9]\d{0,2}$/,
   /** A fixed sentence chosen by the api. */
   reason: /^[A-Za-z0-9 ,.()'/_-]{1,160}$/,
+  /** GRUB: the api's host[:port] in a (http,server) device (no IPv6: GRUB's syntax has no brackets). */
+  server: /^[A-Za-z0-9-]{1,63}(\.[A-Za-z0-9-]{1,63})*(:\d{1,5})?$/,
+  /** GRUB: the path under the api's origin, '' or /a/b, no trailing slash. */
+  path: /^(\/[A-Za-z0-9._~-]+)*$/,
+  /** GRUB: the kernel's BOOTIF (pxelinux style: 01- then the MAC with hyphens), from the MAC. */
+  bootif: /^01(-[0-9a-f]{2}){6}$/,
+  /** GRUB: the attempt numbers a `for` loop goes through, "1 2 … tries". */
+  attempts: /^[1-9]\d{0,2}( [1-9]\d{0,2}){0,99}$/,
 };
 
 export class IpxeValueError extends Error {
@@ -47,29 +59,30 @@ export function findTemplateDir(): string {
   const candidates = [path.join(here, 'templates')];
   for (let dir = here, i = 0; i < 6; i++, dir = path.dirname(dir)) candidates.push(path.join(dir, 'services', 'boot', 'http', 'templates'));
   const found = candidates.find((d) => fs.existsSync(path.join(d, 'exit.ipxe.hbs')));
-  if (!found) throw new Error(`iPXE templates (*.ipxe.hbs) not found; looked in ${[...new Set(candidates)].join(', ')}`);
+  if (!found) throw new Error(`boot script templates (*.ipxe.hbs, *.grub.hbs) not found; looked in ${[...new Set(candidates)].join(', ')}`);
   return found;
 }
 
-export type Renderer = (name: TemplateName, vars: Record<string, string | number>) => string;
+export type Renderer = (name: TemplateName, vars: Record<string, string | number>, flavor?: ScriptFlavor) => string;
 
-/** Compiles the templates in `dir` once (on first use) and renders them. */
+/** Compiles the templates of a flavor in `dir` once (on its first use) and renders them (default: iPXE). */
 export function ipxeRenderer(dir?: string): Renderer {
-  let compiled: Map<TemplateName, Handlebars.TemplateDelegate> | undefined;
-  const load = () => {
+  const compiled = new Map<ScriptFlavor, Map<TemplateName, Handlebars.TemplateDelegate>>();
+  const load = (flavor: ScriptFlavor) => {
     const from = dir ?? findTemplateDir();
     const hbs = Handlebars.create();
     return new Map(
       TEMPLATE_NAMES.map((name) => {
-        const source = fs.readFileSync(path.join(from, `${name}.ipxe.hbs`), 'utf8');
+        const source = fs.readFileSync(path.join(from, `${name}.${flavor}.hbs`), 'utf8');
         return [name, hbs.compile(source, { strict: true, noEscape: true, knownHelpers: {}, knownHelpersOnly: true })] as const;
       }),
     );
   };
-  return (name, vars) => {
-    compiled ??= load();
-    const template = compiled.get(name);
-    if (!template) throw new Error(`no iPXE template ${name}`);
+  return (name, vars, flavor = 'ipxe') => {
+    let templates = compiled.get(flavor);
+    if (!templates) compiled.set(flavor, (templates = load(flavor)));
+    const template = templates.get(name);
+    if (!template) throw new Error(`no ${flavor} template ${name}`);
     // No prototype access, no helpers: the template sees exactly the checked strings.
     return template(checkIpxeValues(vars));
   };

@@ -42,6 +42,9 @@ const IpxeQuery = z.object({
   uuid: z.string().max(64).optional().describe('SMBIOS UUID (option 97); accepted, not used yet'),
 });
 
+/** GRUB asks /boot/grub/${net_default_mac}; lenient like IpxeQuery (what is not a MAC exits to the disk). */
+const GrubParams = z.object({ mac: z.string().max(64).describe('the booting NIC\'s MAC, as GRUB\'s ${net_default_mac} (aa:bb:cc:dd:ee:ff)') });
+
 const PolicyQuery = z.object({
   mac: z
     .string()
@@ -61,6 +64,17 @@ export function bootRoutes(boot: BootService, hellos: HelloService, registration
         const decision = await boot.decide(query.mac, arch, clientIp(req));
         res.set('Cache-Control', 'no-store');
         return boot.script(decision, opts.base());
+      },
+    }),
+    defineRoute({
+      method: 'get', path: '/boot/grub/:mac', tag: 'boot', access: 'boot',
+      summary: 'The GRUB configuration for an x64 UEFI PC on the Secure Boot chain (shim, signed GRUB): the same decision as /boot/ipxe',
+      params: GrubParams, response: { mediaType: 'text/plain; charset=utf-8' },
+      handler: async ({ params, req, res }) => {
+        // Only x64 UEFI PCs are handed shim and GRUB (architecture 7).
+        const decision = await boot.decide(params.mac, 7, clientIp(req));
+        res.set('Cache-Control', 'no-store');
+        return boot.script(decision, opts.base(), 'grub');
       },
     }),
     defineRoute({

@@ -7,7 +7,7 @@ import type { HostRepository } from '../../inventory/hosts.js';
 import { normalizeMac } from '../../inventory/mac.js';
 import type { TaskService } from '../../tasks/service.js';
 import type { RegistrationWindow } from './registration.js';
-import { IPXE_VALUE_PATTERNS, type Renderer } from './render.js';
+import { IPXE_VALUE_PATTERNS, type Renderer, type ScriptFlavor } from './render.js';
 import { DEFAULT_TOKEN_SECONDS, type BootTokens } from './tokens.js';
 
 /** PXE client architectures (DHCP option 93) the roomcast client (x86-64 Linux) runs on; absent means x86. */
@@ -72,13 +72,28 @@ export class BootService {
     return { script: 'client', mode: 'register', mac, token };
   }
 
-  /** The iPXE script for a decision; `base` is the http:// origin the PC reached us at (null: unusable). */
-  script(decision: BootDecision, base: string | null): string {
-    if (decision.script === 'exit') return this.render('exit', { reason: decision.reason });
-    if (base === null) return this.render('exit', { reason: 'the address PCs reach roomcast at is not configured (set ROOMCAST_BOOT_IP)' });
+  /**
+   * The script for a decision: iPXE's, or GRUB's (the Secure Boot chain), from the same decision;
+   * `base` is the http:// origin the PC reached us at (null: unusable).
+   */
+  script(decision: BootDecision, base: string | null, flavor: ScriptFlavor = 'ipxe'): string {
+    const exitWith = (reason: string) => this.render('exit', { reason }, flavor);
+    if (decision.script === 'exit') return exitWith(decision.reason);
+    if (base === null) return exitWith('the address PCs reach roomcast at is not configured (set ROOMCAST_BOOT_IP)');
     const imaging = decision.mode === 'task' && decision.imaging ? '1' : '';
-    return this.render('client', { base, mac: decision.mac, token: decision.token, mode: decision.mode, imaging, tries: SCRIPT_TRIES, delay: SCRIPT_RETRY_DELAY_S });
+    const vars = { base, mac: decision.mac, token: decision.token, mode: decision.mode, imaging, tries: SCRIPT_TRIES, delay: SCRIPT_RETRY_DELAY_S };
+    if (flavor === 'ipxe') return this.render('client', vars, flavor);
+    const origin = grubOrigin(base);
+    if (!origin) return exitWith('the address PCs reach roomcast at cannot be written in a GRUB configuration (use an IPv4 address or a name)');
+    const attempts = Array.from({ length: SCRIPT_TRIES }, (_, i) => i + 1).join(' ');
+    return this.render('client', { ...vars, ...origin, bootif: `01-${decision.mac.replace(/:/g, '-')}`, attempts }, flavor);
   }
+}
+
+/** http://host[:port][/path] as GRUB's (http,host:port) device and the path under it; null for IPv6. */
+export function grubOrigin(base: string): { server: string; path: string } | null {
+  const m = /^http:\/\/([^/[\]]+)((?:\/[^/]+)*)$/.exec(base);
+  return m ? { server: m[1]!, path: m[2]! } : null;
 }
 
 /**

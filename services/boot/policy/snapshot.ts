@@ -27,6 +27,8 @@ export const PolicySnapshotSchema = z.object({
   registrationUntil: z.string().nullable(),
   /** PXE architectures (option 93) the roomcast client runs on; others are never answered. */
   arches: z.array(z.number().int()),
+  /** The PCs whose last hello said Secure Boot is on / off (ROOMCAST_SECURE_BOOT=auto); absent from older apis. */
+  secureBoot: z.object({ on: z.array(z.string()), off: z.array(z.string()) }).optional(),
 });
 export type PolicySnapshot = z.infer<typeof PolicySnapshotSchema>;
 
@@ -50,7 +52,7 @@ export class SnapshotPolicy {
   private sub: Redis | undefined;
   private get: Redis | undefined;
   private timer: NodeJS.Timeout | undefined;
-  private current: { macs: Set<string>; registrationUntilMs: number | null; arches: Set<number>; at: string } | undefined;
+  private current: { macs: Set<string>; registrationUntilMs: number | null; arches: Set<number>; at: string; secureBoot: Map<string, boolean> } | undefined;
   private reading: Promise<void> | undefined;
   private lastRaw: string | undefined;
   private readonly key: string;
@@ -76,6 +78,9 @@ export class SnapshotPolicy {
     if (!s) return this.fallback(mac, arch);
     return Promise.resolve(decideFromSnapshot(s, mac, arch, this.now()));
   };
+
+  /** What the PC's last hello said about Secure Boot (undefined: never said, or no snapshot yet). */
+  readonly reported = (mac: string): Promise<boolean | undefined> => Promise.resolve(this.current?.secureBoot.get(mac));
 
   /** Subscribes and reads the snapshot once; a Redis that does not answer yet is retried in the background. */
   async start(): Promise<void> {
@@ -118,7 +123,8 @@ export class SnapshotPolicy {
     this.lastRaw = raw;
     const first = !this.current;
     const until = parsed.registrationUntil === null ? null : Date.parse(parsed.registrationUntil);
-    this.current = { macs: new Set(parsed.macs), registrationUntilMs: Number.isFinite(until) ? until : null, arches: new Set(parsed.arches), at: parsed.at };
+    const secureBoot = new Map<string, boolean>([...(parsed.secureBoot?.off ?? []).map((m) => [m, false] as const), ...(parsed.secureBoot?.on ?? []).map((m) => [m, true] as const)]);
+    this.current = { macs: new Set(parsed.macs), registrationUntilMs: Number.isFinite(until) ? until : null, arches: new Set(parsed.arches), at: parsed.at, secureBoot };
     this.log[first ? 'info' : 'debug']({ pcs: parsed.macs.length, registrationUntil: parsed.registrationUntil, at: parsed.at }, 'boot policy: snapshot loaded');
   }
 

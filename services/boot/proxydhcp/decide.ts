@@ -13,6 +13,7 @@
 import { MSG, OP, OPT, buildPacket, encode, type DhcpPacket } from './packet.js';
 import { clientArchOf } from './options.js';
 import type { BootPolicy } from './policy.js';
+import { efi64FirstStage, type SecureBootChain } from './secureboot.js';
 
 export type { BootPolicy } from './policy.js';
 
@@ -50,6 +51,8 @@ export interface DecideContext {
   httpBase: string;
   bootFiles: BootFiles;
   policy: BootPolicy;
+  /** x64 UEFI PCs: iPXE or the signed chain (shim); absent: iPXE (ROOMCAST_SECURE_BOOT=off). */
+  secureBoot?: SecureBootChain;
 }
 
 export type Via = 'dhcp' | 'pxe';
@@ -69,6 +72,8 @@ export interface Reply {
   answer: 'boot-file' | 'ipxe-script';
   /** The file name or URL handed out. */
   bootFile: string;
+  /** Why this file: iPXE or the Secure Boot chain (x64 UEFI), the script URL, the architecture's file. */
+  why: string;
   /** The encoded reply. */
   packet: Buffer;
 }
@@ -117,7 +122,7 @@ async function decideUnsafe({ packet: p, via }: IncomingRequest, ctx: DecideCont
   if (!archName) return no(`unsupported client architecture ${arch}`);
 
   const ipxe = p.userClass?.includes('iPXE') ?? false;
-  const bootFile = ipxe ? ipxeScriptUrl(ctx.httpBase, mac, arch) : ctx.bootFiles[archName];
+  let bootFile = ipxe ? ipxeScriptUrl(ctx.httpBase, mac, arch) : ctx.bootFiles[archName];
   if (!bootFile) return no(`no boot file configured for ${archName} (arch ${arch})`);
 
   let verdict: string;
@@ -127,6 +132,13 @@ async function decideUnsafe({ packet: p, via }: IncomingRequest, ctx: DecideCont
     return no(`policy lookup failed: ${(err as Error).message}`);
   }
   if (verdict !== 'boot') return no('policy: not to be booted');
+
+  let why = ipxe ? 'already in iPXE: its script' : `the ${archName} boot file`;
+  if (!ipxe && archName === 'efi64') {
+    let reported: boolean | undefined | 'unknown';
+    if (ctx.secureBoot?.mode === 'auto' && ctx.secureBoot.reported) reported = await ctx.secureBoot.reported(mac).catch(() => 'unknown' as const);
+    ({ file: bootFile, why } = efi64FirstStage(bootFile, ctx.secureBoot, reported));
+  }
 
   const options: Array<[number, Buffer]> = [
     [OPT.MESSAGE_TYPE, encode.u8(kind === 'offer' ? MSG.OFFER : MSG.ACK)],
@@ -158,7 +170,7 @@ async function decideUnsafe({ packet: p, via }: IncomingRequest, ctx: DecideCont
     file: fitsFile ? bootFile : '',
     options,
   });
-  return { reply: { kind, mac, arch, archName, answer: ipxe ? 'ipxe-script' : 'boot-file', bootFile, packet } };
+  return { reply: { kind, mac, arch, archName, answer: ipxe ? 'ipxe-script' : 'boot-file', bootFile, why, packet } };
 }
 
 /** The iPXE script URL handed to iPXE (user class "iPXE") instead of a binary: no chainload loop. */

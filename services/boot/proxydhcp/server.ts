@@ -16,6 +16,7 @@ import type { Logger } from '../../core/logger.js';
 import { DEFAULT_BOOT_FILES, decide, isPxeClient, replyDestination, type BootFiles, type DecideContext, type Reply, type Via } from './decide.js';
 import { OP, parseIp, parsePacket, type DhcpPacket } from './packet.js';
 import type { BootPolicy } from './policy.js';
+import type { SecureBootChain } from './secureboot.js';
 import { KeyedTokenBucket, LogThrottle } from '../../core/ratelimit.js';
 
 export interface ProxyDhcpServerOptions {
@@ -35,6 +36,8 @@ export interface ProxyDhcpServerOptions {
   httpBase: string;
   bootFiles?: Partial<BootFiles>;
   policy: BootPolicy;
+  /** x64 UEFI PCs: iPXE or the Secure Boot chain (ROOMCAST_SECURE_BOOT); absent: iPXE. */
+  secureBoot?: SecureBootChain;
   log: Logger;
   /** Requests handled per second per MAC (burst: three seconds' worth, at least 10). Default 3. */
   maxPerSecond?: number;
@@ -72,6 +75,7 @@ export class ProxyDhcpServer {
       httpBase: opts.httpBase,
       bootFiles: { ...DEFAULT_BOOT_FILES, ...opts.bootFiles },
       policy: opts.policy,
+      secureBoot: opts.secureBoot,
     };
     const rate = opts.maxPerSecond ?? 3;
     this.perMac = new KeyedTokenBucket(rate, Math.max(10, rate * 3));
@@ -110,7 +114,7 @@ export class ProxyDhcpServer {
     }
     const { dhcpPort, pxePort } = this.ports;
     this.log.info(
-      { bindAddress, dhcpPort, pxePort, serverIp, httpBase: this.opts.httpBase, bootFiles: this.ctx.bootFiles },
+      { bindAddress, dhcpPort, pxePort, serverIp, httpBase: this.opts.httpBase, bootFiles: this.ctx.bootFiles, secureBoot: this.ctx.secureBoot?.mode ?? 'off' },
       `proxyDHCP listening on ${bindAddress}:${dhcpPort} and :${pxePort}, boot server ${serverIp}`,
     );
     return this.ports;
@@ -214,7 +218,7 @@ export class ProxyDhcpServer {
   private send(reply: Reply, via: Via, dest: { address: string; port: number }): void {
     const socket = this.local.get(via) ?? this.wildcard.get(via);
     if (!socket) return;
-    const fields = { mac: reply.mac, arch: reply.arch, firmware: reply.archName, kind: reply.kind, answer: reply.answer, file: reply.bootFile, via, to: `${dest.address}:${dest.port}` };
+    const fields = { mac: reply.mac, arch: reply.arch, firmware: reply.archName, kind: reply.kind, answer: reply.answer, file: reply.bootFile, why: reply.why, via, to: `${dest.address}:${dest.port}` };
     socket.send(reply.packet, dest.port, dest.address, (err) => {
       if (err) this.warn(`send:${dest.address}`, { ...fields, err: err.message }, 'proxyDHCP: could not send a reply');
       else this.log.info(fields, `proxyDHCP: ${reply.kind} ${reply.bootFile} to ${reply.mac} (arch ${reply.arch}, ${via === 'dhcp' ? 'port 67' : 'PXE port'})`);

@@ -7970,6 +7970,66 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/boot/grub/{mac}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The GRUB configuration for an x64 UEFI PC on the Secure Boot chain (shim, signed GRUB): the same decision as /boot/ipxe
+         * @description For PXE firmware and iPXE, which cannot log in: anonymous, GET only, rate-limited per address (429), and nothing secret in the answer.
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description the booting NIC's MAC, as GRUB's ${net_default_mac} (aa:bb:cc:dd:ee:ff) */
+                    mac: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "text/plain; charset=utf-8": string;
+                    };
+                };
+                /** @description validation_failed: the input does not match the schema */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description rate_limited: too many requests from this address (Retry-After) */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/boot/policy": {
         parameters: {
             query?: never;
@@ -9847,6 +9907,8 @@ export interface components {
                 speedMbps?: number | null;
                 driver?: string;
             }[];
+            /** @description UEFI Secure Boot is on (the SecureBoot EFI variable); absent on BIOS or when unreadable */
+            secureBoot?: boolean;
         };
     };
     responses: never;

@@ -13,6 +13,22 @@ firmware_type() {
 	if [ -d /sys/firmware/efi ]; then echo uefi; else echo bios; fi
 }
 
+# secure_boot: "true" or "false" from the SecureBoot EFI variable (efivarfs: 4 attribute bytes,
+# then the value, 1 = on); nothing on BIOS or when it cannot be read. RC_EFI_DIR: tests only.
+secure_boot() {
+	_efi=${RC_EFI_DIR:-/sys/firmware/efi}
+	[ -d "$_efi" ] || return 0
+	_f=$_efi/efivars/SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c
+	if [ ! -e "$_f" ] && [ -z "${RC_EFI_DIR:-}" ] && ! grep -q " $_efi/efivars efivarfs " /proc/mounts 2>/dev/null; then
+		mount -t efivarfs efivarfs "$_efi/efivars" 2>/dev/null || return 0
+	fi
+	[ -r "$_f" ] || return 0
+	case $(od -An -tu1 -j4 -N1 "$_f" 2>/dev/null | tr -d ' \n') in
+	1) printf true ;;
+	0) printf false ;;
+	esac
+}
+
 # memory_bytes: the installed RAM, summed from the SMBIOS memory devices (type 17) so a PC with
 # 8 GiB reports 8 GiB; MemTotal from /proc/meminfo (what the kernel can use, a little less) when
 # the firmware has no usable type 17 table.
@@ -171,6 +187,7 @@ facts_json() {
 		"$(json_str "$(dmi board_vendor)")" "$(json_str "$(dmi board_name)")" "$(json_str "$(dmi board_serial)")"
 	printf ',"bios":{"vendor":%s,"version":%s,"date":%s}' \
 		"$(json_str "$(dmi bios_vendor)")" "$(json_str "$(dmi bios_version)")" "$(json_str "$(dmi bios_date)")"
-	printf ',"cpu":%s,"memoryBytes":%s,"disks":%s,"nics":%s}\n' \
-		"$(cpu_json)" "$(json_num "$(memory_bytes)")" "$(disks_json)" "$(nics_json)"
+	_sb=$(secure_boot)
+	printf ',"cpu":%s,"memoryBytes":%s,"disks":%s,"nics":%s%s}\n' \
+		"$(cpu_json)" "$(json_num "$(memory_bytes)")" "$(disks_json)" "$(nics_json)" "${_sb:+,\"secureBoot\":$_sb}"
 }
