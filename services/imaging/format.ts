@@ -1,8 +1,7 @@
 // Image format v3 (docs/image-format.md; v1 and v2 manifests stay readable and restorable): a manifest plus
-// content-addressed chunks; and the few types of the client API both sides use (ClientTask, Progress). Shared by the server (image store)
-// and the boot client (capture, restore), so it imports nothing from the server side but the equally
-// shared progress report (core/progress.ts) and rule of computer names (inventory/computer-name.ts),
-// both pure; the Dockerfile's imaging stage and the lab's client cache key list them.
+// content-addressed chunks; and the few types of the client API both sides use (ClientTask, Progress, the multicast join and probe).
+// Shared by the server (image store) and the boot client (capture, restore), so it imports nothing from the server side but the equally
+// shared, pure progress report (core/progress.ts) and computer-name rule (inventory/computer-name.ts), which the Dockerfile's imaging stage lists.
 //
 // A chunk is one aligned window of a partition (default 4 MiB; the last one may be shorter) whose
 // bytes outside the partition's used extents are set to zero, compressed with zstd and stored under
