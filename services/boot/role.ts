@@ -89,17 +89,7 @@ export async function startBootRole(deps: BootRoleDeps): Promise<BootRole> {
 
   // The network pre-flight's PXE probe and querier listen need this role's rights (port 68, tcpdump's
   // cap_net_raw); the worker asks for them through Redis.
-  let probes: ProbeService | undefined;
-  if (deps.redis) {
-    try {
-      probes = await startNetworkProbes({ redis: deps.redis, log, ...(deps.preflight ? { options: deps.preflight } : {}) });
-    } catch (err) {
-      await proxy?.stop();
-      await snapshot?.stop();
-      await tftp.stop();
-      throw err;
-    }
-  }
+  const probes: ProbeService | undefined = deps.redis ? startNetworkProbes({ redis: deps.redis, log, ...(deps.preflight ? { options: deps.preflight } : {}) }) : undefined;
 
   const check = async () => {
     try {

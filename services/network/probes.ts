@@ -124,7 +124,7 @@ export interface ProbeService {
 }
 
 /** The boot role's consumer of the network-probes queue. */
-export async function startNetworkProbes(deps: { redis: Pick<RedisHandle, 'createClient' | 'prefix'>; log: Logger; options?: NetworkProbesOptions }): Promise<ProbeService> {
+export function startNetworkProbes(deps: { redis: Pick<RedisHandle, 'createClient' | 'prefix'>; log: Logger; options?: NetworkProbesOptions }): ProbeService {
   const probes = new NetworkProbes(deps.options);
   const worker = new Worker(
     QUEUES.networkProbes,
@@ -144,8 +144,11 @@ export async function startNetworkProbes(deps: { redis: Pick<RedisHandle, 'creat
     { connection: deps.redis.createClient(), prefix: deps.redis.prefix, concurrency: 4, name: `boot@${process.pid}` },
   );
   worker.on('error', (err) => deps.log.warn({ err: err.message }, 'network-probes queue connection error (BullMQ retries)'));
-  await worker.waitUntilReady();
-  deps.log.info('network pre-flight probes ready (PXE answerers on port 68, IGMP querier with tcpdump)');
+  // Not awaited: TFTP and proxyDHCP serve PCs even while Redis is away; BullMQ connects when it can.
+  worker
+    .waitUntilReady()
+    .then(() => deps.log.info('network pre-flight probes ready (PXE answerers on port 68, IGMP querier with tcpdump)'))
+    .catch((err: Error) => deps.log.warn({ err: err.message }, 'network pre-flight probes: cannot reach Redis yet'));
   return {
     probes,
     stop: async () => {
