@@ -192,7 +192,7 @@ describe.skipIf(skip)('network pre-flight (network namespaces)', () => {
     }
   });
 
-  it('a querier listen that is cancelled (the worker stops) ends its tcpdump at once', async () => {
+  it('a querier listen that is cancelled (the boot role stops) ends its tcpdump at once', async () => {
     const abort = new AbortController();
     const listen = listenForQuerier({ interface: 'v0', listenMs: 600_000, prefix: BridgeLab.exec(srv), signal: abort.signal });
     const running = () => execFileSync('ip', ['netns', 'pids', srv]).toString().split('\n').filter(Boolean).map((pid) => fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim());
