@@ -126,6 +126,8 @@ export interface ProbeService {
 /** The boot role's consumer of the network-probes queue. */
 export function startNetworkProbes(deps: { redis: Pick<RedisHandle, 'createClient' | 'prefix'>; log: Logger; options?: NetworkProbesOptions }): ProbeService {
   const probes = new NetworkProbes(deps.options);
+  const connection = deps.redis.createClient();
+  connection.on('error', () => undefined); // BullMQ retries; the worker's 'error' below logs it
   const worker = new Worker(
     QUEUES.networkProbes,
     async (job: Job<ProbeRequest>) => {
@@ -141,7 +143,7 @@ export function startNetworkProbes(deps: { redis: Pick<RedisHandle, 'createClien
       return facts;
     },
     // Several at once: a run's quick check must not wait behind an on-demand querier listen.
-    { connection: deps.redis.createClient(), prefix: deps.redis.prefix, concurrency: 4, name: `boot@${process.pid}` },
+    { connection, prefix: deps.redis.prefix, concurrency: 4, name: `boot@${process.pid}` },
   );
   worker.on('error', (err) => deps.log.warn({ err: err.message }, 'network-probes queue connection error (BullMQ retries)'));
   // Not awaited: TFTP and proxyDHCP serve PCs even while Redis is away; BullMQ connects when it can.

@@ -43,4 +43,19 @@ describe('the network pre-flight with no boot role answering', () => {
     expect(await q.getJobCounts('waiting', 'active')).toEqual({ waiting: 0, active: 0 });
     await q.close();
   });
+
+  it('with Redis away (a port nothing listens on), says so within the bound instead of waiting for it', async () => {
+    const away = urlRedis('redis://127.0.0.1:1', 'rc-test-pfb-away');
+    const p = new Preflight({ interface: 'lo', own: [], probes: new BootProbes(away, { pickMs: 1500 }) });
+    try {
+      const start = Date.now();
+      const r = await p.check({ waitQuerier: true });
+      expect(Date.now() - start).toBeLessThan(4000);
+      expect(r.pxe).toMatchObject({ outcome: 'not_checked' });
+      expect(r.warnings[0]!.text).toBe('the check for other PXE servers could not run: Redis does not answer, so the boot service cannot be asked');
+    } finally {
+      await p.close().catch(() => undefined);
+      await away.stop();
+    }
+  });
 });
