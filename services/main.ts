@@ -92,7 +92,7 @@ export async function start(config: Config, log: Logger, opts: BuildOptions = {}
       // The boot policy snapshot: through this process's Redis, or the configured one in a boot-only process.
       const redis = container?.redis ?? (config.redis.kind === 'url' ? urlRedis(config.redis.url, config.redis.prefix) : undefined);
       if (redis && !container) stoppers.push({ name: 'boot redis', stop: () => redis.stop() });
-      const boot = await startBootRole({ apiUrl: config.apiUrl, tftp: config.tftp, proxyDhcp, redis, log });
+      const boot = await startBootRole({ apiUrl: config.apiUrl, tftp: config.tftp, proxyDhcp, redis, preflight: { querierListenMs: config.preflightQuerierMs }, log });
       stoppers.push({ name: 'boot', stop: () => boot.stop() });
     }
     log.info('roomcast started');

@@ -1,7 +1,8 @@
 // The boot role: proxyDHCP (UDP 67/4011) and TFTP (UDP 69), asking the api what each MAC should boot.
 // TFTP serves the iPXE binaries from config.tftp.root; proxyDHCP arrives with the rest of the
 // network-boot issue. The role also checks that the api answers, so a misconfigured
-// ROOMCAST_API_URL shows up in the log from day one.
+// ROOMCAST_API_URL shows up in the log from day one. With Redis, it also runs the network
+// pre-flight's probes for the worker (network/probes.ts).
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Logger } from '../core/logger.js';
@@ -11,6 +12,7 @@ import { cachedPolicy, type BootPolicy } from './proxydhcp/policy.js';
 import type { SecureBootMode } from './proxydhcp/secureboot.js';
 import { ProxyDhcpServer } from './proxydhcp/server.js';
 import { TftpServer } from './tftp/server.js';
+import { startNetworkProbes, type NetworkProbesOptions, type ProbeService } from '../network/probes.js';
 
 /** The files proxyDHCP hands to PXE firmware; images/ipxe/fetch.sh puts them in the TFTP root. */
 export const IPXE_BINARIES = ['undionly.kpxe', 'ipxe.efi', 'snponly.efi'] as const;
@@ -31,6 +33,8 @@ export interface BootRoleDeps {
   proxyDhcp?: { bootIp: string; httpPort: number; dhcpPort?: number; pxePort?: number; secureBoot?: SecureBootMode };
   /** Where the api keeps the boot policy snapshot; without it, the proxyDHCP asks the api for each PC. */
   redis?: Pick<RedisHandle, 'createClient' | 'prefix'>;
+  /** The network pre-flight's probes (network/probes.ts), run here for the worker; needs redis. */
+  preflight?: NetworkProbesOptions;
   log: Logger;
 }
 
@@ -89,6 +93,10 @@ export async function startBootRole(deps: BootRoleDeps): Promise<BootRole> {
     log.info('proxyDHCP is off (ROOMCAST_PROXYDHCP=on and ROOMCAST_BOOT_IP turn it on)');
   }
 
+  // The network pre-flight's PXE probe and querier listen need this role's rights (port 68, tcpdump's
+  // cap_net_raw); the worker asks for them through Redis.
+  const probes: ProbeService | undefined = deps.redis ? startNetworkProbes({ redis: deps.redis, log, ...(deps.preflight ? { options: deps.preflight } : {}) }) : undefined;
+
   const check = async () => {
     try {
       const res = await fetch(`${deps.apiUrl}/api/health`, { signal: AbortSignal.timeout(3000) });
@@ -112,6 +120,7 @@ export async function startBootRole(deps: BootRoleDeps): Promise<BootRole> {
     stop: async () => {
       stopped = true;
       clearTimeout(timer);
+      await probes?.stop();
       await proxy?.stop();
       await snapshot?.stop();
       await tftp.stop();

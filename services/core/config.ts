@@ -111,6 +111,8 @@ const envSchema = z.object({
     .default([]),
   // Multicast room restores (services/jobs/multicast.ts): off unless the server's interface on the PCs' network is named.
   ROOMCAST_MULTICAST_INTERFACE: optionalString.refine((v) => v === undefined || /^[A-Za-z0-9_.:@-]{1,15}$/.test(v), { error: 'a network interface name (eth0, ens18)' }),
+  // The network pre-flight's IGMP querier listen, in the boot role (services/network/probes.ts): one query interval and a little.
+  ROOMCAST_PREFLIGHT_QUERIER_SECONDS: z.coerce.number({ error: 'a number of seconds between 1 and 170' }).int().min(1, { error: 'a number of seconds between 1 and 170' }).max(170, { error: 'a number of seconds between 1 and 170' }).default(130),
   ROOMCAST_MULTICAST_MAX_BITRATE: optionalString.refine((v) => v === undefined || /^\d+(\.\d+)?[kmg]?$/i.test(v), { error: 'a rate such as 300m or 1g' }),
   // The server's link to the PCs, for the bandwidth plan of room runs (services/runs/plan.ts); unset: measured, else 1 Gbit/s assumed.
   ROOMCAST_SERVER_LINK_RATE: optionalString.refine((v) => v === undefined || (/^\d+(\.\d+)?[kmg]?$/i.test(v) && bitsPerSecond(v) > 0), { error: 'a rate in bits per second such as 1g, 10g or 940m' }),
@@ -188,6 +190,8 @@ export interface Config {
   runs: { pollMs: number; lockMs: number };
   /** Multicast sessions of room runs: the server's interface on the PCs' network, the stream's rate cap; undefined: off (every PC restores over HTTP). */
   multicast: { interface: string; maxBitrate: string | null } | undefined;
+  /** How long the boot role listens for an IGMP querier (network/probes.ts), in ms. */
+  preflightQuerierMs: number;
   /** The bandwidth plan of room runs (runs/plan.ts), in bits per second: the server link's rate as set, and the multicast cap (null: not set). */
   bandwidth: { linkBitsPerSecond: number | null; multicastCapBitsPerSecond: number | null };
   /** The morning report by e-mail; undefined: not sent. */
@@ -278,6 +282,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     timeZone: e.ROOMCAST_TIME_ZONE,
     wol: { interfaces: e.ROOMCAST_WOL_INTERFACES, addresses: e.ROOMCAST_WOL_ADDRESSES },
     runs: { pollMs: e.ROOMCAST_RUN_POLL_MS, lockMs: e.ROOMCAST_RUN_LOCK_MS },
+    preflightQuerierMs: e.ROOMCAST_PREFLIGHT_QUERIER_SECONDS * 1000,
     multicast: e.ROOMCAST_MULTICAST_INTERFACE ? { interface: e.ROOMCAST_MULTICAST_INTERFACE, maxBitrate: e.ROOMCAST_MULTICAST_MAX_BITRATE ?? null } : undefined,
     bandwidth: {
       linkBitsPerSecond: e.ROOMCAST_SERVER_LINK_RATE ? bitsPerSecond(e.ROOMCAST_SERVER_LINK_RATE) : null,

@@ -4,6 +4,8 @@ import type { RedisHandle } from '../core/redis.js';
 
 export const QUEUES = {
   housekeeping: 'housekeeping',
+  /** The network pre-flight's probes (network/probes.ts): consumed by the boot role only. */
+  networkProbes: 'network-probes',
 } as const;
 
 export type QueueName = (typeof QUEUES)[keyof typeof QUEUES];

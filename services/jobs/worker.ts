@@ -20,6 +20,7 @@ import { startWindowCloser } from './window-end.js';
 import type { Logger } from '../core/logger.js';
 import type { RedisHandle } from '../core/redis.js';
 import { HOUSEKEEPING_JOBS, openQueue, QUEUES } from './queues.js';
+import { BootProbes } from '../network/ask-boot.js';
 import { Preflight } from '../network/service.js';
 import type { PreflightAnswer, PreflightJob } from '../network/requests.js';
 import { MULTICAST_UNSET } from '../runs/service.js';
@@ -36,8 +37,9 @@ export async function startWorkerRole(deps: { redis: RedisHandle; accounts: Acco
   await queue.upsertJobScheduler(HOUSEKEEPING_JOBS.purgeSessions, { pattern: '17 * * * *' }, { name: HOUSEKEEPING_JOBS.purgeSessions });
 
   // The network pre-flight on the PCs' interface (issue 14): before each multicast session, and on demand.
+  // Its PXE probe and querier listen run in the boot role (network/probes.ts), which has the rights.
   const mc = deps.config.multicast;
-  const preflight = mc ? new Preflight({ interface: mc.interface, own: deps.config.bootIp ? [deps.config.bootIp] : [] }) : null;
+  const preflight = mc ? new Preflight({ interface: mc.interface, own: deps.config.bootIp ? [deps.config.bootIp] : [], probes: new BootProbes(deps.redis) }) : null;
   preflight?.warm();
   const handlers: Record<string, (job: Job) => Promise<unknown>> = {
     [HOUSEKEEPING_JOBS.purgeSessions]: async () => ({ removed: await deps.accounts.purgeExpiredSessions() }),
@@ -74,7 +76,7 @@ export async function startWorkerRole(deps: { redis: RedisHandle; accounts: Acco
       stopProgress();
       await runs.stop();
       mailer?.close();
-      preflight?.close();
+      await preflight?.close();
       await worker.close();
       await queue.close();
     },

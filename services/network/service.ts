@@ -1,40 +1,34 @@
-// Network pre-flight (issue 14): runs the checks on an interface (its address, other PXE answerers,
-// an IGMP querier) side by side and decides (preflight.ts). A result is kept per interface for
-// cacheMs (default 5 min) so that runs started together share one pre-flight; a check already under
-// way is joined, not started twice. Never throws: a check that cannot run is reported as such.
+// Network pre-flight (issue 14), the worker's half: checks the interface's address here (udp-sender
+// runs here), asks the boot role for the checks that need rights the worker does not have (other PXE
+// answerers, an IGMP querier: network/probes.ts, through ask-boot.ts) and decides (preflight.ts). A
+// result is kept per interface for cacheMs (default 5 min) so that runs started together share one
+// pre-flight; a check already under way is joined, not started twice. Never throws: a check that
+// cannot run (the boot role not answering included) is reported as such, and such a result is not
+// kept.
 //
-// The querier listen lasts up to a query interval (igmp.ts), so a run does not wait for it
-// (check({ waitQuerier: false })): it takes the last querier result of the interface, if any, and a
-// listen is started for the next ones (warm() starts one when the worker starts). The on-demand check
-// waits for it.
-import { listenForQuerier, DEFAULT_QUERIER_LISTEN_MS } from './igmp.js';
-import { decidePreflight, notChecked, type PreflightFacts, type PreflightResult } from './preflight.js';
-import { interfaceAddress, probePxeAnswerers } from './pxe-probe.js';
+// The querier listen lasts up to a query interval, so a run does not wait for it
+// (check({ waitQuerier: false })): it takes the boot role's last querier result for the interface, if
+// any, and the boot role starts a listen for the next ones (warm() asks for one when the worker
+// starts). The on-demand check waits for it.
+import { decidePreflight, type PreflightFacts, type PreflightResult } from './preflight.js';
+import type { ProbeFacts, ProbeRequest } from './probes.js';
+import { interfaceAddress } from './pxe-probe.js';
 
 export interface PreflightOptions {
   /** The PCs' interface (ROOMCAST_MULTICAST_INTERFACE). */
   interface: string;
   /** roomcast's own proxyDHCP addresses (ROOMCAST_BOOT_IP). */
   own: readonly string[];
-  pxeListenMs?: number;
-  /** One query interval and a little (igmp.ts); 0 leaves the querier check out. */
-  querierListenMs?: number;
+  /** Who runs the PXE probe and the querier listen: the boot role (ask-boot.ts BootProbes). */
+  probes: { probe(r: ProbeRequest): Promise<ProbeFacts>; warm(iface: string): void; close(): Promise<void> | void };
   cacheMs?: number;
-  /** Runs tcpdump through another program (tests: ip netns exec NS). */
-  tcpdumpPrefix?: string[];
-  /** Client and server ports of the PXE probe (tests). */
-  pxePorts?: { client: number; server: number };
   now?: () => number;
 }
 
 export class Preflight {
   private readonly cache = new Map<string, { at: number; result: PreflightResult }>();
   private readonly running = new Map<string, Promise<PreflightResult>>();
-  private readonly querierCache = new Map<string, { at: number; result: NonNullable<PreflightFacts['querier']> }>();
-  private readonly querierRunning = new Map<string, Promise<PreflightFacts['querier']>>();
   private readonly now: () => number;
-  /** Stops the listens under way when the worker stops: no tcpdump outlives it. */
-  private readonly abort = new AbortController();
 
   constructor(private readonly o: PreflightOptions) {
     this.now = o.now ?? Date.now;
@@ -50,14 +44,14 @@ export class Preflight {
     return c && this.now() - c.at < (this.o.cacheMs ?? 5 * 60_000) ? c.result : null;
   }
 
-  /** Ends the querier listens under way (their checks say they were cancelled). */
-  close(): void {
-    this.abort.abort();
+  /** Stops asking the boot role (the worker stops). */
+  async close(): Promise<void> {
+    await this.o.probes.close();
   }
 
-  /** Starts a querier listen on the interface unless one is fresh or under way (the worker's start). */
+  /** Asks the boot role to start a querier listen on the interface (the worker's start). */
   warm(iface = this.o.interface): void {
-    void this.querier(iface, false);
+    this.o.probes.warm(iface);
   }
 
   /**
@@ -76,29 +70,6 @@ export class Preflight {
     return p;
   }
 
-  private fresh(at: number): boolean {
-    return this.now() - at < (this.o.cacheMs ?? 5 * 60_000);
-  }
-
-  /** The querier check: the fresh cached one, the one under way, or a new listen. */
-  private querier(iface: string, force: boolean): Promise<PreflightFacts['querier']> {
-    const c = this.querierCache.get(iface);
-    if (c && !force && this.fresh(c.at)) return Promise.resolve(c.result);
-    const under = this.querierRunning.get(iface);
-    if (under) return under;
-    const listenMs = this.o.querierListenMs ?? DEFAULT_QUERIER_LISTEN_MS;
-    if (listenMs <= 0) return Promise.resolve(null);
-    const p = listenForQuerier({ interface: iface, listenMs, signal: this.abort.signal, ...(this.o.tcpdumpPrefix ? { prefix: this.o.tcpdumpPrefix } : {}) })
-      .catch((err: Error) => notChecked('querier', err.message))
-      .then((result) => {
-        this.querierCache.set(iface, { at: this.now(), result });
-        return result;
-      })
-      .finally(() => this.querierRunning.delete(iface));
-    this.querierRunning.set(iface, p);
-    return p;
-  }
-
   private async run(iface: string, waitQuerier: boolean, force: boolean): Promise<PreflightResult> {
     let address: PreflightFacts['address'];
     try {
@@ -107,19 +78,15 @@ export class Preflight {
       address = { ok: false, why: (err as Error).message };
     }
     let facts: PreflightFacts = { interface: iface, address, pxe: null, querier: null };
+    let keep = true;
     if (address.ok) {
-      const listen = this.querier(iface, force);
-      const [pxe, querier] = await Promise.all([
-        probePxeAnswerers({ interface: iface, own: this.o.own, ...(this.o.pxeListenMs !== undefined ? { listenMs: this.o.pxeListenMs } : {}), ...(this.o.pxePorts ? { clientPort: this.o.pxePorts.client, serverPort: this.o.pxePorts.server } : {}) }).catch((err: Error) =>
-          notChecked('pxe', err.message),
-        ),
-        waitQuerier ? listen : Promise.resolve(this.querierCache.get(iface)?.result ?? null),
-      ]);
+      const { pxe, querier, answered } = await this.o.probes.probe({ interface: iface, own: [...this.o.own], waitQuerier, force });
       facts = { ...facts, pxe, querier };
+      // Neither a result without the querier's answer (the next check has it) nor one the boot role did not give is kept.
+      keep = answered && querier !== null;
     }
     const result = decidePreflight(facts, new Date(this.now()).toISOString());
-    // A result without the querier's answer is not kept: the next check has it.
-    if (!address.ok || facts.querier !== null || (this.o.querierListenMs ?? DEFAULT_QUERIER_LISTEN_MS) <= 0) this.cache.set(iface, { at: this.now(), result });
+    if (keep) this.cache.set(iface, { at: this.now(), result });
     return result;
   }
 }

@@ -30,6 +30,8 @@ const lab = new Lab();
 const done = new Set<string>();
 const started = Date.now();
 let failed = false;
+/** The engine namespace's interface that holds NS_ADDR: the PCs' network of this stack. */
+let pcsInterface = '';
 
 const bench = {
   bench: 'docker',
@@ -255,8 +257,11 @@ describe('docker compose up -d on a fresh machine', () => {
   it('runs `docker compose up -d` and becomes healthy', async ({ skip }) => {
     needs(skip, 'build');
     await step('up', async () => {
-      // As the README asks of an RN: the server's address on the PCs' network, in .env.
-      writeFileSync(join(lab.checkout, '.env'), `ROOMCAST_BOOT_IP=${lab.nsAddr}\n`);
+      // As the README asks of an RN: the server's address on the PCs' network, in .env, and the
+      // interface that holds it for multicast (its pre-flight); a short querier listen for the test.
+      pcsInterface = /^\d+:\s+(\S+)\s+inet /m.exec((await run('ip', ['-n', lab.netns, '-o', '-4', 'addr', 'show', 'to', `${lab.nsAddr}/32`])).stdout)?.[1] ?? '';
+      expect(pcsInterface, `an interface with ${lab.nsAddr} in ${lab.netns}`).not.toBe('');
+      writeFileSync(join(lab.checkout, '.env'), `ROOMCAST_BOOT_IP=${lab.nsAddr}\nROOMCAST_MULTICAST_INTERFACE=${pcsInterface}\nROOMCAST_PREFLIGHT_QUERIER_SECONDS=5\n`);
       const t = await upAndHealthy();
       bench.firstStart = t;
     });
@@ -401,6 +406,34 @@ describe('docker compose up -d on a fresh machine', () => {
       expect(zstd.stdout.trim(), 'the api checks uploaded chunks with node:zlib zstd (Node >= 22.15)').toBe('function');
       bench.bootClient = { vmlinuzBytes: size, initrdBytes: bodies['initrd.img'].length, kernel: manifest.kernel.version, client: manifest.client, fetchSeconds };
       progress(`boot client ${manifest.client} (kernel ${manifest.kernel.version}): vmlinuz ${size} + initrd.img ${bodies['initrd.img'].length} bytes over HTTP in ${fetchSeconds}s, sha256 = client.json = image; Range → 206`);
+    });
+  });
+
+  it('runs the network pre-flight on demand: the boot role probes for PXE answerers and a querier, the worker decides', async ({ skip }) => {
+    needs(skip, 'first login', 'worker');
+    await step('network pre-flight', async () => {
+      const admin = api();
+      await admin.login('admin', ADMIN_PASSWORD);
+      const tech = await admin.userClient('tech', 'technician');
+      // The boot container starts after the api is healthy: give it the time to consume its queue.
+      let start = Date.now();
+      const r = await waitFor('the boot role answering the pre-flight', 90_000, async () => {
+        start = Date.now();
+        const a = await tech.post('/api/v1/network/preflight', {});
+        return /boot service is not answering/.test(JSON.stringify(a.body)) ? undefined : a;
+      });
+      const secs = seconds(start);
+      expect(r.status, JSON.stringify(r.body)).toBe(200);
+      const result = r.body.result as { interface: string; address: string; verdict: string; pxe: { outcome: string; reason: { text: string } }; querier: { outcome: string; reason: { text: string } } };
+      progress(`pre-flight in ${secs}s: pxe ${result.pxe?.outcome} (${result.pxe?.reason.text}); querier ${result.querier?.outcome} (${result.querier?.reason.text})`);
+      expect(r.body.available, JSON.stringify(r.body)).toBe(true);
+      expect(result).toMatchObject({ interface: pcsInterface, address: lab.nsAddr, verdict: 'multicast' });
+      // Before, the worker (no capability, no-new-privileges) said "could not run" for both checks.
+      // The boot role's own proxyDHCP answers the probe and is left out; nothing else answers PXE here.
+      expect(result.pxe.outcome, result.pxe.reason.text).toBe('none');
+      // tcpdump runs in the boot role with its file capability; this network has no querier.
+      expect(result.querier.outcome, result.querier.reason.text).toBe('absent');
+      expect(JSON.stringify(result)).not.toContain('could not run');
     });
   });
 

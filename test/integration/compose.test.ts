@@ -320,6 +320,16 @@ describe('docker-compose.yml', () => {
     }
   });
 
+  it('keeps the worker without any capability and under no-new-privileges: the pre-flight probes that need rights run in boot', () => {
+    const worker = service('worker');
+    expect(worker['cap_drop']).toEqual(['ALL']);
+    expect(worker['security_opt']).toContain('no-new-privileges:true');
+    expect(command(worker).join(' ')).not.toContain('node-netboot');
+    // The worker and the boot role see the same PCs' interface setting through .env.
+    expect(environment(worker)).toHaveProperty('ROOMCAST_MULTICAST_INTERFACE');
+    expect(environment(service('boot'))['ROOMCAST_PREFLIGHT_QUERIER_SECONDS']).toBe('130');
+  });
+
   it('publishes the api on 8080 by default', () => {
     const api = ports(service('api'));
     expect(api).toContainEqual(expect.objectContaining({ published: '8080', target: '8080' }));

@@ -1,11 +1,14 @@
 // The network pre-flight (issue 14 item 4) in network namespaces joined by a bridge (BridgeLab):
-//   <p>s  roomcast (10.96.0.1): its real ProxyDhcpServer, and the pre-flight run from here as the worker would
+//   <p>s  roomcast (10.96.0.1): its real ProxyDhcpServer, a redis-server, the boot role (services/main.ts,
+//         ROOMCAST_ROLES=boot) that runs the probes, and the worker's pre-flight (network/service.ts)
+//         that asks it through Redis, as under Docker (both on the host's network)
 //   <p>r  dnsmasq as the Region's DHCP (10.96.0.2): addresses, no PXE
 //   <p>x  dnsmasq as a rogue PXE server (10.96.0.9): proxyDHCP with a pxe-service (another imaging tool)
-//   <p>w  a worker on another host of the LAN (10.96.0.5): it hears roomcast's proxyDHCP answer, and leaves it out
+//   <p>w  a boot role and a worker on another host of the LAN (10.96.0.5), on roomcast's Redis: the
+//         probe hears roomcast's proxyDHCP answer, and leaves it out
 //   <p>b  the bridge; its IGMP querier is turned on for the querier case (mcast_querier 1)
 // The probe really broadcasts a PXE DISCOVER from port 68 and tcpdump really listens for queries.
-// Needs root, dnsmasq, tcpdump, iproute2. Nothing touches the host's own network namespace.
+// Needs root, dnsmasq, tcpdump, iproute2, redis-server. Nothing touches the host's own network namespace.
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
@@ -20,7 +23,7 @@ import { BridgeLab, ip } from '../support/netns.js';
 
 const run = promisify(execFile);
 const ROOT_DIR = path.resolve(import.meta.dirname, '../..');
-const missing = missingTools({ dnsmasq: 'dnsmasq', tcpdump: 'tcpdump', ip: 'iproute2' });
+const missing = missingTools({ dnsmasq: 'dnsmasq', tcpdump: 'tcpdump', ip: 'iproute2', 'redis-server': 'redis-server' });
 const isRoot = process.getuid?.() === 0;
 const skip = !isRoot || missing.length > 0;
 if (!isRoot) console.warn('network-preflight-lab: skipped, network namespaces need root (run the tests as root, as .ci/run does)');
@@ -36,10 +39,18 @@ let region: string;
 let rogue: string;
 let worker: string;
 const children: ChildProcess[] = [];
+/** The Redis in roomcast's namespace, reached from the other host at ROOMCAST. */
+const REDIS_PORT = 20000 + (randomBytes(2).readUInt16BE() % 20000);
+const redisUrl = (ns: string) => `redis://${ns === srv ? '127.0.0.1' : ROOMCAST}:${REDIS_PORT}`;
+/** One Redis prefix per host: each worker asks its own boot role. */
+const prefixOf = (ns: string) => `rpf-${ns}`;
+/** How long the boot roles listen for a querier (ROOMCAST_PREFLIGHT_QUERIER_SECONDS). */
+const QUERIER_SECONDS = 8;
+let otherBoot: ChildProcess;
 
 /** Spawns `cmd` in a namespace; resolves once a line of its output matches `ready`. */
-function start(ns: string, cmd: string[], ready: RegExp): Promise<ChildProcess> {
-  const child = spawn('ip', ['netns', 'exec', ns, ...cmd], { cwd: ROOT_DIR, stdio: ['ignore', 'pipe', 'pipe'] });
+function start(ns: string, cmd: string[], ready: RegExp, env?: Record<string, string>): Promise<ChildProcess> {
+  const child = spawn('ip', ['netns', 'exec', ns, ...cmd], { cwd: ROOT_DIR, stdio: ['ignore', 'pipe', 'pipe'], ...(env ? { env: { ...process.env, ...env } } : {}) });
   children.push(child);
   return new Promise((resolve, reject) => {
     const seen: string[] = [];
@@ -72,14 +83,39 @@ const dnsmasq = (name: string, iface: string, extra: string[]) => [
   `--dhcp-leasefile=${path.join(dir, `${name}.leases`)}`, `--pid-file=${path.join(dir, `${name}.pid`)}`, ...extra,
 ];
 
-/** The pre-flight as the worker runs it, inside roomcast's namespace. */
-async function preflight(o: { iface?: string; querierListenMs: number; ns?: string }): Promise<PreflightResult> {
+/** The boot role as the appliance starts it (services/main.ts), on the namespace's Redis; proxyDHCP off (the script above answers). */
+function bootRole(ns: string): Promise<ChildProcess> {
+  return start(ns, [process.execPath, '--import', 'tsx', path.join(ROOT_DIR, 'services/main.ts')], /network pre-flight probes ready/, {
+    ROOMCAST_ROLES: 'boot',
+    ROOMCAST_DATA_DIR: path.join(dir, ns),
+    ROOMCAST_REDIS_URL: redisUrl(ns),
+    ROOMCAST_REDIS_PREFIX: prefixOf(ns),
+    ROOMCAST_PROXYDHCP: 'off',
+    ROOMCAST_TFTP_HOST: '127.0.0.1',
+    ROOMCAST_TFTP_PORT: '0',
+    ROOMCAST_API_URL: 'http://127.0.0.1:9',
+    ROOMCAST_PREFLIGHT_QUERIER_SECONDS: String(QUERIER_SECONDS),
+    ROOMCAST_LOG_LEVEL: 'info',
+  });
+}
+
+/** The pre-flight as the worker's on-demand job runs it (network/service.ts), asking the boot role through Redis. */
+async function preflight(o: { iface?: string; ns?: string; waitQuerier?: boolean } = {}): Promise<{ result: PreflightResult; ms: number }> {
+  const ns = o.ns ?? srv;
   const code = `
+    import { urlRedis } from ${JSON.stringify(path.join(ROOT_DIR, 'services/core/redis.js'))};
+    import { BootProbes } from ${JSON.stringify(path.join(ROOT_DIR, 'services/network/ask-boot.js'))};
     import { Preflight } from ${JSON.stringify(path.join(ROOT_DIR, 'services/network/service.js'))};
-    const p = new Preflight({ interface: ${JSON.stringify(o.iface ?? 'v0')}, own: [${JSON.stringify(ROOMCAST)}], pxeListenMs: 2500, querierListenMs: ${o.querierListenMs} });
-    console.log(JSON.stringify(await p.check()));`;
-  const { stdout } = await run('ip', ['netns', 'exec', o.ns ?? srv, process.execPath, '--import', 'tsx', '--input-type=module', '-e', code], { cwd: ROOT_DIR, timeout: 60_000 });
-  return JSON.parse(stdout.trim().split('\n').pop()!) as PreflightResult;
+    const redis = urlRedis(${JSON.stringify(redisUrl(ns))}, ${JSON.stringify(prefixOf(ns))});
+    const p = new Preflight({ interface: ${JSON.stringify(o.iface ?? 'v0')}, own: [${JSON.stringify(ROOMCAST)}], probes: new BootProbes(redis, { pickMs: 2000 }) });
+    const start = Date.now();
+    const result = await p.check({ force: true, waitQuerier: ${o.waitQuerier ?? true} });
+    console.log(JSON.stringify({ result, ms: Date.now() - start }));
+    await p.close();
+    await redis.stop();
+    process.exit(0);`;
+  const { stdout } = await run('ip', ['netns', 'exec', ns, process.execPath, '--import', 'tsx', '--input-type=module', '-e', code], { cwd: ROOT_DIR, timeout: 60_000 });
+  return JSON.parse(stdout.trim().split('\n').pop()!) as { result: PreflightResult; ms: number };
 }
 
 describe.skipIf(skip)('network pre-flight (network namespaces)', () => {
@@ -100,6 +136,9 @@ describe.skipIf(skip)('network pre-flight (network namespaces)', () => {
       console.log(JSON.stringify({ ready: true }));
       process.on('SIGTERM', () => void s.stop().then(() => process.exit(0)));`;
     await start(srv, [process.execPath, '--import', 'tsx', '--input-type=module', '-e', code], /^\{"ready":true\}$/);
+    await start(srv, ['redis-server', '--port', String(REDIS_PORT), '--bind', '0.0.0.0', '--protected-mode', 'no', '--save', '', '--appendonly', 'no', '--dir', dir], /Ready to accept connections/);
+    await bootRole(srv);
+    otherBoot = await bootRole(worker);
   });
 
   afterAll(async () => {
@@ -109,7 +148,7 @@ describe.skipIf(skip)('network pre-flight (network namespaces)', () => {
   });
 
   it('a network with only the Region DHCP and roomcast, and no querier: no rogue PXE answerer, no querier (said plainly), multicast kept', async () => {
-    const r = await preflight({ querierListenMs: 4000 });
+    const { result: r } = await preflight();
     expect(r.verdict, JSON.stringify(r)).toBe('multicast');
     expect(r.address).toBe(ROOMCAST);
     expect(r.pxe).toMatchObject({ outcome: 'none', answerers: [], dhcpServers: [REGION] });
@@ -119,8 +158,10 @@ describe.skipIf(skip)('network pre-flight (network namespaces)', () => {
   });
 
   it("roomcast's own proxyDHCP, heard from another host, is recognised by its address and not reported", async () => {
-    const r = await preflight({ ns: worker, querierListenMs: 0 });
+    // Without waiting for the querier (a run starting): its boot role has not listened yet.
+    const { result: r } = await preflight({ ns: worker, waitQuerier: false });
     expect(r.pxe, JSON.stringify(r)).toMatchObject({ outcome: 'none', answerers: [], roomcastAnswered: true, dhcpServers: [REGION] });
+    expect(r.querier).toBeNull();
     expect(r.warnings).toEqual([]);
   });
 
@@ -129,7 +170,7 @@ describe.skipIf(skip)('network pre-flight (network namespaces)', () => {
     const d = await start(rogue, dnsmasq('rogue', 'v0', ['--dhcp-range=10.96.0.0,proxy', '--pxe-service=x86PC,Other imaging tool,pxelinux', '--pxe-service=x86-64_EFI,Other imaging tool,grubx64.efi']), /proxy on subnet/);
     ip('-n', lab.bridge, 'link', 'set', 'br0', 'type', 'bridge', 'mcast_snooping', '1', 'mcast_querier', '1', 'mcast_query_interval', '200', 'mcast_startup_query_interval', '100');
     try {
-      const r = await preflight({ querierListenMs: 30_000 });
+      const { result: r } = await preflight();
       expect(r.verdict, JSON.stringify(r)).toBe('multicast');
       expect(r.pxe).toMatchObject({ outcome: 'found', dhcpServers: [REGION] });
       if (r.pxe?.outcome !== 'found') throw new Error('unreachable');
@@ -151,7 +192,7 @@ describe.skipIf(skip)('network pre-flight (network namespaces)', () => {
     }
   });
 
-  it('a querier listen that is cancelled (the worker stops) ends its tcpdump at once', async () => {
+  it('a querier listen that is cancelled (the boot role stops) ends its tcpdump at once', async () => {
     const abort = new AbortController();
     const listen = listenForQuerier({ interface: 'v0', listenMs: 600_000, prefix: BridgeLab.exec(srv), signal: abort.signal });
     const running = () => execFileSync('ip', ['netns', 'pids', srv]).toString().split('\n').filter(Boolean).map((pid) => fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim());
@@ -163,9 +204,20 @@ describe.skipIf(skip)('network pre-flight (network namespaces)', () => {
   });
 
   it('an interface that does not exist: multicast falls back to unicast with the reason', async () => {
-    const r = await preflight({ iface: 'nosuch0', querierListenMs: 1000 });
+    const { result: r } = await preflight({ iface: 'nosuch0' });
     expect(r.verdict).toBe('unicast');
     expect(r.fallback?.code).toBe('preflight_no_interface');
     expect(r.fallback?.text).toContain('nosuch0');
+  });
+
+  it('a host whose boot role stopped: both checks could not run, the boot service is not answering, said within the bound', async () => {
+    await stop(otherBoot);
+    const { result: r, ms } = await preflight({ ns: worker });
+    expect(ms).toBeLessThan(5000);
+    expect(r).toMatchObject({ verdict: 'multicast', pxe: { outcome: 'not_checked' }, querier: { outcome: 'not_checked' } });
+    expect(r.warnings.map((w) => w.text)).toEqual([
+      'the check for other PXE servers could not run: the boot service is not answering (is the boot role running and connected to Redis?)',
+      'the IGMP querier check could not run: the boot service is not answering (is the boot role running and connected to Redis?)',
+    ]);
   });
 });

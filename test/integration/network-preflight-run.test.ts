@@ -8,10 +8,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { storeSource } from '../../services/imaging/multicast/source.js';
 import { RoomRepository } from '../../services/inventory/rooms.js';
 import { RunSessions } from '../../services/jobs/multicast.js';
+import { urlRedis } from '../../services/core/redis.js';
+import { BootProbes } from '../../services/network/ask-boot.js';
 import { Preflight } from '../../services/network/service.js';
 import { RunRepository } from '../../services/runs/repository.js';
 import { RunService } from '../../services/runs/service.js';
-import { DIALECTS } from '../support/env.js';
+import { DIALECTS, REDIS_URL } from '../support/env.js';
 import { publishVersion } from '../support/runs.js';
 import { openTestServices, type TestServices } from '../support/services.js';
 
@@ -42,7 +44,8 @@ describe.each(DIALECTS)('a run after a failed network pre-flight (%s)', (dialect
   it('ends the session with the reason, and every PC restores over unicast saying why', async () => {
     const run = await runs.create(actor, { roomId, imageId, steps: ['restore', 'verify'] });
     expect(run.pcs.map((p) => p.delivery?.path)).toEqual(['multicast', 'multicast', 'multicast']);
-    const preflight = new Preflight({ interface: 'rcnosuch0', own: [], querierListenMs: 0 });
+    // The interface is checked in the worker: the boot role is never asked (none runs here).
+    const preflight = new Preflight({ interface: 'rcnosuch0', own: [], probes: new BootProbes(urlRedis(REDIS_URL, `rc-test-pf-${process.pid}`)) });
     const sessions = new RunSessions(runs, { settings: { interface: 'rcnosuch0' }, source: storeSource(s.store), preflight, beatMs: 1000 }, log);
     try {
       // Three PCs ask at once: each waits for the decision.
