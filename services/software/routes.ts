@@ -16,7 +16,7 @@ import type { SoftwareStore } from './store.js';
 const Value = z.union([z.string().max(2000), z.number(), z.boolean()]);
 const ValuesSchema = z.record(z.string().max(64), Value.nullable()).describe('property name → value; null clears it');
 
-const PackageVersionSchema = z
+export const PackageVersionSchema = z
   .object({
     id: z.number().int(),
     packageId: z.string(),

@@ -7906,6 +7906,194 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/software/recipes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The recipes shipped with roomcast: package manifests whose files the technician uploads and whose properties they fill in
+         * @description Needs the **viewer** role or higher.
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["SoftwareRecipe"][];
+                    };
+                };
+                /** @description validation_failed: the input does not match the schema */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description unauthenticated: no valid session or token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description forbidden: needs the viewer role (or csrf_failed, password_change_required) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/software/recipes/{id}/packages": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Make a package version from a recipe: property values (a secret one is sealed), the size and SHA-256 of each file to upload; then upload them
+         * @description Needs the **technician** role or higher.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: {
+                content: {
+                    "application/json": {
+                        /** @default {} */
+                        values?: {
+                            [key: string]: string | number | boolean;
+                        };
+                        /** @description file name (uploads[].name) → its size and SHA-256 */
+                        files: {
+                            [key: string]: {
+                                sizeBytes: number;
+                                sha256: string;
+                            };
+                        };
+                        /** @description another package version than the recipe's (a new package revision) */
+                        version?: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description OK */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["SoftwarePackageVersion"];
+                    };
+                };
+                /** @description validation_failed: the input does not match the schema */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description unauthenticated: no valid session or token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description forbidden: needs the technician role (or csrf_failed, password_change_required) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description not_found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description software_package_exists */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description software_values_invalid | package_dependency_missing */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description insufficient_storage */
+                507: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/boot/ipxe": {
         parameters: {
             query?: never;
@@ -9840,6 +10028,36 @@ export interface components {
             /** @enum {string} */
             type: "any";
             rules: components["schemas"]["SoftwareDetectionRule"][];
+        };
+        SoftwareRecipe: {
+            id: string;
+            /**
+             * @description to_detect: nobody has seen the installer yet (ArchiWizard)
+             * @enum {string}
+             */
+            installerTechnology: "msi" | "mpm" | "solidworks_admin_image" | "ni_package_manager" | "to_detect";
+            /** @description the files the technician uploads, in this order */
+            uploads: {
+                name: string;
+                label: {
+                    fr: string;
+                    en: string;
+                };
+            }[];
+            /** @description files made from property values ({{name}}), after the uploads */
+            templates: {
+                name: string;
+                lines: string[];
+            }[];
+            /** @description what must be confirmed on a real Windows PC */
+            toConfirm: {
+                fr: string;
+                en: string;
+            }[];
+            /** @description the package manifest without its files (docs/packages.md) */
+            manifest: {
+                [key: string]: unknown;
+            };
         };
         BootPolicy: {
             /** @enum {string} */
