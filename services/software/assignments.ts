@@ -10,6 +10,7 @@ import { writeAudit, type Actor } from '../core/audit.js';
 import type { MachineAuth } from '../core/auth.js';
 import type { DB } from '../core/db/index.js';
 import { AppError, conflict, notFound } from '../core/errors.js';
+import { PerKey } from '../core/upload.js';
 import { AssignmentRepository, type AssignmentRow, type AssignmentTarget } from './assignment-repository.js';
 import { effectiveList, type AssignmentInput, type EffectiveEntry, type VersionInput } from './effective.js';
 import type { PackageManifest } from './package.js';
@@ -71,6 +72,8 @@ const toVersionInput = (r: PackageVersionRow): VersionInput => ({ id: r.id, pack
 
 export class AssignmentService {
   readonly repo: AssignmentRepository;
+  /** Changes one at a time: on PostgreSQL (read committed) two changes checked at once could each pass alone. SQLite's writes are serial already. */
+  private readonly serial = new PerKey<'change'>();
 
   constructor(
     private readonly db: Kysely<DB>,
@@ -129,7 +132,7 @@ export class AssignmentService {
     const version = input.version ?? null;
     if (input.exclude && target.roomId !== undefined) throw new AppError(422, 'software_exclude_not_host', 'only a PC excludes a package (one its room gets); to take a package from a room, unassign it');
     if (input.exclude && version !== null) throw new AppError(422, 'software_exclude_not_host', 'an exclusion names no version: it takes the package away from this PC whatever the version');
-    const id = await this.db.transaction().execute(async (trx) => {
+    const id = await this.serial.run('change', () => this.db.transaction().execute(async (trx) => {
       const name = target.roomId !== undefined ? `room ${(await this.room(target.roomId, trx)).name}` : `PC ${(await this.host(target.hostId, trx)).name}`;
       const versions = (await this.store.repo.list(trx)).filter((v) => v.package_id === input.packageId);
       if (versions.length === 0) throw notFound('software package', input.packageId);
@@ -144,12 +147,12 @@ export class AssignmentService {
         details: { packageId: input.packageId, version, exclude: input.exclude ?? false, to: name, ...(before ? { before: { version: before.version, exclude: before.mode === 'exclude' } } : {}) },
       });
       return id;
-    });
+    }));
     return toView((await this.repo.get(id))!);
   }
 
   async unassign(actor: Actor, id: number): Promise<void> {
-    await this.db.transaction().execute(async (trx) => {
+    await this.serial.run('change', () => this.db.transaction().execute(async (trx) => {
       const row = await this.repo.get(id, trx);
       if (!row) throw notFound('software assignment', id);
       const target: AssignmentTarget = row.room_id !== null ? { roomId: row.room_id } : { hostId: row.host_id! };
@@ -159,7 +162,7 @@ export class AssignmentService {
         action: 'software_assignment.unassign', targetType: 'software_assignment', targetId: id,
         details: { packageId: row.package_id, version: row.version, exclude: row.mode === 'exclude', ...(row.room_id !== null ? { roomId: row.room_id } : { hostId: row.host_id }) },
       });
-    });
+    }));
   }
 
   /** A PC's effective list in install order (a list that no longer orders, after a new version changed its dependencies: 422). */
