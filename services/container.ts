@@ -29,6 +29,7 @@ import { PreflightRequests } from './network/requests.js';
 import { SettingsStore } from './core/settings.js';
 import { AnswerFiles } from './imaging/answer-files.js';
 import { DriverPackService } from './drivers/service.js';
+import { AssignmentService } from './software/assignments.js';
 import { SoftwareStore } from './software/store.js';
 import { ImageCatalogue } from './imaging/catalogue.js';
 import { ImageDamage } from './imaging/damage.js';
@@ -76,6 +77,7 @@ export interface Services {
   system: SystemService;
   drivers: DriverPackService;
   software: SoftwareStore;
+  assignments: AssignmentService;
 }
 
 export interface Container extends Services {
@@ -119,6 +121,7 @@ export function buildServices(config: Config, log: Logger, database: Database, o
   let secretKey: Buffer | undefined;
   const siteKey = () => (secretKey ??= loadSecretKey(config.dataDir, config.secretKey));
   const drivers = new DriverPackService(db, path.join(config.dataDir, 'drivers'), hosts, tasks);
+  const software = new SoftwareStore(db, path.join(config.dataDir, 'software'), siteKey);
   const runs = new RunService(db, new RunRepository(db), tasks, hosts, rooms, events, Date.now, config.wol, config.multicast ? null : MULTICAST_UNSET, {
     linkRate: config.bandwidth.linkBitsPerSecond === null ? null : config.bandwidth.linkBitsPerSecond / 8,
     multicastCap: config.bandwidth.multicastCapBitsPerSecond === null ? null : config.bandwidth.multicastCapBitsPerSecond / 8,
@@ -160,7 +163,8 @@ export function buildServices(config: Config, log: Logger, database: Database, o
     schedules: new ScheduleService(db, new ScheduleRepository(db), rooms, runs, tasks, events),
     system: new SystemService(config.dockerUrl),
     drivers,
-    software: new SoftwareStore(db, path.join(config.dataDir, 'software'), siteKey),
+    software,
+    assignments: new AssignmentService(db, software),
   };
 }
 

@@ -21,6 +21,7 @@ import { networkRoutes } from '../network/routes.js';
 import { runRoutes } from '../runs/routes.js';
 import { scheduleRoutes } from '../schedules/routes.js';
 import { recipeRoutes } from '../software/recipe-routes.js';
+import { assignmentRoutes } from '../software/assignment-routes.js';
 import { softwareRoutes } from '../software/routes.js';
 import { systemRoutes } from '../system/routes.js';
 import { clientTaskRoutes, taskRoutes } from '../tasks/routes.js';
@@ -64,6 +65,7 @@ export function allRoutes(c: Container, health: Pick<HealthProbe, 'check'>, vers
     ...driverRoutes(c.drivers),
     ...softwareRoutes(c.software),
     ...recipeRoutes(c.software),
+    ...assignmentRoutes(c.assignments),
     ...bootRoutes(c.boot, c.hello, c.registration, { clientDir: c.config.clientDir, base, helloActions: c.tasks.kinds.helloActions() }),
   ];
 }

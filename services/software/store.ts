@@ -21,6 +21,7 @@ import type { DB } from '../core/db/index.js';
 import { AppError, conflict, notFound } from '../core/errors.js';
 import { appendPiece, freeBytes, heldBytes, noSpace, PerKey, sha256File } from '../core/upload.js';
 import { fsyncPath } from '../imaging/driver-pack.js';
+import { refuseIfAssigned } from './assignments.js';
 import { installOrder } from './order.js';
 import { PackageManifestSchema, secretNames, valueProblems, type PackageManifest, type PropertyValue } from './package.js';
 import { SoftwareRepository, type PackageFileRow, type PackageVersionRow } from './repository.js';
@@ -158,6 +159,7 @@ export class SoftwareStore {
   async remove(actor: Actor, id: number): Promise<void> {
     const r = await this.row(id);
     await this.db.transaction().execute(async (trx) => {
+      await refuseIfAssigned(trx, r, (await this.repo.list(trx)).filter((o) => o.package_id === r.package_id && o.id !== id).length);
       await this.repo.remove(id, trx);
       await writeAudit(trx, actor, { action: 'software_package.delete', targetType: 'software_package', targetId: id, details: { packageId: r.package_id, version: r.version } });
     });

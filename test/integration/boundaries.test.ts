@@ -87,6 +87,7 @@ describe('one writer per table', () => {
     driver_packs: 'services/drivers/repository.ts',
     software_package_versions: 'services/software/repository.ts',
     software_package_files: 'services/software/repository.ts',
+    software_assignments: 'services/software/assignment-repository.ts',
   };
 
   it('names an owner for every table of the schema', () => {

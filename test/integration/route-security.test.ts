@@ -59,6 +59,7 @@ describe('route security (every route)', () => {
       'GET /api/v1/client/drivers/:id/archive',
       'GET /api/v1/client/manifest',
       'GET /api/v1/client/restore/check',
+      'GET /api/v1/client/software/assignments',
       'GET /api/v1/client/software/packages',
       'GET /api/v1/client/software/packages/:id',
       'GET /api/v1/client/software/packages/:id/files/:index',

@@ -1,6 +1,6 @@
 // Schema migrations after migrations.ts filled up, in order; merged into its list. Each one runs on
 // SQLite and PostgreSQL; dialect differences stay here.
-import type { Kysely, Migration } from 'kysely';
+import { sql, type Kysely, type Migration } from 'kysely';
 import type { Dialect } from './migrations.js';
 
 export function migrations2(dialect: Dialect): Record<string, Migration> {
@@ -36,6 +36,27 @@ export function migrations2(dialect: Dialect): Record<string, Migration> {
           .addColumn('size_bytes', 'bigint', (c) => c.notNull()).addColumn('sha256', 'text', (c) => c.notNull()).addColumn('state', 'text', (c) => c.notNull())
           .addPrimaryKeyConstraint('software_package_files_pk', ['version_id', 'idx'])
           .execute();
+      },
+    },
+    '2026-12-07-0020-software-assignments': {
+      async up(db: Kysely<unknown>) {
+        // Packages assigned to a room or to one PC (services/software/assignments.ts): exactly one of
+        // room_id and host_id; a package id (not a version row: an unpinned assignment follows the
+        // newest ready version), optionally pinned to a version; a PC's row may exclude its room's
+        // package. Deleting the room or the PC deletes its rows; deleting a package version that an
+        // assignment needs is refused by the store.
+        await id(db, 'software_assignments')
+          .addColumn('room_id', 'integer', (c) => c.references('rooms.id').onDelete('cascade'))
+          .addColumn('host_id', 'integer', (c) => c.references('hosts.id').onDelete('cascade'))
+          .addColumn('package_id', 'text', (c) => c.notNull()).addColumn('version', 'text')
+          .addColumn('mode', 'text', (c) => c.notNull())
+          .addColumn('created_by', 'text', (c) => c.notNull()).addColumn('created_at', 'text', (c) => c.notNull())
+          .addCheckConstraint('software_assignments_one_target', sql`(room_id is null) <> (host_id is null)`)
+          .addCheckConstraint('software_assignments_mode', sql`mode = 'install' or (mode = 'exclude' and host_id is not null and version is null)`)
+          .addUniqueConstraint('software_assignments_room_package', ['room_id', 'package_id'])
+          .addUniqueConstraint('software_assignments_host_package', ['host_id', 'package_id'])
+          .execute();
+        await db.schema.createIndex('software_assignments_package').on('software_assignments').column('package_id').execute();
       },
     },
   };

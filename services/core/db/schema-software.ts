@@ -1,4 +1,4 @@
-// Table types of software deployment (issue 16): package versions and their installer files. Split
+// Table types of software deployment (issue 16): package versions, their installer files, assignments. Split
 // from schema.ts for its length; the DB interface there names every table.
 import type { Generated } from 'kysely';
 
@@ -33,4 +33,19 @@ export interface SoftwarePackageFileTable {
   size_bytes: number;
   sha256: string;
   state: 'uploading' | 'ready';
+}
+
+/** A package assigned to a room or to one PC (services/software/assignments.ts): exactly one of room_id, host_id. */
+export interface SoftwareAssignmentTable {
+  id: Generated<number>;
+  room_id: number | null;
+  host_id: number | null;
+  /** A package id (software_package_versions.package_id): not a row, so that it follows new versions. */
+  package_id: string;
+  /** Pinned to this version; null: the package's newest ready version. */
+  version: string | null;
+  /** exclude: only on a PC, with no version: the PC does not get its room's assignment of the package. */
+  mode: 'install' | 'exclude';
+  created_by: string;
+  created_at: Timestamp;
 }

@@ -2,7 +2,7 @@
 // dialects, so SQLite and PostgreSQL return the same shapes and the same queries serve both.
 import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely';
 import type { DriverPackTable, HostAdminPasswordTable, ImageAnswerFileTable } from './schema-windows.js';
-import type { SoftwarePackageFileTable, SoftwarePackageVersionTable } from './schema-software.js';
+import type { SoftwareAssignmentTable, SoftwarePackageFileTable, SoftwarePackageVersionTable } from './schema-software.js';
 
 export type Timestamp = string;
 
@@ -359,6 +359,7 @@ export interface DB {
   driver_packs: DriverPackTable;
   software_package_versions: SoftwarePackageVersionTable;
   software_package_files: SoftwarePackageFileTable;
+  software_assignments: SoftwareAssignmentTable;
 }
 
 export type Room = Selectable<RoomTable>;
@@ -381,4 +382,4 @@ export type Schedule = Selectable<ScheduleTable>;
 export type ScheduleFire = Selectable<ScheduleFireTable>;
 export type { ColumnType };
 export type { DriverPackTable, HostAdminPasswordTable, ImageAnswerFileTable } from './schema-windows.js';
-export type { SoftwarePackageFileTable, SoftwarePackageVersionTable } from './schema-software.js';
+export type { SoftwareAssignmentTable, SoftwarePackageFileTable, SoftwarePackageVersionTable } from './schema-software.js';

@@ -10,12 +10,12 @@ export const AUDIT_ACTIONS = [
   'image.version.publish', 'image.version.update', 'image.version.verify', 'image.version.repair', 'image.version.damage', 'image.version.fail',
   'image.version.delete', 'image.answer_file.update', 'image.answer_file.delete', 'host.admin_password.show', 'task.create', 'task.start', 'task.done', 'task.failed', 'task.cancel', 'run.start', 'run.cancel', 'run.pc.cancel',
   'schedule.create', 'schedule.update', 'schedule.delete', 'alert.acknowledge', 'driver_pack.create', 'driver_pack.rule', 'driver_pack.delete',
-  'software_package.create', 'software_package.values', 'software_package.delete',
+  'software_package.create', 'software_package.values', 'software_package.delete', 'software_assignment.assign', 'software_assignment.unassign',
   // alerts, written to the log as they are raised
   'boot.identity_mismatch', 'boot.claim_refused', 'boot.token_elsewhere', 'image.version.damaged',
 ] as const;
 
-export const AUDIT_TARGETS = ['alert', 'api_token', 'driver_pack', 'host', 'image', 'inventory', 'room', 'run', 'schedule', 'setting', 'software_package', 'task', 'user'] as const;
+export const AUDIT_TARGETS = ['alert', 'api_token', 'driver_pack', 'host', 'image', 'inventory', 'room', 'run', 'schedule', 'setting', 'software_assignment', 'software_package', 'task', 'user'] as const;
 
 const ACTIONS: ReadonlySet<string> = new Set(AUDIT_ACTIONS);
 const TARGETS: ReadonlySet<string> = new Set(AUDIT_TARGETS);

@@ -37,6 +37,8 @@ export const PROBLEM_CODES = [
   // software packages
   'software_package_exists', 'package_dependency_missing', 'package_dependency_cycle', 'software_values_invalid', 'software_file_complete',
   'software_file_hash_mismatch', 'software_file_incomplete', 'software_file_missing', 'not_a_host_token',
+  // software assignments
+  'software_dependency_unassigned', 'software_version_unknown', 'software_exclude_not_host', 'software_package_assigned',
 ] as const;
 
 export type ProblemCode = (typeof PROBLEM_CODES)[number];

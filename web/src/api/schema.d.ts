@@ -8094,6 +8094,428 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/software/assignments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Software assignments, optionally of one room, one PC or one package
+         * @description Needs the **viewer** role or higher.
+         */
+        get: {
+            parameters: {
+                query?: {
+                    roomId?: string;
+                    hostId?: string;
+                    packageId?: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["SoftwareAssignment"][];
+                    };
+                };
+                /** @description validation_failed: the input does not match the schema */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description unauthenticated: no valid session or token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description forbidden: needs the viewer role (or csrf_failed, password_change_required) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        /**
+         * Assign a package to a room or a PC (replacing that target's assignment of it), or exclude a room's package on a PC; refused if a list would no longer order
+         * @description Needs the **technician** role or higher.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: {
+                content: {
+                    "application/json": {
+                        roomId?: number;
+                        hostId?: number;
+                        packageId: string;
+                        /** @description pin to this version; left out or null: the newest ready version */
+                        version?: string | null;
+                        /** @description on a PC only: it does not get its room's assignment of the package */
+                        exclude?: boolean;
+                    };
+                };
+            };
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["SoftwareAssignment"];
+                    };
+                };
+                /** @description validation_failed: the input does not match the schema */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description unauthenticated: no valid session or token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description forbidden: needs the technician role (or csrf_failed, password_change_required) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description not_found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description software_package_assigned */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description software_version_unknown | software_exclude_not_host | software_dependency_unassigned | package_dependency_cycle */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/software/assignments/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Remove an assignment (or an exclusion); refused if a list would no longer order
+         * @description Needs the **technician** role or higher.
+         */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Done */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description validation_failed: the input does not match the schema */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description unauthenticated: no valid session or token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description forbidden: needs the technician role (or csrf_failed, password_change_required) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description not_found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description software_dependency_unassigned | package_dependency_cycle */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/software/hosts/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A PC's effective software: its room's assignments and its own, in install order, each ready or waiting with the reason
+         * @description Needs the **viewer** role or higher.
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["HostSoftware"];
+                    };
+                };
+                /** @description validation_failed: the input does not match the schema */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description unauthenticated: no valid session or token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description forbidden: needs the viewer role (or csrf_failed, password_change_required) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description not_found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description software_dependency_unassigned | package_dependency_cycle */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/client/software/assignments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Agent: this PC's ready packages in install order, with the files to download (no secret property value)
+         * @description For a booted roomcast client: its boot token (roomcast.token on the kernel command line) as Authorization: Bearer. User sessions and API tokens are not accepted. Rate-limited per address (429).
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["AgentSoftwareAssignments"];
+                    };
+                };
+                /** @description validation_failed: the input does not match the schema */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description unauthenticated | invalid_token: no boot token, or a malformed, forged or expired one */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description not_a_host_token */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description not_found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description software_dependency_unassigned | package_dependency_cycle */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description rate_limited: too many requests from this address (Retry-After) */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/boot/ipxe": {
         parameters: {
             query?: never;
@@ -10058,6 +10480,76 @@ export interface components {
             manifest: {
                 [key: string]: unknown;
             };
+        };
+        SoftwareAssignment: {
+            id: number;
+            roomId: number | null;
+            hostId: number | null;
+            packageId: string;
+            /** @description pinned version; null: the newest ready version */
+            version: string | null;
+            /** @description a PC taking away its room's assignment of the package */
+            exclude: boolean;
+            createdBy: string;
+            createdAt: string;
+        };
+        HostSoftware: {
+            hostId: number;
+            roomId: number | null;
+            /** @description in install order: every package after the packages it depends on */
+            entries: {
+                packageId: string;
+                assignmentId: number;
+                /** @enum {string} */
+                from: "room" | "host";
+                pinned: string | null;
+                versionId: number | null;
+                version: string | null;
+                /**
+                 * @description waiting: no ready version yet, or after a package that waits
+                 * @enum {string}
+                 */
+                state: "ready" | "waiting";
+                reason: {
+                    /** @enum {string} */
+                    code: "no_ready_version" | "version_missing" | "dependency_waiting";
+                    text: string;
+                } | null;
+            }[];
+            excluded: {
+                packageId: string;
+                assignmentId: number;
+            }[];
+        };
+        AgentSoftwareAssignments: {
+            hostId: number;
+            /** @description ready packages in install order */
+            packages: {
+                packageId: string;
+                versionId: number;
+                version: string;
+                name: string;
+                publisher: string;
+                manifest: {
+                    [key: string]: unknown;
+                };
+                /** @description property values; a secret one only as { set } */
+                values: {
+                    [key: string]: unknown;
+                };
+                files: {
+                    index: number;
+                    name: string;
+                    sizeBytes: number;
+                    sha256: string;
+                    /** @description relative to the api; machine token; Range supported */
+                    url: string;
+                }[];
+            }[];
+            waiting: {
+                packageId: string;
+                reason: string;
+            }[];
         };
         BootPolicy: {
             /** @enum {string} */

@@ -137,6 +137,10 @@ export const enProblems = {
   'problem.software_file_hash_mismatch': 'The file received does not match its declared SHA-256: it was dropped. Check the file, then upload it again.',
   'problem.software_file_incomplete': 'This installer file is still uploading.',
   'problem.software_file_missing': 'The installer file is missing from the appliance’s disk: delete the package version and add it again.',
+  'problem.software_dependency_unassigned': 'A package depends on a package that this room or PC does not get (not assigned, or excluded): assign that one too, or remove this assignment.',
+  'problem.software_version_unknown': 'This package has no such version in the store: pick one of its versions, or leave the version out to follow the newest ready one.',
+  'problem.software_exclude_not_host': 'Only a PC excludes a package, and without a version: to take a package from a room, unassign it.',
+  'problem.software_package_assigned': 'This package version is assigned to rooms or PCs: unassign it there first, or pin those assignments to another version.',
   'problem.not_a_host_token': 'This machine token names no PC: software is for PCs that roomcast knows.',
 
   // The audit log (../api/audit-words.ts): actions, and the kinds of what they changed.
@@ -188,6 +192,8 @@ export const enProblems = {
   'audit.software_package.create': 'Software package version added',
   'audit.software_package.values': 'Software package values changed',
   'audit.software_package.delete': 'Software package version deleted',
+  'audit.software_assignment.assign': 'Software assigned',
+  'audit.software_assignment.unassign': 'Software assignment removed',
   'audit.schedule.create': 'Schedule created',
   'audit.schedule.update': 'Schedule changed',
   'audit.schedule.delete': 'Schedule deleted',
@@ -205,6 +211,7 @@ export const enProblems = {
   'auditTarget.run': 'Restore',
   'auditTarget.driver_pack': 'Driver pack',
   'auditTarget.software_package': 'Software package',
+  'auditTarget.software_assignment': 'Software assignment',
   'auditTarget.schedule': 'Schedule',
   'auditTarget.setting': 'Setting',
   'auditTarget.task': 'Task',

@@ -138,6 +138,10 @@ export const frProblems = {
   'problem.software_file_hash_mismatch': 'Le fichier reçu ne correspond pas à son SHA-256 déclaré : il a été supprimé. Vérifiez le fichier, puis renvoyez-le.',
   'problem.software_file_incomplete': 'Ce fichier d’installation est encore en cours d’envoi.',
   'problem.software_file_missing': 'Le fichier d’installation manque sur le disque de l’appliance : supprimez cette version du paquet et ajoutez-la à nouveau.',
+  'problem.software_dependency_unassigned': 'Un paquet dépend d’un paquet que cette salle ou ce PC ne reçoit pas (non affecté, ou exclu) : affectez-le aussi, ou retirez cette affectation.',
+  'problem.software_version_unknown': 'Ce paquet n’a pas cette version dans le dépôt : choisissez l’une de ses versions, ou n’en indiquez aucune pour suivre la plus récente prête.',
+  'problem.software_exclude_not_host': 'Seul un PC exclut un paquet, et sans version : pour retirer un paquet d’une salle, supprimez son affectation.',
+  'problem.software_package_assigned': 'Cette version du paquet est affectée à des salles ou des PC : retirez d’abord ces affectations, ou fixez-les sur une autre version.',
   'problem.not_a_host_token': 'Ce jeton machine ne désigne aucun PC : les logiciels sont pour les PC que roomcast connaît.',
 
   // The audit log (../api/audit-words.ts): actions, and the kinds of what they changed.
@@ -189,6 +193,8 @@ export const frProblems = {
   'audit.software_package.create': 'Version de paquet logiciel ajoutée',
   'audit.software_package.values': 'Valeurs du paquet logiciel modifiées',
   'audit.software_package.delete': 'Version de paquet logiciel supprimée',
+  'audit.software_assignment.assign': 'Logiciel affecté',
+  'audit.software_assignment.unassign': 'Affectation de logiciel retirée',
   'audit.schedule.create': 'Planification créée',
   'audit.schedule.update': 'Planification modifiée',
   'audit.schedule.delete': 'Planification supprimée',
@@ -206,6 +212,7 @@ export const frProblems = {
   'auditTarget.run': 'Restauration',
   'auditTarget.driver_pack': 'Pack de pilotes',
   'auditTarget.software_package': 'Paquet logiciel',
+  'auditTarget.software_assignment': 'Affectation de logiciel',
   'auditTarget.schedule': 'Planification',
   'auditTarget.setting': 'Réglage',
   'auditTarget.task': 'Tâche',
