@@ -108,6 +108,7 @@ function runtimeFamilies(): Record<string, readonly string[]> {
     'taskState.': enumOf('Task', 'state'),
     'task.': enumOf('Task', 'kind'),
     'img.vstate.': enumOf('ImageVersion', 'state'),
+    'drv.state.': enumOf('DriverPack', 'state'),
     'role.': enumOf('User', 'role'),
     'estimate.': enumOf('RunEstimate', 'basis'),
     'run.path.': deliveryPaths(), // each PC's way in a run (RunPc.delivery.path)
