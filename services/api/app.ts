@@ -63,7 +63,7 @@ export function allRoutes(c: Container, health: Pick<HealthProbe, 'check'>, vers
     ...clientTaskRoutes(c.tasks),
     ...clientRoutes(c.protocol),
     ...driverRoutes(c.drivers),
-    ...softwareRoutes(c.software),
+    ...softwareRoutes(c.software, c.assignments),
     ...recipeRoutes(c.software),
     ...assignmentRoutes(c.assignments),
     ...bootRoutes(c.boot, c.hello, c.registration, { clientDir: c.config.clientDir, base, helloActions: c.tasks.kinds.helloActions() }),

@@ -2,6 +2,7 @@
 // access rule and its OpenAPI entry. Nothing is mounted any other way, so a test can enumerate every
 // route and its rule. Domains declare their routes with it; services/api mounts them (api/http.ts).
 // Only Express's types are used here: importing this file starts nothing.
+import fs from 'node:fs';
 import type { Request, Response } from 'express';
 import { z } from 'zod';
 import { ROLE_RANK, type AuthContext, type MachineAuth } from './auth.js';
@@ -117,6 +118,17 @@ export const idParam = z.object({ id: decimal('an id', 1) });
 export function wholeForLongSuffix(req: Request, size: number): void {
   const m = /^bytes=-(\d{1,16})$/.exec(req.headers.range ?? '');
   if (m && size > 0 && Number(m[1]) >= size) req.headers.range = 'bytes=0-';
+}
+
+/**
+ * Sends a whole file the server named (an upload it stored), with Range: a path with a dot-folder is
+ * sent too (send's default ignores it), and a long suffix range is the whole file.
+ */
+export async function sendStoredFile(req: Request, res: Response, file: string): Promise<void> {
+  if (req.headers.range) wholeForLongSuffix(req, (await fs.promises.stat(file)).size);
+  await new Promise<void>((resolve, reject) => {
+    res.sendFile(file, { acceptRanges: true, lastModified: false, cacheControl: false, dotfiles: 'allow', headers: { 'Content-Type': 'application/octet-stream' } }, (err) => (err && !res.headersSent ? reject(err) : resolve()));
+  });
 }
 
 /** The caller's address as Express sees it (behind a trusted proxy: X-Forwarded-For). */

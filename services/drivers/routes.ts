@@ -7,9 +7,8 @@
 //                      GET (or HEAD) /api/v1/driver-packs/:id  → receivedBytes (also Upload-Offset): resume there
 // The piece with the last byte checks and publishes the pack; POST .../complete does it again after a
 // full disk.
-import fs from 'node:fs';
 import { z } from 'zod';
-import { decimal, defineRoute, idParam, wholeForLongSuffix, type AnyRoute } from '../core/route.js';
+import { decimal, defineRoute, idParam, sendStoredFile, type AnyRoute } from '../core/route.js';
 import { pieceOffset } from '../core/upload.js';
 import { HASH_PATTERN } from '../imaging/format.js';
 import { DriverMatchSchema } from '../imaging/driver-pack.js';
@@ -135,11 +134,7 @@ export function driverRoutes(drivers: DriverPackService): AnyRoute[] {
       params: idParam, response: { mediaType: 'application/octet-stream' },
       errors: { 403: 'not_a_task_token | task_mismatch | driver_pack_not_yours', 404: 'task_gone | driver_pack_missing', 409: 'task_not_running | task_failed | wrong_task_kind' },
       handler: async ({ machine, params, req, res }) => {
-        const file = await drivers.clientArchive(machine!, params.id);
-        if (req.headers.range) wholeForLongSuffix(req, (await fs.promises.stat(file)).size);
-        await new Promise<void>((resolve, reject) => {
-          res.sendFile(file, { acceptRanges: true, lastModified: false, cacheControl: false, headers: { 'Content-Type': 'application/octet-stream' } }, (err) => (err && !res.headersSent ? reject(err) : resolve()));
-        });
+        await sendStoredFile(req, res, await drivers.clientArchive(machine!, params.id));
       },
     }),
   ];

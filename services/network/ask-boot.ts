@@ -22,7 +22,8 @@ export interface AskBootOptions {
 }
 
 const silent = (why: string): ProbeFacts => ({ pxe: notChecked('pxe', why), querier: notChecked('querier', why), answered: false });
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** A bound for a race: its timer never keeps the process alive. */
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms).unref());
 
 export class BootProbes {
   private queue: Queue | undefined;

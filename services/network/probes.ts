@@ -155,7 +155,8 @@ export function startNetworkProbes(deps: { redis: Pick<RedisHandle, 'createClien
     probes,
     stop: async () => {
       probes.close();
-      await worker.close();
+      // With Redis away, closing waits for a connection that may never come: TFTP and proxyDHCP stop anyway.
+      await Promise.race([worker.close(), new Promise((r) => setTimeout(r, 2000).unref())]).catch(() => undefined);
     },
   };
 }

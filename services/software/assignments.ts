@@ -172,6 +172,16 @@ export class AssignmentService {
     return { hostId: host.id, roomId: host.room_id, entries: result.entries, excluded: result.excluded };
   }
 
+  /**
+   * The package versions a PC may read (its agent's downloads): the ready ones of its effective list.
+   * A list that no longer orders gives none, as the agent's list answers 422 then.
+   */
+  async readable(machine: MachineAuth): Promise<Set<number>> {
+    if (machine.hostId === undefined) throw new AppError(403, 'not_a_host_token', 'this token names no PC: software is for PCs that roomcast knows');
+    const { result } = await this.hostList(machine.hostId, this.db);
+    return new Set(result.ok ? result.entries.flatMap((e) => (e.state === 'ready' && e.versionId !== null ? [e.versionId] : [])) : []);
+  }
+
   /** The agent's list: its PC's ready packages in install order, each with its files to download; no secret value. */
   async forAgent(machine: MachineAuth): Promise<AgentAssignments> {
     if (machine.hostId === undefined) throw new AppError(403, 'not_a_host_token', 'this token names no PC: software is for PCs that roomcast knows');

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { exitMeaning, PackageManifestSchema, secretNames, valueProblems, type PackageManifestInput } from './package.js';
+import { exitMeaning, matchesPattern, PackageManifestSchema, secretNames, valueProblems, type PackageManifestInput } from './package.js';
 import { installOrder } from './order.js';
 
 /** The full example of docs/packages.md (its first ```json block): the documentation stays a valid package. */
@@ -117,6 +117,15 @@ describe('package manifest', () => {
       'installToolbox: true or false',
     ]);
     expect(valueProblems(m, { licenceServer: 'licences' }, true)).toEqual(['licenceServer: does not match \\d+@[A-Za-z0-9.-]+']);
+  });
+
+  it('stops a pattern with catastrophic backtracking within its time limit instead of stalling the api', () => {
+    const slow = PackageManifestSchema.parse({ ...example(), properties: [{ name: 'site', label: { fr: 'Site', en: 'Site' }, type: 'string', pattern: '(a+)+' }], install: { ...example().install, command: 'setup.exe {{site}}' } });
+    // Without the limit this takes about 2^40 steps (hours): the test would time out.
+    expect(valueProblems(slow, { site: `${'a'.repeat(40)}!` }, true)).toEqual(['site: its pattern (a+)+ takes too long to check (nested repetition such as (a+)+): simplify the package\'s pattern']);
+    expect(valueProblems(slow, { site: 'aaaa' }, true)).toEqual([]);
+    expect(matchesPattern('[a-z]+', 'abc')).toBe(true);
+    expect(matchesPattern('[a-z]+', 'abc1')).toBe(false);
   });
 });
 

@@ -1,12 +1,13 @@
 // The software package model (issue 16 item 1; docs/packages.md): what a package version says about
 // itself, shared by the api (the store) and the Windows agent (issue 16 item 5), so it imports nothing
-// but zod. Every refusal says what is wrong and how to write it.
+// but zod and node:vm. Every refusal says what is wrong and how to write it.
 //
 // A package version is its identity (id, name, version, publisher), its installer files (name, size,
 // SHA-256: the store refuses bytes that do not hash to it), the silent install command (run in the
 // folder holding the files; {{property}} is replaced by a property's value), how long it may take, the
 // processes to wait for after the launcher exits, the exit codes it may give beyond the standard ones,
 // the detection rules that say whether it is installed, its dependencies, and its uninstall command.
+import vm from 'node:vm';
 import { z } from 'zod';
 
 /** A package id: lowercase letters, digits, '.', '_' and '-' (the same id across versions). */
@@ -67,6 +68,24 @@ const ChoiceProperty = z
   .strict()
   .refine((p) => new Set(p.choices.map((c) => c.value)).size === p.choices.length, { error: 'two choices have the same value' })
   .refine((p) => p.default === undefined || p.choices.some((c) => c.value === p.default), { error: 'the default is not one of the choices' });
+
+/**
+ * Whether `value` matches a property's `pattern` (whole value), or 'too slow': a technician's pattern
+ * runs in a context with a time limit, so that one with catastrophic backtracking ((a+)+$) never
+ * stalls the api's event loop.
+ */
+const patternContext = vm.createContext({});
+const patternTest = new vm.Script('new RegExp(p).test(v)');
+export function matchesPattern(pattern: string, value: string, timeoutMs = 50): boolean | 'too slow' {
+  patternContext.p = `^(?:${pattern})$`;
+  patternContext.v = value;
+  try {
+    return patternTest.runInContext(patternContext, { timeout: timeoutMs }) === true;
+  } catch (err) {
+    if ((err as { code?: string }).code === 'ERR_SCRIPT_EXECUTION_TIMEOUT') return 'too slow';
+    throw err;
+  }
+}
 
 function validRegex(s: string): boolean {
   try {
@@ -234,7 +253,11 @@ export function valueProblems(m: Pick<PackageManifest, 'properties'>, values: Re
     }
     if (p.type === 'string') {
       if (typeof v !== 'string' || v.length > 2000) out.push(`${p.name}: a text of at most 2000 characters`);
-      else if (p.pattern !== undefined && !new RegExp(`^(?:${p.pattern})$`).test(v)) out.push(`${p.name}: does not match ${p.pattern}`);
+      else if (p.pattern !== undefined) {
+        const m = matchesPattern(p.pattern, v);
+        if (m === 'too slow') out.push(`${p.name}: its pattern ${p.pattern} takes too long to check (nested repetition such as (a+)+): simplify the package's pattern`);
+        else if (!m) out.push(`${p.name}: does not match ${p.pattern}`);
+      }
     } else if (p.type === 'number') {
       if (typeof v !== 'number' || !Number.isFinite(v) || (p.integer && !Number.isInteger(v))) out.push(`${p.name}: a ${p.integer ? 'whole ' : ''}number`);
       else if ((p.min !== undefined && v < p.min) || (p.max !== undefined && v > p.max)) out.push(`${p.name}: from ${p.min ?? '-∞'} to ${p.max ?? '∞'}`);

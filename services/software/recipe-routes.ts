@@ -63,7 +63,13 @@ export function recipeRoutes(store: SoftwareStore): AnyRoute[] {
         }
         let v = await store.create(auth!.actor, rendered.manifest, body.values);
         const first = rendered.manifest.files.length - rendered.generated.length;
-        for (const [i, g] of rendered.generated.entries()) v = await store.append(v.id, first + i, 0, once(g.content));
+        try {
+          for (const [i, g] of rendered.generated.entries()) v = await store.append(v.id, first + i, 0, once(g.content));
+        } catch (err) {
+          // A version whose made files are not in the store could never be finished: it goes, so that a retry can make it again.
+          await store.remove(auth!.actor, v.id).catch(() => undefined);
+          throw err;
+        }
         return v;
       },
     }),

@@ -5,12 +5,11 @@
 // A resumable upload:  POST /api/v1/software/packages {manifest, values}
 //                      PUT  /api/v1/software/packages/:id/files/:index?offset=N   (or Content-Range)
 //                      GET  /api/v1/software/packages/:id → files[].receivedBytes: resume there
-import fs from 'node:fs';
-import type { Request, Response } from 'express';
 import { z } from 'zod';
-import { decimal, defineRoute, idParam, wholeForLongSuffix, type AnyRoute } from '../core/route.js';
+import { decimal, defineRoute, idParam, sendStoredFile, type AnyRoute } from '../core/route.js';
 import { pieceOffset } from '../core/upload.js';
 import { EXIT_OUTCOMES, FILE_LIMIT, PackageManifestSchema } from './package.js';
+import type { AssignmentService } from './assignments.js';
 import type { SoftwareStore } from './store.js';
 
 const Value = z.union([z.string().max(2000), z.number(), z.boolean()]);
@@ -45,15 +44,8 @@ export const PackageVersionSchema = z
 const fileParams = z.object({ id: decimal('an id', 1), index: decimal('a file index', 0, 63) });
 const MACHINE_ERRORS = { 403: 'not_a_host_token', 404: 'not_found | software_file_missing' };
 
-/** Sends a whole file, with Range. */
-async function sendWhole(req: Request, res: Response, file: string): Promise<void> {
-  if (req.headers.range) wholeForLongSuffix(req, (await fs.promises.stat(file)).size);
-  await new Promise<void>((resolve, reject) => {
-    res.sendFile(file, { acceptRanges: true, lastModified: false, cacheControl: false, headers: { 'Content-Type': 'application/octet-stream' } }, (err) => (err && !res.headersSent ? reject(err) : resolve()));
-  });
-}
 
-export function softwareRoutes(store: SoftwareStore): AnyRoute[] {
+export function softwareRoutes(store: SoftwareStore, assignments: Pick<AssignmentService, 'readable'>): AnyRoute[] {
   return [
     defineRoute({
       method: 'get', path: '/api/v1/software/packages', tag: 'software', access: 'viewer',
@@ -111,25 +103,25 @@ export function softwareRoutes(store: SoftwareStore): AnyRoute[] {
       summary: 'Download a whole installer file; Range supported',
       params: fileParams, response: { mediaType: 'application/octet-stream' },
       errors: { 409: 'software_file_incomplete', 404: 'software_file_missing' },
-      handler: async ({ params, req, res }) => sendWhole(req, res, await store.filePath(params.id, params.index)),
+      handler: async ({ params, req, res }) => sendStoredFile(req, res, await store.filePath(params.id, params.index)),
     }),
     defineRoute({
       method: 'get', path: '/api/v1/client/software/packages', tag: 'client', access: 'machine',
-      summary: 'Agent: the ready package versions (secret property values only as set or not)',
+      summary: 'Agent: the ready package versions assigned to its PC (secret property values only as set or not)',
       response: z.array(PackageVersionSchema), errors: { 403: MACHINE_ERRORS[403] },
-      handler: ({ machine }) => store.clientList(machine!),
+      handler: async ({ machine }) => store.clientList(machine!, await assignments.readable(machine!)),
     }),
     defineRoute({
       method: 'get', path: '/api/v1/client/software/packages/:id', tag: 'client', access: 'machine',
-      summary: 'Agent: one ready package version (one still uploading answers 404)',
+      summary: 'Agent: one ready package version assigned to its PC (one still uploading, or not assigned, answers 404)',
       params: idParam, response: PackageVersionSchema, errors: MACHINE_ERRORS,
-      handler: ({ machine, params }) => store.clientView(machine!, params.id),
+      handler: async ({ machine, params }) => store.clientView(machine!, params.id, await assignments.readable(machine!)),
     }),
     defineRoute({
       method: 'get', path: '/api/v1/client/software/packages/:id/files/:index', tag: 'client', access: 'machine',
-      summary: 'Agent: an installer file of a ready package version (check it against its SHA-256); Range supported',
+      summary: 'Agent: an installer file of a ready package version assigned to its PC (check it against its SHA-256); Range supported',
       params: fileParams, response: { mediaType: 'application/octet-stream' }, errors: MACHINE_ERRORS,
-      handler: async ({ machine, params, req, res }) => sendWhole(req, res, await store.clientFile(machine!, params.id, params.index)),
+      handler: async ({ machine, params, req, res }) => sendStoredFile(req, res, await store.clientFile(machine!, params.id, params.index, await assignments.readable(machine!))),
     }),
   ];
 }

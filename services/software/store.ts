@@ -18,6 +18,7 @@ import { writeAudit, type Actor } from '../core/audit.js';
 import type { MachineAuth } from '../core/auth.js';
 import { sealSecret } from '../core/crypto.js';
 import type { DB } from '../core/db/index.js';
+import { isUniqueViolation } from '../core/db/errors.js';
 import { AppError, conflict, notFound } from '../core/errors.js';
 import { appendPiece, freeBytes, heldBytes, noSpace, PerKey, sha256File } from '../core/upload.js';
 import { fsyncPath } from '../imaging/driver-pack.js';
@@ -126,8 +127,9 @@ export class SoftwareStore {
     const total = m.files.reduce((n, f) => n + f.sizeBytes, 0);
     const free = await freeBytes(this.dir);
     if (free < total) throw noSpace(this.dir, `the files of ${m.id} ${m.version} take ${total} bytes and ${free} are free; nothing was added`);
+    const exists = () => conflict('software_package_exists', `${m.id} ${m.version} is already in the store: give the new one another version (e.g. a new package revision), or delete that one first`);
     const id = await this.db.transaction().execute(async (trx) => {
-      if (await this.repo.byVersion(m.id, m.version, trx)) throw conflict('software_package_exists', `${m.id} ${m.version} is already in the store: give the new one another version (e.g. a new package revision), or delete that one first`);
+      if (await this.repo.byVersion(m.id, m.version, trx)) throw exists();
       // The dependency graph: the newest version of every package, with this one in place of its own.
       // The new one first, so that a cycle is told from it.
       const newest = new Map<string, readonly string[]>([[m.id, m.dependsOn]]);
@@ -139,6 +141,9 @@ export class SoftwareStore {
       await this.repo.setValues(id, JSON.stringify(clear), JSON.stringify(sealed), trx);
       await writeAudit(trx, actor, { action: 'software_package.create', targetType: 'software_package', targetId: id, details: { packageId: m.id, version: m.version, files: m.files.length, totalBytes: total } });
       return id;
+    }).catch((err: unknown) => {
+      if (isUniqueViolation(err)) throw exists(); // the same version created at the same moment (PostgreSQL's read committed)
+      throw err;
     });
     return this.view(id);
   }
@@ -156,7 +161,14 @@ export class SoftwareStore {
     return this.view(id);
   }
 
+  /** Deletes a version, once no piece of its files is being written (each file's upload lock is held). */
   async remove(actor: Actor, id: number): Promise<void> {
+    const files = (await this.view(id)).files.map((f) => f.index);
+    const locked = files.reduceRight<() => Promise<void>>((inner, idx) => () => this.serial.run(`${id}/${idx}`, inner), () => this.removeLocked(actor, id));
+    await locked();
+  }
+
+  private async removeLocked(actor: Actor, id: number): Promise<void> {
     const r = await this.row(id);
     await this.db.transaction().execute(async (trx) => {
       await refuseIfAssigned(trx, r, (await this.repo.list(trx)).filter((o) => o.package_id === r.package_id && o.id !== id).length);
@@ -235,18 +247,23 @@ export class SoftwareStore {
     return r;
   }
 
-  async clientList(machine: MachineAuth): Promise<PackageVersionView[]> {
+  // `readable`: the versions assigned to the PC (AssignmentService.readable); any other is not found,
+  // so that a PC never reads another room's software (an admin image may hold serial numbers).
+
+  async clientList(machine: MachineAuth, readable: ReadonlySet<number>): Promise<PackageVersionView[]> {
     SoftwareStore.host(machine);
-    return Promise.all((await this.repo.listReady()).map((r) => this.toView(r)));
+    return Promise.all((await this.repo.listReady()).filter((r) => readable.has(r.id)).map((r) => this.toView(r)));
   }
 
-  async clientView(machine: MachineAuth, id: number): Promise<PackageVersionView> {
+  async clientView(machine: MachineAuth, id: number, readable: ReadonlySet<number>): Promise<PackageVersionView> {
     SoftwareStore.host(machine);
+    if (!readable.has(id)) throw notFound('software package version', id);
     return this.toView(await this.readyRow(id));
   }
 
-  async clientFile(machine: MachineAuth, id: number, idx: number): Promise<string> {
+  async clientFile(machine: MachineAuth, id: number, idx: number, readable: ReadonlySet<number>): Promise<string> {
     SoftwareStore.host(machine);
+    if (!readable.has(id)) throw notFound('software package version', id);
     await this.readyRow(id);
     const f = await this.repo.file(id, idx);
     if (!f) throw notFound('installer file', `${id}/${idx}`);

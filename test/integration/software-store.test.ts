@@ -48,6 +48,8 @@ describe.each(DIALECTS)('software package store over the API on %s', (dialect) =
   let viewer: ApiClient;
   let admin: ApiClient;
   let hostToken: string;
+  let otherToken: string;
+  let hostId: number;
   let registerToken: string;
   const logLines: string[] = [];
   const big = randomBytes(3 * 1024 * 1024);
@@ -59,7 +61,11 @@ describe.each(DIALECTS)('software package store over the API on %s', (dialect) =
     expect((await admin.login('admin', TEST_ADMIN_PASSWORD)).status).toBe(200);
     tech = await admin.userClient('tech', 'technician');
     viewer = await admin.userClient('prof', 'viewer');
-    hostToken = await app.container.tokens.issue({ purpose: 'task', mac: '02:5e:16:00:00:01', taskId: 1, hostId: 1 });
+    const roomId = (await tech.post('/api/v1/rooms', { name: 'D201' })).body.id as number;
+    hostId = (await tech.post('/api/v1/hosts', { name: 'D201-01', mac: '02:5e:16:00:00:01', roomId })).body.id as number;
+    const otherId = (await tech.post('/api/v1/hosts', { name: 'D202-01', mac: '02:5e:16:00:00:03' })).body.id as number;
+    hostToken = await app.container.tokens.issue({ purpose: 'task', mac: '02:5e:16:00:00:01', taskId: 1, hostId });
+    otherToken = await app.container.tokens.issue({ purpose: 'task', mac: '02:5e:16:00:00:03', taskId: 2, hostId: otherId });
     registerToken = await app.container.tokens.issue({ purpose: 'register', mac: '02:5e:16:00:00:02' });
   }, 60_000);
   afterAll(async () => {
@@ -113,7 +119,18 @@ describe.each(DIALECTS)('software package store over the API on %s', (dialect) =
     expect(sha(fs.readFileSync(path.join(dir, 'packages', String(id), 'swdata.zip')))).toBe(sha(big));
     expect(fs.readdirSync(path.join(dir, 'uploads', String(id)))).toEqual([]);
 
-    // Now a PC sees it and downloads with Range.
+    // Ready, but assigned to no PC: no PC reads it.
+    expect((await client(`/packages/${id}`)).status).toBe(404);
+    expect((await client(`/packages/${id}/files/0`)).status).toBe(404);
+    expect((await tech.post('/api/v1/software/assignments', { hostId, packageId: 'solidworks' })).status).toBe(200);
+
+    // Another PC, not assigned the package, still reads nothing of it (an admin image may hold serial numbers).
+    const other = (p: string) => fetchBytes(`${app.url}/api/v1/client/software${p}`, { token: otherToken });
+    expect((await other('/packages')).body.toString()).toBe('[]');
+    expect((await other(`/packages/${id}`)).status).toBe(404);
+    expect((await other(`/packages/${id}/files/1`)).status).toBe(404);
+
+    // Now the PC it is assigned to sees it and downloads with Range.
     const seen = await client(`/packages/${id}`);
     expect(seen.status).toBe(200);
     expect(JSON.parse(seen.body.toString())).toMatchObject({ state: 'ready', manifest: { install: { waitForProcesses: ['sldIM.exe'] } }, values: { serialNumber: { set: true } } });
@@ -154,6 +171,7 @@ describe.each(DIALECTS)('software package store over the API on %s', (dialect) =
     const answers = await Promise.all(files.map(([, b], i) => put(made.body.id, i, b)));
     expect(answers.map((a) => a.status)).toEqual([200, 200, 200, 200]);
     expect((await viewer.get(`/api/v1/software/packages/${made.body.id}`)).body).toMatchObject({ state: 'ready' });
+    expect((await tech.post('/api/v1/software/assignments', { hostId, packageId: 'office' })).status).toBe(200);
     expect(JSON.parse((await client('/packages')).body.toString()).map((v: any) => v.packageId)).toContain('office');
   });
 

@@ -7666,7 +7666,7 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Agent: the ready package versions (secret property values only as set or not)
+         * Agent: the ready package versions assigned to its PC (secret property values only as set or not)
          * @description For a booted roomcast client: its boot token (roomcast.token on the kernel command line) as Authorization: Bearer. User sessions and API tokens are not accepted. Rate-limited per address (429).
          */
         get: {
@@ -7741,7 +7741,7 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Agent: one ready package version (one still uploading answers 404)
+         * Agent: one ready package version assigned to its PC (one still uploading, or not assigned, answers 404)
          * @description For a booted roomcast client: its boot token (roomcast.token on the kernel command line) as Authorization: Bearer. User sessions and API tokens are not accepted. Rate-limited per address (429).
          */
         get: {
@@ -7827,7 +7827,7 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Agent: an installer file of a ready package version (check it against its SHA-256); Range supported
+         * Agent: an installer file of a ready package version assigned to its PC (check it against its SHA-256); Range supported
          * @description For a booted roomcast client: its boot token (roomcast.token on the kernel command line) as Authorization: Bearer. User sessions and API tokens are not accepted. Rate-limited per address (429).
          */
         get: {
