@@ -29,9 +29,17 @@ async function sendArchive(pack: Pack, file: File, progress: (p: Progress) => vo
   let at = pack.receivedBytes;
   let current = pack;
   let retry = 0;
+  let resync = false;
   while (current.state === 'uploading') {
     progress({ phase: 'upload', file: file.name, done: at, total: file.size, retry });
     try {
+      if (resync) {
+        // Where the appliance stopped (a piece cut off keeps what arrived); itself retried while the appliance is away.
+        current = await call(api.GET('/api/v1/driver-packs/{id}', { params: { path } }));
+        at = current.receivedBytes;
+        resync = false;
+        continue;
+      }
       const piece = file.slice(at, Math.min(file.size, at + PIECE));
       current = await call(
         api.PUT('/api/v1/driver-packs/{id}/archive', {
@@ -47,9 +55,7 @@ async function sendArchive(pack: Pack, file: File, progress: (p: Progress) => vo
       if (!(err instanceof NetworkError) || ++retry > ATTEMPTS) throw err;
       progress({ phase: 'upload', file: file.name, done: at, total: file.size, retry });
       await new Promise((r) => setTimeout(r, 1000 * retry));
-      // Where the appliance stopped (a piece cut off keeps what arrived).
-      current = await call(api.GET('/api/v1/driver-packs/{id}', { params: { path } }));
-      at = current.receivedBytes;
+      resync = true;
     }
   }
   return current;
