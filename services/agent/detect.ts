@@ -9,8 +9,8 @@ import { atLeast } from './version.js';
 export interface DetectionAdapter {
   /** Whether the key exists. */
   keyExists(key: string): Promise<boolean>;
-  /** The names of the key's direct subkeys (empty when the key does not exist). */
-  subkeys(key: string): Promise<string[]>;
+  /** The key's direct subkeys, each with its values (names lowercased; REG_DWORD in decimal), in one read: Uninstall holds hundreds. Empty when the key does not exist. */
+  subkeyValues(key: string): Promise<Array<{ name: string; values: Record<string, string> }>>;
   /** A value's data as text (REG_DWORD as a decimal number), or null when the key or value does not exist. */
   readValue(key: string, name: string): Promise<string | null>;
   /** A file's version (FileVersion), '' when the file exists without one, null when it does not exist. Variables (%ProgramFiles%) are expanded. */
@@ -70,12 +70,11 @@ async function uninstallEntry(displayName: string, minVersion: string | undefine
   const pattern = wildcard(displayName);
   let below: string | null = null;
   for (const root of UNINSTALL_KEYS) {
-    for (const sub of await io.subkeys(root)) {
-      const key = `${root}\\${sub}`;
-      const name = await io.readValue(key, 'DisplayName');
-      if (name === null || !pattern.test(name)) continue;
+    for (const sub of await io.subkeyValues(root)) {
+      const name = sub.values['displayname'];
+      if (name === undefined || !pattern.test(name)) continue;
       if (minVersion === undefined) return yes(`${name} is under ${root}`);
-      const version = (await io.readValue(key, 'DisplayVersion')) ?? '';
+      const version = sub.values['displayversion'] ?? '';
       if (atLeast(version, minVersion)) return yes(`${name} ${version} ≥ ${minVersion} is under ${root}`);
       below = `${name} ${version || '(no version)'}`;
     }

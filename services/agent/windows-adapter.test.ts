@@ -1,15 +1,25 @@
 import { describe, expect, it } from 'vitest';
-import { fileVersionCommand, parseFileVersion, parseRegValue, parseSubkeys, psQuote, regQueryKey, regQueryValue } from './windows-adapter.js';
+import { fileVersionCommand, parseFileVersion, parseRegValue, parseRegTree, psQuote, regQueryKey, regQueryTree, regQueryValue } from './windows-adapter.js';
 
 const U64 = 'HKLM\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Uninstall';
-// reg.exe output as Windows 11 prints it (CRLF, four-space separators).
-const KEY_OUTPUT = [
+const LONG = 'HKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Uninstall';
+// `reg query … /s` output as Windows 11 prints it (CRLF, four-space separators, a blank line after each key).
+const TREE_OUTPUT = [
   '',
-  'HKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Uninstall',
-  '    (Default)    REG_SZ    ',
+  LONG,
   '',
-  'HKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Uninstall\\7-Zip',
-  'HKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Uninstall\\{23170F69-40C1-2702-2408-000001000000}',
+  `${LONG}\\7-Zip`,
+  '    DisplayName    REG_SZ    7-Zip 24.08 (x64)',
+  '    DisplayVersion    REG_SZ    24.08',
+  '    NoModify    REG_DWORD    0x1',
+  '',
+  `${LONG}\\7-Zip\\Deeper`,
+  '    DisplayName    REG_SZ    not an entry',
+  '',
+  `${LONG}\\{23170F69-40C1-2702-2408-000001000000}`,
+  '    DisplayName    REG_SZ    Other',
+  '',
+  'End of search: 5 match(es) found.',
   '',
 ].join('\r\n');
 
@@ -30,9 +40,13 @@ describe('Windows adapter command lines (pure; run only on Windows)', () => {
     expect(psQuote("a'b")).toBe("'a''b'");
   });
 
-  it('parses the direct subkeys of reg query output, not the key itself', () => {
-    expect(parseSubkeys(KEY_OUTPUT, U64)).toEqual(['7-Zip', '{23170F69-40C1-2702-2408-000001000000}']);
-    expect(parseSubkeys(KEY_OUTPUT, 'hklm\\software\\microsoft\\windows\\currentversion\\uninstall')).toHaveLength(2);
+  it('reads the Uninstall entries in one reg query /s and parses each direct subkey with its values, not deeper keys', () => {
+    expect(regQueryTree(U64)).toEqual({ file: 'reg.exe', args: ['query', U64, '/s', '/reg:64'] });
+    expect(parseRegTree(TREE_OUTPUT, U64)).toEqual([
+      { name: '7-Zip', values: { displayname: '7-Zip 24.08 (x64)', displayversion: '24.08', nomodify: '1' } },
+      { name: '{23170F69-40C1-2702-2408-000001000000}', values: { displayname: 'Other' } },
+    ]);
+    expect(parseRegTree(TREE_OUTPUT, 'hklm\\software\\microsoft\\windows\\currentversion\\uninstall')).toHaveLength(2);
   });
 
   it('parses values: text, DWORD in decimal, multi-string, values with spaces, the default value', () => {

@@ -15,6 +15,9 @@ const longRoot = (key: string) => key.replace(/^HKLM\\/i, 'HKEY_LOCAL_MACHINE\\'
 /** Lists a key's values and direct subkeys; exit code 1 when the key does not exist. */
 export const regQueryKey = (key: string): Command => ({ file: 'reg.exe', args: ['query', key, '/reg:64'] });
 
+/** Lists a key's values and those of every key under it (one process for the hundreds of Uninstall entries). */
+export const regQueryTree = (key: string): Command => ({ file: 'reg.exe', args: ['query', key, '/s', '/reg:64'] });
+
 /** Reads one value ('' is the key's default value, /ve); exit code 1 when it does not exist. */
 export const regQueryValue = (key: string, name: string): Command => ({ file: 'reg.exe', args: name === '' ? ['query', key, '/ve', '/reg:64'] : ['query', key, '/v', name, '/reg:64'] });
 
@@ -35,35 +38,44 @@ export function fileVersionCommand(path: string): Command {
   return { file: 'powershell.exe', args: ['-NoProfile', '-NonInteractive', '-ExecutionPolicy', 'Bypass', '-Command', script] };
 }
 
-/** The direct subkeys' names from `reg query KEY` output. */
-export function parseSubkeys(stdout: string, key: string): string[] {
-  const prefix = `${longRoot(key)}\\`.toLowerCase();
-  const out: string[] = [];
-  for (const line of stdout.split(/\r?\n/)) {
-    const t = line.trim();
-    if (!t.toLowerCase().startsWith(prefix)) continue;
-    const rest = t.slice(prefix.length);
-    if (rest && !rest.includes('\\')) out.push(rest);
-  }
-  return out;
+/** A value line of reg.exe output ("    Name    REG_SZ    data"): its name and data, DWORD/QWORD in decimal, multi-strings joined by newlines. */
+function valueLine(line: string): { name: string; data: string } | null {
+  const m = /^ {4}(.*?) {4}(REG_[A-Z_]+)(?: {4}(.*))?$/.exec(line);
+  if (!m) return null;
+  const type = m[2]!;
+  const raw = m[3] ?? '';
+  if ((type === 'REG_DWORD' || type === 'REG_QWORD') && /^0x[0-9a-f]+$/i.test(raw)) return { name: m[1]!, data: BigInt(raw).toString() };
+  if (type === 'REG_MULTI_SZ') return { name: m[1]!, data: raw.split('\\0').filter(Boolean).join('\n') };
+  return { name: m[1]!, data: raw };
 }
 
-/** A value's data from `reg query KEY /v NAME` output: REG_DWORD and REG_QWORD in decimal, REG_MULTI_SZ lines joined by newlines; null when absent. */
+/** A value's data from `reg query KEY /v NAME` output; null when absent. */
 export function parseRegValue(stdout: string, name: string): string | null {
   const wanted = name === '' ? '(default)' : name.toLowerCase();
   for (const line of stdout.split(/\r?\n/)) {
-    const m = /^ {4}(.*?) {4}(REG_[A-Z_]+)(?: {4}(.*))?$/.exec(line);
-    if (!m) continue;
-    const label = m[1]!.toLowerCase();
-    if (label !== wanted && !(name === '' && m[1] === '(Standard)')) continue;
-    const type = m[2]!;
-    const data = m[3] ?? '';
-    if ((type === 'REG_DWORD' || type === 'REG_QWORD') && /^0x[0-9a-f]+$/i.test(data)) return BigInt(data).toString();
-    if (type === 'REG_MULTI_SZ') return data.split('\\0').filter(Boolean).join('\n');
-    if (name === '' && data === '(value not set)') return null;
-    return data;
+    const v = valueLine(line);
+    if (!v || (v.name.toLowerCase() !== wanted && !(name === '' && v.name === '(Standard)'))) continue;
+    return name === '' && v.data === '(value not set)' ? null : v.data;
   }
   return null;
+}
+
+/** The direct subkeys of `key` with their values (names lowercased), from `reg query KEY /s` output; deeper keys' values are left out. */
+export function parseRegTree(stdout: string, key: string): Array<{ name: string; values: Record<string, string> }> {
+  const prefix = `${longRoot(key)}\\`.toLowerCase();
+  const out: Array<{ name: string; values: Record<string, string> }> = [];
+  let current: { name: string; values: Record<string, string> } | null = null;
+  for (const line of stdout.split(/\r?\n/)) {
+    if (/^HKEY_/i.test(line)) {
+      const rest = line.trim().toLowerCase().startsWith(prefix) ? line.trim().slice(prefix.length) : '';
+      current = rest && !rest.includes('\\') ? { name: rest, values: {} } : null;
+      if (current) out.push(current);
+      continue;
+    }
+    const v = current && valueLine(line);
+    if (current && v) current.values[v.name.toLowerCase()] = v.data;
+  }
+  return out;
 }
 
 /** A file version from the PowerShell command's output: the version ('' for none), or null when the file does not exist (exit 3). */
@@ -86,9 +98,9 @@ export function windowsAdapter(exec: Exec): DetectionAdapter {
   };
   return {
     keyExists: async (key) => (await reg(regQueryKey(key))).code === 0,
-    subkeys: async (key) => {
-      const r = await reg(regQueryKey(key));
-      return r.code === 0 ? parseSubkeys(r.stdout, key) : [];
+    subkeyValues: async (key) => {
+      const r = await reg(regQueryTree(key));
+      return r.code === 0 ? parseRegTree(r.stdout, key) : [];
     },
     readValue: async (key, name) => {
       const r = await reg(regQueryValue(key, name));

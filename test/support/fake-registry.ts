@@ -21,7 +21,7 @@ export function fakeAdapter(pc: FakePc): DetectionAdapter & { reads: string[] } 
       reads.push(`key ${key}`);
       return exists(key);
     },
-    async subkeys(key) {
+    async subkeyValues(key) {
       reads.push(`subkeys ${key}`);
       const prefix = `${key.toLowerCase()}\\`;
       const names = new Map<string, string>();
@@ -30,7 +30,7 @@ export function fakeAdapter(pc: FakePc): DetectionAdapter & { reads: string[] } 
         const name = original.slice(prefix.length).split('\\')[0]!;
         names.set(name.toLowerCase(), name);
       }
-      return [...names.values()];
+      return [...names.entries()].map(([lower, name]) => ({ name, values: Object.fromEntries(keys.get(`${key.toLowerCase()}\\${lower}`) ?? []) }));
     },
     async readValue(key, name) {
       reads.push(`value ${key} ${name}`);
