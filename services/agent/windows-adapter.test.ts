@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { fileVersionCommand, parseFileVersion, parseRegValue, parseRegTree, psQuote, regQueryKey, regQueryTree, regQueryValue } from './windows-adapter.js';
+import { execCommand, fileVersionCommand, parseFileVersion, parseRegValue, parseRegTree, psQuote, regQueryKey, regQueryTree, regQueryValue } from './windows-adapter.js';
 
 const U64 = 'HKLM\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Uninstall';
 const LONG = 'HKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Uninstall';
@@ -73,5 +73,11 @@ describe('Windows adapter command lines (pure; run only on Windows)', () => {
     expect(parseFileVersion(0, 'version:\r\n')).toBe('');
     expect(parseFileVersion(3, '')).toBeNull();
     expect(() => parseFileVersion(1, 'Access denied')).toThrow(/exit code 1/);
+  });
+
+  it('execCommand runs a real process without a shell and gives its exit code and output (sh here)', async () => {
+    expect(await execCommand({ file: 'sh', args: ['-c', 'echo "$0"; exit 1', 'a b;c'] })).toEqual({ code: 1, stdout: 'a b;c\n' });
+    expect(await execCommand({ file: 'sh', args: ['-c', 'printf ok'] })).toEqual({ code: 0, stdout: 'ok' });
+    await expect(execCommand({ file: 'no-such-program-roomcast', args: [] })).rejects.toThrow(/ENOENT/);
   });
 });

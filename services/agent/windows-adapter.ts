@@ -2,6 +2,7 @@
 // (`reg query`) and file versions (PowerShell), and the parsers of their output, all pure so that they
 // are tested on Linux; `windowsAdapter` joins them to a process runner (execFile on the PC).
 // /reg:64 reads the 64-bit view whatever the agent's bitness, so WOW6432Node is read only when named.
+import { execFile } from 'node:child_process';
 import type { DetectionAdapter } from './detect.js';
 
 export interface Command {
@@ -88,6 +89,15 @@ export function parseFileVersion(code: number, stdout: string): string | null {
 
 /** Runs a command without a shell and gives its exit code and output. */
 export type Exec = (cmd: Command) => Promise<{ code: number; stdout: string }>;
+
+/** Exec with execFile (no shell: arguments go as given), 60 s at most, 16 MB of output (a large Uninstall tree). */
+export const execCommand: Exec = (cmd) =>
+  new Promise((resolve, reject) => {
+    execFile(cmd.file, cmd.args, { windowsHide: true, timeout: 60_000, maxBuffer: 16 * 1024 * 1024, encoding: 'utf8' }, (err, stdout) => {
+      if (err && typeof err.code !== 'number') reject(err);
+      else resolve({ code: err ? Number(err.code) : 0, stdout });
+    });
+  });
 
 /** The detection adapter of a Windows PC. reg.exe exits 1 for a missing key or value; anything else is an error. */
 export function windowsAdapter(exec: Exec): DetectionAdapter {
