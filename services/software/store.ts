@@ -73,7 +73,18 @@ export class SoftwareStore {
   packageDir = (id: number) => path.join(this.dir, 'packages', String(id));
 
   private async held(f: PackageFileRow): Promise<number> {
-    return f.state === 'ready' ? Number(f.size_bytes) : heldBytes(this.part(f.version_id, f.idx));
+    if (f.state === 'ready' || (await this.renamedBeforeCrash(f))) return Number(f.size_bytes);
+    return heldBytes(this.part(f.version_id, f.idx));
+  }
+
+  /**
+   * A file renamed into place by an api that stopped before the database said so: no part, the whole
+   * file there. Its upload is not lost: the next piece (an empty one at its end will do) checks it again.
+   */
+  private async renamedBeforeCrash(f: PackageFileRow): Promise<boolean> {
+    if (f.state === 'ready') return false;
+    const size = async (file: string) => (await fs.promises.stat(file).catch(() => null))?.size ?? null;
+    return (await size(this.part(f.version_id, f.idx))) === null && (await size(path.join(this.packageDir(f.version_id), f.name))) === Number(f.size_bytes);
   }
 
   private async row(id: number): Promise<PackageVersionRow> {
@@ -195,6 +206,10 @@ export class SoftwareStore {
       const f = await this.fileRow(id, idx);
       const what = `file ${idx} (${f.name}) of package version ${id}`;
       if (f.state === 'ready') throw conflict('software_file_complete', `${what} is complete already`);
+      if (await this.renamedBeforeCrash(f)) {
+        await this.publish(f, what, path.join(this.packageDir(f.version_id), f.name));
+        return this.view(id);
+      }
       const size = Number(f.size_bytes);
       const free = await freeBytes(this.dir);
       if (free < size - offset) throw noSpace(this.dir, `${size - offset} bytes of ${what} are still to come and ${free} are free; nothing of this piece was written`);
@@ -205,17 +220,19 @@ export class SoftwareStore {
   }
 
   /** Hashes a whole file: another SHA-256 drops it (422); the right one renames it into place, durably. */
-  private async publish(f: PackageFileRow, what: string): Promise<void> {
-    const part = this.part(f.version_id, f.idx);
+  private async publish(f: PackageFileRow, what: string, renamed?: string): Promise<void> {
+    const part = renamed ?? this.part(f.version_id, f.idx);
     const got = await sha256File(part);
     if (got !== f.sha256) {
       await fs.promises.rm(part, { force: true });
       throw new AppError(422, 'software_file_hash_mismatch', `${what} hashes to ${got}, not to the declared SHA-256 ${f.sha256}: it was dropped. Check the file (sha256sum), then upload it again from byte 0`);
     }
-    const into = this.packageDir(f.version_id);
-    await fs.promises.mkdir(into, { recursive: true });
-    await fs.promises.rename(part, path.join(into, f.name));
-    await fsyncPath(into);
+    if (!renamed) {
+      const into = this.packageDir(f.version_id);
+      await fs.promises.mkdir(into, { recursive: true });
+      await fs.promises.rename(part, path.join(into, f.name));
+      await fsyncPath(into);
+    }
     await this.repo.fileReady(f.version_id, f.idx);
     await this.repo.readyIfComplete(f.version_id);
   }

@@ -154,6 +154,26 @@ describe.each(DIALECTS)('software package store over the API on %s', (dialect) =
     expect((await fetchBytes(`${app.url}/api/v1/client/software/packages/${id}/files/0`, { cookie: (tech as any).cookie })).status).toBe(401);
   }, 60_000);
 
+  it('keeps a file the api renamed into place just before it stopped: an empty piece at its end checks it and makes the version ready', async () => {
+    const bytes = randomBytes(120_000);
+    const made = await tech.post('/api/v1/software/packages', { manifest: manifest('firefox', '140.5-1', [['Firefox.msi', bytes]]), values: { licenceServer: '1@x' } });
+    const id = made.body.id as number;
+    // The state an api killed between the rename and the database's update leaves: the whole file in place, no part, the row uploading.
+    const dir = path.join(app.dataDir, 'software');
+    fs.mkdirSync(path.join(dir, 'packages', String(id)), { recursive: true });
+    fs.writeFileSync(path.join(dir, 'packages', String(id), 'Firefox.msi'), bytes);
+    expect((await viewer.get(`/api/v1/software/packages/${id}`)).body).toMatchObject({ state: 'uploading', files: [{ state: 'uploading', receivedBytes: bytes.length }] });
+    const again = await put(id, 0, Buffer.alloc(0), bytes.length);
+    expect(again.status, JSON.stringify(again.body)).toBe(200);
+    expect(again.body).toMatchObject({ state: 'ready', files: [{ state: 'ready', receivedBytes: bytes.length }] });
+    // A file that does not hash right is dropped and waits for an upload from byte 0.
+    const other = await tech.post('/api/v1/software/packages', { manifest: manifest('firefox', '140.5-2', [['Firefox.msi', bytes]]), values: { licenceServer: '1@x' } });
+    fs.mkdirSync(path.join(dir, 'packages', String(other.body.id)), { recursive: true });
+    fs.writeFileSync(path.join(dir, 'packages', String(other.body.id), 'Firefox.msi'), randomBytes(bytes.length));
+    expect((await put(other.body.id, 0, Buffer.alloc(0), bytes.length)).body).toMatchObject({ code: 'software_file_hash_mismatch' });
+    expect((await viewer.get(`/api/v1/software/packages/${other.body.id}`)).body).toMatchObject({ files: [{ state: 'uploading', receivedBytes: 0 }] });
+  });
+
   it('drops a file whose SHA-256 is not the declared one: it waits for an upload from byte 0', async () => {
     const declared = randomBytes(50_000);
     const made = await tech.post('/api/v1/software/packages', { manifest: manifest('geogebra', '6.0-1', [['geogebra.msi', declared]]), values: { licenceServer: '1@x' } });
