@@ -10,7 +10,6 @@ import { writeAudit, type Actor } from '../core/audit.js';
 import type { MachineAuth } from '../core/auth.js';
 import type { DB } from '../core/db/index.js';
 import { AppError, conflict, notFound } from '../core/errors.js';
-import { PerKey } from '../core/upload.js';
 import { AssignmentRepository, type AssignmentRow, type AssignmentTarget } from './assignment-repository.js';
 import { effectiveList, type AssignmentInput, type EffectiveEntry, type VersionInput } from './effective.js';
 import type { PackageManifest } from './package.js';
@@ -72,8 +71,13 @@ const toVersionInput = (r: PackageVersionRow): VersionInput => ({ id: r.id, pack
 
 export class AssignmentService {
   readonly repo: AssignmentRepository;
-  /** Changes one at a time: on PostgreSQL (read committed) two changes checked at once could each pass alone. SQLite's writes are serial already. */
-  private readonly serial = new PerKey<'change'>();
+  /**
+   * Changes one at a time, with the store's deletes of versions (store.assignmentChanges): on
+   * PostgreSQL (read committed) two changes checked at once could each pass alone. SQLite's writes are serial already.
+   */
+  private get serial() {
+    return this.store.assignmentChanges;
+  }
 
   constructor(
     private readonly db: Kysely<DB>,

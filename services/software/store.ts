@@ -60,6 +60,8 @@ const secretContext = (id: number, name: string) => `software:${id}:${name}`;
 export class SoftwareStore {
   readonly repo: SoftwareRepository;
   private readonly serial = new PerKey<string>();
+  /** Held by assignment changes (assignments.ts) and by a version's delete, which checks the assignments. */
+  readonly assignmentChanges = new PerKey<'change'>();
 
   constructor(
     private readonly db: Kysely<DB>,
@@ -175,7 +177,7 @@ export class SoftwareStore {
   /** Deletes a version, once no piece of its files is being written (each file's upload lock is held). */
   async remove(actor: Actor, id: number): Promise<void> {
     const files = (await this.view(id)).files.map((f) => f.index);
-    const locked = files.reduceRight<() => Promise<void>>((inner, idx) => () => this.serial.run(`${id}/${idx}`, inner), () => this.removeLocked(actor, id));
+    const locked = files.reduceRight<() => Promise<void>>((inner, idx) => () => this.serial.run(`${id}/${idx}`, inner), () => this.assignmentChanges.run('change', () => this.removeLocked(actor, id)));
     await locked();
   }
 
