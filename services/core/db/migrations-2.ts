@@ -1,14 +1,10 @@
 // Schema migrations after migrations.ts filled up, in order; merged into its list. Each one runs on
 // SQLite and PostgreSQL; dialect differences stay here.
 import { sql, type Kysely, type Migration } from 'kysely';
-import type { Dialect } from './migrations.js';
+import { builders, type Dialect } from './migrations.js';
 
 export function migrations2(dialect: Dialect): Record<string, Migration> {
-  /** An auto-incrementing integer primary key in either dialect. */
-  const id = (db: Kysely<unknown>, table: string) =>
-    dialect === 'postgres'
-      ? db.schema.createTable(table).addColumn('id', 'serial', (c) => c.primaryKey())
-      : db.schema.createTable(table).addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement());
+  const { id } = builders(dialect);
   return {
     '2026-12-07-0018-software-package-versions': {
       async up(db: Kysely<unknown>) {

@@ -3,7 +3,7 @@ import { sql, type Kysely, type Migration } from 'kysely';
 import { migrations2 } from './migrations-2.js';
 
 export type Dialect = 'sqlite' | 'postgres';
-function builders(dialect: Dialect) {
+export function builders(dialect: Dialect) {
   return {
     /** An auto-incrementing integer primary key in either dialect. */
     id: (db: Kysely<unknown>, table: string) =>
