@@ -10,7 +10,13 @@
 #
 #   bash images/secureboot/fetch.sh DEST_DIR     (npm run secureboot: DEST_DIR=${ROOMCAST_TFTP_ROOT:-data/tftp})
 #
-# Needs only apt-get and dpkg-deb, like images/ipxe/fetch.sh. SHIM_DEB=/path/to/shim-signed_….deb
+# Needs only apt-get and dpkg-deb, like images/ipxe/fetch.sh. A pin may name a Debian suite after
+# the version ("# package: grub-efi-amd64-signed=VERSION trixie"): that package is downloaded
+# through a private, temporary apt state (its own sources list and package lists under the
+# script's temporary directory, nothing of the host's apt configuration read or changed besides its
+# keyrings), so a bookworm machine or image build can take GRUB from trixie. The mirror:
+# DEBIAN_MIRROR (default http://deb.debian.org/debian; security updates from
+# DEBIAN_SECURITY_MIRROR, default http://deb.debian.org/debian-security). SHIM_DEB=/path/to/shim-signed_….deb
 # and GRUB_DEB=/path/to/grub-efi-amd64-signed_….deb use those package files instead of
 # downloading (offline builds). The api's port in grub.cfg: ROOMCAST_BOOT_HTTP_PORT, else
 # ROOMCAST_HTTP_PORT, else 8080. Nothing is written to DEST_DIR unless both binaries match.
@@ -44,18 +50,46 @@ part=
 trap 'rm -rf "$tmp"; [[ -z "$part" ]] || rm -f "$part"' EXIT
 
 pin_of() {
-  sed -n "s/^# package: *\\($1=[^ ]*\\) *\$/\\1/p" "$sums"
+  sed -n "s/^# package: *\\($1=[^ ]*\\).*\$/\\1/p" "$sums"
+}
+
+# The suite named after the pinned version, if any (empty: the host's apt sources).
+suite_of() {
+  sed -n "s/^# package: *$1=[^ ]* \\+\\([a-z0-9-]\\+\\) *\$/\\1/p" "$sums"
 }
 
 download() {
   # As root, apt-get download drops to _apt, which must be able to write the directory.
   mkdir -p "$tmp/dl"
   if [[ $(id -u) -eq 0 ]] && id _apt >/dev/null 2>&1; then chown _apt "$tmp/dl"; fi
-  (cd "$tmp/dl" && apt-get -q download "$@") >"$tmp/apt.log" 2>&1
+  (cd "$tmp/dl" && apt-get -q "${apt_opts[@]}" download "$@") >"$tmp/apt.log" 2>&1
 }
+
+# A private apt state for one suite: its sources list, lists and cache under $tmp, the host's
+# sources.list.d ignored; only `apt-get update` and `apt-get download` use it.
+private_apt() {
+  local suite=$1 state="$tmp/apt-$1" mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
+  local security=${DEBIAN_SECURITY_MIRROR:-http://deb.debian.org/debian-security}
+  local keyring=/usr/share/keyrings/debian-archive-keyring.gpg
+  [[ -r $keyring ]] || die "$keyring is required to download from $suite (Debian: debian-archive-keyring)"
+  mkdir -p "$state/lists/partial" "$state/cache/archives/partial" "$state/parts"
+  if [[ $(id -u) -eq 0 ]] && id _apt >/dev/null 2>&1; then chown -R _apt "$state/lists" "$state/cache"; fi
+  {
+    echo "deb [signed-by=$keyring] $mirror $suite main"
+    echo "deb [signed-by=$keyring] $mirror $suite-updates main"
+    echo "deb [signed-by=$keyring] $security $suite-security main"
+  } >"$state/sources.list"
+  apt_opts=(-o "Dir::Etc::SourceList=$state/sources.list" -o "Dir::Etc::SourceParts=$state/parts"
+    -o "Dir::State::Lists=$state/lists" -o "Dir::Cache=$state/cache" -o "Dir::State::status=/dev/null")
+  # As a user other than root, apt cannot drop to _apt; the private state is the user's own.
+  [[ $(id -u) -eq 0 ]] || apt_opts+=(-o APT::Sandbox::User="$(id -un)" -o Debug::NoLocking=1)
+  apt-get -q "${apt_opts[@]}" update >"$tmp/update-$suite.log" 2>&1 || { cat "$tmp/update-$suite.log" >&2; die "apt-get update of the private $suite sources failed (no network? set GRUB_DEB/SHIM_DEB to downloaded .debs)"; }
+}
+apt_opts=()
 
 declare -A deb_of
 pins=()
+declare -A suite_pins
 for pkg in shim-signed grub-efi-amd64-signed; do
   var=${env_of[$pkg]}
   if [[ -n "${!var:-}" ]]; then
@@ -64,8 +98,18 @@ for pkg in shim-signed grub-efi-amd64-signed; do
   else
     pin=$(pin_of "$pkg")
     [[ -n "$pin" ]] || die "$sums has no '# package: $pkg=VERSION' line"
-    pins+=("$pin")
+    suite=$(suite_of "$pkg")
+    if [[ -n "$suite" ]]; then suite_pins[$suite]+=" $pin"; else pins+=("$pin"); fi
   fi
+done
+
+# Packages pinned from another suite first, each suite through its own private apt state.
+for suite in "${!suite_pins[@]}"; do
+  command -v apt-get >/dev/null || die "apt-get is required (or set SHIM_DEB and GRUB_DEB to downloaded .debs)"
+  read -ra these <<<"${suite_pins[$suite]}"
+  private_apt "$suite"
+  download "${these[@]}" || { cat "$tmp/apt.log" >&2; die "apt-get download ${these[*]} from $suite failed ($suite no longer has this version: update SHA256SUMS)"; }
+  apt_opts=()
 done
 
 if [[ ${#pins[@]} -gt 0 ]]; then
@@ -80,15 +124,15 @@ if [[ ${#pins[@]} -gt 0 ]]; then
       die "apt-get download ${pins[*]} failed (stale package lists: run 'apt-get update' as root; Debian no longer has this version: update SHA256SUMS)"
     fi
   fi
-  shopt -s nullglob
-  for pkg in shim-signed grub-efi-amd64-signed; do
-    [[ -z "${deb_of[$pkg]:-}" ]] || continue
-    debs=("$tmp"/dl/"${pkg}"_*.deb)
-    [[ ${#debs[@]} -eq 1 ]] || die "apt-get download $(pin_of "$pkg") produced no .deb"
-    deb_of[$pkg]=${debs[0]}
-  done
-  shopt -u nullglob
 fi
+shopt -s nullglob
+for pkg in shim-signed grub-efi-amd64-signed; do
+  [[ -z "${deb_of[$pkg]:-}" ]] || continue
+  debs=("$tmp"/dl/"${pkg}"_*.deb)
+  [[ ${#debs[@]} -eq 1 ]] || die "apt-get download $(pin_of "$pkg") produced no .deb"
+  deb_of[$pkg]=${debs[0]}
+done
+shopt -u nullglob
 
 expected_sum() {
   awk -v f="$1" '$1 !~ /^#/ && $2 == f { print $1 }' "$sums"

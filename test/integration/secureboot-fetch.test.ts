@@ -54,7 +54,8 @@ describe('images/secureboot/fetch.sh', () => {
     expect([...recordedSums().keys()].sort()).toEqual(['grubx64.efi', 'shimx64.efi']);
     const text = fs.readFileSync(SUMS, 'utf8');
     expect(text).toMatch(/^# package: shim-signed=\S+$/m);
-    expect(text).toMatch(/^# package: grub-efi-amd64-signed=\S+$/m);
+    // GRUB from trixie (2.12: proxyDHCP offer and http), shim from the host's suite.
+    expect(text).toMatch(/^# package: grub-efi-amd64-signed=\S+ trixie$/m);
   });
 
   it('downloads Debian\'s packages, places shimx64.efi, grubx64.efi and grub/grub.cfg, all checked', async () => {
@@ -69,8 +70,14 @@ describe('images/secureboot/fetch.sh', () => {
     // Signed by Microsoft (shim) and Debian (GRUB): the certificates' names are in the binaries.
     expect(fs.readFileSync(path.join(dest, 'shimx64.efi')).includes('Microsoft Corporation UEFI CA 2011')).toBe(true);
     expect(fs.readFileSync(path.join(dest, 'grubx64.efi')).includes('Debian Secure Boot CA')).toBe(true);
-    // The network GRUB's embedded configuration reads $prefix/grub.cfg, prefix /grub.
-    expect(fs.readFileSync(path.join(dest, 'grubx64.efi')).includes('source $prefix/grub.cfg')).toBe(true);
+    // The network GRUB's embedded configuration runs its memdisk's grub.cfg (squashfs in 2.12),
+    // which reads $prefix/grub.cfg, prefix /grub.
+    expect(fs.readFileSync(path.join(dest, 'grubx64.efi')).includes('normal (memdisk)/grub.cfg')).toBe(true);
+    // trixie's GRUB 2.12: takes its server from the proxyDHCP offer, and can fetch over HTTP.
+    expect(fs.readFileSync(path.join(dest, 'grubx64.efi')).includes('setting values from proxy offer')).toBe(true);
+    expect(fs.readFileSync(path.join(dest, 'grubx64.efi')).includes('UefiHttpBoot/1.0')).toBe(true);
+    // trixie came through a private apt state: the host's package lists know nothing of it.
+    expect(fs.readdirSync('/var/lib/apt/lists').filter((f) => f.includes('_trixie'))).toEqual([]);
     const cfg = fs.readFileSync(path.join(dest, 'grub/grub.cfg'), 'utf8');
     expect(cfg).toContain('source "(http,${roomcast_server}:8088)/boot/grub/${net_default_mac}"');
     expect(cfg).not.toContain('@HTTP_PORT@');
