@@ -73,7 +73,15 @@ export async function start(config: Config, log: Logger, opts: BuildOptions = {}
         name: 'http',
         stop: () =>
           new Promise<void>((resolve) => {
-            server.close(() => resolve());
+            // A request in flight ends, then its connection goes at once rather than after the 65 s
+            // keep-alive; one still busy after 10 s is cut (a stop must not outlast `docker stop`).
+            const idle = setInterval(() => server.closeIdleConnections(), 200);
+            const cut = setTimeout(() => server.closeAllConnections(), 10_000);
+            server.close(() => {
+              clearInterval(idle);
+              clearTimeout(cut);
+              resolve();
+            });
             server.closeIdleConnections();
           }),
       });
