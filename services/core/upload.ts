@@ -2,6 +2,7 @@
 // (services/software): a file grows in pieces sent at an offset (?offset=N or Content-Range), each
 // piece written as it arrives (never a whole file in memory) and fsynced; an interrupted piece keeps
 // what arrived, and the next one resumes from the bytes held. Hashing reads the file as a stream.
+import type { Request, Response } from 'express';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -41,6 +42,20 @@ export function pieceOffset(query: number | undefined, contentRange: string | un
   const offset = query ?? fromRange;
   if (offset === undefined) throw new AppError(400, 'bad_content_range', 'say where this piece goes: ?offset=N or Content-Range: bytes N-M/SIZE (GET the upload for the bytes held)');
   return offset;
+}
+
+/**
+ * Writes the piece a PUT carries at its ?offset or Content-Range (pieceOffset) with `write`. A piece
+ * refused before its body was all read (past the end, a full disk, a wrong offset) closes the
+ * connection after the answer rather than wait for the rest of a body nobody will read.
+ */
+export async function receivePiece<T>(req: Request, res: Response, queryOffset: number | undefined, write: (offset: number) => Promise<T>): Promise<T> {
+  try {
+    return await write(pieceOffset(queryOffset, req.headers['content-range']));
+  } catch (err) {
+    if (!req.complete) res.set('Connection', 'close');
+    throw err;
+  }
 }
 
 /** The bytes a partial file holds (0 when it does not exist). */

@@ -9,7 +9,7 @@
 // full disk.
 import { z } from 'zod';
 import { decimal, defineRoute, idParam, sendStoredFile, type AnyRoute } from '../core/route.js';
-import { pieceOffset } from '../core/upload.js';
+import { receivePiece } from '../core/upload.js';
 import { HASH_PATTERN } from '../imaging/format.js';
 import { DriverMatchSchema } from '../imaging/driver-pack.js';
 import type { DriverPackService } from './service.js';
@@ -97,16 +97,7 @@ export function driverRoutes(drivers: DriverPackService): AnyRoute[] {
         400: 'bad_content_range', 409: 'driver_pack_not_uploading | upload_offset_mismatch', 413: 'upload_past_end',
         422: 'driver_pack_hash_mismatch | driver_pack_not_tar | driver_pack_unsafe_path | driver_pack_bad_entry | driver_pack_no_inf', 507: 'insufficient_storage',
       },
-      handler: async ({ params, query, req, res }) => {
-        try {
-          return await drivers.append(params.id, pieceOffset(query.offset, req.headers['content-range']), req);
-        } catch (err) {
-          // Refused before the body was all read (past the end, a full disk): the connection closes after
-          // the answer rather than wait for the rest of a body nobody will read.
-          if (!req.complete) res.set('Connection', 'close');
-          throw err;
-        }
-      },
+      handler: ({ params, query, req, res }) => receivePiece(req, res, query.offset, (offset) => drivers.append(params.id, offset, req)),
     }),
     defineRoute({
       method: 'post', path: '/api/v1/driver-packs/:id/complete', tag: 'drivers', access: 'technician',

@@ -7,7 +7,7 @@
 //                      GET  /api/v1/software/packages/:id → files[].receivedBytes: resume there
 import { z } from 'zod';
 import { decimal, defineRoute, idParam, sendStoredFile, type AnyRoute } from '../core/route.js';
-import { pieceOffset } from '../core/upload.js';
+import { receivePiece } from '../core/upload.js';
 import { EXIT_OUTCOMES, FILE_LIMIT, PackageManifestSchema } from './package.js';
 import type { AssignmentService } from './assignments.js';
 import type { SoftwareStore } from './store.js';
@@ -88,15 +88,7 @@ export function softwareRoutes(store: SoftwareStore, assignments: Pick<Assignmen
       rawBody: ['application/octet-stream'], bodyLimit: FILE_LIMIT, streamBody: true,
       response: PackageVersionSchema,
       errors: { 400: 'bad_content_range', 409: 'software_file_complete | upload_offset_mismatch', 413: 'upload_past_end', 422: 'software_file_hash_mismatch', 507: 'insufficient_storage' },
-      handler: async ({ params, query, req, res }) => {
-        try {
-          return await store.append(params.id, params.index, pieceOffset(query.offset, req.headers['content-range']), req);
-        } catch (err) {
-          // Refused before the body was all read: close after the answer rather than read a body nobody wants.
-          if (!req.complete) res.set('Connection', 'close');
-          throw err;
-        }
-      },
+      handler: ({ params, query, req, res }) => receivePiece(req, res, query.offset, (offset) => store.append(params.id, params.index, offset, req)),
     }),
     defineRoute({
       method: 'get', path: '/api/v1/software/packages/:id/files/:index', tag: 'software', access: 'technician',
